@@ -73,8 +73,12 @@ __all__ = [
     "write_ds9_circles",
     "write_regions",
     "msa_outline_polygons",
+    "quadrant_outlines",
+    "msa_counts",
     "outline_regions",
     "write_catalog_ecsv",
+    "catalog_magnitudes",
+    "full_catalog",
     "copy_figures",
     "software_versions",
     "write_session",
@@ -703,6 +707,63 @@ def build_mpt_table(sources, mag_ta=None, mag_preimage=None, candidates=None, id
     return out
 
 
+def catalog_magnitudes(sources, header=None, zeropoint=None, colour_offset=0.0):
+    """AB magnitudes of a source catalog in its own filter and *estimated* in the TA filter.
+
+    ``mag_pre = ZP - 2.5 log10(flux)`` with the zeropoint from :func:`ab_zeropoint` (header,
+    else the approximate table for ``sources.meta['instrument'/'filter']``), and
+    ``mag_ta = mag_pre + colour_offset``. The colour term between the pre-image filter and
+    the TA filter is **unknown** here (0 by default): the TA magnitudes are estimates, good to
+    the colour of each star (a few tenths of a magnitude for typical stars between F814W and
+    F110W, more for red stars). Pass a better ``colour_offset`` if you know the stars' colours.
+
+    Returns
+    -------
+    mag_pre, mag_ta : `~numpy.ndarray`
+    zp : float
+    how : str
+        Provenance of the zeropoint.
+    """
+    if "flux" not in sources.colnames:
+        raise WorkbookError("the source catalog has no 'flux' column; re-run notebook 02 to measure fluxes")
+    zp, how = ab_zeropoint(header, sources.meta.get("instrument"), sources.meta.get("filter"), zeropoint)
+    mag_pre = flux_to_abmag(sources["flux"], zp)
+    return mag_pre, mag_pre + float(colour_offset), zp, how
+
+
+def full_catalog(sources, mpt, candidates=None, located=None, mag_pre=None, mag_ta=None):
+    """The full export catalog (ECSV): every source column, sigma and flags, plus the MPT ID,
+    magnitudes, the MSATA verdict per source and, if given, the shutter each source falls in."""
+    from astropy.table import Table
+    import astropy.units as u
+
+    out = Table(sources, copy=True)
+    out.meta = dict(sources.meta)
+    out["mpt_id"] = np.asarray(mpt["ID"])
+    if mag_pre is not None:
+        out["mag_pre_ab"] = np.asarray(mag_pre, float) * u.ABmag
+        out["mag_pre_ab"].description = f"AB magnitude in the pre-image filter {sources.meta.get('filter')}"
+    if mag_ta is not None:
+        out["mag_ta_est_ab"] = np.asarray(mag_ta, float) * u.ABmag
+        out["mag_ta_est_ab"].description = "estimated AB magnitude in the TA filter (colour term unknown)"
+    out["msata_reference"] = np.asarray(mpt["Reference"]).astype(bool)
+    if candidates is not None and len(candidates):
+        order = {int(i): k for k, i in enumerate(np.asarray(candidates["id"]))}
+        idx = np.array([order.get(int(i), -1) for i in np.asarray(out["id"])])
+        ok = idx >= 0
+        rank = np.zeros(len(out), np.int64)
+        reason = np.full(len(out), "", dtype=object)
+        rank[ok] = np.asarray(candidates["rank"])[idx[ok]]
+        reason[ok] = np.asarray(candidates["reason"])[idx[ok]]
+        out["msata_rank"] = rank
+        out["msata_reason"] = reason.astype(str)
+    if located is not None:
+        for name in ("quadrant", "i", "j", "in_open", "state"):
+            if name in located.colnames:
+                out[f"msa_{name}"] = np.asarray(located[name])
+    return out
+
+
 # --------------------------------------------------------------------------------------
 # MSATA reference stars
 # --------------------------------------------------------------------------------------
@@ -737,8 +798,10 @@ def msata_candidates(catalog, ta_filter="F110W", readout="NRSRAPID", mag_column=
         Neighbour exclusion radius (arcsec) and magnitude difference.
     windows : optional
         Brightness-window table (see :func:`load_brightness_windows`).
-    outlines : list of (N, 2) arrays of (ra, dec) deg, optional
-        MSA quadrant outlines at the chosen pointing; stars outside all of them are rejected.
+    outlines : dict or list of (N, 2) arrays of (ra, dec) deg, optional
+        MSA quadrant outlines at the chosen pointing (a dict as from
+        :func:`msa_outline_polygons`: only its ``Q*`` entries are used); stars outside all of
+        them are rejected.
     n_max, n_min : int
         Recommend at most ``n_max`` stars; fewer than ``n_min`` usable stars is an error.
     on_too_few : {'raise', 'warn'}
@@ -841,13 +904,14 @@ def msata_candidates(catalog, ta_filter="F110W", readout="NRSRAPID", mag_column=
     tally(m, "not isolated")
 
     quadrant = np.full(n, "", dtype=object)
+    outlines = quadrant_outlines(outlines)
     if outlines:
         inside_any = np.zeros(n, bool)
-        for q, poly in enumerate(outlines, start=1):
+        for label, poly in outlines.items():
             poly = np.asarray(poly, float)
             px, py = tangent_plane_arcsec(poly[:, 0], poly[:, 1], ra0, dec0)
             inside = _points_in_polygon(x, y, px, py) & ok_pos
-            quadrant[inside & (quadrant == "")] = f"Q{q}"
+            quadrant[inside & (quadrant == "")] = str(label)
             inside_any |= inside
         m = point & ~inside_any
         reject(m, "outside the MSA at the chosen pointing"); tally(m, "outside the MSA")
@@ -1032,21 +1096,23 @@ def write_regions(regions_list, path, overwrite=False, format="ds9"):
     return path
 
 
-def msa_outline_polygons(ra, dec, apa, filter_name=None):
-    """MSA quadrant outlines on the sky at a pointing, from `helpers.msa` (imported lazily).
+def msa_outline_polygons(ra, dec, apa, filter_name="CLEAR"):
+    """MSA outlines on the sky at a pointing, from `helpers.msa` (imported lazily).
 
     Parameters
     ----------
     ra, dec : float
-        Pointing (MSA reference point), ICRS deg.
+        Pointing (``NRS_FULL_MSA`` reference point), ICRS deg.
     apa : float
         Aperture position angle, deg.
     filter_name : str, optional
+        Filter of the MSA model (falls back to CLEAR if `helpers.msa` does not know it).
 
     Returns
     -------
-    outlines : list of (N, 2) `~numpy.ndarray` (ra, dec deg), or None
-        ``None`` when `helpers.msa` is not available or offers no outline API.
+    outlines : dict or None
+        ``name -> (N, 2)`` array of (ra, dec) deg: quadrants ``Q1..Q4`` (and the fixed slits
+        and IFU when the model provides them). ``None`` when `helpers.msa` is unavailable.
     note : str
         What was used, or why nothing was.
     """
@@ -1057,24 +1123,80 @@ def msa_outline_polygons(ra, dec, apa, filter_name=None):
     pointing_cls = getattr(msa, "MSAPointing", None)
     if pointing_cls is None:
         return None, "helpers.msa has no MSAPointing; MSA outline skipped"
+    used = str(filter_name or "CLEAR").upper()
+    if used not in getattr(msa, "FILTERS", (used,)):
+        used = "CLEAR"
     try:
-        try:
-            pointing = pointing_cls(ra, dec, apa, filter_name) if filter_name else pointing_cls(ra, dec, apa)
-        except TypeError:
-            pointing = pointing_cls(ra, dec, apa)
-        for name in ("quadrant_outlines", "quadrant_outlines_sky", "outlines", "outline_sky", "quadrants_sky"):
+        pointing = pointing_cls(ra, dec, apa, filter=used)
+        value = None
+        for name in ("outlines_sky", "quadrant_outlines", "outlines"):
             attr = getattr(pointing, name, None)
-            if attr is None:
-                continue
-            value = attr() if callable(attr) else attr
-            polys = _as_polygons(value)
-            if polys:
-                return polys, f"helpers.msa.MSAPointing.{name} at RA {ra:.6f}, Dec {dec:.6f}, APA {apa:.2f}"
+            if attr is not None:
+                value = attr() if callable(attr) else attr
+                break
     except WorkbookError:
         raise
     except Exception as exc:  # noqa: BLE001
         return None, f"helpers.msa outline failed ({exc.__class__.__name__}: {exc}); MSA outline skipped"
-    return None, "helpers.msa.MSAPointing offers no quadrant outline; MSA outline skipped"
+    if isinstance(value, dict):
+        polys = {}
+        for key, item in value.items():
+            arr = _as_polygons([item])
+            if arr:
+                polys[str(key)] = arr[0]
+    else:
+        arr = _as_polygons(value)
+        polys = {f"Q{k}": a for k, a in enumerate(arr or [], start=1)}
+    if not polys:
+        return None, "helpers.msa.MSAPointing offers no outline; MSA outline skipped"
+    return polys, (f"helpers.msa.MSAPointing({ra:.6f}, {dec:.6f}, APA {apa:.2f}, filter {used}).outlines_sky()")
+
+
+def quadrant_outlines(outlines):
+    """The quadrant polygons (names starting with ``Q``) of an outline dict, as a dict."""
+    if not outlines:
+        return None
+    if not isinstance(outlines, dict):
+        return {f"Q{k}": np.asarray(p, float) for k, p in enumerate(outlines, start=1)}
+    return {k: v for k, v in outlines.items() if str(k).upper().startswith("Q")} or None
+
+
+def msa_counts(pointing, ra, dec):
+    """Count sources in the MSA at a pointing with `helpers.msa` (lazily imported).
+
+    Parameters
+    ----------
+    pointing : dict
+        ``{"ra", "dec", "apa", "filter"}`` (notebook 04's ``cfg.pointing``).
+    ra, dec : array-like, deg
+
+    Returns
+    -------
+    counts : dict or None
+        ``in MSA quadrants``, ``in open shutter area``, ``in operable open shutters``;
+        ``None`` if `helpers.msa` is unavailable.
+    located : `~astropy.table.Table` or None
+        Per-source ``quadrant, i, j, in_open, state`` from ``MSAPointing.locate``.
+    note : str
+    """
+    try:
+        from . import msa
+
+        used = str(pointing.get("filter") or "CLEAR").upper()
+        if used not in getattr(msa, "FILTERS", (used,)):
+            used = "CLEAR"
+        p = msa.MSAPointing(pointing["ra"], pointing["dec"], pointing["apa"], filter=used)
+        t = p.locate(np.asarray(ra, float), np.asarray(dec, float))
+    except WorkbookError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - absent or incomplete upstream module
+        return None, None, f"MSA counts skipped: helpers.msa unavailable ({exc.__class__.__name__}: {exc})"
+    q = np.asarray(t["quadrant"])
+    in_open = np.asarray(t["in_open"], bool) if "in_open" in t.colnames else q > 0
+    state = np.asarray(t["state"]) if "state" in t.colnames else np.zeros(q.size, int)
+    counts = {"in MSA quadrants": int((q > 0).sum()), "in open shutter area": int(in_open.sum()),
+              "in operable open shutters": int((in_open & (state == 0)).sum())}
+    return counts, t, f"helpers.msa.MSAPointing(..., filter {used}).locate"
 
 
 def _as_polygons(value):
@@ -1100,11 +1222,14 @@ def _as_polygons(value):
 
 
 def outline_regions(outlines, color="yellow", labels=None):
-    """`~regions.PolygonSkyRegion` objects for outlines given as (N, 2) (ra, dec) arrays."""
+    """`~regions.PolygonSkyRegion` objects for outlines: a dict ``name -> (N, 2)`` or a list
+    of (N, 2) (ra, dec) arrays (labelled ``Q1, Q2, ...`` unless ``labels``)."""
     from astropy.coordinates import SkyCoord
     import astropy.units as u
     from regions import PolygonSkyRegion
 
+    if isinstance(outlines, dict):
+        labels, outlines = list(outlines.keys()), list(outlines.values())
     out = []
     for q, poly in enumerate(outlines, start=1):
         poly = np.asarray(poly, float)

@@ -371,3 +371,34 @@ def test_find_source_catalog(tmp_path):
     assert path.name == "sources_b_f814w.ecsv" and image["product_id"] == "b"
     cfg.update(extra={"images": []})
     assert ex.find_source_catalog(cfg)[0].name == "sources_a_f606w.ecsv"
+
+
+def test_dict_outlines_and_upstream_msa():
+    t = _msata_field()
+    cosd = math.cos(math.radians(DEC0))
+    big = np.array([[RA0 - 0.05, DEC0 - 0.05], [RA0 + 0.05, DEC0 - 0.05], [RA0 + 0.05, DEC0 + 0.05],
+                    [RA0 - 0.05, DEC0 + 0.05], [RA0 - 0.05, DEC0 - 0.05]])  # closed polygon
+    west = big.copy()
+    west[1:3, 0] = RA0 - 5 / 3600 / cosd
+    c = ex.msata_candidates(t, outlines={"Q3": west, "NRS_FULL_IFU": big}, n_min=3)
+    assert set(c[c["selected"]]["quadrant"]) == {"Q3"}  # the IFU outline is not a quadrant
+    assert ex.quadrant_outlines([big])["Q1"].shape == (5, 2)
+
+
+def test_catalog_magnitudes_and_full_catalog():
+    t = _catalog(40)
+    t.meta.update(instrument="ACS/WFC", filter="F814W")
+    mag_pre, mag_ta, zp, how = ex.catalog_magnitudes(t, header={"PHOTFLAM": 7.0e-20, "PHOTPLAM": 8045.0},
+                                                     colour_offset=-0.5)
+    assert np.allclose(mag_ta, mag_pre - 0.5) and "PHOTFLAM" in how
+    _, _, zp2, how2 = ex.catalog_magnitudes(t)
+    assert zp2 == 25.94 and "approximate" in how2
+    t["mag_ta"] = mag_ta
+    cand = ex.msata_candidates(t, n_min=0)
+    mpt = ex.build_mpt_table(t, mag_ta=mag_ta, candidates=cand, id_offset=10)
+    full = ex.full_catalog(t, mpt, cand, mag_pre=mag_pre, mag_ta=mag_ta)
+    assert list(full["mpt_id"]) == list(t["id"] + 10)
+    assert full["msata_reference"].sum() == cand["selected"].sum()
+    assert all(r for r in full["msata_reason"])
+    with pytest.raises(WorkbookError):
+        ex.catalog_magnitudes(Table({"id": [1]}))
