@@ -86,6 +86,9 @@ __all__ = [
     "recreate_field_from_session",
     "find_source_catalog",
     "summary_card",
+    "astrometry_summary",
+    "round_trip_check",
+    "image_header",
 ]
 
 #: Largest ID MPT accepts (JDox "MPT Catalogs - Examples": "an integer value from 1 up to 1e6").
@@ -1477,6 +1480,43 @@ def image_header(cfg, image):
     return None
 
 
+def astrometry_summary(record):
+    """Normalise notebook 03's ``cfg.extra['astrometry']`` into ``{'sigma_mas', 'verdict'}``.
+
+    Accepts the keys the astrometry step may use (``sigma_mas``, ``sigma``,
+    ``sigma_cat_1d_mas``, ``sigma_diff_1d_mas``; ``verdict`` as text or a dict with
+    ``label``/``text``/``band``). Returns ``None`` values when absent.
+    """
+    out = {"sigma_mas": None, "verdict": None}
+    if not isinstance(record, dict):
+        return out
+    for key in ("sigma_mas", "sigma", "sigma_1d_mas", "sigma_cat_1d_mas", "sigma_diff_1d_mas"):
+        value = record.get(key)
+        if isinstance(value, (int, float)) and math.isfinite(value):
+            out["sigma_mas"] = float(value)
+            break
+    v = record.get("verdict")
+    if isinstance(v, dict):
+        if out["sigma_mas"] is None and isinstance(v.get("sigma_mas"), (int, float)):
+            out["sigma_mas"] = float(v["sigma_mas"])
+        v = v.get("label") or v.get("text") or v.get("band") or v.get("summary")
+    out["verdict"] = str(v) if v is not None else None
+    return out
+
+
+def round_trip_check(table, back):
+    """Largest position difference (mas) and whether IDs are identical between a table
+    given to :func:`write_mpt_catalog` and what :func:`read_mpt_catalog` returns."""
+    ids, ra, dec, _ = validate_mpt_table(table)
+    ra2, dec2 = np.radians(np.asarray(back["RA"], float)), np.radians(np.asarray(back["DEC"], float))
+    ra1, dec1 = np.radians(ra), np.radians(dec)
+    # haversine, accurate at sub-microarcsecond separations
+    h = np.sin((dec2 - dec1) / 2) ** 2 + np.cos(dec1) * np.cos(dec2) * np.sin((ra2 - ra1) / 2) ** 2
+    sep_mas = np.degrees(2 * np.arcsin(np.sqrt(h))) * 3.6e6
+    same_ids = len(back) == len(ids) and bool(np.array_equal(np.asarray(back["ID"]), ids))
+    return float(np.max(sep_mas)) if sep_mas.size else 0.0, same_ids
+
+
 def summary_card(field, imaging, astrometry, counts, files, msata=None):
     """Plain-text summary card for the end of notebook 05.
 
@@ -1508,10 +1548,11 @@ def summary_card(field, imaging, astrometry, counts, files, msata=None):
     else:
         lines.append("Pointing         : not chosen (notebook 04 not run) - no MSA counts")
     lines.append(f"Imaging used     : {imaging}")
+    astro = astrometry_summary(astrometry)
     if astrometry:
-        sig = astrometry.get("sigma_mas", astrometry.get("sigma"))
-        sig_s = f"{sig:.1f} mas (1-sigma per axis)" if isinstance(sig, (int, float)) else str(sig)
-        lines.append(f"Measured scatter : {sig_s}; verdict: {astrometry.get('verdict')}")
+        sig = astro["sigma_mas"]
+        sig_s = f"{sig:.1f} mas (1-sigma per axis)" if sig is not None else "not recorded"
+        lines.append(f"Measured scatter : {sig_s}; verdict: {astro['verdict']}")
     else:
         lines.append("Measured scatter : not available (notebook 03 not run)")
     for k, v in counts.items():

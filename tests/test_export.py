@@ -402,3 +402,16 @@ def test_catalog_magnitudes_and_full_catalog():
     assert all(r for r in full["msata_reason"])
     with pytest.raises(WorkbookError):
         ex.catalog_magnitudes(Table({"id": [1]}))
+
+
+def test_astrometry_summary_and_round_trip_check(tmp_path):
+    assert ex.astrometry_summary(None) == {"sigma_mas": None, "verdict": None}
+    assert ex.astrometry_summary({"sigma_cat_1d_mas": 4.2, "verdict": {"label": "optimal"}}) == \
+        {"sigma_mas": 4.2, "verdict": "optimal"}
+    t = _catalog(100)
+    back = ex.read_mpt_catalog(ex.write_mpt_catalog(t, tmp_path / "r.cat"))
+    err, same = ex.round_trip_check(t, back)
+    assert err < 0.01 and same
+    back["RA"][3] = back["RA"][3] + 1e-7  # deg: 0.36 mas in RA, 0.32 mas on the sky
+    err, same = ex.round_trip_check(t, back)
+    assert 0.3 < err < 0.4 and same
