@@ -30,6 +30,7 @@ against the bound of that very star, not an approximation.
 
 import dataclasses
 import datetime
+import functools
 import math
 
 import numpy as np
@@ -183,6 +184,37 @@ def _monochromatic_psf(pupil, pupil_diameter, wavelength_um, sampling_arcsec, n_
     return out / out.sum()
 
 
+@functools.lru_cache(maxsize=16)
+def _psf_samples(instrument, filter, scale, oversample, size_pix):
+    """Oversampled pixel-response samples (cached: the same PSF is asked for many times)."""
+    inst = INSTRUMENTS[instrument]
+    filt = FILTERS[filter]
+    size_pix = int(size_pix) | 1
+    n_os = size_pix * oversample + (1 - oversample % 2)  # odd number of oversampled samples
+    n_os |= 1
+    pupil_kind = inst["pupil"]
+    pupil = _pupil_mask(pupil_kind, 192)
+    diameter = _PUPILS[pupil_kind]["diameter"]
+    sampling = scale / oversample
+    # Five wavelengths across the band smooth the rings as a broad filter does.
+    fractions = np.linspace(-0.5, 0.5, 5) * filt["width"]
+    image = np.zeros((n_os + 2 * oversample, n_os + 2 * oversample))
+    for frac in fractions:
+        image += _monochromatic_psf(pupil, diameter, filt["pivot_um"] * (1 + frac), sampling, image.shape[0])
+    image /= len(fractions)
+    # Integrate over the output pixel (a box of `oversample` samples), then the detector /
+    # drizzle blur: the model becomes a pixel response function sampled at sub-pixel phases.
+    image = ndimage.uniform_filter(image, size=oversample, mode="constant")
+    blur_samples = inst["blur_arcsec"] / sampling
+    if blur_samples > 0:
+        image = ndimage.gaussian_filter(image, blur_samples, mode="constant")
+    trim = (image.shape[0] - n_os) // 2
+    image = image[trim:trim + n_os, trim:trim + n_os]
+    image = image / image.sum() * oversample**2
+    image.flags.writeable = False
+    return image
+
+
 def make_psf(instrument="ACS/WFC", filter="F814W", pixel_scale=None, oversample=4, size_pix=63):
     """Pixel-integrated, polychromatic diffraction PSF as a photutils `~photutils.psf.ImagePSF`.
 
@@ -213,34 +245,12 @@ def make_psf(instrument="ACS/WFC", filter="F814W", pixel_scale=None, oversample=
     if filter not in FILTERS:
         raise WorkbookError(f"unknown filter {filter!r}; use one of {', '.join(FILTERS)}")
     inst = INSTRUMENTS[instrument]
-    filt = FILTERS[filter]
     scale = float(pixel_scale or inst["pixel_scale"])
-    size_pix = int(size_pix) | 1
-    n_os = size_pix * oversample + (1 - oversample % 2)  # odd number of oversampled samples
-    n_os |= 1
-    pupil_kind = inst["pupil"]
-    pupil = _pupil_mask(pupil_kind, 192)
-    diameter = _PUPILS[pupil_kind]["diameter"]
-    sampling = scale / oversample
-    # Five wavelengths across the band smooth the rings as a broad filter does.
-    fractions = np.linspace(-0.5, 0.5, 5) * filt["width"]
-    image = np.zeros((n_os + 2 * oversample, n_os + 2 * oversample))
-    for frac in fractions:
-        image += _monochromatic_psf(pupil, diameter, filt["pivot_um"] * (1 + frac), sampling, image.shape[0])
-    image /= len(fractions)
-    # Integrate over the output pixel (a box of `oversample` samples), then the detector /
-    # drizzle blur: the model becomes a pixel response function sampled at sub-pixel phases.
-    image = ndimage.uniform_filter(image, size=oversample, mode="constant")
-    blur_samples = inst["blur_arcsec"] / sampling
-    if blur_samples > 0:
-        image = ndimage.gaussian_filter(image, blur_samples, mode="constant")
-    trim = (image.shape[0] - n_os) // 2
-    image = image[trim:trim + n_os, trim:trim + n_os]
-    image = image / image.sum() * oversample**2
+    image = _psf_samples(instrument, filter, scale, int(oversample), int(size_pix)).copy()
     psf = ImagePSF(image, oversampling=oversample)
     psf.fwhm_pix = _measure_fwhm(image, oversample)
     psf.meta = {"instrument": instrument, "filter": filter, "pixel_scale": scale, "oversample": oversample,
-                "model": f"{pupil_kind} pupil diffraction, 5 wavelengths, pixel-integrated, blur {inst['blur_arcsec']}\""}
+                "model": f"{inst['pupil']} pupil diffraction, 5 wavelengths, pixel-integrated, blur {inst['blur_arcsec']}\""}
     return psf
 
 
@@ -406,6 +416,12 @@ class ImageSpec:
         Write a TAN-SIP header with a small quadratic distortion (applied to the rendering too).
     name : str
         Product name used in file names and headers.
+    chip_gap : bool
+        Include a half-depth stripe (as between the two ACS/WFC chips).
+    sky_residual : float
+        Residual sky pedestal left after sky subtraction, in units of the background σ.
+    noise : bool
+        Add noise (False gives the expected image: for tests of the rendering itself).
     """
 
     instrument: str = "ACS/WFC"
@@ -429,6 +445,7 @@ class ImageSpec:
     name: str = "sim"
     chip_gap: bool = True
     sky_residual: float = 0.02
+    noise: bool = True
 
 
 @dataclasses.dataclass
@@ -762,7 +779,10 @@ def make_image(truth, spec):
     # Noise: Poisson on (source + sky) counts at the local depth, Gaussian read noise.
     t_map = t * depth
     expected_e = np.clip(model + spec.sky, 0, None) * t_map
-    counts = rng.poisson(expected_e).astype(float) + rng.normal(0.0, 1.0, (ny, nx)) * np.sqrt(rn2 * depth)
+    if spec.noise:
+        counts = rng.poisson(expected_e).astype(float) + rng.normal(0.0, 1.0, (ny, nx)) * np.sqrt(rn2 * depth)
+    else:
+        counts = expected_e
     # Saturation: per-exposure full well; saturated drizzled cores come out flat-topped.
     sat_level = inst["full_well"] * spec.n_exposures * depth
     saturated_px = expected_e > sat_level
