@@ -1555,8 +1555,9 @@ def summary_card(field, imaging, astrometry, counts, files, msata=None):
         lines.append(f"Measured scatter : {sig_s}; verdict: {astro['verdict']}")
     else:
         lines.append("Measured scatter : not available (notebook 03 not run)")
+    width = max([17] + [len(k) for k in counts])
     for k, v in counts.items():
-        lines.append(f"{k:<17}: {v}")
+        lines.append(f"{k:<{width}}: {v}")
     if msata:
         lines.append(f"MSATA            : {msata.get('n_selected')} recommended of {msata.get('n_usable')} usable, "
                      f"{msata.get('ta_filter')}/{msata.get('readout')} window {msata.get('window_ab')} AB (estimated)")
