@@ -112,17 +112,18 @@ _FIT_ALIASES = {"none": "shift", "2": "shift", "4": "shift+rotation+scale", "rsc
 def _col_values(table, name, unit=None):
     """Column as a float ndarray in ``unit`` (masked -> NaN)."""
     col = table[name]
+    try:
+        values = np.array(np.ma.getdata(col), dtype=float)
+    except (TypeError, ValueError):
+        raise WorkbookError(f"column {name!r} is not numeric; it must hold numbers") from None
     if unit is not None and getattr(col, "unit", None) is not None:
         import astropy.units as u
 
         try:
-            values = (np.ma.getdata(col) * col.unit).to_value(unit)
-        except u.UnitConversionError:
+            values = u.Quantity(values, col.unit).to_value(unit)
+        except (u.UnitConversionError, ValueError, TypeError):
             raise WorkbookError(f"column {name!r} has unit {col.unit}, expected something convertible to {unit}; "
                                 "fix the column unit") from None
-    else:
-        values = np.ma.getdata(col)
-    values = np.array(values, dtype=float)
     mask = np.ma.getmaskarray(col)
     if mask.any():
         values[mask] = np.nan
@@ -900,6 +901,10 @@ def _scatter_result(label, transform, pairs, n_matched, equal, n_boot, seed, not
     elif "ref_err_x" in pairs.colnames:
         ex, ey = np.asarray(pairs["ref_err_x"])[used], np.asarray(pairs["ref_err_y"])[used]
         ok = np.isfinite(ex) & np.isfinite(ey)
+        if ok.sum() < 3:
+            notes.append("the reference's errors are unknown for these pairs: the difference sigma is an upper "
+                         "bound on the catalog's")
+            return res
         if ok.sum() < n:
             notes.append(f"{n - ok.sum()} pairs without reference errors ignored for the per-catalog sigma")
         ddx, ddy, ex, ey = (dx - cx)[ok], (dy - cy)[ok], ex[ok], ey[ok]
@@ -1302,7 +1307,7 @@ def injection_recovery(image, wcs, psf, extract=None, error=None, n_inject=300, 
     avoid = avoid_pix if avoid_pix is not None else 5.0 * fwhm_pix
     edge = edge_pix if edge_pix is not None else half + 2
     ny, nx = image.shape
-    spacing = max(3.0 * avoid, 2 * half + 1)
+    spacing = max(2.0 * avoid, 10.0)
     gx = np.arange(edge + spacing / 2, nx - edge - spacing / 4, spacing)
     gy = np.arange(edge + spacing / 2, ny - edge - spacing / 4, spacing)
     if gx.size * gy.size < 10:
@@ -1614,33 +1619,30 @@ def combine_methods(estimates):
 
 # --------------------------------------------------------------------------- consequence model
 def centering_constraints():
-    """Centering-constraint margins (arcsec): ``helpers.msa.CENTERING_CONSTRAINTS`` if available,
-    else this module's :data:`CENTERING_CONSTRAINTS`.
+    """Centering-constraint zones: half-sizes (dispersion, spatial) of the region, centred on the
+    shutter, where the source centre must lie (arcsec).
+
+    Taken from ``helpers.msa.CENTERING_CONSTRAINTS`` (the canonical table, with its provenance)
+    when that module is importable; otherwise derived from this module's
+    :data:`CENTERING_CONSTRAINTS` margins as ``(0.100 - margin, 0.225 - margin)``.
 
     Returns
     -------
-    constraints : dict
-        ``{name: margin_arcsec}``, in increasing margin order.
+    zones : dict
+        ``{name: (x_half, y_half)}``, loosest first.
     """
-    table = None
+    zones = {}
     try:
-        from . import msa  # downstream module: import lazily, only for the shared constant
+        from . import msa  # downstream module: imported lazily, only for the shared constant
 
         table = getattr(msa, "CENTERING_CONSTRAINTS", None)
-    except Exception:  # msa absent or failing to import: fall back to the local table
-        table = None
-    out = {}
-    if table:
-        try:
-            for name, value in dict(table).items():
-                if isinstance(value, dict):
-                    value = value.get("margin_arcsec", value.get("margin"))
-                out[str(name)] = float(getattr(value, "value", value))
-        except (TypeError, ValueError):
-            out = {}
-    if not out:
-        out = dict(CENTERING_CONSTRAINTS)
-    return dict(sorted(out.items(), key=lambda kv: kv[1]))
+        for row in table or ():
+            zones[str(row[0])] = (float(row[1]), float(row[2]))
+    except Exception:  # msa absent, failing to import, or a different table layout: use the fallback
+        zones = {}
+    if not zones:
+        zones = {name: (0.100 - m, 0.225 - m) for name, m in CENTERING_CONSTRAINTS.items()}
+    return zones
 
 
 def _jwst_pupil(n_pix=256, diameter_m=6.6):
@@ -1759,11 +1761,11 @@ def slit_throughput_grid(wavelengths_um=(1.0, 2.0, 3.0, 4.0, 5.0), open_arcsec=S
             "open_arcsec": tuple(open_arcsec)}
 
 
-def zone_probabilities(sigma_x_mas, sigma_y_mas, msata_mas=20.0, open_arcsec=SHUTTER_OPEN_ARCSEC,
-                       constraints=None, planned="centre"):
+def zone_probabilities(sigma_x_mas, sigma_y_mas, msata_mas=20.0, zones=None, planned="centre"):
     """Probability that each source stays inside each centering-constraint zone.
 
-    A zone is the open area shrunk by its margin on every side. The source's true position
+    A zone is the rectangle of half-sizes ``(x_half, y_half)`` around the shutter centre where
+    the source centre must lie (:func:`centering_constraints`). The source's true position
     differs from the planned one by its catalog error and the MSATA pointing error
     (independent Gaussians per axis).
 
@@ -1774,9 +1776,8 @@ def zone_probabilities(sigma_x_mas, sigma_y_mas, msata_mas=20.0, open_arcsec=SHU
         errors when the orientation is not chosen yet).
     msata_mas : float
         1-sigma per-axis accuracy of MSA target acquisition, mas (~20 mas with a 5-10 mas catalog).
-    open_arcsec : (float, float)
-    constraints : dict, optional
-        ``{name: margin_arcsec}``; default :func:`centering_constraints`.
+    zones : dict, optional
+        ``{name: (x_half, y_half)}`` arcsec; default :func:`centering_constraints`.
     planned : {'centre', 'uniform'}
         Source planned at the zone centre, or anywhere in the zone with equal probability.
 
@@ -1794,14 +1795,14 @@ def zone_probabilities(sigma_x_mas, sigma_y_mas, msata_mas=20.0, open_arcsec=SHU
     from astropy.table import Table
     from scipy.special import erf
 
-    constraints = constraints or centering_constraints()
+    zones = zones or centering_constraints()
     sx = np.sqrt(np.asarray(sigma_x_mas, float) ** 2 + msata_mas ** 2) / 1000.0
     sy = np.sqrt(np.asarray(sigma_y_mas, float) ** 2 + msata_mas ** 2) / 1000.0
     sx, sy = np.maximum(sx, 1e-9), np.maximum(sy, 1e-9)
     out = Table()
     u = np.linspace(-1, 1, 41)  # quadrature over the planned position for 'uniform'
-    for name, margin in constraints.items():
-        hx, hy = max(open_arcsec[0] / 2 - margin, 1e-6), max(open_arcsec[1] / 2 - margin, 1e-6)
+    for name, (hx, hy) in zones.items():
+        hx, hy = max(hx, 1e-6), max(hy, 1e-6)
 
         def p1(half, s):
             if planned == "centre":
