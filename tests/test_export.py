@@ -415,3 +415,13 @@ def test_astrometry_summary_and_round_trip_check(tmp_path):
     back["RA"][3] = back["RA"][3] + 1e-7  # deg: 0.36 mas in RA, 0.32 mas on the sky
     err, same = ex.round_trip_check(t, back)
     assert 0.3 < err < 0.4 and same
+
+
+def test_shipped_window_csv_matches_builtin_table():
+    from pathlib import Path
+
+    csv_path = Path(__file__).resolve().parent.parent / "data" / "msata" / "brightness_windows.csv"
+    rows = ex.load_brightness_windows(csv_path)
+    got = {(r["ta_filter"], r["readout"]): (r["bright_mag"], r["faint_mag"]) for r in rows}
+    want = {(r["ta_filter"], r["readout"]): (r["bright_mag"], r["faint_mag"]) for r in ex.MSATA_WINDOWS}
+    assert got == want
