@@ -123,7 +123,7 @@ Astrometric-suitability rank (1 = best), applied in this order:
 #: Wait before each retry of a network call, seconds (bounded: len + 1 attempts in all).
 RETRY_DELAYS_S = (1.0, 3.0)
 
-_OFFLINE_HINT = "work offline with live=False (replayed demo data) or try again later"
+_OFFLINE_HINT = "work offline with live=False (replayed demo data)"
 
 
 class ArchiveWarning(UserWarning):
@@ -178,7 +178,7 @@ def _with_retries(what, func, *args, **kwargs):
     detail = " ".join(str(last).split())[:120]
     if _is_transient(last):
         raise WorkbookError(f"{what} failed after {attempts} attempts ({kind}: {detail}); "
-                            f"check the network, or {_OFFLINE_HINT}") from None
+                            f"check the network and try again later, or {_OFFLINE_HINT}") from None
     raise WorkbookError(f"{what} failed ({kind}: {detail}); check the request, or {_OFFLINE_HINT}") from None
 
 
@@ -589,7 +589,7 @@ def rank_candidates(caom, ra0, dec0, epoch=None, apa=None, instruments=SUPPORTED
 
     usable = (dptype == "image") & (calib >= min_calib_level) & np.isin(instrument.astype(str), sorted(wanted))
     # HLA "DETECTION" images are white-light sums of filters, not one filter: skip them
-    usable &= np.array(["DETECTION" not in f.upper() for f in filters])
+    usable &= np.array(["DETECTION" not in f.upper() for f in filters], dtype=bool)
     usable &= np.isfinite(exptime) & (exptime > 0)
     idx = np.flatnonzero(usable)
 
@@ -1076,7 +1076,7 @@ def download(products, workspace, *, live=None, progress=True):
                     staged.unlink(missing_ok=True)
                 if status is None:
                     raise WorkbookError(f"{fname} failed verification twice ({reason}); it was not kept in "
-                                        f"{cache}; try again later, or {_OFFLINE_HINT}")
+                                        f"{cache}; try again later or fetch it from the MAST portal, or {_OFFLINE_HINT}")
                 st = final.stat()
                 manifest[fname] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "checksum": checksum,
                                    "product_id": str(one["product_id"][0]) if "product_id" in one.colnames else "",
