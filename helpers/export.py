@@ -36,9 +36,12 @@ exact value convention of the ``Reference`` column (1/0) could not be confirmed 
 excerpts available offline; MPT lets you pick the column when building a candidate set.
 
 Performance: catalog and DS9 regions are formatted with one C-level ``str.__mod__`` pass per
-file (no per-row Python branching); 10^5 sources take ~0.3 s together
+file (no per-row Python branching); 10^5 sources take ~0.5 s together
 (``benchmarks/bench_export.py``). The DS9 text is byte-identical to what
 `regions.Regions.serialize` writes for the same regions (tested).
+
+The MSATA brightness windows are approximate (see :data:`MSATA_WINDOWS`); an editable copy
+with its provenance is ``data/msata/brightness_windows.csv`` (pass its path as ``windows=``).
 """
 
 import csv
@@ -1002,7 +1005,8 @@ def write_ds9_circles(ra, dec, path, radius_arcsec=0.3, color="green", text=None
     The bytes are those `regions.Regions.serialize(format='ds9')` writes for the same
     `~regions.CircleSkyRegion` objects (``visual={'color': color}``, ``meta={'text': text}``),
     so DS9, CARTA and `regions.Regions.read` read it; only the per-object Python work is
-    skipped. Positions: ICRS degrees, 8 decimals (0.04 mas), as regions writes them.
+    skipped. Positions: ICRS degrees, 8 decimals (0.04 mas), as regions writes them. (With
+    ``width`` the order of the two global keys follows regions' set ordering, which can vary.)
 
     Parameters
     ----------
