@@ -23,3 +23,12 @@ def workspace_root(_isolated_workspace):
 def leftover_files(directory):
     """Every file below ``directory`` (used to prove that failures leave nothing behind)."""
     return sorted(p for p in directory.rglob("*") if p.is_file()) if directory.exists() else []
+
+
+def pytest_collection_modifyitems(config, items):
+    """Notebook executions talk to their Jupyter kernel over loopback TCP: allow sockets for
+    them only (``--allow-hosts`` in pyproject still limits connections to this machine)."""
+    for item in items:
+        if item.get_closest_marker("notebooks"):
+            item.add_marker(pytest.mark.enable_socket)
+            item.add_marker(pytest.mark.xdist_group("notebooks"))

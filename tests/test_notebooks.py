@@ -1,0 +1,78 @@
+"""Notebook hygiene, and the whole chain executed headless on the offline demo field."""
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from helpers import chain, config
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def test_all_six_steps_present():
+    assert [p.name[:2] for p in NOTEBOOKS] == ["00", "01", "02", "03", "04", "05"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_committed_without_outputs(path):
+    nb = json.loads(path.read_text())
+    dirty = [i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code"
+             and (c.get("outputs") or c.get("execution_count"))]
+    assert not dirty, f"{path.name}: cells {dirty} carry outputs; run `make strip-notebooks`"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_structure(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    tagged = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1, "exactly one papermill 'parameters' cell"
+    assert "field" in tagged[0].source
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith(f"# {path.name[:2]}")
+    # Thin notebooks: algorithms live in helpers/, cells stay short.
+    long_cells = [c.source.splitlines()[0] for c in nb.cells if c.cell_type == "code" and len(c.source.splitlines()) > 20]
+    assert not long_cells, f"cells longer than 20 lines belong in helpers/: {long_cells}"
+    headings = " ".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    for section in ("Learning goals", "Introduction", "Imports", "Parameters", "About"):
+        assert section in headings, f"missing section {section!r}"
+
+
+def test_strip_outputs(tmp_path):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1+1")])
+    nb.cells[0].outputs = [nbformat.v4.new_output("execute_result", {"text/plain": "2"}, execution_count=1)]
+    nb.cells[0].execution_count = 1
+    path = tmp_path / "00_x.ipynb"
+    nbformat.write(nb, path)
+    assert chain.strip_outputs([path]) == [path]
+    cell = nbformat.read(path, as_version=4).cells[0]
+    assert cell.outputs == [] and cell.execution_count is None
+
+
+def test_chain_reports_a_failing_notebook_in_one_line(tmp_path):
+    from helpers.errors import WorkbookError
+
+    with pytest.raises(WorkbookError, match="needs a 'field' name"):
+        chain.run_chain({}, workspace_root=tmp_path)
+
+
+@pytest.mark.notebooks
+def test_demo_chain_runs_offline(workspace_root):
+    """`make demo`'s chain, 00 → 05, headless, in a throw-away workspace."""
+    params = {"field": "demo-hudf", "target": config.DEMO_FIELD["target"], "ra": config.DEMO_FIELD["ra"],
+              "dec": config.DEMO_FIELD["dec"], "radius_arcmin": 2.5, "epoch": 2027.5, "live": False}
+    timings = chain.run_chain(params, workspace_root=workspace_root, log=lambda *a: None)
+    assert len(timings) == 6
+    cfg = config.load_field("demo-hudf", workspace_root)
+    for path in (cfg.path / "executed").glob("*.ipynb"):
+        nb = nbformat.read(path, as_version=4)
+        errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+                  if o.get("output_type") == "error"]
+        assert not errors, f"{path.name} has error outputs"
+    assert cfg.extra.get("images"), "notebook 01 records the imaging it chose"
+    assert list(cfg.subdir("catalogs").glob("sources_*.ecsv")), "notebook 02 writes catalogs"
+    assert "astrometry" in cfg.extra, "notebook 03 records its verdict"
+    assert cfg.pointing and {"ra", "dec", "apa"} <= set(cfg.pointing), "notebook 04 saves the pointing"
+    assert list(cfg.subdir("export").iterdir()), "notebook 05 writes the APT files"
