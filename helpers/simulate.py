@@ -204,7 +204,16 @@ def _psf_samples(instrument, filter, scale, oversample, size_pix):
     image /= len(fractions)
     # Integrate over the output pixel (a box of `oversample` samples), then the detector /
     # drizzle blur: the model becomes a pixel response function sampled at sub-pixel phases.
-    image = ndimage.uniform_filter(image, size=oversample, mode="constant")
+    if oversample % 2:
+        image = ndimage.uniform_filter(image, size=oversample, mode="constant")
+    else:
+        # An even-width box is not centred on a sample (uniform_filter would shift the PSF by half
+        # a sample); integrate the linear interpolant instead: trapezoid weights, centred.
+        box = np.ones(oversample + 1)
+        box[0] = box[-1] = 0.5
+        box /= oversample
+        image = ndimage.convolve1d(ndimage.convolve1d(image, box, axis=0, mode="constant"), box, axis=1,
+                                   mode="constant")
     blur_samples = inst["blur_arcsec"] / sampling
     if blur_samples > 0:
         image = ndimage.gaussian_filter(image, blur_samples, mode="constant")
