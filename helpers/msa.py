@@ -288,6 +288,11 @@ def _unit(lon_deg, lat_deg):
     return np.stack([c * np.cos(lon), c * np.sin(lon), np.sin(lat)])
 
 
+def sky_unit(ra, dec):
+    """ICRS unit vectors (3, N) of RA, Dec in degrees (for `MSAPointing.locate_arrays`)."""
+    return _unit(np.asarray(ra, dtype=float).ravel(), np.asarray(dec, dtype=float).ravel())
+
+
 def _lonlat(vec):
     lon = np.rad2deg(np.arctan2(vec[1], vec[0]))
     lat = np.rad2deg(np.arcsin(np.clip(vec[2], -1.0, 1.0)))
@@ -686,19 +691,42 @@ class MSAPointing:
         -------
         dict
             name -> (ra, dec) arrays (degrees) of a closed polygon. Quadrants come from this
-            model's grid edges (``Q1``..``Q4``); slits and IFU from the SIAF apertures' corners.
+            model's grid edges (``Q1``..``Q4``); slits and IFU from the SIAF apertures' corners
+            (see `outlines_v2v3`).
         """
-        out = {}
-        m = get_model(self.filter)
-        for q in range(1, 5):
-            out[f"Q{q}"] = self.v2v3_to_sky(*m.outline_v2v3(q))
-        siaf = _siaf()
-        for name in SLIT_APERTURES + (IFU_APERTURE,):
-            v2, v3 = siaf[name].corners("tel")
-            out[name] = self.v2v3_to_sky(np.asarray(v2, float), np.asarray(v3, float))
-        return out
+        return {name: self.v2v3_to_sky(v2, v3) for name, (v2, v3) in outlines_v2v3(self.filter).items()}
 
     # --- sources ----------------------------------------------------------------------------
+    def locate_arrays(self, ra=None, dec=None, operability=None, unit=None):
+        """`locate` as a dict of numpy arrays (no Table): the fast path for widgets.
+
+        ``unit`` may give the sources' ICRS unit vectors (3, N) instead of ``ra, dec``
+        (precompute them once with ``helpers.msa.sky_unit(ra, dec)`` when sources do not move).
+        """
+        if unit is None:
+            ra = np.atleast_1d(np.asarray(ra, dtype=float)).ravel()
+            dec = np.atleast_1d(np.asarray(dec, dtype=float)).ravel()
+            if ra.shape != dec.shape:
+                raise WorkbookError(f"ra and dec have different lengths ({ra.size} and {dec.size}); give one of each per source")
+            unit = _unit(ra, dec)
+        v2, v3 = _lonlat(self.attitude.T @ unit)
+        v2 *= 3600.0
+        v3 *= 3600.0
+        res = locate_v2v3(v2, v3, self.filter)
+        if operability is None:
+            operability = default_operability()
+        inside = res["quadrant"] > 0
+        state = np.full(v2.shape, -1, dtype=np.int8)
+        qi, ii, jj = res["quadrant"][inside], res["i"][inside], res["j"][inside]
+        state[inside] = operability.state[qi - 1, jj - 1, ii - 1]
+        adx = np.abs(res["dx_disp"])
+        ady = np.abs(res["dy_spat"])
+        with np.errstate(invalid="ignore"):
+            for name, xh, yh, _ in CENTERING_CONSTRAINTS:
+                res[_zone_column(name)] = inside & (adx <= xh) & (ady <= yh)
+        res.update(state=state, v2=v2, v3=v3, operability=operability)
+        return res
+
     def locate(self, ra, dec, operability=None):
         """Which shutter each source falls in, and where in it.
 
@@ -722,18 +750,8 @@ class MSAPointing:
         """
         from astropy.table import Table
 
-        ra = np.atleast_1d(np.asarray(ra, dtype=float)).ravel()
-        dec = np.atleast_1d(np.asarray(dec, dtype=float)).ravel()
-        if ra.shape != dec.shape:
-            raise WorkbookError(f"ra and dec have different lengths ({ra.size} and {dec.size}); give one of each per source")
-        v2, v3 = self.sky_to_v2v3(ra, dec)
-        res = locate_v2v3(v2, v3, self.filter)
-        if operability is None:
-            operability = default_operability()
-        inside = res["quadrant"] > 0
-        state = np.full(ra.shape, -1, dtype=np.int8)
-        qi, ii, jj = res["quadrant"][inside], res["i"][inside], res["j"][inside]
-        state[inside] = operability.state[qi - 1, jj - 1, ii - 1]
+        res = self.locate_arrays(ra, dec, operability=operability)
+        operability = res["operability"]
         t = Table()
         t["quadrant"] = res["quadrant"]
         t["i"] = res["i"]
@@ -743,20 +761,34 @@ class MSAPointing:
         t["dy_spat"] = res["dy_spat"]
         t["dy_spat"].unit = "arcsec"
         t["in_open"] = res["in_open"]
-        tightest = np.full(ra.shape, "", dtype="<24U")
-        for name, xh, yh, _ in CENTERING_CONSTRAINTS:
-            ok = inside & (np.abs(res["dx_disp"]) <= xh) & (np.abs(res["dy_spat"]) <= yh)
-            t[_zone_column(name)] = ok
-            tightest[ok] = name
+        tightest = np.full(res["quadrant"].shape, "", dtype="<24U")
+        for name, *_ in CENTERING_CONSTRAINTS:
+            t[_zone_column(name)] = res[_zone_column(name)]
+            tightest[res[_zone_column(name)]] = name
         t["best_zone"] = tightest
-        t["state"] = state
-        t["v2"] = v2
+        t["state"] = res["state"]
+        t["v2"] = res["v2"]
         t["v2"].unit = "arcsec"
-        t["v3"] = v3
+        t["v3"] = res["v3"]
         t["v3"].unit = "arcsec"
         t.meta["pointing"] = {"ra": self.ra, "dec": self.dec, "apa": self.apa, "filter": self.filter}
         t.meta["operability"] = operability.source
         return t
+
+
+@functools.lru_cache(maxsize=None)
+def outlines_v2v3(filter="CLEAR"):
+    """Outlines in V2/V3 (arcsec, cached): quadrants ``Q1..Q4`` from the shutter grid's outer
+    edges, fixed slits and IFU from the SIAF apertures' corners. name -> (v2, v3)."""
+    out = {}
+    m = get_model(filter)
+    for q in range(1, 5):
+        out[f"Q{q}"] = m.outline_v2v3(q)
+    siaf = _siaf()
+    for name in SLIT_APERTURES + (IFU_APERTURE,):
+        v2, v3 = siaf[name].corners("tel")
+        out[name] = (np.asarray(v2, float), np.asarray(v3, float))
+    return out
 
 
 def _zone_column(name):
@@ -849,9 +881,8 @@ def footprint_overlap(pointing, wcs, shape, step=8):
     -------
     float
     """
-    ra, dec = pointing.shutter_sky()
-    ra = ra[:, ::step, ::step].ravel()
-    dec = dec[:, ::step, ::step].ravel()
+    q, j, i = np.indices(SHAPE)[:, :, ::step, ::step]
+    ra, dec = pointing.shutter_sky(q.ravel() + 1, i.ravel() + 1, j.ravel() + 1)
     x, y = wcs.all_world2pix(ra, dec, 0)
     ny, nx = shape[:2]
     ok = np.isfinite(x) & np.isfinite(y) & (x >= -0.5) & (x <= nx - 0.5) & (y >= -0.5) & (y <= ny - 0.5)

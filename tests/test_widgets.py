@@ -1,0 +1,153 @@
+"""The MSA overlay scene (helpers.plotting.msa) and its widget (helpers.widgets), headless."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pytest
+from astropy.coordinates import SkyCoord
+from astropy.table import Table
+import astropy.units as u
+
+from helpers import msa
+from helpers.errors import WorkbookError
+from helpers.plotting.msa import OverlayScene, plot_msa_overlay, source_sigma_mas, synthetic_wcs
+
+HUDF = (53.1625, -27.791417)
+
+
+@pytest.fixture(scope="module")
+def pointing():
+    return msa.MSAPointing(*HUDF, 45.0)
+
+
+@pytest.fixture(scope="module")
+def field(pointing):
+    """A small synthetic image with its WCS and a catalog: sources in known shutters, some without sigma."""
+    wcs, shape = synthetic_wcs(pointing.ra, pointing.dec, scale_arcsec=0.1, size=2600)
+    rng = np.random.default_rng(3)
+    image = rng.normal(0.0, 1.0, shape).astype(np.float32)
+    q = np.repeat([1, 2, 3, 4], 25)
+    i = rng.integers(20, 340, q.size)
+    j = rng.integers(10, 160, q.size)
+    ra, dec = pointing.shutter_sky(q, i, j)
+    t = Table({"id": np.arange(1, q.size + 1), "ra": ra, "dec": dec,
+               "ra_err": rng.uniform(2, 40, q.size), "dec_err": rng.uniform(2, 40, q.size)})
+    t["ra_err"].unit = t["dec_err"].unit = "mas"
+    t["ra_err"][:5] = np.nan
+    return image, wcs, t, (q, i, j)
+
+
+def test_sigma_from_catalog_handles_missing_values():
+    t = Table({"ra": [1.0, 2.0, 3.0], "dec": [0.0, 0.0, 0.0], "ra_err": [3.0, np.nan, 4.0], "dec_err": [4.0, 1.0, 3.0]})
+    sig = source_sigma_mas(t)
+    assert sig[0] == pytest.approx(np.sqrt(12.5)) and np.isnan(sig[1])
+    assert np.isnan(source_sigma_mas(Table({"ra": [1.0], "dec": [0.0]}))).all()  # no sigma columns at all
+    t["ra_err"].unit = t["dec_err"].unit = "arcsec"
+    assert source_sigma_mas(t)[0] == pytest.approx(1000 * np.sqrt(12.5))
+
+
+def test_scene_counts_sources_in_their_shutters(pointing, field):
+    image, wcs, t, (q, i, j) = field
+    op = msa.Operability(np.zeros(msa.SHAPE, np.int8), "all operable (test)")
+    scene = OverlayScene(pointing, image=image, wcs=wcs, sources=t, operability=op, constraint="Tightly Constrained")
+    c = scene.counts
+    assert c["sources"] == 100 and c["in the field"] == 100 and c["in open shutters"] == 100
+    assert c["zone: Tightly Constrained"] == 100 and [c[f"Q{k}"] for k in range(1, 5)] == [25] * 4
+    assert c["in the field without sigma"] == 5 and c["on failed-open shutters"] == 0
+    assert c["footprint on image (%)"] > 50
+    # the shutter raster marks the source shutters
+    assert scene._hit_ids.size == np.unique(np.ravel_multi_index((q - 1, j - 1, i - 1), msa.SHAPE)).size
+
+
+def test_scene_update_moves_counts_and_blits(pointing, field):
+    image, wcs, t, _ = field
+    scene = OverlayScene(pointing, image=image, wcs=wcs, sources=t)
+    before = scene.counts["in open shutters"]
+    scene.fig.canvas.draw()  # caches the static background
+    mode = scene.redraw()
+    assert mode == "blit"
+    # half a shutter along the dispersion direction moves every source out of the open area
+    moved = pointing.offset(0.134, 0.0)
+    after = scene.update(pointing=moved)["in open shutters"]
+    assert after < before
+    assert scene.update(pointing=pointing)["in open shutters"] == before
+
+
+def test_failed_open_and_nod_counts(pointing):
+    state = np.zeros(msa.SHAPE, np.int8)
+    state[0, 49, 99] = msa.STATE_FAILED_OPEN      # shutter Q1 i=100 j=50
+    state[1, 80, 10] = msa.STATE_FAILED_CLOSED    # neighbour of Q2 i=11 j=80 (row j=81)
+    op = msa.Operability(state, "test")
+    ra, dec = pointing.shutter_sky([1, 2], [100, 11], [50, 80])
+    t = Table({"ra": ra, "dec": dec})  # no sigma columns at all: still drawn and counted
+    scene = OverlayScene(pointing, sources=t, operability=op)
+    assert scene.counts["on failed-open shutters"] == 1
+    assert scene.counts["in open shutters"] == 1          # the failed-open one is not usable
+    assert scene.counts["in the field without sigma"] == 2
+    scene.update(nod=True)
+    assert scene.counts["in open shutters"] == 0          # its slitlet has a failed-closed shutter
+
+
+def test_footprint_alone_and_no_overlap_messages(pointing, field):
+    scene = OverlayScene(pointing)  # no image, no catalog
+    assert scene.counts["sources"] == 0 and "footprint only" in scene.message
+    image, wcs, t, _ = field
+    far = msa.MSAPointing(HUDF[0] + 0.5, HUDF[1], 45.0)
+    s2 = OverlayScene(far, image=image, wcs=wcs, sources=t)
+    assert s2.counts["footprint on image (%)"] == 0.0
+    assert "does not overlap the image" in s2.message
+
+
+def test_bad_scene_inputs(pointing, field):
+    image, wcs, t, _ = field
+    with pytest.raises(WorkbookError, match="an image needs its WCS"):
+        OverlayScene(pointing, image=image)
+    with pytest.raises(WorkbookError, match="lacks column\\(s\\) dec"):
+        OverlayScene(pointing, sources=Table({"ra": [1.0]}))
+    with pytest.raises(WorkbookError, match="give a 2-D image"):
+        OverlayScene(pointing, image=np.zeros((2, 3, 4)), wcs=wcs)
+    with pytest.raises(WorkbookError, match="unknown centering constraint 'Loose'"):
+        OverlayScene(pointing, constraint="Loose")
+
+
+def test_static_png_and_zoomed_shutters(pointing, field, tmp_path):
+    image, wcs, t, (q, i, j) = field
+    op = msa.Operability(np.zeros(msa.SHAPE, np.int8), "all operable (test)")
+    scene = plot_msa_overlay(pointing, image=image, wcs=wcs, sources=t, nod=True, operability=op)
+    path = scene.savefig(tmp_path / "overlay.png")
+    assert path.stat().st_size > 20_000
+    # zoom on one source: shutters resolved (open areas and bars), source shutter drawn green
+    ra, dec = pointing.shutter_sky(q[0], i[0], j[0])
+    x, y = wcs.all_world2pix([ra], [dec], 0)
+    scene.ax.set_xlim(x[0] - 40, x[0] + 40)
+    scene.ax.set_ylim(y[0] - 40, y[0] + 40)
+    scene.compute()
+    assert scene.cell_px > 4
+    rgba = scene.raster_artist.get_array()
+    h, w = rgba.shape[:2]
+    assert tuple(rgba[h // 2, w // 2]) == (0, 230, 0, 255)
+    assert (rgba[..., 3] == 0).mean() > 0.2  # bars between shutters stay transparent
+
+
+def test_widget_headless(pointing, field):
+    pytest.importorskip("ipywidgets")
+    from helpers.widgets import MSAOverlayWidget, offset_pointing
+
+    image, wcs, t, _ = field
+    w = MSAOverlayWidget(pointing, image=image, wcs=wcs, sources=t)
+    assert not w.live  # Agg in tests: the PNG fallback
+    n0 = w.counts["in open shutters"]
+    w.set(d_ra_arcsec=0.1, d_dec_arcsec=0.0)
+    sep = SkyCoord(w.pointing.ra * u.deg, w.pointing.dec * u.deg).separation(
+        SkyCoord(pointing.ra * u.deg, pointing.dec * u.deg)).arcsec
+    assert sep == pytest.approx(0.1, abs=1e-6)
+    w.set(apa=405.0)
+    assert w.pointing.apa == pytest.approx(45.0)
+    w.set(d_ra_arcsec=0.0, d_dec_arcsec=0.0, constraint="Unconstrained")
+    assert w.counts["in open shutters"] == n0 and "Unconstrained" in w.w_counts.value
+    cfg = w.to_config()
+    assert set(cfg) >= {"ra", "dec", "apa", "filter"} and cfg["apa"] == pytest.approx(45.0)
+    p = offset_pointing(pointing, 0.0, 10.0)
+    assert p.dec == pytest.approx(pointing.dec + 10 / 3600, abs=1e-9)
