@@ -66,6 +66,7 @@ __all__ = [
     "query_gaia",
     "query_hsc",
     "images_for_config",
+    "save_table",
 ]
 
 #: Instruments this module knows, as named in the ranked table (CAOM spellings in
@@ -1321,10 +1322,30 @@ def _cached_catalog(path, coord, radius, refresh):
 
 
 def _write_catalog(table, path):
-    if path is None:
-        return
-    with atomic_path(path, overwrite=True) as tmp:
-        table.write(tmp, format="ascii.ecsv", overwrite=True)
+    if path is not None:
+        save_table(table, path)
+
+
+def save_table(table, path, overwrite=True):
+    """Write a table of this module as ECSV, atomically (private ``_`` meta keys dropped).
+
+    Parameters
+    ----------
+    table : `~astropy.table.Table`
+    path : str or `~pathlib.Path`
+    overwrite : bool
+        Tables of notebook 01 are regenerated on every run, so replacing is the default.
+
+    Returns
+    -------
+    path : `~pathlib.Path`
+    """
+    out = table.copy(copy_data=False)
+    out.meta = {k: (float(v) if isinstance(v, np.floating) else v) for k, v in table.meta.items()
+                if not str(k).startswith("_")}
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        out.write(tmp, format="ascii.ecsv", overwrite=True)
+    return Path(path)
 
 
 def query_gaia(coord, radius_arcmin=2.5, *, live=True, cache=None, refresh=False):
