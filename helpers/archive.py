@@ -163,13 +163,9 @@ def _with_retries(what, func, *args, **kwargs):
             return func(*args, **kwargs)
         except WorkbookError:
             raise
-        except OSError as exc:
-            if exc.errno in (errno.ENOSPC, errno.EACCES, errno.EPERM, errno.EROFS) and not _is_transient(exc):
-                raise
-            if not _is_transient(exc) or delay is None:
-                last = exc
-                break
         except Exception as exc:  # astroquery raises many kinds; classify them
+            if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EACCES, errno.EPERM, errno.EROFS):
+                raise  # a local file problem, not the network: the caller words it
             if not _is_transient(exc) or delay is None:
                 last = exc
                 break
@@ -804,15 +800,18 @@ def find_imaging(coord, radius_arcmin=2.5, *, instruments=SUPPORTED_INSTRUMENTS,
     ranked = rank_candidates(caom, coord.ra.deg, coord.dec.deg, epoch=epoch, apa=apa,
                              instruments=instruments, min_coverage=min_coverage)
     ranked.meta["source"] = caom.meta.get("source", "MAST")
+    ranked["source"] = np.full(len(ranked), "REPLAY" if "REPLAY" in ranked.meta["source"].upper() else "MAST")
     ranked.meta["radius_arcmin"] = radius
     ranked.meta["live"] = bool(live)
     where = f"({coord.ra.deg:.5f}, {coord.dec.deg:+.5f})"
     if len(ranked) == 0:
         others = [i for i in SUPPORTED_INSTRUMENTS if i not in
                   {_INSTRUMENT_ALIASES.get(str(x).upper(), str(x).upper()) for x in instruments}]
-        found = f"MAST returned {len(caom)} image observation(s) but none is a usable" if len(caom) else "MAST has no"
+        archive_name = "MAST" if live else "the offline replay"
+        found = (f"{archive_name} returned {len(caom)} image observation(s) but none is a usable" if len(caom)
+                 else f"{archive_name} has no")
         hint = f"; try a larger radius (now {radius:g} arcmin)" + (f" or add instruments {', '.join(others)}" if others else "")
-        raise WorkbookError(f"{found} {'/'.join(instruments)} level-3 image overlapping the MSA field at {where}{hint}")
+        raise WorkbookError(f"{found} level-3 image from {', '.join(instruments)} overlapping the MSA field at {where}{hint}")
     if not np.any(ranked["contains_centre"]):
         best = ranked[0]
         message = (f"the field centre {where} lies outside every footprint; the best product "
@@ -827,6 +826,13 @@ def find_imaging(coord, radius_arcmin=2.5, *, instruments=SUPPORTED_INSTRUMENTS,
 
 _PREFERRED_SUFFIXES = ("_drc.fits", "_drz.fits", "_i2d.fits")
 _EXPOSURE_SUFFIXES = ("_flc.fits", "_flt.fits", "_c0m.fits", "_c0f.fits", "_cal.fits")
+_JWST_EXPOSURE = re.compile(r"^(jw\d{11}_\d{5}_\d{5})")
+
+
+def _exposure_root(filename):
+    """One name per exposure: JWST files carry one per detector (``..._nrca1_cal``)."""
+    m = _JWST_EXPOSURE.match(filename)
+    return m.group(1) if m else filename.rsplit("_", 1)[0]
 
 
 def select_products(ranked, max_products=4, live=None):
@@ -869,11 +875,15 @@ def select_products(ranked, max_products=4, live=None):
     rows = []
     for r in top:
         mine = obsids == str(r["obsid"])
-        members = {n.rsplit("_", 1)[0] for n in names[mine] if n.endswith(_EXPOSURE_SUFFIXES)}
+        members = {_exposure_root(n) for n in names[mine] if n.endswith(_EXPOSURE_SUFFIXES)}
         pick = None
+        root = str(r["product_id"]).lower()
         for suffix in _PREFERRED_SUFFIXES:
-            hits = np.flatnonzero(mine & np.char.endswith(names, suffix)
-                                  & np.char.startswith(names, str(r["product_id"]).lower()))
+            # the combined product is named <obs_id><suffix>; HAP also ships per-exposure
+            # drizzles (<obs_id><exposure>_drc.fits), used only if the combined one is absent
+            exact = np.flatnonzero(mine & (names == root + suffix))
+            loose = np.flatnonzero(mine & np.char.endswith(names, suffix) & np.char.startswith(names, root))
+            hits = exact if exact.size else loose
             if hits.size:
                 pick = hits[0]
                 break
@@ -1222,7 +1232,7 @@ def wcs_provenance(path):
     det = str(_header_value(headers, "DETECTOR") or "")
     filt = _header_value(headers, "FILTER")
     if filt is None:
-        parts = [str(_header_value(headers, k) or "") for k in ("FILTER1", "FILTER2")]
+        parts = [str(_header_value(headers, k) or "") for k in ("FILTER1", "FILTER2", "FILTNAM1", "FILTNAM2")]
         filt = ";".join(p for p in parts if p and not p.upper().startswith("CLEAR")) or None
     mjd = _header_value(headers, "EXPSTART", "MJD-OBS", "MJD-BEG")
     epoch = np.nan

@@ -233,7 +233,7 @@ def test_find_imaging_on_recorded_caom(recorded):
 
 
 def test_no_overlapping_imaging_says_what_to_do(recorded):
-    with pytest.raises(WorkbookError, match=r"none is a usable.*larger radius") as err:
+    with pytest.raises(WorkbookError, match=r"none is a usable level-3 image from .*larger radius") as err:
         archive.find_imaging((23.9, 60.2), 1.0)
     assert "\n" not in str(err.value)
     with pytest.raises(WorkbookError, match="add instruments"):
@@ -574,3 +574,32 @@ def test_coverage_plot(demo):
     import matplotlib.pyplot as plt
 
     plt.close(fig)
+
+
+def test_select_products_hap_and_jwst_names(monkeypatch, sleeps):
+    """Combined products win over HAP per-exposure drizzles; JWST exposures are counted once."""
+    fields = json.loads(archive_replay.astroquery_test_data("products.json").read_text())["fields"]
+    svm = "hst_12345_01_acs_wfc_f606w_jabc01"
+    jw = "jw01180-o001_t001_nircam_clear-f200w"
+
+    def row(obsid, obs_id, filename):
+        return {"obsID": obsid, "obs_collection": "HST" if obsid == "1" else "JWST", "dataproduct_type": "image",
+                "obs_id": obs_id, "description": "", "type": "S", "dataURI": f"mast:X/product/{filename}",
+                "productType": "SCIENCE", "productGroupDescription": None, "productSubGroupDescription": "",
+                "productDocumentationURL": None, "project": "", "prvversion": "", "productFilename": filename,
+                "size": 5760, "_selected_": None}
+
+    data = [row("1", svm, f"{svm}ab_drc.fits"), row("1", svm, f"{svm}_drc.fits"),
+            row("1", svm, f"{svm}ab_flc.fits"), row("1", svm, f"{svm}ac_flc.fits"),
+            row("2", jw, f"{jw}_i2d.fits")]
+    data += [row("2", jw, f"jw01180001001_02101_0000{e}_nrc{d}_cal.fits") for e in (1, 2, 3) for d in ("a1", "a2", "b1")]
+    answer = {"status": "COMPLETE", "msg": "", "fields": fields, "data": data,
+              "paging": {"page": 1, "pageSize": len(data), "pagesFiltered": 1, "rows": len(data),
+                         "rowsFiltered": len(data), "rowsTotal": len(data)}}
+    archive_replay.RecordedReplay(overrides={"Mast.Caom.Products": answer}).install(monkeypatch)
+    ranked = Table({"rank": [1, 2], "product_id": [svm, jw], "obsid": ["1", "2"], "instrument": ["ACS/WFC", "NIRCAM"],
+                    "filter": ["F606W", "F200W"], "epoch": [2010.0, 2023.0], "pixel_scale": [0.04, 0.031],
+                    "coverage": [1.0, 1.0], "gaia_aligned": ["expected"] * 2, "n_exposures": [-1, -1]})
+    products = archive.select_products(ranked, max_products=2)
+    assert list(products["productFilename"]) == [f"{svm}_drc.fits", f"{jw}_i2d.fits"]
+    assert list(products["n_exposures"]) == [2, 3]
