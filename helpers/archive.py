@@ -485,6 +485,10 @@ def _col(table, name, fill):
     return np.asarray(col)
 
 
+_NOT_DIRECT_IMAGE = re.compile(r"(^|[;,\s])(DETECTION|G\d{3}[LMW]?|PR\d{3}[LMW]?|GR150[RC]|GRISM[RC]?)($|[;,\s])",
+                               re.IGNORECASE)
+
+
 def _product_kind(collection, obs_id, instrument):
     oid = obs_id.lower()
     if collection == "JWST":
@@ -585,8 +589,9 @@ def rank_candidates(caom, ra0, dec0, epoch=None, apa=None, instruments=SUPPORTED
     s_region = _col(caom, "s_region", "").astype(str)
 
     usable = (dptype == "image") & (calib >= min_calib_level) & np.isin(instrument.astype(str), sorted(wanted))
-    # HLA "DETECTION" images are white-light sums of filters, not one filter: skip them
-    usable &= np.array(["DETECTION" not in f.upper() for f in filters], dtype=bool)
+    # HLA "DETECTION" images are white-light sums of filters, and grism/prism "images" are
+    # spectra: neither measures positions of a filter's sources
+    usable &= np.array([not _NOT_DIRECT_IMAGE.search(f) for f in filters], dtype=bool)
     usable &= np.isfinite(exptime) & (exptime > 0)
     idx = np.flatnonzero(usable)
 

@@ -603,3 +603,13 @@ def test_select_products_hap_and_jwst_names(monkeypatch, sleeps):
     products = archive.select_products(ranked, max_products=2)
     assert list(products["productFilename"]) == [f"{svm}_drc.fits", f"{jw}_i2d.fits"]
     assert list(products["n_exposures"]) == [2, 3]
+
+
+def test_grism_and_detection_images_are_not_candidates():
+    caom = _synthetic_caom([
+        ("HST", "WFC3/IR", "G141", "IB1A05010", MJD_2005, 4000, True),
+        ("HST", "ACS/WFC", "G800L;CLEAR2L", "J8PU45010", MJD_2005, 4000, True),
+        ("HLA", "ACS/WFC", "DETECTION", "hst_9978_01_acs_wfc_total", MJD_2005, 4000, True),
+        ("HST", "WFC3/IR", "F160W", "IB1A06010", MJD_2005, 4000, True),
+    ])
+    assert list(archive.rank_candidates(caom, *DEMO)["filter"]) == ["F160W"]
