@@ -453,7 +453,7 @@ def footprint_coverage(s_regions, ra0, dec0, apa=None, field=None):
 
     Examples
     --------
-    >>> s = "POLYGON ICRS 53.2 -27.83 53.12 -27.83 53.12 -27.75 53.2 -27.75"
+    >>> s = "POLYGON ICRS 53.25 -27.84 53.07 -27.84 53.07 -27.74 53.25 -27.74"
     >>> cov, inside, _ = footprint_coverage([s], 53.1625, -27.791417)
     >>> round(float(cov[0]), 3), bool(inside[0])
     (1.0, True)
