@@ -168,17 +168,27 @@ class _IdtTransform:
         self.cos, self.sin = math.cos(theta), math.sin(theta)
 
     def _poly2(self, cx, cy, x, y):
-        xp = [np.ones_like(x), x]
-        yp = [np.ones_like(y), y]
+        """Evaluate two polynomials sharing the inputs, in place (few temporaries: speed)."""
+        xp = [None, x]
+        yp = [None, y]
         for _ in range(2, self.deg + 1):
             xp.append(xp[-1] * x)
             yp.append(yp[-1] * y)
-        ox = np.zeros_like(x)
-        oy = np.zeros_like(y)
-        for k, (px, py) in enumerate(self.terms):
-            m = xp[px] * yp[py]
-            ox += cx[k] * m
-            oy += cy[k] * m
+        ox = np.full(x.shape, cx[0])
+        oy = np.full(x.shape, cy[0])
+        mono = np.empty(x.shape)
+        tmp = np.empty(x.shape)
+        for k, (px, py) in enumerate(self.terms[1:], start=1):
+            if py == 0:
+                m = xp[px]
+            elif px == 0:
+                m = yp[py]
+            else:
+                m = np.multiply(xp[px], yp[py], out=mono)
+            if cx[k]:
+                ox += np.multiply(m, cx[k], out=tmp)
+            if cy[k]:
+                oy += np.multiply(m, cy[k], out=tmp)
         return ox, oy
 
     def forward(self, x, y):
@@ -812,13 +822,13 @@ def locate_v2v3(v2, v3, filter="CLEAR"):
     """
     x, y = v2v3_to_msa_xy(v2, v3, filter)
     origin, _, inv, open_um = _grid()
-    n = x.size
     # The quadrants tile the MSA plane around its origin: Q1 (-,-), Q2 (-,+), Q3 (+,-), Q4 (+,+).
-    qidx = 2 * (x > 0) + (y > 0)
-    dx = x - origin[qidx, 0]
-    dy = y - origin[qidx, 1]
-    a = inv[qidx, 0, 0] * dx + inv[qidx, 0, 1] * dy   # i - 1 (fractional)
-    b = inv[qidx, 1, 0] * dx + inv[qidx, 1, 1] * dy   # j - 1
+    qidx = (2 * (x > 0) + (y > 0)).astype(np.intp)
+    m4 = inv.reshape(N_QUADRANTS, 4)
+    dx = x - origin[:, 0].take(qidx)
+    dy = y - origin[:, 1].take(qidx)
+    a = m4[:, 0].take(qidx) * dx + m4[:, 1].take(qidx) * dy   # i - 1 (fractional)
+    b = m4[:, 2].take(qidx) * dx + m4[:, 3].take(qidx) * dy   # j - 1
     ia = np.rint(a)
     jb = np.rint(b)
     hit = (ia >= 0) & (ia < N_COLUMNS) & (jb >= 0) & (jb < N_ROWS)
@@ -828,17 +838,16 @@ def locate_v2v3(v2, v3, filter="CLEAR"):
     fi = np.where(hit, a - ia, np.nan)
     fj = np.where(hit, b - jb, np.nan)
     m = get_model(filter)
-    inside = quad > 0
-    dx_disp = np.full(n, np.nan)
-    dy_spat = np.full(n, np.nan)
-    qi, iq, jq = quad[inside] - 1, ii[inside] - 1, jj[inside] - 1
-    dx_disp[inside] = fi[inside] * m.pitch_disp[qi, jq, iq]
-    dy_spat[inside] = fj[inside] * m.pitch_spat[qi, jq, iq]
+    # local sky pitch of the shutter each source is in (index 0 where outside: masked below)
+    with np.errstate(invalid="ignore"):
+        flat = np.where(hit, (qidx * N_ROWS + jb.astype(np.intp)) * N_COLUMNS + ia.astype(np.intp), 0)
+    dx_disp = fi * m.pitch_disp.ravel().take(flat)
+    dy_spat = fj * m.pitch_spat.ravel().take(flat)
     _, jac, _, _ = _grid()
     half_i = 0.5e-6 * open_um[0] / np.hypot(jac[:, 0, 0], jac[:, 1, 0])
     half_j = 0.5e-6 * open_um[1] / np.hypot(jac[:, 0, 1], jac[:, 1, 1])
-    in_open = np.zeros(n, dtype=bool)
-    in_open[inside] = (np.abs(fi[inside]) <= half_i[qi]) & (np.abs(fj[inside]) <= half_j[qi])
+    with np.errstate(invalid="ignore"):
+        in_open = hit & (np.abs(fi) <= half_i.take(qidx)) & (np.abs(fj) <= half_j.take(qidx))
     return {"quadrant": quad, "i": ii, "j": jj, "fi": fi, "fj": fj, "dx_disp": dx_disp,
             "dy_spat": dy_spat, "in_open": in_open, "x": x, "y": y}
 
