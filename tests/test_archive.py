@@ -613,3 +613,25 @@ def test_grism_and_detection_images_are_not_candidates():
         ("HST", "WFC3/IR", "F160W", "IB1A06010", MJD_2005, 4000, True),
     ])
     assert list(archive.rank_candidates(caom, *DEMO)["filter"]) == ["F160W"]
+
+
+def test_portal_timeout_is_retried_then_reported(monkeypatch, sleeps):
+    """astroquery's own long-poll limit (PortalAPI.TIMEOUT) raises TimeoutError."""
+
+    class Slow(archive_replay.RecordedReplay):
+        def answer(self, service, params):
+            raise TimeoutError("Timeout limit of 600 exceeded.")
+
+    replay = Slow().install(monkeypatch)
+    with pytest.raises(WorkbookError, match=r"failed after 3 attempts \(TimeoutError.*live=False"):
+        archive.find_imaging(REC_CENTRE, 2.5)
+    assert len(replay.requests) == 3
+
+
+def test_archive_module_does_not_import_matplotlib():
+    import subprocess
+    import sys
+
+    code = "import sys, helpers.archive, helpers.archive_replay; print('matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
