@@ -1447,15 +1447,15 @@ def find_source_catalog(cfg):
     catalogs = sorted(cat_dir.glob("sources_*.ecsv"))
     if not catalogs:
         raise WorkbookError(f"no source catalog (sources_*.ecsv) in {cat_dir}; run notebook 02 (sources) first")
-    images = list((cfg.extra or {}).get("images") or [])
+    images = [e for e in list((cfg.extra or {}).get("images") or []) if isinstance(e, dict)]
     for entry in images:
-        stem = _image_stem(entry) if isinstance(entry, dict) else None
-        if not stem:
-            continue
-        for cat in catalogs:
-            if cat.stem == f"sources_{stem}" or stem in cat.stem:
-                return cat, entry
-    return catalogs[0], (images[0] if images and isinstance(images[0], dict) else None)
+        keys = [k for k in (_image_stem(entry), str(entry.get("product_id") or "")) if k]
+        for exact in (True, False):
+            for cat in catalogs:
+                name = cat.stem[len("sources_"):]
+                if any((name == k) if exact else (k in name or name in k) for k in keys):
+                    return cat, entry
+    return catalogs[0], None
 
 
 def image_header(cfg, image):
@@ -1491,9 +1491,11 @@ def astrometry_summary(record):
     ``sigma_cat_1d_mas``, ``sigma_diff_1d_mas``; ``verdict`` as text or a dict with
     ``label``/``text``/``band``). Returns ``None`` values when absent.
     """
-    out = {"sigma_mas": None, "verdict": None}
+    out = {"sigma_mas": None, "verdict": None, "sentence": None}
     if not isinstance(record, dict):
         return out
+    if record.get("sentence"):
+        out["sentence"] = str(record["sentence"])
     for key in ("sigma_mas", "sigma", "sigma_1d_mas", "sigma_cat_1d_mas", "sigma_diff_1d_mas"):
         value = record.get(key)
         if isinstance(value, (int, float)) and math.isfinite(value):
@@ -1557,6 +1559,8 @@ def summary_card(field, imaging, astrometry, counts, files, msata=None):
         sig = astro["sigma_mas"]
         sig_s = f"{sig:.1f} mas (1-sigma per axis)" if sig is not None else "not recorded"
         lines.append(f"Measured scatter : {sig_s}; verdict: {astro['verdict']}")
+        if astro["sentence"]:
+            lines.append(f"                   {astro['sentence']}")
     else:
         lines.append("Measured scatter : not available (notebook 03 not run)")
     width = max([17] + [len(k) for k in counts])

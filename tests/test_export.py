@@ -369,8 +369,10 @@ def test_find_source_catalog(tmp_path):
     cfg.update(extra={"images": [{"product_id": "b", "path": "archive/b_f814w.fits"}, {"path": "a_f606w.fits"}]})
     path, image = ex.find_source_catalog(cfg)
     assert path.name == "sources_b_f814w.ecsv" and image["product_id"] == "b"
+    cfg.update(extra={"images": [{"product_id": "a_f606w", "path": "/elsewhere/a_f606w_drz.fits"}]})
+    assert ex.find_source_catalog(cfg)[0].name == "sources_a_f606w.ecsv"  # matched on product_id
     cfg.update(extra={"images": []})
-    assert ex.find_source_catalog(cfg)[0].name == "sources_a_f606w.ecsv"
+    assert ex.find_source_catalog(cfg) == (cats / "sources_a_f606w.ecsv", None)
 
 
 def test_dict_outlines_and_upstream_msa():
@@ -405,9 +407,11 @@ def test_catalog_magnitudes_and_full_catalog():
 
 
 def test_astrometry_summary_and_round_trip_check(tmp_path):
-    assert ex.astrometry_summary(None) == {"sigma_mas": None, "verdict": None}
+    assert ex.astrometry_summary(None) == {"sigma_mas": None, "verdict": None, "sentence": None}
     assert ex.astrometry_summary({"sigma_cat_1d_mas": 4.2, "verdict": {"label": "optimal"}}) == \
-        {"sigma_mas": 4.2, "verdict": "optimal"}
+        {"sigma_mas": 4.2, "verdict": "optimal", "sentence": None}
+    rec = {"catalog": "x", "sigma_mas": 6.2, "verdict": "meets", "sentence": "6.2 mas meets 5-10 mas"}
+    assert ex.astrometry_summary(rec)["sentence"] == rec["sentence"]
     t = _catalog(100)
     back = ex.read_mpt_catalog(ex.write_mpt_catalog(t, tmp_path / "r.cat"))
     err, same = ex.round_trip_check(t, back)
