@@ -76,6 +76,9 @@ __all__ = [
     "usable_sources",
     "as_estimate",
     "read_image",
+    "repeatability",
+    "injection_on_image",
+    "summary_record",
     "injection_psf",
 ]
 
@@ -1337,6 +1340,11 @@ def injection_recovery(image, wcs, psf, extract=None, error=None, n_inject=300, 
         keep &= d > avoid
     xi_, yi_ = np.clip(X.astype(int), 0, nx - 1), np.clip(Y.astype(int), 0, ny - 1)
     keep &= finite[yi_, xi_]
+    # avoid light the catalog does not list (bright wings, extended galaxies): local median must be ~sky
+    from scipy.ndimage import median_filter
+
+    local = median_filter(np.where(finite, image, 0.0), size=max(5, int(2 * fwhm_pix) | 1))
+    keep &= np.abs(local[yi_, xi_]) < 2.0 * sigma_pix
     X, Y = X[keep], Y[keep]
     if X.size > n_inject:
         sel = rng.choice(X.size, n_inject, replace=False)
@@ -1765,18 +1773,30 @@ def verdict(sigma_mas, n_pairs, ci=None):
 def combine_methods(estimates):
     """Combine independent per-catalog sigma estimates and check that they agree.
 
+    The measured methods (entries without ``"pairs": False``) are averaged with inverse-variance
+    weights (from their interval half-widths). Every method, the error budget's prediction
+    included, must then agree: its 95% interval must overlap the combined one.
+
     Parameters
     ----------
     estimates : dict
-        ``{name: {"sigma": float, "ci": (lo, hi), "n": int}}`` (1-D sigma per axis, mas).
+        ``{name: {"sigma": float, "ci": (lo, hi), "n": int}}`` (1-D sigma per axis, mas); an entry
+        with ``"pairs": False`` (the error budget: a prediction from reported errors, not a
+        measurement on independent pairs) is checked but neither weighted nor counted in
+        ``n_pairs``. ``None`` entries (methods that could not run) are ignored.
 
     Returns
     -------
     combined : dict
-        ``sigma`` (inverse-variance weighted mean, mas), ``ci`` (its 95% interval), ``n_pairs``
-        (largest ``n``), ``n_methods``, ``agree`` (every interval overlaps the combined value's
-        interval widened by the spread), ``outliers`` (names whose interval excludes the combined
-        value), ``verdict`` (:class:`Verdict`).
+        ``sigma`` (weighted mean, mas), ``ci`` (its 95% interval), ``n_pairs`` (largest ``n`` of
+        the measured methods), ``n_methods`` (measured methods combined), ``agree``,
+        ``outliers`` (names whose interval misses the combined one), ``verdict``
+        (:class:`Verdict`).
+
+    Raises
+    ------
+    WorkbookError
+        If no method produced an estimate.
 
     Examples
     --------
@@ -1787,17 +1807,21 @@ def combine_methods(estimates):
     """
     usable = {k: v for k, v in estimates.items()
               if v and v.get("sigma") is not None and v.get("ci") is not None and math.isfinite(v["sigma"])}
-    if not usable:
+    measured = {k: v for k, v in usable.items() if v.get("pairs", True)}
+    if not measured:
+        measured = usable  # only a prediction: still report it (the verdict will say 'not verifiable')
+    if not measured:
         raise WorkbookError("no method produced a usable estimate; check that at least one catalog comparison ran")
-    s = np.array([v["sigma"] for v in usable.values()])
-    half = np.array([max((v["ci"][1] - v["ci"][0]) / (2 * 1.96), 1e-3) for v in usable.values()])
+    s = np.array([v["sigma"] for v in measured.values()])
+    half = np.array([max((v["ci"][1] - v["ci"][0]) / (2 * 1.96), 1e-3) for v in measured.values()])
     w = 1.0 / half ** 2
     mean = float(np.sum(w * s) / np.sum(w))
     err = float(1.0 / math.sqrt(np.sum(w)))
-    outliers = [k for k, v in usable.items() if not (v["ci"][0] <= mean <= v["ci"][1])]
-    n_pairs = max(int(v.get("n", 0)) for v in usable.values())
     ci = (mean - 1.96 * err, mean + 1.96 * err)
-    return {"sigma": mean, "ci": ci, "n_pairs": n_pairs, "n_methods": len(usable), "agree": not outliers,
+    outliers = [k for k, v in usable.items() if v["ci"][1] < ci[0] or v["ci"][0] > ci[1]]
+    counted = [int(v.get("n", 0)) for v in measured.values() if v.get("pairs", True)]
+    n_pairs = max(counted) if counted else 0
+    return {"sigma": mean, "ci": ci, "n_pairs": n_pairs, "n_methods": len(measured), "agree": not outliers,
             "outliers": outliers, "verdict": verdict(mean, n_pairs, ci=ci)}
 
 
@@ -2168,7 +2192,7 @@ def as_estimate(obj, cat=None, select=None, label=None):
     """
     if obj is None:
         return None
-    subset = None
+    subset, pairs = None, True
     if isinstance(obj, ComparisonResult):
         used = np.asarray(obj.pairs["used"], bool)
         sigma, ci, n = obj.sigma, obj.sigma_ci, obj.n_pairs
@@ -2179,14 +2203,153 @@ def as_estimate(obj, cat=None, select=None, label=None):
         subset, what = obj.get("idx", {}).get(label), "three-cornered hat"
     elif isinstance(obj, dict) and "by_snr" in obj and "calibration" in obj:
         sigma, ci, n, what = obj["sigma_1d"], obj["sigma_1d_ci"], obj["n"], "reported errors"
+        pairs = False
     else:
         sigma, ci, n, what = obj["sigma"], obj["ci"], obj.get("n", 0), obj.get("what", "")
     out = {"sigma": float(sigma), "ci": tuple(map(float, ci)), "n": int(n), "raw_sigma": float(sigma),
-           "raw_ci": tuple(map(float, ci)), "factor": 1.0, "what": what}
+           "raw_ci": tuple(map(float, ci)), "factor": 1.0, "what": what, "pairs": pairs}
     if cat is not None and subset is not None:
         s2, c2, f = catalog_equivalent(sigma, ci, cat, subset, select=select)
         out.update(sigma=float(s2), ci=tuple(map(float, c2)), factor=float(f))
     return out
+
+
+def _static_view(cat, keep_kinds=("extended", "galaxy")):
+    """Rows of ``cat`` that do not move (galaxies) and their original indices."""
+    if "kind" not in cat.colnames:
+        return cat, np.arange(len(cat))
+    kinds = np.char.lower(np.asarray(cat["kind"]).astype(str))
+    idx = np.flatnonzero(np.isin(kinds, keep_kinds))
+    return cat[idx], idx
+
+
+def repeatability(catalogs, main, fit="shift+rotation+scale", max_sep=0.3, n_boot=200, clip_sigma=5.0,
+                  max_epoch_gap=1.0, select=None):
+    """Method 2 on a set of catalogs of the same field: pairwise comparisons with the main catalog
+    (equal-catalog assumption) and, with three or more catalogs, the three-cornered hat.
+
+    Catalogs whose epochs differ from the main one by more than ``max_epoch_gap`` years are
+    compared on extended sources only (``kind == 'extended'``): galaxies do not move, stars do.
+
+    Parameters
+    ----------
+    catalogs : dict
+        ``{name: Table}`` including ``main``.
+    main : str
+    fit, max_sep, n_boot, clip_sigma
+        As in :func:`compare_catalogs`.
+    max_epoch_gap : float
+        Years.
+    select : array of bool, optional
+        Usable rows of the main catalog (for scaling to the whole catalog).
+
+    Returns
+    -------
+    out : dict
+        ``results`` ({other: ComparisonResult}), ``hat`` (dict or None), ``estimate``
+        (:func:`as_estimate` of the best available: the hat, else the largest pairwise
+        comparison), ``notes`` (list of str).
+    """
+    cat = catalogs[main]
+    others = [k for k in catalogs if k != main]
+    notes, results = [], {}
+    t0 = _catalog_epoch(cat, None, main)
+
+    def view(name):
+        t = _catalog_epoch(catalogs[name], None, name)
+        if t0 is not None and t is not None and abs(t - t0) > max_epoch_gap:
+            return True, t
+        return False, t
+
+    for other in others:
+        moving, t = view(other)
+        a, ia = _static_view(cat) if moving else (cat, np.arange(len(cat)))
+        b, _ = _static_view(catalogs[other]) if moving else (catalogs[other], None)
+        if moving:
+            notes.append(f"{other}: epoch {t:g} vs {t0:g}; compared on {len(a)} extended sources only (stars move)")
+        try:
+            res = compare_catalogs(a, b, fit=fit, max_sep=max_sep, equal=True, ref_err=None, n_boot=n_boot,
+                                   clip_sigma=clip_sigma, drop_nan=True, label=f"{main} vs {other}")
+        except WorkbookError as exc:
+            notes.append(f"{other}: skipped ({exc})")
+            continue
+        res.pairs["idx_cat"] = ia[np.asarray(res.pairs["idx_cat"])]
+        results[other] = res
+    hat = None
+    if len(others) >= 2:
+        trio = [main] + sorted(others, key=lambda k: -(results[k].n_pairs if k in results else 0))[:2]
+        moving = any(view(k)[0] for k in trio[1:])
+        views = [(_static_view(catalogs[k]) if moving else (catalogs[k], np.arange(len(catalogs[k])))) for k in trio]
+        try:
+            hat = three_cornered_hat([v[0] for v in views], labels=trio, max_sep=max_sep, fit=fit, n_boot=n_boot,
+                                     clip_sigma=clip_sigma)
+            hat["idx"] = {k: views[j][1][hat["idx"][k]] for j, k in enumerate(trio)}
+            if moving:
+                notes.append("three-cornered hat on extended sources only (the catalogs span several epochs)")
+        except WorkbookError as exc:
+            notes.append(f"three-cornered hat skipped ({exc})")
+            hat = None
+    if hat is not None:
+        est = as_estimate(hat, cat, select, label=main)
+        est["what"] = "three-cornered hat"
+    elif results:
+        est = as_estimate(max(results.values(), key=lambda r: r.n_pairs), cat, select)
+        est["what"] = "two catalogs assumed equally precise"
+    else:
+        est = None
+    return {"results": results, "hat": hat, "estimate": est, "notes": notes}
+
+
+def injection_on_image(cat, image_info, n_inject=300, snr_range=(5.0, 300.0), max_size=1500, extract=None,
+                       select=None, n_boot=200, seed=0, extract_kwargs=None):
+    """Method 5 on the catalog's own image: read it (central ``max_size`` pixels), inject PSF
+    stars (:func:`injection_psf`), re-extract (default ``helpers.sources.extract_sources``), fit
+    sigma(SNR) (:func:`injection_sigma_model`) and predict the catalog's scatter from its SNRs.
+
+    Returns
+    -------
+    out : dict
+        ``injection`` (:func:`injection_recovery` result), ``model``, ``estimate``
+        ({sigma, ci, n, what}), ``psf`` (description), ``pull`` (per axis or None).
+    """
+    data, error, wcs, _, (x0, y0) = read_image(image_info["path"], max_size=max_size)
+    psf, psf_what = injection_psf(cat.meta)
+    existing = None
+    if "x" in cat.colnames and "y" in cat.colnames:
+        from astropy.table import Table
+
+        existing = Table({"x": _col_values(cat, "x") - x0, "y": _col_values(cat, "y") - y0})
+    inj = injection_recovery(data, wcs, psf, extract=extract, error=error, n_inject=n_inject, snr_range=snr_range,
+                             existing=existing, seed=seed, n_boot=n_boot, extract_kwargs=extract_kwargs)
+    model = injection_sigma_model(inj, n_boot=min(n_boot, 100), seed=seed)
+    snr = _col_values(cat, "snr") if "snr" in cat.colnames else None
+    if snr is None:
+        raise WorkbookError("the catalog has no 'snr' column; it must come from helpers.sources (notebook 02)")
+    sigma, ci = predicted_catalog_sigma(model, snr, select=select)
+    return {"injection": inj, "model": model, "psf": psf_what, "pull": inj["pull"],
+            "estimate": {"sigma": sigma, "ci": ci, "n": inj["n_recovered"], "raw_sigma": sigma, "raw_ci": ci,
+                         "factor": 1.0, "what": "sigma(SNR) from injected stars applied to the catalog's SNRs"}}
+
+
+def summary_record(catalog_name, combined, estimates, extra=None):
+    """The small JSON-ready record notebook 03 stores in ``cfg.extra['astrometry']`` (read by 05).
+
+    Returns
+    -------
+    record : dict
+        ``catalog, sigma_mas, ci, verdict`` (band), ``sentence, n_pairs, agree, methods``
+        ({name: {sigma_mas, ci, n, what}}).
+    """
+    v = combined["verdict"]
+    rec = {"catalog": catalog_name, "sigma_mas": round(float(combined["sigma"]), 3),
+           "ci": [round(float(c), 3) for c in combined["ci"]], "verdict": v.band, "sentence": v.sentence,
+           "n_pairs": int(combined["n_pairs"]), "agree": bool(combined["agree"]),
+           "outliers": list(combined["outliers"]),
+           "methods": {k: {"sigma_mas": round(e["sigma"], 3), "ci": [round(c, 3) for c in e["ci"]], "n": e["n"],
+                           "what": e.get("what", "")} for k, e in estimates.items() if e}}
+    if extra:
+        rec.update(_jsonable(extra))
+    return json.loads(json.dumps(rec))
 
 
 def read_image(path, max_size=None):
@@ -2201,7 +2364,8 @@ def read_image(path, max_size=None):
 
     Returns
     -------
-    data, error, wcs, header
+    data, error, wcs, header, origin
+        ``origin`` = (x0, y0): pixel of the full image at the cut-out's (0, 0).
     """
     from astropy.io import fits
     from astropy.wcs import WCS, FITSFixedWarning
@@ -2230,7 +2394,7 @@ def read_image(path, max_size=None):
         raise WorkbookError(f"cannot read image {path} ({exc.__class__.__name__}); re-run notebook 01 to fetch it") from None
     if error is not None:
         error = np.where(np.isfinite(error) & (error > 0), error, np.nan)
-    return data, error, wcs, header
+    return data, error, wcs, header, (xs.start, ys.start)
 
 
 def injection_psf(meta):
