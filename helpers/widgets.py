@@ -20,7 +20,99 @@ import numpy as np
 from . import msa
 from .errors import WorkbookError
 
-__all__ = ["MSAOverlayWidget", "enable_ipympl", "offset_pointing"]
+__all__ = ["MSAOverlayWidget", "enable_ipympl", "offset_pointing", "load_overlay_inputs", "read_image"]
+
+
+def read_image(path):
+    """The first 2-D image HDU with a celestial WCS in a FITS file (SCI of a drz/drc/i2d).
+
+    Returns
+    -------
+    data : ndarray
+    wcs : `~astropy.wcs.WCS`
+
+    Raises
+    ------
+    WorkbookError
+        Unreadable file, or no 2-D HDU with a celestial WCS.
+    """
+    import warnings
+
+    from astropy.io import fits
+    from astropy.wcs import WCS, FITSFixedWarning
+
+    try:
+        with fits.open(path, memmap=False) as hdul:
+            for hdu in hdul:
+                if hdu.data is None or getattr(hdu.data, "ndim", 0) != 2:
+                    continue
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", FITSFixedWarning)
+                    w = WCS(hdu.header, fobj=hdul)
+                if w.has_celestial:
+                    return np.asarray(hdu.data, dtype=np.float32), w.celestial
+    except OSError as exc:
+        raise WorkbookError(f"cannot read image {path} ({exc}); re-run notebook 01 to fetch it again") from None
+    raise WorkbookError(f"{path} has no 2-D image with a celestial WCS; choose another image from notebook 01")
+
+
+def load_overlay_inputs(cfg):
+    """Find the pre-image (best image of notebook 01) and its source catalog (notebook 02).
+
+    Both are optional: whatever is missing is reported in ``messages`` and the overlay is drawn
+    without it (the footprint alone if neither exists).
+
+    Parameters
+    ----------
+    cfg : helpers.config.FieldConfig
+
+    Returns
+    -------
+    dict
+        ``image``, ``wcs`` (or None), ``image_name``, ``sources`` (`~astropy.table.Table` or
+        None), ``catalog_name``, ``messages`` (list of str).
+    """
+    from pathlib import Path
+
+    from astropy.table import Table
+
+    out = {"image": None, "wcs": None, "image_name": None, "sources": None, "catalog_name": None, "messages": []}
+    msgs = out["messages"]
+    images = sorted((cfg.extra or {}).get("images") or [], key=lambda im: im.get("rank", 99))
+    candidates = [Path(str(im.get("path", ""))) for im in images]
+    arch = cfg.path / "archive"
+    if arch.is_dir():
+        candidates += sorted(p for p in arch.glob("*.fits") if p not in candidates)
+    for path in candidates:
+        if not path.is_file():
+            continue
+        try:
+            out["image"], out["wcs"] = read_image(path)
+            out["image_name"] = path.stem
+            msgs.append(f"pre-image: {path.name} ({out['image'].shape[1]} x {out['image'].shape[0]} pix)")
+            break
+        except WorkbookError as exc:
+            msgs.append(f"skipped {path.name}: {exc}")
+    if out["image"] is None:
+        msgs.append("no pre-image found (run notebook 01): the footprint is drawn on a blank sky grid")
+    cat_dir = cfg.path / "catalogs"
+    cats = sorted(cat_dir.glob("sources_*.ecsv")) if cat_dir.is_dir() else []
+    if out["image_name"]:
+        key = out["image_name"]
+        cats.sort(key=lambda p: 0 if (p.stem[len("sources_"):] in key or key in p.stem) else 1)
+    for path in cats:
+        try:
+            out["sources"] = Table.read(path, format="ascii.ecsv")
+            out["catalog_name"] = path.stem[len("sources_"):]
+            n_sig = int(np.isfinite(np.ma.filled(np.ma.asarray(out["sources"]["ra_err"], float), np.nan)).sum()) \
+                if "ra_err" in out["sources"].colnames else 0
+            msgs.append(f"catalog: {path.name}, {len(out['sources'])} sources ({n_sig} with a position error)")
+            break
+        except Exception as exc:  # noqa: BLE001 - a corrupt file: report and try the next
+            msgs.append(f"skipped {path.name}: unreadable ({exc.__class__.__name__})")
+    if out["sources"] is None:
+        msgs.append("no source catalog found (run notebook 02): no sources to count")
+    return out
 
 
 def enable_ipympl():
