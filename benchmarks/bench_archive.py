@@ -87,7 +87,7 @@ def naive_coverage(caom, apa=20.0):
     from spherical_geometry.polygon import SphericalPolygon
 
     ra0, dec0 = CENTRE
-    field, _ = archive.msa_field_geometry(ra0, dec0, apa, use_msa_model=False)
+    field, _ = archive.msa_field_geometry(ra0, dec0, apa)
     xy = np.asarray(field.exterior.coords)
     fra, fdec = archive_replay._tangent_to_sky(xy[:, 0], xy[:, 1], ra0, dec0)
     sph_field = SphericalPolygon.from_radec(fra, fdec, center=CENTRE)
@@ -119,7 +119,7 @@ def naive_coverage(caom, apa=20.0):
 def main():
     caom = synthetic_caom(N)
     ra0, dec0 = CENTRE
-    field, _ = archive.msa_field_geometry(ra0, dec0, 20.0, use_msa_model=False)
+    field, _ = archive.msa_field_geometry(ra0, dec0, 20.0)
     archive.rank_candidates(caom[:20], ra0, dec0, epoch=2027.5, field=field)  # imports warm-up
     times = []
     for _ in range(3):

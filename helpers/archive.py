@@ -52,6 +52,7 @@ __all__ = [
     "tangent_plane",
     "footprint_geometries",
     "msa_field_geometry",
+    "outline_geometry",
     "footprint_coverage",
     "rank_candidates",
     "refine_ranking",
@@ -368,41 +369,52 @@ def footprint_geometries(s_regions, ra0, dec0):
     return out
 
 
-def _msa_outline_from_msa_module(ra0, dec0, apa):
-    """Quadrant outlines from :mod:`helpers.msa` if it is importable, else None."""
-    try:
-        from . import msa  # noqa: PLC0415 - optional, built in parallel (issue #7)
-    except Exception:  # pragma: no cover - depends on the other module's state
-        return None
+def outline_geometry(outlines, ra0, dec0):
+    """Union of sky polygons on the tangent plane at (ra0, dec0), arcsec.
+
+    Parameters
+    ----------
+    outlines : dict or sequence
+        ``name -> (ra, dec)`` arrays in degrees (as ``helpers.msa.MSAPointing.outlines_sky``
+        returns; only the quadrants ``Q1``..``Q4`` are used when present), or a sequence of
+        ``(ra, dec)`` pairs of arrays.
+
+    Returns
+    -------
+    geom : shapely geometry
+    """
     import shapely
 
-    try:
-        outlines = msa.MSAPointing(ra0, dec0, apa).outlines_sky()
-        polys = []
-        for name, (ra, dec) in outlines.items():
-            if str(name).upper().startswith("Q"):  # the four quadrants, not slits/IFU
-                x, y = tangent_plane(ra, dec, ra0, dec0)
-                polys.append(shapely.make_valid(shapely.Polygon(np.column_stack([x, y]))))
-        if polys:
-            return shapely.union_all(polys)
-    except Exception:  # pragma: no cover - fall back to the box rather than fail notebook 01
-        return None
-    return None
+    if isinstance(outlines, dict):
+        quadrants = {k: v for k, v in outlines.items() if str(k).upper().startswith("Q")}
+        outlines = list((quadrants or outlines).values())
+    polys = []
+    for ra, dec in outlines:
+        x, y = tangent_plane(ra, dec, ra0, dec0)
+        polys.append(shapely.make_valid(shapely.Polygon(np.column_stack([x, y]))))
+    if not polys:
+        raise WorkbookError("the MSA outline is empty; pass the quadrant outlines as name -> (ra, dec) arrays")
+    return shapely.union_all(polys)
 
 
-def msa_field_geometry(ra0, dec0, apa=None, use_msa_model=True):
+def msa_field_geometry(ra0, dec0, apa=None, outlines=None):
     """The MSA field on the tangent plane at (ra0, dec0), arcsec.
+
+    This module sits upstream of :mod:`helpers.msa`, so the real quadrant outline is passed
+    in (``outlines``) by the caller -- notebook 01 and :mod:`helpers.plotting.archive` get it
+    from ``helpers.msa.MSAPointing(ra, dec, apa).outlines_sky()``.
 
     Parameters
     ----------
     ra0, dec0 : float
         MSA centre, degrees.
     apa : float or None
-        Aperture position angle, degrees. None: the circle that contains the MSA at every
-        APA (radius :data:`MSA_ANY_APA_RADIUS_ARCMIN`), since the APA is chosen later.
-    use_msa_model : bool
-        Use the real quadrant outline from :mod:`helpers.msa` when it is available;
-        otherwise a 3.6' x 3.4' box (ideal X, Y) rotated by ``apa``.
+        Aperture position angle, degrees. None (and no ``outlines``): the circle that
+        contains the MSA at every APA (radius :data:`MSA_ANY_APA_RADIUS_ARCMIN`), since the
+        APA is chosen later (notebook 04). Otherwise, without ``outlines``, a 3.6' x 3.4'
+        box (ideal X, Y) with its ideal Y axis at position angle ``apa``.
+    outlines : dict or sequence, optional
+        The real quadrant outlines on the sky (see :func:`outline_geometry`).
 
     Returns
     -------
@@ -412,12 +424,10 @@ def msa_field_geometry(ra0, dec0, apa=None, use_msa_model=True):
     """
     import shapely
 
+    if outlines is not None:
+        return outline_geometry(outlines, ra0, dec0), "msa-model"
     if apa is None:
         return shapely.Point(0, 0).buffer(MSA_ANY_APA_RADIUS_ARCMIN * 60.0, quad_segs=64), "any-apa circle"
-    if use_msa_model:
-        geom = _msa_outline_from_msa_module(ra0, dec0, apa)
-        if geom is not None and not geom.is_empty:
-            return geom, "msa-model"
     half_x, half_y = MSA_FIELD_ARCMIN[0] * 30.0, MSA_FIELD_ARCMIN[1] * 30.0
     pa = math.radians(apa)
     # ideal Y points to position angle APA (east of north); ideal X is 90 deg from it
@@ -529,7 +539,7 @@ def _decimal_year(mjd):
 
 
 def rank_candidates(caom, ra0, dec0, epoch=None, apa=None, instruments=SUPPORTED_INSTRUMENTS,
-                    min_coverage=0.2, min_calib_level=3, field=None):
+                    min_coverage=0.2, min_calib_level=3, field=None, msa_outline=None):
     """Normalise a CAOM observation table, measure coverage and rank for astrometry.
 
     Parameters
@@ -552,6 +562,8 @@ def rank_candidates(caom, ra0, dec0, epoch=None, apa=None, instruments=SUPPORTED
         3 = drizzled / combined science products.
     field : shapely geometry, optional
         MSA field on the tangent plane (arcsec), overriding ``apa``.
+    msa_outline : dict, optional
+        Real quadrant outlines on the sky (see :func:`msa_field_geometry`).
 
     Returns
     -------
@@ -594,6 +606,10 @@ def rank_candidates(caom, ra0, dec0, epoch=None, apa=None, instruments=SUPPORTED
     usable &= np.array([not _NOT_DIRECT_IMAGE.search(f) for f in filters], dtype=bool)
     usable &= np.isfinite(exptime) & (exptime > 0)
     idx = np.flatnonzero(usable)
+    if field is None:
+        field, field_kind = msa_field_geometry(ra0, dec0, apa, outlines=msa_outline)
+    else:
+        field_kind = "given"
 
     cov = np.zeros(n)
     inside = np.zeros(n, bool)
@@ -633,7 +649,8 @@ def rank_candidates(caom, ra0, dec0, epoch=None, apa=None, instruments=SUPPORTED
     table["proposal_id"] = np.array([str(v) for v in _col(caom, "proposal_id", "")[keep]], dtype=str)
     table["s_region"] = s_region[keep]
     table.meta.update({"ranking": RANKING_RULES, "center_ra": float(ra0), "center_dec": float(dec0),
-                       "planned_epoch": float(epoch), "apa": apa, "min_coverage": float(min_coverage)})
+                       "planned_epoch": float(epoch), "apa": apa, "min_coverage": float(min_coverage),
+                       "coverage_of": field_kind})
     table.meta["_geoms"] = geoms[keep]  # not serialised (dropped by _strip_private)
     return _apply_ranking(table, epoch, min_coverage)
 
@@ -765,7 +782,8 @@ def query_observations(coord, radius_arcmin, live=True, collections=("HST", "HLA
 
 
 def find_imaging(coord, radius_arcmin=2.5, *, instruments=SUPPORTED_INSTRUMENTS, epoch=None, apa=None,
-                 live=True, min_coverage=0.2, require_centre=False, collections=("HST", "HLA", "JWST")):
+                 live=True, min_coverage=0.2, require_centre=False, collections=("HST", "HLA", "JWST"),
+                 msa_outline=None):
     """Find HST / NIRCam imaging overlapping the planned MSA field, ranked for astrometry.
 
     Parameters
@@ -787,6 +805,9 @@ def find_imaging(coord, radius_arcmin=2.5, *, instruments=SUPPORTED_INSTRUMENTS,
     require_centre : bool
         Raise if no footprint contains the field centre (default: warn).
     collections : sequence of str
+    msa_outline : dict, optional
+        Real MSA quadrant outlines on the sky at ``apa`` (``MSAPointing.outlines_sky()``);
+        coverage is then measured against them.
 
     Returns
     -------
@@ -803,7 +824,7 @@ def find_imaging(coord, radius_arcmin=2.5, *, instruments=SUPPORTED_INSTRUMENTS,
     radius = _radius_arcmin(radius_arcmin)
     caom = query_observations(coord, radius, live=live, collections=collections)
     ranked = rank_candidates(caom, coord.ra.deg, coord.dec.deg, epoch=epoch, apa=apa,
-                             instruments=instruments, min_coverage=min_coverage)
+                             instruments=instruments, min_coverage=min_coverage, msa_outline=msa_outline)
     ranked.meta["source"] = caom.meta.get("source", "MAST")
     ranked["source"] = np.full(len(ranked), "REPLAY" if "REPLAY" in ranked.meta["source"].upper() else "MAST")
     ranked.meta["radius_arcmin"] = radius

@@ -124,7 +124,7 @@ def test_coverage_matches_spherical_geometry_on_real_footprints():
     caom = json.loads(archive_replay.astroquery_test_data("caom.json").read_text())["data"]
     regions = [r["s_region"] for r in caom if r["s_region"].startswith("POLYGON")]
     ra0, dec0 = REC_CENTRE
-    field, _ = archive.msa_field_geometry(ra0, dec0, apa=25.0, use_msa_model=False)
+    field, _ = archive.msa_field_geometry(ra0, dec0, apa=25.0)
     cov, _, _ = archive.footprint_coverage(regions, ra0, dec0, field=field)
     # the same field as a spherical polygon (box corners projected back to the sky)
     xy = np.asarray(field.exterior.coords)
@@ -635,3 +635,24 @@ def test_archive_module_does_not_import_matplotlib():
     code = "import sys, helpers.archive, helpers.archive_replay; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_coverage_against_given_msa_outline():
+    """The real quadrant outline is passed in (archive sits upstream of helpers.msa)."""
+    ra0, dec0 = DEMO
+    cosd = math.cos(math.radians(dec0))
+    # two 'quadrants' of 60" x 60" east and west of the centre
+    quads = {f"Q{k}": (ra0 + np.array([s, s + 60, s + 60, s]) / 3600 / cosd,
+                       dec0 + np.array([-30, -30, 30, 30]) / 3600) for k, s in ((1, 10), (2, -70))}
+    quads["NRS_FULL_IFU"] = (np.array([0, 1, 1]), np.array([0, 0, 1]))  # ignored: not a quadrant
+    east = "POLYGON ICRS {} {} {} {} {} {} {} {}".format(
+        ra0 + 0.1 / cosd, dec0 - 0.1, ra0, dec0 - 0.1, ra0, dec0 + 0.1, ra0 + 0.1 / cosd, dec0 + 0.1)
+    geom, kind = archive.msa_field_geometry(ra0, dec0, 0.0, outlines=quads)
+    assert kind == "msa-model" and geom.area == pytest.approx(7200, rel=1e-3)
+    cov, inside, _ = archive.footprint_coverage([east], ra0, dec0, field=geom)
+    assert cov[0] == pytest.approx(0.5, abs=1e-3) and not inside[0]
+    caom = _synthetic_caom([("HST", "ACS/WFC", "F606W", "J8PU42010", MJD_2005, 4000, True)])
+    ranked = archive.rank_candidates(caom, ra0, dec0, apa=0.0, msa_outline=quads)
+    assert ranked.meta["coverage_of"] == "msa-model" and ranked["coverage"][0] == pytest.approx(1.0)
+    with pytest.raises(WorkbookError, match="outline is empty"):
+        archive.msa_field_geometry(ra0, dec0, 0.0, outlines={})

@@ -20,6 +20,16 @@ def _polygon_parts(geom):
     return out
 
 
+def msa_outlines_sky(ra0, dec0, apa):
+    """Quadrant outlines from :mod:`helpers.msa` (SIAF-based), or None if it is unavailable."""
+    try:
+        from .. import msa
+
+        return msa.MSAPointing(ra0, dec0, apa).outlines_sky()
+    except Exception:  # the figure falls back to a 3.6' x 3.4' box
+        return None
+
+
 def plot_archive_coverage(ranked, ra0=None, dec0=None, apa=None, radius_arcmin=None, max_products=8,
                           ax=None, title=None):
     """Footprints of the ranked products over the field with the MSA outline.
@@ -72,7 +82,8 @@ def plot_archive_coverage(ranked, ra0=None, dec0=None, apa=None, radius_arcmin=N
             ax.add_patch(Polygon(xy, closed=True, fill=True, facecolor=color, alpha=0.12, edgecolor=color,
                                  lw=1.4, label=label if j == 0 else None))
             extent = max(extent, float(np.nanmax(np.abs(xy))))
-    outline, kind = archive.msa_field_geometry(ra0, dec0, 0.0 if apa is None else apa)
+    apa_drawn = 0.0 if apa is None else apa
+    outline, kind = archive.msa_field_geometry(ra0, dec0, apa_drawn, outlines=msa_outlines_sky(ra0, dec0, apa_drawn))
     for j, xy in enumerate(_polygon_parts(outline)):
         ax.add_patch(Polygon(xy, closed=True, fill=False, edgecolor="k", lw=2.2,
                              label=(f"MSA ({'quadrants' if kind == 'msa-model' else '3.6x3.4 arcmin box'}, "
