@@ -79,6 +79,7 @@ __all__ = [
     "repeatability",
     "injection_on_image",
     "summary_record",
+    "reference_share",
     "injection_psf",
 ]
 
@@ -2329,6 +2330,15 @@ def injection_on_image(cat, image_info, n_inject=300, snr_range=(5.0, 300.0), ma
     return {"injection": inj, "model": model, "psf": psf_what, "pull": inj["pull"],
             "estimate": {"sigma": sigma, "ci": ci, "n": inj["n_recovered"], "raw_sigma": sigma, "raw_ci": ci,
                          "factor": 1.0, "what": "sigma(SNR) from injected stars applied to the catalog's SNRs"}}
+
+
+def reference_share(result):
+    """Fraction (0-1) of the variance of the differences that the reference's own errors explain."""
+    if not result.ref_sigma_rms:
+        return 0.0
+    num = sum(e * e for e in result.ref_sigma_rms)
+    den = sum(s * s for s in result.sigma_diff)
+    return float(min(num / den, 1.0)) if den > 0 else 0.0
 
 
 def summary_record(catalog_name, combined, estimates, extra=None):

@@ -299,3 +299,108 @@ def test_write_summary_is_json(tmp_path):
     path = ast.write_summary({"result": res, "verdict": res.verdict, "arr": np.arange(3)}, tmp_path / "s.json")
     data = json.loads(path.read_text())
     assert data["result"]["n_pairs"] == 100 and data["verdict"]["band"] == "not verifiable" or data["verdict"]
+
+
+# ----------------------------------------------------------------------------- notebook plumbing
+def _kinds_catalog(n=1200, seed=0, epoch=2004.8, sigma=4.0, pm=0.0):
+    base = _field(n, seed=11, size_deg=0.06)
+    rng = np.random.default_rng(seed)
+    kind = np.where(np.arange(n) % 2 == 0, "point", "extended")
+    moving = (kind == "point") * pm * (epoch - 2004.8)  # stars drift, galaxies do not
+    t = _jitter(base, sigma, seed, shift_mas=(0.0, 0.0))
+    t["ra"] = np.asarray(t["ra"]) + moving * rng.normal(0, 1, n) / 3.6e6
+    t["kind"] = kind
+    t["ra_err"] = t["dec_err"] = np.full(n, sigma)
+    t.meta["epoch"] = epoch
+    return t
+
+
+def test_repeatability_compares_other_epochs_on_galaxies_only():
+    cats = {"a": _kinds_catalog(seed=1), "b": _kinds_catalog(seed=2),
+            "c": _kinds_catalog(seed=3, epoch=2023.8, pm=5.0)}  # stars moved by ~95 mas
+    out = ast.repeatability(cats, "a", n_boot=50, max_sep=0.5)
+    assert any("extended sources only" in n for n in out["notes"])
+    assert out["hat"] is not None and out["estimate"]["what"] == "three-cornered hat"
+    assert out["estimate"]["sigma"] == pytest.approx(4.0, rel=0.15)
+    kinds = np.asarray(cats["a"]["kind"])[out["results"]["c"].pairs["idx_cat"]]
+    assert set(kinds) == {"extended"}  # indices map back to the full catalog
+
+
+def test_catalog_equivalent_scales_from_matched_subset():
+    t = Table({"ra_err": np.r_[np.full(100, 1.0), np.full(300, 10.0)],
+               "dec_err": np.r_[np.full(100, 1.0), np.full(300, 10.0)]})
+    s, ci, f = ast.catalog_equivalent(2.0, (1.8, 2.2), t, np.arange(100))
+    assert f == pytest.approx(float(ast._mixture_sigma(np.asarray(t["ra_err"]))), rel=1e-6)
+    assert s == pytest.approx(2.0 * f) and ci[0] == pytest.approx(1.8 * f)
+    assert ast.catalog_equivalent(2.0, (1.8, 2.2), Table({"ra": [1.0]}), [0])[2] == 1.0
+
+
+def test_select_gaia_and_hsc_reference():
+    g = Table({"ra": [1.0, 1.0, 1.0], "dec": [0.0, 0.0, 0.0], "pmra": [1.0, np.nan, 1.0], "pmdec": [1.0, np.nan, 1.0],
+               "ruwe": [1.0, 1.0, 2.5]})
+    usable, why = ast.select_gaia(g)
+    assert len(usable) == 1 and sum(why.values()) == 2
+    h = Table({"MatchRA": [1.0, np.nan], "MatchDec": [0.0, 0.0], "DSigma": [8.0, 8.0], "NumImages": [4, 4]})
+    ref = ast.hsc_reference(h)
+    assert len(ref) == 1 and ref["ra_err"][0] == pytest.approx(4.0)
+    with pytest.raises(WorkbookError) as e:
+        ast.hsc_reference(Table({"x": [1.0]}))
+    one_line(e)
+
+
+def test_injection_sigma_model_fits_known_curve():
+    rng = np.random.default_rng(0)
+    snr = 10 ** rng.uniform(0.7, 2.7, 3000)
+    sig = np.hypot(60.0 / snr, 1.5)
+    stars = Table({"recovered": np.ones(3000, bool), "snr_inj": snr, "dx_mas": rng.normal(0, 1, 3000) * sig,
+                   "dy_mas": rng.normal(0, 1, 3000) * sig})
+    model = ast.injection_sigma_model({"stars": stars}, n_boot=20)
+    assert model["a"] == pytest.approx(60.0, rel=0.08) and model["b"] == pytest.approx(1.5, rel=0.2)
+    s, ci = ast.predicted_catalog_sigma(model, [20.0] * 50)
+    assert s == pytest.approx(math.hypot(3.0, 1.5), rel=0.08) and ci[0] <= s <= ci[1]
+
+
+def test_load_inputs_reports_what_is_missing(tmp_path):
+    from helpers import config
+
+    cfg = config.create_field("t-ast", ra=53.16, dec=-27.79, workspace_root=tmp_path)
+    with pytest.raises(WorkbookError) as e:
+        ast.load_inputs(cfg)
+    assert "notebook 02" in one_line(e)
+    c = _kinds_catalog(50)
+    c.meta.update(image="img_a", instrument="ACS/WFC", filter="F814W")
+    c.write(cfg.subdir("catalogs") / "sources_img_a.ecsv", format="ascii.ecsv")
+    cfg.update(extra={"images": [{"product_id": "img_a", "path": "/nowhere/img_a_drc.fits", "rank": 1}]})
+    got = ast.load_inputs(cfg)
+    assert list(got["catalogs"]) == ["img_a"] and got["images"]["img_a"]["rank"] == 1
+    assert got["gaia"] is None and any("gaia.ecsv absent" in m for m in got["messages"])
+
+
+def test_read_image_cutout_keeps_wcs_consistent(tmp_path):
+    from astropy.io import fits
+    from astropy.wcs import WCS
+
+    w = WCS(naxis=2)
+    w.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    w.wcs.crval, w.wcs.crpix, w.wcs.cdelt = [53.16, -27.79], [200, 150], [-1e-5, 1e-5]
+    data = np.arange(300 * 400, dtype=float).reshape(300, 400)
+    hdus = fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(data, w.to_header(), name="SCI"),
+                         fits.ImageHDU(np.ones_like(data), w.to_header(), name="ERR")])
+    hdus.writeto(tmp_path / "x_drc.fits")
+    d, err, w2, _, (x0, y0) = ast.read_image(tmp_path / "x_drc.fits", max_size=100)
+    assert d.shape == (100, 100) and err.shape == d.shape and (x0, y0) == (150, 100)
+    assert d[0, 0] == data[y0, x0]
+    assert np.allclose(w2.pixel_to_world_values(3, 4), w.pixel_to_world_values(x0 + 3, y0 + 4))
+    with pytest.raises(WorkbookError) as e:
+        ast.read_image(tmp_path / "missing.fits")
+    assert "notebook 01" in one_line(e)
+
+
+def test_summary_record_is_json_ready():
+    est = {"1 error budget": {"sigma": 6.0, "ci": (5.5, 6.5), "n": 900, "pairs": False},
+           "2 repeatability": {"sigma": 6.4, "ci": (5.9, 7.0), "n": 400}, "4 HSC v3": None}
+    comb = ast.combine_methods(est)
+    assert comb["n_pairs"] == 400 and comb["n_methods"] == 1 and comb["agree"]
+    rec = ast.summary_record("img", comb, est)
+    assert json.loads(json.dumps(rec)) == rec
+    assert rec["verdict"] == "meets 5-10 mas" and set(rec["methods"]) == {"1 error budget", "2 repeatability"}

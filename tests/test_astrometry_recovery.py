@@ -88,6 +88,12 @@ def recover(method, sigma, seed=0):
     if method == "injection-recovery":
         out = _injection_case(sigma, seed)
         return out["sigma_1d"], out["sigma_1d_ci"], out["n_recovered"]
+    if method == "injection sigma(SNR) model -> catalog":
+        out = _injection_case(sigma, seed)
+        model = ast.injection_sigma_model(out, n_boot=50)
+        snr = np.geomspace(20, 2000, 400)  # a catalog's SNRs
+        got, ci = ast.predicted_catalog_sigma(model, snr)
+        return got, ci, out["n_recovered"]
     raise ValueError(method)
 
 
@@ -124,7 +130,8 @@ def _injection_case(sigma, seed, size=600, scale_arcsec=0.05):
     psf = CircularGaussianPRF(fwhm=3.0)
     extractor = StandInExtractor(extra_sigma_pix=sigma / 1000.0 / scale_arcsec, seed=seed + 61)
     return ast.injection_recovery(image, wcs, psf, extract=extractor, error=np.ones_like(image), n_inject=300,
-                                  snr_range=(300.0, 3000.0), seed=seed, n_boot=200)
+                                  snr_range=(300.0, 3000.0), seed=seed, n_boot=200,
+                                  match_pix=max(1.5, 5 * extractor.extra))
 
 
 class StandInExtractor:
@@ -160,7 +167,8 @@ class StandInExtractor:
 
 
 METHODS = ("repeatability (2 equal catalogs)", "three-cornered hat", "Gaia DR3 (propagated)",
-           "HSC-like (known reference sigma 3 mas)", "error budget (per-source errors)", "injection-recovery")
+           "HSC-like (known reference sigma 3 mas)", "error budget (per-source errors)", "injection-recovery",
+           "injection sigma(SNR) model -> catalog")
 
 
 @pytest.mark.parametrize("sigma", SIGMAS)
@@ -200,11 +208,14 @@ def test_error_budget_predicts_actual_scatter(sigma):
     assert abs(got - actual) <= tolerance(actual), (got, actual)
 
 
-@pytest.mark.parametrize("sigma", (2.0, 20.0))
+@pytest.mark.parametrize("sigma", SIGMAS)
 def test_injection_recovery_measures_extractor_scatter(sigma):
     out = _injection_case(sigma, 0)
     assert out["n_recovered"] >= 200
     assert abs(out["sigma_1d"] - sigma) <= tolerance(sigma), out["sigma_1d"]
+    model = ast.injection_sigma_model(out, n_boot=20)
+    got, ci = ast.predicted_catalog_sigma(model, np.geomspace(20, 2000, 400))
+    assert abs(got - sigma) <= tolerance(sigma), (got, model)
     # reported errors equal the injected scatter here, so pulls are ~1
     assert all(abs(p - 1) < 0.15 for p in out["pull"])
     assert out["by_snr"]["n_recovered"].sum() == out["n_recovered"]
