@@ -656,3 +656,17 @@ def test_coverage_against_given_msa_outline():
     assert ranked.meta["coverage_of"] == "msa-model" and ranked["coverage"][0] == pytest.approx(1.0)
     with pytest.raises(WorkbookError, match="outline is empty"):
         archive.msa_field_geometry(ra0, dec0, 0.0, outlines={})
+
+
+def test_downloaded_product_without_celestial_wcs(recorded, tmp_path):
+    """A replayed product whose header has no celestial WCS: kept (it is a valid file) but not used."""
+    nowcs = fits_bytes(wcs=False, wcsname=None)
+    recorded.files["u9o40504m_drz.fits"] = nowcs
+    products = recorded_products(recorded, size=len(nowcs))
+    manifest = archive.download(products, tmp_path)
+    prov = archive.provenance_table(manifest["path"])
+    assert not prov["has_celestial_wcs"][0] and "no celestial WCS" in prov["provenance"][0]
+    with pytest.raises(WorkbookError, match="none of the downloaded images has a celestial WCS"), \
+            warnings.catch_warnings():
+        warnings.simplefilter("ignore", archive.ArchiveWarning)
+        archive.images_for_config(products, manifest, prov)
