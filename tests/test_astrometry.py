@@ -404,3 +404,13 @@ def test_summary_record_is_json_ready():
     rec = ast.summary_record("img", comb, est)
     assert json.loads(json.dumps(rec)) == rec
     assert rec["verdict"] == "meets 5-10 mas" and set(rec["methods"]) == {"1 error budget", "2 repeatability"}
+
+
+def test_import_direction_no_matplotlib_no_msa():
+    import subprocess
+    import sys
+
+    code = ("import sys, helpers.astrometry as a; a.compare_catalogs; "
+            "print('matplotlib' in sys.modules, 'helpers.msa' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "False"]
