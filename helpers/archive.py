@@ -1454,7 +1454,9 @@ def query_hsc(coord, radius_arcmin=2.5, *, live=True, cache=None, refresh=False)
     Returns
     -------
     hsc : `~astropy.table.Table`
-        MAST's HSC columns (``MatchID, MatchRA, MatchDec, DSigma, NumImages, ...``).
+        MAST's HSC columns (``MatchID, MatchRA, MatchDec, DSigma, NumImages, ...``);
+        ``meta['epoch']``: median decimal year of the matched images (from ``StartMJD``,
+        ``StopMJD``), the epoch of the positions.
     """
     import astropy.units as u
     from astroquery.mast import Catalogs
@@ -1475,6 +1477,10 @@ def query_hsc(coord, radius_arcmin=2.5, *, live=True, cache=None, refresh=False)
     for name, unit in (("MatchRA", u.deg), ("MatchDec", u.deg), ("DSigma", u.mas)):
         if name in table.colnames and table[name].unit is None:
             table[name].unit = unit
+    if len(table) and {"StartMJD", "StopMJD"} <= set(table.colnames):
+        # HSC positions are means over the matched images: their epoch is that of the images
+        mid = 0.5 * (np.asarray(table["StartMJD"], float) + np.asarray(table["StopMJD"], float))
+        table.meta["epoch"] = round(float(np.nanmedian(_decimal_year(mid))), 3)
     _write_catalog(table, path)
     return table
 

@@ -481,6 +481,7 @@ def test_hsc_recorded_and_cached(recorded, tmp_path, monkeypatch):
     hsc = archive.query_hsc((322.49324, 12.16683), 2.0, cache=tmp_path)
     assert {"MatchID", "MatchRA", "MatchDec", "DSigma", "NumImages"} <= set(hsc.colnames)
     assert len(hsc) == 28 and (tmp_path / "hsc.ecsv").exists()
+    assert hsc.meta["epoch"] == pytest.approx(2011.8, abs=0.1)  # StartMJD 55856 of the recorded M15 rows
     n_requests = len(recorded.requests)
     again = archive.query_hsc((322.49324, 12.16683), 2.0, cache=tmp_path)
     assert len(again) == 28 and len(recorded.requests) == n_requests  # read from the cache
@@ -552,7 +553,7 @@ def test_demo_reference_catalogs(demo, tmp_path):
     dec_true = np.asarray(t["dec"]) + np.asarray(t["pmdec"]) * dt / 3.6e6
     ddec = (np.asarray(hsc["MatchDec"]) - dec_true) * 3.6e6
     sigma = 1.4826 * np.median(np.abs(ddec - np.median(ddec)))
-    assert 2.0 <= sigma <= 10.0
+    assert 2.0 <= sigma <= 10.0 and hsc.meta["epoch"] == pytest.approx(epoch, abs=0.01)
     assert np.all((hsc["DSigma"] >= 2) & (hsc["DSigma"] <= 10))
     # the cache answers the second time
     assert len(archive.query_hsc(DEMO, 2.5, live=False, cache=tmp_path)) == len(hsc)
