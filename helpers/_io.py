@@ -55,6 +55,12 @@ def ensure_writable_dir(directory):
     return path.resolve()
 
 
+def _current_umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path, overwrite=False):
     """Context manager yielding a temporary path that is renamed to ``path`` on success.
@@ -101,6 +107,8 @@ def atomic_path(path, overwrite=False):
         yield tmp
         with open(tmp, "rb+") as fh:  # make sure the bytes are on disk before the rename
             os.fsync(fh.fileno())
+        # mkstemp creates 0600 files; give the result the permissions a plain open() would.
+        os.chmod(tmp, 0o666 & ~_current_umask())
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
