@@ -762,25 +762,17 @@ class MSAPointing:
 
         res = self.locate_arrays(ra, dec, operability=operability)
         operability = res["operability"]
-        t = Table()
-        t["quadrant"] = res["quadrant"]
-        t["i"] = res["i"]
-        t["j"] = res["j"]
-        t["dx_disp"] = res["dx_disp"]
-        t["dx_disp"].unit = "arcsec"
-        t["dy_spat"] = res["dy_spat"]
-        t["dy_spat"].unit = "arcsec"
-        t["in_open"] = res["in_open"]
-        tightest = np.full(res["quadrant"].shape, "", dtype="<24U")
-        for name, *_ in CENTERING_CONSTRAINTS:
-            t[_zone_column(name)] = res[_zone_column(name)]
-            tightest[res[_zone_column(name)]] = name
-        t["best_zone"] = tightest
-        t["state"] = res["state"]
-        t["v2"] = res["v2"]
-        t["v2"].unit = "arcsec"
-        t["v3"] = res["v3"]
-        t["v3"].unit = "arcsec"
+        names = np.array([""] + constraint_names())
+        level = np.zeros(res["quadrant"].shape, dtype=np.intp)
+        for k, name in enumerate(constraint_names(), start=1):
+            level[res[_zone_column(name)]] = k
+        cols = {"quadrant": res["quadrant"], "i": res["i"], "j": res["j"], "dx_disp": res["dx_disp"],
+                "dy_spat": res["dy_spat"], "in_open": res["in_open"]}
+        cols.update({_zone_column(name): res[_zone_column(name)] for name in constraint_names()})
+        cols.update({"best_zone": names.take(level), "state": res["state"], "v2": res["v2"], "v3": res["v3"]})
+        t = Table(cols, copy=False)
+        for c in ("dx_disp", "dy_spat", "v2", "v3"):
+            t[c].unit = "arcsec"
         t.meta["pointing"] = {"ra": self.ra, "dec": self.dec, "apa": self.apa, "filter": self.filter}
         t.meta["operability"] = operability.source
         return t

@@ -232,8 +232,8 @@ class OverlayScene:
             self.image_artist = ax.imshow(small, origin="lower", cmap="gray", norm=norm, interpolation="nearest",
                                           extent=(-0.5, small.shape[1] * factor - 0.5, -0.5, small.shape[0] * factor - 0.5))
         else:
-            ax.set_facecolor("#101018")
             self.image_artist = None
+        ax.set_facecolor("#202028")
         # sources, coloured by sigma band (static)
         edges = (0.0,) + SIGMA_BANDS_MAS + (100.0,)
         cmap = ListedColormap(_SIGMA_COLOURS)
