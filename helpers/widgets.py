@@ -279,7 +279,10 @@ class MSAOverlayWidget:
     def _on_reset(self, _=None):
         self.scene._set_default_view()
         self.scene.compute()
-        self.scene.fig.canvas.draw_idle() if self.live else self._render_png()
+        if self.live:
+            self.scene.fig.canvas.draw_idle()
+        else:
+            self._render_png()
 
     def set(self, d_ra_arcsec=None, d_dec_arcsec=None, apa=None, filter=None, constraint=None, nod=None):
         """Move the controls from code (same effect as moving the sliders)."""

@@ -298,3 +298,16 @@ def test_overlap_with_an_image():
     assert msa.footprint_overlap(far, w, (2000, 2000)) == 0.0
     with pytest.raises(WorkbookError, match="does not overlap the image; move the pointing"):
         msa.require_overlap(far, w, (2000, 2000))
+
+
+def test_siaf_quadrant_apertures_match_the_model():
+    """NRS_FULL_MSA1..4 reference points are the central shutters (i=183, j=86); corners on our outline."""
+    siaf = pysiaf.Siaf("NIRSpec")
+    m = msa.get_model()
+    for q in range(1, 5):
+        ap = siaf[f"NRS_FULL_MSA{q}"]
+        v2, v3 = msa.shutter_v2v3(q, 183, 86)
+        assert np.hypot(v2 - ap.V2Ref, v3 - ap.V3Ref) < 0.005
+        o2, o3 = m.outline_v2v3(q)
+        for x, y in zip(*ap.corners("tel")):
+            assert np.min(np.hypot(o2 - x, o3 - y)) < 0.1

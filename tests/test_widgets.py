@@ -151,3 +151,28 @@ def test_widget_headless(pointing, field):
     assert set(cfg) >= {"ra", "dec", "apa", "filter"} and cfg["apa"] == pytest.approx(45.0)
     p = offset_pointing(pointing, 0.0, 10.0)
     assert p.dec == pytest.approx(pointing.dec + 10 / 3600, abs=1e-9)
+
+
+def test_widget_live_with_ipympl_canvas_blits():
+    """With the ipympl backend (as in JupyterLab) slider moves are blitted, not full redraws."""
+    pytest.importorskip("ipympl")
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import matplotlib
+        matplotlib.use("module://ipympl.backend_nbagg")
+        from helpers import msa, widgets
+        w = widgets.MSAOverlayWidget(msa.MSAPointing(53.1625, -27.791417, 45.0))
+        assert w.live and type(w.scene.fig.canvas).__name__ == "Canvas"
+        w.scene.fig.canvas.draw()
+        assert w.scene._bg is not None
+        w.set(d_ra_arcsec=1.0, apa=50.0)
+        assert w.scene.redraw() == "blit"
+        assert abs(w.pointing.apa - 50.0) < 1e-9
+        print("OK")
+    """)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=str(__import__("pathlib").Path(__file__).resolve().parent.parent))
+    assert res.returncode == 0 and "OK" in res.stdout, res.stderr[-2000:]
