@@ -339,6 +339,8 @@ class MSAModel:
         self.pitch_spat = np.hypot(d2j, d3j)
         # unit vectors (3, N) of the centres in the telescope frame, for fast pointings
         self.unit_v2v3 = _unit(v2.ravel() / 3600.0, v3.ravel() / 3600.0)
+        self.v2_centre = 0.5 * (float(v2.min()) + float(v2.max()))
+        self.v3_centre = 0.5 * (float(v3.min()) + float(v3.max()))
         _, jac, _, open_um = _grid()
         self.open_area_um = open_um
         self._corners = None
@@ -803,6 +805,9 @@ def default_operability():
     return load_operability(None)
 
 
+_NEAR_BOX_ARCSEC = 250.0
+
+
 def locate_v2v3(v2, v3, filter="CLEAR"):
     """Vectorised shutter look-up from V2, V3 (arcsec); the core of `MSAPointing.locate`.
 
@@ -812,7 +817,18 @@ def locate_v2v3(v2, v3, filter="CLEAR"):
         ``quadrant, i, j`` (0 outside), ``fi, fj`` (offset in units of the pitch along i, j),
         ``dx_disp, dy_spat`` (arcsec), ``in_open`` (bool), ``x, y`` (MSA plane, m).
     """
-    x, y = v2v3_to_msa_xy(v2, v3, filter)
+    v2 = np.asarray(v2, dtype=float).ravel()
+    v3 = np.asarray(v3, dtype=float).ravel()
+    # Only sources near the MSA go through the optics polynomials (wide catalogs: most do not).
+    # The grid lies within 150" of the NRS_FULL_MSA reference point; 250" is a safe box.
+    m = get_model(filter)
+    near = (np.abs(v2 - m.v2_centre) < _NEAR_BOX_ARCSEC) & (np.abs(v3 - m.v3_centre) < _NEAR_BOX_ARCSEC)
+    if near.all():
+        x, y = v2v3_to_msa_xy(v2, v3, filter)
+    else:
+        x = np.full(v2.shape, np.nan)
+        y = np.full(v2.shape, np.nan)
+        x[near], y[near] = v2v3_to_msa_xy(v2[near], v3[near], filter)
     origin, _, inv, open_um = _grid()
     # The quadrants tile the MSA plane around its origin: Q1 (-,-), Q2 (-,+), Q3 (+,-), Q4 (+,+).
     qidx = (2 * (x > 0) + (y > 0)).astype(np.intp)
@@ -829,7 +845,6 @@ def locate_v2v3(v2, v3, filter="CLEAR"):
     jj = np.where(hit, jb + 1, 0).astype(np.int16)
     fi = np.where(hit, a - ia, np.nan)
     fj = np.where(hit, b - jb, np.nan)
-    m = get_model(filter)
     # local sky pitch of the shutter each source is in (index 0 where outside: masked below)
     with np.errstate(invalid="ignore"):
         flat = np.where(hit, (qidx * N_ROWS + jb.astype(np.intp)) * N_COLUMNS + ia.astype(np.intp), 0)
