@@ -243,7 +243,7 @@ class OverlayScene:
             from matplotlib.cm import ScalarMappable
 
             has = np.isfinite(self.src_sigma)
-            size = max(4.0, min(30.0, 1500.0 / np.sqrt(self.src_x.size + 1)))
+            size = max(3.0, min(25.0, 600.0 / np.sqrt(self.src_x.size + 1)))
             colours = np.tile(matplotlib.colors.to_rgba(_NO_SIGMA_COLOUR), (self.src_x.size, 1))
             colours[has] = cmap(self._sigma_norm(np.minimum(self.src_sigma[has], 99.0)))
             # hollow markers so the shutters underneath stay visible; 'x' where sigma is unknown
@@ -424,16 +424,31 @@ class OverlayScene:
         flat = (qidx * msa.N_ROWS + jb.astype(np.intp)) * msa.N_COLUMNS + ia.astype(np.intp)
         flat[~hit] = msa.N_SHUTTERS  # the LUT's last entry is transparent
         rgba = lut.take(flat, axis=0)
-        # zoomed out: make sure each chosen shutter shows as at least one pixel at its source
-        if cell_px < 2.0 and self._hit_ids.size:
-            hx, hy = self._hit_xy
-            px = np.rint((hx - x0) / (x1 - x0) * (w - 1)).astype(int)
-            py = np.rint((hy - y0) / (y1 - y0) * (h - 1)).astype(int)
-            ok = (px >= 0) & (px < w) & (py >= 0) & (py < h)
-            rgba[py[ok], px[ok]] = _RGBA["source"]
+        # zoomed out, shutters are smaller than a pixel: mark the failed-open shutters and the
+        # shutters holding a source with 3 x 3 pixel dots so that they stay visible
+        if cell_px < 2.0:
+            fo = np.flatnonzero(self.operability.state.ravel() == msa.STATE_FAILED_OPEN)
+            if fo.size:
+                q, j, i = np.unravel_index(fo, msa.SHAPE)
+                ra, dec = self.pointing.shutter_sky(q + 1, i + 1, j + 1)
+                fx, fy = self.wcs.all_world2pix(ra, dec, 0)
+                self._splat(rgba, fx, fy, (x0, x1, y0, y1), _RGBA["failed open"])
+            if self._hit_ids.size:
+                self._splat(rgba, *self._hit_xy, (x0, x1, y0, y1), _RGBA["source"])
         art.set_data(rgba)
         art.set_extent((x0, x1, y0, y1))
         self._raster_view = self._current_view()
+
+    @staticmethod
+    def _splat(rgba, x, y, view, colour):
+        h, w = rgba.shape[:2]
+        x0, x1, y0, y1 = view
+        px = np.rint((np.asarray(x) - x0) / (x1 - x0) * (w - 1)).astype(int)
+        py = np.rint((np.asarray(y) - y0) / (y1 - y0) * (h - 1)).astype(int)
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                ok = (px + dx >= 0) & (px + dx < w) & (py + dy >= 0) & (py + dy < h)
+                rgba[py[ok] + dy, px[ok] + dx] = colour
 
     def _base_lut(self, near_only):
         key = (near_only, id(self.operability))
