@@ -1,0 +1,279 @@
+"""Benchmark of helpers.sources (issue #5): precision, calibration, throughput and memory.
+
+Prints ratios measured in this run and exits non-zero if a target is missed:
+
+1. Precision on HST-like simulations (ACS/WFC F814W, 0.05"/px) with every star at SNR 10, 30, 100,
+   300: per-axis scatter about the truth / the star's exact Cramér–Rao bound (target ≤ 1.1 with the
+   supplied PSF), pull std (target 0.9–1.1), bias of isolated stars (target ≤ 0.01 px). Reported
+   for the PSF fit with the true PSF (targets), the PSF fit with the image's own ePSF, the
+   windowed centroids (our fast path) and photutils' ``x_centroid_win``.
+2. Throughput on a 4096² field with ~5000 sources: our fast path (background, detection,
+   windowed positions and errors) vs photutils (Background2D + detect_sources + SourceCatalog +
+   windowed centroids; target ≥ 2×) and vs SEP (Background + extract + flux_radius + winpos;
+   target ≥ 0.7×), all on the same image in this run; full path (PSF refinement) time / fast path
+   time (aim ≤ 3×).
+3. A 20,000² mosaic FITS (noise everywhere, sources in patches), extracted tile by tile in a
+   child process: its peak RSS (target ≤ 3 GB) and wall time.
+
+Run: ``.venv/bin/python benchmarks/bench_sources.py`` (about 3–4 minutes on 2 cores).
+"""
+
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from helpers import simulate, sources  # noqa: E402
+
+CENTER = (53.16, -27.79)
+FAILURES = []
+
+
+def check(ok, what):
+    print(f"    [{'ok' if ok else 'MISSED'}] {what}")
+    if not ok:
+        FAILURES.append(what)
+
+
+def match(cat_x, cat_y, truth, radius=1.0):
+    from scipy.spatial import cKDTree
+
+    tree = cKDTree(np.column_stack([cat_x, cat_y]))
+    d, j = tree.query(np.column_stack([truth["x"], truth["y"]]))
+    return d < radius, j
+
+
+def photutils_pipeline(data, mask=None):
+    """photutils' plain pipeline: Background2D + detect_sources + SourceCatalog + windowed centroids."""
+    from astropy.convolution import convolve
+    from photutils.background import Background2D, MedianBackground
+    from photutils.segmentation import SourceCatalog, detect_sources
+
+    bkg = Background2D(data, (64, 64), filter_size=(3, 3), mask=mask, bkg_estimator=MedianBackground())
+    sub = data - bkg.background
+    kernel = np.array([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]) / 16.0
+    conv = convolve(sub, kernel, normalize_kernel=False)
+    segm = detect_sources(conv, 3.0 * bkg.background_rms, n_pixels=5, mask=mask)
+    cat = SourceCatalog(sub, segm, convolved_data=conv, mask=mask)
+    return np.asarray(cat.x_centroid_win), np.asarray(cat.y_centroid_win)
+
+
+def sep_pipeline(data, mask=None):
+    """SEP doing extract + winpos (with flux_radius for the window, as SExtractor does)."""
+    import sep
+
+    d = np.ascontiguousarray(data, dtype=np.float32)
+    bkg = sep.Background(d, mask=mask, bw=64, bh=64, fw=3, fh=3)
+    sub = d - bkg
+    sep.set_extract_pixstack(max(300_000, d.size // 8))
+    objs = sep.extract(sub, 3.0, err=bkg.globalrms, mask=mask, minarea=5, clean=False)
+    r50, _ = sep.flux_radius(sub, objs["x"], objs["y"], np.clip(6 * objs["a"], 3, 60), 0.5,
+                             normflux=np.maximum(objs["flux"], 1e-30), subpix=5)
+    sig = 2.0 / 2.35 * np.clip(np.nan_to_num(r50, nan=1.0), 0.3, None)
+    xw, yw, _ = sep.winpos(sub, objs["x"], objs["y"], sig, mask=mask)
+    return xw, yw
+
+
+def best_time(fn, repeat=2):
+    best, out = np.inf, None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+# ---------------------------------------------------------------------------------------------
+def precision():
+    print("1. Precision on HST-like simulations (ACS/WFC F814W, 0.05\"/px, 2048², stars at one SNR each)")
+    rows = []
+    for k, snr in enumerate((10, 30, 100, 300)):
+        truth = simulate.make_truth(center=CENTER, size_arcsec=2048 * 0.05, n_stars=700, n_galaxies=60, n_pairs=0,
+                                    n_saturated=0, star_snr=(snr, snr * 1.0001), seed=100 + k)
+        img = simulate.make_image(truth, simulate.ImageSpec(shape=(2048, 2048), center=CENTER, seed=200 + k))
+        t = img.truth
+        star = np.asarray(t["kind"]).astype(str) == "star"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            variants = {
+                "psf (true PSF)": sources.extract_sources(img.data, img.wcs, error=img.error, weight=img.weight,
+                                                          psf=img.psf),
+                "psf (own ePSF)": sources.extract_sources(img.data, img.wcs, error=img.error, weight=img.weight),
+            }
+        for name, cat in variants.items():
+            m, j = match(cat["x"], cat["y"], t)
+            sel = m & star
+            c = cat[j[sel]]
+            tt = t[sel]
+            ok = (np.asarray(c["flags"]) == 0) & (np.asarray(c["kind"]) == "point")
+            c, tt = c[ok], tt[ok]
+            for label, xc, yc, ex, ey in (("", "x", "y", "x_err", "y_err"),
+                                          ("windowed", "x_win", "y_win", "x_win_err", "y_win_err")):
+                if label and name != "psf (true PSF)":
+                    continue
+                dx = np.asarray(c[xc] - tt["x"])
+                dy = np.asarray(c[yc] - tt["y"])
+                ratio = np.sqrt((np.mean((dx / tt["crb_x"]) ** 2) + np.mean((dy / tt["crb_y"]) ** 2)) / 2)
+                pull = np.std(np.concatenate([dx / np.asarray(c[ex]), dy / np.asarray(c[ey])]))
+                frac_psf = np.mean(np.asarray(c["method"]) == "psf")
+                rows.append(dict(snr=snr, estimator=label or name, n=len(c), ratio=ratio, pull=pull,
+                                 bias=max(abs(dx.mean()), abs(dy.mean())), psf_frac=frac_psf if not label else 0.0))
+        # photutils' windowed centroid on the same image (no errors: no pulls)
+        xw, yw = photutils_pipeline(img.data, mask=~(img.weight > 0))
+        m, j = match(xw, yw, t)
+        sel = m & star
+        dx = xw[j[sel]] - np.asarray(t["x"])[sel]
+        dy = yw[j[sel]] - np.asarray(t["y"])[sel]
+        crbx, crby = np.asarray(t["crb_x"])[sel], np.asarray(t["crb_y"])[sel]
+        good = np.hypot(dx / crbx, dy / crby) < 50  # drop blends/mismatches (> 50 sigma)
+        ratio = np.sqrt((np.mean((dx[good] / crbx[good]) ** 2) + np.mean((dy[good] / crby[good]) ** 2)) / 2)
+        rows.append(dict(snr=snr, estimator="photutils x_centroid_win", n=int(good.sum()), ratio=ratio, pull=np.nan,
+                         bias=max(abs(dx[good].mean()), abs(dy[good].mean())), psf_frac=0.0))
+    print(f"    {'SNR':>4} {'estimator':<26} {'N':>5} {'scatter/CRB':>11} {'pull std':>8} {'|bias| px':>9} {'psf frac':>8}")
+    for r in rows:
+        print(f"    {r['snr']:>4} {r['estimator']:<26} {r['n']:>5} {r['ratio']:>11.3f} {r['pull']:>8.3f} "
+              f"{r['bias']:>9.4f} {r['psf_frac']:>8.2f}")
+    for r in rows:
+        if r["estimator"] == "psf (true PSF)":
+            check(r["ratio"] <= 1.1, f"SNR {r['snr']}: scatter/CRB {r['ratio']:.3f} <= 1.1 (PSF fit, true PSF)")
+            check(0.9 <= r["pull"] <= 1.1, f"SNR {r['snr']}: pull std {r['pull']:.3f} in 0.9-1.1 (PSF fit, true PSF)")
+            check(r["bias"] <= 0.01, f"SNR {r['snr']}: |bias| {r['bias']:.4f} px <= 0.01 (PSF fit, true PSF)")
+        if r["estimator"] in ("psf (own ePSF)", "windowed"):
+            check(0.9 <= r["pull"] <= 1.1, f"SNR {r['snr']}: pull std {r['pull']:.3f} in 0.9-1.1 ({r['estimator']})")
+    return rows
+
+
+def throughput():
+    print("2. Throughput on a 4096² field with ~5000 sources (same image, same run, best of 2)")
+    truth = simulate.make_truth(center=CENTER, size_arcsec=4096 * 0.05, n_stars=3000, n_galaxies=2000, n_pairs=40,
+                                n_saturated=10, star_snr=(5, 1000), seed=7)
+    img = simulate.make_image(truth, simulate.ImageSpec(shape=(4096, 4096), center=CENTER, seed=7))
+    data = img.data.astype(np.float32)
+    err = img.error.astype(np.float32)
+    wht = img.weight.astype(np.float32)
+    mask = ~(wht > 0)
+    mpix = data.size / 1e6
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t_fast, cat = best_time(lambda: sources.extract_sources(data, img.wcs, error=err, weight=wht,
+                                                                use_psf_fit=False))
+        t_full, cat_full = best_time(lambda: sources.extract_sources(data, img.wcs, error=err, weight=wht))
+    t_sep, (xs, _) = best_time(lambda: sep_pipeline(data, mask=mask))
+    t_phot, (xp, _) = best_time(lambda: photutils_pipeline(data, mask=mask), repeat=1)
+    print(f"    ours fast path : {t_fast:6.2f} s  {mpix / t_fast:6.1f} Mpix/s  ({len(cat)} sources)")
+    print(f"    ours full path : {t_full:6.2f} s  {mpix / t_full:6.1f} Mpix/s  ({np.sum(cat_full['method'] == 'psf')} PSF fits,"
+          f" {cat_full.meta['psf_model']})")
+    print(f"    SEP            : {t_sep:6.2f} s  {mpix / t_sep:6.1f} Mpix/s  ({len(xs)} sources)")
+    print(f"    photutils      : {t_phot:6.2f} s  {mpix / t_phot:6.1f} Mpix/s  ({len(xp)} sources)")
+    check(t_phot / t_fast >= 2.0, f"fast path vs photutils: {t_phot / t_fast:.2f}x >= 2x")
+    check(t_sep / t_fast >= 0.7, f"fast path vs SEP: {t_sep / t_fast:.2f}x >= 0.7x")
+    check(t_full / t_fast <= 3.0, f"full path / fast path time: {t_full / t_fast:.2f} <= 3 (aim)")
+    return dict(fast=t_fast, full=t_full, sep=t_sep, phot=t_phot)
+
+
+MOSAIC_CHILD = r"""
+import resource, sys, time, warnings, json
+sys.path.insert(0, {root!r})
+from helpers import sources
+t0 = time.perf_counter()
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    cat = sources.extract_sources_fits({path!r}, progress=False)
+dt = time.perf_counter() - t0
+print(json.dumps(dict(n=len(cat), seconds=dt, rss_gb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2,
+                      n_tiles=cat.meta["n_tiles"], psf=cat.meta["psf_model"], n_psf=int((cat["method"] == "psf").sum()))))
+"""
+
+
+def write_mosaic(path, side=20000, seed=5):
+    """A 20k² float32 FITS written block by block: noise everywhere, simulated sources in patches."""
+    from astropy.io import fits
+
+    truth = simulate.make_truth(center=CENTER, size_arcsec=1024 * 0.05, n_stars=250, n_galaxies=150, n_pairs=5,
+                                n_saturated=2, star_snr=(10, 500), seed=seed)
+    patch = simulate.make_image(truth, simulate.ImageSpec(shape=(1024, 1024), center=CENTER, seed=seed,
+                                                          chip_gap=False))
+    noise_sigma = float(np.median(patch.error[patch.weight > 0]))
+    spec = simulate.ImageSpec(shape=(side, side), center=CENTER, seed=seed)
+    wcs = simulate._build_wcs(spec, CENTER, 0.05)
+    header = fits.Header()
+    header["SIMPLE"] = True
+    header["BITPIX"] = -32
+    header["NAXIS"] = 2
+    header["NAXIS1"] = side
+    header["NAXIS2"] = side
+    header.update(wcs.to_header())
+    header["INSTRUME"] = "ACS"
+    header["DETECTOR"] = "WFC"
+    header["FILTER"] = "F814W"
+    header["BUNIT"] = "ELECTRONS/S"
+    rng = np.random.default_rng(seed)
+    # Patches: a 5x5 grid of 1024² patches (every ~4000 px), the central one included.
+    step = side // 5
+    starts = [step // 2 - 512 + k * step for k in range(5)]
+    patch_data = (patch.data - patch.data[patch.weight > 0].mean() * 0).astype(np.float32)
+    patch_data[patch.weight == 0] = 0
+    hdu = fits.StreamingHDU(path, header)
+    block = 1000
+    for y0 in range(0, side, block):
+        rows = rng.normal(0.0, noise_sigma, (min(block, side - y0), side)).astype(np.float32)
+        for py in starts:
+            lo, hi = max(py, y0), min(py + 1024, y0 + rows.shape[0])
+            if lo >= hi:
+                continue
+            for px in starts:
+                rows[lo - y0:hi - y0, px:px + 1024] += patch_data[lo - py:hi - py]
+        hdu.write(rows.astype(">f4"))
+    hdu.close()
+    return len(starts) ** 2 * len(patch.truth)
+
+
+def mosaic():
+    print("3. 20,000² mosaic (FITS on disk, read tile by tile; extraction in a child process)")
+    with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as tmp:
+        path = str(Path(tmp) / "mosaic_20k.fits")
+        t0 = time.perf_counter()
+        n_true = write_mosaic(path)
+        print(f"    wrote {path} ({os.path.getsize(path) / 1e9:.1f} GB, ~{n_true} sources) in {time.perf_counter() - t0:.0f} s")
+        code = MOSAIC_CHILD.format(root=str(Path(__file__).resolve().parents[1]), path=path)
+        res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        if res.returncode != 0:
+            print(res.stderr[-2000:])
+            check(False, "20k² mosaic extraction completed")
+            return None
+        import json
+
+        out = json.loads(res.stdout.strip().splitlines()[-1])
+    print(f"    {out['n']} sources in {out['n_tiles']} tiles, {out['seconds']:.1f} s "
+          f"({400 / out['seconds']:.1f} Mpix/s), peak RSS {out['rss_gb']:.2f} GB, {out['n_psf']} PSF fits ({out['psf']})")
+    check(out["rss_gb"] <= 3.0, f"20k² peak RSS {out['rss_gb']:.2f} GB <= 3 GB")
+    check(out["n"] > 0.8 * n_true, f"20k² found {out['n']} of ~{n_true} sources")
+    return out
+
+
+def main():
+    t0 = time.perf_counter()
+    which = sys.argv[1:] or ["precision", "throughput", "mosaic"]
+    if "precision" in which:
+        precision()
+    if "throughput" in which:
+        throughput()
+    if "mosaic" in which:
+        mosaic()
+    print(f"bench_sources: {len(FAILURES)} target(s) missed; {time.perf_counter() - t0:.0f} s; "
+          f"this process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2:.2f} GB")
+    for f in FAILURES:
+        print(f"  MISSED: {f}")
+    return 1 if FAILURES else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
