@@ -208,7 +208,7 @@ class MSAOverlayWidget:
             fig.canvas.header_visible = False
             fig.canvas.toolbar_position = "left"
         self.scene = OverlayScene(pointing, image=image, wcs=wcs, sources=sources, operability=operability,
-                                  constraint=constraint, nod=nod, fig=fig, figsize=figsize)
+                                  constraint=constraint, nod=nod, fig=fig, figsize=figsize, dynamic_title=not self.live)
         style = {"description_width": "110px"}
         lay = W.Layout(width="340px")
         self.w_dra = W.FloatSlider(value=0.0, min=-max_offset_arcsec, max=max_offset_arcsec, step=0.1,

@@ -144,13 +144,16 @@ class OverlayScene:
         Long side of the down-sampled image, pixels.
     max_raster : int
         Long side of the shutter raster, pixels (the view's size in screen pixels at most).
+    dynamic_title : bool
+        Put the pointing and counts in the title (static pictures). The widget shows them
+        next to the figure instead, because blitted updates do not redraw the title.
     """
 
     LAYERS = ("image", "shutters", "sources", "quadrants", "slits")
 
     def __init__(self, pointing, image=None, wcs=None, sources=None, operability=None,
                  constraint="Midpoint", nod=False, shutters="auto", layers=None, fig=None,
-                 figsize=(8.0, 8.0), max_display=1600, max_raster=512):
+                 figsize=(8.0, 8.0), max_display=1600, max_raster=512, dynamic_title=True):
         import matplotlib
 
         if fig is None:
@@ -182,6 +185,7 @@ class OverlayScene:
             self.wcs, self.shape = synthetic_wcs(pointing.ra, pointing.dec)
         self._setup_sources(sources)
         self._build_axes(image, max_display, matplotlib)
+        self.dynamic_title = bool(dynamic_title)
         self._bg = None
         self._lut_cache = {}
         self.max_raster = int(max_raster)
@@ -302,9 +306,12 @@ class OverlayScene:
         self._update_counts(loc)
         self._update_outlines()
         self._update_raster(loc)
-        title = (f"MSA at RA {p.ra:.5f}, Dec {p.dec:+.5f}, APA {p.apa:.1f} deg, {p.filter}; "
-                 f"{self.counts.get('in open shutters', 0)} sources in open shutters")
-        self.title_artist.set_text(title + (f"\n{self.message}" if self.message else ""))
+        if self.dynamic_title:
+            title = (f"MSA at RA {p.ra:.5f}, Dec {p.dec:+.5f}, APA {p.apa:.1f} deg, {p.filter}; "
+                     f"{self.counts.get('in open shutters', 0)} sources in open shutters")
+            self.title_artist.set_text(title + (f"\n{self.message}" if self.message else ""))
+        else:
+            self.title_artist.set_text("NIRSpec MSA over the pre-image (pointing and counts: right)")
         return self.counts
 
     def _update_counts(self, loc):
