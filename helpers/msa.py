@@ -134,11 +134,42 @@ def _check_filter(name):
 # SIAF polynomials
 # --------------------------------------------------------------------------------------------
 
+def _import_pysiaf():
+    """Import pysiaf without its import-time online version check.
+
+    pysiaf's ``__init__`` asks GitHub for the newest PRD with an un-timed ``requests.get``
+    and logs a warning when that fails. The workbook must not touch the network offline, and
+    it reports the PRD it used (``pysiaf.JWST_PRD_VERSION``) itself, so the request is
+    answered locally with a connection error and the resulting warning is dropped.
+    """
+    import logging
+    import sys
+
+    if "pysiaf" in sys.modules:
+        return sys.modules["pysiaf"]
+    import requests
+
+    def _no_network(*args, **kwargs):
+        raise requests.exceptions.ConnectionError("online PRD check skipped by the MSA Astrometry Workbook")
+
+    def _drop_prd_warning(record):
+        return "CANNOT BE CHECKED AGAINST ONLINE VERSION" not in record.getMessage()
+
+    logger = logging.getLogger("pysiaf")
+    real_get = requests.get
+    requests.get = _no_network
+    logger.addFilter(_drop_prd_warning)
+    try:
+        import pysiaf
+    finally:
+        requests.get = real_get
+        logger.removeFilter(_drop_prd_warning)
+    return pysiaf
+
+
 @functools.lru_cache(maxsize=1)
 def _siaf():
-    import pysiaf
-
-    return pysiaf.Siaf("NIRSpec")
+    return _import_pysiaf().Siaf("NIRSpec")
 
 
 def _poly_terms(deg):
@@ -607,7 +638,7 @@ class MSAPointing:
         ap = _siaf()[REFERENCE_APERTURE]
         self.v2ref, self.v3ref = float(ap.V2Ref), float(ap.V3Ref)
         self.v3idlyangle = float(ap.V3IdlYAngle)
-        from pysiaf.utils import rotations
+        rotations = _import_pysiaf().utils.rotations
 
         self.attitude = np.asarray(rotations.attitude(self.v2ref, self.v3ref, self.ra, self.dec, self.v3pa))
 
@@ -623,7 +654,7 @@ class MSAPointing:
     @property
     def v3pa_v1(self):
         """Position angle of V3 at the V1 axis (the observatory roll APT reports as V3PA), degrees."""
-        from pysiaf.utils import rotations
+        rotations = _import_pysiaf().utils.rotations
 
         return float(rotations.posangle(self.attitude, 0.0, 0.0)) % 360.0
 
@@ -636,7 +667,7 @@ class MSAPointing:
     @classmethod
     def from_attitude(cls, attitude, filter="CLEAR"):
         """Pointing from a 3x3 attitude matrix (``pysiaf.utils.rotations.attitude``)."""
-        from pysiaf.utils import rotations
+        rotations = _import_pysiaf().utils.rotations
 
         att = np.asarray(attitude, dtype=float)
         if att.shape != (3, 3):
@@ -652,7 +683,7 @@ class MSAPointing:
         The attitude is carried over exactly (a small slew), so ``offset(0, pitch)`` is the
         nod that moves the sources by one shutter along the slitlet.
         """
-        from pysiaf.utils import rotations
+        rotations = _import_pysiaf().utils.rotations
 
         ap = _siaf()[REFERENCE_APERTURE]
         v2, v3 = ap.idl_to_tel(float(dx_idl), float(dy_idl))
@@ -917,7 +948,7 @@ def require_overlap(pointing, wcs, shape):
 
 def idt_table_path(quadrant):
     """Path of pysiaf's NIRSpec IDT per-shutter table for one quadrant (the validation data)."""
-    import pysiaf
+    pysiaf = _import_pysiaf()
 
     return (Path(pysiaf.__file__).parent / "source_data" / "NIRSpec" / "delivery" / "test_data"
             / "apertures_testData" / f"sky_fpa_projectionMSA_Q{int(quadrant)}.fits")
