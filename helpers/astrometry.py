@@ -598,29 +598,6 @@ def _ci(samples, level=0.95):
     return (float(lo), float(hi))
 
 
-def _ml_sigma(d, e, axis_draws=None):
-    """Maximum-likelihood sigma_cat from d_i ~ N(0, sigma_cat^2 + e_i^2) (bisection on the variance).
-
-    ``d``, ``e`` : (..., n). Returns sigma (...) >= 0.
-    """
-    d2, e2 = d ** 2, e ** 2
-    hi = np.maximum(np.max(d2, axis=-1), 1e-12)
-    lo = np.zeros_like(hi)
-
-    def score(v):
-        w = v[..., None] + e2
-        return np.sum((d2 - w) / w ** 2, axis=-1)
-
-    at_zero = score(lo) <= 0
-    for _ in range(60):
-        mid = 0.5 * (lo + hi)
-        s = score(mid)
-        lo = np.where(s > 0, mid, lo)
-        hi = np.where(s > 0, hi, mid)
-    v = np.where(at_zero, 0.0, 0.5 * (lo + hi))
-    return np.sqrt(v)
-
-
 # --------------------------------------------------------------------------- comparison
 @dataclasses.dataclass
 class ComparisonResult:
@@ -646,7 +623,10 @@ class ComparisonResult:
     cat_method : str
         ``"equal catalogs"``, ``"reference errors removed"`` or ``"upper bound"``.
     ref_sigma_rms : (float, float) or None
-        RMS of the reference's own (propagated) errors per axis over the used pairs.
+        RMS of the reference's own (propagated) errors per axis over the pairs.
+    calibration, calibration_ci : (float, float) or None
+        When the catalog carries per-source errors: measured / reported error ratio k per axis
+        (1 = calibrated errors), with intervals. The catalog's scatter is k x its reported errors.
     notes : list of str
     """
 
@@ -668,6 +648,8 @@ class ComparisonResult:
     p90_cat: float = None
     cat_method: str = "upper bound"
     ref_sigma_rms: tuple = None
+    calibration: tuple = None
+    calibration_ci: tuple = None
     notes: list = dataclasses.field(default_factory=list)
     boot: dict = dataclasses.field(default_factory=dict, repr=False)
 
@@ -703,14 +685,16 @@ class ComparisonResult:
             "sigma_cat_mas": r(self.sigma_cat), "sigma_cat_ci": r(self.sigma_cat_ci),
             "sigma_cat_1d_mas": r(self.sigma_cat_1d), "sigma_cat_1d_ci": r(self.sigma_cat_1d_ci),
             "p90_cat_mas": r(self.p90_cat), "cat_method": self.cat_method,
-            "ref_sigma_rms_mas": r(self.ref_sigma_rms), "notes": list(self.notes),
+            "ref_sigma_rms_mas": r(self.ref_sigma_rms), "calibration": r(self.calibration),
+            "calibration_ci": r(self.calibration_ci), "notes": list(self.notes),
         }
 
     def report(self):
         """Plain-text lines for the notebook."""
         sx, sy = self.sigma_diff
         (ax, bx), (ay, by) = self.sigma_diff_ci
-        lines = [f"{self.label}: {self.n_pairs} pairs used of {self.n_matched} matched; fit {self.fit.kind}: "
+        lines = [f"{self.label}: {self.n_pairs} pairs ({int(np.sum(self.pairs['used']))} kept by the fit's clipping); "
+                 f"fit {self.fit.kind}: "
                  f"shift ({self.fit.shift_mas[0]:.1f}, {self.fit.shift_mas[1]:.1f}) mas, "
                  f"rotation {self.fit.rotation_arcsec:.3f}\", scale {self.fit.scale_ppm:.1f} ppm",
                  f"  differences: sigma_E {sx:.2f} [{ax:.2f}, {bx:.2f}], sigma_N {sy:.2f} [{ay:.2f}, {by:.2f}] mas; "
@@ -725,6 +709,10 @@ class ComparisonResult:
                          "the difference sigma is an upper bound")
         if self.ref_sigma_rms is not None:
             lines.append(f"  reference's own errors (RMS): E {self.ref_sigma_rms[0]:.2f}, N {self.ref_sigma_rms[1]:.2f} mas")
+        if self.calibration is not None:
+            (k1, k2), ((a1, b1), (a2, b2)) = self.calibration, self.calibration_ci
+            lines.append(f"  catalog's reported errors x measured/reported: E {k1:.2f} [{a1:.2f}, {b1:.2f}], "
+                         f"N {k2:.2f} [{a2:.2f}, {b2:.2f}] (1 = calibrated)")
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -769,7 +757,7 @@ def _has_pm(table):
 
 def compare_catalogs(cat, ref, fit="shift+rotation+scale", max_sep=0.3, equal=False, ref_err="auto",
                      epoch=None, ref_epoch=None, n_boot=200, clip_sigma=5.0, offset_mas=(0.0, 0.0),
-                     drop_nan=False, seed=0, label=None):
+                     drop_nan=False, seed=0, label=None, cat_err="auto", error_floor_mas=0.0):
     """Match two catalogs, fit a plane transform, and measure the scatter of the differences.
 
     Parameters
@@ -789,7 +777,9 @@ def compare_catalogs(cat, ref, fit="shift+rotation+scale", max_sep=0.3, equal=Fa
     ref_err : 'auto', None, float or (array, array)
         The reference's own 1-sigma errors per axis, mas. ``'auto'`` reads ``ra_err/dec_err`` or
         Gaia's ``ra_error/dec_error`` (after propagation to the epoch). Removed from the
-        differences by maximum likelihood (d_i ~ N(0, sigma_cat^2 + e_i^2)).
+        differences: d_i ~ N(0, sigma_cat,i^2 + e_i^2), solved robustly (median of the normalised
+        residuals), so every star keeps its own error. For ``equal=True`` they are the other
+        catalog's errors.
     epoch, ref_epoch : float, optional
         Decimal years of ``cat`` and ``ref``; default ``meta['epoch']`` / the ``ref_epoch``
         column or meta. Needed when ``ref`` has proper motions.
@@ -803,6 +793,16 @@ def compare_catalogs(cat, ref, fit="shift+rotation+scale", max_sep=0.3, equal=Fa
         Ignore NaN positions instead of raising.
     seed : int
     label : str, optional
+    cat_err : 'auto', None, float or (array, array)
+        The catalog's reported per-source errors (mas; ``'auto'``: ``ra_err``/``dec_err``). When
+        known, the comparison calibrates them (measured/reported ratio, ``result.calibration``)
+        and the catalog's scatter is that ratio times its reported errors -- the fair way to
+        summarise sources whose errors span 0.1-20 mas. Statistics use all matched pairs (the
+        MAD is robust); clipping only protects the transform fit.
+    error_floor_mas : float
+        Added in quadrature to the reported errors of both catalogs before calibrating them: the
+        systematic floor (PSF model, pixel phase, drizzling) that formal errors of bright
+        sources miss -- typically 0.01-0.03 pixel (Anderson & King 2000, PASP 112, 1360).
 
     Returns
     -------
@@ -881,17 +881,71 @@ def compare_catalogs(cat, ref, fit="shift+rotation+scale", max_sep=0.3, equal=Fa
     if errs is not None:
         out_pairs["ref_err_x"], out_pairs["ref_err_y"] = errs
         out_pairs["ref_err_x"].unit = out_pairs["ref_err_y"].unit = "mas"
+    cerrs = _ref_errors(cat, ic, cat_err)
+    if error_floor_mas:
+        cerrs = None if cerrs is None else tuple(np.hypot(e, error_floor_mas) for e in cerrs)
+        if equal and errs is not None:
+            errs = tuple(np.hypot(e, error_floor_mas) for e in errs)
+            out_pairs["ref_err_x"], out_pairs["ref_err_y"] = errs
+            out_pairs["ref_err_x"].unit = out_pairs["ref_err_y"].unit = "mas"
+    if cerrs is not None:
+        out_pairs["cat_err_x"], out_pairs["cat_err_y"] = cerrs
+        out_pairs["cat_err_x"].unit = out_pairs["cat_err_y"].unit = "mas"
     return _scatter_result(label, transform, out_pairs, n_matched, equal, n_boot, seed, notes, n_par)
 
 
+def _solve_k(d, ec, er):
+    """Robust calibration factor k with d_i ~ N(0, k^2 ec_i^2 + er_i^2): the k for which the
+    normalised residuals |d_i| / sqrt(k^2 ec_i^2 + er_i^2) have the Gaussian median 0.6745
+    (bisection; vectorised over leading axes). k = 0 when the reference's errors explain it all."""
+    target = 0.6744897501960817
+    ad = np.abs(d)
+    hi = np.maximum(2.0 * np.median(ad / ec, axis=-1) / target, 1e-9)
+    lo = np.zeros_like(hi)
+    zero = np.median(ad / np.maximum(er, 1e-12), axis=-1) <= target
+    for _ in range(45):
+        mid = 0.5 * (lo + hi)
+        g = np.median(ad / np.sqrt((mid[..., None] * ec) ** 2 + er ** 2), axis=-1) - target
+        lo = np.where(g > 0, mid, lo)
+        hi = np.where(g > 0, hi, mid)
+    return np.where(zero, 0.0, 0.5 * (lo + hi))
+
+
+def _boot_solve_k(d, ec, er, n_boot, seed, max_n=20000):
+    """Bootstrap of :func:`_solve_k` (m-out-of-n with rescaling above ``max_n`` pairs)."""
+    n = d.size
+    if not n_boot:
+        return np.array([float(_solve_k(d, ec, er))])
+    rng = np.random.default_rng(seed)
+    m = min(n, max_n)
+    point = float(_solve_k(d, ec, er))
+    out = np.empty(n_boot)
+    chunk = max(1, min(n_boot, 1_000_000 // m))
+    for start in range(0, n_boot, chunk):
+        stop = min(start + chunk, n_boot)
+        idx = rng.integers(0, n, (stop - start, m))
+        out[start:stop] = _solve_k(d[idx], ec[idx], er[idx])
+    if m < n:
+        out = point + (out - point) * math.sqrt(m / n)
+    return out
+
+
 def _scatter_result(label, transform, pairs, n_matched, equal, n_boot, seed, notes, n_par):
-    used = np.asarray(pairs["used"])
-    dx, dy = np.asarray(pairs["dx"])[used], np.asarray(pairs["dy"])[used]
-    n = int(used.sum())
+    """Scatter statistics of the residuals of all matched pairs (robust, so outliers need no clipping).
+
+    Raw differences: 1.4826 x MAD per axis and radial P90. Per-catalog scatter: with per-source
+    catalog errors e_c (``cat_err_x/y``) the residuals calibrate them: d_i ~ N(0, k^2 e_c,i^2 + e_r,i^2)
+    (reference errors e_r known), or N(0, k^2 (e_c,i^2 + e_r,i^2)) for equal catalogs; the
+    catalog's scatter on these pairs is k x the Gaussian-equivalent MAD of its errors. Without
+    catalog errors e_c = 1 and k is that scatter itself.
+    """
+    dx, dy = np.asarray(pairs["dx"], float), np.asarray(pairs["dy"], float)
+    n = dx.size
     dof = math.sqrt(2 * n / max(2 * n - n_par, 1))  # the fit absorbed n_par degrees of freedom
     cx, cy = np.median(dx), np.median(dy)
-    adx, ady = np.abs(dx - cx), np.abs(dy - cy)
-    r = np.hypot(dx - cx, dy - cy)
+    dx, dy = dx - cx, dy - cy
+    adx, ady = np.abs(dx), np.abs(dy)
+    r = np.hypot(dx, dy)
     k = MAD_TO_SIGMA * dof
     sx, sy = k * np.median(adx), k * np.median(ady)
     p90 = float(np.quantile(r, 0.9)) * dof
@@ -905,45 +959,59 @@ def _scatter_result(label, transform, pairs, n_matched, equal, n_boot, seed, not
         sigma_diff=(float(sx), float(sy)), sigma_diff_ci=(_ci(bsx), _ci(bsy)),
         sigma_diff_1d=s1d, sigma_diff_1d_ci=_ci(b1d), p90_diff=p90, p90_diff_ci=_ci(bp90), notes=notes,
         boot={"sx": bsx, "sy": bsy, "p90": bp90})
-    if equal:
-        f = 1.0 / math.sqrt(2.0)
-        res.sigma_cat = (sx * f, sy * f)
-        res.sigma_cat_ci = (_ci(bsx * f), _ci(bsy * f))
-        res.sigma_cat_1d, res.sigma_cat_1d_ci, res.p90_cat = s1d * f, _ci(b1d * f), p90 * f
-        res.cat_method = "equal catalogs"
-        res.boot.update(cx=bsx * f, cy=bsy * f)
-    elif "ref_err_x" in pairs.colnames:
-        ex, ey = np.asarray(pairs["ref_err_x"])[used], np.asarray(pairs["ref_err_y"])[used]
-        ok = np.isfinite(ex) & np.isfinite(ey)
-        if ok.sum() < 3:
-            notes.append("the reference's errors are unknown for these pairs: the difference sigma is an upper "
+
+    def col(name):
+        return np.asarray(pairs[name], float) if name in pairs.colnames else None
+
+    ecx, ecy, erx, ery = col("cat_err_x"), col("cat_err_y"), col("ref_err_x"), col("ref_err_y")
+    have_ec = ecx is not None and np.mean(np.isfinite(ecx) & (ecx > 0) & np.isfinite(ecy) & (ecy > 0)) >= 0.8
+    have_er = erx is not None and np.mean(np.isfinite(erx) & np.isfinite(ery)) >= 0.8
+    if not equal and not have_er:
+        if erx is not None:
+            notes.append("the reference's errors are unknown for most pairs: the difference sigma is an upper "
                          "bound on the catalog's")
-            return res
-        if ok.sum() < n:
-            notes.append(f"{n - ok.sum()} pairs without reference errors ignored for the per-catalog sigma")
-        ddx, ddy, ex, ey = (dx - cx)[ok], (dy - cy)[ok], ex[ok], ey[ok]
-        res.ref_sigma_rms = (float(np.sqrt(np.mean(ex ** 2))), float(np.sqrt(np.mean(ey ** 2))))
-        mx = float(_ml_sigma(ddx, ex)) * dof
-        my = float(_ml_sigma(ddy, ey)) * dof
-        rng = np.random.default_rng(seed + 1)
-        m = ddx.size
-        bmx, bmy = np.empty(n_boot or 1), np.empty(n_boot or 1)
-        chunk = max(1, min(n_boot or 1, 2_000_000 // max(m, 1)))
-        for start in range(0, n_boot or 1, chunk):
-            stop = min(start + chunk, n_boot or 1)
-            idx = rng.integers(0, m, (stop - start, m))
-            bmx[start:stop] = _ml_sigma(ddx[idx], ex[idx]) * dof
-            bmy[start:stop] = _ml_sigma(ddy[idx], ey[idx]) * dof
-        res.sigma_cat = (mx, my)
-        res.sigma_cat_ci = (_ci(bmx), _ci(bmy))
-        res.sigma_cat_1d = math.sqrt(0.5 * (mx ** 2 + my ** 2))
-        res.sigma_cat_1d_ci = _ci(np.sqrt(0.5 * (bmx ** 2 + bmy ** 2)))
-        res.p90_cat = res.sigma_cat_1d * math.sqrt(-2 * math.log(0.1))
+        return res
+    ones = np.ones(n)
+    ecx, ecy = (ecx, ecy) if have_ec else (ones, ones)
+    ok = np.isfinite(ecx) & (ecx > 0) & np.isfinite(ecy) & (ecy > 0)
+    if have_er:
+        ok &= np.isfinite(erx) & np.isfinite(ery)
+    if ok.sum() < 3:
+        return res
+    if ok.sum() < n:
+        notes.append(f"{n - int(ok.sum())} pairs without errors left out of the per-catalog sigma")
+    ddx, ddy, ecx, ecy = dx[ok], dy[ok], ecx[ok], ecy[ok]
+    if equal:
+        rx, ry = (erx[ok], ery[ok]) if have_er else (ecx, ecy)
+        px, py = ddx / np.sqrt(ecx ** 2 + rx ** 2), ddy / np.sqrt(ecy ** 2 + ry ** 2)
+        apx, apy = np.abs(px - np.median(px)), np.abs(py - np.median(py))
+        kx, ky = k * np.median(apx), k * np.median(apy)
+        b = _bootstrap_order_stats([apx, apy], [0.5, 0.5], n_boot, seed + 1) * k if n_boot else np.array([[kx], [ky]])
+        bkx, bky = b[0], b[1]
+        res.cat_method = "equal catalogs"
+    else:
+        rx, ry = erx[ok], ery[ok]
+        res.ref_sigma_rms = (float(np.sqrt(np.mean(rx ** 2))), float(np.sqrt(np.mean(ry ** 2))))
+        kx, ky = float(_solve_k(ddx, ecx, rx)) * dof, float(_solve_k(ddy, ecy, ry)) * dof
+        bkx = _boot_solve_k(ddx, ecx, rx, n_boot, seed + 1) * dof
+        bky = _boot_solve_k(ddy, ecy, ry, n_boot, seed + 2) * dof
         res.cat_method = "reference errors removed"
-        res.boot.update(cx=bmx, cy=bmy)
-        if mx == 0 or my == 0:
+        if kx == 0 or ky == 0:
             notes.append("the reference's own errors explain all of the scatter on one axis: the catalog sigma "
                          "is below what this reference can measure (see the interval)")
+    mx = float(_mixture_sigma(ecx)) if have_ec else 1.0
+    my = float(_mixture_sigma(ecy)) if have_ec else 1.0
+    bcx, bcy = bkx * mx, bky * my
+    res.sigma_cat = (float(kx * mx), float(ky * my))
+    res.sigma_cat_ci = (_ci(bcx), _ci(bcy))
+    res.sigma_cat_1d = math.sqrt(0.5 * (res.sigma_cat[0] ** 2 + res.sigma_cat[1] ** 2))
+    res.sigma_cat_1d_ci = _ci(np.sqrt(0.5 * (bcx ** 2 + bcy ** 2)))
+    res.p90_cat = res.sigma_cat_1d * math.sqrt(-2 * math.log(0.1))
+    res.boot.update(cx=bcx, cy=bcy)
+    if have_ec:
+        res.calibration = (float(kx), float(ky))
+        res.calibration_ci = (_ci(bkx), _ci(bky))
+        res.boot.update(kx=bkx, ky=bky)
     return res
 
 
@@ -1159,7 +1227,8 @@ def _mixture_sigma(sig, axis=-1):
     return MAD_TO_SIGMA * 0.5 * (lo + hi)
 
 
-def error_budget(cat, snr_bins=(3, 10, 30, 100, 300, 1000, 1e9), calibration=1.0, select=None, n_boot=200, seed=0):
+def error_budget(cat, snr_bins=(3, 10, 30, 100, 300, 1000, 1e9), calibration=1.0, select=None, n_boot=200, seed=0,
+                 error_floor_mas=0.0):
     """Method 1: the scatter the extraction's own per-source errors predict.
 
     The sources' errors differ (they scale roughly as FWHM/SNR), so the catalog's scatter is the
@@ -1179,6 +1248,8 @@ def error_budget(cat, snr_bins=(3, 10, 30, 100, 300, 1000, 1e9), calibration=1.0
         Sources to include (e.g. the MSA targets or point sources).
     n_boot : int
         Bootstrap draws over sources for the interval.
+    error_floor_mas : float
+        Systematic floor added in quadrature to every reported error (see :func:`compare_catalogs`).
 
     Returns
     -------
@@ -1212,7 +1283,7 @@ def error_budget(cat, snr_bins=(3, 10, 30, 100, 300, 1000, 1e9), calibration=1.0
         ok &= np.asarray(select, bool)
     if ok.sum() == 0:
         raise WorkbookError("no source has finite positive ra_err/dec_err; check the extraction step")
-    ex, ey = ex[ok] * calibration, ey[ok] * calibration
+    ex, ey = np.hypot(ex[ok], error_floor_mas) * calibration, np.hypot(ey[ok], error_floor_mas) * calibration
     sx, sy = float(_mixture_sigma(ex)), float(_mixture_sigma(ey))
     rng = np.random.default_rng(seed)
     n = ex.size
@@ -1508,7 +1579,7 @@ def predicted_catalog_sigma(model, snr, select=None):
     return sig, _ci(boot)
 
 
-def catalog_equivalent(sigma, ci, cat, subset, select=None):
+def catalog_equivalent(sigma, ci, cat, subset, select=None, error_floor_mas=0.0):
     """Scale a scatter measured on a subset of a catalog's sources to the whole catalog.
 
     Each comparison sees only its matched sources (Gaia: bright stars; HSC: what HST detected
@@ -1527,6 +1598,8 @@ def catalog_equivalent(sigma, ci, cat, subset, select=None):
         Row indices of the sources the comparison used.
     select : array of bool, optional
         Sources that make up "the catalog" (default: all with finite errors).
+    error_floor_mas : float
+        Systematic floor added to the reported errors (see :func:`compare_catalogs`).
 
     Returns
     -------
@@ -1537,7 +1610,8 @@ def catalog_equivalent(sigma, ci, cat, subset, select=None):
         return sigma, ci, 1.0
     import astropy.units as u
 
-    e = np.sqrt(0.5 * (_col_values(cat, "ra_err", u.mas) ** 2 + _col_values(cat, "dec_err", u.mas) ** 2))
+    e = np.sqrt(0.5 * (_col_values(cat, "ra_err", u.mas) ** 2 + _col_values(cat, "dec_err", u.mas) ** 2)
+                + error_floor_mas ** 2)
     ok = np.isfinite(e) & (e > 0)
     allsel = ok & (np.asarray(select, bool) if select is not None else True)
     sub = np.zeros(len(cat), bool)
@@ -1582,7 +1656,9 @@ def select_gaia(gaia, max_ruwe=1.4, min_g=None):
 
 def hsc_reference(hsc):
     """Hubble Source Catalog v3 rows as a reference: ``ra, dec`` from ``MatchRA, MatchDec`` and
-    per-source errors ``DSigma / sqrt(NumImages)`` (mas) when both are present.
+    per-source errors ``DSigma`` (mas; the scatter of the matched detections -- conservative, as
+    the mean position is better, but HSC's relative astrometry also carries alignment errors of a
+    few mas, Whitmore et al. 2016, AJ 151, 134).
 
     Returns
     -------
@@ -1598,9 +1674,7 @@ def hsc_reference(hsc):
     out = Table({"ra": _col_values(hsc, ra_n, u.deg), "dec": _col_values(hsc, dec_n, u.deg)},
                 meta={"name": "HSC v3", "frame": "icrs"})
     if "DSigma" in hsc.colnames:
-        ds = _col_values(hsc, "DSigma", u.mas)
-        nimg = _col_values(hsc, "NumImages") if "NumImages" in hsc.colnames else np.ones(len(hsc))
-        err = ds / np.sqrt(np.clip(nimg, 1, None))
+        err = _col_values(hsc, "DSigma", u.mas)
         err = np.where(np.isfinite(err) & (err > 0), err, np.nan)
         out["ra_err"], out["dec_err"] = err, err
     keep = np.isfinite(out["ra"]) & np.isfinite(out["dec"])
@@ -1771,12 +1845,29 @@ def verdict(sigma_mas, n_pairs, ci=None):
     return Verdict(band, sigma_mas, n_pairs, tuple(ci) if ci is not None else None, sentence)
 
 
-def combine_methods(estimates):
-    """Combine independent per-catalog sigma estimates and check that they agree.
+def _weighted(entries):
+    s = np.array([v["sigma"] for v in entries.values()])
+    half = np.array([max((v["ci"][1] - v["ci"][0]) / (2 * 1.96), 1e-3) for v in entries.values()])
+    w = 1.0 / half ** 2
+    mean = float(np.sum(w * s) / np.sum(w))
+    err = float(1.0 / math.sqrt(np.sum(w)))
+    return mean, (mean - 1.96 * err, mean + 1.96 * err)
+
+
+def _overlaps(a, b):
+    return not (a[1] < b[0] or a[0] > b[1])
+
+
+def combine_methods(estimates, min_agree=3):
+    """Combine independent per-catalog sigma estimates and find the ones that agree.
 
     The measured methods (entries without ``"pairs": False``) are averaged with inverse-variance
-    weights (from their interval half-widths). Every method, the error budget's prediction
-    included, must then agree: its 95% interval must overlap the combined one.
+    weights (from their interval half-widths). While some method's 95% interval misses the
+    combined interval, the method whose removal leaves the others most consistent (smallest
+    chi-square about their mean) is set aside and the rest re-combined -- methods fail in different ways (common systematics between filters
+    on the same pixel grid, a poor error model, too few reference stars), and one failing method
+    should not drag the verdict. Every method, the error budget's prediction included, is then
+    checked against the final combined interval.
 
     Parameters
     ----------
@@ -1785,14 +1876,16 @@ def combine_methods(estimates):
         with ``"pairs": False`` (the error budget: a prediction from reported errors, not a
         measurement on independent pairs) is checked but neither weighted nor counted in
         ``n_pairs``. ``None`` entries (methods that could not run) are ignored.
+    min_agree : int
+        Methods that must agree for the verdict to count as backed.
 
     Returns
     -------
     combined : dict
-        ``sigma`` (weighted mean, mas), ``ci`` (its 95% interval), ``n_pairs`` (largest ``n`` of
-        the measured methods), ``n_methods`` (measured methods combined), ``agree``,
-        ``outliers`` (names whose interval misses the combined one), ``verdict``
-        (:class:`Verdict`).
+        ``sigma`` (weighted mean of the agreeing measured methods, mas), ``ci`` (its 95%
+        interval), ``n_pairs`` (largest ``n`` among them), ``n_methods`` (methods that ran),
+        ``agreeing`` and ``outliers`` (names), ``agree`` (no outliers), ``backed`` (at least
+        ``min_agree`` methods agree), ``verdict`` (:class:`Verdict`).
 
     Raises
     ------
@@ -1813,17 +1906,27 @@ def combine_methods(estimates):
         measured = usable  # only a prediction: still report it (the verdict will say 'not verifiable')
     if not measured:
         raise WorkbookError("no method produced a usable estimate; check that at least one catalog comparison ran")
-    s = np.array([v["sigma"] for v in measured.values()])
-    half = np.array([max((v["ci"][1] - v["ci"][0]) / (2 * 1.96), 1e-3) for v in measured.values()])
-    w = 1.0 / half ** 2
-    mean = float(np.sum(w * s) / np.sum(w))
-    err = float(1.0 / math.sqrt(np.sum(w)))
-    ci = (mean - 1.96 * err, mean + 1.96 * err)
-    outliers = [k for k, v in usable.items() if v["ci"][1] < ci[0] or v["ci"][0] > ci[1]]
-    counted = [int(v.get("n", 0)) for v in measured.values() if v.get("pairs", True)]
+    active = dict(measured)
+    while True:
+        mean, ci = _weighted(active)
+        off = [k for k, v in active.items() if not _overlaps(v["ci"], ci)]
+        if not off or len(active) <= 1:
+            break
+
+        def chi2_without(k):  # how consistent the others are once k is set aside
+            rest = {j: v for j, v in active.items() if j != k}
+            m, _ = _weighted(rest)
+            return sum(((v["sigma"] - m) / max((v["ci"][1] - v["ci"][0]) / (2 * 1.96), 1e-3)) ** 2
+                       for v in rest.values()) / max(len(rest), 1)
+
+        del active[min(active, key=chi2_without)]
+    agreeing = [k for k, v in usable.items() if _overlaps(v["ci"], ci)]
+    outliers = [k for k in usable if k not in agreeing]
+    counted = [int(v.get("n", 0)) for k, v in active.items() if v.get("pairs", True)]
     n_pairs = max(counted) if counted else 0
-    return {"sigma": mean, "ci": ci, "n_pairs": n_pairs, "n_methods": len(measured), "agree": not outliers,
-            "outliers": outliers, "verdict": verdict(mean, n_pairs, ci=ci)}
+    return {"sigma": mean, "ci": ci, "n_pairs": n_pairs, "n_methods": len(usable), "agreeing": agreeing,
+            "agree": not outliers, "backed": len(agreeing) >= min_agree, "outliers": outliers,
+            "verdict": verdict(mean, n_pairs, ci=ci)}
 
 
 # --------------------------------------------------------------------------- consequence model
@@ -2177,7 +2280,7 @@ def usable_sources(cat):
     return ok
 
 
-def as_estimate(obj, cat=None, select=None, label=None):
+def as_estimate(obj, cat=None, select=None, label=None, error_floor_mas=0.0):
     """One method's per-catalog sigma as ``{"sigma", "ci", "n", "raw_sigma", "raw_ci", "factor", "what"}``.
 
     Comparison results are scaled from their matched sources to the whole catalog with
@@ -2195,9 +2298,8 @@ def as_estimate(obj, cat=None, select=None, label=None):
         return None
     subset, pairs = None, True
     if isinstance(obj, ComparisonResult):
-        used = np.asarray(obj.pairs["used"], bool)
         sigma, ci, n = obj.sigma, obj.sigma_ci, obj.n_pairs
-        subset = np.asarray(obj.pairs["idx_cat"])[used]
+        subset = np.asarray(obj.pairs["idx_cat"])
         what = obj.cat_method
     elif isinstance(obj, dict) and "n_triples" in obj:
         sigma, ci, n = obj["sigma_1d"][label], obj["sigma_1d_ci"][label], obj["n_triples"]
@@ -2210,7 +2312,7 @@ def as_estimate(obj, cat=None, select=None, label=None):
     out = {"sigma": float(sigma), "ci": tuple(map(float, ci)), "n": int(n), "raw_sigma": float(sigma),
            "raw_ci": tuple(map(float, ci)), "factor": 1.0, "what": what, "pairs": pairs}
     if cat is not None and subset is not None:
-        s2, c2, f = catalog_equivalent(sigma, ci, cat, subset, select=select)
+        s2, c2, f = catalog_equivalent(sigma, ci, cat, subset, select=select, error_floor_mas=error_floor_mas)
         out.update(sigma=float(s2), ci=tuple(map(float, c2)), factor=float(f))
     return out
 
@@ -2225,7 +2327,7 @@ def _static_view(cat, keep_kinds=("extended", "galaxy")):
 
 
 def repeatability(catalogs, main, fit="shift+rotation+scale", max_sep=0.3, n_boot=200, clip_sigma=5.0,
-                  max_epoch_gap=1.0, select=None):
+                  max_epoch_gap=1.0, select=None, error_floor_mas=0.0):
     """Method 2 on a set of catalogs of the same field: pairwise comparisons with the main catalog
     (equal-catalog assumption) and, with three or more catalogs, the three-cornered hat.
 
@@ -2243,6 +2345,8 @@ def repeatability(catalogs, main, fit="shift+rotation+scale", max_sep=0.3, n_boo
         Years.
     select : array of bool, optional
         Usable rows of the main catalog (for scaling to the whole catalog).
+    error_floor_mas : float
+        Systematic floor added to the reported errors (see :func:`compare_catalogs`).
 
     Returns
     -------
@@ -2269,8 +2373,9 @@ def repeatability(catalogs, main, fit="shift+rotation+scale", max_sep=0.3, n_boo
         if moving:
             notes.append(f"{other}: epoch {t:g} vs {t0:g}; compared on {len(a)} extended sources only (stars move)")
         try:
-            res = compare_catalogs(a, b, fit=fit, max_sep=max_sep, equal=True, ref_err=None, n_boot=n_boot,
-                                   clip_sigma=clip_sigma, drop_nan=True, label=f"{main} vs {other}")
+            res = compare_catalogs(a, b, fit=fit, max_sep=max_sep, equal=True, ref_err="auto", n_boot=n_boot,
+                                   clip_sigma=clip_sigma, drop_nan=True, label=f"{main} vs {other}",
+                                   error_floor_mas=error_floor_mas)
         except WorkbookError as exc:
             notes.append(f"{other}: skipped ({exc})")
             continue
@@ -2291,10 +2396,10 @@ def repeatability(catalogs, main, fit="shift+rotation+scale", max_sep=0.3, n_boo
             notes.append(f"three-cornered hat skipped ({exc})")
             hat = None
     if hat is not None:
-        est = as_estimate(hat, cat, select, label=main)
+        est = as_estimate(hat, cat, select, label=main, error_floor_mas=error_floor_mas)
         est["what"] = "three-cornered hat"
     elif results:
-        est = as_estimate(max(results.values(), key=lambda r: r.n_pairs), cat, select)
+        est = as_estimate(max(results.values(), key=lambda r: r.n_pairs), cat, select, error_floor_mas=error_floor_mas)
         est["what"] = "two catalogs assumed equally precise"
     else:
         est = None
@@ -2354,6 +2459,7 @@ def summary_record(catalog_name, combined, estimates, extra=None):
     rec = {"catalog": catalog_name, "sigma_mas": round(float(combined["sigma"]), 3),
            "ci": [round(float(c), 3) for c in combined["ci"]], "verdict": v.band, "sentence": v.sentence,
            "n_pairs": int(combined["n_pairs"]), "agree": bool(combined["agree"]),
+           "backed": bool(combined.get("backed", False)), "agreeing": list(combined.get("agreeing", [])),
            "outliers": list(combined["outliers"]),
            "methods": {k: {"sigma_mas": round(e["sigma"], 3), "ci": [round(c, 3) for c in e["ci"]], "n": e["n"],
                            "what": e.get("what", "")} for k, e in estimates.items() if e}}

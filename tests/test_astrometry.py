@@ -162,10 +162,16 @@ def test_combine_methods_flags_disagreement():
     ok = ast.combine_methods({"a": {"sigma": 7.0, "ci": (6.0, 8.0), "n": 300},
                               "b": {"sigma": 7.5, "ci": (6.5, 8.5), "n": 500},
                               "c": {"sigma": 6.8, "ci": (5.5, 8.1), "n": 100}})
-    assert ok["agree"] and ok["n_methods"] == 3 and ok["n_pairs"] == 500
+    assert ok["agree"] and ok["backed"] and ok["n_methods"] == 3 and ok["n_pairs"] == 500
     bad = ast.combine_methods({"a": {"sigma": 7.0, "ci": (6.8, 7.2), "n": 300},
                                "b": {"sigma": 20.0, "ci": (19.0, 21.0), "n": 300}})
-    assert not bad["agree"] and bad["outliers"]
+    assert not bad["agree"] and bad["outliers"] and not bad["backed"]
+    # one failing method is set aside, the three that agree carry the verdict
+    three = ast.combine_methods({"a": {"sigma": 7.0, "ci": (6.5, 7.5), "n": 300},
+                                 "b": {"sigma": 7.4, "ci": (6.6, 8.2), "n": 300},
+                                 "c": {"sigma": 6.8, "ci": (6.0, 7.6), "n": 300},
+                                 "d": {"sigma": 2.0, "ci": (1.8, 2.2), "n": 900}})
+    assert three["outliers"] == ["d"] and three["backed"] and 6.5 < three["sigma"] < 7.5
 
 
 # ----------------------------------------------------------------------------- consequence
@@ -342,7 +348,7 @@ def test_select_gaia_and_hsc_reference():
     assert len(usable) == 1 and sum(why.values()) == 2
     h = Table({"MatchRA": [1.0, np.nan], "MatchDec": [0.0, 0.0], "DSigma": [8.0, 8.0], "NumImages": [4, 4]})
     ref = ast.hsc_reference(h)
-    assert len(ref) == 1 and ref["ra_err"][0] == pytest.approx(4.0)
+    assert len(ref) == 1 and ref["ra_err"][0] == pytest.approx(8.0)
     with pytest.raises(WorkbookError) as e:
         ast.hsc_reference(Table({"x": [1.0]}))
     one_line(e)
@@ -400,7 +406,7 @@ def test_summary_record_is_json_ready():
     est = {"1 error budget": {"sigma": 6.0, "ci": (5.5, 6.5), "n": 900, "pairs": False},
            "2 repeatability": {"sigma": 6.4, "ci": (5.9, 7.0), "n": 400}, "4 HSC v3": None}
     comb = ast.combine_methods(est)
-    assert comb["n_pairs"] == 400 and comb["n_methods"] == 1 and comb["agree"]
+    assert comb["n_pairs"] == 400 and comb["n_methods"] == 2 and comb["agree"] and not comb["backed"]
     rec = ast.summary_record("img", comb, est)
     assert json.loads(json.dumps(rec)) == rec
     assert rec["verdict"] == "meets 5-10 mas" and set(rec["methods"]) == {"1 error budget", "2 repeatability"}
