@@ -80,6 +80,7 @@ __all__ = [
     "injection_on_image",
     "summary_record",
     "reference_share",
+    "pick_comparison",
     "injection_psf",
 ]
 
@@ -2435,6 +2436,34 @@ def injection_on_image(cat, image_info, n_inject=300, snr_range=(5.0, 300.0), ma
     return {"injection": inj, "model": model, "psf": psf_what, "pull": inj["pull"],
             "estimate": {"sigma": sigma, "ci": ci, "n": inj["n_recovered"], "raw_sigma": sigma, "raw_ci": ci,
                          "factor": 1.0, "what": "sigma(SNR) from injected stars applied to the catalog's SNRs"}}
+
+
+def pick_comparison(comparisons, combined=None):
+    """The comparison to show: the one with most pairs among the methods that agree (if known).
+
+    Parameters
+    ----------
+    comparisons : dict
+        ``{name: ComparisonResult}``; names like ``"Gaia DR3"``, ``"HSC v3"``,
+        ``"repeatability vs <image>"``.
+    combined : dict, optional
+        From :func:`combine_methods` (its ``agreeing`` method names, e.g. ``"3 Gaia DR3"``).
+
+    Returns
+    -------
+    name, result : str, ComparisonResult (None, None if there is none)
+    """
+    if not comparisons:
+        return None, None
+    agreeing = " | ".join(combined.get("agreeing", [])) if combined else ""
+
+    def agrees(name):
+        key = "repeatability" if name.startswith("repeatability") else name
+        return key in agreeing
+
+    pool = {k: v for k, v in comparisons.items() if agrees(k)} or comparisons
+    name = max(pool, key=lambda k: pool[k].n_pairs)
+    return name, pool[name]
 
 
 def reference_share(result):

@@ -52,7 +52,7 @@ def _shade_bands(ax, orientation="vertical", upper=None, symmetric=False, alpha=
             span(-hi_, -lo, color=col, alpha=alpha, lw=0)
 
 
-def plot_astrometry_verdict(dx, dy, verdict, sigma_axes=None, scale=1.0, ax=None, bins=60):
+def plot_astrometry_verdict(dx, dy, verdict, sigma_axes=None, scale=1.0, ax=None, bins=60, label=None):
     """Histogram of residuals per axis with the verdict bands shaded and the verdict as title.
 
     Parameters
@@ -67,6 +67,8 @@ def plot_astrometry_verdict(dx, dy, verdict, sigma_axes=None, scale=1.0, ax=None
         per-catalog scale).
     ax : `matplotlib.axes.Axes`, optional
     bins : int
+    label : str, optional
+        Where the residuals come from (shown in the legend).
 
     Returns
     -------
@@ -79,8 +81,11 @@ def plot_astrometry_verdict(dx, dy, verdict, sigma_axes=None, scale=1.0, ax=None
     lim = min(lim, 150.0)
     _shade_bands(ax, "vertical", upper=lim, symmetric=True)
     edges = np.linspace(-lim, lim, bins + 1)
-    ax.hist(np.clip(dx, -lim, lim), bins=edges, histtype="step", lw=1.6, color="k", label="East (RA cos Dec)")
-    ax.hist(np.clip(dy, -lim, lim), bins=edges, histtype="step", lw=1.6, color="0.45", ls="--", label="North (Dec)")
+    src = f"{label}: " if label else ""
+    ax.hist(np.clip(dx, -lim, lim), bins=edges, histtype="step", lw=1.6, color="k", label=f"{src}East (RA cos Dec)")
+    ax.hist(np.clip(dy, -lim, lim), bins=edges, histtype="step", lw=1.6, color="0.45", ls="--", label=f"{src}North (Dec)")
+    ax.axvline(-verdict.sigma_mas, color="C3", lw=1.2, ls=":")
+    ax.axvline(verdict.sigma_mas, color="C3", lw=1.2, ls=":", label=f"+-{verdict.sigma_mas:.1f} mas (verdict sigma)")
     if sigma_axes is not None:
         x = np.linspace(-lim, lim, 400)
         w = edges[1] - edges[0]
@@ -88,7 +93,7 @@ def plot_astrometry_verdict(dx, dy, verdict, sigma_axes=None, scale=1.0, ax=None
             ax.plot(x, n * w * np.exp(-0.5 * (x / sig) ** 2) / (sig * math.sqrt(2 * math.pi)), color="C3", ls=ls,
                     lw=1)
     ax.set_xlim(-lim, lim)
-    ax.set_xlabel("residual (mas)  -- shaded: verdict bands on the 1-sigma scatter")
+    ax.set_xlabel("residual on the one-catalog scale (mas)  -- shaded: verdict bands on the 1-sigma scatter")
     ax.set_ylabel("pairs per bin")
     ax.set_title(_wrap(verdict.sentence), fontsize=9)
     ax.legend(fontsize=7, ncol=2, loc="upper right")
@@ -225,6 +230,10 @@ def plot_astrometry_methods(estimates, combined=None, ax=None):
         lo, hi = combined["ci"]
         ax.axvline(combined["sigma"], color="C3", lw=1.2)
         ax.axvspan(lo, hi, color="C3", alpha=0.15, lw=0)
+        for i, name in enumerate(names):
+            if name in combined.get("outliers", []):
+                ax.text(0.01, i - 0.25, "set aside", transform=ax.get_yaxis_transform(),
+                        fontsize=7, color="C3")
     ax.set_yticks(range(len(names)))
     ax.set_yticklabels(names, fontsize=8)
     ax.set_ylim(-0.7, len(names) - 0.3)
@@ -234,7 +243,9 @@ def plot_astrometry_methods(estimates, combined=None, ax=None):
     ax.set_xlabel("per-catalog 1-sigma per axis (mas)")
     title = "Independent estimates of the catalog's scatter"
     if combined is not None:
-        title += f": combined {combined['sigma']:.1f} mas ({'agree' if combined['agree'] else 'DISAGREE'})"
+        n_ok = len(combined.get("agreeing", []))
+        title += (f": combined {combined['sigma']:.1f} mas, {n_ok} of {combined.get('n_methods', len(names))} "
+                  f"methods agree" + ("" if combined.get("backed", True) else " (provisional)"))
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=6, loc="lower right", ncol=5)
     return fig
