@@ -65,6 +65,8 @@ __all__ = [
     "build_epsf",
     "psf_fwhm",
     "crb_curve",
+    "field_images",
+    "extract_field_images",
     "SourceExtractionWarning",
 ]
 
@@ -327,7 +329,11 @@ def crb_curve(psf, snr, n_phase=4):
     sigma : ndarray
         Pixels, same shape as ``snr``.
     """
-    prf = _PRF(psf)
+    return _crb_coef(_PRF(psf), n_phase) / np.asarray(snr, float)
+
+
+def _crb_coef(prf, n_phase=4):
+    """σ_CRB · SNR (pixels) of a PSF model, background-limited, averaged over sub-pixel phases."""
     r = int(min(prf.half_pix - 1, 15))
     k = np.arange(-r, r + 1, dtype=float)
     coef = []
@@ -335,7 +341,7 @@ def crb_curve(psf, snr, n_phase=4):
         dx, dy = np.meshgrid(k - phase, k - phase / 2)
         p, gx, _ = prf.sample(dx, dy, grad=True)
         coef.append(np.sqrt(np.sum(p**2) / np.sum(gx**2)))
-    return float(np.mean(coef)) / np.asarray(snr, float)
+    return float(np.mean(coef))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -532,14 +538,14 @@ def _fit_psf(sub, noise, bad, x0, y0, f0, prf, radius, n_iter=6, others=None):
 
 
 def _psf_error_floor(dx, dy, sx, sy, wx, wy, sel, max_floor=1.0):
-    """Position error (pixels) the PSF model adds, from PSF-fit − windowed differences.
+    """Systematic error (pixels) of windowed centroids, from windowed − PSF-fit differences.
 
     Both estimators measure the same star; when the PSF fit is efficient (its error is the
-    Cramér–Rao bound) the difference has variance σ_win² − σ_psf². A PSF-model error adds
-    σ_sys² to it. σ_sys is the smallest value making the robust (1.4826·MAD) standard deviation of
+    Cramér–Rao bound) the difference has variance σ_win² − σ_psf². A systematic error of the
+    windowed centroid (its sub-pixel-phase bias on undersampled PSFs) adds σ_sys² to it. σ_sys is
+    the smallest value making the robust (1.4826·MAD) standard deviation of
     d / √(max(σ_win² − σ_psf², 0.1 σ_psf²) + σ_sys²) equal to one, over bright unflagged point
-    sources (0 when fewer than 10 or already consistent). With a supplied exact PSF it comes out
-    ~0; with an imperfect empirical PSF it restores calibrated errors at the bright end.
+    sources (0 when fewer than 10 or already consistent).
     """
     if np.sum(sel) < 10:
         return 0.0
@@ -944,6 +950,25 @@ def _process_tile(reader, region, core, opts, state, progress_info=None):
         state["fwhm_provisional"] = state["fwhm"] is None
         if state["fwhm"] is None:
             state["fwhm"] = float(size_ref) / 1.35 if size_ref else 2.5
+    # Faint sources can have a noise-shrunken r50 and so a window too small to average the noise:
+    # never use a window narrower than 0.6 x a point source's.
+    sig_star = 2.0 / 2.35 * state["size_ref"] / 2.0
+    small = cat["sig_win"] < 0.6 * sig_star
+    if small.any():
+        import sep
+
+        xs, ys = cat["x_det"][small], cat["y_det"][small]
+        sig = np.full(xs.size, sig_star)
+        xw, yw, _ = sep.winpos(prep["sub"], xs, ys, sig, mask=prep["bad"] if prep["any_bad"] else None, subpix=1)
+        bad_w = ~np.isfinite(xw) | ~np.isfinite(yw) | (np.hypot(xw - xs, yw - ys) > 2.0)
+        xw, yw = np.where(bad_w, xs, xw), np.where(bad_w, ys, yw)
+        ex, ey, cxy = _windowed_errors(prep["sub"], prep["noise"], prep["bad"], xw, yw, sig)
+        floor = WINDOWED_FLOOR_FWHM * state["size_ref"] / 1.35
+        cat["x_win"][small], cat["y_win"][small] = xw, yw
+        cat["x_win_err"][small] = np.sqrt(ex**2 + floor**2)
+        cat["y_win_err"][small] = np.sqrt(ey**2 + floor**2)
+        cat["cov_xy_win"][small], cat["sig_win"][small] = cxy, sig
+        cat["win_failed"][small] = bad_w
     size_ratio = 2 * cat["r50"] / state["size_ref"]
     nn = _neighbour_distance(cat["x_det"], cat["y_det"])
     sat = _saturated(raw, prep["sub"], cat["x_det"], cat["y_det"], opts["saturation"], prep["noise"])
@@ -975,6 +1000,7 @@ def _process_tile(reader, region, core, opts, state, progress_info=None):
     chi2nu = np.full(n, np.nan)
     snr = snr_ap.copy()
     compact = size_ratio < opts["extended_size_ratio"]
+    win_floor = 0.0
     if prf is not None:
         t0 = time.perf_counter()
         # Candidates: compact, unsaturated sources. Extended ones are kept windowed.
@@ -1008,11 +1034,23 @@ def _process_tile(reader, region, core, opts, state, progress_info=None):
         # Point-like: size consistent with the PSF and the PSF model fits.
         point = ok & compact[idx] & ((fit["chi2nu"] < opts["extended_chi2"]) | (size_ratio[idx] < 1.1))
         # PSF-model error floor, from the consistency of the fits with the windowed centroids.
-        sys_pix = _psf_error_floor(fit["x"] - x[idx], fit["y"] - y[idx], sx, sy, x_err[idx], y_err[idx],
-                                   point & (snr_ap[idx] > 30) & (flags[idx] == 0))
-        state.setdefault("psf_floor_pix", []).append(sys_pix)
-        sx = np.sqrt(sx**2 + sys_pix**2)
-        sy = np.sqrt(sy**2 + sys_pix**2)
+        # Empirical PSF: add its own position error (split-half estimate).
+        if opts["psf"] is None:
+            if state.get("epsf_error_pix") is None:
+                bright = point & (snr_ap[idx] > 50) & (flags[idx] == 0)
+                top = np.nonzero(bright)[0][:300]
+                state["epsf_error_pix"] = _epsf_model_error(prep, fit["x"][top], fit["y"][top], fit["flux"][top],
+                                                            radius, state.get("prf_halves"))
+            sx = np.sqrt(sx**2 + state["epsf_error_pix"] ** 2)
+            sy = np.sqrt(sy**2 + state["epsf_error_pix"] ** 2)
+        # Windowed centroids of undersampled PSFs carry a sub-pixel-phase bias; its size in this
+        # image is measured against the PSF fits of bright point sources and added to the windowed
+        # errors (the PSF fits are unbiased: the ePSF is anchored on centres of mass, see _make_prf).
+        win_floor = _psf_error_floor(x[idx] - fit["x"], y[idx] - fit["y"], sx, sy, x_err[idx], y_err[idx],
+                                     point & (snr_ap[idx] > 30) & (flags[idx] == 0))
+        state.setdefault("win_floor_pix", []).append(win_floor)
+        x_err = np.sqrt(x_err**2 + win_floor**2)
+        y_err = np.sqrt(y_err**2 + win_floor**2)
         # Keep the PSF fit where it is the more precise estimator.
         point &= (sx**2 + sy**2) <= (x_err[idx] ** 2 + y_err[idx] ** 2)
         use = idx[point]
@@ -1038,8 +1076,9 @@ def _process_tile(reader, region, core, opts, state, progress_info=None):
     keep = (gx_det >= cx0 - 0.5) & (gx_det < cx1 - 0.5) & (gy_det >= cy0 - 0.5) & (gy_det < cy1 - 0.5)
     cols = {"x": x + x0, "y": y + y0, "x_err": x_err, "y_err": y_err, "xy_cov": cov_xy, "flux": flux,
             "flux_err": flux_err, "snr": snr, "fwhm": 2 * cat["r50"], "kind": kind, "flags": flags, "method": method,
-            "x_win": cat["x_win"] + x0, "y_win": cat["y_win"] + y0, "x_win_err": cat["x_win_err"],
-            "y_win_err": cat["y_win_err"], "flux_aper": flux_ap, "flux_aper_err": flux_ap_err, "r50": cat["r50"],
+            "x_win": cat["x_win"] + x0, "y_win": cat["y_win"] + y0,
+            "x_win_err": np.sqrt(cat["x_win_err"] ** 2 + win_floor**2),
+            "y_win_err": np.sqrt(cat["y_win_err"] ** 2 + win_floor**2), "flux_aper": flux_ap, "flux_aper_err": flux_ap_err, "r50": cat["r50"],
             "npix": cat["npix"], "peak": cat["peak"], "chi2nu": chi2nu, "nn_dist": nn}
     return {k: np.asarray(v)[keep] for k, v in cols.items()}
 
@@ -1086,6 +1125,24 @@ def _separate_groups(x, y, min_sep):
     return [np.nonzero(group == g)[0] for g in range(group.max() + 1)]
 
 
+def _com_positions(sub, x, y, radius, n_iter=3):
+    """Centres of mass in a tapered circular aperture (weight 1 inside radius − 2, linear to 0 at radius),
+    re-centred ``n_iter`` times."""
+    x = np.asarray(x, float).copy()
+    y = np.asarray(y, float).copy()
+    r_int = int(math.ceil(radius))
+    for _ in range(n_iter):
+        px, py, inside = _stamp_index(x, y, r_int, sub.shape)
+        rr = np.hypot(px - x[:, None, None], py - y[:, None, None])
+        w = np.clip((radius - rr) / 2.0, 0.0, 1.0) * inside
+        img = sub[py, px] * w
+        tot = img.sum(axis=(1, 2))
+        ok = tot > 0
+        x = np.where(ok, (img * px).sum(axis=(1, 2)) / np.where(ok, tot, 1), x)
+        y = np.where(ok, (img * py).sum(axis=(1, 2)) / np.where(ok, tot, 1), y)
+    return x, y
+
+
 def _make_prf(prep, cat, snr_ap, nn, sat, size_ratio, fwhm, opts, state):
     """The PSF model for the fits: the supplied one, or an ePSF from this tile's stars."""
     if opts["psf"] is not None:
@@ -1100,14 +1157,45 @@ def _make_prf(prep, cat, snr_ap, nn, sat, size_ratio, fwhm, opts, state):
     ok &= ~_stamp_any(prep["bad"], x, y, R)
     idx = np.nonzero(ok)[0]
     idx = idx[np.argsort(-snr_ap[idx])][: opts["epsf_max_stars"]]
+    # Anchor the ePSF on centres of mass, not windowed centroids: in a single image the PSF shape and
+    # the stars' sub-pixel positions are degenerate, so the model inherits whatever phase-dependent
+    # bias its input positions have. The first moment of a PSF band-limited below 1 cycle/pixel
+    # (HST and JWST at drizzled scales) has none; its larger noise only blurs the model slightly.
+    xc, yc = _com_positions(prep["sub"], x[idx], y[idx], max(4.0, 2.5 * fwhm))
     try:
-        epsf = build_epsf(prep["sub"], x[idx], y[idx], bad=prep["bad"], fwhm=fwhm, radius=R, _noise=prep["noise"])
+        epsf = build_epsf(prep["sub"], xc, yc, bad=prep["bad"], fwhm=fwhm, radius=R, _noise=prep["noise"])
     except WorkbookError as exc:
         warnings.warn(f"{exc}; positions stay windowed centroids", SourceExtractionWarning, stacklevel=4)
         state["psf_used"] = None
         return None
     state["psf_used"] = epsf
+    # Split-half models: the same stars' fits with two ePSFs built from disjoint halves of the stars
+    # differ only through the models' errors, which measures the full model's position error.
+    if len(idx) >= 20:
+        try:
+            halves = [build_epsf(prep["sub"], xc[h::2], yc[h::2], bad=prep["bad"], fwhm=fwhm, radius=R,
+                                 _noise=prep["noise"]) for h in (0, 1)]
+            state["prf_halves"] = [_PRF(h) for h in halves]
+        except WorkbookError:
+            state["prf_halves"] = None
     return _PRF(epsf)
+
+
+def _epsf_model_error(prep, x, y, flux, radius, halves):
+    """ePSF position error (pixels, per axis) from split-half models: std(x_A − x_B) / 2.
+
+    Each half-model has √2 times the full model's error, and their difference 2× (the noise of the
+    image is the same in both fits and cancels).
+    """
+    if halves is None or len(x) < 10:
+        return 0.0
+    fa = _fit_psf(prep["sub"], prep["noise"], prep["bad"], x, y, flux, halves[0], radius, n_iter=4)
+    fb = _fit_psf(prep["sub"], prep["noise"], prep["bad"], x, y, flux, halves[1], radius, n_iter=4)
+    ok = fa["ok"] & fb["ok"]
+    if ok.sum() < 10:
+        return 0.0
+    d = np.concatenate([fa["x"][ok] - fb["x"][ok], fa["y"][ok] - fb["y"][ok]])
+    return float(1.4826 * np.median(np.abs(d - np.median(d))) / 2.0)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1348,7 +1436,9 @@ def _extract(reader, wcs, opts_in, meta):
         "psf_model": _psf_description(state, opts),
         "pixel_convention": "0-based; the centre of the first pixel is (0, 0) (astropy/photutils)",
         "threshold_sigma": float(opts["threshold"]),
-        "psf_floor_pix": float(np.max(state.get("psf_floor_pix", [0.0]) or [0.0])),
+        "windowed_floor_pix": float(np.max(state.get("win_floor_pix", [0.0]) or [0.0])),
+        "epsf_error_pix": state.get("epsf_error_pix"),
+        "crb_coef": _crb_coef(state["prf"]) if state.get("prf") is not None else None,
         "timing_s": {"total": round(time.perf_counter() - t_start, 3), "psf_fit": round(state.get("t_psf", 0.0), 3)},
         "flags": "1 saturated, 2 edge, 4 neighbour within 1.5 FWHM, 8 masked, 16 PSF fit failed",
     })
@@ -1494,3 +1584,126 @@ def write_catalog(catalog, path, overwrite=True):
     with atomic_path(path, overwrite=overwrite) as tmp:
         catalog.write(tmp, format="ascii.ecsv", overwrite=True)
     return path
+
+
+# ----------------------------------------------------------------------------------------------
+# Notebook 02: the field's images
+# ----------------------------------------------------------------------------------------------
+def field_images(cfg, max_images=None, progress=None):
+    """The images notebook 02 processes, best first.
+
+    Reads ``cfg.extra["images"]`` (written by notebook 01: dicts with ``path, product_id,
+    instrument, filter, epoch, pixel_scale, wcsname``). When notebook 01 has not run (no
+    ``images``), the offline demo field is simulated (`helpers.simulate.demo_field`) and written as
+    HST drc / JWST i2d-like FITS files into the workspace's ``archive/`` directory.
+
+    Parameters
+    ----------
+    cfg : `helpers.config.FieldConfig`
+    max_images : int, optional
+        Process at most this many (the best first).
+    progress : bool or None
+
+    Returns
+    -------
+    images : list of dict
+    simulated : bool
+        True when the demo field was simulated here.
+
+    Raises
+    ------
+    WorkbookError
+        If a listed image file is missing.
+    """
+    images = list(cfg.extra.get("images") or [])
+    simulated = False
+    if not images:
+        images = _simulate_demo_images(cfg, progress=progress)
+        simulated = True
+    if max_images is not None:
+        images = images[: int(max_images)]
+    for im in images:
+        if not Path(im["path"]).exists():
+            raise WorkbookError(f"image {im['path']} listed by notebook 01 is missing; re-run notebook 01 "
+                                "(01_find_imaging) to download it")
+    return images, simulated
+
+
+def _simulate_demo_images(cfg, progress=None):
+    from tqdm.auto import tqdm
+
+    from . import simulate
+
+    truth, specs = simulate.demo_field()
+    out = []
+    archive = cfg.subdir("archive")
+    for spec in tqdm(specs, desc="simulating demo images", disable=None if progress is None else not progress):
+        path = archive / f"{spec.name}_{simulate.INSTRUMENTS[spec.instrument]['product']}.fits"
+        if not path.exists():
+            simulate.make_image(truth, spec).writeto(path)
+        out.append({"path": str(path), "product_id": spec.name, "instrument": spec.instrument, "filter": spec.filter,
+                    "epoch": float(spec.epoch),
+                    "pixel_scale": float(spec.pixel_scale or simulate.INSTRUMENTS[spec.instrument]["pixel_scale"]),
+                    "wcsname": simulate.INSTRUMENTS[spec.instrument]["wcsname"], "simulated": True})
+    return out
+
+
+def extract_field_images(cfg, images, overwrite=True, progress=None, **options):
+    """Extract every image of the field and write ``catalogs/sources_<product_id>.ecsv``.
+
+    Parameters
+    ----------
+    cfg : `helpers.config.FieldConfig`
+    images : list of dict
+        From :func:`field_images`.
+    overwrite : bool
+        Replace existing catalogs (they are regenerated on every run).
+    progress : bool or None
+        tqdm bar over the images.
+    **options
+        Passed to `extract_sources` (``threshold``, ``use_psf_fit`` ...).
+
+    Returns
+    -------
+    summary : `~astropy.table.Table`
+        One row per image: ``product_id, instrument, filter, epoch, n_sources, n_point, n_psf,
+        fwhm_pix, median_err_mas`` (point sources with SNR > 50, per axis), ``psf_model``,
+        ``seconds``, ``catalog`` (path).
+    catalogs : dict
+        ``product_id`` → catalog table.
+
+    Notes
+    -----
+    Records the catalogs in ``cfg.extra["source_catalogs"]`` for notebooks 03–05.
+    """
+    from tqdm.auto import tqdm
+
+    rows, catalogs, records = [], {}, []
+    for im in tqdm(images, desc="images", unit="image", disable=None if progress is None else not progress):
+        meta = {"image": im["product_id"], "epoch": im.get("epoch"), "instrument": im.get("instrument"),
+                "filter": im.get("filter"), "pixel_scale": im.get("pixel_scale"), "wcsname": im.get("wcsname")}
+        meta = {k: v for k, v in meta.items() if v is not None}
+        t0 = time.perf_counter()
+        cat = extract_sources_fits(im["path"], meta=meta, progress=False, **options)
+        seconds = time.perf_counter() - t0
+        path = write_catalog(cat, cfg.subdir("catalogs") / f"sources_{im['product_id']}.ecsv", overwrite=overwrite)
+        catalogs[im["product_id"]] = cat
+        point = np.asarray(cat["kind"]) == "point"
+        bright = point & (np.asarray(cat["snr"]) > 50) & (np.asarray(cat["flags"]) == 0)
+        med = float(np.median(np.hypot(cat["ra_err"][bright], cat["dec_err"][bright]) / np.sqrt(2))) if bright.any() else np.nan
+        rows.append((im["product_id"], cat.meta.get("instrument", ""), cat.meta.get("filter", ""),
+                     float(cat.meta.get("epoch") or np.nan), len(cat), int(point.sum()),
+                     int(np.sum(np.asarray(cat["method"]) == "psf")), float(cat.meta.get("fwhm_pix") or np.nan), med,
+                     str(cat.meta.get("psf_model", "")), round(seconds, 1), str(path)))
+        records.append({"product_id": im["product_id"], "path": str(path), "n_sources": len(cat),
+                        "n_point": int(point.sum()), "median_err_mas": None if np.isnan(med) else round(med, 2)})
+    summary = Table(rows=rows, names=("product_id", "instrument", "filter", "epoch", "n_sources", "n_point", "n_psf",
+                                      "fwhm_pix", "median_err_mas", "psf_model", "seconds", "catalog"))
+    summary["median_err_mas"].unit = "mas"
+    summary["fwhm_pix"].unit = "pix"
+    summary["seconds"].unit = "s"
+    summary["fwhm_pix"].format = ".2f"
+    summary["median_err_mas"].format = ".2f"
+    summary["epoch"].format = ".2f"
+    cfg.update(extra={"source_catalogs": records})
+    return summary, catalogs

@@ -1,0 +1,207 @@
+"""Figures for notebook 02 (source extraction): cut-outs with centroids and error ellipses, and the
+per-source position error against the Cramér–Rao bound. One function per figure; each takes an
+optional ``fig``/``ax`` and returns the figure (save it with :func:`helpers.plotting.save_figure`).
+"""
+
+import numpy as np
+
+__all__ = ["plot_sources_cutouts", "plot_sources_precision", "plot_sources_overview"]
+
+
+def _ellipse(ax, x, y, sx, sy, cxy, scale, **kw):
+    from matplotlib.patches import Ellipse
+
+    cov = np.array([[sx**2, cxy], [cxy, sy**2]])
+    vals, vecs = np.linalg.eigh(cov)
+    vals = np.clip(vals, 0, None)
+    angle = np.degrees(np.arctan2(vecs[1, 1], vecs[0, 1]))
+    ax.add_patch(Ellipse((x, y), 2 * scale * np.sqrt(vals[1]), 2 * scale * np.sqrt(vals[0]), angle=angle,
+                         fill=False, **kw))
+
+
+def pick_cutout_sources(catalog, n=8):
+    """A spread of unflagged sources for cut-outs: point sources over the SNR range plus extended ones.
+
+    Parameters
+    ----------
+    catalog : `~astropy.table.Table`
+        From `helpers.sources.extract_sources`.
+    n : int
+
+    Returns
+    -------
+    rows : ndarray of int
+        Row indices into ``catalog``.
+    """
+    flags = np.asarray(catalog["flags"])
+    snr = np.asarray(catalog["snr"], float)
+    kind = np.asarray(catalog["kind"]).astype(str)
+    idx = []
+    pts = np.nonzero((flags == 0) & (kind == "point") & np.isfinite(snr))[0]
+    if pts.size:
+        targets = np.geomspace(max(np.nanmin(snr[pts]), 8), max(np.nanmax(snr[pts]), 9), max(n - 2, 1))
+        for t in targets:
+            j = pts[np.argmin(np.abs(np.log(snr[pts] / t)))]
+            if j not in idx:
+                idx.append(int(j))
+    ext = np.nonzero((flags == 0) & (kind == "extended") & (snr > 20))[0]
+    for j in ext[np.argsort(-snr[ext])][: n - len(idx)]:
+        idx.append(int(j))
+    return np.asarray(idx[:n], int)
+
+
+def plot_sources_cutouts(data, catalog, rows=None, size=21, ellipse_scale=None, ncols=4, fig=None):
+    """Cut-outs around sources with their measured position and 1σ error ellipse.
+
+    Parameters
+    ----------
+    data : 2-D array
+        The image (e.g. the SCI extension, memory-mapped).
+    catalog : `~astropy.table.Table`
+        With ``x, y, x_err, y_err`` (pix), ``snr``, ``kind``, ``method``; ``xy_cov`` optional.
+    rows : array of int, optional
+        Rows to show; default :func:`pick_cutout_sources`.
+    size : int
+        Cut-out side, pixels.
+    ellipse_scale : float, optional
+        Magnification of the error ellipses (they are far smaller than a pixel for bright stars);
+        default chosen so the median ellipse is ~1.5 px, and printed in the title.
+    ncols : int
+    fig : `matplotlib.figure.Figure`, optional
+
+    Returns
+    -------
+    fig : `matplotlib.figure.Figure`
+    """
+    import matplotlib.pyplot as plt
+
+    rows = pick_cutout_sources(catalog) if rows is None else np.asarray(rows, int)
+    n = max(len(rows), 1)
+    nrows = int(np.ceil(n / ncols))
+    if fig is None:
+        fig = plt.figure(figsize=(3.0 * min(n, ncols), 3.1 * nrows))
+    if ellipse_scale is None:
+        med = np.nanmedian(np.hypot(catalog["x_err"][rows], catalog["y_err"][rows])) if len(rows) else 0.1
+        ellipse_scale = float(10 ** np.round(np.log10(1.5 / max(med, 1e-4))))
+    half = size // 2
+    ny, nx = data.shape
+    for k, r in enumerate(rows):
+        ax = fig.add_subplot(nrows, ncols, k + 1)
+        x, y = float(catalog["x"][r]), float(catalog["y"][r])
+        ix, iy = int(round(x)), int(round(y))
+        x0, x1 = max(ix - half, 0), min(ix + half + 1, nx)
+        y0, y1 = max(iy - half, 0), min(iy + half + 1, ny)
+        cut = np.asarray(data[y0:y1, x0:x1], float)
+        finite = cut[np.isfinite(cut)]
+        lo, hi = (np.percentile(finite, [5, 99.7]) if finite.size else (0, 1))
+        ax.imshow(np.arcsinh((cut - lo) / max(hi - lo, 1e-30) * 10), origin="lower", cmap="gray_r",
+                  extent=(x0 - 0.5, x1 - 0.5, y0 - 0.5, y1 - 0.5))
+        ax.plot(x, y, "+", color="tab:red", ms=10, mew=1.2)
+        cxy = float(catalog["xy_cov"][r]) if "xy_cov" in catalog.colnames and np.isfinite(catalog["xy_cov"][r]) else 0.0
+        _ellipse(ax, x, y, float(catalog["x_err"][r]), float(catalog["y_err"][r]), cxy, ellipse_scale,
+                 color="tab:orange", lw=1.5)
+        if "x_win" in catalog.colnames and catalog["method"][r] == "psf":
+            ax.plot(catalog["x_win"][r], catalog["y_win"][r], "x", color="tab:cyan", ms=6)
+        ax.set_title(f"#{catalog['id'][r]} {catalog['kind'][r]} SNR {catalog['snr'][r]:.0f}\n"
+                     f"σ=({catalog['x_err'][r] * 1000:.0f}, {catalog['y_err'][r] * 1000:.0f}) mpx, {catalog['method'][r]}",
+                     fontsize=8)
+        ax.tick_params(labelsize=6)
+    fig.suptitle(f"Positions (+, red) and 1σ error ellipses ×{ellipse_scale:g} (orange); "
+                 "windowed centroid (x, cyan) where the PSF fit is used", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_sources_precision(catalog, crb_coef=None, fwhm=None, ax=None, title=None):
+    """Per-source 1σ position error against SNR, with the Cramér–Rao bound.
+
+    Parameters
+    ----------
+    catalog : `~astropy.table.Table`
+        With ``snr, x_err, y_err, method, flags`` (and ``meta['crb_coef']``, ``meta['fwhm_pix']``).
+    crb_coef : float, optional
+        σ_CRB · SNR in pixels for the image's PSF (background-limited bound); default from the
+        catalog meta, else the Gaussian-PSF approximation 0.60 · FWHM.
+    fwhm : float, optional
+        FWHM (pixels) for the Gaussian approximations; default ``meta['fwhm_pix']``.
+    ax : `matplotlib.axes.Axes`, optional
+    title : str, optional
+
+    Returns
+    -------
+    fig : `matplotlib.figure.Figure`
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    else:
+        fig = ax.figure
+    fwhm = fwhm or catalog.meta.get("fwhm_pix") or 2.0
+    crb_coef = crb_coef or catalog.meta.get("crb_coef") or 0.60 * fwhm
+    snr = np.asarray(catalog["snr"], float)
+    sig = np.sqrt((np.asarray(catalog["x_err"], float) ** 2 + np.asarray(catalog["y_err"], float) ** 2) / 2)
+    clean = (np.asarray(catalog["flags"]) == 0) & np.isfinite(snr) & (snr > 0) & np.isfinite(sig)
+    method = np.asarray(catalog["method"]).astype(str)
+    kind = np.asarray(catalog["kind"]).astype(str)
+    for sel, label, color in (((method == "psf") & clean, "PSF fit", "tab:blue"),
+                              ((method == "windowed") & (kind == "point") & clean, "windowed, point", "tab:green"),
+                              ((kind == "extended") & clean, "windowed, extended", "tab:gray")):
+        if sel.any():
+            ax.scatter(snr[sel], sig[sel], s=5, alpha=0.5, color=color, label=f"{label} ({sel.sum()})")
+    if clean.any():
+        grid = np.geomspace(max(np.nanmin(snr[clean]), 3), np.nanmax(snr[clean]) * 1.2, 100)
+        ax.plot(grid, crb_coef / grid, "k-", lw=1.5, label=f"Cramér–Rao bound ({crb_coef:.2f} px / SNR)")
+        ax.plot(grid, 0.42 * fwhm / grid, "k:", lw=1, label="photon-limited Gaussian, 0.42 FWHM/SNR")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("SNR")
+    ax.set_ylabel("1σ position error per axis (pixels)")
+    scale = catalog.meta.get("pixel_scale")
+    if scale:
+        sec = ax.secondary_yaxis("right", functions=(lambda p: p * scale * 1000, lambda m: m / (scale * 1000)))
+        sec.set_ylabel("mas")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="lower left")
+    ax.set_title(title or str(catalog.meta.get("image", "")), fontsize=9)
+    return fig
+
+
+def plot_sources_overview(data, catalog, ax=None, max_pixels=1500, title=None):
+    """The image (down-sampled for display) with point and extended sources marked.
+
+    Parameters
+    ----------
+    data : 2-D array
+    catalog : `~astropy.table.Table`
+    ax : `matplotlib.axes.Axes`, optional
+    max_pixels : int
+        Display resolution: the image is block-averaged to at most this many pixels a side.
+    title : str, optional
+
+    Returns
+    -------
+    fig : `matplotlib.figure.Figure`
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6.4, 6.4))
+    else:
+        fig = ax.figure
+    ny, nx = data.shape
+    step = int(np.ceil(max(ny, nx) / max_pixels))
+    small = np.asarray(data[::step, ::step], float)
+    finite = small[np.isfinite(small)]
+    lo, hi = np.percentile(finite, [1, 99.5]) if finite.size else (0, 1)
+    ax.imshow(np.arcsinh((small - lo) / max(hi - lo, 1e-30) * 10), origin="lower", cmap="gray_r",
+              extent=(-0.5, nx - 0.5, -0.5, ny - 0.5))
+    kind = np.asarray(catalog["kind"]).astype(str)
+    for sel, color, label in ((kind == "point", "tab:blue", "point"), (kind == "extended", "tab:orange", "extended")):
+        ax.scatter(catalog["x"][sel], catalog["y"][sel], s=6, facecolors="none", edgecolors=color, lw=0.5,
+                   label=f"{label} ({sel.sum()})")
+    ax.set_xlabel("x (pix, 0-based)")
+    ax.set_ylabel("y (pix, 0-based)")
+    ax.legend(fontsize=7, loc="upper right")
+    ax.set_title(title or str(catalog.meta.get("image", "")), fontsize=9)
+    return fig
