@@ -1862,13 +1862,13 @@ def _overlaps(a, b):
 def combine_methods(estimates, min_agree=3):
     """Combine independent per-catalog sigma estimates and find the ones that agree.
 
-    The measured methods (entries without ``"pairs": False``) are averaged with inverse-variance
-    weights (from their interval half-widths). While some method's 95% interval misses the
-    combined interval, the method whose removal leaves the others most consistent (smallest
-    chi-square about their mean) is set aside and the rest re-combined -- methods fail in different ways (common systematics between filters
-    on the same pixel grid, a poor error model, too few reference stars), and one failing method
-    should not drag the verdict. Every method, the error budget's prediction included, is then
-    checked against the final combined interval.
+    Methods fail in different ways (common systematics between filters on the same pixel grid,
+    a poor error model, too few reference stars), so one failing method should not drag the
+    verdict. Among the measured methods (entries without ``"pairs": False``), every subset is
+    combined with inverse-variance weights (from the interval half-widths); a subset counts only
+    if each member's 95% interval overlaps the subset's combined interval. The largest such subset
+    wins (ties: the one whose combined interval agrees with more methods -- the error budget's
+    prediction included --, then the more consistent one). The others are named as set aside.
 
     Parameters
     ----------
@@ -1907,20 +1907,22 @@ def combine_methods(estimates, min_agree=3):
         measured = usable  # only a prediction: still report it (the verdict will say 'not verifiable')
     if not measured:
         raise WorkbookError("no method produced a usable estimate; check that at least one catalog comparison ran")
-    active = dict(measured)
-    while True:
-        mean, ci = _weighted(active)
-        off = [k for k, v in active.items() if not _overlaps(v["ci"], ci)]
-        if not off or len(active) <= 1:
-            break
+    import itertools
 
-        def chi2_without(k):  # how consistent the others are once k is set aside
-            rest = {j: v for j, v in active.items() if j != k}
-            m, _ = _weighted(rest)
-            return sum(((v["sigma"] - m) / max((v["ci"][1] - v["ci"][0]) / (2 * 1.96), 1e-3)) ** 2
-                       for v in rest.values()) / max(len(rest), 1)
-
-        del active[min(active, key=chi2_without)]
+    best = None
+    names = list(measured)
+    for r in range(len(names), 0, -1):
+        for subset in itertools.combinations(names, r):
+            part = {k: measured[k] for k in subset}
+            mean, ci = _weighted(part)
+            if not all(_overlaps(v["ci"], ci) for v in part.values()):
+                continue  # not self-consistent
+            n_agree = sum(_overlaps(v["ci"], ci) for v in usable.values())
+            chi2 = sum(((v["sigma"] - mean) / max((v["ci"][1] - v["ci"][0]) / 3.92, 1e-3)) ** 2 for v in part.values())
+            score = (len(part), n_agree, -chi2)
+            if best is None or score > best[0]:
+                best = (score, part, mean, ci)
+    _, active, mean, ci = best
     agreeing = [k for k, v in usable.items() if _overlaps(v["ci"], ci)]
     outliers = [k for k in usable if k not in agreeing]
     counted = [int(v.get("n", 0)) for k, v in active.items() if v.get("pairs", True)]
