@@ -13,22 +13,37 @@ The catalog this module writes is the input of every later step, so its position
   ``δx̄ = J⁻¹ Σ w_i (x_i − x̄) δI_i`` with the 2×2 Jacobian
   ``J = Σ w_i I_i [1 − (x_i − x̄)²/σ_w², ...]``. For a Gaussian source and matched window
   J = ½ Σ w I, which is SExtractor's ``ERRX2WIN = 4 Σ w² σ² (x − x̄)² / (Σ w I)²``; the
-  Jacobian form also holds for unmatched windows. No calibration factor is applied: the pulls
-  on simulations are within 0.9–1.1 without one (``tests/test_sources.py`` checks it).
+  Jacobian form also holds for unmatched windows. Two systematic terms are added in quadrature,
+  both measured rather than assumed: a small fixed floor (``WINDOWED_FLOOR_FWHM`` × FWHM) and,
+  when PSF fits are available, the image's own sub-pixel-phase bias of windowed centroids on its
+  undersampled PSF, measured from windowed − PSF-fit differences of bright stars
+  (``meta['windowed_floor_pix']``; ~0.01–0.02 px at FWHM 1.7 px, where the windowed centroid alone
+  is 2–10× the Cramér–Rao bound at SNR > 60). Faint sources get a window at least 0.6× a point
+  source's, so that a noise-shrunken half-light radius cannot make the window meaninglessly small.
 * **PSF fit** (the full path, point-like sources). A vectorised weighted Gauss–Newton fit of
   (x, y, flux, local background) on a small stamp around every point source at once, with the
   PSF as a cubic spline of an oversampled pixel-response model: a supplied
   `photutils.psf.ImagePSF` (e.g. the true PSF of a simulation) or an **empirical PSF (ePSF)**
-  built from the image's own bright, isolated, unsaturated stars with photutils'
-  `~photutils.psf.EPSFBuilder` (Anderson & King 2000, PASP 112, 1360), oversampling 4.
+  built from the image's own bright, isolated, unsaturated stars (`build_epsf`, in the spirit of
+  Anderson & King 2000, PASP 112, 1360; oversampling 4). In a single image the ePSF's shape and
+  the stars' sub-pixel positions are degenerate: a model built on windowed centroids inherits
+  their phase bias. The ePSF is therefore anchored on tapered centres of mass, which are free of
+  phase bias for PSFs band-limited below 1 cycle/pixel (HST and JWST at drizzled scales); the
+  ePSF's own position error is measured by refitting bright stars with two ePSFs built from
+  disjoint halves of the stars (``meta['epsf_error_pix']`` = std(x_A − x_B)/2) and added in
+  quadrature. photutils' ``EPSFBuilder`` was tried first: ~10 s for 60 stars and 5× the bound at
+  SNR 300 on the HST-like simulations (its smoothing and recentring leave pixel-phase errors).
   Pixels are weighted by 1/variance; the variance is the ``ERR`` array squared when given (it
   includes the source's Poisson noise, as HST and JWST pipelines' ``ERR`` arrays do), otherwise
   the background variance (``1/WHT`` or the background RMS) plus the model's Poisson term
   (``model/gain``) when ``gain`` is known. Neighbours' fitted models are subtracted and the fit is
   repeated. The 1σ errors are the square roots of the diagonal of the inverse Fisher matrix
   (the covariance of the maximum-likelihood estimate, which reaches the Cramér–Rao bound), scaled
-  by √χ²_ν only when the fit is significantly worse than the noise (an imperfect PSF model then
-  adds error that the Fisher matrix alone does not know about).
+  by √χ²_ν only when the fit is significantly worse than the noise. A source keeps the PSF-fit
+  position only where its error is smaller than the windowed one (``method`` says which).
+
+Calibration is checked with pulls on simulations (``tests/test_sources.py``,
+``benchmarks/bench_sources.py``): std 0.9–1.1 per SNR bin for isolated, unflagged point sources.
 
 Pixel convention: 0-based, the centre of the first pixel is (0, 0) (astropy/photutils); the
 sky position is ``wcs.pixel_to_world_values(x, y)`` (all distortion terms included).
@@ -88,6 +103,9 @@ MAS_PER_DEG = 3.6e6
 #: FWHM 2 px) isolated stars at SNR 180-450 scatter 1.2x the Cramér–Rao bound with pulls 1.16
 #: without the floor, i.e. an extra ~0.003 px; with it the pulls are 0.9-1.1 at every SNR.
 WINDOWED_FLOOR_FWHM = 0.001
+
+#: Largest Gaussian window σ (pixels) for windowed centroids.
+MAX_WINDOW_SIGMA = 4.0
 
 #: Matched-filter noise of sep's default 3x3 detection kernel relative to the pixel noise
 #: (sqrt(sum k²)/sum k): ``threshold`` is in units of the *filtered* noise, as with an error map.
@@ -764,7 +782,10 @@ def _prepare_tile(data, error, weight, mask, opts):
     # Detection image in units of the per-pixel background noise (1/sqrt(WHT) or ERR), so that a
     # scalar threshold follows depth variations (chip gaps, mosaic edges).
     if weight is not None:
-        det = data * np.sqrt(np.maximum(weight, 0, dtype=np.float32))
+        with np.errstate(invalid="ignore"):
+            det = np.multiply(data, np.sqrt(weight), dtype=np.float32)
+        if any_bad:
+            np.putmask(det, bad_or_masked, np.float32(0))
         det_err = 1.0
     elif error is not None:
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -788,7 +809,8 @@ def _fast_tile(prep, opts):
     sep.set_extract_pixstack(max(300_000, int(sub.size // 8)))
     sep.set_sub_object_limit(4096)
     try:
-        objs = sep.extract(prep["det"], opts["threshold"] * _KERNEL_NOISE, err=prep["det_err"], mask=mask, minarea=opts["minarea"],
+        # No mask: masked pixels are zero in the detection image (sep.extract is ~2x slower with one).
+        objs = sep.extract(prep["det"], opts["threshold"] * _KERNEL_NOISE, err=prep["det_err"], minarea=opts["minarea"],
                            deblend_nthresh=opts["deblend_nthresh"], deblend_cont=opts["deblend_cont"], clean=False)
     except Exception as exc:  # noqa: BLE001 - sep raises plain Exception for internal limits
         raise WorkbookError(f"source detection failed ({exc}); raise threshold or use smaller tiles "
@@ -809,9 +831,12 @@ def _fast_tile(prep, opts):
     r50, _ = sep.flux_radius(sub, x, y, rmax, 0.5, subpix=1)
     r50 = np.where(np.isfinite(r50) & (r50 > 0.3), r50, 0.3)
     r50 = np.minimum(r50, rmax)
-    sig = np.maximum(2.0 / 2.35 * r50, 2.0 / 2.35 * 0.5)
+    # Window σ = 2 r50 / 2.35 (SExtractor), at most MAX_WINDOW_SIGMA: a large galaxy's centroid in a
+    # 16-pixel-radius window is as good a reference point and costs far less than one in its full size.
+    sig = np.clip(2.0 / 2.35 * r50, 2.0 / 2.35 * 0.5, MAX_WINDOW_SIGMA)
     # subpix=1: the window is evaluated at pixel centres, exactly as the error propagation below.
-    xw, yw, _ = sep.winpos(sub, x, y, sig, mask=mask, subpix=1)
+    # No mask: masked pixels are already zero in ``sub`` (and sep.winpos is ~5x slower with one).
+    xw, yw, _ = sep.winpos(sub, x, y, sig, subpix=1)
     moved = np.hypot(xw - x, yw - y)
     fail = ~np.isfinite(xw) | ~np.isfinite(yw) | (moved > np.maximum(2.0, 2 * r50))
     xw = np.where(fail, x, xw)
@@ -865,19 +890,30 @@ def _aperture_flux(prep, x, y, radius):
 
 
 def _stellar_size(cat, snr):
-    """The stellar locus: median 2·r50 (pixels) of bright compact sources."""
+    """The stellar locus: median 2·r50 (pixels) of bright compact sources, and how many bright
+    sources it was measured on (None, 0 when fewer than 5)."""
     if "r50" not in cat or len(cat["r50"]) == 0:
-        return None
+        return None, 0
     size = 2 * cat["r50"]
     good = (snr > 30) & (cat["sep_flag"] == 0) & ~cat["win_failed"]
     if good.sum() < 5:
-        good = (snr > 15) & ~cat["win_failed"]
-    if good.sum() < 5:
-        return None
+        return None, 0
     s = size[good]
     lo = np.percentile(s, 20)
     locus = s[s <= lo * 1.25]
-    return float(np.median(locus)) if locus.size else float(lo)
+    return (float(np.median(locus)) if locus.size else float(lo)), int(good.sum())
+
+
+def _psf_size(psf, fwhm):
+    """2·r50 (pixels) of a PSF model measured as on the image (sep.flux_radius, rmax 4.5 FWHM ≈ 6a)."""
+    import sep
+
+    prf = _PRF(psf)
+    r = int(max(12, math.ceil(6 * fwhm)))
+    k = np.arange(-r, r + 1, dtype=float)
+    img = np.ascontiguousarray(prf.sample(*np.meshgrid(k, k)), dtype=np.float64)
+    r50, _ = sep.flux_radius(img, np.array([float(r)]), np.array([float(r)]), np.array([4.5 * fwhm]), 0.5, subpix=1)
+    return float(2 * r50[0])
 
 
 def _neighbour_distance(x, y):
@@ -940,7 +976,12 @@ def _process_tile(reader, region, core, opts, state, progress_info=None):
     snr_ap = flux_ap / np.where(flux_ap_err > 0, flux_ap_err, np.nan)
     if state.get("size_ref") is None:
         # The stellar locus: 2·r50 of bright compact sources (what a point source measures here).
-        size_ref = _stellar_size(cat, np.nan_to_num(snr_ap))
+        if opts["psf"] is not None:
+            size_ref = _psf_size(opts["psf"], state["fwhm"])
+            state["size_ref_reliable"] = True
+        else:
+            size_ref, n_locus = _stellar_size(cat, np.nan_to_num(snr_ap))
+            state["size_ref_reliable"] = n_locus >= 20
         if size_ref is None:
             size_ref = 1.35 * (state["fwhm"] or 2.5)
             if state["fwhm"] is None:
@@ -953,13 +994,13 @@ def _process_tile(reader, region, core, opts, state, progress_info=None):
     # Faint sources can have a noise-shrunken r50 and so a window too small to average the noise:
     # never use a window narrower than 0.6 x a point source's.
     sig_star = 2.0 / 2.35 * state["size_ref"] / 2.0
-    small = cat["sig_win"] < 0.6 * sig_star
+    small = (cat["sig_win"] < 0.6 * sig_star) & bool(state.get("size_ref_reliable"))
     if small.any():
         import sep
 
         xs, ys = cat["x_det"][small], cat["y_det"][small]
         sig = np.full(xs.size, sig_star)
-        xw, yw, _ = sep.winpos(prep["sub"], xs, ys, sig, mask=prep["bad"] if prep["any_bad"] else None, subpix=1)
+        xw, yw, _ = sep.winpos(prep["sub"], xs, ys, sig, subpix=1)
         bad_w = ~np.isfinite(xw) | ~np.isfinite(yw) | (np.hypot(xw - xs, yw - ys) > 2.0)
         xw, yw = np.where(bad_w, xs, xw), np.where(bad_w, ys, yw)
         ex, ey, cxy = _windowed_errors(prep["sub"], prep["noise"], prep["bad"], xw, yw, sig)
