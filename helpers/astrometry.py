@@ -1503,6 +1503,7 @@ def injection_recovery(image, wcs, psf, extract=None, error=None, n_inject=300, 
     if have_err:
         out["pull"] = (float(point[2]), float(point[3]))
         out["pull_ci"] = (_ci(boot[2]), _ci(boot[3]))
+        out["pull_boot"] = (boot[2], boot[3])
     return out
 
 
@@ -2314,6 +2315,24 @@ def as_estimate(obj, cat=None, select=None, label=None, error_floor_mas=0.0):
         sigma, ci, n, what = obj["sigma"], obj["ci"], obj.get("n", 0), obj.get("what", "")
     out = {"sigma": float(sigma), "ci": tuple(map(float, ci)), "n": int(n), "raw_sigma": float(sigma),
            "raw_ci": tuple(map(float, ci)), "factor": 1.0, "what": what, "pairs": pairs}
+    calib = getattr(obj, "calibration", None)
+    if cat is not None and calib is not None and "ra_err" in cat.colnames and "dec_err" in cat.colnames:
+        # the comparison calibrated the reported errors: the whole catalog's scatter is k x its budget
+        import astropy.units as u
+
+        sel = np.ones(len(cat), bool) if select is None else np.asarray(select, bool)
+        ex = np.hypot(_col_values(cat, "ra_err", u.mas), error_floor_mas)
+        ey = np.hypot(_col_values(cat, "dec_err", u.mas), error_floor_mas)
+        ok = sel & np.isfinite(ex) & np.isfinite(ey) & (ex > 0) & (ey > 0)
+        if ok.sum() >= 3:
+            rng = np.random.default_rng(0)
+            idx = np.flatnonzero(ok)
+            idx = idx if idx.size <= 5000 else rng.choice(idx, 5000, replace=False)
+            mx, my = float(_mixture_sigma(ex[idx])), float(_mixture_sigma(ey[idx]))
+            s2 = math.sqrt(0.5 * ((calib[0] * mx) ** 2 + (calib[1] * my) ** 2))
+            b2 = np.sqrt(0.5 * ((obj.boot["kx"] * mx) ** 2 + (obj.boot["ky"] * my) ** 2))
+            out.update(sigma=float(s2), ci=_ci(b2), factor=float(s2 / sigma) if sigma else 1.0)
+            return out
     if cat is not None and subset is not None:
         s2, c2, f = catalog_equivalent(sigma, ci, cat, subset, select=select, error_floor_mas=error_floor_mas)
         out.update(sigma=float(s2), ci=tuple(map(float, c2)), factor=float(f))
@@ -2409,17 +2428,26 @@ def repeatability(catalogs, main, fit="shift+rotation+scale", max_sep=0.3, n_boo
     return {"results": results, "hat": hat, "estimate": est, "notes": notes}
 
 
-def injection_on_image(cat, image_info, n_inject=300, snr_range=(5.0, 300.0), max_size=1500, extract=None,
-                       select=None, n_boot=200, seed=0, extract_kwargs=None):
+def injection_on_image(cat, image_info, n_inject=300, snr_range=(5.0, 1000.0), max_size=1500, extract=None,
+                       select=None, n_boot=200, seed=0, extract_kwargs=None, error_floor_mas=0.0):
     """Method 5 on the catalog's own image: read it (central ``max_size`` pixels), inject PSF
-    stars (:func:`injection_psf`), re-extract (default ``helpers.sources.extract_sources``), fit
-    sigma(SNR) (:func:`injection_sigma_model`) and predict the catalog's scatter from its SNRs.
+    stars (:func:`injection_psf`), re-extract (default ``helpers.sources.extract_sources``) and
+    calibrate the catalog's per-source error model with them (REFERENCE: "per-source error model,
+    calibrated by injection-recovery on the image itself").
+
+    The estimate is the error budget (:func:`error_budget` of ``cat[select]``) times the measured
+    pull (robust sigma of (measured - injected) / reported error, per axis). Injected stars are
+    point sources: the calibration of galaxies' errors is assumed the same. The sigma(SNR) fit
+    (:func:`injection_sigma_model`) and the point-source scatter it predicts for the catalog's
+    SNRs are returned as diagnostics. When the extractor reports no errors, the sigma(SNR) model
+    is the estimate.
 
     Returns
     -------
     out : dict
-        ``injection`` (:func:`injection_recovery` result), ``model``, ``estimate``
-        ({sigma, ci, n, what}), ``psf`` (description), ``pull`` (per axis or None).
+        ``injection`` (:func:`injection_recovery` result), ``model``, ``point_source_sigma``
+        ((sigma, ci) from the model), ``estimate`` ({sigma, ci, n, what}), ``psf`` (description),
+        ``pull`` (per axis or None).
     """
     data, error, wcs, _, (x0, y0) = read_image(image_info["path"], max_size=max_size)
     psf, psf_what = injection_psf(cat.meta)
@@ -2435,9 +2463,19 @@ def injection_on_image(cat, image_info, n_inject=300, snr_range=(5.0, 300.0), ma
     if snr is None:
         raise WorkbookError("the catalog has no 'snr' column; it must come from helpers.sources (notebook 02)")
     sigma, ci = predicted_catalog_sigma(model, snr, select=select)
-    return {"injection": inj, "model": model, "psf": psf_what, "pull": inj["pull"],
-            "estimate": {"sigma": sigma, "ci": ci, "n": inj["n_recovered"], "raw_sigma": sigma, "raw_ci": ci,
-                         "factor": 1.0, "what": "sigma(SNR) from injected stars applied to the catalog's SNRs"}}
+    out = {"injection": inj, "model": model, "psf": psf_what, "pull": inj["pull"], "point_source_sigma": (sigma, ci),
+           "estimate": {"sigma": sigma, "ci": ci, "n": inj["n_recovered"], "raw_sigma": sigma, "raw_ci": ci,
+                        "factor": 1.0, "what": "sigma(SNR) of injected stars applied to the catalog's SNRs"}}
+    if inj["pull"] is not None and "ra_err" in cat.colnames:
+        sub = cat[np.asarray(select, bool)] if select is not None else cat
+        budget = error_budget(sub, n_boot=0, error_floor_mas=error_floor_mas)
+        (bx, by), (kx, ky) = budget["sigma"], inj["pull"]
+        est = math.sqrt(0.5 * ((kx * bx) ** 2 + (ky * by) ** 2))
+        boot = np.sqrt(0.5 * ((inj["pull_boot"][0] * bx) ** 2 + (inj["pull_boot"][1] * by) ** 2))
+        out["estimate"] = {"sigma": est, "ci": _ci(boot), "n": inj["n_recovered"], "raw_sigma": est,
+                           "raw_ci": _ci(boot), "factor": 1.0,
+                           "what": "error budget x pull of injected stars (measured/reported errors)"}
+    return out
 
 
 def pick_comparison(comparisons, combined=None):
