@@ -746,6 +746,8 @@ def full_catalog(sources, mpt, candidates=None, located=None, mag_pre=None, mag_
     out = Table(sources, copy=True)
     out.meta = dict(sources.meta)
     out["mpt_id"] = np.asarray(mpt["ID"])
+    if mag_ta is not None and "mag_ta" in out.colnames:
+        out.remove_column("mag_ta")  # kept as mag_ta_est_ab with its unit and description
     if mag_pre is not None:
         out["mag_pre_ab"] = np.asarray(mag_pre, float) * u.ABmag
         out["mag_pre_ab"].description = f"AB magnitude in the pre-image filter {sources.meta.get('filter')}"
@@ -1545,32 +1547,42 @@ def summary_card(field, imaging, astrometry, counts, files, msata=None):
     -------
     text : str
     """
-    lines = ["=" * 72, f"MSA export summary - field {field.get('name')}", "=" * 72]
-    lines.append(f"Field centre     : RA {field.get('ra'):.6f} deg, Dec {field.get('dec'):.6f} deg (ICRS)")
+    import textwrap
+
+    rows = [("Field centre", f"RA {field.get('ra'):.6f} deg, Dec {field.get('dec'):.6f} deg (ICRS)")]
     p = field.get("pointing")
     if p:
-        lines.append(f"Pointing         : RA {p.get('ra'):.6f}, Dec {p.get('dec'):.6f}, APA {p.get('apa')} deg, "
-                     f"filter {p.get('filter')}")
+        rows.append(("Pointing", f"RA {p.get('ra'):.6f}, Dec {p.get('dec'):.6f}, APA {p.get('apa')} deg, "
+                                 f"filter {p.get('filter')}"))
     else:
-        lines.append("Pointing         : not chosen (notebook 04 not run) - no MSA counts")
-    lines.append(f"Imaging used     : {imaging}")
+        rows.append(("Pointing", "not chosen (notebook 04 not run) - no MSA counts"))
+    rows.append(("Imaging used", imaging))
     astro = astrometry_summary(astrometry)
     if astrometry:
         sig = astro["sigma_mas"]
         sig_s = f"{sig:.1f} mas (1-sigma per axis)" if sig is not None else "not recorded"
-        lines.append(f"Measured scatter : {sig_s}; verdict: {astro['verdict']}")
+        rows.append(("Measured scatter", f"{sig_s}; verdict: {astro['verdict']}"))
         if astro["sentence"]:
-            lines.append(f"                   {astro['sentence']}")
+            rows.append(("", astro["sentence"]))
     else:
-        lines.append("Measured scatter : not available (notebook 03 not run)")
-    width = max([17] + [len(k) for k in counts])
-    for k, v in counts.items():
-        lines.append(f"{k:<{width}}: {v}")
+        rows.append(("Measured scatter", "not available (notebook 03 not run)"))
+    rows += [(k, str(v)) for k, v in counts.items()]
     if msata:
-        lines.append(f"MSATA            : {msata.get('n_selected')} recommended of {msata.get('n_usable')} usable, "
-                     f"{msata.get('ta_filter')}/{msata.get('readout')} window {msata.get('window_ab')} AB (estimated)")
-    lines.append("Files written    :")
+        rows.append(("MSATA", f"{msata.get('n_selected')} recommended of {msata.get('n_usable')} usable, "
+                              f"{msata.get('ta_filter')}/{msata.get('readout')} window {msata.get('window_ab')} AB "
+                              "(TA magnitudes estimated from the pre-image)"))
+        if msata.get("ids"):
+            rows.append(("MSATA IDs (rank)", ", ".join(str(i) for i in msata["ids"])))
+        if msata.get("warning"):
+            rows.append(("MSATA warning", msata["warning"]))
+    width = max(len(k) for k, _ in rows)
+    lines = ["=" * 96, f"MSA export summary - field {field.get('name')}", "=" * 96]
+    for k, v in rows:
+        wrapped = textwrap.wrap(v, 96 - width - 3) or [""]
+        lines.append(f"{k:<{width}} {':' if k else ' '} {wrapped[0]}")
+        lines += [" " * (width + 3) + w for w in wrapped[1:]]
+    lines.append(f"{'Files written':<{width}} :")
     for label, path in files.items():
         lines.append(f"  - {label}: {Path(path).name}")
-    lines.append("=" * 72)
+    lines.append("=" * 96)
     return "\n".join(lines)
