@@ -1347,8 +1347,7 @@ def write_session(path, cfg, files=None, inputs=None, msata=None, notes=None, ov
         "files": {},
         "software": software_versions(),
         "notes": notes or {},
-        "rerun": ("helpers.export.recreate_field_from_session(<this file>, workspace_root) then "
-                  "python -m helpers.chain --demo (or run notebooks 01-05 with field=<name>)"),
+        "rerun": _rerun_commands(field),
     }
     for label, p in (files or {}).items():
         p = Path(p)
@@ -1359,6 +1358,20 @@ def write_session(path, cfg, files=None, inputs=None, msata=None, notes=None, ov
     with atomic_path(path, overwrite=overwrite) as tmp:
         tmp.write_text(text)
     return path
+
+
+def _rerun_commands(field):
+    """How to re-run the chain from this session (pointing kept, or everything from scratch)."""
+    name = field.get("name")
+    scratch = (f"python -m helpers.chain --field {name} --ra {field.get('ra')} --dec {field.get('dec')} "
+               f"--radius {field.get('radius_arcmin')} --epoch {field.get('epoch')}" + (" --live" if field.get("live") else ""))
+    return {
+        "keep_pointing": [f"python -c \"from helpers import export; export.recreate_field_from_session('session.json')\"",
+                          f"python -m helpers.chain --field {name} --only 01 02 03 04 05"],
+        "from_scratch": scratch,
+        "note": "add --workspace-root ROOT (and workspace_root=ROOT) to use another workspace; notebook 04 "
+                "starts from the saved pointing when it is kept",
+    }
 
 
 def _json_default(obj):
