@@ -992,8 +992,13 @@ def _process_tile(reader, region, core, opts, state, progress_info=None):
         if state["fwhm"] is None:
             state["fwhm"] = float(size_ref) / 1.35 if size_ref else 2.5
     # Faint sources can have a noise-shrunken r50 and so a window too small to average the noise:
-    # never use a window narrower than 0.6 x a point source's.
-    sig_star = 2.0 / 2.35 * state["size_ref"] / 2.0
+    # never use a window narrower than 0.6 x a point source's. (The smaller of the stellar locus and
+    # the median size of all sources: a locus drawn from bright galaxies must not widen windows.)
+    if state.get("size_window") is None:
+        faint_ok = np.nan_to_num(snr_ap) > 5
+        size_all = float(np.median(2 * cat["r50"][faint_ok])) if faint_ok.sum() >= 20 else state["size_ref"]
+        state["size_window"] = min(state["size_ref"], size_all)
+    sig_star = 2.0 / 2.35 * state["size_window"] / 2.0
     small = (cat["sig_win"] < 0.6 * sig_star) & bool(state.get("size_ref_reliable"))
     if small.any():
         import sep
@@ -1004,7 +1009,7 @@ def _process_tile(reader, region, core, opts, state, progress_info=None):
         bad_w = ~np.isfinite(xw) | ~np.isfinite(yw) | (np.hypot(xw - xs, yw - ys) > 2.0)
         xw, yw = np.where(bad_w, xs, xw), np.where(bad_w, ys, yw)
         ex, ey, cxy = _windowed_errors(prep["sub"], prep["noise"], prep["bad"], xw, yw, sig)
-        floor = WINDOWED_FLOOR_FWHM * state["size_ref"] / 1.35
+        floor = WINDOWED_FLOOR_FWHM * state["size_window"] / 1.35
         cat["x_win"][small], cat["y_win"][small] = xw, yw
         cat["x_win_err"][small] = np.sqrt(ex**2 + floor**2)
         cat["y_win_err"][small] = np.sqrt(ey**2 + floor**2)
