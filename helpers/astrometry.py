@@ -2429,7 +2429,7 @@ def repeatability(catalogs, main, fit="shift+rotation+scale", max_sep=0.3, n_boo
 
 
 def injection_on_image(cat, image_info, n_inject=300, snr_range=(5.0, 1000.0), max_size=1500, extract=None,
-                       select=None, n_boot=200, seed=0, extract_kwargs=None, error_floor_mas=0.0):
+                       select=None, n_boot=200, seed=0, extract_kwargs=None, error_floor_mas=0.0, match_pix=1.5):
     """Method 5 on the catalog's own image: read it (central ``max_size`` pixels), inject PSF
     stars (:func:`injection_psf`), re-extract (default ``helpers.sources.extract_sources``) and
     calibrate the catalog's per-source error model with them (REFERENCE: "per-source error model,
@@ -2457,7 +2457,8 @@ def injection_on_image(cat, image_info, n_inject=300, snr_range=(5.0, 1000.0), m
 
         existing = Table({"x": _col_values(cat, "x") - x0, "y": _col_values(cat, "y") - y0})
     inj = injection_recovery(data, wcs, psf, extract=extract, error=error, n_inject=n_inject, snr_range=snr_range,
-                             existing=existing, seed=seed, n_boot=n_boot, extract_kwargs=extract_kwargs)
+                             existing=existing, seed=seed, n_boot=n_boot, extract_kwargs=extract_kwargs,
+                             match_pix=match_pix)
     model = injection_sigma_model(inj, n_boot=min(n_boot, 100), seed=seed)
     snr = _col_values(cat, "snr") if "snr" in cat.colnames else None
     if snr is None:

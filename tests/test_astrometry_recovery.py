@@ -88,6 +88,8 @@ def recover(method, sigma, seed=0):
     if method == "injection-recovery":
         out = _injection_case(sigma, seed)
         return out["sigma_1d"], out["sigma_1d_ci"], out["n_recovered"]
+    if method == "injection-recovery (pull x error budget)":
+        return _injection_on_image_case(sigma, seed)
     if method == "injection sigma(SNR) model -> catalog":
         out = _injection_case(sigma, seed)
         model = ast.injection_sigma_model(out, n_boot=50)
@@ -134,12 +136,42 @@ def _injection_case(sigma, seed, size=600, scale_arcsec=0.05):
                                   match_pix=max(1.5, 5 * extractor.extra))
 
 
+def _injection_on_image_case(sigma, seed, tmp=None, size=900, scale_arcsec=0.05):
+    """The notebook's path: a FITS image and its catalog whose errors are reported 2x too small;
+    the extractor's scatter is `sigma` and it also under-reports by 2: pull ~2, estimate ~sigma."""
+    import tempfile
+    from pathlib import Path
+
+    from astropy.io import fits
+
+    rng = np.random.default_rng(seed + 70)
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.crval, wcs.wcs.crpix = [53.16, -27.79], [size / 2, size / 2]
+    wcs.wcs.cdelt = [-scale_arcsec / 3600.0, scale_arcsec / 3600.0]
+    tmp = Path(tmp or tempfile.mkdtemp())
+    path = tmp / "img_drc.fits"
+    hdr = wcs.to_header()
+    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(rng.normal(0, 1, (size, size)), hdr, name="SCI"),
+                  fits.ImageHDU(np.ones((size, size)), hdr, name="ERR")]).writeto(path, overwrite=True)
+    n = 30  # a sparse field: injected stars keep away from these
+    cat = Table({"x": rng.uniform(0, size, n), "y": rng.uniform(0, size, n), "ra_err": np.full(n, sigma / 2),
+                 "dec_err": np.full(n, sigma / 2), "snr": np.full(n, 500.0)},
+                meta={"instrument": "none", "fwhm_pix": 3.0})
+    extractor = StandInExtractor(extra_sigma_pix=sigma / 1000.0 / scale_arcsec, seed=seed + 71, report_factor=0.5)
+    out = ast.injection_on_image(cat, {"path": str(path)}, n_inject=600, snr_range=(300.0, 3000.0),
+                                 extract=extractor, n_boot=100, seed=seed, match_pix=max(1.5, 5 * extractor.extra))
+    e = out["estimate"]
+    return e["sigma"], e["ci"], e["n"]
+
+
 class StandInExtractor:
     """Tiny extractor with the helpers.sources call signature: local maxima above 10 sigma,
-    iterative Gaussian-windowed centroids, plus a known Gaussian scatter (for the recovery test)."""
+    iterative Gaussian-windowed centroids, plus a known Gaussian scatter (for the recovery test).
+    It reports ``report_factor`` x the true scatter as its error."""
 
-    def __init__(self, extra_sigma_pix=0.0, seed=0, window_sigma=1.3):
-        self.extra, self.seed, self.ws = extra_sigma_pix, seed, window_sigma
+    def __init__(self, extra_sigma_pix=0.0, seed=0, window_sigma=1.3, report_factor=1.0):
+        self.extra, self.seed, self.ws, self.report = extra_sigma_pix, seed, window_sigma, report_factor
 
     def __call__(self, image, wcs, error=None, **kwargs):
         from scipy.ndimage import maximum_filter
@@ -162,13 +194,13 @@ class StandInExtractor:
         rng = np.random.default_rng(self.seed)
         cx += rng.normal(0, self.extra, cx.size) if self.extra else 0.0
         cy += rng.normal(0, self.extra, cy.size) if self.extra else 0.0
-        err = np.full(cx.size, max(self.extra, 1e-3))
+        err = np.full(cx.size, max(self.extra * self.report, 1e-3))
         return Table({"x": cx, "y": cy, "x_err": err, "y_err": err})
 
 
 METHODS = ("repeatability (2 equal catalogs)", "three-cornered hat", "Gaia DR3 (propagated)",
            "HSC-like (known reference sigma 3 mas)", "error budget (per-source errors)", "injection-recovery",
-           "injection sigma(SNR) model -> catalog")
+           "injection-recovery (pull x error budget)", "injection sigma(SNR) model -> catalog")
 
 
 @pytest.mark.parametrize("sigma", SIGMAS)
@@ -219,6 +251,13 @@ def test_injection_recovery_measures_extractor_scatter(sigma):
     # reported errors equal the injected scatter here, so pulls are ~1
     assert all(abs(p - 1) < 0.15 for p in out["pull"])
     assert out["by_snr"]["n_recovered"].sum() == out["n_recovered"]
+
+
+@pytest.mark.parametrize("sigma", (2.0, 10.0, 50.0))
+def test_injection_on_image_calibrates_under_reported_errors(sigma, tmp_path):
+    got, ci, n = _injection_on_image_case(sigma, 0, tmp=tmp_path)
+    assert n >= 200
+    assert abs(got - sigma) <= tolerance(sigma), (got, ci)
 
 
 def _systematic_case(kind, amp=10.0, sigma=4.0, seed=0):
