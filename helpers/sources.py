@@ -1050,7 +1050,7 @@ def _process_tile(reader, region, core, opts, state, progress_info=None):
     if prf is not None:
         t0 = time.perf_counter()
         # Candidates: compact, unsaturated sources. Extended ones are kept windowed.
-        cand = (~sat) & (size_ratio < opts["extended_size_ratio"] * 1.3) & np.isfinite(x) & ~cat["win_failed"]
+        cand = (size_ratio < opts["extended_size_ratio"] * 1.3) & np.isfinite(x) & ~cat["win_failed"]
         idx = np.nonzero(cand)[0]
         radius = opts["psf_radius"] or int(max(4, math.ceil(2.5 * fwhm)))
         radius = int(min(radius, max(3, prf.half_pix - 2)))
@@ -1070,6 +1070,20 @@ def _process_tile(reader, region, core, opts, state, progress_info=None):
                                                 max(3, opts["psf_iterations"] - 2))
                 for key in ("x", "y", "flux", "bkg", "cov", "chi2nu", "ok"):
                     fit[key][sel] = refit[key]
+        # Saturated cores (flat-topped, or a brightest pixel far below the fitted model: a clipped
+        # peak): refit without the core pixels above 70% of the stamp's maximum, and flag.
+        deficit = _core_deficit(prep, fit["x"], fit["y"], fit["flux"], fit["bkg"], prf)
+        clipped = (sat[idx] | (fit["ok"] & (fit["chi2nu"] > 3) & (deficit < -5))) & compact[idx]
+        if clipped.any():
+            sel = np.nonzero(clipped)[0]
+            refit = _fit_psf(prep["sub"], prep["noise"], _mask_cores(prep, fit["x"][sel], fit["y"][sel], 0.7), fit["x"][sel],
+                             fit["y"][sel], np.maximum(fit["flux"][sel], 1e-30), prf, radius + 1,
+                             n_iter=opts["psf_iterations"])
+            for key in ("x", "y", "flux", "bkg", "cov", "chi2nu", "ok"):
+                fit[key][sel] = refit[key]
+            flags[idx[sel]] |= FLAG_SATURATED
+            sat = sat.copy()
+            sat[idx[sel]] = True
         ok = fit["ok"]
         dof_limit = 1 + 3 * np.sqrt(2.0 / max((2 * radius + 1) ** 2 - 4, 1))
         infl = np.where(fit["chi2nu"] > dof_limit, fit["chi2nu"], 1.0)
@@ -1169,6 +1183,31 @@ def _separate_groups(x, y, min_sep):
             g += 1
         group[i] = g
     return [np.nonzero(group == g)[0] for g in range(group.max() + 1)]
+
+
+def _core_deficit(prep, x, y, flux, bkg, prf):
+    """(data − model)/σ at the brightest pixel of the 3x3 core of each fitted source."""
+    if len(x) == 0:
+        return np.zeros(0)
+    px, py, inside = _stamp_index(x, y, 1, prep["sub"].shape)
+    data = np.where(inside, prep["sub"][py, px], -np.inf)
+    k = np.argmax(data.reshape(len(x), -1), axis=1)
+    pxk = px.reshape(len(x), -1)[np.arange(len(x)), k]
+    pyk = py.reshape(len(x), -1)[np.arange(len(x)), k]
+    model = flux * prf.sample(pxk - x, pyk - y) + bkg
+    var = prep["noise"].var(pyk, pxk, model)
+    return (prep["sub"][pyk, pxk] - model) / np.sqrt(np.where(var > 0, var, np.inf))
+
+
+def _mask_cores(prep, x, y, frac, radius=3):
+    """A copy of the bad-pixel mask with each source's core pixels above ``frac`` x its maximum set."""
+    bad = prep["bad"].copy()
+    px, py, inside = _stamp_index(x, y, radius, bad.shape)
+    vals = np.where(inside, prep["sub"][py, px], -np.inf)
+    top = vals.reshape(len(x), -1).max(axis=1)
+    core = inside & (vals >= frac * top[:, None, None])
+    bad[py[core], px[core]] = True
+    return bad
 
 
 def _com_positions(sub, x, y, radius, n_iter=3):
