@@ -31,4 +31,3 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.get_closest_marker("notebooks"):
             item.add_marker(pytest.mark.enable_socket)
-            item.add_marker(pytest.mark.xdist_group("notebooks"))
