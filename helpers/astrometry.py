@@ -1869,7 +1869,7 @@ def combine_methods(estimates, min_agree=3):
     combined with inverse-variance weights (from the interval half-widths); a subset counts only
     if each member's 95% interval overlaps the subset's combined interval. The largest such subset
     wins (ties: the one whose combined interval agrees with more methods -- the error budget's
-    prediction included --, then the more consistent one). The others are named as set aside.
+    prediction included --, then the more precise one). The others are named as set aside.
 
     Parameters
     ----------
@@ -1919,8 +1919,7 @@ def combine_methods(estimates, min_agree=3):
             if not all(_overlaps(v["ci"], ci) for v in part.values()):
                 continue  # not self-consistent
             n_agree = sum(_overlaps(v["ci"], ci) for v in usable.values())
-            chi2 = sum(((v["sigma"] - mean) / max((v["ci"][1] - v["ci"][0]) / 3.92, 1e-3)) ** 2 for v in part.values())
-            score = (len(part), n_agree, -chi2)
+            score = (len(part), n_agree, -(ci[1] - ci[0]))
             if best is None or score > best[0]:
                 best = (score, part, mean, ci)
     _, active, mean, ci = best
