@@ -605,7 +605,7 @@ def _render_models(shape, x, y, flux, prf, radius):
     return model
 
 
-def build_epsf(data, x, y, variance=None, bad=None, fwhm=2.5, oversampling=4, radius=None, n_iter=8,
+def build_epsf(data, x, y, variance=None, bad=None, fwhm=2.5, oversampling=4, radius=None, n_iter=16,
                smoothing=0.0, _noise=None):
     """Empirical PSF (ePSF) from stars of an image, Anderson & King (2000, PASP 112, 1360) style.
 
@@ -1246,7 +1246,8 @@ def _make_prf(prep, cat, snr_ap, nn, sat, size_ratio, fwhm, opts, state):
     # the stars' sub-pixel positions are degenerate, so the model inherits whatever phase-dependent
     # bias its input positions have. The first moment of a PSF band-limited below 1 cycle/pixel
     # (HST and JWST at drizzled scales) has none; its larger noise only blurs the model slightly.
-    xc, yc = _com_positions(prep["sub"], x[idx], y[idx], max(4.0, 2.5 * fwhm))
+    com_radius = max(4.0, 2.5 * fwhm)
+    xc, yc = _com_positions(prep["sub"], x[idx], y[idx], com_radius)
     try:
         epsf = build_epsf(prep["sub"], xc, yc, bad=prep["bad"], fwhm=fwhm, radius=R, _noise=prep["noise"])
     except WorkbookError as exc:
