@@ -8,7 +8,6 @@ tables (01). Also checks that a missing reference only skips its section.
 """
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
