@@ -614,9 +614,10 @@ class ComparisonResult:
     fit : Transform
     pairs : `~astropy.table.Table`
         ``idx_cat, idx_ref, xi, eta`` (reference tangent-plane position, mas), ``dx, dy``
-        (residual, mas), ``used`` (kept by clipping), ``ref_err_x, ref_err_y`` (mas, if known).
+        (residual, mas), ``used`` (kept by the transform fit's clipping), ``ref_err_x, ref_err_y``
+        and ``cat_err_x, cat_err_y`` (mas, when known).
     n_pairs, n_matched : int
-        Pairs used after clipping; pairs matched.
+        Pairs in the statistics (all matched pairs: the MAD needs no clipping); pairs matched.
     sigma_diff, sigma_diff_ci : per axis (East, North)
     sigma_diff_1d, sigma_diff_1d_ci : sqrt of the mean of the two axes' variances
     p90_diff, p90_diff_ci : radial 90th percentile of the residuals
