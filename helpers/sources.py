@@ -805,7 +805,6 @@ def _fast_tile(prep, opts):
     import sep
 
     sub = prep["sub"]
-    mask = prep["bad"] if prep["any_bad"] else None
     sep.set_extract_pixstack(max(300_000, int(sub.size // 8)))
     sep.set_sub_object_limit(4096)
     try:
@@ -954,7 +953,7 @@ def _saturated(raw, sub, x, y, saturation, noise):
     return sat
 
 
-def _process_tile(reader, region, core, opts, state, progress_info=None):
+def _process_tile(reader, region, core, opts, state):
     """Run the fast path (and the PSF refinement) on one tile; return a dict of columns for the
     sources whose detection centre lies in ``core`` (global pixel coordinates)."""
     (y0, y1), (x0, x1) = region
@@ -968,7 +967,6 @@ def _process_tile(reader, region, core, opts, state, progress_info=None):
     n = len(cat["x_det"])
     if n == 0:
         return None
-    gain = opts["gain"]
     # Aperture photometry (windowed sources): radius max(2.5 r50, 1.5 FWHM_guess).
     fwhm_guess = state.get("fwhm") or 2.5
     ap_r = np.clip(np.maximum(2.5 * cat["r50"], 1.5 * fwhm_guess), 2.0, 50.0)
@@ -1066,7 +1064,7 @@ def _process_tile(reader, region, core, opts, state, progress_info=None):
                 everything = _render_models(prep["sub"].shape, fit["x"][good], fit["y"][good], fit["flux"][good], prf,
                                             radius + 2)
                 sel = np.nonzero(close)[0]
-                refit = _refit_minus_neighbours(prep, fit, sel, everything, prf, radius, gain,
+                refit = _refit_minus_neighbours(prep, fit, sel, everything, prf, radius,
                                                 max(3, opts["psf_iterations"] - 2))
                 for key in ("x", "y", "flux", "bkg", "cov", "chi2nu", "ok"):
                     fit[key][sel] = refit[key]
@@ -1143,7 +1141,7 @@ def _process_tile(reader, region, core, opts, state, progress_info=None):
     return {k: np.asarray(v)[keep] for k, v in cols.items()}
 
 
-def _refit_minus_neighbours(prep, fit, sel, everything, prf, radius, gain, n_iter):
+def _refit_minus_neighbours(prep, fit, sel, everything, prf, radius, n_iter):
     """Refit the sources ``sel`` with every other fitted source's model subtracted.
 
     ``everything`` is the model image of all successful fits; each source must only lose the

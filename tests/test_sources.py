@@ -111,6 +111,7 @@ def test_sky_errors_follow_pixel_errors(cat_psf, sim):
     np.testing.assert_allclose(cat_psf["dec_err"], cat_psf["y_err"] * scale_mas, rtol=1e-3)
     ra, dec = sim.wcs.pixel_to_world_values(cat_psf["x"][:5], cat_psf["y"][:5])
     np.testing.assert_allclose(cat_psf["ra"][:5], ra)
+    np.testing.assert_allclose(cat_psf["dec"][:5], dec)
 
 
 def test_flags_saturated_pairs_edge_and_mask(sim, cat_psf):
@@ -278,3 +279,18 @@ def test_crb_curve_matches_simulation(sim):
     predicted = sources.crb_curve(sim.psf, np.asarray(t["snr"])[stars])
     ratio = np.median(np.asarray(t["crb_x"])[stars] / predicted)
     assert 0.9 < ratio < 1.1
+
+
+def test_sky_errors_through_a_rotated_wcs():
+    spec = simulate.ImageSpec(shape=(200, 200), center=CENTER, pixel_scale=0.063, orientat=30.0)
+    wcs = simulate._build_wcs(spec, CENTER, 0.063)
+    x = np.array([100.0])
+    y = np.array([100.0])
+    # error along x only: splits onto RA and Dec by the rotation angle
+    _, _, ra_err, dec_err = sources._sky_columns(wcs, x, y, np.array([0.1]), np.array([0.0]), np.array([0.0]))
+    total = np.hypot(ra_err, dec_err)
+    np.testing.assert_allclose(total, 0.1 * 63.0, rtol=1e-4)
+    np.testing.assert_allclose(ra_err / total, abs(np.cos(np.radians(30.0))), rtol=1e-3)
+    # isotropic errors stay isotropic
+    _, _, ra_err, dec_err = sources._sky_columns(wcs, x, y, np.array([0.1]), np.array([0.1]), np.array([0.0]))
+    np.testing.assert_allclose([ra_err[0], dec_err[0]], [6.3, 6.3], rtol=1e-4)
