@@ -228,10 +228,12 @@ def _meta_from_header(header, wcs, path):
         epoch = 2000.0 + (float(header["EXPSTART"]) - 51544.5) / 365.25
     elif "MJD-OBS" in header:
         epoch = 2000.0 + (float(header["MJD-OBS"]) - 51544.5) / 365.25
-    try:
-        scale = float(np.mean(proj_plane_pixel_scales(wcs.celestial)) * 3600.0)
-    except Exception:  # noqa: BLE001 - no celestial WCS: reported later with a clear message
-        scale = None
+    scale = None
+    if wcs.has_celestial:
+        try:
+            scale = float(np.mean(proj_plane_pixel_scales(wcs.celestial)) * 3600.0)
+        except Exception:  # noqa: BLE001 - unusual WCS: the scale is only metadata
+            scale = None
     return {"image": Path(path).stem, "epoch": epoch, "instrument": instrument, "filter": filt,
             "pixel_scale": scale, "wcsname": str(header.get("WCSNAME", "")).strip(),
             "bunit": str(header.get("BUNIT", "")).strip()}
@@ -1756,6 +1758,11 @@ def extract_field_images(cfg, images, overwrite=True, progress=None, **options):
     catalogs : dict
         ``product_id`` → catalog table.
 
+    Raises
+    ------
+    WorkbookError
+        If no image could be extracted (an unusable image is skipped with a warning).
+
     Notes
     -----
     Records the catalogs in ``cfg.extra["source_catalogs"]`` for notebooks 03–05.
@@ -1768,7 +1775,12 @@ def extract_field_images(cfg, images, overwrite=True, progress=None, **options):
                 "filter": im.get("filter"), "pixel_scale": im.get("pixel_scale"), "wcsname": im.get("wcsname")}
         meta = {k: v for k, v in meta.items() if v is not None}
         t0 = time.perf_counter()
-        cat = extract_sources_fits(im["path"], meta=meta, progress=False, **options)
+        try:
+            cat = extract_sources_fits(im["path"], meta=meta, progress=False, **options)
+        except WorkbookError as exc:
+            # One unusable image must not stop the others: say why and go on.
+            warnings.warn(f"skipped {im['product_id']}: {exc}", SourceExtractionWarning, stacklevel=2)
+            continue
         seconds = time.perf_counter() - t0
         path = write_catalog(cat, cfg.subdir("catalogs") / f"sources_{im['product_id']}.ecsv", overwrite=overwrite)
         catalogs[im["product_id"]] = cat
@@ -1781,6 +1793,8 @@ def extract_field_images(cfg, images, overwrite=True, progress=None, **options):
                      str(cat.meta.get("psf_model", "")), round(seconds, 1), str(path)))
         records.append({"product_id": im["product_id"], "path": str(path), "n_sources": len(cat),
                         "n_point": int(point.sum()), "median_err_mas": None if np.isnan(med) else round(med, 2)})
+    if not rows:
+        raise WorkbookError("no image could be extracted (see the warnings above); check notebook 01's downloads")
     summary = Table(rows=rows, names=("product_id", "instrument", "filter", "epoch", "n_sources", "n_point", "n_psf",
                                       "fwhm_pix", "median_err_mas", "psf_model", "seconds", "catalog"))
     summary["median_err_mas"].unit = "mas"

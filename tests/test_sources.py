@@ -294,3 +294,27 @@ def test_sky_errors_through_a_rotated_wcs():
     # isotropic errors stay isotropic
     _, _, ra_err, dec_err = sources._sky_columns(wcs, x, y, np.array([0.1]), np.array([0.1]), np.array([0.0]))
     np.testing.assert_allclose([ra_err[0], dec_err[0]], [6.3, 6.3], rtol=1e-4)
+
+
+def test_field_images_skip_an_unusable_file(tmp_path, small):
+    from astropy.io import fits
+
+    from helpers import config
+
+    cfg = config.create_field("srcfield", ra=CENTER[0], dec=CENTER[1], workspace_root=tmp_path, live=False)
+    good = tmp_path / "good_drc.fits"
+    small.writeto(good)
+    bad = tmp_path / "nowcs.fits"
+    fits.PrimaryHDU(np.ones((64, 64), np.float32)).writeto(bad)
+    images = [{"path": str(good), "product_id": "good", "instrument": "ACS/WFC", "filter": "F814W", "epoch": 2004.8,
+               "pixel_scale": 0.05, "wcsname": "X"},
+              {"path": str(bad), "product_id": "nowcs", "instrument": "ACS/WFC", "filter": "F814W", "epoch": 2004.8,
+               "pixel_scale": 0.05, "wcsname": "X"}]
+    cfg.update(extra={"images": images})
+    found, simulated = sources.field_images(cfg)
+    assert not simulated and len(found) == 2
+    with pytest.warns(sources.SourceExtractionWarning, match="skipped nowcs"):
+        summary, catalogs = sources.extract_field_images(cfg, found, use_psf_fit=False)
+    assert list(summary["product_id"]) == ["good"]
+    assert (cfg.path / "catalogs" / "sources_good.ecsv").exists()
+    assert config.load_field("srcfield", tmp_path).extra["source_catalogs"][0]["product_id"] == "good"
