@@ -135,13 +135,12 @@ class _Image:
     def read(self, ys, xs):
         """Arrays of one tile (float32, native byte order; ``None`` for absent planes)."""
         out = []
-        for k, arr in enumerate((self.data, self.error, self.weight)):
+        for arr in (self.data, self.error, self.weight):
             if arr is None:
                 out.append(None)
                 continue
             block = arr.section[ys, xs] if hasattr(arr, "section") else arr[ys, xs]
-            # The science tile is modified in place (background subtraction): always a copy.
-            out.append(np.array(block, dtype=np.float32) if k == 0 else np.ascontiguousarray(block, dtype=np.float32))
+            out.append(np.ascontiguousarray(block, dtype=np.float32))
         if self.mask is None:
             out.append(None)
         else:
@@ -759,7 +758,7 @@ def build_epsf(data, x, y, variance=None, bad=None, fwhm=2.5, oversampling=4, ra
 # One tile
 # ----------------------------------------------------------------------------------------------
 def _prepare_tile(data, error, weight, mask, opts):
-    """Bad-pixel mask, background-subtracted float32 image (in place), detection image, noise."""
+    """Bad-pixel mask, background-subtracted float32 image (a new array), detection image, noise."""
     import sep
 
     bad = ~np.isfinite(data)
@@ -772,15 +771,14 @@ def _prepare_tile(data, error, weight, mask, opts):
     if bad_or_masked.all():
         return None
     any_bad = bool(bad_or_masked.any())
+    # sep.Background skips masked pixels (NaN included); the subtraction makes the working copy.
+    bkg = sep.Background(data, mask=bad_or_masked if any_bad else None, bw=opts["back_size"], bh=opts["back_size"],
+                         fw=opts["back_filter_size"], fh=opts["back_filter_size"])
+    data = data - bkg
     if any_bad:
         np.putmask(data, bad_or_masked, np.float32(0))
     if not np.any(data):
         return None
-    bkg = sep.Background(data, mask=bad_or_masked if any_bad else None, bw=opts["back_size"], bh=opts["back_size"],
-                         fw=opts["back_filter_size"], fh=opts["back_filter_size"])
-    bkg.subfrom(data)
-    if any_bad:
-        np.putmask(data, bad_or_masked, np.float32(0))
     # Detection image in units of the per-pixel background noise (1/sqrt(WHT) or ERR), so that a
     # scalar threshold follows depth variations (chip gaps, mosaic edges).
     if weight is not None:
@@ -960,7 +958,7 @@ def _process_tile(reader, region, core, opts, state):
     sources whose detection centre lies in ``core`` (global pixel coordinates)."""
     (y0, y1), (x0, x1) = region
     data, error, weight, mask = reader.read(slice(y0, y1), slice(x0, x1))
-    raw = data.copy() if opts["saturation"] is not None else None
+    raw = data if opts["saturation"] is not None else None  # not modified: the subtraction copies
     prep = _prepare_tile(data, error, weight, mask, opts)
     state["n_valid"] += 0 if prep is None else int((~prep["bad"]).sum())
     if prep is None:
@@ -1510,7 +1508,7 @@ def _extract(reader, wcs, opts_in, meta):
         if part is not None and len(part["x"]):
             parts.append(part)
     if state["n_valid"] == 0:
-        raise WorkbookError("the image has no valid pixels (all NaN, all zero or zero weight); "
+        raise WorkbookError("the image has no valid pixels (all NaN, all zero or constant, or zero weight); "
                             "check that you opened the science extension of the right file")
     cat = _assemble(parts, wcs)
     cat.meta.update(meta or {})

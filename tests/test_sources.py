@@ -318,3 +318,14 @@ def test_field_images_skip_an_unusable_file(tmp_path, small):
     assert list(summary["product_id"]) == ["good"]
     assert (cfg.path / "catalogs" / "sources_good.ecsv").exists()
     assert config.load_field("srcfield", tmp_path).extra["source_catalogs"][0]["product_id"] == "good"
+
+
+def test_inputs_are_not_modified(small):
+    data = small.data.copy()
+    data[:5] = np.nan
+    before = data.copy()
+    err, wht = small.error.copy(), small.weight.copy()
+    sources.extract_sources(data, small.wcs, error=err, weight=wht, use_psf_fit=False)
+    np.testing.assert_array_equal(data, before)
+    np.testing.assert_array_equal(err, small.error)
+    np.testing.assert_array_equal(wht, small.weight)
