@@ -39,6 +39,7 @@ import warnings
 import numpy as np
 
 from .errors import WorkbookError
+from .nirspec import CENTERING_CONSTRAINTS, SHUTTER_OPEN_ARCSEC
 
 __all__ = [
     "MAD_TO_SIGMA",
@@ -98,22 +99,6 @@ VERDICT_BANDS = (
 
 #: Fewer matched pairs than this and the scatter is "not verifiable".
 MIN_PAIRS = 30
-
-#: Open area of one MSA shutter on the sky (dispersion x spatial), arcsec
-#: (NIRSpec MSA: 78 x 178 um open in a 105 x 203.5 um pitch; JDox "NIRSpec Micro-Shutter Assembly").
-SHUTTER_OPEN_ARCSEC = (0.20, 0.46)
-
-#: Source centering constraints: margin inside the open shutter area (arcsec), as used by
-#: published MSA planners following APT's MSA Planning Tool (JDox "NIRSpec MPT - Planner").
-#: Used only when :mod:`helpers.msa` does not provide ``CENTERING_CONSTRAINTS``
-#: (see :func:`centering_constraints`) -- the canonical table lives there.
-CENTERING_CONSTRAINTS = {
-    "Unconstrained": 0.000,
-    "Entire Open Shutter Area": 0.035,
-    "Midbar": 0.059,
-    "Constrained": 0.072,
-    "Tightly Constrained": 0.091,
-}
 
 _RA_NAMES = ("ra", "RA", "RAJ2000", "ra_deg", "MatchRA", "ALPHA_J2000", "RA_ICRS")
 _DEC_NAMES = ("dec", "DEC", "Dec", "DEJ2000", "dec_deg", "MatchDec", "DELTA_J2000", "DE_ICRS")
@@ -1941,29 +1926,14 @@ def combine_methods(estimates, min_agree=3):
 # --------------------------------------------------------------------------- consequence model
 def centering_constraints():
     """Centering-constraint zones: half-sizes (dispersion, spatial) of the region, centred on the
-    shutter, where the source centre must lie (arcsec).
-
-    Taken from ``helpers.msa.CENTERING_CONSTRAINTS`` (the canonical table, with its provenance)
-    when that module is importable; otherwise derived from this module's
-    :data:`CENTERING_CONSTRAINTS` margins as ``(0.100 - margin, 0.225 - margin)``.
+    shutter, where the source centre must lie (arcsec), from :data:`helpers.nirspec.CENTERING_CONSTRAINTS`.
 
     Returns
     -------
     zones : dict
         ``{name: (x_half, y_half)}``, loosest first.
     """
-    zones = {}
-    try:
-        from . import msa  # downstream module: imported lazily, only for the shared constant
-
-        table = getattr(msa, "CENTERING_CONSTRAINTS", None)
-        for row in table or ():
-            zones[str(row[0])] = (float(row[1]), float(row[2]))
-    except Exception:  # msa absent, failing to import, or a different table layout: use the fallback
-        zones = {}
-    if not zones:
-        zones = {name: (0.100 - m, 0.225 - m) for name, m in CENTERING_CONSTRAINTS.items()}
-    return zones
+    return {name: (float(x_half), float(y_half)) for name, x_half, y_half, _ in CENTERING_CONSTRAINTS}
 
 
 def _jwst_pupil(n_pix=256, diameter_m=6.6):

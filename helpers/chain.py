@@ -73,7 +73,7 @@ def run_chain(field_parameters, workspace_root=None, only=None, kernel="python3"
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    root = Path(workspace_root).expanduser() if workspace_root else default_workspace_root()
+    root = default_workspace_root(workspace_root)
     field = field_parameters.get("field")
     if not field:
         raise WorkbookError("field_parameters needs a 'field' name; e.g. {'field': 'demo-hudf', ...}")

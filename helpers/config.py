@@ -56,17 +56,24 @@ _SUBDIRS = ("archive", "catalogs", "figures", "export", "executed")
 CONFIG_FILENAME = "field.json"
 
 
-def default_workspace_root():
+def default_workspace_root(workspace_root=None):
     """Directory under which per-field workspaces live.
 
-    ``$MSA_WORKBOOK_WORKSPACE`` if set; otherwise ``workspace/`` at the top of the
-    workbook checkout (found from this package's location), or in the current directory
-    when the package is installed elsewhere.
+    ``workspace_root`` when given; else ``$MSA_WORKBOOK_WORKSPACE`` if set; otherwise
+    ``workspace/`` at the top of the workbook checkout (found from this package's location),
+    or in the current directory when the package is installed elsewhere.
+
+    Parameters
+    ----------
+    workspace_root : str or `~pathlib.Path`, optional
+        An explicit choice (e.g. a notebook's ``workspace_root`` parameter), returned expanded.
 
     Returns
     -------
     root : `~pathlib.Path`
     """
+    if workspace_root:
+        return Path(workspace_root).expanduser()
     env = os.environ.get("MSA_WORKBOOK_WORKSPACE")
     if env:
         return Path(env).expanduser()
@@ -345,7 +352,7 @@ def create_field(name, target=None, ra=None, dec=None, radius_arcmin=2.5, epoch=
     if epoch_value is None or not 1990.0 <= epoch_value <= 2100.0:
         raise WorkbookError(f"epoch = {epoch!r} is not a decimal year between 1990 and 2100; e.g. 2027.5")
     coord = resolve_target(target=target, ra=ra, dec=dec, live=live)
-    root = Path(workspace_root).expanduser() if workspace_root else default_workspace_root()
+    root = default_workspace_root(workspace_root)
     field_dir = root / name
     if (field_dir / CONFIG_FILENAME).exists() and not overwrite:
         raise WorkbookError(f"field {name!r} already exists in {root}; pass overwrite=True or choose another name")
@@ -390,7 +397,7 @@ def load_field(name_or_path, workspace_root=None):
     elif candidate.is_dir():
         path = candidate / CONFIG_FILENAME
     else:
-        root = Path(workspace_root).expanduser() if workspace_root else default_workspace_root()
+        root = default_workspace_root(workspace_root)
         path = root / str(name_or_path) / CONFIG_FILENAME
     if not path.exists():
         raise WorkbookError(

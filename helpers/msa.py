@@ -55,6 +55,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import WorkbookError
+from .nirspec import CENTERING_CONSTRAINTS, CENTERING_SOURCE, constraint_names  # noqa: F401 (public here too)
 
 __all__ = [
     "N_QUADRANTS", "N_COLUMNS", "N_ROWS", "N_SHUTTERS", "FILTERS", "REFERENCE_APERTURE",
@@ -79,26 +80,6 @@ SLIT_APERTURES = ("NRS_S200A1_SLIT", "NRS_S200A2_SLIT", "NRS_S400A1_SLIT", "NRS_
                   "NRS_S200B1_SLIT")
 IFU_APERTURE = "NRS_FULL_IFU"
 
-#: Source-centering constraints of APT's MSA Planning Tool: the source centre must lie within
-#: ``|dispersion offset| <= x_half`` and ``|spatial offset| <= y_half`` (arcsec) of the shutter
-#: centre. Names and half-sizes: JDox, "JWST ETC MSA Full Shutter Extraction Strategy",
-#: Table 1 (offsets from shutter centre per MPT centering constraint, with the minimum relative
-#: flux transmission at 2.95 um). ``margin`` = 0.100 - x_half is the inset from the open-area
-#: edge used by published planners (hMPT, jwst-vmpt 1.8.0 ``CENTRATION_BUFFERS``: 0, 0.035,
-#: 0.059, 0.072, 0.091 arcsec); JDox's numbers give 0.038 rather than 0.035 for the second.
-CENTERING_CONSTRAINTS = (
-    # name, x_half (arcsec), y_half (arcsec), min. relative transmission at 2.95 um
-    ("Unconstrained", 0.100, 0.225, 0.12),
-    ("Entire Open Shutter Area", 0.062, 0.187, 0.30),
-    ("Midpoint", 0.041, 0.166, 0.62),
-    ("Constrained", 0.028, 0.153, 0.75),
-    ("Tightly Constrained", 0.009, 0.134, 0.85),
-)
-CENTERING_SOURCE = ("JDox 'JWST ETC MSA Full Shutter Extraction Strategy', Table 1 "
-                    "(https://jwst-docs.stsci.edu/jwst-exposure-time-calculator-overview/"
-                    "jwst-etc-calculations-page-overview/jwst-etc-strategies/"
-                    "jwst-etc-msa-full-shutter-extraction-strategy)")
-
 #: Standard 3-shutter slitlet and 3-point nod: the source sits in the central shutter, then
 #: the telescope moves by one shutter pitch along the slitlet (spatial direction) each way.
 NOD_PATTERN = (0, 1, -1)
@@ -109,11 +90,6 @@ OPERABILITY_FILE = DATA_DIR / "msaoper_state.npz"
 
 STATE_OK, STATE_FAILED_CLOSED, STATE_FAILED_OPEN = 0, 1, 2
 STATE_NAMES = {STATE_OK: "operable", STATE_FAILED_CLOSED: "failed closed", STATE_FAILED_OPEN: "failed open"}
-
-
-def constraint_names():
-    """Names of the centering constraints, loosest first (see `CENTERING_CONSTRAINTS`)."""
-    return [c[0] for c in CENTERING_CONSTRAINTS]
 
 
 def _constraint(name):
