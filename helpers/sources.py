@@ -1447,6 +1447,10 @@ def extract_sources(image, wcs, error=None, mask=None, *, weight=None, threshold
         image's own stars (`build_epsf`).
     use_psf_fit : bool
         Refine point-like sources with the PSF fit (the full path); False gives the fast path.
+        Without PSF fits the image's own windowed-centroid phase bias cannot be measured, so the
+        windowed errors carry only the fixed floor: fine for FWHM ≳ 2 px, but on more undersampled
+        images (FWHM ~1.7 px) bright sources' errors are then underestimated — use the full path
+        for calibrated errors.
     fwhm : float, optional
         Image FWHM (pixels); default from ``psf`` or measured on the stellar locus.
     gain : float, optional
