@@ -171,3 +171,16 @@ def test_gaia_like_and_perturb(truth):
     pert = simulate.perturb_catalog(truth, 10.0, seed=1)
     d = (pert["dec"] - truth["dec"]) * 3.6e6
     assert np.std(d) == pytest.approx(10.0, rel=0.12)
+
+
+@pytest.mark.parametrize("instrument, filter, scale", [("ACS/WFC", "F606W", 0.06), ("WFC3/UVIS", "F475W", 0.04),
+                                                       ("NIRCAM", "F277W", 0.063)])
+def test_psf_is_centred_on_its_reference_sample(instrument, filter, scale):
+    """The truth x, y is where the PSF's light is centred: the first moment of the oversampled
+    model must fall on its central sample (an even-width smoothing kernel once shifted it)."""
+    psf = simulate.make_psf(instrument, filter, pixel_scale=scale)
+    data = psf.data
+    c = (data.shape[0] - 1) / 2
+    yy, xx = np.indices(data.shape)
+    assert (data * xx).sum() / data.sum() == pytest.approx(c, abs=1e-6)
+    assert (data * yy).sum() / data.sum() == pytest.approx(c, abs=1e-6)
