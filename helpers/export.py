@@ -40,7 +40,7 @@ file (no per-row Python branching); 10^5 sources take ~0.5 s together
 (``benchmarks/bench_export.py``). The DS9 text is byte-identical to what
 `regions.Regions.serialize` writes for the same regions (tested).
 
-The MSATA brightness windows are approximate (see :data:`MSATA_WINDOWS`); an editable copy
+The MSATA brightness windows come from JDox (see :data:`MSATA_WINDOWS`); an editable copy
 with its provenance is ``data/msata/brightness_windows.csv`` (pass its path as ``windows=``).
 """
 
@@ -104,28 +104,27 @@ COORD_DECIMALS = 9
 MAG_FILL = 99.0
 OTHER_FILL = -1.0
 
-#: MSATA reference-star brightness windows (AB magnitudes in the TA filter), per filter and
-#: readout pattern. **Approximate, not confirmed against the current JDox table.**
-#: Source sought: JDox "NIRSpec MSA Target Acquisition" (https://jwst-docs.stsci.edu/
-#: jwst-near-infrared-spectrograph/nirspec-operations/nirspec-target-acquisition/
-#: nirspec-msa-target-acquisition) and "NIRSpec MSATA Reference Star Selection Recommended
-#: Strategies"; looked on 2026-11-24: the offline excerpts confirm 5-8 reference stars,
-#: TA filters F110W/F140X/CLEAR and the 5-10 mas -> ~20 mas accuracy, but not the numbers.
-#: The F110W/NRSRAPID window follows the project reference (~19.5-22 mag); the others are
-#: shifted by the filters' wider bandpasses (F140X, CLEAR collect more light: saturate at
-#: fainter magnitudes) and by the longer effective exposure of NRSRAPIDD6 (~6x, ~1.9 mag).
-#: Replace them with the values from the ETC / JDox for your proposal: pass ``windows=`` (a
-#: path to a CSV with columns ta_filter, readout, bright_mag, faint_mag, or a list of dicts).
+#: MSATA reference-star brightness windows in the TA filter, per filter and readout pattern:
+#: ``faint_mag`` reaches S/N = 20, ``bright_mag`` saturates. From JDox "Predicting MSATA
+#: Reference Star Magnitudes", Table 1 "Brightness ranges for NIRSpec MSATA filter and
+#: readout pattern options" (https://jwst-docs.stsci.edu/jwst-near-infrared-spectrograph/
+#: nirspec-observing-strategies/nirspec-msata-reference-star-selection-recommended-strategies/
+#: predicting-msata-reference-star-magnitudes), read 2026-11-24. Its NRSRAPIDD1/D2 rows list a
+#: single filter whose column could not be read unambiguously, so they are left out. The
+#: magnitude system is the one of that table; the workbook's TA magnitudes are AB estimates from
+#: the pre-image, so check the system (and the current values, via the ETC) before a program
+#: update. Replace with ``windows=`` (a CSV with columns ta_filter, readout, bright_mag,
+#: faint_mag, or a list of dicts).
 MSATA_WINDOWS = [
     {"ta_filter": "F110W", "readout": "NRSRAPID", "bright_mag": 19.5, "faint_mag": 22.0},
-    {"ta_filter": "F110W", "readout": "NRSRAPIDD6", "bright_mag": 21.4, "faint_mag": 23.9},
-    {"ta_filter": "F140X", "readout": "NRSRAPID", "bright_mag": 20.3, "faint_mag": 22.8},
-    {"ta_filter": "F140X", "readout": "NRSRAPIDD6", "bright_mag": 22.2, "faint_mag": 24.7},
-    {"ta_filter": "CLEAR", "readout": "NRSRAPID", "bright_mag": 21.0, "faint_mag": 23.5},
-    {"ta_filter": "CLEAR", "readout": "NRSRAPIDD6", "bright_mag": 22.9, "faint_mag": 25.4},
+    {"ta_filter": "F110W", "readout": "NRSRAPIDD6", "bright_mag": 21.3, "faint_mag": 24.0},
+    {"ta_filter": "F140X", "readout": "NRSRAPID", "bright_mag": 20.6, "faint_mag": 23.0},
+    {"ta_filter": "F140X", "readout": "NRSRAPIDD6", "bright_mag": 22.3, "faint_mag": 25.0},
+    {"ta_filter": "CLEAR", "readout": "NRSRAPID", "bright_mag": 21.3, "faint_mag": 23.8},
+    {"ta_filter": "CLEAR", "readout": "NRSRAPIDD6", "bright_mag": 23.1, "faint_mag": 25.7},
 ]
-MSATA_WINDOWS_SOURCE = ("approximate; JDox 'NIRSpec MSA Target Acquisition' values not confirmed "
-                        "offline (looked 2026-11-24); replace with ETC/JDox values via windows=")
+MSATA_WINDOWS_SOURCE = ("JDox 'Predicting MSATA Reference Star Magnitudes' Table 1 (read 2026-11-24); "
+                        "TA magnitudes here are AB estimates from the pre-image: confirm with the ETC")
 
 #: Source-catalog flag bits (docs/DEVELOPING.md) that disqualify an MSATA reference star.
 FLAG_SATURATED, FLAG_EDGE, FLAG_BLENDED, FLAG_MASKED, FLAG_PSF_FAILED = 1, 2, 4, 8, 16
@@ -154,7 +153,7 @@ def load_brightness_windows(windows=None):
     Parameters
     ----------
     windows : None, str, `~pathlib.Path` or list of dict
-        ``None``: the built-in :data:`MSATA_WINDOWS` (approximate). A path: a CSV file with
+        ``None``: the built-in :data:`MSATA_WINDOWS` (JDox Table 1). A path: a CSV file with
         columns ``ta_filter, readout, bright_mag, faint_mag`` (AB). A list of dicts: used as is.
 
     Returns
@@ -653,7 +652,7 @@ def read_mpt_catalog(path):
 
 
 def build_mpt_table(sources, mag_ta=None, mag_preimage=None, candidates=None, id_offset=0,
-                    preimage_filter=None, weight=None):
+                    preimage_filter=None, weight=None, ta_filter="F110W"):
     """Assemble the MPT catalog table from a source catalog (schema in docs/DEVELOPING.md).
 
     Parameters
@@ -672,11 +671,16 @@ def build_mpt_table(sources, mag_ta=None, mag_preimage=None, candidates=None, id
         Name used in the ``Mag_<filter>`` label (default from ``sources.meta['filter']``).
     weight : array-like, optional
         MPT ``Weight`` (priority; larger = more important).
+    ta_filter : {'F110W', 'F140X', 'CLEAR'}
+        TA filter of ``mag_ta``: the same values are also written as ``NRS_<ta_filter>``, the
+        column header from which APT builds its MSATA "Reference Star Bin" menu (JDox
+        "Predicting MSATA Reference Star Magnitudes").
 
     Returns
     -------
     table : `~astropy.table.Table`
-        Columns ``ID RA DEC [Magnitude] Stellarity Reference [Weight] Sigma_mas Flags [Mag_<f>]``.
+        Columns ``ID RA DEC [Magnitude] Stellarity Reference [Weight] Sigma_mas Flags [Mag_<f>]
+        [NRS_<ta_filter>]``.
     """
     from astropy.table import Table
     import astropy.units as u
@@ -710,6 +714,12 @@ def build_mpt_table(sources, mag_ta=None, mag_preimage=None, candidates=None, id
     if mag_preimage is not None:
         f = str(preimage_filter or sources.meta.get("filter", "preimage")).upper().replace(" ", "_")
         out[f"Mag_{f}"] = np.asarray(mag_preimage, float)
+    if mag_ta is not None:
+        ta = str(ta_filter).strip().upper()
+        if ta not in ("F110W", "F140X", "CLEAR"):
+            raise WorkbookError(f"TA filter {ta_filter!r} is not one of NIRSpec's MSATA filters; use F110W, F140X or CLEAR")
+        out[f"NRS_{ta}"] = np.asarray(mag_ta, float)
+        out[f"NRS_{ta}"].description = f"estimated {ta} magnitude for APT's MSATA reference-star bins"
     return out
 
 

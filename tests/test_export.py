@@ -56,10 +56,11 @@ def test_mpt_format_header_and_columns(tmp_path):
                            preimage_filter="F814W", id_offset=1000)
     path = ex.write_mpt_catalog(m, tmp_path / "field.cat")
     lines = path.read_text().splitlines()
-    assert lines[0] == "# ID RA DEC Magnitude Stellarity Reference Sigma_mas Flags Mag_F814W"
+    # NRS_F110W: the header APT reads to offer MSATA reference-star bins (JDox)
+    assert lines[0] == "# ID RA DEC Magnitude Stellarity Reference Sigma_mas Flags Mag_F814W NRS_F110W"
     assert len(lines) == 51
     fields = lines[1].split()
-    assert len(fields) == 9
+    assert len(fields) == 10
     assert fields[0] == "1001"  # id offset applied, integer
     assert len(fields[1].split(".")[1]) == 9 and len(fields[2].split(".")[1]) == 9  # >= 8 decimals
     back = ex.read_mpt_catalog(path)
@@ -67,6 +68,9 @@ def test_mpt_format_header_and_columns(tmp_path):
     assert back["ID"].dtype.kind == "i" and back["Reference"].dtype.kind == "i"
     assert back["Reference"].sum() == cand["selected"].sum() > 0
     assert set(np.asarray(back["Stellarity"])) <= {0.0, 1.0}
+    np.testing.assert_allclose(back["NRS_F110W"], np.round(t["mag_ta"], 3), atol=1e-3)
+    with pytest.raises(WorkbookError, match="not one of NIRSpec's MSATA filters"):
+        ex.build_mpt_table(t, mag_ta=t["mag_ta"], ta_filter="F200W")
 
 
 def test_round_trip_preserves_positions_and_ids(tmp_path):
