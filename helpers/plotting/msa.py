@@ -308,7 +308,8 @@ class OverlayScene:
         self._update_raster(loc)
         if self.dynamic_title:
             title = (f"MSA at RA {p.ra:.5f}, Dec {p.dec:+.5f}, APA {p.apa:.1f} deg, {p.filter}; "
-                     f"{self.counts.get('in open shutters', 0)} sources in open shutters")
+                     f"{self.counts.get('in open shutters', 0)} sources in usable open shutters"
+                     + (" (whole nodded 3-shutter slitlet operable)" if self.nod else ""))
             self.title_artist.set_text(title + (f"\n{self.message}" if self.message else ""))
         else:
             self.title_artist.set_text("NIRSpec MSA over the pre-image (pointing and counts: right)")
@@ -340,6 +341,8 @@ class OverlayScene:
         zone_col = msa._zone_column(self.constraint)
         c["sources"] = int(self.src_ra.size)
         c["in the field"] = int(inside.sum())
+        # "usable": open area of an operable shutter; with the nod, the whole 3-shutter slitlet
+        # must be operable too, so this is smaller than the single-shutter count of notebook 05.
         c["in open shutters"] = int(usable.sum())
         for name in msa.constraint_names():
             c[f"zone: {name}"] = int((usable & np.asarray(loc[msa._zone_column(name)])).sum())
