@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .errors import WorkbookError
 
-__all__ = ["atomic_path", "ensure_writable_dir"]
+__all__ = ["atomic_path", "ensure_writable_dir", "refuse_existing"]
 
 
 def _describe_oserror(exc, path):
@@ -53,6 +53,23 @@ def ensure_writable_dir(directory):
     except OSError as exc:
         raise WorkbookError(_describe_oserror(exc, path)) from None
     return path.resolve()
+
+
+def refuse_existing(path, overwrite=False):
+    """Raise a one-line `WorkbookError` if ``path`` exists and ``overwrite`` is False.
+
+    :func:`atomic_path` does this itself; writers call it first too when they would otherwise
+    do expensive formatting before finding out.
+
+    Returns
+    -------
+    path : `~pathlib.Path`
+        ``path``, expanded.
+    """
+    path = Path(path).expanduser()
+    if path.exists() and not overwrite:
+        raise WorkbookError(f"{path} already exists; pass overwrite=True to replace it or choose another file name")
+    return path
 
 
 def _current_umask():
@@ -96,9 +113,7 @@ def atomic_path(path, overwrite=False):
     >>> (d / "a.txt").read_text()
     'hello'
     """
-    path = Path(path).expanduser()
-    if path.exists() and not overwrite:
-        raise WorkbookError(f"{path} already exists; pass overwrite=True to replace it or choose another file name")
+    path = refuse_existing(path, overwrite)
     ensure_writable_dir(path.parent)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     os.close(fd)

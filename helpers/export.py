@@ -57,7 +57,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import WorkbookError
-from ._io import atomic_path, ensure_writable_dir
+from ._io import atomic_path, ensure_writable_dir, refuse_existing
 
 __all__ = [
     "MPT_MAX_ID",
@@ -545,9 +545,7 @@ def write_mpt_catalog(table, path, overwrite=False, columns=None, max_radius_deg
     >>> p.read_text().splitlines()[:2]
     ['# ID RA DEC', '1 53.160000000 -27.790000000']
     """
-    path = Path(path).expanduser()
-    if path.exists() and not overwrite:
-        raise WorkbookError(f"{path} already exists; pass overwrite=True to replace it or choose another file name")
+    path = refuse_existing(path, overwrite)
     ids, ra, dec, _ = validate_mpt_table(table, max_radius_deg=max_radius_deg)
     core = {_find_col(table, "id"), _find_col(table, "ra", "raj2000"), _find_col(table, "dec", "dej2000", "decj2000")}
     if columns is None:
@@ -1039,9 +1037,7 @@ def write_ds9_circles(ra, dec, path, radius_arcsec=0.3, color="green", text=None
     from astropy.coordinates import Longitude
     import astropy.units as u
 
-    path = Path(path).expanduser()
-    if path.exists() and not overwrite:
-        raise WorkbookError(f"{path} already exists; pass overwrite=True to replace it or choose another file name")
+    path = refuse_existing(path, overwrite)
     ra = np.asarray(ra, float)
     dec = np.asarray(dec, float)
     if not (np.all(np.isfinite(ra)) and np.all(np.isfinite(dec))):
@@ -1106,9 +1102,7 @@ def write_regions(regions_list, path, overwrite=False, format="ds9"):
     """
     from regions import Regions
 
-    path = Path(path).expanduser()
-    if path.exists() and not overwrite:
-        raise WorkbookError(f"{path} already exists; pass overwrite=True to replace it or choose another file name")
+    path = refuse_existing(path, overwrite)
     text = Regions(list(regions_list)).serialize(format=format)
     with atomic_path(path, overwrite=overwrite) as tmp:
         tmp.write_text(text)
@@ -1264,9 +1258,7 @@ def outline_regions(outlines, color="yellow", labels=None):
 
 def write_catalog_ecsv(table, path, overwrite=False):
     """Write a table (with units, sigma and flags) as ECSV, atomically."""
-    path = Path(path).expanduser()
-    if path.exists() and not overwrite:
-        raise WorkbookError(f"{path} already exists; pass overwrite=True to replace it or choose another file name")
+    path = refuse_existing(path, overwrite)
     with atomic_path(path, overwrite=overwrite) as tmp:
         table.write(tmp, format="ascii.ecsv", overwrite=True)
     return path
@@ -1339,9 +1331,7 @@ def write_session(path, cfg, files=None, inputs=None, msata=None, notes=None, ov
     -------
     path : `~pathlib.Path`
     """
-    path = Path(path).expanduser()
-    if path.exists() and not overwrite:
-        raise WorkbookError(f"{path} already exists; pass overwrite=True to replace it or choose another file name")
+    path = refuse_existing(path, overwrite)
     field = cfg.to_dict()
     record = {
         "schema": "msa-astrometry-workbook/session/1",

@@ -443,47 +443,6 @@ def _windowed_errors(sub, noise, bad, x, y, sig):
             y_err[chunk] = np.sqrt(np.abs(vyy))
             cov_xy[chunk] = vxy
     return x_err, y_err, cov_xy
-    sig = np.asarray(sig, float)
-    # Group by stamp radius to keep the arrays small for the many compact sources.
-    radius_for = np.clip(np.ceil(4 * sig).astype(int), 2, 40)
-    for radius in np.unique(radius_for):
-        sel = np.nonzero(radius_for == radius)[0]
-        for chunk in np.array_split(sel, max(1, sel.size * (2 * radius + 1) ** 2 // 2_000_000 + 1)):
-            px, py, inside = _stamp_index(x[chunk], y[chunk], int(radius), sub.shape)
-            dx = px - x[chunk, None, None]
-            dy = py - y[chunk, None, None]
-            s2 = sig[chunk, None, None] ** 2
-            r2 = dx**2 + dy**2
-            use = inside & (r2 <= 16 * s2) & ~bad[py, px]
-            w = np.where(use, np.exp(-r2 / (2 * s2)), 0.0)
-            img = sub[py, px].astype(float)
-            v = noise.var(py, px, img)
-            v = np.where(use & np.isfinite(v), v, 0.0)
-            wi = w * img
-            j_xx = np.sum(wi * (1 - dx**2 / s2), axis=(1, 2))
-            j_yy = np.sum(wi * (1 - dy**2 / s2), axis=(1, 2))
-            j_xy = np.sum(wi * (-dx * dy / s2), axis=(1, 2))
-            total = np.sum(wi, axis=(1, 2))
-            # Keep the Jacobian away from zero at very low SNR (its noise can make it tiny):
-            # never below a quarter of the window sum (SExtractor's fixed factor is a half).
-            floor = 0.25 * np.abs(total)
-            j_xx = np.where(j_xx < floor, floor, j_xx)
-            j_yy = np.where(j_yy < floor, floor, j_yy)
-            w2v = w**2 * v
-            c_xx = np.sum(w2v * dx**2, axis=(1, 2))
-            c_yy = np.sum(w2v * dy**2, axis=(1, 2))
-            c_xy = np.sum(w2v * dx * dy, axis=(1, 2))
-            det = j_xx * j_yy - j_xy**2
-            det = np.where(np.abs(det) > 0, det, np.nan)
-            # inverse of the symmetric Jacobian
-            a, b, d = j_yy / det, -j_xy / det, j_xx / det
-            vxx = a * a * c_xx + 2 * a * b * c_xy + b * b * c_yy
-            vyy = b * b * c_xx + 2 * b * d * c_xy + d * d * c_yy
-            vxy = a * b * c_xx + (a * d + b * b) * c_xy + b * d * c_yy
-            x_err[chunk] = np.sqrt(np.abs(vxx))
-            y_err[chunk] = np.sqrt(np.abs(vyy))
-            cov_xy[chunk] = vxy
-    return x_err, y_err, cov_xy
 
 
 # ----------------------------------------------------------------------------------------------
