@@ -47,7 +47,6 @@ with its provenance is ``data/msata/brightness_windows.csv`` (pass its path as `
 import csv
 import datetime
 import hashlib
-import io
 import json
 import math
 import platform
@@ -1366,7 +1365,7 @@ def _rerun_commands(field):
     scratch = (f"python -m helpers.chain --field {name} --ra {field.get('ra')} --dec {field.get('dec')} "
                f"--radius {field.get('radius_arcmin')} --epoch {field.get('epoch')}" + (" --live" if field.get("live") else ""))
     return {
-        "keep_pointing": [f"python -c \"from helpers import export; export.recreate_field_from_session('session.json')\"",
+        "keep_pointing": ["python -c \"from helpers import export; export.recreate_field_from_session('session.json')\"",
                           f"python -m helpers.chain --field {name} --only 01 02 03 04 05"],
         "from_scratch": scratch,
         "note": "add --workspace-root ROOT (and workspace_root=ROOT) to use another workspace; notebook 04 "

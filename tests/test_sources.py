@@ -1,7 +1,6 @@
 """helpers.sources on simulated images with known truth: precision against the Cramér–Rao bound,
 pull calibration, flags, point/extended, tiling, FITS input and bad input."""
 
-import warnings
 
 import numpy as np
 import pytest
