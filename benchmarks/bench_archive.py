@@ -22,6 +22,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from helpers import archive, archive_replay  # noqa: E402
+from helpers.skyplane import tangent_to_sky  # noqa: E402
 
 N = 1000
 TARGET_S = 2.0
@@ -62,7 +63,7 @@ def synthetic_caom(n, seed=1):
     for k in range(n):
         kind, geom = shapes[rng.integers(len(shapes))]
         off = rng.uniform(-180, 180, 2)  # arcsec
-        c_ra, c_dec = archive_replay._tangent_to_sky(off[0], off[1], ra0, dec0)
+        c_ra, c_dec = tangent_to_sky(off[0], off[1], ra0, dec0)
         if kind == "CIRCLE":
             region = f"CIRCLE ICRS {float(c_ra):.8f} {float(c_dec):.8f} {min(geom, 0.05):.5f}"
         else:
@@ -71,7 +72,7 @@ def synthetic_caom(n, seed=1):
             pieces = []
             for ring in geom:
                 xy = ring @ rot.T
-                ra, dec = archive_replay._tangent_to_sky(xy[:, 0], xy[:, 1], float(c_ra), float(c_dec))
+                ra, dec = tangent_to_sky(xy[:, 0], xy[:, 1], float(c_ra), float(c_dec))
                 pieces.append("POLYGON ICRS " + " ".join(f"{a:.8f} {d:.8f}" for a, d in zip(ra, dec)))
             region = " ".join(pieces)
         coll, inst = INSTRUMENTS[rng.integers(len(INSTRUMENTS))]
@@ -89,7 +90,7 @@ def naive_coverage(caom, apa=20.0):
     ra0, dec0 = CENTRE
     field, _ = archive.msa_field_geometry(ra0, dec0, apa)
     xy = np.asarray(field.exterior.coords)
-    fra, fdec = archive_replay._tangent_to_sky(xy[:, 0], xy[:, 1], ra0, dec0)
+    fra, fdec = tangent_to_sky(xy[:, 0], xy[:, 1], ra0, dec0)
     sph_field = SphericalPolygon.from_radec(fra, fdec, center=CENTRE)
     field_area = sph_field.area()
     out = []

@@ -41,6 +41,7 @@ import numpy as np
 
 from ._io import _describe_oserror, atomic_path, ensure_writable_dir
 from .errors import WorkbookError
+from .skyplane import sky_to_tangent
 
 __all__ = [
     "SUPPORTED_INSTRUMENTS",
@@ -304,16 +305,7 @@ def tangent_plane(ra, dec, ra0, dec0):
         Standard coordinates in arcsec, xi towards East, eta towards North. Points
         90 deg or more from the tangent point come back as NaN.
     """
-    a = np.radians(np.asarray(ra, float) - ra0)
-    d = np.radians(np.asarray(dec, float))
-    d0 = math.radians(dec0)
-    cosd = np.cos(d)
-    cosc = math.sin(d0) * np.sin(d) + math.cos(d0) * cosd * np.cos(a)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        xi = np.where(cosc > 1e-3, cosd * np.sin(a) / cosc, np.nan)
-        eta = np.where(cosc > 1e-3, (math.cos(d0) * np.sin(d) - math.sin(d0) * cosd * np.cos(a)) / cosc, np.nan)
-    rad2as = 180.0 / math.pi * 3600.0
-    return xi * rad2as, eta * rad2as
+    return sky_to_tangent(ra, dec, ra0, dec0, unit="arcsec", far_as_nan=True)
 
 
 def footprint_geometries(s_regions, ra0, dec0):

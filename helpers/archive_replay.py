@@ -36,6 +36,7 @@ from urllib.parse import unquote
 import numpy as np
 
 from .errors import WorkbookError
+from .skyplane import tangent_to_sky
 
 __all__ = ["MastReplay", "RecordedReplay", "DemoReplay", "replay_for", "astroquery_test_data"]
 
@@ -187,18 +188,6 @@ class RecordedReplay(MastReplay):
 # the demo field
 # ----------------------------------------------------------------------------------------
 
-def _tangent_to_sky(xi_arcsec, eta_arcsec, ra0, dec0):
-    xi = np.radians(np.asarray(xi_arcsec, float) / 3600.0)
-    eta = np.radians(np.asarray(eta_arcsec, float) / 3600.0)
-    d0 = math.radians(dec0)
-    rho = np.hypot(xi, eta)
-    c = np.arctan(rho)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        dec = np.arcsin(np.cos(c) * math.sin(d0) + np.where(rho > 0, eta * np.sin(c) * math.cos(d0) / rho, 0.0))
-    ra = ra0 + np.degrees(np.arctan2(xi * np.sin(c), rho * math.cos(d0) * np.cos(c) - eta * math.sin(d0) * np.sin(c)))
-    return ra % 360.0, np.degrees(dec)
-
-
 class DemoReplay(MastReplay):
     """MAST as it would answer for the demo field, serving the simulated images.
 
@@ -240,7 +229,7 @@ class DemoReplay(MastReplay):
         xi = -math.cos(pa) * dx + math.sin(pa) * dy
         eta = math.sin(pa) * dx + math.cos(pa) * dy
         center = spec.center if spec.center is not None else tuple(self.field[0].meta["center"])
-        ra, dec = _tangent_to_sky(xi, eta, *center)
+        ra, dec = tangent_to_sky(xi, eta, *center)
         region = "POLYGON ICRS " + " ".join(f"{a:.8f} {d:.8f}" for a, d in zip(ra, dec))
         telescope = inst["telescope"]
         filename = f"{spec.name}_{inst['product']}.fits"

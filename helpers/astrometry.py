@@ -40,6 +40,7 @@ import numpy as np
 
 from .errors import WorkbookError
 from .nirspec import CENTERING_CONSTRAINTS, SHUTTER_OPEN_ARCSEC
+from .skyplane import sky_to_tangent, tangent_to_sky, unit_vectors
 
 __all__ = [
     "MAD_TO_SIGMA",
@@ -188,31 +189,7 @@ def tangent_plane_mas(ra, dec, ra0, dec0):
     >>> round(float(xi), 3), round(float(eta), 3)
     (3600.0, 0.0)
     """
-    ra, dec = np.radians(np.asarray(ra, float)), np.radians(np.asarray(dec, float))
-    a0, d0 = math.radians(ra0), math.radians(dec0)
-    cos_d, sin_d = np.cos(dec), np.sin(dec)
-    cos_da = np.cos(ra - a0)
-    denom = math.sin(d0) * sin_d + math.cos(d0) * cos_d * cos_da
-    xi = cos_d * np.sin(ra - a0) / denom
-    eta = (math.cos(d0) * sin_d - math.sin(d0) * cos_d * cos_da) / denom
-    k = math.degrees(1.0) * 3.6e6
-    return xi * k, eta * k
-
-
-def _tangent_to_radec(xi_mas, eta_mas, ra0, dec0):
-    k = math.degrees(1.0) * 3.6e6
-    xi, eta = np.asarray(xi_mas) / k, np.asarray(eta_mas) / k
-    d0 = math.radians(dec0)
-    denom = math.cos(d0) - eta * math.sin(d0)
-    ra = math.radians(ra0) + np.arctan2(xi, denom)
-    dec = np.arctan2(math.sin(d0) + eta * math.cos(d0), np.hypot(xi, denom))
-    return np.degrees(ra) % 360.0, np.degrees(dec)
-
-
-def _unit_vectors(ra, dec):
-    ra, dec = np.radians(ra), np.radians(dec)
-    cd = np.cos(dec)
-    return np.column_stack([cd * np.cos(ra), cd * np.sin(ra), np.sin(dec)])
+    return sky_to_tangent(ra, dec, ra0, dec0, unit="mas")
 
 
 def _as_mas(value, what):
@@ -286,9 +263,9 @@ def match(cat, ref, max_sep=0.3, drop_nan=False, offset_mas=(0.0, 0.0)):
     ra0, dec0 = float(np.nanmedian(ra2[good2])), float(np.nanmedian(dec2[good2]))
     if any(offset_mas):
         xi, eta = tangent_plane_mas(ra1, dec1, ra0, dec0)
-        ra1, dec1 = _tangent_to_radec(xi - offset_mas[0], eta - offset_mas[1], ra0, dec0)
+        ra1, dec1 = tangent_to_sky(xi - offset_mas[0], eta - offset_mas[1], ra0, dec0, unit="mas")
     i1, i2 = np.flatnonzero(good1), np.flatnonzero(good2)
-    v1, v2 = _unit_vectors(ra1[i1], dec1[i1]), _unit_vectors(ra2[i2], dec2[i2])
+    v1, v2 = unit_vectors(ra1[i1], dec1[i1]), unit_vectors(ra2[i2], dec2[i2])
     chord = 2.0 * math.sin(math.radians(max_sep_mas / 3.6e6) / 2.0)
     d12, j12 = cKDTree(v2).query(v1, distance_upper_bound=chord)
     d21, j21 = cKDTree(v1).query(v2, distance_upper_bound=chord)

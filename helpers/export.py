@@ -56,6 +56,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import WorkbookError
+from .skyplane import sky_to_tangent, unit_vectors
 from ._io import atomic_path, ensure_writable_dir, refuse_existing
 
 __all__ = [
@@ -307,24 +308,12 @@ def tangent_plane_arcsec(ra, dec, ra0, dec0):
     >>> round(float(eta[0]), 6)
     1.0
     """
-    ra = np.radians(np.asarray(ra, dtype=float))
-    dec = np.radians(np.asarray(dec, dtype=float))
-    a0, d0 = math.radians(ra0), math.radians(dec0)
-    cosc = np.sin(d0) * np.sin(dec) + np.cos(d0) * np.cos(dec) * np.cos(ra - a0)
-    xi = np.cos(dec) * np.sin(ra - a0) / cosc
-    eta = (np.cos(d0) * np.sin(dec) - np.sin(d0) * np.cos(dec) * np.cos(ra - a0)) / cosc
-    k = math.degrees(1.0) * 3600.0
-    return xi * k, eta * k
-
-
-def _unit_vectors(ra, dec):
-    ra, dec = np.radians(ra), np.radians(dec)
-    return np.column_stack([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)])
+    return sky_to_tangent(ra, dec, ra0, dec0, unit="arcsec")
 
 
 def _centre_and_radius(ra, dec):
     """Mean-direction centre (deg) and largest angular distance from it (deg)."""
-    v = _unit_vectors(ra, dec)
+    v = unit_vectors(ra, dec)
     m = v.sum(axis=0)
     norm = np.linalg.norm(m)
     if norm < 1e-12:

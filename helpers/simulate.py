@@ -41,6 +41,7 @@ from scipy import fft as sp_fft
 from scipy import ndimage
 
 from .errors import WorkbookError
+from .skyplane import tangent_to_sky
 
 __all__ = [
     "INSTRUMENTS",
@@ -284,16 +285,6 @@ def _measure_fwhm(image, oversample):
 # ----------------------------------------------------------------------------------------------
 # Truth
 # ----------------------------------------------------------------------------------------------
-def _tangent_to_sky(xi_deg, eta_deg, ra0, dec0):
-    """Gnomonic (TAN) deprojection of standard coordinates (deg) about (ra0, dec0) (deg)."""
-    xi, eta = np.radians(xi_deg), np.radians(eta_deg)
-    a0, d0 = math.radians(ra0), math.radians(dec0)
-    denom = math.cos(d0) - eta * math.sin(d0)
-    ra = a0 + np.arctan2(xi, denom)
-    dec = np.arctan2(math.sin(d0) + eta * math.cos(d0), np.hypot(xi, denom))
-    return np.degrees(ra) % 360.0, np.degrees(dec)
-
-
 def make_truth(center=(53.1625, -27.791417), size_arcsec=180.0, n_stars=600, n_galaxies=800,
                n_pairs=30, n_saturated=6, star_mag_range=(19.0, 28.5), galaxy_mag_range=(21.0, 27.5),
                star_snr=None, pm_sigma_mas_yr=5.0, seed=1):
@@ -345,7 +336,7 @@ def make_truth(center=(53.1625, -27.791417), size_arcsec=180.0, n_stars=600, n_g
     eta = np.concatenate([eta, eta[pair_first] + sep * np.cos(pa)])
     kinds = np.concatenate([kinds, np.array(["pair"] * int(n_pairs))])
     n = kinds.size
-    ra, dec = _tangent_to_sky(xi, eta, ra0, dec0)
+    ra, dec = tangent_to_sky(xi, eta, ra0, dec0, unit="deg")
     is_star = kinds != "galaxy"
     mag = np.where(is_star, rng.uniform(*star_mag_range, n), rng.uniform(*galaxy_mag_range, n))
     mag = np.where(kinds == "saturated", rng.uniform(star_mag_range[0] - 4.0, star_mag_range[0] - 2.0, n), mag)

@@ -21,6 +21,7 @@ from astropy.wcs import WCS
 
 from helpers import archive, archive_replay
 from helpers.errors import WorkbookError
+from helpers.skyplane import tangent_to_sky
 
 # The recorded caom.json holds WFPC2 and HLA footprints around (23.1, +60.64).
 REC_CENTRE = (23.12, 60.645)
@@ -128,7 +129,7 @@ def test_coverage_matches_spherical_geometry_on_real_footprints():
     cov, _, _ = archive.footprint_coverage(regions, ra0, dec0, field=field)
     # the same field as a spherical polygon (box corners projected back to the sky)
     xy = np.asarray(field.exterior.coords)
-    ra_f, dec_f = archive_replay._tangent_to_sky(xy[:, 0], xy[:, 1], ra0, dec0)
+    ra_f, dec_f = tangent_to_sky(xy[:, 0], xy[:, 1], ra0, dec0)
     sph_field = SphericalPolygon.from_radec(ra_f, dec_f, center=(ra0, dec0))
     for region, c in zip(regions, cov):
         parts = archive.parse_s_region([region])

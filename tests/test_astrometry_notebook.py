@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.skyplane import tangent_to_sky
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "03_astrometric_precision.ipynb"
 RA0, DEC0 = 53.1625, -27.791417
@@ -32,7 +33,7 @@ def _catalog(truth, epoch, name, instrument, filt, seed, err_scale=1.0, wcs=None
     err = err_scale * np.hypot(0.55 * 120.0 / snr, 0.5)  # mas: background-limited term + floor
     xi, eta = ast.tangent_plane_mas(ra, dec, RA0, DEC0)
     xi, eta = xi + rng.normal(0, 1, n) * err, eta + rng.normal(0, 1, n) * err
-    ra, dec = ast._tangent_to_radec(xi, eta, RA0, DEC0)
+    ra, dec = tangent_to_sky(xi, eta, RA0, DEC0, unit="mas")
     t = Table()
     t["id"] = np.arange(1, n + 1)
     t["x"], t["y"] = wcs.all_world2pix(ra, dec, 0) if wcs is not None else (xi / 60.0 + 500.0, eta / 60.0 + 500.0)

@@ -15,6 +15,7 @@ from astropy.wcs import WCS
 
 from helpers import astrometry as ast
 from helpers import simulate as sim
+from helpers.skyplane import tangent_to_sky
 
 SIGMAS = (2.0, 5.0, 10.0, 20.0, 50.0)
 MAS_PER_DEG = 3.6e6
@@ -49,7 +50,7 @@ def _distort(cat, shift_mas=(30.0, -20.0), rot_arcsec=0.4, scale_ppm=50.0):
     xn = s * (math.cos(t) * x - math.sin(t) * y) + shift_mas[0]
     yn = s * (math.sin(t) * x + math.cos(t) * y) + shift_mas[1]
     out = cat.copy()
-    out["ra"], out["dec"] = ast._tangent_to_radec(xn, yn, ra0, dec0)
+    out["ra"], out["dec"] = tangent_to_sky(xn, yn, ra0, dec0, unit="mas")
     return out
 
 
@@ -271,7 +272,7 @@ def _systematic_case(kind, amp=10.0, sigma=4.0, seed=0):
     spec = sim.ImageSpec(shape=(nx, nx), systematic=kind, systematic_mas=amp, systematic_scale_arcsec=90.0)
     px, py = x / 1000.0 / scale + nx / 2, y / 1000.0 / scale + nx / 2
     sx, sy = sim._systematic_offsets(spec, px, py, scale)
-    cat["ra"], cat["dec"] = ast._tangent_to_radec(x + sx * scale * 1000, y + sy * scale * 1000, ra0, dec0)
+    cat["ra"], cat["dec"] = tangent_to_sky(x + sx * scale * 1000, y + sy * scale * 1000, ra0, dec0, unit="mas")
     res = ast.compare_catalogs(cat, truth, ref_err=None, n_boot=50)
     return res, (x, y, sx * scale * 1000, sy * scale * 1000)
 
