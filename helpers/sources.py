@@ -473,26 +473,25 @@ class _Noise:
     """
 
     def __init__(self, error=None, weight=None, scalar_rms=None, gain=None):
-        self.error = error
-        self.weight = weight
+        # Contiguous once here, so the flat-index look-ups below never copy a tile view per call.
+        self.error = None if error is None else np.ascontiguousarray(error)
+        self.weight = None if weight is None else np.ascontiguousarray(weight)
         self.scalar_rms = scalar_rms
         self.gain = gain
 
     def var(self, py, px, model=None):
-        if self.error is not None:
-            e = self.error[py, px].astype(float)
-            return np.where(e > 0, e * e, np.inf)
-        if self.weight is not None:
-            w = self.weight[py, px].astype(float)
-            v = np.where(w > 0, 1.0 / np.where(w > 0, w, 1.0), np.inf)
+        """Per-pixel variance at integer pixels (py, px); see :meth:`var_flat`."""
+        planes = self.error if self.error is not None else self.weight
+        if planes is None:  # a scalar noise level: only the shape of the request matters
+            flat = np.zeros(np.broadcast(py, px).shape, dtype=np.int64)
         else:
-            v = np.full(np.shape(py), float(self.scalar_rms) ** 2)
-        if self.gain and model is not None:
-            v = v + np.maximum(model, 0.0) / self.gain
-        return v
+            flat = np.asarray(py, np.int64) * planes.shape[1] + np.asarray(px, np.int64)
+        return self.var_flat(flat, model)
 
     def var_flat(self, flat, model=None):
-        """As :meth:`var`, at flat (raveled) pixel indices."""
+        """Per-pixel variance at flat (raveled) pixel indices: ERR² where given, else 1/WHT,
+        else the scalar rms²; plus the source's Poisson term ``model / gain`` when both are
+        known. Pixels with ERR or WHT <= 0 get infinite variance (no weight)."""
         if self.error is not None:
             e = self.error.ravel().take(flat).astype(float)
             return np.where(e > 0, e * e, np.inf)
