@@ -2491,7 +2491,8 @@ def summary_record(catalog_name, combined, estimates, extra=None):
 
 
 def read_image(path, max_size=None):
-    """Science array, error array (or None), WCS and primary header of a drizzled FITS product.
+    """Science array, error array (or None), WCS and header (primary plus science keywords) of a
+    drizzled FITS product, opened with :func:`helpers.sources.read_image`.
 
     Parameters
     ----------
@@ -2505,31 +2506,23 @@ def read_image(path, max_size=None):
     data, error, wcs, header, origin
         ``origin`` = (x0, y0): pixel of the full image at the cut-out's (0, 0).
     """
-    from astropy.io import fits
-    from astropy.wcs import WCS, FITSFixedWarning
+    from .sources import read_image as open_product  # finds SCI/ERR/WHT and the WCS (upstream module)
 
-    try:
-        with fits.open(path, memmap=True) as hdul:
-            names = [h.name.upper() for h in hdul]
-            sci = hdul["SCI"] if "SCI" in names else next(h for h in hdul if getattr(h, "data", None) is not None
-                                                           and np.ndim(h.data) == 2)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", FITSFixedWarning)
-                wcs = WCS(sci.header, hdul)
-            ny, nx = sci.data.shape
-            ys, xs = slice(0, ny), slice(0, nx)
-            if max_size and max(ny, nx) > max_size:
-                y0, x0 = max((ny - max_size) // 2, 0), max((nx - max_size) // 2, 0)
-                ys, xs = slice(y0, min(y0 + max_size, ny)), slice(x0, min(x0 + max_size, nx))
-                wcs = wcs[ys, xs]
-            data = np.array(sci.data[ys, xs], dtype=float)
-            error = np.array(hdul["ERR"].data[ys, xs], dtype=float) if "ERR" in names else None
-            if error is None and "WHT" in names:
-                wht = np.array(hdul["WHT"].data[ys, xs], dtype=float)
-                error = np.where(wht > 0, 1 / np.sqrt(np.where(wht > 0, wht, 1)), np.inf)
-            header = hdul[0].header.copy()
-    except (OSError, StopIteration, KeyError) as exc:
-        raise WorkbookError(f"cannot read image {path} ({exc.__class__.__name__}); re-run notebook 01 to fetch it") from None
+    info = open_product(path)
+    with info["hdul"]:
+        sci, wcs = info["sci"], info["wcs"]
+        ny, nx = sci.data.shape
+        ys, xs = slice(0, ny), slice(0, nx)
+        if max_size and max(ny, nx) > max_size:
+            y0, x0 = max((ny - max_size) // 2, 0), max((nx - max_size) // 2, 0)
+            ys, xs = slice(y0, min(y0 + max_size, ny)), slice(x0, min(x0 + max_size, nx))
+            wcs = wcs[ys, xs]
+        data = np.array(sci.data[ys, xs], dtype=float)
+        error = np.array(info["err"].data[ys, xs], dtype=float) if info["err"] is not None else None
+        if error is None and info["wht"] is not None:
+            wht = np.array(info["wht"].data[ys, xs], dtype=float)
+            error = np.where(wht > 0, 1 / np.sqrt(np.where(wht > 0, wht, 1)), np.inf)
+        header = info["header"]
     if error is not None:
         error = np.where(np.isfinite(error) & (error > 0), error, np.nan)
     return data, error, wcs, header, (xs.start, ys.start)

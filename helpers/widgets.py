@@ -24,7 +24,8 @@ __all__ = ["MSAOverlayWidget", "enable_ipympl", "offset_pointing", "load_overlay
 
 
 def read_image(path):
-    """The first 2-D image HDU with a celestial WCS in a FITS file (SCI of a drz/drc/i2d).
+    """The science image of a FITS product (SCI of a drz/drc/i2d, else the first 2-D image) and its
+    celestial WCS, found by :func:`helpers.sources.read_image`.
 
     Returns
     -------
@@ -34,26 +35,19 @@ def read_image(path):
     Raises
     ------
     WorkbookError
-        Unreadable file, or no 2-D HDU with a celestial WCS.
+        Unreadable file, or a science image without a celestial WCS.
     """
-    import warnings
-
-    from astropy.io import fits
-    from astropy.wcs import WCS, FITSFixedWarning
+    from .sources import read_image as open_product  # finds the SCI HDU and its WCS
 
     try:
-        with fits.open(path, memmap=False) as hdul:
-            for hdu in hdul:
-                if hdu.data is None or getattr(hdu.data, "ndim", 0) != 2:
-                    continue
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", FITSFixedWarning)
-                    w = WCS(hdu.header, fobj=hdul)
-                if w.has_celestial:
-                    return np.asarray(hdu.data, dtype=np.float32), w.celestial
-    except OSError as exc:
-        raise WorkbookError(f"cannot read image {path} ({exc}); re-run notebook 01 to fetch it again") from None
-    raise WorkbookError(f"{path} has no 2-D image with a celestial WCS; choose another image from notebook 01")
+        info = open_product(path)
+    except WorkbookError as exc:
+        raise WorkbookError(f"cannot read image {path}: {exc}") from None
+    with info["hdul"]:
+        if not info["wcs"].has_celestial:
+            raise WorkbookError(f"{path} has no 2-D image with a celestial WCS; choose another image from notebook 01")
+        # a copy: the memory-mapped file closes on leaving this block
+        return np.array(info["sci"].data, dtype=np.float32), info["wcs"].celestial
 
 
 def load_overlay_inputs(cfg):
