@@ -87,6 +87,7 @@ __all__ = [
     "crb_curve",
     "field_images",
     "extract_field_images",
+    "flag_summary",
     "SourceExtractionWarning",
 ]
 
@@ -95,6 +96,34 @@ FLAG_EDGE = 2
 FLAG_BLENDED = 4
 FLAG_MASKED = 8
 FLAG_PSF_FAILED = 16
+
+#: Flag bits and the names used in summaries, in bit order.
+FLAG_NAMES = ((FLAG_SATURATED, "saturated"), (FLAG_EDGE, "edge"), (FLAG_BLENDED, "blended"),
+              (FLAG_MASKED, "masked"), (FLAG_PSF_FAILED, "psf failed"))
+
+
+def flag_summary(catalogs):
+    """One row per catalog: sources, point-like, unflagged, and the count of each flag.
+
+    Parameters
+    ----------
+    catalogs : dict
+        Name (e.g. product id) -> source catalog (schema of docs/DEVELOPING.md).
+
+    Returns
+    -------
+    summary : `~astropy.table.Table`
+        Columns ``product_id, sources, point, unflagged`` and one per flag name.
+    """
+    from astropy.table import Table
+
+    rows = []
+    for name, cat in catalogs.items():
+        flags = np.asarray(cat["flags"])
+        rows.append((name, len(cat), int(np.sum(np.asarray(cat["kind"]) == "point")), int(np.sum(flags == 0)),
+                     *(int(np.sum(flags & bit > 0)) for bit, _ in FLAG_NAMES)))
+    return Table(rows=rows, names=("product_id", "sources", "point", "unflagged", *(n for _, n in FLAG_NAMES)))
+
 
 #: Columns of the catalog in output order (see docs/DEVELOPING.md, "The source catalog schema").
 SCHEMA = ("id", "x", "y", "x_err", "y_err", "ra", "dec", "ra_err", "dec_err", "flux", "flux_err", "snr",

@@ -350,3 +350,14 @@ def test_empirical_psf_errors_calibrated_at_high_snr_undersampled():
     pulls = np.concatenate([np.asarray(c["x"] - t["x"]) / np.asarray(c["x_err"]),
                             np.asarray(c["y"] - t["y"]) / np.asarray(c["y_err"])])
     assert 0.85 <= np.std(pulls) <= 1.15, np.std(pulls)
+
+
+def test_flag_summary_counts_each_flag():
+    from astropy.table import Table
+
+    from helpers import sources
+
+    cat = Table({"flags": [0, 1, 4, 5, 16, 0], "kind": ["point", "point", "extended", "point", "point", "extended"]})
+    row = sources.flag_summary({"img": cat})[0]
+    assert (row["sources"], row["point"], row["unflagged"]) == (6, 4, 2)
+    assert (row["saturated"], row["edge"], row["blended"], row["masked"], row["psf failed"]) == (2, 0, 2, 0, 1)
