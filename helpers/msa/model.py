@@ -54,8 +54,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import WorkbookError
-from .nirspec import CENTERING_CONSTRAINTS, CENTERING_SOURCE, constraint_names  # noqa: F401 (public here too)
+from ..errors import WorkbookError
+from ..nirspec import CENTERING_CONSTRAINTS, CENTERING_SOURCE, constraint_names  # noqa: F401 (public here too)
 
 __all__ = [
     "N_QUADRANTS", "N_COLUMNS", "N_ROWS", "N_SHUTTERS", "FILTERS", "REFERENCE_APERTURE",
@@ -84,7 +84,7 @@ IFU_APERTURE = "NRS_FULL_IFU"
 #: the telescope moves by one shutter pitch along the slitlet (spatial direction) each way.
 NOD_PATTERN = (0, 1, -1)
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "msa"
+DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "msa"
 GRID_FILE = DATA_DIR / "msa_grid.ecsv"
 OPERABILITY_FILE = DATA_DIR / "msaoper_state.npz"
 
