@@ -1,0 +1,392 @@
+"""An MSA pointing on RA/Dec and the shutter each source falls in (notebook 04).
+
+Pointing: ``pysiaf.utils.rotations.attitude(V2Ref, V3Ref, ra, dec, V3PA)`` for the
+``NRS_FULL_MSA`` reference point, with ``V3PA = APA - V3IdlYAngle`` (APT's aperture PA is
+the position angle of the aperture's ideal Y axis), applied with numpy to all shutters.
+
+Also here: the shutter look-up from V2/V3 (`locate_v2v3`), slitlets, the centering zones
+and the overlap of the MSA footprint with an image. This module does not import matplotlib
+and works without a display.
+"""
+
+import functools
+import math
+
+import numpy as np
+
+from ..errors import WorkbookError
+from ..nirspec import CENTERING_CONSTRAINTS, constraint_names
+from .model import (N_COLUMNS, N_QUADRANTS, N_ROWS, SHAPE, _as_index_arrays, _check_filter, _grid,
+                    _import_pysiaf, _lonlat, _siaf, _unit, get_model, shutter_corners_v2v3, v2v3_to_msa_xy)
+from .operability import STATE_FAILED_CLOSED, default_operability
+
+__all__ = [
+    "REFERENCE_APERTURE", "SLIT_APERTURES", "IFU_APERTURE", "NOD_PATTERN", "MSAPointing",
+    "outlines_v2v3", "locate_v2v3", "slitlet_rows", "slitlet_ok", "footprint_overlap", "require_overlap",
+]
+
+#: SIAF aperture whose reference point an MSA pointing places on (RA, Dec).
+REFERENCE_APERTURE = "NRS_FULL_MSA"
+
+#: Fixed slits and the IFU aperture in the NIRSpec SIAF (outlines only).
+SLIT_APERTURES = ("NRS_S200A1_SLIT", "NRS_S200A2_SLIT", "NRS_S400A1_SLIT", "NRS_S1600A1_SLIT",
+                  "NRS_S200B1_SLIT")
+IFU_APERTURE = "NRS_FULL_IFU"
+
+#: Standard 3-shutter slitlet and 3-point nod: the source sits in the central shutter, then
+#: the telescope moves by one shutter pitch along the slitlet (spatial direction) each way.
+NOD_PATTERN = (0, 1, -1)
+
+
+def _constraint(name):
+    for c in CENTERING_CONSTRAINTS:
+        if str(name).strip().lower() == c[0].lower():
+            return c
+    raise WorkbookError(f"unknown centering constraint {name!r}; use one of: {', '.join(constraint_names())}")
+
+
+def _finite(value, what):
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise WorkbookError(f"{what} = {value!r} is not a number; give it in degrees") from None
+    if not math.isfinite(v):
+        raise WorkbookError(f"{what} = {value!r}; give a finite number of degrees")
+    return v
+
+
+class MSAPointing:
+    """An MSA pointing: the ``NRS_FULL_MSA`` reference point on (RA, Dec) with an aperture PA.
+
+    Parameters
+    ----------
+    ra, dec : float
+        ICRS position (degrees) of the ``NRS_FULL_MSA`` reference point.
+    apa : float
+        APT's Aperture PA (degrees, east of north, of the aperture's ideal +Y axis = spatial
+        direction). Any value is accepted and wrapped into [0, 360).
+    filter : str
+        One of `FILTERS`.
+
+    Examples
+    --------
+    >>> p = MSAPointing(53.1625, -27.791417, 45.0)
+    >>> ra, dec = p.shutter_sky(1, 100, 50)
+    >>> t = p.locate([ra], [dec])
+    >>> int(t["quadrant"][0]), int(t["i"][0]), int(t["j"][0])
+    (1, 100, 50)
+    """
+
+    def __init__(self, ra, dec, apa, filter="CLEAR"):
+        ra = _finite(ra, "ra")
+        dec = _finite(dec, "dec")
+        apa = _finite(apa, "APA")
+        if not -90.0 <= dec <= 90.0:
+            raise WorkbookError(f"dec = {dec:g} deg is outside [-90, 90]; check the value and its sign")
+        self.ra = ra % 360.0
+        self.dec = dec
+        self.apa = apa % 360.0
+        self.filter = _check_filter(filter)
+        ap = _siaf()[REFERENCE_APERTURE]
+        self.v2ref, self.v3ref = float(ap.V2Ref), float(ap.V3Ref)
+        self.v3idlyangle = float(ap.V3IdlYAngle)
+        rotations = _import_pysiaf().utils.rotations
+
+        self.attitude = np.asarray(rotations.attitude(self.v2ref, self.v3ref, self.ra, self.dec, self.v3pa))
+
+    def __repr__(self):
+        return f"MSAPointing(ra={self.ra:.7f}, dec={self.dec:.7f}, apa={self.apa:.4f}, filter={self.filter!r})"
+
+    # --- angles -----------------------------------------------------------------------------
+    @property
+    def v3pa(self):
+        """Position angle of V3 at the ``NRS_FULL_MSA`` reference point, degrees (APA - V3IdlYAngle)."""
+        return (self.apa - self.v3idlyangle) % 360.0
+
+    @property
+    def v3pa_v1(self):
+        """Position angle of V3 at the V1 axis (the observatory roll APT reports as V3PA), degrees."""
+        rotations = _import_pysiaf().utils.rotations
+
+        return float(rotations.posangle(self.attitude, 0.0, 0.0)) % 360.0
+
+    @classmethod
+    def from_v3pa(cls, ra, dec, v3pa, filter="CLEAR"):
+        """Pointing from the V3 position angle at the reference point (degrees)."""
+        ap = _siaf()[REFERENCE_APERTURE]
+        return cls(ra, dec, _finite(v3pa, "V3PA") + float(ap.V3IdlYAngle), filter=filter)
+
+    @classmethod
+    def from_attitude(cls, attitude, filter="CLEAR"):
+        """Pointing from a 3x3 attitude matrix (``pysiaf.utils.rotations.attitude``)."""
+        rotations = _import_pysiaf().utils.rotations
+
+        att = np.asarray(attitude, dtype=float)
+        if att.shape != (3, 3):
+            raise WorkbookError(f"attitude matrix has shape {att.shape}; it must be 3 x 3")
+        ap = _siaf()[REFERENCE_APERTURE]
+        ra, dec = rotations.pointing(att, float(ap.V2Ref), float(ap.V3Ref))
+        v3pa = rotations.posangle(att, float(ap.V2Ref), float(ap.V3Ref))
+        return cls(float(ra), float(dec), float(v3pa) + float(ap.V3IdlYAngle), filter=filter)
+
+    def offset(self, dx_idl=0.0, dy_idl=0.0):
+        """A new pointing whose reference point sits at ideal (dx, dy) arcsec of this one.
+
+        The attitude is carried over exactly (a small slew), so ``offset(0, pitch)`` is the
+        nod that moves the sources by one shutter along the slitlet.
+        """
+        rotations = _import_pysiaf().utils.rotations
+
+        ap = _siaf()[REFERENCE_APERTURE]
+        v2, v3 = ap.idl_to_tel(float(dx_idl), float(dy_idl))
+        ra, dec = rotations.pointing(self.attitude, float(v2), float(v3))
+        v3pa = rotations.posangle(self.attitude, float(v2), float(v3))
+        return MSAPointing(float(ra), float(dec), float(v3pa) + self.v3idlyangle, filter=self.filter)
+
+    def nod_pointings(self):
+        """The three pointings of the standard 3-shutter slitlet nod (`NOD_PATTERN`)."""
+        pitch = float(np.median(get_model(self.filter).pitch_spat))
+        return [self.offset(0.0, -k * pitch) for k in NOD_PATTERN]
+
+    # --- conversions ------------------------------------------------------------------------
+    def v2v3_to_sky(self, v2, v3):
+        """V2, V3 (arcsec) to RA, Dec (degrees) with this pointing's attitude (vectorised)."""
+        v2 = np.asarray(v2, dtype=float)
+        vec = _unit(v2.ravel() / 3600.0, np.asarray(v3, dtype=float).ravel() / 3600.0)
+        ra, dec = _lonlat(self.attitude @ vec)
+        return (ra % 360.0).reshape(v2.shape), dec.reshape(v2.shape)
+
+    def sky_to_v2v3(self, ra, dec):
+        """RA, Dec (degrees) to V2, V3 (arcsec) with this pointing's attitude (vectorised)."""
+        ra = np.asarray(ra, dtype=float)
+        vec = _unit(ra.ravel(), np.asarray(dec, dtype=float).ravel())
+        v2, v3 = _lonlat(self.attitude.T @ vec)
+        return (v2 * 3600.0).reshape(ra.shape), (v3 * 3600.0).reshape(ra.shape)
+
+    def shutter_sky(self, quadrant=None, i=None, j=None):
+        """RA, Dec (degrees) of shutter centres; all 249,660 (shape (4, 171, 365)) if no index given."""
+        m = get_model(self.filter)
+        if quadrant is None and i is None and j is None:
+            ra, dec = _lonlat(self.attitude @ m.unit_v2v3)
+            return (ra % 360.0).reshape(SHAPE), dec.reshape(SHAPE)
+        q, i, j = _as_index_arrays(quadrant, i, j)
+        flat = np.ravel_multi_index((q - 1, j - 1, i - 1), SHAPE)
+        ra, dec = _lonlat(self.attitude @ m.unit_v2v3[:, flat.ravel()])
+        return (ra % 360.0).reshape(q.shape), dec.reshape(q.shape)
+
+    def shutter_corners_sky(self, quadrant, i, j, which="open"):
+        """RA, Dec (degrees) of the corners of the given shutters, shape ``(..., 4)``."""
+        v2, v3 = shutter_corners_v2v3(quadrant, i, j, filter=self.filter, which=which)
+        return self.v2v3_to_sky(v2, v3)
+
+    def outlines_sky(self):
+        """Outlines on the sky: the four quadrants, the fixed slits and the IFU.
+
+        Returns
+        -------
+        dict
+            name -> (ra, dec) arrays (degrees) of a closed polygon. Quadrants come from this
+            model's grid edges (``Q1``..``Q4``); slits and IFU from the SIAF apertures' corners
+            (see `outlines_v2v3`).
+        """
+        return {name: self.v2v3_to_sky(v2, v3) for name, (v2, v3) in outlines_v2v3(self.filter).items()}
+
+    # --- sources ----------------------------------------------------------------------------
+    def locate_arrays(self, ra=None, dec=None, operability=None, unit=None):
+        """`locate` as a dict of numpy arrays (no Table): the fast path for widgets.
+
+        ``unit`` may give the sources' ICRS unit vectors (3, N) instead of ``ra, dec``
+        (precompute them once with ``helpers.msa.sky_unit(ra, dec)`` when sources do not move).
+        """
+        if unit is None:
+            ra = np.atleast_1d(np.asarray(ra, dtype=float)).ravel()
+            dec = np.atleast_1d(np.asarray(dec, dtype=float)).ravel()
+            if ra.shape != dec.shape:
+                raise WorkbookError(f"ra and dec have different lengths ({ra.size} and {dec.size}); give one of each per source")
+            unit = _unit(ra, dec)
+        v2, v3 = _lonlat(self.attitude.T @ unit)
+        v2 *= 3600.0
+        v3 *= 3600.0
+        res = locate_v2v3(v2, v3, self.filter)
+        if operability is None:
+            operability = default_operability()
+        inside = res["quadrant"] > 0
+        state = np.full(v2.shape, -1, dtype=np.int8)
+        qi, ii, jj = res["quadrant"][inside], res["i"][inside], res["j"][inside]
+        state[inside] = operability.state[qi - 1, jj - 1, ii - 1]
+        adx = np.abs(res["dx_disp"])
+        ady = np.abs(res["dy_spat"])
+        with np.errstate(invalid="ignore"):
+            for name, xh, yh, _ in CENTERING_CONSTRAINTS:
+                res[_zone_column(name)] = inside & (adx <= xh) & (ady <= yh)
+        res.update(state=state, v2=v2, v3=v3, operability=operability)
+        return res
+
+    def locate(self, ra, dec, operability=None):
+        """Which shutter each source falls in, and where in it.
+
+        Parameters
+        ----------
+        ra, dec : array_like
+            Source positions, degrees (ICRS).
+        operability : Operability, optional
+            Adds the shutter's state (default: the shipped map).
+
+        Returns
+        -------
+        `~astropy.table.Table`
+            One row per source: ``quadrant, i, j`` (1-based; 0 outside the grid, including
+            the gaps between quadrants), ``dx_disp, dy_spat`` (arcsec, offset of the source
+            from the shutter centre along the dispersion (+i) and spatial (+j) directions),
+            ``in_open`` (inside the 78 x 178 um open area), ``zone_<constraint>`` (bool, one
+            column per centering constraint, e.g. ``zone_midpoint``), ``best_zone`` (tightest
+            constraint satisfied, '' if none), ``state`` (operability code of the shutter,
+            -1 outside) and ``v2, v3`` (arcsec).
+        """
+        from astropy.table import Table
+
+        res = self.locate_arrays(ra, dec, operability=operability)
+        operability = res["operability"]
+        names = np.array([""] + constraint_names())
+        level = np.zeros(res["quadrant"].shape, dtype=np.intp)
+        for k, name in enumerate(constraint_names(), start=1):
+            level[res[_zone_column(name)]] = k
+        cols = {"quadrant": res["quadrant"], "i": res["i"], "j": res["j"], "dx_disp": res["dx_disp"],
+                "dy_spat": res["dy_spat"], "in_open": res["in_open"]}
+        cols.update({_zone_column(name): res[_zone_column(name)] for name in constraint_names()})
+        cols.update({"best_zone": names.take(level), "state": res["state"], "v2": res["v2"], "v3": res["v3"]})
+        t = Table(cols, copy=False)
+        for c in ("dx_disp", "dy_spat", "v2", "v3"):
+            t[c].unit = "arcsec"
+        t.meta["pointing"] = {"ra": self.ra, "dec": self.dec, "apa": self.apa, "filter": self.filter}
+        t.meta["operability"] = operability.source
+        return t
+
+
+@functools.lru_cache(maxsize=None)
+def outlines_v2v3(filter="CLEAR"):
+    """Outlines in V2/V3 (arcsec, cached): quadrants ``Q1..Q4`` from the shutter grid's outer
+    edges, fixed slits and IFU from the SIAF apertures' corners. name -> (v2, v3)."""
+    out = {}
+    m = get_model(filter)
+    for q in range(1, 5):
+        out[f"Q{q}"] = m.outline_v2v3(q)
+    siaf = _siaf()
+    for name in SLIT_APERTURES + (IFU_APERTURE,):
+        v2, v3 = siaf[name].corners("tel")
+        out[name] = (np.asarray(v2, float), np.asarray(v3, float))
+    return out
+
+
+def _zone_column(name):
+    return "zone_" + name.lower().replace(" ", "_")
+
+
+_NEAR_BOX_ARCSEC = 250.0
+
+
+def locate_v2v3(v2, v3, filter="CLEAR"):
+    """Vectorised shutter look-up from V2, V3 (arcsec); the core of `MSAPointing.locate`.
+
+    Returns
+    -------
+    dict of ndarray
+        ``quadrant, i, j`` (0 outside), ``fi, fj`` (offset in units of the pitch along i, j),
+        ``dx_disp, dy_spat`` (arcsec), ``in_open`` (bool), ``x, y`` (MSA plane, m).
+    """
+    v2 = np.asarray(v2, dtype=float).ravel()
+    v3 = np.asarray(v3, dtype=float).ravel()
+    # Only sources near the MSA go through the optics polynomials (wide catalogs: most do not).
+    # The grid lies within 150" of the NRS_FULL_MSA reference point; 250" is a safe box.
+    m = get_model(filter)
+    near = (np.abs(v2 - m.v2_centre) < _NEAR_BOX_ARCSEC) & (np.abs(v3 - m.v3_centre) < _NEAR_BOX_ARCSEC)
+    if near.all():
+        x, y = v2v3_to_msa_xy(v2, v3, filter)
+    else:
+        x = np.full(v2.shape, np.nan)
+        y = np.full(v2.shape, np.nan)
+        x[near], y[near] = v2v3_to_msa_xy(v2[near], v3[near], filter)
+    origin, _, inv, open_um = _grid()
+    # The quadrants tile the MSA plane around its origin: Q1 (-,-), Q2 (-,+), Q3 (+,-), Q4 (+,+).
+    qidx = (2 * (x > 0) + (y > 0)).astype(np.intp)
+    m4 = inv.reshape(N_QUADRANTS, 4)
+    dx = x - origin[:, 0].take(qidx)
+    dy = y - origin[:, 1].take(qidx)
+    a = m4[:, 0].take(qidx) * dx + m4[:, 1].take(qidx) * dy   # i - 1 (fractional)
+    b = m4[:, 2].take(qidx) * dx + m4[:, 3].take(qidx) * dy   # j - 1
+    ia = np.rint(a)
+    jb = np.rint(b)
+    hit = (ia >= 0) & (ia < N_COLUMNS) & (jb >= 0) & (jb < N_ROWS)
+    quad = np.where(hit, qidx + 1, 0).astype(np.int16)
+    ii = np.where(hit, ia + 1, 0).astype(np.int16)
+    jj = np.where(hit, jb + 1, 0).astype(np.int16)
+    fi = np.where(hit, a - ia, np.nan)
+    fj = np.where(hit, b - jb, np.nan)
+    # local sky pitch of the shutter each source is in (index 0 where outside: masked below)
+    with np.errstate(invalid="ignore"):
+        flat = np.where(hit, (qidx * N_ROWS + jb.astype(np.intp)) * N_COLUMNS + ia.astype(np.intp), 0)
+    dx_disp = fi * m.pitch_disp.ravel().take(flat)
+    dy_spat = fj * m.pitch_spat.ravel().take(flat)
+    _, jac, _, _ = _grid()
+    half_i = 0.5e-6 * open_um[0] / np.hypot(jac[:, 0, 0], jac[:, 1, 0])
+    half_j = 0.5e-6 * open_um[1] / np.hypot(jac[:, 0, 1], jac[:, 1, 1])
+    with np.errstate(invalid="ignore"):
+        in_open = hit & (np.abs(fi) <= half_i.take(qidx)) & (np.abs(fj) <= half_j.take(qidx))
+    return {"quadrant": quad, "i": ii, "j": jj, "fi": fi, "fj": fj, "dx_disp": dx_disp,
+            "dy_spat": dy_spat, "in_open": in_open, "x": x, "y": y}
+
+
+def slitlet_rows(j, n=3):
+    """Rows of an ``n``-shutter slitlet centred on row ``j`` (spatial direction); e.g. j-1, j, j+1."""
+    half = n // 2
+    return np.asarray(j)[..., None] + np.arange(-half, half + 1)
+
+
+def slitlet_ok(quadrant, i, j, operability=None, n=3):
+    """True where every shutter of the ``n``-shutter slitlet around (q, i, j) exists and can open."""
+    if operability is None:
+        operability = default_operability()
+    q = np.atleast_1d(np.asarray(quadrant))
+    i = np.atleast_1d(np.asarray(i))
+    rows = slitlet_rows(np.atleast_1d(np.asarray(j)), n)
+    valid = (q[:, None] > 0) & (rows >= 1) & (rows <= N_ROWS)
+    qq = np.clip(q[:, None], 1, 4) - 1
+    ii = np.clip(i[:, None], 1, N_COLUMNS) - 1
+    rr = np.clip(rows, 1, N_ROWS) - 1
+    st = operability.state[np.broadcast_to(qq, rr.shape), rr, np.broadcast_to(ii, rr.shape)]
+    return np.all(valid & (st != STATE_FAILED_CLOSED), axis=-1)
+
+
+def footprint_overlap(pointing, wcs, shape, step=8):
+    """Fraction of the MSA's shutters that fall on an image (0 = no overlap).
+
+    Parameters
+    ----------
+    pointing : MSAPointing
+    wcs : `~astropy.wcs.WCS`
+        Celestial WCS of the image.
+    shape : tuple
+        Image shape (ny, nx).
+    step : int
+        Use every ``step``-th shutter along each axis (speed).
+
+    Returns
+    -------
+    float
+    """
+    q, j, i = np.indices(SHAPE)[:, :, ::step, ::step]
+    ra, dec = pointing.shutter_sky(q.ravel() + 1, i.ravel() + 1, j.ravel() + 1)
+    x, y = wcs.all_world2pix(ra, dec, 0)
+    ny, nx = shape[:2]
+    ok = np.isfinite(x) & np.isfinite(y) & (x >= -0.5) & (x <= nx - 0.5) & (y >= -0.5) & (y <= ny - 0.5)
+    return float(ok.mean())
+
+
+def require_overlap(pointing, wcs, shape):
+    """Raise a one-line `WorkbookError` when the MSA footprint misses the image entirely."""
+    frac = footprint_overlap(pointing, wcs, shape)
+    if frac == 0.0:
+        raise WorkbookError(
+            f"the MSA at RA {pointing.ra:.5f}, Dec {pointing.dec:.5f}, APA {pointing.apa:.1f} does not overlap the image; "
+            "move the pointing towards the image centre (offsets of a few arcmin at most)")
+    return frac
