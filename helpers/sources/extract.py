@@ -69,8 +69,8 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table
 
-from ._io import atomic_path
-from .errors import WorkbookError
+from .._io import atomic_path
+from ..errors import WorkbookError
 
 __all__ = [
     "FLAG_SATURATED",
@@ -1819,7 +1819,7 @@ def field_images(cfg, max_images=None, progress=None):
 def _simulate_demo_images(cfg, progress=None):
     from tqdm.auto import tqdm
 
-    from . import simulate
+    from .. import simulate
 
     truth, specs = simulate.demo_field()
     out = []
