@@ -1,0 +1,101 @@
+"""Background and noise: the per-pixel variance model and the background-subtracted tile with its
+detection image."""
+
+import numpy as np
+
+
+class _Noise:
+    """Per-pixel variance, evaluated only at the pixels that need it (stamps), so no full-size
+    variance image is ever made.
+
+    Total variance = ERR² when an error array is given (HST/JWST ERR include the source's Poisson
+    noise); otherwise background variance (1/WHT, or the background RMS²) plus ``model/gain``.
+    """
+
+    def __init__(self, error=None, weight=None, scalar_rms=None, gain=None):
+        # Contiguous once here, so the flat-index look-ups below never copy a tile view per call.
+        self.error = None if error is None else np.ascontiguousarray(error)
+        self.weight = None if weight is None else np.ascontiguousarray(weight)
+        self.scalar_rms = scalar_rms
+        self.gain = gain
+
+    def var(self, py, px, model=None):
+        """Per-pixel variance at integer pixels (py, px); see :meth:`var_flat`."""
+        planes = self.error if self.error is not None else self.weight
+        if planes is None:  # a scalar noise level: only the shape of the request matters
+            flat = np.zeros(np.broadcast(py, px).shape, dtype=np.int64)
+        else:
+            flat = np.asarray(py, np.int64) * planes.shape[1] + np.asarray(px, np.int64)
+        return self.var_flat(flat, model)
+
+    def var_flat(self, flat, model=None):
+        """Per-pixel variance at flat (raveled) pixel indices: ERR² where given, else 1/WHT,
+        else the scalar rms²; plus the source's Poisson term ``model / gain`` when both are
+        known. Pixels with ERR or WHT <= 0 get infinite variance (no weight)."""
+        if self.error is not None:
+            e = self.error.ravel().take(flat).astype(float)
+            return np.where(e > 0, e * e, np.inf)
+        if self.weight is not None:
+            w = self.weight.ravel().take(flat).astype(float)
+            v = np.where(w > 0, 1.0 / np.where(w > 0, w, 1.0), np.inf)
+        else:
+            v = np.full(np.shape(flat), float(self.scalar_rms) ** 2)
+        if self.gain and model is not None:
+            v = v + np.maximum(model, 0.0) / self.gain
+        return v
+
+    def err_image(self, sub):
+        """A per-pixel 1σ image for sep's aperture sums (the ERR plane itself when given)."""
+        if self.error is not None:
+            return self.error
+        if self.weight is not None:
+            with np.errstate(divide="ignore"):
+                var = np.where(self.weight > 0, 1.0 / np.where(self.weight > 0, self.weight, 1), 0).astype(np.float32)
+        else:
+            var = np.full(sub.shape, np.float32(self.scalar_rms) ** 2)
+        if self.gain:
+            var += np.maximum(sub, 0) / np.float32(self.gain)
+        return np.sqrt(var)
+
+
+def _prepare_tile(data, error, weight, mask, opts):
+    """Bad-pixel mask, background-subtracted float32 image (a new array), detection image, noise."""
+    import sep
+
+    bad = ~np.isfinite(data)
+    if weight is not None:
+        bad |= ~(weight > 0)
+    elif error is not None:
+        bad |= ~(error > 0)
+    user_mask = mask
+    bad_or_masked = bad | user_mask if user_mask is not None else bad
+    if bad_or_masked.all():
+        return None
+    any_bad = bool(bad_or_masked.any())
+    # sep.Background skips masked pixels (NaN included); the subtraction makes the working copy.
+    bkg = sep.Background(data, mask=bad_or_masked if any_bad else None, bw=opts["back_size"], bh=opts["back_size"],
+                         fw=opts["back_filter_size"], fh=opts["back_filter_size"])
+    data = data - bkg
+    if any_bad:
+        np.putmask(data, bad_or_masked, np.float32(0))
+    if not np.any(data):
+        return None
+    # Detection image in units of the per-pixel background noise (1/sqrt(WHT) or ERR), so that a
+    # scalar threshold follows depth variations (chip gaps, mosaic edges).
+    if weight is not None:
+        with np.errstate(invalid="ignore"):
+            det = np.multiply(data, np.sqrt(weight), dtype=np.float32)
+        if any_bad:
+            np.putmask(det, bad_or_masked, np.float32(0))
+        det_err = 1.0
+    elif error is not None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            det = np.where(bad_or_masked, np.float32(0), data / error).astype(np.float32)
+        det_err = 1.0
+    else:
+        det = data
+        det_err = float(bkg.globalrms)
+    noise = _Noise(error=error, weight=weight, scalar_rms=float(bkg.globalrms) if bkg.globalrms > 0 else 1.0,
+                   gain=opts["gain"])
+    return {"sub": data, "det": det, "det_err": det_err, "bad": bad_or_masked, "edge_bad": bad,
+            "user_mask": user_mask, "noise": noise, "any_bad": any_bad, "globalrms": float(bkg.globalrms)}

@@ -1,0 +1,147 @@
+"""Detection and the fast path on one tile: sep detection, windowed centroids and their errors,
+aperture fluxes, the stellar locus, nearest neighbours, saturated cores."""
+
+import numpy as np
+
+from ..errors import WorkbookError
+from .centroids import MAX_WINDOW_SIGMA, WINDOWED_FLOOR_FWHM, _windowed_errors
+from .stamps import _stamp_index
+
+
+#: Matched-filter noise of sep's default 3x3 detection kernel relative to the pixel noise
+#: (sqrt(sum k²)/sum k): ``threshold`` is in units of the *filtered* noise, as with an error map.
+_KERNEL_NOISE = 6.0 / 16.0
+
+
+def _fast_tile(prep, opts):
+    """sep detection, windowed centroids and their errors."""
+    import sep
+
+    sub = prep["sub"]
+    sep.set_extract_pixstack(max(300_000, int(sub.size // 8)))
+    sep.set_sub_object_limit(4096)
+    try:
+        # No mask: masked pixels are zero in the detection image (sep.extract is ~2x slower with one).
+        objs = sep.extract(prep["det"], opts["threshold"] * _KERNEL_NOISE, err=prep["det_err"], minarea=opts["minarea"],
+                           deblend_nthresh=opts["deblend_nthresh"], deblend_cont=opts["deblend_cont"], clean=False)
+    except Exception as exc:  # noqa: BLE001 - sep raises plain Exception for internal limits
+        raise WorkbookError(f"source detection failed ({exc}); raise threshold or use smaller tiles "
+                            "(tile_size=2048)") from None
+    n = len(objs)
+    x = np.asarray(objs["x"], float)
+    y = np.asarray(objs["y"], float)
+    xpk = np.clip(np.asarray(objs["xpeak"]), 0, sub.shape[1] - 1)
+    ypk = np.clip(np.asarray(objs["ypeak"]), 0, sub.shape[0] - 1)
+    cat = {"x_det": x, "y_det": y, "npix": np.asarray(objs["npix"]), "sep_flag": np.asarray(objs["flag"]),
+           "a": np.asarray(objs["a"], float), "b": np.asarray(objs["b"], float),
+           "peak": sub[ypk, xpk].astype(float)}
+    if n == 0:
+        return cat
+    # Half-light radius relative to the flux within 6 a (the detection image is in noise units,
+    # so its isophotal flux is not used for the normalisation).
+    rmax = np.clip(6.0 * cat["a"], 3.0, 60.0)
+    r50, _ = sep.flux_radius(sub, x, y, rmax, 0.5, subpix=1)
+    r50 = np.where(np.isfinite(r50) & (r50 > 0.3), r50, 0.3)
+    r50 = np.minimum(r50, rmax)
+    # Window σ = 2 r50 / 2.35 (SExtractor), at most MAX_WINDOW_SIGMA: a large galaxy's centroid in a
+    # 16-pixel-radius window is as good a reference point and costs far less than one in its full size.
+    sig = np.clip(2.0 / 2.35 * r50, 2.0 / 2.35 * 0.5, MAX_WINDOW_SIGMA)
+    # subpix=1: the window is evaluated at pixel centres, exactly as the error propagation below.
+    # No mask: masked pixels are already zero in ``sub`` (and sep.winpos is ~5x slower with one).
+    xw, yw, _ = sep.winpos(sub, x, y, sig, subpix=1)
+    moved = np.hypot(xw - x, yw - y)
+    fail = ~np.isfinite(xw) | ~np.isfinite(yw) | (moved > np.maximum(2.0, 2 * r50))
+    xw = np.where(fail, x, xw)
+    yw = np.where(fail, y, yw)
+    # Deblending without cleaning leaves fragments of bright objects' wings whose windowed
+    # centroids converge onto the object itself: keep one source (the largest) per position.
+    keep = _merge_converged(xw, yw, cat["npix"], 0.5)
+    if not keep.all():
+        cat = {k: v[keep] for k, v in cat.items()}
+        xw, yw, sig, r50, fail = xw[keep], yw[keep], sig[keep], r50[keep], fail[keep]
+    x_err, y_err, cov_xy = _windowed_errors(sub, prep["noise"], prep["bad"], xw, yw, sig)
+    # Pixel-phase floor of windowed centroids of undersampled PSFs (see WINDOWED_FLOOR_FWHM).
+    floor = WINDOWED_FLOOR_FWHM * 2.0 * r50 / 1.35
+    x_err = np.sqrt(x_err**2 + floor**2)
+    y_err = np.sqrt(y_err**2 + floor**2)
+    cat.update(x_win=xw, y_win=yw, x_win_err=x_err, y_win_err=y_err, cov_xy_win=cov_xy, r50=r50, sig_win=sig,
+               win_failed=fail)
+    return cat
+
+
+def _merge_converged(x, y, size, radius):
+    """Boolean mask keeping one source per group of positions closer than ``radius`` (the largest)."""
+    from scipy.sparse.csgraph import connected_components
+    from scipy.sparse import coo_matrix
+    from scipy.spatial import cKDTree
+
+    n = len(x)
+    keep = np.ones(n, bool)
+    if n < 2:
+        return keep
+    pairs = cKDTree(np.column_stack([x, y])).query_pairs(radius, output_type="ndarray")
+    if len(pairs) == 0:
+        return keep
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+    _, label = connected_components(graph, directed=False)
+    order = np.lexsort((-np.asarray(size, float), label))
+    first = np.ones(n, bool)
+    first[1:] = label[order][1:] != label[order][:-1]
+    keep[:] = False
+    keep[order[first]] = True
+    return keep
+
+
+def _aperture_flux(prep, x, y, radius):
+    import sep
+
+    err = prep["noise"].err_image(prep["sub"])
+    mask = prep["bad"] if prep["any_bad"] else None
+    flux, ferr, _ = sep.sum_circle(prep["sub"], x, y, radius, err=err, mask=mask, subpix=1)
+    return np.asarray(flux, float), np.asarray(ferr, float)
+
+
+def _stellar_size(cat, snr):
+    """The stellar locus: median 2·r50 (pixels) of bright compact sources, and how many bright
+    sources it was measured on (None, 0 when fewer than 5)."""
+    if "r50" not in cat or len(cat["r50"]) == 0:
+        return None, 0
+    size = 2 * cat["r50"]
+    good = (snr > 30) & (cat["sep_flag"] == 0) & ~cat["win_failed"]
+    if good.sum() < 5:
+        return None, 0
+    s = size[good]
+    lo = np.percentile(s, 20)
+    locus = s[s <= lo * 1.25]
+    return (float(np.median(locus)) if locus.size else float(lo)), int(good.sum())
+
+
+def _neighbour_distance(x, y):
+    """Distance to the nearest other source (pixels; inf when alone)."""
+    from scipy.spatial import cKDTree
+
+    if len(x) < 2:
+        return np.full(len(x), np.inf)
+    tree = cKDTree(np.column_stack([x, y]))
+    d, _ = tree.query(np.column_stack([x, y]), k=2)
+    return d[:, 1]
+
+
+def _saturated(raw, sub, x, y, saturation, noise):
+    """Saturated: peak at/above ``saturation`` (image units), or a flat-topped core (>= 3 pixels
+    within 1e-5 of the maximum in the 5x5 core of a bright source, as saturated drizzled cores are)."""
+    if len(x) == 0:
+        return np.zeros(0, bool)
+    px, py, inside = _stamp_index(x, y, 2, sub.shape)
+    core = np.where(inside, sub[py, px], -np.inf).reshape(len(x), -1)
+    peak = core.max(axis=1)
+    sat = np.zeros(len(x), bool)
+    if saturation is not None:
+        raw_core = np.where(inside, raw[py, px], -np.inf).reshape(len(x), -1)
+        sat |= raw_core.max(axis=1) >= 0.95 * saturation
+    sigma = np.sqrt(noise.var(np.clip(np.rint(y).astype(int), 0, sub.shape[0] - 1),
+                              np.clip(np.rint(x).astype(int), 0, sub.shape[1] - 1)))
+    bright = peak > 50 * np.where(np.isfinite(sigma), sigma, np.inf)
+    flat = np.sum(np.abs(core - peak[:, None]) <= 1e-5 * np.abs(peak[:, None]), axis=1) >= 3
+    sat |= bright & flat
+    return sat

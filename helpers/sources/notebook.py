@@ -1,0 +1,145 @@
+"""Notebook 02's glue: the field's images (or the simulated demo field), their extraction into
+``catalogs/sources_<product_id>.ecsv``, and the record of the catalogs for notebooks 03-05."""
+
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from astropy.table import Table
+
+from ..errors import WorkbookError
+from .catalog import SourceExtractionWarning, write_catalog
+from .extract import extract_sources_fits
+
+
+def field_images(cfg, max_images=None, progress=None):
+    """The images notebook 02 processes, best first.
+
+    Reads ``cfg.extra["images"]`` (written by notebook 01: dicts with ``path, product_id,
+    instrument, filter, epoch, pixel_scale, wcsname``). When notebook 01 has not run (no
+    ``images``), the offline demo field is simulated (`helpers.simulate.demo_field`) and written as
+    HST drc / JWST i2d-like FITS files into the workspace's ``archive/`` directory.
+
+    Parameters
+    ----------
+    cfg : `helpers.config.FieldConfig`
+    max_images : int, optional
+        Process at most this many (the best first).
+    progress : bool or None
+
+    Returns
+    -------
+    images : list of dict
+    simulated : bool
+        True when the demo field was simulated here.
+
+    Raises
+    ------
+    WorkbookError
+        If a listed image file is missing.
+    """
+    images = list(cfg.extra.get("images") or [])
+    simulated = False
+    if not images:
+        images = _simulate_demo_images(cfg, progress=progress)
+        simulated = True
+    if max_images is not None:
+        images = images[: int(max_images)]
+    for im in images:
+        if not Path(im["path"]).exists():
+            raise WorkbookError(f"image {im['path']} listed by notebook 01 is missing; re-run notebook 01 "
+                                "(01_find_imaging) to download it")
+    return images, simulated
+
+
+def _simulate_demo_images(cfg, progress=None):
+    from tqdm.auto import tqdm
+
+    from .. import simulate
+
+    truth, specs = simulate.demo_field()
+    out = []
+    archive = cfg.subdir("archive")
+    for spec in tqdm(specs, desc="simulating demo images", disable=None if progress is None else not progress):
+        path = archive / f"{spec.name}_{simulate.INSTRUMENTS[spec.instrument]['product']}.fits"
+        if not path.exists():
+            simulate.make_image(truth, spec).writeto(path)
+        out.append({"path": str(path), "product_id": spec.name, "instrument": spec.instrument, "filter": spec.filter,
+                    "epoch": float(spec.epoch),
+                    "pixel_scale": float(spec.pixel_scale or simulate.INSTRUMENTS[spec.instrument]["pixel_scale"]),
+                    "wcsname": simulate.INSTRUMENTS[spec.instrument]["wcsname"], "simulated": True})
+    return out
+
+
+def extract_field_images(cfg, images, overwrite=True, progress=None, **options):
+    """Extract every image of the field and write ``catalogs/sources_<product_id>.ecsv``.
+
+    Parameters
+    ----------
+    cfg : `helpers.config.FieldConfig`
+    images : list of dict
+        From :func:`field_images`.
+    overwrite : bool
+        Replace existing catalogs (they are regenerated on every run).
+    progress : bool or None
+        tqdm bar over the images.
+    **options
+        Passed to `extract_sources` (``threshold``, ``use_psf_fit`` ...).
+
+    Returns
+    -------
+    summary : `~astropy.table.Table`
+        One row per image: ``product_id, instrument, filter, epoch, n_sources, n_point, n_psf,
+        fwhm_pix, median_err_mas`` (point sources with SNR > 50, per axis), ``psf_model``,
+        ``seconds``, ``catalog`` (path).
+    catalogs : dict
+        ``product_id`` → catalog table.
+
+    Raises
+    ------
+    WorkbookError
+        If no image could be extracted (an unusable image is skipped with a warning).
+
+    Notes
+    -----
+    Records the catalogs in ``cfg.extra["source_catalogs"]`` for notebooks 03–05.
+    """
+    from tqdm.auto import tqdm
+
+    rows, catalogs, records = [], {}, []
+    for im in tqdm(images, desc="images", unit="image", disable=None if progress is None else not progress):
+        meta = {"image": im["product_id"], "epoch": im.get("epoch"), "instrument": im.get("instrument"),
+                "filter": im.get("filter"), "pixel_scale": im.get("pixel_scale"), "wcsname": im.get("wcsname")}
+        meta = {k: v for k, v in meta.items() if v is not None}
+        t0 = time.perf_counter()
+        try:
+            cat = extract_sources_fits(im["path"], meta=meta, progress=False, **options)
+        except WorkbookError as exc:
+            # One unusable image must not stop the others: say why and go on.
+            warnings.warn(f"skipped {im['product_id']}: {exc}", SourceExtractionWarning, stacklevel=2)
+            continue
+        seconds = time.perf_counter() - t0
+        path = write_catalog(cat, cfg.subdir("catalogs") / f"sources_{im['product_id']}.ecsv", overwrite=overwrite)
+        catalogs[im["product_id"]] = cat
+        point = np.asarray(cat["kind"]) == "point"
+        bright = point & (np.asarray(cat["snr"]) > 50) & (np.asarray(cat["flags"]) == 0)
+        med = float(np.median(np.hypot(cat["ra_err"][bright], cat["dec_err"][bright]) / np.sqrt(2))) if bright.any() else np.nan
+        rows.append((im["product_id"], cat.meta.get("instrument", ""), cat.meta.get("filter", ""),
+                     float(cat.meta.get("epoch") or np.nan), len(cat), int(point.sum()),
+                     int(np.sum(np.asarray(cat["method"]) == "psf")), float(cat.meta.get("fwhm_pix") or np.nan), med,
+                     str(cat.meta.get("psf_model", "")), round(seconds, 1), str(path)))
+        records.append({"product_id": im["product_id"], "path": str(path), "n_sources": len(cat),
+                        "n_point": int(point.sum()), "median_err_mas": None if np.isnan(med) else round(med, 2)})
+    if not rows:
+        raise WorkbookError("no image could be extracted (see the warnings above); check notebook 01's downloads")
+    summary = Table(rows=rows, names=("product_id", "instrument", "filter", "epoch", "n_sources", "n_point", "n_psf",
+                                      "fwhm_pix", "median_err_mas", "psf_model", "seconds", "catalog"))
+    summary["median_err_mas"].unit = "mas"
+    summary["fwhm_pix"].unit = "pix"
+    summary["seconds"].unit = "s"
+    summary["fwhm_pix"].format = ".2f"
+    summary["median_err_mas"].format = ".2f"
+    summary["epoch"].format = ".2f"
+    cfg.update(extra={"source_catalogs": records})
+    return summary, catalogs

@@ -1,0 +1,224 @@
+"""Tiles: the extraction of one tile (fast path, PSF refinement, flags, point/extended) and the
+tiling plan of large images."""
+
+import math
+import time
+import warnings
+
+import numpy as np
+
+from .background import _prepare_tile
+from .catalog import FLAG_BLENDED, FLAG_EDGE, FLAG_MASKED, FLAG_PSF_FAILED, FLAG_SATURATED, SourceExtractionWarning
+from .centroids import WINDOWED_FLOOR_FWHM, _windowed_errors
+from .detection import _aperture_flux, _fast_tile, _neighbour_distance, _saturated, _stellar_size
+from .epsf import EPSF_FLOOR_FWHM, _epsf_model_error, _make_prf
+from .fitting import _core_deficit, _fit_psf, _mask_cores, _psf_error_floor, _refit_minus_neighbours, _render_models
+from .psf import _psf_size
+from .stamps import _stamp_any
+
+
+def _process_tile(reader, region, core, opts, state):
+    """Run the fast path (and the PSF refinement) on one tile; return a dict of columns for the
+    sources whose detection centre lies in ``core`` (global pixel coordinates)."""
+    (y0, y1), (x0, x1) = region
+    data, error, weight, mask = reader.read(slice(y0, y1), slice(x0, x1))
+    raw = data if opts["saturation"] is not None else None  # not modified: the subtraction copies
+    prep = _prepare_tile(data, error, weight, mask, opts)
+    state["n_valid"] += 0 if prep is None else int((~prep["bad"]).sum())
+    if prep is None:
+        return None
+    cat = _fast_tile(prep, opts)
+    n = len(cat["x_det"])
+    if n == 0:
+        return None
+    # Aperture photometry (windowed sources): radius max(2.5 r50, 1.5 FWHM_guess).
+    fwhm_guess = state.get("fwhm") or 2.5
+    ap_r = np.clip(np.maximum(2.5 * cat["r50"], 1.5 * fwhm_guess), 2.0, 50.0)
+    flux_ap, flux_ap_err = _aperture_flux(prep, cat["x_win"], cat["y_win"], ap_r)
+    snr_ap = flux_ap / np.where(flux_ap_err > 0, flux_ap_err, np.nan)
+    if state.get("size_ref") is None:
+        # The stellar locus: 2·r50 of bright compact sources (what a point source measures here).
+        if opts["psf"] is not None:
+            size_ref = _psf_size(opts["psf"], state["fwhm"])
+            state["size_ref_reliable"] = True
+        else:
+            size_ref, n_locus = _stellar_size(cat, np.nan_to_num(snr_ap))
+            state["size_ref_reliable"] = n_locus >= 20
+        if size_ref is None:
+            size_ref = 1.35 * (state["fwhm"] or 2.5)
+            if state["fwhm"] is None:
+                warnings.warn("too few bright compact sources to measure the image FWHM; assuming 2.5 px "
+                              "(pass fwhm=... or psf=... to set it)", SourceExtractionWarning, stacklevel=3)
+        state["size_ref"] = float(size_ref)
+        state["fwhm_provisional"] = state["fwhm"] is None
+        if state["fwhm"] is None:
+            state["fwhm"] = float(size_ref) / 1.35 if size_ref else 2.5
+    # Faint sources can have a noise-shrunken r50 and so a window too small to average the noise:
+    # never use a window narrower than 0.6 x a point source's. (The smaller of the stellar locus and
+    # the median size of all sources: a locus drawn from bright galaxies must not widen windows.)
+    if state.get("size_window") is None:
+        faint_ok = np.nan_to_num(snr_ap) > 5
+        size_all = float(np.median(2 * cat["r50"][faint_ok])) if faint_ok.sum() >= 20 else state["size_ref"]
+        state["size_window"] = min(state["size_ref"], size_all)
+    sig_star = 2.0 / 2.35 * state["size_window"] / 2.0
+    small = (cat["sig_win"] < 0.6 * sig_star) & bool(state.get("size_ref_reliable"))
+    if small.any():
+        import sep
+
+        xs, ys = cat["x_det"][small], cat["y_det"][small]
+        sig = np.full(xs.size, sig_star)
+        xw, yw, _ = sep.winpos(prep["sub"], xs, ys, sig, subpix=1)
+        bad_w = ~np.isfinite(xw) | ~np.isfinite(yw) | (np.hypot(xw - xs, yw - ys) > 2.0)
+        xw, yw = np.where(bad_w, xs, xw), np.where(bad_w, ys, yw)
+        ex, ey, cxy = _windowed_errors(prep["sub"], prep["noise"], prep["bad"], xw, yw, sig)
+        floor = WINDOWED_FLOOR_FWHM * state["size_window"] / 1.35
+        cat["x_win"][small], cat["y_win"][small] = xw, yw
+        cat["x_win_err"][small] = np.sqrt(ex**2 + floor**2)
+        cat["y_win_err"][small] = np.sqrt(ey**2 + floor**2)
+        cat["cov_xy_win"][small], cat["sig_win"][small] = cxy, sig
+        cat["win_failed"][small] = bad_w
+    size_ratio = 2 * cat["r50"] / state["size_ref"]
+    nn = _neighbour_distance(cat["x_det"], cat["y_det"])
+    sat = _saturated(raw, prep["sub"], cat["x_det"], cat["y_det"], opts["saturation"], prep["noise"])
+    if opts["use_psf_fit"]:
+        if state.get("prf") is None and not state.get("prf_failed"):
+            state["prf"] = _make_prf(prep, cat, snr_ap, nn, sat, size_ratio, state["fwhm"], opts, state)
+            state["prf_failed"] = state["prf"] is None
+            if state["prf"] is not None and state.get("fwhm_provisional"):
+                state["fwhm"] = float(state["prf"].fwhm)
+        prf = state["prf"]
+    else:
+        prf = None
+    fwhm = state["fwhm"]
+    x = cat["x_win"].copy()
+    y = cat["y_win"].copy()
+    x_err = cat["x_win_err"].copy()
+    y_err = cat["y_win_err"].copy()
+    cov_xy = cat["cov_xy_win"].copy()
+    flux = flux_ap.copy()
+    flux_err = flux_ap_err.copy()
+    method = np.full(n, "windowed", dtype="<U8")
+    flags = np.zeros(n, np.int32)
+    flags[sat] |= FLAG_SATURATED
+    r_flag = int(max(3, math.ceil(1.5 * fwhm)))
+    flags[_stamp_any(prep["edge_bad"], x, y, r_flag)] |= FLAG_EDGE
+    flags[_stamp_any(prep["user_mask"], x, y, r_flag)] |= FLAG_MASKED
+    blended = (nn < 1.5 * fwhm) | ((cat["sep_flag"] & 1) > 0) & (nn < 3.0 * fwhm)
+    flags[blended] |= FLAG_BLENDED
+    chi2nu = np.full(n, np.nan)
+    snr = snr_ap.copy()
+    compact = size_ratio < opts["extended_size_ratio"]
+    win_floor = 0.0
+    if prf is not None:
+        t0 = time.perf_counter()
+        # Candidates: compact, unsaturated sources. Extended ones are kept windowed.
+        cand = (size_ratio < opts["extended_size_ratio"] * 1.3) & np.isfinite(x) & ~cat["win_failed"]
+        idx = np.nonzero(cand)[0]
+        radius = opts["psf_radius"] or int(max(4, math.ceil(2.5 * fwhm)))
+        radius = int(min(radius, max(3, prf.half_pix - 2)))
+        f0 = np.maximum(flux_ap[idx] / 0.8, 1e-3 * np.nanmax(np.abs(flux_ap)) + 1e-30)
+        fit = _fit_psf(prep["sub"], prep["noise"], prep["bad"], x[idx], y[idx], f0, prf, radius,
+                       n_iter=opts["psf_iterations"])
+        if opts["neighbour_passes"] > 0 and idx.size > 1:
+            for _ in range(opts["neighbour_passes"]):
+                close = _neighbour_distance(fit["x"], fit["y"]) < 2 * radius + 2
+                if not close.any():
+                    break
+                good = fit["ok"]
+                everything = _render_models(prep["sub"].shape, fit["x"][good], fit["y"][good], fit["flux"][good], prf,
+                                            radius + 2)
+                sel = np.nonzero(close)[0]
+                refit = _refit_minus_neighbours(prep, fit, sel, everything, prf, radius,
+                                                max(3, opts["psf_iterations"] - 2))
+                for key in ("x", "y", "flux", "bkg", "cov", "chi2nu", "ok"):
+                    fit[key][sel] = refit[key]
+        # Saturated cores (flat-topped, or a brightest pixel far below the fitted model: a clipped
+        # peak): refit without the core pixels above 70% of the stamp's maximum, and flag.
+        deficit = _core_deficit(prep, fit["x"], fit["y"], fit["flux"], fit["bkg"], prf)
+        clipped = (sat[idx] | (fit["ok"] & (fit["chi2nu"] > 3) & (deficit < -5))) & compact[idx]
+        if clipped.any():
+            sel = np.nonzero(clipped)[0]
+            refit = _fit_psf(prep["sub"], prep["noise"], _mask_cores(prep, fit["x"][sel], fit["y"][sel], 0.7), fit["x"][sel],
+                             fit["y"][sel], np.maximum(fit["flux"][sel], 1e-30), prf, radius + 1,
+                             n_iter=opts["psf_iterations"])
+            for key in ("x", "y", "flux", "bkg", "cov", "chi2nu", "ok"):
+                fit[key][sel] = refit[key]
+            flags[idx[sel]] |= FLAG_SATURATED
+            sat = sat.copy()
+            sat[idx[sel]] = True
+        ok = fit["ok"]
+        dof_limit = 1 + 3 * np.sqrt(2.0 / max((2 * radius + 1) ** 2 - 4, 1))
+        infl = np.where(fit["chi2nu"] > dof_limit, fit["chi2nu"], 1.0)
+        sx = np.sqrt(fit["cov"][:, 0, 0] * infl)
+        sy = np.sqrt(fit["cov"][:, 1, 1] * infl)
+        sf = np.sqrt(fit["cov"][:, 2, 2] * infl)
+        sxy = fit["cov"][:, 0, 1] * infl
+        # Point-like: size consistent with the PSF and the PSF model fits.
+        point = ok & compact[idx] & ((fit["chi2nu"] < opts["extended_chi2"]) | (size_ratio[idx] < 1.1))
+        # PSF-model error floor, from the consistency of the fits with the windowed centroids.
+        # Empirical PSF: add its own position error (split-half estimate).
+        if opts["psf"] is None:
+            if state.get("epsf_error_pix") is None:
+                bright = point & (snr_ap[idx] > 50) & (flags[idx] == 0)
+                top = np.nonzero(bright)[0][:300]
+                state["epsf_error_pix"] = _epsf_model_error(prep, fit["x"][top], fit["y"][top], fit["flux"][top],
+                                                            radius, state.get("prf_replicates"))
+            epsf_err2 = state["epsf_error_pix"] ** 2 + (EPSF_FLOOR_FWHM * fwhm) ** 2
+            sx = np.sqrt(sx**2 + epsf_err2)
+            sy = np.sqrt(sy**2 + epsf_err2)
+        # Windowed centroids of undersampled PSFs carry a sub-pixel-phase bias; its size in this
+        # image is measured against the PSF fits of bright point sources and added to the windowed
+        # errors (the PSF fits are unbiased: the ePSF is anchored on centres of mass, see _make_prf).
+        win_floor = _psf_error_floor(x[idx] - fit["x"], y[idx] - fit["y"], sx, sy, x_err[idx], y_err[idx],
+                                     point & (snr_ap[idx] > 30) & (flags[idx] == 0))
+        state.setdefault("win_floor_pix", []).append(win_floor)
+        x_err = np.sqrt(x_err**2 + win_floor**2)
+        y_err = np.sqrt(y_err**2 + win_floor**2)
+        # Keep the PSF fit where it is the more precise estimator.
+        point &= (sx**2 + sy**2) <= (x_err[idx] ** 2 + y_err[idx] ** 2)
+        use = idx[point]
+        x[use], y[use] = fit["x"][point], fit["y"][point]
+        x_err[use], y_err[use], cov_xy[use] = sx[point], sy[point], sxy[point]
+        flux[use], flux_err[use] = fit["flux"][point], sf[point]
+        snr[use] = flux[use] / flux_err[use]
+        method[use] = "psf"
+        chi2nu[idx] = fit["chi2nu"]
+        # A compact source the PSF does not describe, with a neighbour within 10 FWHM: its light is
+        # contaminated by the neighbour's wings (flag as blended).
+        contaminated = compact & (chi2nu >= opts["extended_chi2"]) & (nn < 10 * fwhm)
+        flags[contaminated] |= FLAG_BLENDED
+        failed = idx[~ok & compact[idx]]
+        flags[failed] |= FLAG_PSF_FAILED
+        state["t_psf"] = state.get("t_psf", 0.0) + time.perf_counter() - t0
+    # Point-like: as compact as the stellar locus and, when fitted, well described by the PSF.
+    kind = np.where(compact & ~(chi2nu >= opts["extended_chi2"]) | (method == "psf") | sat, "point", "extended")
+    # Keep the sources whose detection centre is in this tile's core.
+    gx_det = cat["x_det"] + x0
+    gy_det = cat["y_det"] + y0
+    (cy0, cy1), (cx0, cx1) = core
+    keep = (gx_det >= cx0 - 0.5) & (gx_det < cx1 - 0.5) & (gy_det >= cy0 - 0.5) & (gy_det < cy1 - 0.5)
+    cols = {"x": x + x0, "y": y + y0, "x_err": x_err, "y_err": y_err, "xy_cov": cov_xy, "flux": flux,
+            "flux_err": flux_err, "snr": snr, "fwhm": 2 * cat["r50"], "kind": kind, "flags": flags, "method": method,
+            "x_win": cat["x_win"] + x0, "y_win": cat["y_win"] + y0,
+            "x_win_err": np.sqrt(cat["x_win_err"] ** 2 + win_floor**2),
+            "y_win_err": np.sqrt(cat["y_win_err"] ** 2 + win_floor**2), "flux_aper": flux_ap, "flux_aper_err": flux_ap_err, "r50": cat["r50"],
+            "npix": cat["npix"], "peak": cat["peak"], "chi2nu": chi2nu, "nn_dist": nn}
+    return {k: np.asarray(v)[keep] for k, v in cols.items()}
+
+
+def _plan_tiles(shape, tile_size, overlap):
+    """Tiles as (region, core) pairs in global pixel coordinates ((y0, y1), (x0, x1))."""
+    ny, nx = shape
+    tiles = []
+    ys = list(range(0, ny, tile_size))
+    xs = list(range(0, nx, tile_size))
+    for cy in ys:
+        for cx in xs:
+            core = ((cy, min(cy + tile_size, ny)), (cx, min(cx + tile_size, nx)))
+            region = ((max(cy - overlap, 0), min(cy + tile_size + overlap, ny)),
+                      (max(cx - overlap, 0), min(cx + tile_size + overlap, nx)))
+            tiles.append((region, core))
+    # Most central tile first: the FWHM and the ePSF come from it.
+    cyc, cxc = ny / 2.0, nx / 2.0
+    tiles.sort(key=lambda t: (np.mean(t[1][0]) - cyc) ** 2 + (np.mean(t[1][1]) - cxc) ** 2)
+    return tiles
