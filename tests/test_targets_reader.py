@@ -245,3 +245,25 @@ def test_docstring_examples_run():
     for module in (helpers.targets.coords, helpers.targets.ids, helpers.targets.reader, helpers.targets.validate):
         result = doctest.testmod(module)
         assert result.failed == 0 and result.attempted > 0, module.__name__
+
+
+@pytest.mark.parametrize("use_ufuncs", [True, False])
+def test_sexagesimal_both_code_paths_match_astropy_on_random_values(use_ufuncs, monkeypatch):
+    """numpy >= 2.3 string ufuncs and the plain-Python fallback give astropy's answer."""
+    import helpers.targets.coords as coords
+
+    if use_ufuncs and not hasattr(np.strings, "partition"):
+        pytest.skip("numpy < 2.3 has no np.strings.partition: only the fallback runs here")
+    real = coords._split_fields
+    monkeypatch.setattr(coords, "_split_fields", lambda values: real(values, use_ufuncs=use_ufuncs))
+    rng = np.random.default_rng(3)
+    ra = rng.uniform(0, 360, 300)
+    dec = rng.uniform(-90, 90, 300)
+    ra_text = list(Angle(ra, u.deg).to_string(unit=u.hourangle, sep="hms", precision=6))
+    dec_text = list(Angle(dec, u.deg).to_string(unit=u.deg, sep=" ", precision=5, alwayssign=True))
+    assert np.allclose(coords.parse_sexagesimal(ra_text, hours=True), Angle(ra_text, unit=u.hourangle).deg,
+                       rtol=0, atol=1e-11)
+    assert np.allclose(coords.parse_sexagesimal(dec_text, hours=False), Angle(dec_text, unit=u.deg).deg,
+                       rtol=0, atol=1e-11)
+    with pytest.raises(WorkbookError, match="first at data row 2 .'12:x:00'"):
+        coords.parse_sexagesimal(["12:00:00", "12:x:00", "1:2:3:4"], hours=True)

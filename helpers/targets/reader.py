@@ -244,7 +244,7 @@ def _positions(table, info, ra_col, dec_col, frame, notes):
             how = ("no frame stated in the file: taken as ICRS" if "j2000" not in (ra_name + dec_name).lower() else
                    f"columns {ra_name}/{dec_name} taken as ICRS (VizieR's J2000 convention)")
             warnings.warn(f"target list: {how}; pass frame='fk5' (or 'galactic', 'fk4') if it is not",
-                          TargetListWarning, stacklevel=4)
+                          TargetListWarning, stacklevel=3)
     equinox = info.get("equinox") if frame_in in ("fk5", "fk4") and explicit_frame is None else None
     if equinox is not None:
         equinox = str(equinox).strip()
@@ -255,7 +255,7 @@ def _positions(table, info, ra_col, dec_col, frame, notes):
     if conv:
         notes.append(conv)
         if frame_in != "fk4":
-            warnings.warn(f"target list: {conv}", TargetListWarning, stacklevel=4)
+            warnings.warn(f"target list: {conv}", TargetListWarning, stacklevel=3)
     return ra, dec, [ra_name, dec_name], frame_in
 
 
