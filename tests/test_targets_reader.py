@@ -90,6 +90,7 @@ def test_ecsv_skycoord_column_in_galactic(tmp_path, truth):
     t = read_target_list(tmp_path / "sc.ecsv")
     _check_against_truth(t, truth, tol_mas=1e-3)
     assert t.meta["target_list"]["frame_in"] == "galactic"
+    assert "pos" not in t.colnames and "pos_input" not in t.colnames  # the SkyCoord became ra/dec
 
 
 def test_fits_table_in_a_later_hdu_with_tunit_radians(tmp_path, truth):
@@ -267,3 +268,37 @@ def test_sexagesimal_both_code_paths_match_astropy_on_random_values(use_ufuncs, 
                        rtol=0, atol=1e-11)
     with pytest.raises(WorkbookError, match="first at data row 2 .'12:x:00'"):
         coords.parse_sexagesimal(["12:00:00", "12:x:00", "1:2:3:4"], hours=True)
+
+
+def test_fits_with_several_tables_says_which_and_hdu_selects(tmp_path, truth):
+    first = Table({"id": truth["id"], "ra": truth["ra"], "dec": truth["dec"]})
+    second = Table({"id": truth["id"][:3], "ra": truth["ra"][:3], "dec": truth["dec"][:3]})
+    empty = fits.BinTableHDU.from_columns([fits.Column(name="x", format="D", array=np.zeros(0))])
+    hdus = [fits.PrimaryHDU(), empty, fits.table_to_hdu(first), fits.table_to_hdu(second)]
+    for h in hdus[2:]:
+        h.header["RADESYS"] = "ICRS"
+    fits.HDUList(hdus).writeto(tmp_path / "multi.fits")
+    with pytest.warns(TargetListWarning, match="3 table HDUs: read HDU 2"):
+        t = read_target_list(tmp_path / "multi.fits")
+    _check_against_truth(t, truth, tol_mas=1e-6)
+    assert len(read_target_list(tmp_path / "multi.fits", hdu=3)) == 3
+    with pytest.raises(WorkbookError, match="HDU 0 .* is not a table"):
+        read_target_list(tmp_path / "multi.fits", hdu=0)
+
+
+def test_whitespace_table_with_plain_header_line(tmp_path, truth):
+    lines = ["id ra dec"] + [f"{i} {r:.10f} {d:.10f}" for i, r, d in zip(truth["id"], truth["ra"], truth["dec"])]
+    (tmp_path / "plain.dat").write_text("\n".join(lines) + "\n")
+    t = _read(tmp_path / "plain.dat")
+    _check_against_truth(t, truth, tol_mas=0.01)
+    assert t.meta["target_list"]["format"] == "ascii"
+
+
+def test_hash_header_below_description_lines(tmp_path, truth):
+    lines = ["# HDF-S targets for NIRSpec, selected 2026-11-30", "# selection: photo-z > 6, see the paper",
+             "# id ra dec zphot"] + [f"{i} {r:.10f} {d:.10f} {z:.3f}" for i, r, d, z in
+                                     zip(truth["id"], truth["ra"], truth["dec"], truth["zphot"])]
+    (tmp_path / "described.txt").write_text("\n".join(lines) + "\n")
+    t = _read(tmp_path / "described.txt")
+    _check_against_truth(t, truth, tol_mas=0.01)
+    assert np.allclose(t["redshift"], truth["zphot"], atol=1e-3)

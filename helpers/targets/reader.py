@@ -71,6 +71,30 @@ def _detect_format(path):
     return "ascii"
 
 
+def _hash_header_line(path, max_lines=500):
+    """First non-blank line, and which leading ``#`` line holds the column labels.
+
+    Planners often put a description above the labels (``# HDF-S targets, z > 6`` then
+    ``# id ra dec mag``): the labels are the last leading comment line with as many fields
+    as the first data line (the first comment line when none matches).
+    """
+    comments, data = [], None
+    with open(path) as fh:
+        for _, line in zip(range(max_lines), fh):
+            if not line.strip():
+                continue
+            if line.lstrip().startswith("#"):
+                comments.append(line.lstrip().lstrip("#").split())
+            else:
+                data = line.split()
+                break
+    first = "#" if comments else ""
+    if not comments or data is None:
+        return first, 0
+    matching = [i for i, labels in enumerate(comments) if len(labels) == len(data)]
+    return first, (matching[-1] if matching else 0)
+
+
 def _fits_table(path, hdu):
     from astropy.io import fits
     from astropy.table import Table
@@ -167,10 +191,12 @@ def read_table_file(path, format=None, hdu=None):
         elif fmt == "sextractor":
             table = Table.read(path, format="ascii.sextractor")
         else:
-            with open(path) as fh:
-                first = next((ln for ln in fh if ln.strip()), "")
-            reader = "ascii.commented_header" if first.startswith("#") else "ascii.basic"
-            table = Table.read(path, format=reader, guess=False, fast_reader=True)
+            first, header_index = _hash_header_line(path)
+            if first.startswith("#"):
+                table = Table.read(path, format="ascii.commented_header", header_start=header_index, guess=False,
+                                   fast_reader=True)
+            else:
+                table = Table.read(path, format="ascii.basic", guess=False, fast_reader=True)
             if [c.upper() for c in table.colnames[:3]] == ["ID", "RA", "DEC"] and first.startswith("#"):
                 info["format"] = "mpt"
     except WorkbookError:
@@ -333,6 +359,10 @@ def read_target_list(path, *, format=None, id_col=None, ra_col=None, dec_col=Non
     if len(table) == 0:
         raise WorkbookError(f"{path} has a header but no rows; give a list with at least one target")
     notes = []
+    if info.get("n_table_hdus", 0) > 1 and hdu is None:
+        notes.append(f"{path} has {info['n_table_hdus']} table HDUs: read HDU {info['hdu']} (the first with rows); "
+                     "pass hdu= for another")
+        warnings.warn(f"target list: {notes[-1]}", TargetListWarning, stacklevel=2)
     ra, dec, pos_names, frame_in = _positions(table, info, ra_col, dec_col, frame, notes)
 
     id_name = find_column(table.colnames, ID_NAMES, id_col, "ID")
@@ -383,6 +413,8 @@ def read_target_list(path, *, format=None, id_col=None, ra_col=None, dec_col=Non
     for name in table.colnames:
         col = table[name]
         if name in mapped.values():
+            if name == pos_names[0] and len(pos_names) == 1:
+                continue  # the SkyCoord column itself: now the ra/dec columns (meta 'columns' says so)
             target = next(k for k, v in mapped.items() if v == name)
             if target in out.colnames and _same_values(col, out[target]):
                 continue  # identical to the canonical column: the mapping in meta says where it came from
