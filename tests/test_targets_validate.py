@@ -106,8 +106,16 @@ def test_out_of_range_coordinates(tmp_path):
 def test_duplicate_ids_are_named(tmp_path):
     path = _csv(tmp_path, "id,ra,dec\n7,53.16,-27.79\n8,53.161,-27.79\n7,53.162,-27.79\n")
     _one_line_error(path, "1 duplicate ID\\(s\\) in column 'id' \\(7 at rows 1, 3\\)")
-    path = _csv(tmp_path, "name,ra,dec\nA,53.16,-27.79\nA,53.161,-27.79\n", name="s.csv")
+    path = _csv(tmp_path, "OBJID,ra,dec\nA,53.16,-27.79\nA,53.161,-27.79\n", name="s.csv")
     _one_line_error(path, "duplicate ID")  # string IDs too: the mapping would be ambiguous
+
+
+def test_weak_id_names_are_ids_only_when_unique(tmp_path):
+    t = _read(_csv(tmp_path, "object,ra,dec\ngalaxy,53.16,-27.79\ngalaxy,53.161,-27.79\n"))
+    assert t["id"].tolist() == [1, 2] and t["object"].tolist() == ["galaxy", "galaxy"]
+    assert any("'object' has repeated values" in n for n in t.meta["target_list"]["notes"])
+    t = _read(_csv(tmp_path, "Name,ra,dec\nHDFS-1,53.16,-27.79\nHDFS-2,53.161,-27.79\n", name="n.csv"))
+    assert t["id_original"].tolist() == ["HDFS-1", "HDFS-2"] and t.meta["target_list"]["columns"]["id"] == "Name"
 
 
 def test_missing_id_in_a_row(tmp_path):
@@ -220,3 +228,22 @@ def test_input_column_colliding_with_a_canonical_name_is_kept_renamed(tmp_path):
     assert t["RA_input"].tolist() == ["03:32:39.0", "03:32:40.0"]
     assert len({c.lower() for c in t.colnames}) == len(t.colnames)  # no case-insensitive duplicates for MPT
     assert any("renamed 'ID_input'" in n for n in t.meta["target_list"]["notes"])
+
+
+def test_result_survives_ecsv_and_the_mpt_writer(tmp_path):
+    """What the reader returns can be saved (meta included) and written for MPT by helpers.export."""
+    from helpers.export import write_mpt_catalog
+
+    path = _csv(tmp_path, "Name,RA,DEC,prio,zphot,mag\n"
+                "HDFS-1,22:32:56.1,-60:33:02.5,1,6.1,26.5\nHDFS-2,22:32:57.0,-60:33:10.0,2,6.3,27.1\n")
+    t = _read(path)
+    t.write(tmp_path / "targets.ecsv")
+    again = _read(tmp_path / "targets.ecsv")
+    assert again["id"].tolist() == [1, 2] and np.allclose(again["ra"], t["ra"], rtol=0, atol=1e-12)
+    assert again.meta["target_list"]["columns"]["ra"] == "ra"  # canonical now
+    write_mpt_catalog(t, tmp_path / "mpt.cat")
+    mpt = _read(tmp_path / "mpt.cat")
+    assert mpt.meta["target_list"]["format"] == "mpt"
+    assert mpt["id"].tolist() == [1, 2] and mpt["weight"].tolist() == [2.0, 1.0]
+    assert mpt["id_original"].tolist() == ["HDFS-1", "HDFS-2"]
+    assert np.max(np.abs(mpt["dec"] - t["dec"])) < 1e-9

@@ -13,7 +13,8 @@ Sits between ``astrometry`` and ``msa`` in the import order; imports only ``erro
 """
 
 from .coords import DEC_NAMES, RA_NAMES, TargetListWarning, parse_sexagesimal
-from .ids import ID_NAMES, PRIORITY_NAMES, REDSHIFT_NAMES, WEIGHT_NAMES, weight_from_priority, write_id_mapping
+from .ids import (ID_NAMES, PRIORITY_NAMES, REDSHIFT_NAMES, WEAK_ID_NAMES, WEIGHT_NAMES, weight_from_priority,
+                  write_id_mapping)
 from .reader import FORMATS, read_table_file, read_target_list
 from .validate import MPT_MAX_RADIUS_DEG, centre_and_radius, check_positions
 
@@ -29,6 +30,7 @@ __all__ = [
     "FORMATS",
     "MPT_MAX_RADIUS_DEG",
     "ID_NAMES",
+    "WEAK_ID_NAMES",
     "RA_NAMES",
     "DEC_NAMES",
     "PRIORITY_NAMES",

@@ -24,22 +24,24 @@ import numpy as np
 from .._io import atomic_path
 from ..errors import WorkbookError
 
-__all__ = ["ID_NAMES", "PRIORITY_NAMES", "WEIGHT_NAMES", "REDSHIFT_NAMES", "MPT_MAX_ID",
+__all__ = ["ID_NAMES", "WEAK_ID_NAMES", "PRIORITY_NAMES", "WEIGHT_NAMES", "REDSHIFT_NAMES", "MPT_MAX_ID",
            "normalise_ids", "weight_from_priority", "write_id_mapping"]
 
 #: Largest ID MPT accepts (JDox "MPT Catalogs - Examples": "an integer value from 1 up to 1e6").
 MPT_MAX_ID = 1_000_000
 
-#: Names tried for the ID column (case-insensitive, in order).
+#: Names tried for the ID column (case-insensitive, in order); duplicates in it are refused.
 ID_NAMES = ("id", "number", "objid", "obj_id", "object_id", "objectid", "source_id", "sourceid", "src_id",
-            "seqnr", "seq", "ident", "identifier", "target_id", "targetid", "name", "object", "source")
+            "seqnr", "seq", "target_id", "targetid", "ident", "identifier")
+#: Names that are IDs only when their values are unique (``object`` may be a type: ``"galaxy"``).
+WEAK_ID_NAMES = ("name", "object", "target", "source")
 #: Names tried for a priority column (1 = most wanted).
 PRIORITY_NAMES = ("priority", "prio", "pri", "rank", "priority_class", "class_priority", "tier")
 #: Names tried for a weight column (larger = more wanted, MPT's convention).
 WEIGHT_NAMES = ("weight", "wt", "mpt_weight", "weights")
 #: Names tried for a redshift column, best first.
 REDSHIFT_NAMES = ("redshift", "z", "z_spec", "zspec", "z_phot", "zphot", "photoz", "photo_z", "z_best", "zbest",
-                  "z_peak", "zpeak", "z_p", "zp")
+                  "z_peak", "zpeak", "z_p")  # not "zp": often a zeropoint
 
 
 def _rows_text(rows, limit=5):

@@ -33,7 +33,8 @@ import numpy as np
 from ..errors import WorkbookError
 from .coords import (DEC_NAMES, GLAT_NAMES, GLON_NAMES, RA_NAMES, TargetListWarning, angle_column_deg, find_column,
                      frame_from_names, normalise_frame, to_icrs)
-from .ids import (ID_NAMES, PRIORITY_NAMES, REDSHIFT_NAMES, WEIGHT_NAMES, normalise_ids, weight_from_priority)
+from .ids import (ID_NAMES, PRIORITY_NAMES, REDSHIFT_NAMES, WEAK_ID_NAMES, WEIGHT_NAMES, normalise_ids,
+                  weight_from_priority)
 from .validate import MPT_MAX_RADIUS_DEG, check_positions
 
 __all__ = ["FORMATS", "read_target_list", "read_table_file"]
@@ -364,8 +365,17 @@ def read_target_list(path, *, format=None, id_col=None, ra_col=None, dec_col=Non
                      "pass hdu= for another")
         warnings.warn(f"target list: {notes[-1]}", TargetListWarning, stacklevel=2)
     ra, dec, pos_names, frame_in = _positions(table, info, ra_col, dec_col, frame, notes)
+    if info["format"] == "mpt":
+        notes.append("MPT catalog: values 99 (magnitudes) and -1 (other columns) are MPT writers' fill for missing "
+                     "entries; they are kept as they are")
 
     id_name = find_column(table.colnames, ID_NAMES, id_col, "ID")
+    if id_name is None and id_col is None:
+        weak = find_column(table.colnames, WEAK_ID_NAMES)
+        if weak is not None and len(np.unique(np.asarray(table[weak]))) == len(table):
+            id_name = weak
+        elif weak is not None:
+            notes.append(f"column {weak!r} has repeated values, so it is not used as the ID (pass id_col= to insist)")
     ids, original, reason = normalise_ids(table[id_name] if id_name else None, id_name)
     id_mapping = None
     if ids is None:
