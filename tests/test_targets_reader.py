@@ -302,3 +302,34 @@ def test_hash_header_below_description_lines(tmp_path, truth):
     t = _read(tmp_path / "described.txt")
     _check_against_truth(t, truth, tol_mas=0.01)
     assert np.allclose(t["redshift"], truth["zphot"], atol=1e-3)
+
+
+@pytest.mark.parametrize("ra_unit, ra_scale", [("DEG", 1.0), ("degrees", 1.0), ("h", 1 / 15.0), ("hourangle", 1 / 15.0),
+                                               ("arcsec", 3600.0)])
+def test_units_spelled_as_catalogs_spell_them(tmp_path, truth, ra_unit, ra_scale):
+    ra = fits.Column(name="RA", format="D", unit=ra_unit, array=np.asarray(truth["ra"]) * ra_scale)
+    dec = fits.Column(name="DEC", format="D", unit="DEG", array=np.asarray(truth["dec"]))
+    ids = fits.Column(name="ID", format="K", array=np.asarray(truth["id"]))
+    hdu = fits.BinTableHDU.from_columns([ids, ra, dec])
+    hdu.header["RADESYS"] = "ICRS"
+    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(tmp_path / "u.fits")
+    _check_against_truth(read_target_list(tmp_path / "u.fits"), truth, tol_mas=1e-3)
+
+
+def test_string_column_with_d_m_s_unit_is_degrees(tmp_path, truth):
+    text = Angle(truth["ra"], u.deg).to_string(unit=u.deg, sep=" ", precision=6)
+    t = Table({"id": truth["id"], "RA": text, "DEC": truth["dec"]})
+    t["RA"].unit = '"d:m:s"'
+    t["DEC"].unit = u.deg
+    t.meta["frame"] = "icrs"
+    t.write(tmp_path / "dms.ecsv")
+    _check_against_truth(read_target_list(tmp_path / "dms.ecsv"), truth, tol_mas=0.01)
+
+
+def test_ipac_table(tmp_path, truth):
+    src = Table({"objid": truth["id"], "ra": truth["ra"], "dec": truth["dec"]})
+    src["ra"].unit = src["dec"].unit = u.deg
+    src.write(tmp_path / "irsa.tbl", format="ascii.ipac")
+    t = _read(tmp_path / "irsa.tbl")
+    _check_against_truth(t, truth, tol_mas=0.01)
+    assert t.meta["target_list"]["format"] == "ipac"

@@ -223,12 +223,12 @@ def angle_column_deg(column, is_ra, name):
     mask = np.ma.getmaskarray(column) if hasattr(column, "mask") else np.zeros(len(column), bool)
     if kind in "fiu":
         values = np.ma.filled(np.ma.asarray(column, dtype=float), np.nan)
-        unit = getattr(column, "unit", None)
+        unit = _angle_unit(getattr(column, "unit", None), is_ra)
         if unit is None:
             return values, f"{name}: numbers without a unit, taken as degrees"
         try:
-            return (values * u.Unit(unit)).to_value(u.deg), f"{name}: unit {unit} converted to deg" if u.Unit(
-                unit) != u.deg else f"{name}: degrees"
+            degrees = (values * unit).to_value(u.deg)
+            return degrees, (f"{name}: degrees" if unit == u.deg else f"{name}: unit {unit} converted to deg")
         except (u.UnitsError, ValueError, TypeError):
             raise WorkbookError(f"column {name!r} has unit {unit}, which is not an angle; give RA/Dec in deg, "
                                 "hourangle or sexagesimal, or name the right column with ra_col=/dec_col=") from None
@@ -247,12 +247,38 @@ def angle_column_deg(column, is_ra, name):
     except ValueError:
         pass
     sample = text[good][:50]
-    marked_degrees = is_ra and any(("d" in s.lower()) or ("°" in s) for s in sample)
+    unit_text = str(getattr(column, "unit", "") or "").lower()
+    marked_degrees = is_ra and ("d:m:s" in unit_text or any(("d" in s.lower()) or ("°" in s) for s in sample))
     hours = is_ra and not marked_degrees
     # empty rows parse as 0 and are set back to NaN, so a garbage row keeps its table row number
     out = parse_sexagesimal(list(np.where(good, text, "0")), hours=hours, what=f"column {name!r}")
     out[~good] = np.nan
     return out, f"{name}: sexagesimal {'hours' if hours else 'degrees'}"
+
+
+_UNIT_ALIASES = {"deg": "deg", "degree": "deg", "degrees": "deg", "rad": "rad", "radian": "rad", "radians": "rad",
+                 "arcsec": "arcsec", "arcmin": "arcmin", "mas": "mas", "hourangle": "hourangle"}
+_HOUR_NAMES = {"h", "hr", "hour", "hours", "hourangle", "hh"}
+
+
+def _angle_unit(unit, is_ra):
+    """An astropy angle unit from a table's unit, forgiving FITS/VizieR spellings (``DEG``, ``degrees``).
+
+    For RA a time-like hour (``h``, ``hr``, ``hours``) means hour angle, as catalogs use it.
+    Returns None for no unit; an unparsable unit is returned as it is (the caller refuses it).
+    """
+    import astropy.units as u
+
+    if unit is None:
+        return None
+    text = str(unit).strip().strip('"').lower()
+    if text == "":
+        return None
+    if is_ra and text in _HOUR_NAMES:
+        return u.hourangle
+    if text in _UNIT_ALIASES:
+        return u.Unit(_UNIT_ALIASES[text])
+    return unit if isinstance(unit, u.UnitBase) else u.Unit(str(unit), parse_strict="silent")
 
 
 def normalise_frame(frame, equinox=None):

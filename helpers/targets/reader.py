@@ -18,6 +18,8 @@ Formats (``format=`` or detected from the extension, then from the first bytes):
     ``ID RA DEC``; a plain header line without ``#`` works too.
 ``sextractor``
     SExtractor ``ASCII_HEAD`` catalogs (``#   1 NUMBER  Running object number``).
+``ipac``
+    IPAC tables (``|ra |dec |`` headers), as IRSA serves catalogs.
 
 The result has the canonical columns ``id`` (int64, 1..1,000,000, unique), ``ra``, ``dec``
 (float64, deg, ICRS), ``priority``/``weight`` (MPT's convention, see
@@ -39,9 +41,9 @@ from .validate import MPT_MAX_RADIUS_DEG, check_positions
 
 __all__ = ["FORMATS", "read_target_list", "read_table_file"]
 
-FORMATS = ("ecsv", "fits", "votable", "csv", "ascii", "sextractor", "mpt")
+FORMATS = ("ecsv", "fits", "votable", "csv", "ascii", "sextractor", "mpt", "ipac")
 _EXTENSIONS = {".ecsv": "ecsv", ".fits": "fits", ".fit": "fits", ".fts": "fits", ".fz": "fits",
-               ".vot": "votable", ".votable": "votable", ".xml": "votable", ".csv": "csv"}
+               ".vot": "votable", ".votable": "votable", ".xml": "votable", ".csv": "csv", ".tbl": "ipac"}
 
 
 def _detect_format(path):
@@ -63,6 +65,8 @@ def _detect_format(path):
     if text.startswith("# %ECSV"):
         return "ecsv"
     lines = [ln for ln in text.splitlines() if ln.strip()]
+    if lines and (lines[0].startswith("\\") or lines[0].startswith("|")):
+        return "ipac"
     if lines and lines[0].split()[:2] and lines[0].startswith("#") and len(lines[0].split()) >= 3 \
             and lines[0].split()[1].isdigit():
         return "sextractor"
@@ -189,6 +193,8 @@ def read_table_file(path, format=None, hdu=None):
             info["equinox"] = table.meta.get("equinox")
         elif fmt == "csv":
             table = Table.read(path, format="ascii.csv")
+        elif fmt == "ipac":
+            table = Table.read(path, format="ascii.ipac")
         elif fmt == "sextractor":
             table = Table.read(path, format="ascii.sextractor")
         else:
