@@ -247,3 +247,15 @@ def test_result_survives_ecsv_and_the_mpt_writer(tmp_path):
     assert mpt["id"].tolist() == [1, 2] and mpt["weight"].tolist() == [2.0, 1.0]
     assert mpt["id_original"].tolist() == ["HDFS-1", "HDFS-2"]
     assert np.max(np.abs(mpt["dec"] - t["dec"])) < 1e-9
+
+
+def test_summary_says_what_was_done(tmp_path):
+    from helpers.targets import target_list_summary
+
+    t = _read(_csv(tmp_path, "OBJID,GLON,GLAT,rank\nA-1,223.5,-54.4,1\nA-2,223.51,-54.41,3\n"))
+    text = target_list_summary(t)
+    assert "2 targets" in text and "id <- OBJID" in text and "galactic" in text
+    assert "converted from Galactic l/b to ICRS" in text and "IDs renumbered 1..2" in text
+    assert "\n" not in text
+    with pytest.raises(WorkbookError, match="not made by read_target_list"):
+        target_list_summary(Table({"ra": [1.0]}))

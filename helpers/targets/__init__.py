@@ -15,12 +15,13 @@ Sits between ``astrometry`` and ``msa`` in the import order; imports only ``erro
 from .coords import DEC_NAMES, RA_NAMES, TargetListWarning, parse_sexagesimal
 from .ids import (ID_NAMES, PRIORITY_NAMES, REDSHIFT_NAMES, WEAK_ID_NAMES, WEIGHT_NAMES, weight_from_priority,
                   write_id_mapping)
-from .reader import FORMATS, read_table_file, read_target_list
+from .reader import FORMATS, read_table_file, read_target_list, target_list_summary
 from .validate import MPT_MAX_RADIUS_DEG, centre_and_radius, check_positions
 
 __all__ = [
     "read_target_list",
     "read_table_file",
+    "target_list_summary",
     "write_id_mapping",
     "weight_from_priority",
     "parse_sexagesimal",

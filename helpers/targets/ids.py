@@ -19,6 +19,8 @@ largest priority, so the top class gets the largest weight and the last class we
 order of the classes is kept exactly. A list's own weight column is used as it is.
 """
 
+from pathlib import Path
+
 import numpy as np
 
 from .._io import atomic_path
@@ -181,4 +183,4 @@ def write_id_mapping(table, path, overwrite=False):
                                 f"source: {info.get('path')}"]
     with atomic_path(path, overwrite=overwrite) as tmp:
         mapping.write(tmp, format="ascii.csv", overwrite=True)
-    return tmp.__class__(path).expanduser()
+    return Path(path).expanduser()

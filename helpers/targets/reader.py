@@ -39,7 +39,7 @@ from .ids import (ID_NAMES, PRIORITY_NAMES, REDSHIFT_NAMES, WEAK_ID_NAMES, WEIGH
                   weight_from_priority)
 from .validate import MPT_MAX_RADIUS_DEG, check_positions
 
-__all__ = ["FORMATS", "read_target_list", "read_table_file"]
+__all__ = ["FORMATS", "read_target_list", "read_table_file", "target_list_summary"]
 
 FORMATS = ("ecsv", "fits", "votable", "csv", "ascii", "sextractor", "mpt", "ipac")
 _EXTENSIONS = {".ecsv": "ecsv", ".fits": "fits", ".fit": "fits", ".fts": "fits", ".fz": "fits",
@@ -454,3 +454,41 @@ def read_target_list(path, *, format=None, id_col=None, ra_col=None, dec_col=Non
     }
     out.meta["input_meta"] = {k: v for k, v in table.meta.items() if k not in ("comments", "COMMENT", "HISTORY")}
     return out
+
+
+def target_list_summary(targets):
+    """One short paragraph saying what :func:`read_target_list` found and did, for a notebook cell.
+
+    Parameters
+    ----------
+    targets : `~astropy.table.Table`
+        Returned by :func:`read_target_list`.
+
+    Returns
+    -------
+    text : str
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
+    >>> _ = p.write_text("id,ra,dec,priority\\n1,53.16,-27.79,1\\n2,53.17,-27.78,2\\n")
+    >>> print(target_list_summary(read_target_list(p, frame="icrs")))  # doctest: +ELLIPSIS
+    2 targets from .../t.csv (csv), within 0.0... deg of RA 53.1650, Dec -27.7850. Columns: id <- id, ra <- ra, dec <- dec, priority <- priority. Frame: icrs (given as frame=). Weight = max(priority) + 1 - priority, from column 'priority'.
+    """
+    info = targets.meta.get("target_list")
+    if not info:
+        raise WorkbookError("this table was not made by read_target_list (no meta['target_list']); read the list with "
+                            "helpers.targets.read_target_list first")
+    mapped = ", ".join(f"{k} <- {v}" for k, v in info["columns"].items() if v)
+    frame_note = next((n for n in info["notes"] if n.startswith("frame ")), f"frame {info['frame_in']}")
+    parts = [f"{info['n_rows']} targets from {info['path']} ({info['format']}), within {info['radius_deg']:.3f} deg of "
+             f"RA {info['centre_deg'][0]:.4f}, Dec {info['centre_deg'][1]:.4f}.",
+             f"Columns: {mapped}.", f"Frame: {frame_note[len('frame '):]}."]
+    if info.get("weight_rule"):
+        parts.append(info["weight_rule"] + ".")
+    if info.get("id_mapping"):
+        parts.append(f"IDs renumbered 1..{info['n_rows']} ({info['id_mapping']['reason']}): "
+                     "write_id_mapping(targets, path) saves the mapping.")
+    parts.extend(n + "." for n in info["notes"] if "converted" in n and not n.startswith("frame "))
+    return " ".join(parts)
