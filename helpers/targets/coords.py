@@ -13,8 +13,9 @@ Frame rule (what is decided and why)
 * An explicit ``frame=`` argument wins; then what the file states (ECSV ``meta['frame']``,
   FITS ``RADESYS``/``RADECSYS`` + ``EQUINOX``, VOTable ``COOSYS``, a ``SkyCoord`` column);
   then the column names (``RA_ICRS`` -> ICRS, ``GLON``/``GLAT`` -> Galactic, ``RAB1950`` ->
-  FK4). Names such as ``RAJ2000`` are taken as ICRS, VizieR's convention for its ``J2000``
-  columns; when nothing states a frame the list is taken as ICRS. Both of these are said in a
+  FK4). Names such as ``RAJ2000`` or SExtractor's ``ALPHA_J2000`` are taken as ICRS: that is
+  VizieR's convention for its ``J2000`` columns, and SExtractor's inherit the image WCS's frame
+  (ICRS for modern HST/JWST products). When nothing states a frame the list is taken as ICRS. Both of these are said in a
   visible :class:`TargetListWarning` line and recorded in the table's meta.
 * FK5 and Galactic are converted to ICRS (astropy), said in one line. FK5 J2000 differs from
   ICRS by up to ~25 mas, which matters at the 5-10 mas level: that is why it is converted.

@@ -275,7 +275,8 @@ def _positions(table, info, ra_col, dec_col, frame, notes):
         else:
             frame_in = "icrs"
             how = ("no frame stated in the file: taken as ICRS" if "j2000" not in (ra_name + dec_name).lower() else
-                   f"columns {ra_name}/{dec_name} taken as ICRS (VizieR's J2000 convention)")
+                   f"columns {ra_name}/{dec_name} taken as ICRS (J2000 names: VizieR's convention, and the frame "
+                   "of modern HST/JWST image WCSs that SExtractor's *_J2000 inherit)")
             warnings.warn(f"target list: {how}; pass frame='fk5' (or 'galactic', 'fk4') if it is not",
                           TargetListWarning, stacklevel=3)
     equinox = info.get("equinox") if frame_in in ("fk5", "fk4") and explicit_frame is None else None
