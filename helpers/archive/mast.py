@@ -39,9 +39,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ._io import _describe_oserror, atomic_path, ensure_writable_dir
-from .errors import WorkbookError
-from .skyplane import sky_to_tangent
+from .._io import _describe_oserror, atomic_path, ensure_writable_dir
+from ..errors import WorkbookError
+from ..skyplane import sky_to_tangent
 
 __all__ = [
     "SUPPORTED_INSTRUMENTS",
@@ -187,7 +187,7 @@ def _transport(live, coord):
     if live:
         yield None
         return
-    from . import archive_replay
+    from . import replay as archive_replay
 
     replay = archive_replay.replay_for(coord)
     with replay.installed():
@@ -205,7 +205,7 @@ def _as_coord(coord):
         ra, dec = coord
     except (TypeError, ValueError):
         raise WorkbookError(f"coord {coord!r} is not a position; give a SkyCoord or (ra, dec) in degrees") from None
-    from .config import parse_coordinates
+    from ..config import parse_coordinates
 
     return parse_coordinates(ra, dec)
 
@@ -1408,7 +1408,7 @@ def query_gaia(coord, radius_arcmin=2.5, *, live=True, cache=None, refresh=False
         table = _with_retries("Gaia archive query", _gaia_live, coord, radius)
         table.meta["source"] = "Gaia archive (gaiadr3.gaia_source)"
     else:
-        from . import archive_replay
+        from . import replay as archive_replay
 
         table = archive_replay.replay_for(coord).gaia(coord, radius)
     table.meta.update({"center_ra": float(coord.ra.deg), "center_dec": float(coord.dec.deg),
