@@ -21,7 +21,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from helpers import archive, archive_replay  # noqa: E402
+from helpers import archive  # noqa: E402
+from helpers.archive import replay as archive_replay  # noqa: E402
 from helpers.skyplane import tangent_to_sky  # noqa: E402
 
 N = 1000

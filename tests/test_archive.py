@@ -19,7 +19,8 @@ from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS
 
-from helpers import archive, archive_replay
+from helpers import archive
+from helpers.archive import replay as archive_replay
 from helpers.errors import WorkbookError
 from helpers.skyplane import tangent_to_sky
 
@@ -35,7 +36,7 @@ DEMO = (53.1625, -27.791417)
 @pytest.fixture
 def sleeps(monkeypatch):
     delays = []
-    monkeypatch.setattr(archive, "_sleep", delays.append)
+    monkeypatch.setattr(archive.mast, "_sleep", delays.append)
     return delays
 
 
@@ -634,7 +635,7 @@ def test_archive_module_does_not_import_matplotlib():
     import subprocess
     import sys
 
-    code = "import sys, helpers.archive, helpers.archive_replay; print('matplotlib' in sys.modules)"
+    code = "import sys, helpers.archive, helpers.archive.replay; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -35,8 +35,8 @@ from urllib.parse import unquote
 
 import numpy as np
 
-from .errors import WorkbookError
-from .skyplane import tangent_to_sky
+from ..errors import WorkbookError
+from ..skyplane import tangent_to_sky
 
 __all__ = ["MastReplay", "RecordedReplay", "DemoReplay", "replay_for", "astroquery_test_data"]
 
@@ -209,14 +209,14 @@ class DemoReplay(MastReplay):
     def field(self):
         """(truth, specs) from :func:`helpers.simulate.demo_field` (computed once)."""
         if self._field is None:
-            from . import simulate
+            from .. import simulate
 
             self._field = simulate.demo_field() if self.size_pix is None else simulate.demo_field(size_pix=self.size_pix)
         return self._field
 
     # -- CAOM -----------------------------------------------------------------------------
     def _spec_info(self, spec):
-        from . import simulate
+        from .. import simulate
 
         inst = simulate.INSTRUMENTS[spec.instrument]
         scale = float(spec.pixel_scale or inst["pixel_scale"])
@@ -318,7 +318,7 @@ class DemoReplay(MastReplay):
 
     # -- files ----------------------------------------------------------------------------
     def write_file(self, filename, local_path):
-        from . import simulate
+        from .. import simulate
 
         truth, specs = self.field
         for spec in specs:
@@ -336,7 +336,7 @@ class DemoReplay(MastReplay):
     # -- catalogs -------------------------------------------------------------------------
     def gaia(self, coord, radius_arcmin):
         """Gaia DR3-like catalog of the demo truth within the radius (simulated replay)."""
-        from . import simulate
+        from .. import simulate
 
         truth, _ = self.field
         gaia = simulate.gaia_like_catalog(truth)
@@ -356,7 +356,7 @@ class DemoReplay(MastReplay):
 
     def _hsc_rows(self, params):
         """HSC v3-like matches: ACS-epoch positions of the truth with 2-10 mas scatter."""
-        from . import simulate
+        from .. import simulate
 
         truth, specs = self.field
         hst = [s for s in specs if s.instrument != "NIRCAM"] or specs
@@ -421,7 +421,7 @@ def replay_for(coord):
         Offline, only the demo field is replayed.
     """
     global _DEMO
-    from .config import DEMO_FIELD
+    from ..config import DEMO_FIELD
 
     if coord is not None:
         ra, dec = (coord.ra.deg, coord.dec.deg) if hasattr(coord, "ra") else coord
