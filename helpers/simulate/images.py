@@ -40,8 +40,8 @@ from astropy.wcs import WCS
 from scipy import fft as sp_fft
 from scipy import ndimage
 
-from .errors import WorkbookError
-from .skyplane import tangent_to_sky
+from ..errors import WorkbookError
+from ..skyplane import tangent_to_sky
 
 __all__ = [
     "INSTRUMENTS",
@@ -506,7 +506,7 @@ class SimulatedImage:
 
     def writeto(self, path, overwrite=False, checksum=True):
         """Write the FITS file atomically (with DATASUM/CHECKSUM as archive products have)."""
-        from ._io import atomic_path
+        from .._io import atomic_path
 
         with atomic_path(path, overwrite=overwrite) as tmp:
             self.to_hdulist().writeto(tmp, checksum=checksum)
@@ -918,7 +918,7 @@ def demo_field(size_pix=3000):
     truth : `~astropy.table.Table`
     specs : list of ImageSpec
     """
-    from .config import DEMO_FIELD
+    from ..config import DEMO_FIELD
 
     center = (DEMO_FIELD["ra"], DEMO_FIELD["dec"])
     side = size_pix * 0.06
