@@ -1,0 +1,45 @@
+"""The embedded offline demo field: one truth and the specs of its three simulated products."""
+
+from .images import ImageSpec
+from .truth import make_truth
+
+
+def demo_field(size_pix=3000):
+    """The embedded offline demo: a GOODS-South / HUDF-like field seen three ways.
+
+    Three independent drizzled products of one truth, as a planner might find in MAST:
+    ACS/WFC F606W and F814W (2004.8, CANDELS-style 0.06"/px mosaics, Gaia-aligned WCS) and a
+    NIRCam F277W i2d (2023.8, 0.063"/px). Star density is boosted well above the real HUDF's so
+    that every astrometric method has hundreds of pairs — the demo exercises the methods; a
+    real deep field has far fewer stars (notebook 03 says how many it used).
+
+    Parameters
+    ----------
+    size_pix : int
+        Side of the ACS images in pixels (0.06"/px; 3000 px = 180").
+
+    Returns
+    -------
+    truth : `~astropy.table.Table`
+    specs : list of ImageSpec
+    """
+    from ..config import DEMO_FIELD
+
+    center = (DEMO_FIELD["ra"], DEMO_FIELD["dec"])
+    side = size_pix * 0.06
+    truth = make_truth(center=center, size_arcsec=side * 1.08, n_stars=int(900 * (side / 180.0) ** 2),
+                       n_galaxies=int(1400 * (side / 180.0) ** 2), n_pairs=int(40 * (side / 180.0) ** 2),
+                       n_saturated=6, star_mag_range=(19.5, 28.0), seed=2004)
+    nircam_px = int(round(size_pix * 0.06 / 0.063))
+    specs = [
+        ImageSpec(instrument="ACS/WFC", filter="F814W", shape=(size_pix, size_pix), center=center, pixel_scale=0.06,
+                  orientat=0.0, epoch=2004.8, exptime=12000.0, n_exposures=8, sky=0.12, seed=11,
+                  wcs_shift_mas=(1.5, -1.0), name="hst_9978_acs_wfc_f814w_demo"),
+        ImageSpec(instrument="ACS/WFC", filter="F606W", shape=(size_pix, size_pix), center=center, pixel_scale=0.06,
+                  orientat=0.0, epoch=2004.8, exptime=10000.0, n_exposures=8, sky=0.10, seed=12,
+                  wcs_shift_mas=(-2.0, 2.5), wcs_rotation_arcsec=0.05, name="hst_9978_acs_wfc_f606w_demo"),
+        ImageSpec(instrument="NIRCAM", filter="F277W", shape=(nircam_px, nircam_px), center=center,
+                  pixel_scale=0.063, orientat=20.0, epoch=2023.8, exptime=6000.0, n_exposures=6, sky=0.25,
+                  seed=13, wcs_shift_mas=(4.0, -3.0), chip_gap=False, name="jw01180_nircam_f277w_demo"),
+    ]
+    return truth, specs
