@@ -55,9 +55,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import WorkbookError
-from .skyplane import sky_to_tangent, unit_vectors
-from ._io import atomic_path, ensure_writable_dir, refuse_existing
+from ..errors import WorkbookError
+from ..skyplane import sky_to_tangent, unit_vectors
+from .._io import atomic_path, ensure_writable_dir, refuse_existing
 
 __all__ = [
     "MPT_MAX_ID",
@@ -1118,7 +1118,7 @@ def msa_outline_polygons(ra, dec, apa, filter_name="CLEAR"):
         What was used, or why nothing was.
     """
     try:
-        from . import msa
+        from .. import msa
     except Exception as exc:  # noqa: BLE001 - absent or broken upstream module
         return None, f"helpers.msa not available ({exc.__class__.__name__}); MSA outline skipped"
     pointing_cls = getattr(msa, "MSAPointing", None)
@@ -1181,7 +1181,7 @@ def msa_counts(pointing, ra, dec):
     note : str
     """
     try:
-        from . import msa
+        from .. import msa
 
         used = str(pointing.get("filter") or "CLEAR").upper()
         if used not in getattr(msa, "FILTERS", (used,)):
@@ -1400,7 +1400,7 @@ def recreate_field_from_session(session, workspace_root=None, name=None, overwri
     -------
     cfg : `helpers.config.FieldConfig`
     """
-    from . import config
+    from .. import config
 
     if not isinstance(session, dict):
         session = read_session(session)
