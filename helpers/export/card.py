@@ -1,0 +1,98 @@
+"""The plain-text summary card at the end of notebook 05."""
+
+import math
+from pathlib import Path
+
+__all__ = [
+    "summary_card",
+    "astrometry_summary",
+]
+
+
+def astrometry_summary(record):
+    """Normalise notebook 03's ``cfg.extra['astrometry']`` into ``{'sigma_mas', 'verdict'}``.
+
+    Accepts the keys the astrometry step may use (``sigma_mas``, ``sigma``,
+    ``sigma_cat_1d_mas``, ``sigma_diff_1d_mas``; ``verdict`` as text or a dict with
+    ``label``/``text``/``band``). Returns ``None`` values when absent.
+    """
+    out = {"sigma_mas": None, "verdict": None, "sentence": None}
+    if not isinstance(record, dict):
+        return out
+    if record.get("sentence"):
+        out["sentence"] = str(record["sentence"])
+    for key in ("sigma_mas", "sigma", "sigma_1d_mas", "sigma_cat_1d_mas", "sigma_diff_1d_mas"):
+        value = record.get(key)
+        if isinstance(value, (int, float)) and math.isfinite(value):
+            out["sigma_mas"] = float(value)
+            break
+    v = record.get("verdict")
+    if isinstance(v, dict):
+        if out["sigma_mas"] is None and isinstance(v.get("sigma_mas"), (int, float)):
+            out["sigma_mas"] = float(v["sigma_mas"])
+        v = v.get("label") or v.get("text") or v.get("band") or v.get("summary")
+    out["verdict"] = str(v) if v is not None else None
+    return out
+
+
+def summary_card(field, imaging, astrometry, counts, files, msata=None):
+    """Plain-text summary card for the end of notebook 05.
+
+    Parameters
+    ----------
+    field : dict
+        ``name, ra, dec`` (and optionally ``pointing``).
+    imaging : str
+        The imaging used (instrument/filter/product id).
+    astrometry : dict or None
+        ``verdict`` and ``sigma_mas`` (per axis) from notebook 03.
+    counts : dict
+        Counts to show (e.g. sources exported, in the MSA, MSATA recommended).
+    files : dict
+        ``{label: path}`` written.
+    msata : dict, optional
+        MSATA selection summary.
+
+    Returns
+    -------
+    text : str
+    """
+    import textwrap
+
+    rows = [("Field centre", f"RA {field.get('ra'):.6f} deg, Dec {field.get('dec'):.6f} deg (ICRS)")]
+    p = field.get("pointing")
+    if p:
+        rows.append(("Pointing", f"RA {p.get('ra'):.6f}, Dec {p.get('dec'):.6f}, APA {p.get('apa')} deg, "
+                                 f"filter {p.get('filter')}"))
+    else:
+        rows.append(("Pointing", "not chosen (notebook 04 not run) - no MSA counts"))
+    rows.append(("Imaging used", imaging))
+    astro = astrometry_summary(astrometry)
+    if astrometry:
+        sig = astro["sigma_mas"]
+        sig_s = f"{sig:.1f} mas (1-sigma per axis)" if sig is not None else "not recorded"
+        rows.append(("Measured scatter", f"{sig_s}; verdict: {astro['verdict']}"))
+        if astro["sentence"]:
+            rows.append(("", astro["sentence"]))
+    else:
+        rows.append(("Measured scatter", "not available (notebook 03 not run)"))
+    rows += [(k, str(v)) for k, v in counts.items()]
+    if msata:
+        rows.append(("MSATA", f"{msata.get('n_selected')} recommended of {msata.get('n_usable')} usable, "
+                              f"{msata.get('ta_filter')}/{msata.get('readout')} window {msata.get('window_ab')} AB "
+                              "(TA magnitudes estimated from the pre-image)"))
+        if msata.get("ids"):
+            rows.append(("MSATA IDs (rank)", ", ".join(str(i) for i in msata["ids"])))
+        if msata.get("warning"):
+            rows.append(("MSATA warning", msata["warning"]))
+    width = max(len(k) for k, _ in rows)
+    lines = ["=" * 96, f"MSA export summary - field {field.get('name')}", "=" * 96]
+    for k, v in rows:
+        wrapped = textwrap.wrap(v, 96 - width - 3) or [""]
+        lines.append(f"{k:<{width}} {':' if k else ' '} {wrapped[0]}")
+        lines += [" " * (width + 3) + w for w in wrapped[1:]]
+    lines.append(f"{'Files written':<{width}} :")
+    for label, path in files.items():
+        lines.append(f"  - {label}: {Path(path).name}")
+    lines.append("=" * 96)
+    return "\n".join(lines)
