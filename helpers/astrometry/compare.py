@@ -38,9 +38,9 @@ import warnings
 
 import numpy as np
 
-from .errors import WorkbookError
-from .nirspec import CENTERING_CONSTRAINTS, SHUTTER_OPEN_ARCSEC
-from .skyplane import sky_to_tangent, tangent_to_sky, unit_vectors
+from ..errors import WorkbookError
+from ..nirspec import CENTERING_CONSTRAINTS, SHUTTER_OPEN_ARCSEC
+from ..skyplane import sky_to_tangent, tangent_to_sky, unit_vectors
 
 __all__ = [
     "MAD_TO_SIGMA",
@@ -1275,7 +1275,7 @@ def error_budget(cat, snr_bins=(3, 10, 30, 100, 300, 1000, 1e9), calibration=1.0
 
 # --------------------------------------------------------------------------- method 5: injection-recovery
 def _default_extract(*args, **kwargs):
-    from . import sources  # lazy: sources is upstream but may be absent in partial checkouts
+    from .. import sources  # lazy: sources is upstream but may be absent in partial checkouts
 
     return sources.extract_sources(*args, **kwargs)
 
@@ -2506,7 +2506,7 @@ def read_image(path, max_size=None):
     data, error, wcs, header, origin
         ``origin`` = (x0, y0): pixel of the full image at the cut-out's (0, 0).
     """
-    from .sources import read_image as open_product  # finds SCI/ERR/WHT and the WCS (upstream module)
+    from ..sources import read_image as open_product  # finds SCI/ERR/WHT and the WCS (upstream module)
 
     info = open_product(path)
     with info["hdul"]:
@@ -2532,7 +2532,7 @@ def injection_psf(meta):
     """PSF model for injection: the workbook's simulated diffraction PSF of the catalog's instrument and
     filter when known (:func:`helpers.simulate.make_psf`), otherwise a circular Gaussian with the
     catalog's measured FWHM (``meta['fwhm_pix']``)."""
-    from . import simulate
+    from .. import simulate
 
     inst, filt = str(meta.get("instrument", "")).upper(), str(meta.get("filter", "")).upper()
     key = next((k for k in simulate.INSTRUMENTS if k.replace("/", "").upper() == inst.replace("/", "")
@@ -2587,7 +2587,7 @@ def write_summary(summary, path, overwrite=True):
     path : Path
     """
     from pathlib import Path
-    from ._io import atomic_path
+    from .._io import atomic_path
 
     path = Path(path)
     text = json.dumps(_jsonable(summary), indent=2) + "\n"
