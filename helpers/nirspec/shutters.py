@@ -1,7 +1,8 @@
-"""NIRSpec MSA facts shared by several steps, each with its source.
+"""NIRSpec MSA shutter facts shared by several steps, each with its source.
 
-Kept upstream of every computing module so that ``astrometry`` (the slit-loss consequence
-model) and ``msa`` (shutter geometry) use one table, and neither imports the other.
+Kept upstream of every computing module so that the slit-loss consequence model
+(:mod:`helpers.nirspec.slitloss`, shown by ``astrometry``) and ``msa`` (shutter geometry) use
+one table, and neither ``astrometry`` nor ``msa`` imports the other.
 """
 
 __all__ = ["CENTERING_CONSTRAINTS", "CENTERING_SOURCE", "SHUTTER_OPEN_ARCSEC", "constraint_names"]

@@ -1,0 +1,483 @@
+"""Notebook 03 glue: what ``03_astrometric_precision`` calls to load its inputs, run the methods on
+the workspace's catalogs and images, and record and save its result.
+
+:func:`load_inputs` reads the source catalogs and reference catalogs of the workspace;
+:func:`usable_sources` selects the sources that count; :func:`repeatability` (method 2 on a set
+of catalogs) and :func:`injection_on_image` (method 5 on the catalog's own image, with
+:func:`read_image` and :func:`injection_psf`) run the methods; :func:`as_estimate` turns each
+result into one per-catalog sigma for :func:`helpers.astrometry.verdicts.combine_methods`;
+:func:`pick_comparison` and :func:`reference_share` choose and describe what is shown;
+:func:`summary_record` is what the notebook stores in ``cfg.extra['astrometry']`` (read by 05)
+and :func:`write_summary` writes ``catalogs/astrometry_summary.json``.
+
+Units: RA/Dec in degrees; sigmas and errors in mas.
+"""
+
+import json
+import math
+
+import numpy as np
+
+from ..errors import WorkbookError
+from .budget import catalog_equivalent, error_budget
+from .compare import ComparisonResult, _catalog_epoch, compare_catalogs
+from .inputs import _col_values
+from .injection import injection_recovery, injection_sigma_model, predicted_catalog_sigma
+from .stats import _ci, _mixture_sigma
+from .threecorner import three_cornered_hat
+
+__all__ = [
+    "load_inputs",
+    "usable_sources",
+    "as_estimate",
+    "repeatability",
+    "injection_on_image",
+    "pick_comparison",
+    "reference_share",
+    "summary_record",
+    "read_image",
+    "injection_psf",
+    "write_summary",
+]
+
+
+# --------------------------------------------------------------------------- notebook 03 plumbing
+def load_inputs(cfg):
+    """Everything notebook 03 reads from the workspace, tolerating what is missing.
+
+    Parameters
+    ----------
+    cfg : `helpers.config.FieldConfig`
+
+    Returns
+    -------
+    inputs : dict
+        ``catalogs`` ({name: Table}, best image first, from ``catalogs/sources_*.ecsv``),
+        ``images`` ({name: image dict from ``cfg.extra['images']`` or None}), ``gaia``, ``hsc``
+        (Tables or None, from ``archive/gaia.ecsv`` / ``hsc.ecsv``), ``messages`` (what was found
+        or is missing, one line each).
+
+    Raises
+    ------
+    WorkbookError
+        No source catalog at all (run notebook 02 first).
+    """
+    from pathlib import Path
+    from astropy.table import Table
+
+    cat_dir, arch = cfg.subdir("catalogs"), cfg.subdir("archive")
+    paths = sorted(cat_dir.glob("sources_*.ecsv"))
+    if not paths:
+        raise WorkbookError(f"no source catalogs (sources_*.ecsv) in {cat_dir}; run notebook 02 (02_extract_sources) first")
+    images = list((cfg.extra or {}).get("images") or [])
+    msgs = []
+
+    def image_for(path, cat):
+        keys = {path.stem[len("sources_"):], str(cat.meta.get("image", ""))}
+        for im in images:
+            names = {str(im.get("product_id", "")), Path(str(im.get("path", ""))).stem}
+            if keys & names or any(k and k in n for k in keys for n in names if n):
+                return im
+        return None
+
+    found = []
+    for path in paths:
+        try:
+            cat = Table.read(path, format="ascii.ecsv")
+        except Exception as exc:  # a corrupt file should not stop the other methods
+            msgs.append(f"skipped {path.name}: unreadable ({exc.__class__.__name__}); re-run notebook 02")
+            continue
+        im = image_for(path, cat)
+        rank = im.get("rank", 99) if im else 99
+        found.append((rank, path.stem[len("sources_"):], cat, im))
+    found.sort(key=lambda t: t[0])
+    catalogs = {name: cat for _, name, cat, _ in found}
+    imgs = {name: im for _, name, _, im in found}
+    for name, cat in catalogs.items():
+        msgs.append(f"catalog {name}: {len(cat)} sources, {cat.meta.get('instrument')} {cat.meta.get('filter')}, "
+                    f"epoch {cat.meta.get('epoch')}")
+    refs = {}
+    for key, fname in (("gaia", "gaia.ecsv"), ("hsc", "hsc.ecsv")):
+        path = arch / fname
+        refs[key] = None
+        if path.exists():
+            try:
+                refs[key] = Table.read(path, format="ascii.ecsv")
+                msgs.append(f"reference {fname}: {len(refs[key])} rows")
+            except Exception as exc:
+                msgs.append(f"reference {fname} unreadable ({exc.__class__.__name__}): that section is skipped")
+        else:
+            msgs.append(f"reference {fname} absent (notebook 01 did not fetch it): that section is skipped")
+    return {"catalogs": catalogs, "images": imgs, "gaia": refs["gaia"], "hsc": refs["hsc"], "messages": msgs}
+
+
+def usable_sources(cat):
+    """Sources that count for the catalog's scatter: finite errors, not saturated (flag 1) and
+    no failed PSF fit (flag 16)."""
+    ok = np.ones(len(cat), bool)
+    if "flags" in cat.colnames:
+        ok &= (np.asarray(cat["flags"], int) & (1 | 16)) == 0
+    for c in ("ra_err", "dec_err"):
+        if c in cat.colnames:
+            ok &= np.isfinite(_col_values(cat, c))
+    return ok
+
+
+def as_estimate(obj, cat=None, select=None, label=None, error_floor_mas=0.0):
+    """One method's per-catalog sigma as ``{"sigma", "ci", "n", "raw_sigma", "raw_ci", "factor", "what"}``.
+
+    Comparison results are scaled from their matched sources to the whole catalog with
+    :func:`catalog_equivalent` when ``cat`` is given.
+
+    Parameters
+    ----------
+    obj : ComparisonResult, dict from :func:`error_budget`, or dict from :func:`three_cornered_hat`
+        (then ``label`` names the catalog), or ``{"sigma", "ci", "n"}``.
+    cat : Table, optional
+    select : array of bool, optional
+    label : str, optional
+    """
+    if obj is None:
+        return None
+    subset, pairs = None, True
+    if isinstance(obj, ComparisonResult):
+        sigma, ci, n = obj.sigma, obj.sigma_ci, obj.n_pairs
+        subset = np.asarray(obj.pairs["idx_cat"])
+        what = obj.cat_method
+    elif isinstance(obj, dict) and "n_triples" in obj:
+        sigma, ci, n = obj["sigma_1d"][label], obj["sigma_1d_ci"][label], obj["n_triples"]
+        subset, what = obj.get("idx", {}).get(label), "three-cornered hat"
+    elif isinstance(obj, dict) and "by_snr" in obj and "calibration" in obj:
+        sigma, ci, n, what = obj["sigma_1d"], obj["sigma_1d_ci"], obj["n"], "reported errors"
+        pairs = False
+    else:
+        sigma, ci, n, what = obj["sigma"], obj["ci"], obj.get("n", 0), obj.get("what", "")
+    out = {"sigma": float(sigma), "ci": tuple(map(float, ci)), "n": int(n), "raw_sigma": float(sigma),
+           "raw_ci": tuple(map(float, ci)), "factor": 1.0, "what": what, "pairs": pairs}
+    calib = getattr(obj, "calibration", None)
+    if cat is not None and calib is not None and "ra_err" in cat.colnames and "dec_err" in cat.colnames:
+        # the comparison calibrated the reported errors: the whole catalog's scatter is k x its budget
+        import astropy.units as u
+
+        sel = np.ones(len(cat), bool) if select is None else np.asarray(select, bool)
+        ex = np.hypot(_col_values(cat, "ra_err", u.mas), error_floor_mas)
+        ey = np.hypot(_col_values(cat, "dec_err", u.mas), error_floor_mas)
+        ok = sel & np.isfinite(ex) & np.isfinite(ey) & (ex > 0) & (ey > 0)
+        if ok.sum() >= 3:
+            rng = np.random.default_rng(0)
+            idx = np.flatnonzero(ok)
+            idx = idx if idx.size <= 5000 else rng.choice(idx, 5000, replace=False)
+            mx, my = float(_mixture_sigma(ex[idx])), float(_mixture_sigma(ey[idx]))
+            s2 = math.sqrt(0.5 * ((calib[0] * mx) ** 2 + (calib[1] * my) ** 2))
+            b2 = np.sqrt(0.5 * ((obj.boot["kx"] * mx) ** 2 + (obj.boot["ky"] * my) ** 2))
+            out.update(sigma=float(s2), ci=_ci(b2), factor=float(s2 / sigma) if sigma else 1.0)
+            return out
+    if cat is not None and subset is not None:
+        s2, c2, f = catalog_equivalent(sigma, ci, cat, subset, select=select, error_floor_mas=error_floor_mas)
+        out.update(sigma=float(s2), ci=tuple(map(float, c2)), factor=float(f))
+    return out
+
+
+def _static_view(cat, keep_kinds=("extended", "galaxy")):
+    """Rows of ``cat`` that do not move (galaxies) and their original indices."""
+    if "kind" not in cat.colnames:
+        return cat, np.arange(len(cat))
+    kinds = np.char.lower(np.asarray(cat["kind"]).astype(str))
+    idx = np.flatnonzero(np.isin(kinds, keep_kinds))
+    return cat[idx], idx
+
+
+def repeatability(catalogs, main, fit="shift+rotation+scale", max_sep=0.3, n_boot=200, clip_sigma=5.0,
+                  max_epoch_gap=1.0, select=None, error_floor_mas=0.0):
+    """Method 2 on a set of catalogs of the same field: pairwise comparisons with the main catalog
+    (equal-catalog assumption) and, with three or more catalogs, the three-cornered hat.
+
+    Catalogs whose epochs differ from the main one by more than ``max_epoch_gap`` years are
+    compared on extended sources only (``kind == 'extended'``): galaxies do not move, stars do.
+
+    Parameters
+    ----------
+    catalogs : dict
+        ``{name: Table}`` including ``main``.
+    main : str
+    fit, max_sep, n_boot, clip_sigma
+        As in :func:`compare_catalogs`.
+    max_epoch_gap : float
+        Years.
+    select : array of bool, optional
+        Usable rows of the main catalog (for scaling to the whole catalog).
+    error_floor_mas : float
+        Systematic floor added to the reported errors (see :func:`compare_catalogs`).
+
+    Returns
+    -------
+    out : dict
+        ``results`` ({other: ComparisonResult}), ``hat`` (dict or None), ``estimate``
+        (:func:`as_estimate` of the best available: the hat, else the largest pairwise
+        comparison), ``notes`` (list of str).
+    """
+    cat = catalogs[main]
+    others = [k for k in catalogs if k != main]
+    notes, results = [], {}
+    t0 = _catalog_epoch(cat, None, main)
+
+    def view(name):
+        t = _catalog_epoch(catalogs[name], None, name)
+        if t0 is not None and t is not None and abs(t - t0) > max_epoch_gap:
+            return True, t
+        return False, t
+
+    for other in others:
+        moving, t = view(other)
+        a, ia = _static_view(cat) if moving else (cat, np.arange(len(cat)))
+        b, _ = _static_view(catalogs[other]) if moving else (catalogs[other], None)
+        if moving:
+            notes.append(f"{other}: epoch {t:g} vs {t0:g}; compared on {len(a)} extended sources only (stars move)")
+        try:
+            res = compare_catalogs(a, b, fit=fit, max_sep=max_sep, equal=True, ref_err="auto", n_boot=n_boot,
+                                   clip_sigma=clip_sigma, drop_nan=True, label=f"{main} vs {other}",
+                                   error_floor_mas=error_floor_mas)
+        except WorkbookError as exc:
+            notes.append(f"{other}: skipped ({exc})")
+            continue
+        res.pairs["idx_cat"] = ia[np.asarray(res.pairs["idx_cat"])]
+        results[other] = res
+    hat = None
+    if len(others) >= 2:
+        trio = [main] + sorted(others, key=lambda k: -(results[k].n_pairs if k in results else 0))[:2]
+        moving = any(view(k)[0] for k in trio[1:])
+        views = [(_static_view(catalogs[k]) if moving else (catalogs[k], np.arange(len(catalogs[k])))) for k in trio]
+        try:
+            hat = three_cornered_hat([v[0] for v in views], labels=trio, max_sep=max_sep, fit=fit, n_boot=n_boot,
+                                     clip_sigma=clip_sigma)
+            hat["idx"] = {k: views[j][1][hat["idx"][k]] for j, k in enumerate(trio)}
+            if moving:
+                notes.append("three-cornered hat on extended sources only (the catalogs span several epochs)")
+        except WorkbookError as exc:
+            notes.append(f"three-cornered hat skipped ({exc})")
+            hat = None
+    if hat is not None:
+        est = as_estimate(hat, cat, select, label=main, error_floor_mas=error_floor_mas)
+        est["what"] = "three-cornered hat"
+    elif results:
+        est = as_estimate(max(results.values(), key=lambda r: r.n_pairs), cat, select, error_floor_mas=error_floor_mas)
+        est["what"] = "two catalogs assumed equally precise"
+    else:
+        est = None
+    return {"results": results, "hat": hat, "estimate": est, "notes": notes}
+
+
+def injection_on_image(cat, image_info, n_inject=300, snr_range=(5.0, 1000.0), max_size=1500, extract=None,
+                       select=None, n_boot=200, seed=0, extract_kwargs=None, error_floor_mas=0.0, match_pix=1.5):
+    """Method 5 on the catalog's own image: read it (central ``max_size`` pixels), inject PSF
+    stars (:func:`injection_psf`), re-extract (default ``helpers.sources.extract_sources``) and
+    calibrate the catalog's per-source error model with them (REFERENCE: "per-source error model,
+    calibrated by injection-recovery on the image itself").
+
+    The estimate is the error budget (:func:`error_budget` of ``cat[select]``) times the measured
+    pull (robust sigma of (measured - injected) / reported error, per axis). Injected stars are
+    point sources: the calibration of galaxies' errors is assumed the same. The sigma(SNR) fit
+    (:func:`injection_sigma_model`) and the point-source scatter it predicts for the catalog's
+    SNRs are returned as diagnostics. When the extractor reports no errors, the sigma(SNR) model
+    is the estimate.
+
+    Returns
+    -------
+    out : dict
+        ``injection`` (:func:`injection_recovery` result), ``model``, ``point_source_sigma``
+        ((sigma, ci) from the model), ``estimate`` ({sigma, ci, n, what}), ``psf`` (description),
+        ``pull`` (per axis or None).
+    """
+    data, error, wcs, _, (x0, y0) = read_image(image_info["path"], max_size=max_size)
+    psf, psf_what = injection_psf(cat.meta)
+    existing = None
+    if "x" in cat.colnames and "y" in cat.colnames:
+        from astropy.table import Table
+
+        existing = Table({"x": _col_values(cat, "x") - x0, "y": _col_values(cat, "y") - y0})
+    inj = injection_recovery(data, wcs, psf, extract=extract, error=error, n_inject=n_inject, snr_range=snr_range,
+                             existing=existing, seed=seed, n_boot=n_boot, extract_kwargs=extract_kwargs,
+                             match_pix=match_pix)
+    model = injection_sigma_model(inj, n_boot=min(n_boot, 100), seed=seed)
+    snr = _col_values(cat, "snr") if "snr" in cat.colnames else None
+    if snr is None:
+        raise WorkbookError("the catalog has no 'snr' column; it must come from helpers.sources (notebook 02)")
+    sigma, ci = predicted_catalog_sigma(model, snr, select=select)
+    out = {"injection": inj, "model": model, "psf": psf_what, "pull": inj["pull"], "point_source_sigma": (sigma, ci),
+           "estimate": {"sigma": sigma, "ci": ci, "n": inj["n_recovered"], "raw_sigma": sigma, "raw_ci": ci,
+                        "factor": 1.0, "what": "sigma(SNR) of injected stars applied to the catalog's SNRs"}}
+    if inj["pull"] is not None and "ra_err" in cat.colnames:
+        sub = cat[np.asarray(select, bool)] if select is not None else cat
+        budget = error_budget(sub, n_boot=0, error_floor_mas=error_floor_mas)
+        (bx, by), (kx, ky) = budget["sigma"], inj["pull"]
+        est = math.sqrt(0.5 * ((kx * bx) ** 2 + (ky * by) ** 2))
+        boot = np.sqrt(0.5 * ((inj["pull_boot"][0] * bx) ** 2 + (inj["pull_boot"][1] * by) ** 2))
+        out["estimate"] = {"sigma": est, "ci": _ci(boot), "n": inj["n_recovered"], "raw_sigma": est,
+                           "raw_ci": _ci(boot), "factor": 1.0,
+                           "what": "error budget x pull of injected stars (measured/reported errors)"}
+    return out
+
+
+def pick_comparison(comparisons, combined=None):
+    """The comparison to show: the one with most pairs among the methods that agree (if known).
+
+    Parameters
+    ----------
+    comparisons : dict
+        ``{name: ComparisonResult}``; names like ``"Gaia DR3"``, ``"HSC v3"``,
+        ``"repeatability vs <image>"``.
+    combined : dict, optional
+        From :func:`combine_methods` (its ``agreeing`` method names, e.g. ``"3 Gaia DR3"``).
+
+    Returns
+    -------
+    name, result : str, ComparisonResult (None, None if there is none)
+    """
+    if not comparisons:
+        return None, None
+    agreeing = " | ".join(combined.get("agreeing", [])) if combined else ""
+
+    def agrees(name):
+        key = "repeatability" if name.startswith("repeatability") else name
+        return key in agreeing
+
+    pool = {k: v for k, v in comparisons.items() if agrees(k)} or comparisons
+    name = max(pool, key=lambda k: pool[k].n_pairs)
+    return name, pool[name]
+
+
+def reference_share(result):
+    """Fraction (0-1) of the variance of the differences that the reference's own errors explain."""
+    if not result.ref_sigma_rms:
+        return 0.0
+    num = sum(e * e for e in result.ref_sigma_rms)
+    den = sum(s * s for s in result.sigma_diff)
+    return float(min(num / den, 1.0)) if den > 0 else 0.0
+
+
+def summary_record(catalog_name, combined, estimates, extra=None):
+    """The small JSON-ready record notebook 03 stores in ``cfg.extra['astrometry']`` (read by 05).
+
+    Returns
+    -------
+    record : dict
+        ``catalog, sigma_mas, ci, verdict`` (band), ``sentence, n_pairs, agree, methods``
+        ({name: {sigma_mas, ci, n, what}}).
+    """
+    v = combined["verdict"]
+    rec = {"catalog": catalog_name, "sigma_mas": round(float(combined["sigma"]), 3),
+           "ci": [round(float(c), 3) for c in combined["ci"]], "verdict": v.band, "sentence": v.sentence,
+           "n_pairs": int(combined["n_pairs"]), "agree": bool(combined["agree"]),
+           "backed": bool(combined.get("backed", False)), "agreeing": list(combined.get("agreeing", [])),
+           "outliers": list(combined["outliers"]),
+           "methods": {k: {"sigma_mas": round(e["sigma"], 3), "ci": [round(c, 3) for c in e["ci"]], "n": e["n"],
+                           "what": e.get("what", "")} for k, e in estimates.items() if e}}
+    if extra:
+        rec.update(_jsonable(extra))
+    return json.loads(json.dumps(rec))
+
+
+def read_image(path, max_size=None):
+    """Science array, error array (or None), WCS and header (primary plus science keywords) of a
+    drizzled FITS product, opened with :func:`helpers.sources.read_image`.
+
+    Parameters
+    ----------
+    path : str or Path
+        HST drz/drc (SCI, ERR/WHT) or JWST i2d (SCI, ERR), or a single-HDU image.
+    max_size : int, optional
+        Keep only the central ``max_size`` x ``max_size`` pixels (the WCS is sliced to match).
+
+    Returns
+    -------
+    data, error, wcs, header, origin
+        ``origin`` = (x0, y0): pixel of the full image at the cut-out's (0, 0).
+    """
+    from ..sources import read_image as open_product  # finds SCI/ERR/WHT and the WCS (upstream module)
+
+    info = open_product(path)
+    with info["hdul"]:
+        sci, wcs = info["sci"], info["wcs"]
+        ny, nx = sci.data.shape
+        ys, xs = slice(0, ny), slice(0, nx)
+        if max_size and max(ny, nx) > max_size:
+            y0, x0 = max((ny - max_size) // 2, 0), max((nx - max_size) // 2, 0)
+            ys, xs = slice(y0, min(y0 + max_size, ny)), slice(x0, min(x0 + max_size, nx))
+            wcs = wcs[ys, xs]
+        data = np.array(sci.data[ys, xs], dtype=float)
+        error = np.array(info["err"].data[ys, xs], dtype=float) if info["err"] is not None else None
+        if error is None and info["wht"] is not None:
+            wht = np.array(info["wht"].data[ys, xs], dtype=float)
+            error = np.where(wht > 0, 1 / np.sqrt(np.where(wht > 0, wht, 1)), np.inf)
+        header = info["header"]
+    if error is not None:
+        error = np.where(np.isfinite(error) & (error > 0), error, np.nan)
+    return data, error, wcs, header, (xs.start, ys.start)
+
+
+def injection_psf(meta):
+    """PSF model for injection: the workbook's simulated diffraction PSF of the catalog's instrument and
+    filter when known (:func:`helpers.simulate.make_psf`), otherwise a circular Gaussian with the
+    catalog's measured FWHM (``meta['fwhm_pix']``)."""
+    from .. import simulate
+
+    inst, filt = str(meta.get("instrument", "")).upper(), str(meta.get("filter", "")).upper()
+    key = next((k for k in simulate.INSTRUMENTS if k.replace("/", "").upper() == inst.replace("/", "")
+                or k.upper() == inst), None)
+    if key is not None and filt in simulate.FILTERS:
+        try:
+            return simulate.make_psf(key, filt, pixel_scale=meta.get("pixel_scale")), f"simulated {key} {filt} PSF"
+        except Exception:  # fall back to a Gaussian rather than stop the notebook
+            pass
+    from photutils.psf import CircularGaussianPRF
+
+    fwhm = float(meta.get("fwhm_pix") or 2.5)
+    return CircularGaussianPRF(fwhm=fwhm), f"circular Gaussian, FWHM {fwhm:.2f} px"
+
+
+# --------------------------------------------------------------------------- saving
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items() if k not in ("boot", "idx")}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, (np.floating, float)):
+        v = float(obj)
+        return round(v, 4) if math.isfinite(v) else None
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.bool_,)):
+        return bool(obj)
+    if hasattr(obj, "to_dict"):
+        return _jsonable(obj.to_dict())
+    if hasattr(obj, "summary"):
+        return _jsonable(obj.summary())
+    if hasattr(obj, "colnames"):
+        return {c: _jsonable(np.asarray(obj[c])) for c in obj.colnames}
+    return obj
+
+
+def write_summary(summary, path, overwrite=True):
+    """Write the astrometry summary as JSON atomically (``catalogs/astrometry_summary.json``).
+
+    Parameters
+    ----------
+    summary : dict
+        Any mix of numbers, results, tables; arrays become lists, bootstrap samples are dropped.
+    path : str or Path
+    overwrite : bool
+
+    Returns
+    -------
+    path : Path
+    """
+    from pathlib import Path
+    from .._io import atomic_path
+
+    path = Path(path)
+    text = json.dumps(_jsonable(summary), indent=2) + "\n"
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        tmp.write_text(text)
+    return path

@@ -1,0 +1,282 @@
+"""Slit-loss consequence model: what a catalog precision costs in NIRSpec MSA throughput (notebook 03).
+
+A JWST-like diffraction PSF (:func:`jwst_like_psf`, segmented obscured pupil), the fraction of a
+point source's light through one open shutter as a function of its offset
+(:func:`slit_throughput_grid`), the probability that a source stays inside each APT
+centering-constraint zone (:func:`zone_probabilities`, zones from :func:`centering_constraints`),
+and what a catalog sigma plus the MSATA pointing error cost in throughput
+(:func:`slit_throughput_consequence`).
+
+Units: sigmas and offsets in mas where named ``*_mas``, MSA geometry in arcsec, wavelengths in micron.
+NIRSpec physics, upstream of :mod:`helpers.astrometry` (which re-exports it): imports no other
+helpers module than :mod:`helpers.nirspec.shutters`, and no matplotlib.
+"""
+
+import functools
+import math
+
+import numpy as np
+
+from .shutters import CENTERING_CONSTRAINTS, SHUTTER_OPEN_ARCSEC
+
+__all__ = [
+    "centering_constraints",
+    "jwst_like_psf",
+    "slit_throughput_grid",
+    "zone_probabilities",
+    "slit_throughput_consequence",
+]
+
+
+# --------------------------------------------------------------------------- consequence model
+def centering_constraints():
+    """Centering-constraint zones: half-sizes (dispersion, spatial) of the region, centred on the
+    shutter, where the source centre must lie (arcsec), from :data:`helpers.nirspec.CENTERING_CONSTRAINTS`.
+
+    Returns
+    -------
+    zones : dict
+        ``{name: (x_half, y_half)}``, loosest first.
+    """
+    return {name: (float(x_half), float(y_half)) for name, x_half, y_half, _ in CENTERING_CONSTRAINTS}
+
+
+def _jwst_pupil(n_pix=256, diameter_m=6.6):
+    """JWST-like pupil: 18 hexagonal 1.32 m segments (flat-to-flat), 7 mm gaps, 0.74 m central
+    obscuration and three 0.1 m struts (JWST OTE: Lightsey et al. 2012, Proc. SPIE 8442)."""
+    seg_f2f, gap = 1.32, 0.007
+    half = diameter_m * 0.6  # pupil grid half-width, m
+    dx = 2 * half / n_pix
+    c = (np.arange(n_pix) - n_pix / 2 + 0.5) * dx
+    X, Y = np.meshgrid(c, c)
+    pitch = seg_f2f + gap
+    pupil = np.zeros_like(X, bool)
+    # hex grid with flat tops: centres at axial coordinates (q, r) with |q|,|r|,|q+r| <= 2, excluding the centre
+    for q in range(-2, 3):
+        for r in range(-2, 3):
+            s = -q - r
+            if max(abs(q), abs(r), abs(s)) == 0 or max(abs(q), abs(r), abs(s)) > 2:
+                continue
+            cx = pitch * (q + r / 2.0)
+            cy = pitch * (r * math.sqrt(3) / 2.0)
+            u, v = np.abs(X - cx), np.abs(Y - cy)
+            apo = seg_f2f / 2.0  # apothem; pointy-top hexagon in this orientation
+            # pointy-top hexagon with apothem a: |x| <= a and |x|/2 + |y| sqrt(3)/2 <= a
+            inside = (u <= apo) & (u / 2.0 + v * math.sqrt(3) / 2.0 <= apo)
+            pupil |= inside
+    pupil &= np.hypot(X, Y) > 0.74 / 2
+    for ang in (90.0, 210.0, 330.0):
+        a = math.radians(ang)
+        along = X * math.cos(a) + Y * math.sin(a)
+        across = -X * math.sin(a) + Y * math.cos(a)
+        pupil &= ~((along > 0) & (np.abs(across) < 0.05))
+    return pupil.astype(float), dx
+
+
+@functools.lru_cache(maxsize=16)
+def jwst_like_psf(wavelength_um, n_fft=1024, n_pupil=256):
+    """A JWST-like monochromatic diffraction PSF (Fraunhofer FFT of a segmented, obscured pupil).
+
+    Parameters
+    ----------
+    wavelength_um : float
+        Wavelength, micron.
+    n_fft, n_pupil : int
+        FFT size and pupil sampling (pixels across the pupil grid).
+
+    Returns
+    -------
+    psf : ndarray (n_fft, n_fft)
+        Normalised to a total of 1 over the whole (infinite) plane (Parseval), centred at
+        ``n_fft // 2``.
+    pixel_arcsec : float
+        Sampling of ``psf``.
+
+    Notes
+    -----
+    No wavefront error, no detector or NIRSpec fore-optics blur: a best case whose slit losses
+    are lower limits. Good enough to show how losses grow with mis-centring.
+    """
+    pupil, dx = _jwst_pupil(n_pupil)
+    field = np.zeros((n_fft, n_fft))
+    field[:n_pupil, :n_pupil] = pupil
+    amp = np.fft.fftshift(np.fft.fft2(field))
+    psf = np.abs(amp) ** 2
+    psf /= np.sum(pupil ** 2) * n_fft ** 2  # Parseval: sum |FFT|^2 = N^2 sum |pupil|^2
+    pixel_arcsec = math.degrees(wavelength_um * 1e-6 / (n_fft * dx)) * 3600.0
+    return psf, pixel_arcsec
+
+
+def slit_throughput_grid(wavelengths_um=(1.0, 2.0, 3.0, 4.0, 5.0), open_arcsec=SHUTTER_OPEN_ARCSEC,
+                         half_range_arcsec=(0.35, 0.5), step_arcsec=0.005):
+    """Fraction of a point source's light through one open shutter as a function of its offset.
+
+    Integrates :func:`jwst_like_psf` over the open area for a grid of offsets, using the PSF's
+    summed-area table (bilinear between pixel edges): vectorised, computed once.
+
+    Parameters
+    ----------
+    wavelengths_um : sequence of float
+    open_arcsec : (float, float)
+        Open area (dispersion, spatial), arcsec.
+    half_range_arcsec : (float, float)
+        Offsets covered along each axis, arcsec.
+    step_arcsec : float
+
+    Returns
+    -------
+    grid : dict
+        ``dx, dy`` (1-D offset axes, arcsec), ``wavelengths_um``, ``throughput``
+        (n_lambda, n_dy, n_dx) fraction of the total flux.
+    """
+    from scipy.ndimage import map_coordinates
+
+    ox = np.arange(-half_range_arcsec[0], half_range_arcsec[0] + step_arcsec / 2, step_arcsec)
+    oy = np.arange(-half_range_arcsec[1], half_range_arcsec[1] + step_arcsec / 2, step_arcsec)
+    OX, OY = np.meshgrid(ox, oy)
+    out = np.empty((len(wavelengths_um),) + OX.shape)
+    w, h = open_arcsec[0] / 2.0, open_arcsec[1] / 2.0
+    for k, lam in enumerate(wavelengths_um):
+        psf, pix = jwst_like_psf(float(lam))
+        n = psf.shape[0]
+        sat = np.zeros((n + 1, n + 1))
+        sat[1:, 1:] = psf.cumsum(0).cumsum(1)
+        # edge e (0..n) sits at (e - n/2 - 0.5) pixels from the PSF centre pixel n//2
+        def edge(v):
+            return v / pix + n / 2 + 0.5
+
+        # the aperture is at -offset relative to the source
+        x1, x2 = edge(-OX - w), edge(-OX + w)
+        y1, y2 = edge(-OY - h), edge(-OY + h)
+
+        def s(yv, xv):
+            return map_coordinates(sat, [yv.ravel(), xv.ravel()], order=1, mode="nearest").reshape(yv.shape)
+
+        out[k] = s(y2, x2) - s(y2, x1) - s(y1, x2) + s(y1, x1)
+    return {"dx": ox, "dy": oy, "wavelengths_um": tuple(float(v) for v in wavelengths_um), "throughput": out,
+            "open_arcsec": tuple(open_arcsec)}
+
+
+def zone_probabilities(sigma_x_mas, sigma_y_mas, msata_mas=20.0, zones=None, planned="centre"):
+    """Probability that each source stays inside each centering-constraint zone.
+
+    A zone is the rectangle of half-sizes ``(x_half, y_half)`` around the shutter centre where
+    the source centre must lie (:func:`centering_constraints`). The source's true position
+    differs from the planned one by its catalog error and the MSATA pointing error
+    (independent Gaussians per axis).
+
+    Parameters
+    ----------
+    sigma_x_mas, sigma_y_mas : array-like
+        Catalog 1-sigma errors along the dispersion and spatial directions, mas (use RA/Dec
+        errors when the orientation is not chosen yet).
+    msata_mas : float
+        1-sigma per-axis accuracy of MSA target acquisition, mas (~20 mas with a 5-10 mas catalog).
+    zones : dict, optional
+        ``{name: (x_half, y_half)}`` arcsec; default :func:`centering_constraints`.
+    planned : {'centre', 'uniform'}
+        Source planned at the zone centre, or anywhere in the zone with equal probability.
+
+    Returns
+    -------
+    probabilities : `~astropy.table.Table`
+        One column per zone (probability 0-1), one row per source.
+
+    Examples
+    --------
+    >>> p = zone_probabilities([5.0], [5.0], msata_mas=0.0)
+    >>> float(p["Unconstrained"][0]) > 0.999
+    True
+    """
+    from astropy.table import Table
+    from scipy.special import erf
+
+    zones = zones or centering_constraints()
+    sx = np.sqrt(np.asarray(sigma_x_mas, float) ** 2 + msata_mas ** 2) / 1000.0
+    sy = np.sqrt(np.asarray(sigma_y_mas, float) ** 2 + msata_mas ** 2) / 1000.0
+    sx, sy = np.maximum(sx, 1e-9), np.maximum(sy, 1e-9)
+    out = Table()
+    u = np.linspace(-1, 1, 41)  # quadrature over the planned position for 'uniform'
+    for name, (hx, hy) in zones.items():
+        hx, hy = max(hx, 1e-6), max(hy, 1e-6)
+
+        def p1(half, s):
+            if planned == "centre":
+                return erf(half / (math.sqrt(2) * s))
+            x0 = u[:, None] * half
+            return np.mean(0.5 * (erf((half - x0) / (math.sqrt(2) * s)) + erf((half + x0) / (math.sqrt(2) * s))), axis=0)
+
+        out[name] = p1(hx, sx) * p1(hy, sy)
+    return out
+
+
+def slit_throughput_consequence(sigma_cat_mas=None, wavelengths_um=(1.0, 2.0, 3.0, 4.0, 5.0), msata_floor_mas=20.0,
+                                n_ref=6, n_mc=20000, seed=0, grid=None):
+    """What a catalog precision costs: offsets from shutter centre and the light through the shutter.
+
+    For each catalog sigma (per axis), a source planned at the shutter centre lands at an offset
+    drawn from N(0, sigma_cat^2 + sigma_TA^2) per axis, where the MSATA pointing error is assumed
+    sigma_TA = sqrt(msata_floor^2 + sigma_cat^2 / n_ref) (MSATA fits the pointing to ``n_ref``
+    reference stars from the same catalog; with a 5-10 mas catalog this gives ~20 mas, JDox
+    "NIRSpec MOS Operations - Target Acquisition"). The throughput through the 0.20"x0.46" open area
+    of a JWST-like PSF (:func:`slit_throughput_grid`) is averaged over those offsets (Monte Carlo).
+
+    Parameters
+    ----------
+    sigma_cat_mas : array-like, optional
+        Catalog sigmas to evaluate, mas (default 25 values from 1 to 100, log-spaced).
+    wavelengths_um : sequence of float
+    msata_floor_mas : float
+        MSATA accuracy floor per axis, mas.
+    n_ref : int
+        MSATA reference stars.
+    n_mc : int
+        Monte Carlo draws per sigma.
+    seed : int
+    grid : dict, optional
+        A precomputed :func:`slit_throughput_grid`.
+
+    Returns
+    -------
+    consequence : dict
+        ``sigma_cat_mas``, ``sigma_ta_mas``, ``sigma_total_mas`` (per axis), ``offset_median_mas``,
+        ``offset_p90_mas`` (radial), ``throughput_centred`` (n_lambda), ``throughput_mean``,
+        ``throughput_p10`` (n_lambda, n_sigma: 10% of sources get less), ``relative_mean``
+        (mean / centred), ``zone_probability`` (dict zone -> array over sigma, planned at centre),
+        ``wavelengths_um``, ``assumptions`` (text).
+    """
+    from scipy.ndimage import map_coordinates
+
+    sig = np.geomspace(1, 100, 25) if sigma_cat_mas is None else np.atleast_1d(np.asarray(sigma_cat_mas, float))
+    grid = grid or slit_throughput_grid(wavelengths_um)
+    ox, oy, thr = grid["dx"], grid["dy"], grid["throughput"]
+    step_x, step_y = ox[1] - ox[0], oy[1] - oy[0]
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((2, n_mc))
+    sig_ta = np.sqrt(msata_floor_mas ** 2 + sig ** 2 / n_ref)
+    sig_tot = np.sqrt(sig ** 2 + sig_ta ** 2)
+    nl = thr.shape[0]
+    mean = np.empty((nl, sig.size))
+    p10 = np.empty((nl, sig.size))
+    med_off, p90_off = np.empty(sig.size), np.empty(sig.size)
+    ci = (np.abs(oy) < 1e-9).argmax(), (np.abs(ox) < 1e-9).argmax()
+    for j, s in enumerate(sig_tot):
+        dx, dy = z[0] * s / 1000.0, z[1] * s / 1000.0
+        r = np.hypot(dx, dy) * 1000.0
+        med_off[j], p90_off[j] = np.median(r), np.quantile(r, 0.9)
+        fx = np.clip((dx - ox[0]) / step_x, 0, ox.size - 1)
+        fy = np.clip((dy - oy[0]) / step_y, 0, oy.size - 1)
+        for k in range(nl):
+            t = map_coordinates(thr[k], [fy, fx], order=1, mode="nearest")
+            mean[k, j], p10[k, j] = t.mean(), np.quantile(t, 0.1)
+    centred = thr[:, ci[0], ci[1]]
+    zp = zone_probabilities(sig_tot, sig_tot, msata_mas=0.0)  # sig_tot already includes MSATA
+    return {"sigma_cat_mas": sig, "sigma_ta_mas": sig_ta, "sigma_total_mas": sig_tot,
+            "offset_median_mas": med_off, "offset_p90_mas": p90_off,
+            "wavelengths_um": grid["wavelengths_um"], "throughput_centred": centred,
+            "throughput_mean": mean, "throughput_p10": p10, "relative_mean": mean / centred[:, None],
+            "zone_probability": {name: np.asarray(zp[name]) for name in zp.colnames},
+            "assumptions": (f"source planned at the shutter centre; MSATA error per axis sqrt({msata_floor_mas:g}^2 + "
+                            f"sigma_cat^2/{n_ref}) mas (~20 mas for a 5-10 mas catalog); JWST-like diffraction PSF "
+                            "(segmented 6.6 m pupil, no wavefront error); open area "
+                            f"{grid['open_arcsec'][0]:.2f}\" x {grid['open_arcsec'][1]:.2f}\"")}
