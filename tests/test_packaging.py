@@ -50,7 +50,8 @@ def test_makefile_and_ci_use_the_readme_commands():
     assert re.search(r"^make test$", ci, re.M)
 
 
-@pytest.mark.parametrize("module", ["helpers.config", "helpers.simulate", "helpers.astrometry", "helpers.msa"])
+@pytest.mark.parametrize("module", ["helpers.config", "helpers.simulate", "helpers.archive", "helpers.sources",
+                                    "helpers.astrometry", "helpers.targets", "helpers.msa", "helpers.export"])
 def test_computing_modules_do_not_import_matplotlib(module):
     """The shape of the house: computing modules work without matplotlib or a display."""
     import subprocess
