@@ -256,11 +256,11 @@ class MSAOverlayWidget:
         self.w_reset = W.Button(description="reset view", layout=W.Layout(width="120px"))
         # nudges of one shutter pitch along the MSA axes (dispersion, spatial), whatever the APA
         self.nudge_buttons = {}
-        for label, tip, axis, sign in (("◀ disp", "one shutter pitch along -dispersion", 0, -1),
-                                       ("disp ▶", "one shutter pitch along +dispersion", 0, 1),
-                                       ("▼ spat", "one shutter pitch along -spatial (slit)", 1, -1),
-                                       ("spat ▲", "one shutter pitch along +spatial (slit)", 1, 1)):
-            btn = W.Button(description=label, tooltip=tip, layout=W.Layout(width="70px"))
+        for label, tip, axis, sign in (("◀", "nudge one shutter pitch along -dispersion", 0, -1),
+                                       ("▶", "nudge one shutter pitch along +dispersion", 0, 1),
+                                       ("▼", "nudge one shutter pitch along -spatial (along the slit)", 1, -1),
+                                       ("▲", "nudge one shutter pitch along +spatial (along the slit)", 1, 1)):
+            btn = W.Button(description=label, tooltip=tip, layout=W.Layout(width="36px"))
             btn.on_click(lambda _b, axis=axis, sign=sign: self.nudge(axis, sign))
             self.nudge_buttons[label] = btn
         self.w_png = W.Output() if not self.live else None
@@ -271,8 +271,9 @@ class MSAOverlayWidget:
         controls = W.VBox([W.HTML("<b>Pointing</b> (type a value, use the steppers, or drag)"),
                            W.HBox([self.w_dra, self.w_dra_box]), W.HBox([self.w_ddec, self.w_ddec_box]),
                            W.HBox([self.w_apa, self.w_apa_box]),
-                           W.HBox([W.HTML("nudge 1 shutter:", layout=W.Layout(width="100px")),
-                                   *self.nudge_buttons.values()]),
+                           W.HBox([W.HTML("1-shutter nudge: dispersion", layout=W.Layout(width="175px")),
+                                   *list(self.nudge_buttons.values())[:2], W.HTML("&nbsp;slit"),
+                                   *list(self.nudge_buttons.values())[2:]]),
                            self.w_filter,
                            W.HTML("<b>Slits</b>"), self.w_constraint, self.w_nod, self.w_shutters,
                            W.HTML("<b>Layers</b>"), W.HBox(list(self.w_layers.values())[:3]),
