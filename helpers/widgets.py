@@ -223,7 +223,9 @@ class MSAOverlayWidget:
         lay = W.Layout(width="300px")
         box_lay = W.Layout(width="95px")
         # coarse sliders (range: about one quadrant) beside float boxes with 0.01 steps, linked in
-        # the browser so typing or stepping a value moves the slider and vice versa
+        # the kernel so typing or stepping a value moves the slider and vice versa. The boxes send
+        # every step at once (continuous_update): otherwise leaving a box re-sends its old value
+        # and undoes a nudge made in between
         self.w_dra = W.FloatSlider(value=0.0, min=-max_offset_arcsec, max=max_offset_arcsec, step=0.01,
                                    description="RA offset (\")", continuous_update=False, readout=False,
                                    style=style, layout=lay)
@@ -235,11 +237,11 @@ class MSAOverlayWidget:
                                    step=0.01, description="APA (deg)", continuous_update=False, readout=False,
                                    style=style, layout=lay)
         self.w_dra_box = W.BoundedFloatText(value=0.0, min=-max_offset_arcsec, max=max_offset_arcsec, step=0.01,
-                                            layout=box_lay)
+                                            continuous_update=True, layout=box_lay)
         self.w_ddec_box = W.BoundedFloatText(value=0.0, min=-max_offset_arcsec, max=max_offset_arcsec, step=0.01,
-                                             layout=box_lay)
+                                             continuous_update=True, layout=box_lay)
         self.w_apa_box = W.BoundedFloatText(value=self.w_apa.value, min=apa_min, max=apa_max, step=0.01,
-                                            layout=box_lay)
+                                            continuous_update=True, layout=box_lay)
         self._links = [W.link((s, "value"), (t, "value")) for s, t in
                        ((self.w_dra, self.w_dra_box), (self.w_ddec, self.w_ddec_box), (self.w_apa, self.w_apa_box))]
         self.w_filter = W.Dropdown(options=list(msa.FILTERS), value=pointing.filter, description="filter",
