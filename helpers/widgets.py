@@ -262,7 +262,7 @@ class MSAOverlayWidget:
                                        ("▶", "nudge one shutter pitch along +dispersion", 0, 1),
                                        ("▼", "nudge one shutter pitch along -spatial (along the slit)", 1, -1),
                                        ("▲", "nudge one shutter pitch along +spatial (along the slit)", 1, 1)):
-            btn = W.Button(description=label, tooltip=tip, layout=W.Layout(width="36px"))
+            btn = W.Button(description=label, tooltip=tip, layout=W.Layout(width="42px", padding="0px"))
             btn.on_click(lambda _b, axis=axis, sign=sign: self.nudge(axis, sign))
             self.nudge_buttons[label] = btn
         self.w_png = W.Output() if not self.live else None
@@ -273,7 +273,7 @@ class MSAOverlayWidget:
         controls = W.VBox([W.HTML("<b>Pointing</b> (type a value, use the steppers, or drag)"),
                            W.HBox([self.w_dra, self.w_dra_box]), W.HBox([self.w_ddec, self.w_ddec_box]),
                            W.HBox([self.w_apa, self.w_apa_box]),
-                           W.HBox([W.HTML("1-shutter nudge: dispersion", layout=W.Layout(width="175px")),
+                           W.HBox([W.HTML("nudge 1 shutter, disp.", layout=W.Layout(width="140px")),
                                    *list(self.nudge_buttons.values())[:2], W.HTML("&nbsp;slit"),
                                    *list(self.nudge_buttons.values())[2:]]),
                            self.w_filter,
