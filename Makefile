@@ -31,7 +31,7 @@ test-fast: $(STAMP)
 # system browser (no `playwright install`); skips with a message when either is missing
 test-browser: $(STAMP)
 	$(BIN)/python -c "import playwright" 2>/dev/null || $(BIN)/python -m pip install --quiet -e ".[browser]"
-	$(BIN)/python -m pytest -rs -s tests/test_browser.py
+	WORKBOOK_BROWSER=1 $(BIN)/python -m pytest -rs -s tests/test_browser.py
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/

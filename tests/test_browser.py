@@ -8,7 +8,8 @@ the browser (control change -> counts and canvas updated) are printed and writte
 
 Needs Debian's ``chromium`` (``apt-get install chromium``) and the Python ``playwright`` package
 (no ``playwright install``: the system browser is used through ``executable_path``). Skips with
-a message saying which is missing. Run it with ``make test-browser``.
+a message saying which is missing. Run it with ``make test-browser`` (``WORKBOOK_BROWSER=1``); the
+plain suite skips it (35-70 s, with JupyterLab, a kernel and Chromium on the 2 shared cores).
 """
 
 import json
@@ -137,8 +138,9 @@ def _wait_both(page, counts0, canvas0, expect_counts=True):
 
 
 def test_notebook_04_in_chromium(tmp_path):
-    if os.environ.get("WORKBOOK_SKIP_BROWSER"):
-        pytest.skip("browser test: WORKBOOK_SKIP_BROWSER is set")
+    if not os.environ.get("WORKBOOK_BROWSER"):
+        # 35 s on an idle 2-core machine, 70 s under load: outside the 10-minute suite budget
+        pytest.skip("browser test: run it with `make test-browser` (or set WORKBOOK_BROWSER=1)")
     _requirements()
     from playwright.sync_api import sync_playwright
 
@@ -222,10 +224,16 @@ def test_notebook_04_in_chromium(tmp_path):
             page.screenshot(path=str(shots / "04_zoom.png"))
             timings["reset view (ms)"] = _timed(page, lambda: page.get_by_role("button", name="reset view").click())
             # 5. hover readout: RA/Dec and the shutter in the toolbar message
-            page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.35)
-            page.wait_for_timeout(500)
-            readout = page.evaluate("() => { const e = document.querySelector('.jupyter-matplotlib-footer');"
-                                    " return e ? e.innerText : ''; }")
+            footer_js = ("() => { const e = document.querySelector('.jupyter-matplotlib-footer');"
+                         " return e ? e.innerText : ''; }")
+            readout = ""
+            deadline = time.perf_counter() + 20  # the kernel may still be busy with the reset
+            k = 0
+            while "Dec" not in readout and time.perf_counter() < deadline:
+                k += 1
+                page.mouse.move(box["x"] + box["width"] * 0.6 + k % 5, box["y"] + box["height"] * 0.35)
+                page.wait_for_timeout(300)
+                readout = page.evaluate(footer_js)
             timings["hover readout"] = readout
             page.screenshot(path=str(shots / "04_end.png"))
             browser.close()
