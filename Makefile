@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 EXTRAS ?= lab,test
 
-.PHONY: install demo test test-fast lab bench clean-workspace strip-notebooks
+.PHONY: install demo test test-fast test-browser lab bench clean-workspace strip-notebooks
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,12 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not notebooks"
+
+# notebook 04 in headless Chromium (Debian: apt-get install chromium); playwright drives the
+# system browser (no `playwright install`); skips with a message when either is missing
+test-browser: $(STAMP)
+	$(BIN)/python -c "import playwright" 2>/dev/null || $(BIN)/python -m pip install --quiet -e ".[browser]"
+	WORKBOOK_BROWSER=1 $(BIN)/python -m pytest -rs -s tests/test_browser.py
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/

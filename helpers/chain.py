@@ -23,7 +23,7 @@ from .config import DEMO_FIELD, default_workspace_root
 from .errors import WorkbookError
 from ._io import atomic_path, ensure_writable_dir
 
-__all__ = ["NOTEBOOK_DIR", "list_notebooks", "run_chain", "strip_outputs", "main"]
+__all__ = ["NOTEBOOK_DIR", "list_notebooks", "run_chain", "strip_outputs", "cli_message", "main"]
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 
@@ -39,6 +39,43 @@ def list_notebooks(directory=NOTEBOOK_DIR):
     if not paths:
         raise WorkbookError(f"no notebooks found in {directory}; run from a checkout of the workbook")
     return paths
+
+
+def _ipc_kernel_manager_class():
+    """A Jupyter kernel manager that talks to the kernel over local IPC sockets, not TCP.
+
+    The kernel otherwise logs "Kernel is running over TCP without encryption" at every start:
+    a warning nobody running the chain can act on. IPC sockets live in a private temporary
+    directory (not in ``notebooks/``), removed when the kernel shuts down.
+    """
+    import tempfile
+    import uuid
+
+    from jupyter_client.manager import AsyncKernelManager
+
+    class IPCKernelManager(AsyncKernelManager):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.transport = "ipc"
+            self._ipc_dir = tempfile.mkdtemp(prefix="wb-kernel-")
+            # unix socket paths are limited to ~100 characters: short names in a short directory
+            self.ip = str(Path(self._ipc_dir) / uuid.uuid4().hex[:8])
+
+        async def _async_interrupt_kernel(self):
+            # jupyter_client interrupts before every shutdown; papermill shuts down an idle
+            # kernel, which then only logs "KeyboardInterrupt caught in kernel" to the terminal
+            if self.shutting_down:
+                return
+            await super()._async_interrupt_kernel()
+
+        async def _async_cleanup_resources(self, restart=False):
+            await super()._async_cleanup_resources(restart=restart)
+            if not restart:
+                import shutil
+
+                shutil.rmtree(self._ipc_dir, ignore_errors=True)
+
+    return IPCKernelManager
 
 
 def run_chain(field_parameters, workspace_root=None, only=None, kernel="python3", notebook_dir=NOTEBOOK_DIR,
@@ -90,9 +127,11 @@ def run_chain(field_parameters, workspace_root=None, only=None, kernel="python3"
         start = time.perf_counter()
         try:
             papermill.execute_notebook(str(nb), str(out), parameters=params, kernel_name=kernel,
-                                       cwd=str(nb.parent), progress_bar=False, log_output=False)
+                                       cwd=str(nb.parent), progress_bar=False, log_output=False,
+                                       kernel_manager_class=_ipc_kernel_manager_class())
         except PapermillExecutionError as exc:
-            message = str(exc.evalue).splitlines()[0] if exc.evalue else exc.ename
+            # the whole message, whitespace collapsed: a network error keeps its root cause (host, reason)
+            message = " ".join(str(exc.evalue).split()) if exc.evalue else exc.ename
             raise WorkbookError(
                 f"{nb.name} failed in cell {exc.exec_count}: {exc.ename}: {message}; open {out} to see the cell") from None
         timings[nb.name] = time.perf_counter() - start
@@ -135,6 +174,44 @@ def strip_outputs(paths=None):
     return changed
 
 
+#: Notebook advice in library messages -> the command-line flag that does the same, for the CLI.
+#: ``{offline}`` becomes advice that can work for the field at hand (see `cli_message`).
+_CLI_ADVICE = (
+    ("set live=True in notebook 00 to query MAST", "add --live to query MAST"),
+    ("set live=True to ask Sesame", "add --live to ask Sesame"),
+    ("set live=True in notebook 00", "add --live"),
+    ("set live=True", "add --live"),
+    ("or work offline with live=False (replayed demo data)", "{offline}"),
+    ("or set live=False to work offline", "{offline}"),
+    ("work offline with live=False (replayed demo data)", "{offline}"),
+)
+
+
+def cli_message(message, demo=False, live=False):
+    """A library error message rewritten for the command line: flags instead of notebook settings.
+
+    "Work offline" is advised only where it can work: offline, only the demo field is
+    replayed, so an own field is told to give its own image (``--image``) instead.
+
+    Parameters
+    ----------
+    message : str
+    demo : bool
+        The run is the demo field (``--demo``).
+    live : bool
+        The run used ``--live``.
+
+    Returns
+    -------
+    str
+    """
+    offline = ("or run without --live (the demo field is replayed offline)" if demo else
+               "or, to work offline, give your own pre-image with --image and run without --live")
+    for notebook_words, cli_words in _CLI_ADVICE:
+        message = message.replace(notebook_words, cli_words.format(offline=offline))
+    return message
+
+
 def _parse(argv):
     parser = argparse.ArgumentParser(prog="python -m helpers.chain", description=__doc__.split("\n\n")[0])
     parser.add_argument("--demo", action="store_true", help="run the offline demo field (HUDF, simulated imaging)")
@@ -174,7 +251,7 @@ def main(argv=None):
         print(json.dumps({k: round(v, 1) for k, v in timings.items()}))
         return 0
     except WorkbookError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {cli_message(str(exc), demo=args.demo, live=args.live)}", file=sys.stderr)
         return 2
 
 

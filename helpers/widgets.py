@@ -20,7 +20,8 @@ import numpy as np
 from . import msa
 from .errors import WorkbookError
 
-__all__ = ["MSAOverlayWidget", "enable_ipympl", "offset_pointing", "load_overlay_inputs", "read_image"]
+__all__ = ["MSAOverlayWidget", "enable_ipympl", "offset_pointing", "sky_offset_arcsec", "load_overlay_inputs",
+           "read_image"]
 
 
 def read_image(path):
@@ -161,6 +162,18 @@ def offset_pointing(base, d_ra_arcsec=0.0, d_dec_arcsec=0.0, apa=None, filter=No
                            filter=base.filter if filter is None else filter)
 
 
+def sky_offset_arcsec(base, pointing):
+    """Offsets (dRA cos Dec, dDec) in arcsec of ``pointing`` from ``base``: the inverse of `offset_pointing`."""
+    from astropy.coordinates import SkyCoord
+    import astropy.units as u
+
+    c0 = SkyCoord(base.ra * u.deg, base.dec * u.deg)
+    c1 = SkyCoord(pointing.ra * u.deg, pointing.dec * u.deg)
+    sep = c0.separation(c1).arcsec
+    pa = c0.position_angle(c1).rad
+    return sep * math.sin(pa), sep * math.cos(pa)
+
+
 class MSAOverlayWidget:
     """Interactive MSA overlay: figure, sliders and live counts.
 
@@ -173,8 +186,11 @@ class MSAOverlayWidget:
         Starting centering constraint.
     nod : bool
     max_offset_arcsec : float
-        Range of the RA/Dec offset sliders (+-).
+        Range of the RA/Dec offset sliders (+-, arcsec); default about one quadrant (98" x 90").
+        The float boxes beside them step by 0.01".
     figsize : tuple
+    apa_window : (float, float), optional
+        Allowed aperture PA range (degrees) for the APA slider; default the whole circle.
 
     Attributes
     ----------
@@ -186,7 +202,7 @@ class MSAOverlayWidget:
     """
 
     def __init__(self, pointing, image=None, wcs=None, sources=None, operability=None, constraint="Midpoint",
-                 nod=False, max_offset_arcsec=120.0, figsize=(8.0, 8.0)):
+                 nod=False, max_offset_arcsec=100.0, figsize=(8.0, 8.8), apa_window=None):
         import ipywidgets as W
 
         from .plotting.msa import OverlayScene
@@ -203,14 +219,31 @@ class MSAOverlayWidget:
             fig.canvas.toolbar_position = "left"
         self.scene = OverlayScene(pointing, image=image, wcs=wcs, sources=sources, operability=operability,
                                   constraint=constraint, nod=nod, fig=fig, figsize=figsize, dynamic_title=not self.live)
-        style = {"description_width": "110px"}
-        lay = W.Layout(width="340px")
-        self.w_dra = W.FloatSlider(value=0.0, min=-max_offset_arcsec, max=max_offset_arcsec, step=0.1,
-                                   description="RA offset (\")", continuous_update=False, style=style, layout=lay)
-        self.w_ddec = W.FloatSlider(value=0.0, min=-max_offset_arcsec, max=max_offset_arcsec, step=0.1,
-                                    description="Dec offset (\")", continuous_update=False, style=style, layout=lay)
-        self.w_apa = W.FloatSlider(value=pointing.apa, min=0.0, max=360.0, step=0.1, description="APA (deg)",
-                                   continuous_update=False, style=style, layout=lay)
+        style = {"description_width": "95px"}
+        lay = W.Layout(width="300px")
+        box_lay = W.Layout(width="95px")
+        # coarse sliders (range: about one quadrant) beside float boxes with 0.01 steps, linked in
+        # the kernel so typing or stepping a value moves the slider and vice versa. The boxes send
+        # every step at once (continuous_update): otherwise leaving a box re-sends its old value
+        # and undoes a nudge made in between
+        self.w_dra = W.FloatSlider(value=0.0, min=-max_offset_arcsec, max=max_offset_arcsec, step=0.01,
+                                   description="RA offset (\")", continuous_update=False, readout=False,
+                                   style=style, layout=lay)
+        self.w_ddec = W.FloatSlider(value=0.0, min=-max_offset_arcsec, max=max_offset_arcsec, step=0.01,
+                                    description="Dec offset (\")", continuous_update=False, readout=False,
+                                    style=style, layout=lay)
+        apa_min, apa_max = (0.0, 360.0) if apa_window is None else (float(apa_window[0]), float(apa_window[1]))
+        self.w_apa = W.FloatSlider(value=min(max(pointing.apa, apa_min), apa_max), min=apa_min, max=apa_max,
+                                   step=0.01, description="APA (deg)", continuous_update=False, readout=False,
+                                   style=style, layout=lay)
+        self.w_dra_box = W.BoundedFloatText(value=0.0, min=-max_offset_arcsec, max=max_offset_arcsec, step=0.01,
+                                            continuous_update=True, layout=box_lay)
+        self.w_ddec_box = W.BoundedFloatText(value=0.0, min=-max_offset_arcsec, max=max_offset_arcsec, step=0.01,
+                                             continuous_update=True, layout=box_lay)
+        self.w_apa_box = W.BoundedFloatText(value=self.w_apa.value, min=apa_min, max=apa_max, step=0.01,
+                                            continuous_update=True, layout=box_lay)
+        self._links = [W.link((s, "value"), (t, "value")) for s, t in
+                       ((self.w_dra, self.w_dra_box), (self.w_ddec, self.w_ddec_box), (self.w_apa, self.w_apa_box))]
         self.w_filter = W.Dropdown(options=list(msa.FILTERS), value=pointing.filter, description="filter",
                                    style=style, layout=lay)
         self.w_constraint = W.Dropdown(options=msa.constraint_names(), value=self.scene.constraint,
@@ -223,16 +256,31 @@ class MSAOverlayWidget:
         self.w_counts = W.HTML()
         self.w_status = W.HTML()
         self.w_reset = W.Button(description="reset view", layout=W.Layout(width="120px"))
+        # nudges of one shutter pitch along the MSA axes (dispersion, spatial), whatever the APA
+        self.nudge_buttons = {}
+        for label, tip, axis, sign in (("◀", "nudge one shutter pitch along -dispersion", 0, -1),
+                                       ("▶", "nudge one shutter pitch along +dispersion", 0, 1),
+                                       ("▼", "nudge one shutter pitch along -spatial (along the slit)", 1, -1),
+                                       ("▲", "nudge one shutter pitch along +spatial (along the slit)", 1, 1)):
+            btn = W.Button(description=label, tooltip=tip, layout=W.Layout(width="42px", padding="0px"))
+            btn.on_click(lambda _b, axis=axis, sign=sign: self.nudge(axis, sign))
+            self.nudge_buttons[label] = btn
         self.w_png = W.Output() if not self.live else None
         for w in (self.w_dra, self.w_ddec, self.w_apa, self.w_filter, self.w_constraint, self.w_nod, self.w_shutters,
                   *self.w_layers.values()):
             w.observe(self._on_change, names="value")
         self.w_reset.on_click(self._on_reset)
-        controls = W.VBox([W.HTML("<b>Pointing</b>"), self.w_dra, self.w_ddec, self.w_apa, self.w_filter,
+        controls = W.VBox([W.HTML("<b>Pointing</b> (type a value, use the steppers, or drag)"),
+                           W.HBox([self.w_dra, self.w_dra_box]), W.HBox([self.w_ddec, self.w_ddec_box]),
+                           W.HBox([self.w_apa, self.w_apa_box]),
+                           W.HBox([W.HTML("nudge 1 shutter, disp.", layout=W.Layout(width="140px")),
+                                   *list(self.nudge_buttons.values())[:2], W.HTML("&nbsp;slit"),
+                                   *list(self.nudge_buttons.values())[2:]]),
+                           self.w_filter,
                            W.HTML("<b>Slits</b>"), self.w_constraint, self.w_nod, self.w_shutters,
                            W.HTML("<b>Layers</b>"), W.HBox(list(self.w_layers.values())[:3]),
                            W.HBox(list(self.w_layers.values())[3:] + [self.w_reset]),
-                           W.HTML("<b>Counts</b>"), self.w_counts, self.w_status])
+                           W.HTML("<b>Counts</b> (hover a name for its definition)"), self.w_status, self.w_counts])
         figure_box = self.scene.fig.canvas if self.live else self.w_png
         self.box = W.HBox([figure_box, controls])
         self._show_counts()
@@ -259,14 +307,16 @@ class MSAOverlayWidget:
                                filter=self.w_filter.value)
 
     def _on_change(self, change=None):
+        if getattr(self, "_batch", False):
+            return
         try:
             layers = {k: w.value for k, w in self.w_layers.items()}
             self.scene.update(pointing=self._pointing_from_controls(), constraint=self.w_constraint.value,
                               nod=self.w_nod.value, shutters=self.w_shutters.value, layers=layers)
-            self.w_status.value = ""
+            self._show_counts()
         except WorkbookError as exc:
+            self._show_counts()
             self.w_status.value = f"<span style='color:#c62828'>{exc}</span>"
-        self._show_counts()
         if not self.live:
             self._render_png()
 
@@ -279,24 +329,54 @@ class MSAOverlayWidget:
             self._render_png()
 
     def set(self, d_ra_arcsec=None, d_dec_arcsec=None, apa=None, filter=None, constraint=None, nod=None):
-        """Move the controls from code (same effect as moving the sliders)."""
-        for w, v in ((self.w_dra, d_ra_arcsec), (self.w_ddec, d_dec_arcsec), (self.w_apa, apa),
-                     (self.w_filter, filter), (self.w_constraint, constraint), (self.w_nod, nod)):
-            if v is not None:
-                if w is self.w_apa:
-                    v = float(v) % 360.0
-                w.value = v
+        """Move the controls from code (same effect as moving the sliders); one redraw for all."""
+        self._batch = True
+        changed = False
+        try:
+            for w, v in ((self.w_dra, d_ra_arcsec), (self.w_ddec, d_dec_arcsec), (self.w_apa, apa),
+                         (self.w_filter, filter), (self.w_constraint, constraint), (self.w_nod, nod)):
+                if v is not None:
+                    if w is self.w_apa:
+                        v = float(v) % 360.0
+                    changed |= w.value != v
+                    w.value = v
+        finally:
+            self._batch = False
+        if changed:
+            self._on_change()
+        return self.counts
+
+    def nudge(self, axis, sign):
+        """Move the pointing by one shutter pitch along the MSA dispersion (axis 0) or spatial (1) axis.
+
+        The sources then move by one shutter in the MSA: the step a newcomer needs to centre a
+        galaxy in its shutter with the controls alone.
+        """
+        model = msa.get_model(self.pointing.filter)
+        pitch = float(np.median(model.pitch_disp if axis == 0 else model.pitch_spat))
+        moved = self.pointing.offset(sign * pitch if axis == 0 else 0.0, sign * pitch if axis == 1 else 0.0)
+        d_ra, d_dec = sky_offset_arcsec(self.base, moved)
+        self.set(d_ra_arcsec=round(d_ra, 4), d_dec_arcsec=round(d_dec, 4))
         return self.counts
 
     def _show_counts(self):
+        import html
+
         c = self.scene.counts
-        rows = "".join(f"<tr><td>{k}</td><td style='text-align:right'>{v}</td></tr>" for k, v in c.items()
-                       if k not in ("constraint", "nod"))
+        rows = "".join(
+            f"<tr title='{html.escape(msa.COUNTS.get(k, ''), quote=True)}'><td>{k}</td>"
+            f"<td style='text-align:right'>{v}</td></tr>" for k, v in c.items() if k not in ("constraint", "nod"))
         p = self.scene.pointing
         head = (f"RA {p.ra:.6f}&deg;, Dec {p.dec:+.6f}&deg;, APA {p.apa:.2f}&deg; (V3PA {p.v3pa:.2f}&deg;), "
                 f"{p.filter}; centering: {c.get('constraint', self.scene.constraint)}")
-        msg = f"<br><b style='color:#c62828'>{self.scene.message}</b>" if self.scene.message else ""
-        self.w_counts.value = f"<div style='font-size:90%'>{head}{msg}<table>{rows}</table></div>"
+        zone = msa.zone_count_name(self.scene.constraint)
+        defs = "".join(f"<li><b>{k}</b>: {html.escape(msa.COUNTS[k])}</li>"
+                       for k in ("in MSA quadrants", "in open shutter area", "in operable open shutters",
+                                 "with operable nodded slitlet", zone) if k in c)
+        self.w_status.value = (f"<div class='msa-warning' style='color:#c62828;font-weight:bold'>"
+                               f"&#9888; {html.escape(self.scene.message)}</div>" if self.scene.message else "")
+        self.w_counts.value = (f"<div class='msa-counts' style='font-size:90%'>{head}<table>{rows}</table>"
+                               f"<ul style='margin:2px 0 0 1em;padding:0;font-size:85%'>{defs}</ul></div>")
 
     def _render_png(self):
         from IPython.display import Image, display

@@ -53,9 +53,9 @@ def test_scene_counts_sources_in_their_shutters(pointing, field):
     op = msa.Operability(np.zeros(msa.SHAPE, np.int8), "all operable (test)")
     scene = OverlayScene(pointing, image=image, wcs=wcs, sources=t, operability=op, constraint="Tightly Constrained")
     c = scene.counts
-    assert c["sources"] == 100 and c["in the field"] == 100 and c["in open shutters"] == 100
-    assert c["zone: Tightly Constrained"] == 100 and [c[f"Q{k}"] for k in range(1, 5)] == [25] * 4
-    assert c["in the field without sigma"] == 5 and c["on failed-open shutters"] == 0
+    assert c["catalog sources"] == 100 and c["in MSA quadrants"] == 100 and c["in operable open shutters"] == 100
+    assert c["in Tightly Constrained zone"] == 100 and [c[f"Q{k}"] for k in range(1, 5)] == [25] * 4
+    assert c["without sigma"] == 5 and c["on failed-open shutters"] == 0
     assert c["footprint on image (%)"] > 50
     # the shutter raster marks the source shutters
     assert scene._hit_ids.size == np.unique(np.ravel_multi_index((q - 1, j - 1, i - 1), msa.SHAPE)).size
@@ -64,15 +64,15 @@ def test_scene_counts_sources_in_their_shutters(pointing, field):
 def test_scene_update_moves_counts_and_blits(pointing, field):
     image, wcs, t, _ = field
     scene = OverlayScene(pointing, image=image, wcs=wcs, sources=t)
-    before = scene.counts["in open shutters"]
+    before = scene.counts["in operable open shutters"]
     scene.fig.canvas.draw()  # caches the static background
     mode = scene.redraw()
     assert mode == "blit"
     # half a shutter along the dispersion direction moves every source out of the open area
     moved = pointing.offset(0.134, 0.0)
-    after = scene.update(pointing=moved)["in open shutters"]
+    after = scene.update(pointing=moved)["in operable open shutters"]
     assert after < before
-    assert scene.update(pointing=pointing)["in open shutters"] == before
+    assert scene.update(pointing=pointing)["in operable open shutters"] == before
 
 
 def test_failed_open_and_nod_counts(pointing):
@@ -84,15 +84,17 @@ def test_failed_open_and_nod_counts(pointing):
     t = Table({"ra": ra, "dec": dec})  # no sigma columns at all: still drawn and counted
     scene = OverlayScene(pointing, sources=t, operability=op)
     assert scene.counts["on failed-open shutters"] == 1
-    assert scene.counts["in open shutters"] == 1          # the failed-open one is not usable
-    assert scene.counts["in the field without sigma"] == 2
+    assert scene.counts["in operable open shutters"] == 1          # the failed-open one is not usable
+    assert scene.counts["without sigma"] == 2
+    assert scene.counts["with operable nodded slitlet"] == 0       # its slitlet has a failed-closed shutter
     scene.update(nod=True)
-    assert scene.counts["in open shutters"] == 0          # its slitlet has a failed-closed shutter
+    assert scene.counts["in operable open shutters"] == 1          # same name, same count, nod or not
+    assert scene.counts["in Unconstrained zone"] == 0              # zones require the slitlet when nodding
 
 
 def test_footprint_alone_and_no_overlap_messages(pointing, field):
     scene = OverlayScene(pointing)  # no image, no catalog
-    assert scene.counts["sources"] == 0 and "footprint only" in scene.message
+    assert scene.counts["catalog sources"] == 0 and "footprint only" in scene.message
     image, wcs, t, _ = field
     far = msa.MSAPointing(HUDF[0] + 0.5, HUDF[1], 45.0)
     s2 = OverlayScene(far, image=image, wcs=wcs, sources=t)
@@ -138,7 +140,7 @@ def test_widget_headless(pointing, field):
     image, wcs, t, _ = field
     w = MSAOverlayWidget(pointing, image=image, wcs=wcs, sources=t)
     assert not w.live  # Agg in tests: the PNG fallback
-    n0 = w.counts["in open shutters"]
+    n0 = w.counts["in operable open shutters"]
     w.set(d_ra_arcsec=0.1, d_dec_arcsec=0.0)
     sep = SkyCoord(w.pointing.ra * u.deg, w.pointing.dec * u.deg).separation(
         SkyCoord(pointing.ra * u.deg, pointing.dec * u.deg)).arcsec
@@ -146,7 +148,7 @@ def test_widget_headless(pointing, field):
     w.set(apa=405.0)
     assert w.pointing.apa == pytest.approx(45.0)
     w.set(d_ra_arcsec=0.0, d_dec_arcsec=0.0, constraint="Unconstrained")
-    assert w.counts["in open shutters"] == n0 and "Unconstrained" in w.w_counts.value
+    assert w.counts["in operable open shutters"] == n0 and "Unconstrained" in w.w_counts.value
     cfg = w.to_config()
     assert set(cfg) >= {"ra", "dec", "apa", "filter"} and cfg["apa"] == pytest.approx(45.0)
     p = offset_pointing(pointing, 0.0, 10.0)

@@ -72,7 +72,7 @@ def test_notebook_04_runs_headless(tmp_path, with_inputs):
     assert cfg.pointing["ra"] == pytest.approx(HUDF[0]) and cfg.pointing["filter"] == "CLEAR"
     assert (cfg.path / "figures" / "04_msa_overlay.png").stat().st_size > 10_000
     if with_inputs:
-        assert cfg.extra["msa"]["counts"]["in the field"] > 0
+        assert cfg.extra["msa"]["counts"]["in MSA quadrants"] > 0
     # the committed notebook carries no outputs
     nb = nbformat.read(str(NOTEBOOK), as_version=4)
     assert all(not c.get("outputs") and c.get("execution_count") is None for c in nb.cells if c.cell_type == "code")

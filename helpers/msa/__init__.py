@@ -16,6 +16,8 @@ Submodule -> concern -> notebook
 ``pointing``
     `MSAPointing` on RA/Dec, the shutter look-up of sources, slitlets, centering zones, outlines
     and the footprint overlap with an image -> 04 (outlines in 01 and 05, counts in 05).
+``counts``
+    The one vocabulary of source counts (`COUNTS`: name -> one-line definition) -> 04, 05.
 ``validation``
     The model against the NIRSpec IDT per-shutter table shipped in pysiaf -> 04.
 
@@ -38,6 +40,7 @@ from .pointing import (  # noqa: F401
     _constraint, _zone_column,
 )
 from .validation import idt_table_path, validate_against_idt  # noqa: F401
+from .counts import COUNTS, count_definition, count_sources, zone_count_name  # noqa: F401
 
 __all__ = [
     "N_QUADRANTS", "N_COLUMNS", "N_ROWS", "N_SHUTTERS", "FILTERS", "REFERENCE_APERTURE",
@@ -49,5 +52,5 @@ __all__ = [
     "CENTERING_SOURCE", "SHAPE", "GRID_FILE", "OPERABILITY_FILE", "STATE_OK", "STATE_FAILED_CLOSED",
     "STATE_FAILED_OPEN", "STATE_NAMES", "msa_xy_from_index", "sky_unit", "default_operability",
     "outlines_v2v3", "locate_v2v3", "slitlet_ok", "require_overlap", "idt_table_path",
-    "validate_against_idt",
+    "validate_against_idt", "COUNTS", "count_definition", "count_sources", "zone_count_name",
 ]

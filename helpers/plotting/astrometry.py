@@ -20,7 +20,7 @@ __all__ = [
 ]
 
 #: Colours of the verdict bands (optimal ... SDSS-like), colour-blind friendly (Okabe-Ito-like).
-BAND_COLOURS = ("#009E73", "#56B4E9", "#F0E442", "#E69F00", "#D55E00")
+BAND_COLOURS = ("#009E73", "#56B4E9", "#F0E442", "#E69F00", "#CC79A7")  # distinct hues: no two oranges
 
 
 def _new_axes(ax, figsize=(7.0, 4.2), ncols=1):
@@ -93,17 +93,19 @@ def plot_astrometry_verdict(dx, dy, verdict, sigma_axes=None, scale=1.0, ax=None
             ax.plot(x, n * w * np.exp(-0.5 * (x / sig) ** 2) / (sig * math.sqrt(2 * math.pi)), color="C3", ls=ls,
                     lw=1)
     ax.set_xlim(-lim, lim)
-    ax.set_xlabel("residual on the one-catalog scale (mas)  -- shaded: verdict bands on the 1-sigma scatter")
+    ax.set_xlabel("residual on the one-catalog scale (mas)\nshaded: verdict bands on the 1σ scatter")
     ax.set_ylabel("pairs per bin")
     ax.set_title(_wrap(verdict.sentence), fontsize=9)
-    ax.legend(fontsize=7, ncol=2, loc="upper right")
+    # outside the data: inside it covered the "meets" band
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     return fig
 
 
 def _wrap(text, width=95):
     import textwrap
 
-    return "\n".join(textwrap.wrap(str(text), width))
+    # on words only: "JWST-like" must not become "JWST-" / "like"
+    return "\n".join(textwrap.wrap(str(text), width, break_long_words=False, break_on_hyphens=False))
 
 
 def plot_astrometry_error_budget(cat, budget=None, ax=None):
@@ -326,7 +328,7 @@ def plot_astrometry_consequence(consequence, measured_sigma=None, sdss_sigma=50.
     lams = consequence["wavelengths_um"]
     for k, lam in enumerate(lams):
         c = cmap(k / max(len(lams) - 1, 1))
-        ax1.plot(sig, consequence["relative_mean"][k], color=c, label=f"{lam:g} um mean")
+        ax1.plot(sig, consequence["relative_mean"][k], color=c, label=f"{lam:g} µm mean")
         ax1.plot(sig, consequence["throughput_p10"][k] / consequence["throughput_centred"][k], color=c, ls=":")
     ax1.set_ylabel("light through the shutter / centred source")
     ax1.set_title("Slit throughput (dotted: worst 10% of sources)", fontsize=10)
@@ -349,5 +351,5 @@ def plot_astrometry_consequence(consequence, measured_sigma=None, sdss_sigma=50.
     ax1.legend(fontsize=7)
     ax2.legend(fontsize=7)
     ax0.legend(fontsize=7, loc="center left")
-    fig.suptitle(_wrap("What this precision costs -- " + consequence["assumptions"], 160), fontsize=8)
+    fig.suptitle(_wrap("What this precision costs: " + consequence["assumptions"], 130), fontsize=10)
     return fig

@@ -24,7 +24,7 @@ def plot_field_overview(config, ax=None):
     from matplotlib.patches import Circle, Rectangle
 
     if ax is None:
-        fig, ax = plt.subplots(figsize=(5, 5))
+        fig, ax = plt.subplots(figsize=(5, 5.8), constrained_layout=True)
     else:
         fig = ax.figure
     r = config.radius_arcmin
@@ -40,6 +40,7 @@ def plot_field_overview(config, ax=None):
     ax.set_xlabel("ΔRA cos Dec (arcmin, East left)")
     ax.set_ylabel("ΔDec (arcmin)")
     ax.set_title(f"{config.name}: RA {config.ra:.5f}°, Dec {config.dec:+.5f}°")
-    ax.legend(loc="lower left", fontsize=8)
+    # below the axes: inside, the legend covered the search circle
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=8, frameon=False)
     ax.grid(alpha=0.3)
     return fig

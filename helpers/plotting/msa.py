@@ -93,6 +93,13 @@ def synthetic_wcs(ra, dec, scale_arcsec=0.1, size=3000):
     return w, (size, size)
 
 
+def _wrap(text, width=70):
+    """Wrap a title on words (never mid-word) so it stays legible at notebook width."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width=width, break_long_words=False, break_on_hyphens=False))
+
+
 def _block_reduce(data, factor):
     if factor <= 1:
         return data
@@ -221,10 +228,19 @@ class OverlayScene:
 
         fig = self.fig
         fig.clf()
-        ax = fig.add_axes([0.08, 0.07, 0.78, 0.86])
+        # WCSAxes: RA/Dec ticks on the sky; data coordinates stay image pixels (0-based)
+        ax = fig.add_axes([0.13, 0.17, 0.66, 0.72], projection=self.wcs)
         self.ax = ax
+        ax.coords[0].set_axislabel("RA (ICRS)")
+        ax.coords[1].set_axislabel("Dec (ICRS)")
+        ax.coords[0].set_major_formatter("hh:mm:ss.s")
+        ax.coords[1].set_major_formatter("dd:mm:ss")
+        for coord in (ax.coords[0], ax.coords[1]):
+            coord.set_ticklabel(size=7)
         ny, nx = self.shape
+        self._image = None
         if image is not None:
+            self._image = image
             from astropy.visualization import AsinhStretch, ImageNormalize, PercentileInterval
 
             factor = max(1, int(np.ceil(max(ny, nx) / float(max_display))))
@@ -233,7 +249,10 @@ class OverlayScene:
             if finite.size == 0:
                 raise WorkbookError("the image has no finite pixels; choose another image from notebook 01")
             norm = ImageNormalize(finite, interval=PercentileInterval(99.7), stretch=AsinhStretch(0.1))
-            self.image_artist = ax.imshow(small, origin="lower", cmap="gray", norm=norm, interpolation="nearest",
+            # colour-mapped once to RGBA: a zoom or reset then only resamples (no per-draw colour map)
+            grey = matplotlib.colormaps["gray"]
+            rgb = grey(np.ma.filled(norm(np.ma.masked_invalid(small)), np.nan), bytes=True)
+            self.image_artist = ax.imshow(rgb, origin="lower", interpolation="nearest",
                                           extent=(-0.5, small.shape[1] * factor - 0.5, -0.5, small.shape[0] * factor - 0.5))
         else:
             self.image_artist = None
@@ -248,19 +267,22 @@ class OverlayScene:
 
             has = np.isfinite(self.src_sigma)
             size = max(3.0, min(25.0, 600.0 / np.sqrt(self.src_x.size + 1)))
-            colours = np.tile(matplotlib.colors.to_rgba(_NO_SIGMA_COLOUR), (self.src_x.size, 1))
-            colours[has] = cmap(self._sigma_norm(np.minimum(self.src_sigma[has], 99.0)))
-            # hollow markers so the shutters underneath stay visible; 'x' where sigma is unknown
-            if has.any():
-                self.source_artists.append(ax.scatter(self.src_x[has], self.src_y[has], s=size, marker="o",
-                                                      facecolors="none", edgecolors=colours[has],
-                                                      linewidths=0.8, zorder=3))
+            # hollow markers so the shutters underneath stay visible; 'x' where sigma is unknown.
+            # One marker line per sigma band: Agg stamps a cached marker (draw_markers), ~10x
+            # faster than a scatter with per-point colours for 1e5 sources (zoom/reset budget)
+            msize = np.sqrt(size)
+            band = np.digitize(np.minimum(self.src_sigma, 99.0), edges[1:-1])
+            for k, colour in enumerate(_SIGMA_COLOURS):
+                sel = has & (band == k)
+                if sel.any():
+                    self.source_artists += ax.plot(self.src_x[sel], self.src_y[sel], ls="none", marker="o",
+                                                   ms=msize, mfc="none", mec=colour, mew=0.8, zorder=3)
             if (~has).any():
-                self.source_artists.append(ax.scatter(self.src_x[~has], self.src_y[~has], s=size, marker="x",
-                                                      c=_NO_SIGMA_COLOUR, linewidths=0.8, zorder=3))
-            cax = fig.add_axes([0.88, 0.25, 0.025, 0.5])
+                self.source_artists += ax.plot(self.src_x[~has], self.src_y[~has], ls="none", marker="x", ms=msize,
+                                               color=_NO_SIGMA_COLOUR, mew=0.8, zorder=3)
+            cax = fig.add_axes([0.86, 0.36, 0.022, 0.45])
             cb = fig.colorbar(ScalarMappable(norm=self._sigma_norm, cmap=cmap), cax=cax)
-            cb.set_label("source sigma (mas, 1 sigma per axis); grey x: no sigma")
+            cb.set_label("source sigma (mas, 1σ per axis); grey x: no sigma", fontsize=8)
             cax.set_yticks([2.5, 7.5, 15, 35, 75])
             cax.set_yticklabels(["<=5", "5-10", "10-20", "20-50", ">50"])
             self._sigma_cbar = cb
@@ -274,9 +296,86 @@ class OverlayScene:
             ax.add_line(line)
             self.outline_artists[name] = line
         self.title_artist = ax.set_title("", fontsize=9)  # static: refreshed by full draws only
-        ax.set_xlabel("image x (pix)")
-        ax.set_ylabel("image y (pix)")
+        self._add_compass_and_scale()
+        self._add_legend()
+        ax.format_coord = self.format_coord
+        # the readout gives the image value itself; without this matplotlib appends the RGBA of
+        # the top image under the cursor (the shutter raster), which means nothing to a reader
+        for art in (self.raster_artist, self.image_artist):
+            if art is not None:
+                art.get_cursor_data = lambda event: None
         self._set_default_view()
+
+    def _add_compass_and_scale(self):
+        """North/East arrows (fixed size, in a corner) and a scale bar of one shutter pitch."""
+        from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
+
+        ax = self.ax
+        cx, cy = self.shape[1] / 2.0, self.shape[0] / 2.0
+        ra0, dec0 = self.wcs.all_pix2world([cx], [cy], 0)
+        step_deg = 10.0 / 3600.0
+        cos_dec = max(np.cos(np.radians(dec0[0])), 1e-6)
+        for label, (dra, ddec) in (("N", (0.0, step_deg)), ("E", (step_deg / cos_dec, 0.0))):
+            x1, y1 = self.wcs.all_world2pix(ra0 + dra, dec0 + ddec, 0)
+            d = np.array([x1[0] - cx, y1[0] - cy])
+            d /= np.hypot(*d)
+            ax.annotate(label, xy=(0.90, 0.10), xycoords="axes fraction", xytext=(28 * d[0], 28 * d[1]),
+                        textcoords="offset points", ha="center", va="center", color="w", fontsize=8,
+                        arrowprops={"arrowstyle": "<-", "color": "w", "lw": 1.2}, zorder=6)
+        scale = np.sqrt(abs(np.linalg.det(self.wcs.pixel_scale_matrix))) * 3600.0  # arcsec / pix
+        pitch = float(np.median(msa.get_model(self.pointing.filter).pitch_spat))
+        # transData: the bar keeps the length of one shutter on the sky when zooming
+        self.scale_bar = AnchoredSizeBar(ax.transData, pitch / scale, f"1 shutter pitch ({pitch:.2f}\")",
+                                         "lower left", pad=0.4, color="w", frameon=False, size_vertical=0,
+                                         fontproperties={"size": 7})
+        ax.add_artist(self.scale_bar)
+
+    def _add_legend(self):
+        """A legend for every marker and shutter state, below the axes (outside the data)."""
+        from matplotlib.lines import Line2D
+        from matplotlib.patches import Patch
+
+        def rgba(name):
+            r, g, b, a = _RGBA[name]
+            return (r / 255, g / 255, b / 255, max(a, 120) / 255)
+
+        handles = [Patch(color=rgba("operable"), label="operable shutter"),
+                   Patch(color=rgba("failed closed"), label="failed closed"),
+                   Patch(color=rgba("failed open"), label="failed open"),
+                   Patch(color=rgba("source"), label="shutter holding a source (zone)"),
+                   Patch(color=rgba("slitlet"), label="rest of its nodded slitlet"),
+                   Line2D([], [], color=_QUAD_COLOUR, label="quadrant outline"),
+                   Line2D([], [], color=_SLIT_COLOUR, label="fixed slits"),
+                   Line2D([], [], color=_IFU_COLOUR, label="IFU aperture")]
+        if self.src_x.size:
+            handles += [Line2D([], [], ls="", marker="o", mfc="none", mec=_SIGMA_COLOURS[0],
+                               label="catalog source (colour: sigma)"),
+                        Line2D([], [], ls="", marker="x", color=_NO_SIGMA_COLOUR, label="source without sigma")]
+        self.legend = self.fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=7, frameon=False,
+                                      bbox_to_anchor=(0.46, 0.01))
+
+    def format_coord(self, x, y):
+        """Hover readout: RA/Dec, the shutter under the cursor (quadrant, row, column) and the image value."""
+        ra, dec = self.wcs.all_pix2world([x], [y], 0)
+        from astropy.coordinates import Angle
+        import astropy.units as u
+
+        text = (f"RA {Angle(ra[0], u.deg).to_string(u.hour, sep=':', precision=3)} "
+                f"Dec {Angle(dec[0], u.deg).to_string(u.deg, sep=':', precision=2, alwayssign=True)} "
+                f"({ra[0]:.6f}°, {dec[0]:+.6f}°)")
+        loc = self.pointing.locate_arrays(ra=ra, dec=dec, operability=self.operability)
+        q = int(loc["quadrant"][0])
+        if q > 0:
+            # msa's i runs along the dispersion (APT's shutter_row), j along the slit (shutter_column)
+            state = msa.STATE_NAMES.get(int(loc["state"][0]), "")
+            text += f" | Q{q} row {int(loc['i'][0])} col {int(loc['j'][0])} {state}"
+        else:
+            text += " | no shutter"
+        if self._image is not None:
+            ix, iy = int(round(x)), int(round(y))
+            if 0 <= iy < self._image.shape[0] and 0 <= ix < self._image.shape[1]:
+                text += f" | image {self._image[iy, ix]:.4g}"
+        return text
 
     def _set_default_view(self):
         """Zoom on the MSA footprint (with margin), inside the image when there is one."""
@@ -307,54 +406,49 @@ class OverlayScene:
         self._update_outlines()
         self._update_raster(loc)
         if self.dynamic_title:
-            title = (f"MSA at RA {p.ra:.5f}, Dec {p.dec:+.5f}, APA {p.apa:.1f} deg, {p.filter}; "
-                     f"{self.counts.get('in open shutters', 0)} sources in usable open shutters"
-                     + (" (whole nodded 3-shutter slitlet operable)" if self.nod else ""))
-            self.title_artist.set_text(title + (f"\n{self.message}" if self.message else ""))
+            name = "with operable nodded slitlet" if self.nod else "in operable open shutters"
+            title = (f"MSA at RA {p.ra:.5f}°, Dec {p.dec:+.5f}°, APA {p.apa:.1f}°, {p.filter}: "
+                     f"{self.counts.get(name, 0)} sources {name}")
+            self.title_artist.set_text(_wrap(title + (f". {self.message}" if self.message else "")))
         else:
             self.title_artist.set_text("NIRSpec MSA over the pre-image (pointing and counts: right)")
         return self.counts
 
     def _update_counts(self, loc):
         c = {}
-        self.message = ""
+        warnings = []
         if self.has_image:
             frac = msa.footprint_overlap(self.pointing, self.wcs, self.shape, step=10)
-            c["footprint on image (%)"] = round(100 * frac, 1)
             if frac == 0.0:
-                self.message = "The MSA footprint does not overlap the image: move the pointing back"
+                warnings.append("The MSA footprint does not overlap the image: move the pointing back")
+            elif frac < 0.5:
+                warnings.append(f"Only {100 * frac:.0f}% of the MSA footprint lies on the pre-image: "
+                                "the catalog has no sources beyond its edge")
         if loc is None:
-            c.update({"sources": 0, "in the field": 0})
+            c.update({"catalog sources": 0, "in MSA quadrants": 0})
             if self.sources is None:
-                self.message = self.message or "No source catalog: footprint only"
+                warnings.append("No source catalog: footprint only")
+            if self.has_image:
+                c["footprint on image (%)"] = round(100 * frac, 1)
             self.counts = c
+            self.message = "; ".join(warnings)
             self._hit_ids = np.zeros(0, dtype=np.int64)
             self._slit_ids = np.zeros(0, dtype=np.int64)
             return
         q = np.asarray(loc["quadrant"])
-        inside = q > 0
-        state = np.asarray(loc["state"])
-        in_open = np.asarray(loc["in_open"]) & inside
-        usable = in_open & (state == msa.STATE_OK)
-        if self.nod:
-            usable &= msa.slitlet_ok(q, np.asarray(loc["i"]), np.asarray(loc["j"]), self.operability)
+        c, usable = msa.count_sources(loc, self.operability, nod=self.nod, sigma=self.src_sigma)
+        if self.has_image:
+            c["footprint on image (%)"] = round(100 * frac, 1)
         zone_col = msa._zone_column(self.constraint)
-        c["sources"] = int(self.src_ra.size)
-        c["in the field"] = int(inside.sum())
-        # "usable": open area of an operable shutter; with the nod, the whole 3-shutter slitlet
-        # must be operable too, so this is smaller than the single-shutter count of notebook 05.
-        c["in open shutters"] = int(usable.sum())
-        for name in msa.constraint_names():
-            c[f"zone: {name}"] = int((usable & np.asarray(loc[msa._zone_column(name)])).sum())
-        for k in range(1, 5):
-            c[f"Q{k}"] = int((usable & (q == k)).sum())
-        c["on failed-open shutters"] = int((inside & (state == msa.STATE_FAILED_OPEN)).sum())
-        c["on failed-closed shutters"] = int((inside & (state == msa.STATE_FAILED_CLOSED)).sum())
-        c["in the field without sigma"] = int((inside & ~np.isfinite(self.src_sigma)).sum())
         c["constraint"] = self.constraint
         c["nod"] = self.nod
-        if c["in the field"] == 0 and not self.message:
-            self.message = "No catalog source falls in the MSA at this pointing"
+        n_fo, n_fc = c["on failed-open shutters"], c["on failed-closed shutters"]
+        lost = [f"{n} on failed-{kind} shutters" for n, kind in ((n_fo, "open"), (n_fc, "closed")) if n]
+        if lost:
+            warnings.append("Sources " + " and ".join(lost))
+        if c["in MSA quadrants"] == 0:
+            warnings.append("No catalog source falls in the MSA at this pointing")
+        self.message = "; ".join(warnings)
         self.counts = c
         chosen = usable & np.asarray(loc[zone_col])
         ids = np.ravel_multi_index((q[chosen] - 1, np.asarray(loc["j"])[chosen] - 1, np.asarray(loc["i"])[chosen] - 1),

@@ -1,0 +1,99 @@
+"""The one vocabulary of source counts (widget, figure titles, notebook 05's summary card).
+
+A reader meets the same count under the same name everywhere, each with a one-line
+definition (`COUNTS`) shown next to it: on hover in the widget, beneath the table, in the
+figure legend. :func:`count_sources` computes them from :meth:`MSAPointing.locate_arrays`.
+
+The names follow the order in which a source is lost: it must be in the MSA grid, then in
+an open area, then in a shutter that can open, then (with the nod) in a slitlet that can open,
+then inside the centering zone.
+"""
+
+import numpy as np
+
+from ..nirspec import CENTERING_CONSTRAINTS, constraint_names
+from .operability import STATE_FAILED_CLOSED, STATE_FAILED_OPEN, STATE_OK
+
+__all__ = ["COUNTS", "count_sources", "zone_count_name", "count_definition"]
+
+
+def zone_count_name(constraint):
+    """Name of the count of sources inside a centering zone, e.g. ``'in Midpoint zone'``."""
+    return f"in {constraint} zone"
+
+
+#: Count name -> one-line definition. Order = the order shown to the user.
+COUNTS = {
+    "catalog sources": "sources of the catalog with a finite RA and Dec",
+    "in MSA quadrants": "sources inside a quadrant's shutter grid (open area or bars; not the gaps between quadrants)",
+    "in open shutter area": "sources inside the open area of a shutter, whatever the shutter's state",
+    "in operable open shutters": "sources inside the open area of a shutter that can open (not failed closed or open)",
+    "with operable nodded slitlet": ("sources in operable open shutters whose 3-shutter slitlet (the shutters above "
+                                     "and below along the spatial direction) has no failed-closed shutter"),
+    **{zone_count_name(name): (f"sources in a usable shutter (slitlet, when nodding) within +-{x:.3f}\" (dispersion) "
+                               f"x +-{y:.3f}\" (spatial) of its centre: the {name} constraint")
+       for name, x, y, _ in CENTERING_CONSTRAINTS},
+    **{f"Q{k}": f"sources in operable open shutters of quadrant {k}" for k in range(1, 5)},
+    "on failed-open shutters": "sources inside the cell of a failed-open shutter (always open: contaminates)",
+    "on failed-closed shutters": "sources inside the cell of a failed-closed shutter (cannot be observed there)",
+    "without sigma": "sources in MSA quadrants whose catalog gives no position error",
+    "footprint on image (%)": "percentage of the MSA's shutters that lie on the pre-image",
+}
+
+
+def count_definition(name):
+    """The one-line definition of a count name (KeyError with the known names otherwise)."""
+    try:
+        return COUNTS[name]
+    except KeyError:
+        raise KeyError(f"unknown count {name!r}; known: {', '.join(COUNTS)}") from None
+
+
+def count_sources(located, operability, nod=False, sigma=None):
+    """The `COUNTS` of one pointing from :meth:`MSAPointing.locate_arrays`.
+
+    Parameters
+    ----------
+    located : dict
+        Output of ``MSAPointing.locate_arrays`` (``quadrant, i, j, in_open, state`` and one
+        ``zone_*`` column per centering constraint).
+    operability : helpers.msa.Operability
+        The map ``located`` was computed with (for the slitlet check).
+    nod : bool
+        Whether the 3-shutter nod is used: the zone counts then require the slitlet.
+    sigma : ndarray, optional
+        Per-source position error (mas; NaN where unknown) for ``without sigma``.
+
+    Returns
+    -------
+    counts : dict
+        Count name -> int, in `COUNTS` order (``footprint on image (%)`` is the caller's).
+    usable : ndarray of bool
+        Sources counted as usable (operable open shutter, and operable slitlet when nodding).
+    """
+    from .pointing import _zone_column, slitlet_ok
+
+    q = np.asarray(located["quadrant"])
+    inside = q > 0
+    state = np.asarray(located["state"])
+    in_open = np.asarray(located["in_open"]) & inside
+    operable_cell = inside & (state == STATE_OK)
+    operable_open = in_open & (state == STATE_OK)
+    slit = slitlet_ok(q, np.asarray(located["i"]), np.asarray(located["j"]), operability) if q.size else \
+        np.zeros(0, dtype=bool)
+    usable_cell = operable_cell & slit if nod else operable_cell
+    c = {"catalog sources": int(q.size), "in MSA quadrants": int(inside.sum()),
+         "in open shutter area": int(in_open.sum()), "in operable open shutters": int(operable_open.sum()),
+         "with operable nodded slitlet": int((operable_open & slit).sum())}
+    for name in constraint_names():
+        # Unconstrained means anywhere in the cell (behind the bars too), so zones are taken
+        # on the whole cell of a usable shutter, not only on its open area
+        c[zone_count_name(name)] = int((usable_cell & np.asarray(located[_zone_column(name)])).sum())
+    for k in range(1, 5):
+        c[f"Q{k}"] = int((operable_open & (q == k)).sum())
+    c["on failed-open shutters"] = int((inside & (state == STATE_FAILED_OPEN)).sum())
+    c["on failed-closed shutters"] = int((inside & (state == STATE_FAILED_CLOSED)).sum())
+    if sigma is not None:
+        c["without sigma"] = int((inside & ~np.isfinite(np.asarray(sigma, dtype=float))).sum())
+    usable = operable_open & slit if nod else operable_open
+    return c, usable
