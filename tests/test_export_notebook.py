@@ -86,7 +86,7 @@ def test_notebook05_writes_every_file(tmp_path):
     out = cfg.path / "export"
     names = {p.name for p in out.iterdir()}
     for expected in ("nb05-test_mpt.cat", "sources.reg", "msata_reference_stars.reg", "msa_outline.reg",
-                     "nb05-test_catalog_full.ecsv", "session.json", "summary_card.png", "figures"):
+                     "nb05-test_catalog_full.ecsv", "session.json", "summary_card.png"):
         assert expected in names, (expected, names)
     assert not any(n.endswith(".part") for n in names)
     mpt = export.read_mpt_catalog(out / "nb05-test_mpt.cat")
@@ -95,7 +95,9 @@ def test_notebook05_writes_every_file(tmp_path):
     assert session["pointing"]["apa"] == 45.0 and session["images"][0]["product_id"] == "hst_demo_acs_wfc_f814w"
     assert session["inputs"]["zeropoint_source"].startswith("PHOTFLAM")
     assert "MPT catalog" in session["files"] and session["files"]["MPT catalog"]["bytes"] > 0
-    assert (out / "figures" / "03_residuals.png").exists()
+    # figures are listed where they are, with their checksums, not copied into export/ (#18)
+    assert "figures" not in names
+    assert session["files"]["figure 03_residuals.png"]["sha256"] and session["files"]["figure 03_residuals.png"]["bytes"] == 8
     # re-run with overwrite=True (the demo re-runs) works
     _run(root, tmp_path)
 

@@ -83,7 +83,7 @@ def _with_retries(what, func, *args, **kwargs):
         _sleep(delay)
     attempts = attempt + 1
     kind = last.__class__.__name__
-    detail = " ".join(str(last).split())[:120]
+    detail = " ".join(str(last).split())  # the whole cause: host and reason are what a user acts on
     if _is_transient(last):
         raise WorkbookError(f"{what} failed after {attempts} attempts ({kind}: {detail}); "
                             f"check the network and try again later, or {_OFFLINE_HINT}") from None

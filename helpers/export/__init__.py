@@ -48,7 +48,7 @@ from .mpt import (COORD_DECIMALS, MAG_FILL, MPT_MAX_ID, MPT_MAX_RADIUS_DEG, OTHE
                   read_mpt_catalog, round_trip_check, validate_mpt_table, write_mpt_catalog)
 from .msata import (FLAG_BLENDED, FLAG_EDGE, FLAG_MASKED, FLAG_PSF_FAILED, FLAG_SATURATED, MSATA_WINDOWS,
                     MSATA_WINDOWS_SOURCE, load_brightness_windows, msata_candidates, ta_magnitude_window)
-from .notebook import copy_figures, find_source_catalog, image_header
+from .notebook import copy_figures, find_source_catalog, image_header, list_figures
 from .regions import outline_regions, write_ds9_circles, write_regions
 from .session import read_session, recreate_field_from_session, software_versions, write_session
 
@@ -80,6 +80,7 @@ __all__ = [
     "catalog_magnitudes",
     "full_catalog",
     "copy_figures",
+    "list_figures",
     "software_versions",
     "write_session",
     "read_session",

@@ -15,6 +15,7 @@ __all__ = [
     "find_source_catalog",
     "image_header",
     "copy_figures",
+    "list_figures",
 ]
 
 
@@ -86,6 +87,28 @@ def image_header(cfg, image):
                 except OSError:
                     return None
     return None
+
+
+def list_figures(figures_dir, pattern="*.png"):
+    """The figures of earlier notebooks, listed where they are (the export references them, no copies).
+
+    Copying every PNG into ``export/`` doubled the workspace for no gain; the session file records
+    each listed figure with its size and SHA-256, so the export stays auditable.
+
+    Parameters
+    ----------
+    figures_dir : path-like
+        The field's ``figures/`` directory.
+    pattern : str
+        Glob of the files to list.
+
+    Returns
+    -------
+    paths : list of `~pathlib.Path`
+        Existing figure files, sorted by name (empty if there are none).
+    """
+    figures_dir = Path(figures_dir)
+    return sorted(p for p in figures_dir.glob(pattern) if p.is_file()) if figures_dir.is_dir() else []
 
 
 def copy_figures(src_dir, dest_dir, overwrite=False, pattern="*.png"):
