@@ -275,6 +275,14 @@ def _extract(reader, wcs, opts_in, meta):
         "timing_s": {"total": round(time.perf_counter() - t_start, 3), "psf_fit": round(state.get("t_psf", 0.0), 3)},
         "flags": "1 saturated, 2 edge, 4 neighbour within 1.5 FWHM, 8 masked, 16 PSF fit failed",
     })
+    sky = state.get("sky_noise")
+    if sky:
+        # what the sky showed (first tile): σ relative to the claimed ERR/WHT/rms and its correlation
+        cat.meta.update({
+            "noise_pixel_scale": sky["pixel_scale"], "noise_scale_applied": bool(sky["scale_applied"]),
+            "noise_correlation": {f"{k}x{k}": round(v, 3) for k, v in sky["correlation"].items()},
+            "noise_correlation_factor": float(sky["correlation_factor"]),
+        })
     if len(cat) == 0:
         warnings.warn(f"no sources above {opts['threshold']:g} sigma; the catalog is empty "
                       "(lower threshold or check the image)", SourceExtractionWarning, stacklevel=3)
