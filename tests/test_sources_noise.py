@@ -10,7 +10,7 @@ from astropy.wcs import WCS
 from scipy.ndimage import uniform_filter
 
 import helpers.sources.noise as noise_module
-from helpers.sources import extract_sources
+from helpers.sources import extract_sources, image_reading_summary
 from helpers.sources.noise import correlation_factor, measure_sky_noise
 
 FWHM = 2.5
@@ -89,6 +89,9 @@ def test_correlated_noise_pulls_near_one(monkeypatch):
     assert 0.85 <= after <= 1.15, after
     assert cat.meta["noise_correlation"]["2x2"] == pytest.approx(1.5, abs=0.08)
     assert cat.meta["noise_correlation_factor"] > 1.4
+    row = image_reading_summary({"sim": cat})[0]  # what notebook 02 shows
+    assert row["error_factor"] == pytest.approx(cat.meta["noise_correlation_factor"])
+    assert row["corr_2x2"] == pytest.approx(1.5, abs=0.08) and not row["scale_applied"]
 
 
 def test_wht_in_exposure_units_is_rescaled_from_the_sky():
