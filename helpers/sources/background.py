@@ -116,7 +116,7 @@ def _prepare_tile(data, error, weight, mask, opts):
             "sky_noise": sky_noise}
 
 
-def _measure_tile_noise(det, det_err, bad, window=1024):
+def _measure_tile_noise(det, det_err, bad, window=512):
     """`measure_sky_noise` on the central ``window``² pixels of a tile (in units of the claimed σ)."""
     ny, nx = det.shape
     y0, x0 = max(0, (ny - window) // 2), max(0, (nx - window) // 2)

@@ -40,7 +40,7 @@ def measure_sky_noise(normalized, bad=None, blocks=CORRELATION_BLOCKS):
         ``correlation`` ({block: σ(block sum) / (block · σ_pixel)}, 1 for white noise, > 1 for
         drizzle-correlated noise), ``n_sky`` (sky pixels used).
     """
-    img = np.asarray(normalized, dtype=np.float64)
+    img = np.asarray(normalized, dtype=np.float32)
     good = np.isfinite(img) & (img != 0)
     if bad is not None:
         good &= ~np.asarray(bad, dtype=bool)
