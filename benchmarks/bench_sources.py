@@ -16,9 +16,12 @@ Prints ratios measured in this run and exits non-zero if a target is missed:
    child process: its peak RSS (target ≤ 3 GB) and wall time.
 4. Report only: the demo field's three images (crowded, 0.06"/px, stars to SNR ~5000) with the
    image's own ePSF and with the true PSF, scatter/CRB and pulls per SNR bin.
+5. Real files (issue #13; skipped with a message when absent): stars injected into the WFPC2 HDF-S
+   mosaic (``HDFS_FITS``, mpdaf 3.6 wheel), pull std (target 0.85-1.15, windowed and PSF fit);
+   47 Tuc ACS/HRC flt (spherical-geometry wheel) with defaults: sources, point fraction, time.
 
 Run: ``.venv/bin/python benchmarks/bench_sources.py`` (about 3–4 minutes on 2 cores); one section
-only: ``--section 4`` (or its name: ``precision``, ``throughput``, ``mosaic``, ``demo``).
+only: ``--section 4`` (or its name: ``precision``, ``throughput``, ``mosaic``, ``demo``, ``real``).
 """
 
 import os
@@ -305,9 +308,87 @@ def demo_images():
     print("    cells: scatter/CRB / pull std (N isolated unflagged point stars); SNR bins from the truth")
 
 
+# ---------------------------------------------------------------------------------------------
+def _real_file(env, *candidates):
+    """A real file from an environment variable or known places, or None (the section then skips)."""
+    paths = [os.environ.get(env)] if os.environ.get(env) else []
+    paths += [str(c) for c in candidates]
+    return next((Path(q) for q in paths if q and Path(q).exists()), None)
+
+
+def real_files():
+    """Issue #13: injected-star pulls on the WFPC2 HDF-S mosaic; 47 Tuc ACS/HRC flt with defaults."""
+    import importlib.util
+
+    from astropy.io import fits
+    from astropy.wcs import WCS
+
+    print("5. Real files (issue #13)")
+    hdfs = _real_file("HDFS_FITS", "/tmp/mpdaf/mpdaf/data/obj/HST-HDFS.fits")
+    if hdfs is None:
+        print("    HDF-S skipped: set HDFS_FITS to mpdaf/data/obj/HST-HDFS.fits from the mpdaf 3.6 wheel "
+              "(pip download --no-deps mpdaf==3.6; unzip)")
+    else:
+        base = fits.getdata(hdfs, 1).astype(np.float32)
+        wcs = WCS(fits.getheader(hdfs, 1))
+        n = base.shape[0]
+        sky_sigma = 1.4826 * np.median(np.abs(base - np.median(base)))
+        fwhm, rng = 2.5, np.random.default_rng(13)
+        sig = fwhm / 2.3548
+        grid = np.arange(40, n - 40, 42)
+        px, py = np.meshgrid(grid, grid)
+        px = px.ravel() + rng.uniform(-0.5, 0.5, px.size)
+        py = py.ravel() + rng.uniform(-0.5, 0.5, py.size)
+        snr = 10 ** rng.uniform(np.log10(15), np.log10(150), px.size)
+        flux = snr * sky_sigma * np.sqrt(4 * np.pi * sig**2)
+        yy, xx = np.mgrid[:n, :n]
+        img = base.copy()
+        for x, y, f in zip(px, py, flux):
+            sl = (slice(int(y) - 12, int(y) + 13), slice(int(x) - 12, int(x) + 13))
+            img[sl] += (f / (2 * np.pi * sig**2) * np.exp(-((xx[sl] - x) ** 2 + (yy[sl] - y) ** 2) / (2 * sig**2))
+                        ).astype(np.float32)
+        for label, use_psf in (("windowed", False), ("PSF fit", True)):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                cat = sources.extract_sources(img, wcs, progress=False, use_psf_fit=use_psf, fwhm=fwhm)
+            cx, cy = np.asarray(cat["x"]), np.asarray(cat["y"])
+            pulls = []
+            for x, y in zip(px, py):
+                d = np.hypot(cx - x, cy - y)
+                i = int(np.argmin(d))
+                if d[i] < 1.0:
+                    pulls += [(cx[i] - x) / cat["x_err"][i], (cy[i] - y) / cat["y_err"][i]]
+            pull = float(np.std(pulls))
+            ok = 0.85 <= pull <= 1.15
+            # The PSF-fit path on this mosaic is still open work (issue #13): reported, not gated
+            verdict = "ok" if ok else ("MISSED" if not use_psf else "not met, open")
+            print(f"    HDF-S {label:<9} {len(pulls) // 2} injected stars matched, pull std {pull:.2f} "
+                  f"(target 0.85-1.15: {verdict}); noise corr {cat.meta.get('noise_correlation')}, "
+                  f"error factor {cat.meta.get('noise_correlation_factor', 1.0):.2f}")
+            if not ok and not use_psf:
+                FAILURES.append(f"HDF-S injected pulls ({label}) {pull:.2f} not in 0.85-1.15")
+    spec = importlib.util.find_spec("spherical_geometry")
+    tuc = None
+    if spec is not None and spec.submodule_search_locations:
+        tuc = _real_file("TUC47_FLT", Path(list(spec.submodule_search_locations)[0]) / "tests/data/j8bt06nyq_flt.fits")
+    if tuc is None:
+        print("    47 Tuc skipped: install spherical-geometry 1.4.0 (ships tests/data/j8bt06nyq_flt.fits)")
+        return
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cat = sources.extract_sources_fits(tuc, progress=False)
+    elapsed = time.perf_counter() - start
+    bright = np.asarray(cat["snr"]) > 20
+    point = float(np.mean(np.asarray(cat["kind"])[bright] == "point")) if bright.any() else float("nan")
+    print(f"    47 Tuc ACS/HRC flt, defaults: {len(cat)} sources (issue target >= 2000, open), "
+          f"{point:.0%} of SNR > 20 classed point (target >= 70%, open), {elapsed:.1f} s (target <= 30 s), "
+          f"FWHM {cat.meta.get('fwhm_pix') or float('nan'):.2f} px, DQ-masked {cat.meta.get('dq_masked_pixels')} px")
+
+
 def main():
     t0 = time.perf_counter()
-    names = ["precision", "throughput", "mosaic", "demo"]
+    names = ["precision", "throughput", "mosaic", "demo", "real"]
     args = sys.argv[1:]
     # ``--section N`` (1-4, repeatable) is the same as naming the section: ``--section 4`` == ``demo``.
     which = [a for a in args if a in names]
@@ -321,6 +402,8 @@ def main():
         mosaic()
     if "demo" in which:
         demo_images()
+    if "real" in which:
+        real_files()
     print(f"bench_sources: {len(FAILURES)} target(s) missed; {time.perf_counter() - t0:.0f} s; "
           f"this process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2:.2f} GB")
     for f in FAILURES:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["decode_wcsname", "wcs_provenance", "provenance_table"]
+__all__ = ["decode_wcsname", "wcs_provenance", "provenance_table", "filter_from_header"]
 
 
 # ----------------------------------------------------------------------------------------
@@ -35,6 +35,105 @@ def _header_value(headers, *keys):
             if h is not None and key in h and h[key] not in (None, ""):
                 return h[key]
     return None
+
+
+# ----------------------------------------------------------------------------------------
+# Filter keywords of every supported instrument
+# ----------------------------------------------------------------------------------------
+
+_FILTER_NAME = re.compile(r"^(F\d{3,4}[A-Z]{0,2}\d?|POL\w+|PR\w+|G\d{3,4}[A-Z]?|FR\w+)$")
+_PHOTMODE_FILTER = re.compile(r"\bF\d{3,4}[A-Z]{1,2}\d?\b")
+# NIRCam pupil-wheel filters are used behind a wide filter of the filter wheel; the
+# bandpass is the narrow one (JDox "NIRCam Filters": F162M/F164N behind F150W2, ...)
+_NIRCAM_WIDE_PARTNERS = ("F150W2", "F322W2", "F444W")
+
+
+def _filter_names(value):
+    """Filter names in one keyword value; CLEAR*, N/A, blanks and numeric wheel codes dropped."""
+    names = []
+    for part in re.split(r"[;,+\s]+", str(value or "").strip().upper()):
+        if not part or part.startswith(("CLEAR", "OPEN", "N/A", "NONE", "ANY")) or part.isdigit():
+            continue
+        names.append(part)
+    return names
+
+
+def filter_from_header(*headers, source="header"):
+    """The filter of an image, read the way each instrument writes it.
+
+    - ACS: ``FILTER1``/``FILTER2``, one of them ``CLEAR*`` (both named, e.g. with a
+      polarizer: ``"F606W;POL0V"``);
+    - WFC3, MIRI, HAP SVM/MVM products: ``FILTER``;
+    - WFPC2: ``FILTNAM1``/``FILTNAM2`` (``FILTER1``/``FILTER2`` are numeric wheel codes there
+      and are ignored);
+    - NIRCam/NIRISS: ``FILTER`` and ``PUPIL`` (a pupil-wheel filter behind F150W2/F322W2/F444W
+      is the bandpass; NIRISS imaging names it in ``PUPIL`` with ``FILTER=CLEAR``);
+    - ``PHOTMODE`` (HST) as a cross-check, or as the only source;
+    - none of these (a generic single-extension image): ``""``.
+
+    Parameters
+    ----------
+    *headers : `~astropy.io.fits.Header` or dict or None
+        Searched in order (e.g. science header, then primary).
+    source : str
+        What to call the file in the message.
+
+    Returns
+    -------
+    filter : str
+        E.g. ``"F606W"``; several names joined with ``;``; ``""`` when no keyword names one.
+
+    Raises
+    ------
+    WorkbookError
+        If the keyword families name different filters (e.g. ``FILTER=F606W`` with
+        ``FILTNAM1=F814W``, or ``PHOTMODE`` naming another filter).
+
+    Examples
+    --------
+    >>> filter_from_header({"INSTRUME": "WFPC2", "FILTER1": 28, "FILTER2": 0, "FILTNAM1": "F606W"})
+    'F606W'
+    >>> filter_from_header({"INSTRUME": "ACS", "FILTER1": "F606W", "FILTER2": "CLEAR2S"})
+    'F606W'
+    """
+    from ..errors import WorkbookError
+
+    headers = [h for h in headers if h is not None]
+    instrument = str(_header_value(headers, "INSTRUME") or "").strip().upper()
+    found = {}  # keyword family -> names
+    plain = _filter_names(_header_value(headers, "FILTER"))
+    # PUPIL also holds grisms, masks and weak lenses: only a filter there names the bandpass
+    pupil = [n for n in _filter_names(_header_value(headers, "PUPIL")) if re.match(r"F\d", n)]
+    if instrument in ("NIRCAM", "NIRISS") and pupil:
+        if plain and not (instrument == "NIRCAM" and plain[0] in _NIRCAM_WIDE_PARTNERS):
+            plain = plain + pupil
+        else:
+            plain = pupil
+    if plain:
+        found["FILTER" + ("/PUPIL" if pupil else "")] = plain
+    if instrument != "WFPC2":
+        pair = _filter_names(_header_value(headers, "FILTER1")) + _filter_names(_header_value(headers, "FILTER2"))
+        if pair:
+            found["FILTER1/FILTER2"] = pair
+    names = _filter_names(_header_value(headers, "FILTNAM1")) + _filter_names(_header_value(headers, "FILTNAM2"))
+    if names:
+        found["FILTNAM1/FILTNAM2"] = names
+    photmode = _PHOTMODE_FILTER.findall(str(_header_value(headers, "PHOTMODE") or "").upper())
+    if photmode:
+        found["PHOTMODE"] = photmode
+    if not found:
+        return ""
+    # Compare only the band names (F606W ...): polarizers and prisms are not in every family
+    bands = {k: frozenset(n for n in v if n.startswith("F")) for k, v in found.items()}
+    distinct = {b for b in bands.values() if b}
+    if len(distinct) > 1:
+        said = ", ".join(f"{k}={'+'.join(v)}" for k, v in found.items())
+        raise WorkbookError(f"{source}: the filter keywords disagree ({said}); fix the wrong keyword "
+                            "(astropy.io.fits.setval) or download the file again")
+    for family in ("FILTER/PUPIL", "FILTER", "FILTER1/FILTER2", "FILTNAM1/FILTNAM2", "PHOTMODE"):
+        if family in found:
+            return ";".join(dict.fromkeys(found[family]))
+    return ""
 
 
 def decode_wcsname(wcsname, telescope=None):
@@ -142,10 +241,7 @@ def wcs_provenance(path):
     decoded = decode_wcsname(f"{wcsname or ''} {refcat or ''}".strip(), telescope)
     inst = str(_header_value(headers, "INSTRUME") or "")
     det = str(_header_value(headers, "DETECTOR") or "")
-    filt = _header_value(headers, "FILTER")
-    if filt is None:
-        parts = [str(_header_value(headers, k) or "") for k in ("FILTER1", "FILTER2", "FILTNAM1", "FILTNAM2")]
-        filt = ";".join(p for p in parts if p and not p.upper().startswith("CLEAR")) or None
+    filt = filter_from_header(*headers, source=path.name)
     mjd = _header_value(headers, "EXPSTART", "MJD-OBS", "MJD-BEG")
     epoch = np.nan
     try:

@@ -49,7 +49,7 @@ from .centroids import MAX_WINDOW_SIGMA, WINDOWED_FLOOR_FWHM  # noqa: F401
 from .epsf import EPSF_FLOOR_FWHM, build_epsf  # noqa: F401
 from .extract import extract_sources, extract_sources_fits  # noqa: F401
 from .images import read_image  # noqa: F401
-from .notebook import extract_field_images, field_images  # noqa: F401
+from .notebook import extract_field_images, field_images, image_reading_summary  # noqa: F401
 from .psf import crb_curve, psf_fwhm  # noqa: F401
 
 __all__ = [
@@ -69,5 +69,6 @@ __all__ = [
     "field_images",
     "extract_field_images",
     "flag_summary",
+    "image_reading_summary",
     "SourceExtractionWarning",
 ]

@@ -3,6 +3,8 @@ detection image."""
 
 import numpy as np
 
+from .noise import SCALE_APPLY_TOLERANCE, measure_sky_noise
+
 
 class _Noise:
     """Per-pixel variance, evaluated only at the pixels that need it (stamps), so no full-size
@@ -95,7 +97,30 @@ def _prepare_tile(data, error, weight, mask, opts):
     else:
         det = data
         det_err = float(bkg.globalrms)
+    # Noise read from the image: is the claimed per-pixel σ (ERR, 1/√WHT, sep's rms) what the sky
+    # shows, and is the noise correlated (drizzle)? Measured on a central window of the tile.
+    sky_noise = _measure_tile_noise(det, det_err, bad_or_masked)
+    scale = sky_noise["pixel_scale"]
+    if (error is not None or weight is not None) and np.isfinite(scale) and abs(scale - 1.0) > SCALE_APPLY_TOLERANCE:
+        # e.g. a WHT in exposure-time units (EXP), not inverse variance: σ follows the sky
+        det_err = float(scale)
+        if error is not None:
+            error = error * np.float32(scale)
+        else:
+            weight = weight / np.float32(scale**2)
+        sky_noise["scale_applied"] = True
     noise = _Noise(error=error, weight=weight, scalar_rms=float(bkg.globalrms) if bkg.globalrms > 0 else 1.0,
                    gain=opts["gain"])
     return {"sub": data, "det": det, "det_err": det_err, "bad": bad_or_masked, "edge_bad": bad,
-            "user_mask": user_mask, "noise": noise, "any_bad": any_bad, "globalrms": float(bkg.globalrms)}
+            "user_mask": user_mask, "noise": noise, "any_bad": any_bad, "globalrms": float(bkg.globalrms),
+            "sky_noise": sky_noise}
+
+
+def _measure_tile_noise(det, det_err, bad, window=512):
+    """`measure_sky_noise` on the central ``window``² pixels of a tile (in units of the claimed σ)."""
+    ny, nx = det.shape
+    y0, x0 = max(0, (ny - window) // 2), max(0, (nx - window) // 2)
+    cut = (slice(y0, y0 + window), slice(x0, x0 + window))
+    out = measure_sky_noise(det[cut] / np.float32(det_err), bad[cut])
+    out["scale_applied"] = False
+    return out

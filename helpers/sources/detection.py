@@ -13,20 +13,58 @@ from .stamps import _stamp_index
 _KERNEL_NOISE = 6.0 / 16.0
 
 
+def _detect(prep, opts):
+    """sep.extract that does not fail on its internal buffers (crowded fields, e.g. a globular cluster).
+
+    sep keeps the pixels of all objects above threshold on one row band (``pixstack``) and the
+    sub-objects of one deblending (``sub_object_limit``). Both are raised as needed (the stack up to
+    4x the tile's pixels); only if that is not enough is the threshold raised, with a warning saying so.
+    """
+    import warnings
+
+    import sep
+
+    from .catalog import SourceExtractionWarning
+
+    sub = prep["sub"]
+    threshold = float(opts["threshold"])
+    pixstack, sublist = max(300_000, int(sub.size // 8)), 4096
+    for _attempt in range(6):
+        sep.set_extract_pixstack(pixstack)
+        sep.set_sub_object_limit(sublist)
+        try:
+            # No mask: masked pixels are zero in the detection image (sep.extract is ~2x slower with one).
+            objs = sep.extract(prep["det"], threshold * _KERNEL_NOISE, err=prep["det_err"], minarea=opts["minarea"],
+                               deblend_nthresh=opts["deblend_nthresh"], deblend_cont=opts["deblend_cont"], clean=False)
+        except Exception as exc:  # noqa: BLE001 - sep raises plain Exception for internal limits
+            text = str(exc).lower()
+            # sep's stack needs some room beyond the pixels themselves: allow up to 4x the tile
+            if "pixstack" in text and pixstack < 4 * sub.size:
+                pixstack = min(4 * int(sub.size), pixstack * 4)
+                continue
+            if ("sub_object" in text or "deblend" in text) and sublist < 65536:
+                sublist *= 4
+                continue
+            if "pixstack" in text or "sub_object" in text or "deblend" in text:
+                threshold *= 1.5
+                continue
+            raise WorkbookError(f"source detection failed ({exc}); check the image (NaN/inf masked?) or pass "
+                                "threshold= higher") from None
+        if threshold != float(opts["threshold"]):
+            warnings.warn(f"crowded field: sep's buffers were full at threshold {opts['threshold']:g}; detected at "
+                          f"threshold {threshold:g} instead", SourceExtractionWarning, stacklevel=4)
+        prep["detect_threshold"] = threshold
+        return objs
+    raise WorkbookError(f"source detection failed: sep's buffers stay full up to threshold {threshold:g}; "
+                        "pass a higher threshold= or a smaller tile_size=")
+
+
 def _fast_tile(prep, opts):
     """sep detection, windowed centroids and their errors."""
     import sep
 
     sub = prep["sub"]
-    sep.set_extract_pixstack(max(300_000, int(sub.size // 8)))
-    sep.set_sub_object_limit(4096)
-    try:
-        # No mask: masked pixels are zero in the detection image (sep.extract is ~2x slower with one).
-        objs = sep.extract(prep["det"], opts["threshold"] * _KERNEL_NOISE, err=prep["det_err"], minarea=opts["minarea"],
-                           deblend_nthresh=opts["deblend_nthresh"], deblend_cont=opts["deblend_cont"], clean=False)
-    except Exception as exc:  # noqa: BLE001 - sep raises plain Exception for internal limits
-        raise WorkbookError(f"source detection failed ({exc}); raise threshold or use smaller tiles "
-                            "(tile_size=2048)") from None
+    objs = _detect(prep, opts)
     n = len(objs)
     x = np.asarray(objs["x"], float)
     y = np.asarray(objs["y"], float)

@@ -62,12 +62,13 @@ stays bounded by the tile size.
 
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 
 from ..errors import WorkbookError
 from .catalog import SourceExtractionWarning, _assemble
-from .images import _Image, _SectionArray, read_image
+from .images import _DQMask, _Image, _SectionArray, read_image
 from .psf import _crb_coef, psf_fwhm
 from .tiles import _plan_tiles, _process_tile
 
@@ -274,6 +275,14 @@ def _extract(reader, wcs, opts_in, meta):
         "timing_s": {"total": round(time.perf_counter() - t_start, 3), "psf_fit": round(state.get("t_psf", 0.0), 3)},
         "flags": "1 saturated, 2 edge, 4 neighbour within 1.5 FWHM, 8 masked, 16 PSF fit failed",
     })
+    sky = state.get("sky_noise")
+    if sky:
+        # what the sky showed (first tile): σ relative to the claimed ERR/WHT/rms and its correlation
+        cat.meta.update({
+            "noise_pixel_scale": sky["pixel_scale"], "noise_scale_applied": bool(sky["scale_applied"]),
+            "noise_correlation": {f"{k}x{k}": round(v, 3) for k, v in sky["correlation"].items()},
+            "noise_correlation_factor": float(sky["correlation_factor"]),
+        })
     if len(cat) == 0:
         warnings.warn(f"no sources above {opts['threshold']:g} sigma; the catalog is empty "
                       "(lower threshold or check the image)", SourceExtractionWarning, stacklevel=3)
@@ -327,16 +336,27 @@ def extract_sources_fits(path, *, mask=None, progress=None, meta=None, **options
             return hdu.section if hasattr(hdu, "section") else hdu.data
 
         data, err, wht = plane(sci), plane(info["err"]), plane(info["wht"])
-        if err is not None and tuple(getattr(err, "shape", shape)) != shape:
-            err = None
-        if wht is not None and tuple(getattr(wht, "shape", shape)) != shape:
-            wht = None
+        if info.get("dq") is not None:
+            # DQ: bad/hot pixels and flagged cosmic rays never enter detection or fits
+            dq_bad = _DQMask(plane(info["dq"]), shape, str(info["header"].get("TELESCOP", "HST")))
+            if small:
+                dq_bad = dq_bad[:, :]
+                info["meta"]["dq_masked_pixels"] = int(dq_bad.sum())
+            if mask is not None:
+                user_mask = np.asarray(mask, dtype=bool)
+                mask = (user_mask | dq_bad) if small else _DQMask(plane(info["dq"]), shape,
+                                                                 str(info["header"].get("TELESCOP", "HST")), user_mask)
+            else:
+                mask = dq_bad
         if "gain" not in options and err is None and info["meta"].get("bunit", "").upper().startswith("ELECTRONS/S"):
             options["gain"] = float(info["header"].get("EXPTIME", 0)) or None
         if "saturation" not in options and "SATURATE" in info["header"]:
             options["saturation"] = float(info["header"]["SATURATE"])
+        for note in filter(None, info["meta"].get("noise_notes", "").split("; ")):
+            warnings.warn(f"{Path(path).name}: {note}", stacklevel=2)
         full_meta = dict(info["meta"])
         full_meta.pop("bunit", None)
+        full_meta.pop("noise_notes", None)
         full_meta.update(meta or {})
         return extract_sources(_SectionArray(data, shape), info["wcs"], error=_SectionArray.wrap(err, shape),
                                mask=mask, weight=_SectionArray.wrap(wht, shape), progress=progress, meta=full_meta,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..archive.provenance import filter_from_header
 from ..errors import WorkbookError
 
 
@@ -56,12 +57,20 @@ def read_image(path):
     image : dict
         ``hdul`` (open `~astropy.io.fits.HDUList`, memory-mapped; close it when done), ``sci``,
         ``err``, ``wht`` (HDUs or None), ``wcs``, ``header`` (primary + science keywords),
-        ``meta`` (``image, epoch, instrument, filter, pixel_scale, wcsname, bunit``).
+        ``dq`` (HDU or None), ``meta`` (``image, epoch, instrument, filter, pixel_scale, wcsname,
+        bunit, distortion`` (the distortion model the WCS carries, or what it ignores),
+        ``read_notes`` (what was assumed), ``noise_notes`` (the part about ERR/WHT, said as a
+        warning by `extract_sources_fits`)).
+
+    Warns (one line each) when a plane of another shape is ignored, when the science image is not
+    named SCI, and when a detector-frame exposure (flt/flc/cal) has a TAN-only WCS (with the size of
+    the distortion it ignores).
 
     Raises
     ------
     WorkbookError
-        If the file is missing, not FITS, or has no 2-D image.
+        If the file is missing, not FITS, or has no 2-D image (a cube); if ERR is negative or WHT zero
+        everywhere; if the filter keywords disagree.
     """
     from astropy.io import fits
     from astropy.wcs import WCS
@@ -87,17 +96,201 @@ def read_image(path):
         hdul.close()
         raise WorkbookError(f"{path.name} has no 2-D science image (NAXIS={ndim}); "
                             "give a drizzled drz/drc or i2d product")
-    err = hdul["ERR"] if "ERR" in names else None
-    wht = hdul["WHT"] if "WHT" in names else None
-    header = hdul[0].header.copy()
-    for key, value in sci.header.items():
-        if key not in header and key not in ("", "COMMENT", "HISTORY"):
-            header[key] = value
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        wcs = WCS(sci.header, hdul)
-    meta = _meta_from_header(header, wcs, path)
-    return {"hdul": hdul, "sci": sci, "err": err, "wht": wht, "wcs": wcs, "header": header, "meta": meta}
+    shape = (int(sci.header["NAXIS2"]), int(sci.header["NAXIS1"]))
+    try:
+        err, wht, dq, notes, noise = _auxiliary_planes(hdul, names, sci, shape, path.name)
+        header = hdul[0].header.copy()
+        for key, value in sci.header.items():
+            if key not in header and key not in ("", "COMMENT", "HISTORY"):
+                header[key] = value
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            wcs = WCS(sci.header, hdul)
+        meta = _meta_from_header(header, wcs, path)
+        meta["distortion"] = _distortion_note(header, wcs, path, shape)
+    except WorkbookError:
+        hdul.close()
+        raise
+    if sci.name != "SCI":
+        notes.append(f"no SCI extension: the {sci.name or 'primary'} image was taken as the science image")
+    # What concerns the noise is said by the extraction (extract_sources_fits), which uses it;
+    # the rest concerns every reader of the pixels and is said here.
+    noise_notes = [n for n in notes if n in noise]
+    for note in notes:
+        if note not in noise_notes:
+            warnings.warn(f"{path.name}: {note}", stacklevel=2)
+    meta["read_notes"] = "; ".join(notes)
+    meta["noise_notes"] = "; ".join(noise_notes)
+    return {"hdul": hdul, "sci": sci, "err": err, "wht": wht, "dq": dq, "wcs": wcs, "header": header, "meta": meta}
+
+
+# DQ bits masked before detection. HST (ACS/WFC3/WFPC2 data handbooks): 4 bad detector pixel,
+# 8 masked by the aperture feature, 16 hot pixel, 128 bad column, 4096/8192 cosmic ray (AstroDrizzle,
+# CRREJ). Saturation (256, 2048) is not masked: saturated stars are flagged, not lost.
+# JWST (jwst.datamodels.dqflags): bit 1 DO_NOT_USE.
+_HST_DQ_MASKED = 4 | 8 | 16 | 128 | 4096 | 8192
+_JWST_DQ_MASKED = 1
+
+
+def _sampled(hdu, shape, n_side=512):
+    """A strided sample of a plane (at most ~n_side² pixels): enough to judge it, cheap on a 20k² mosaic."""
+    step = max(1, int(np.ceil(max(shape) / n_side)))
+    return np.asarray(hdu.data[::step, ::step], dtype=np.float64)
+
+
+def _auxiliary_planes(hdul, names, sci, shape, name):
+    """ERR, WHT and DQ HDUs that can be used, with one-line notes on what was assumed.
+
+    Raises `WorkbookError` for planes that cannot be right (ERR negative, WHT zero everywhere)."""
+    notes, noise = [], []
+    planes = {}
+    for ext in ("ERR", "WHT", "DQ"):
+        hdu = hdul[ext] if ext in names else None
+        if hdu is not None and hdu.header.get("NAXIS", 0) == 0:
+            hdu = None
+        if hdu is not None:
+            got = tuple(int(hdu.header.get(f"NAXIS{i}", 0)) for i in range(hdu.header.get("NAXIS", 0), 0, -1))
+            if got != shape:
+                notes.append(f"{ext} has shape {got}, SCI {shape}: {ext} ignored")
+                hdu = None
+        planes[ext] = hdu
+    err, wht, dq = planes["ERR"], planes["WHT"], planes["DQ"]
+    if err is not None:
+        sample = _sampled(err, shape)
+        if np.any(sample[np.isfinite(sample)] < 0):
+            raise WorkbookError(f"{name}: the ERR extension has negative values, so it is not a 1-sigma error; "
+                                "download the file again or delete ERR (astropy.io.fits) to estimate noise from the sky")
+    if wht is not None:
+        sample = _sampled(wht, shape)
+        finite = sample[np.isfinite(sample)]
+        if finite.size == 0 or not np.any(finite > 0):
+            raise WorkbookError(f"{name}: the WHT extension is zero everywhere (no pixel has data); "
+                                "download the file again or delete WHT to use the image without weights")
+        if err is None and np.ptp(finite) == 0:
+            noise.append(f"WHT is constant ({finite[0]:g}): it carries no per-pixel noise; the noise is taken "
+                         "from the sky")
+            wht = None
+    if err is None and wht is None and not noise:
+        noise.append("no usable ERR or WHT extension: the noise is taken from the sky of the image (uniform noise assumed)")
+    return err, wht, dq, notes + noise, noise
+
+
+def dq_mask(dq_data, telescope="HST"):
+    """Pixels to mask from a DQ array (bad pixels, hot pixels, cosmic rays; not saturation).
+
+    Parameters
+    ----------
+    dq_data : 2-D int array
+        The DQ extension.
+    telescope : str
+        ``"HST"`` or ``"JWST"`` (the bit meanings differ).
+
+    Returns
+    -------
+    mask : 2-D bool array
+        True where the pixel must not be used.
+    """
+    bits = _JWST_DQ_MASKED if str(telescope).upper().startswith("JWST") else _HST_DQ_MASKED
+    return (np.asarray(dq_data).astype(np.int64) & bits) != 0
+
+
+# Single exposures on the detector: their WCS must carry the geometric distortion.
+_DETECTOR_SUFFIXES = ("_flt", "_flc", "_cal", "_rate", "_rateints", "_c0m", "_c0f", "_crj", "_crc")
+# pysiaf aperture whose science-to-ideal polynomial gives the detector's non-linear distortion
+_SIAF_APERTURE = {"ACS/WFC": ("HST", "JWFC1FIX"), "ACS/HRC": ("HST", "JHRCFIX"), "ACS/SBC": ("HST", "JSBCFIX"),
+                  "WFC3/UVIS": ("HST", "IUVIS1FIX"), "WFC3/IR": ("HST", "IIRFIX"),
+                  "NIRCAM/SHORT": ("NIRCam", "NRCA1_FULL"), "NIRCAM/LONG": ("NIRCam", "NRCA5_FULL"),
+                  "NIRISS": ("NIRISS", "NIS_CEN"), "MIRI": ("MIRI", "MIRIM_FULL")}
+
+
+def _distortion_key(header):
+    instrument = str(header.get("INSTRUME", "")).strip().upper()
+    detector = str(header.get("DETECTOR", "")).strip().upper()
+    if instrument == "NIRCAM":
+        return "NIRCAM/LONG" if detector.endswith("LONG") or detector.endswith("5") else "NIRCAM/SHORT"
+    if instrument in ("ACS", "WFC3"):
+        return f"{instrument}/{detector}"
+    return instrument or None
+
+
+def distortion_ignored_pix(header, shape):
+    """Largest non-linear geometric distortion over a detector, in pixels (what a TAN-only WCS misses).
+
+    From the science-to-ideal polynomial of the instrument's aperture in the SIAF shipped with
+    pysiaf: the polynomial is sampled over the image and its best affine fit removed (the CD
+    matrix of a TAN WCS absorbs the linear part).
+
+    Parameters
+    ----------
+    header : `~astropy.io.fits.Header`
+        Needs ``INSTRUME`` (and ``DETECTOR`` for ACS, WFC3, NIRCam).
+    shape : tuple of int
+        Image shape (ny, nx), pixels.
+
+    Returns
+    -------
+    size : float or None
+        Maximum residual, pixels; None when the SIAF has no polynomial for this detector.
+    """
+    key = _distortion_key(header)
+    if key not in _SIAF_APERTURE:
+        return None
+    return _siaf_nonlinear_pix(*_SIAF_APERTURE[key], int(shape[1]), int(shape[0]))
+
+
+_SIAF_CACHE = {}
+
+
+def _siaf_nonlinear_pix(telescope_or_instrument, aperture_name, nx, ny):
+    cache_key = (telescope_or_instrument, aperture_name, nx, ny)
+    if cache_key in _SIAF_CACHE:
+        return _SIAF_CACHE[cache_key]
+    size = None
+    try:
+        import pysiaf
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            aperture = pysiaf.Siaf(telescope_or_instrument)[aperture_name]
+            x, y = np.meshgrid(np.linspace(1, nx, 21), np.linspace(1, ny, 21))
+            x, y = x.ravel(), y.ravel()
+            x_idl, y_idl = aperture.sci_to_idl(x, y)
+        design = np.c_[np.ones_like(x), x, y]
+        res_x = x_idl - design @ np.linalg.lstsq(design, x_idl, rcond=None)[0]
+        res_y = y_idl - design @ np.linalg.lstsq(design, y_idl, rcond=None)[0]
+        scale = float(np.hypot(aperture.Sci2IdlX10, aperture.Sci2IdlY10))  # arcsec per pixel along x
+        size = float(np.max(np.hypot(res_x, res_y)) / scale) if scale > 0 else None
+    except Exception:  # noqa: BLE001 - pysiaf absent or aperture without polynomial: size unknown, said so
+        size = None
+    _SIAF_CACHE[cache_key] = size
+    return size
+
+
+def _distortion_note(header, wcs, path, shape):
+    """What geometric distortion the WCS carries; one warning when a detector-frame exposure has none."""
+    parts = []
+    if getattr(wcs, "sip", None) is not None:
+        parts.append("SIP")
+    if getattr(wcs, "det2im1", None) is not None or getattr(wcs, "det2im2", None) is not None:
+        parts.append("D2IM")
+    if getattr(wcs, "cpdis1", None) is not None or getattr(wcs, "cpdis2", None) is not None:
+        parts.append("NPOL")
+    ctype = str(header.get("CTYPE1", "")).upper()
+    if ctype.endswith(("-TPV", "-TPD")) or "PV1_1" in header:
+        parts.append(ctype[-3:] if ctype.endswith(("-TPV", "-TPD")) else "PV")
+    if parts:
+        return "+".join(parts) + " (full astropy WCS)"
+    stem = Path(path).stem.lower()
+    on_detector = stem.endswith(_DETECTOR_SUFFIXES) or (
+        "IDCTAB" in header and "D001SCAL" not in header and "NDRIZIM" not in header)
+    if not on_detector:
+        return "none needed (rectified product)"
+    size = distortion_ignored_pix(header, shape)
+    said = f"up to {size:.1f} px" if size is not None else "of unknown size"
+    warnings.warn(f"{Path(path).name}: a detector-frame exposure with a TAN-only WCS: its geometric distortion "
+                  f"({said}, pysiaf SIAF) is ignored; use the drizzled product or update the WCS with "
+                  "stwcs/drizzlepac (SIP)", stacklevel=3)
+    return f"ignored: TAN only on a distorted detector ({said})"
 
 
 def _meta_from_header(header, wcs, path):
@@ -107,12 +300,7 @@ def _meta_from_header(header, wcs, path):
     detector = str(header.get("DETECTOR", "")).strip()
     if instrument and detector and instrument.upper() in ("ACS", "WFC3"):
         instrument = f"{instrument}/{detector}"
-    filt = str(header.get("FILTER", "")).strip()
-    if not filt or filt.upper().startswith("CLEAR"):
-        for key in ("FILTER1", "FILTER2"):
-            value = str(header.get(key, "")).strip()
-            if value and not value.upper().startswith("CLEAR"):
-                filt = value
+    filt = filter_from_header(header, source=Path(path).name)
     epoch = None
     if "EXPSTART" in header:
         epoch = 2000.0 + (float(header["EXPSTART"]) - 51544.5) / 365.25
@@ -144,3 +332,14 @@ class _SectionArray:
 
     def __getitem__(self, key):
         return np.asarray(self.obj[key])
+
+
+class _DQMask:
+    """Bad-pixel mask computed from a DQ plane (array or FITS section) tile by tile."""
+
+    def __init__(self, dq, shape, telescope, extra=None):
+        self.dq, self.shape, self.telescope, self.extra = dq, tuple(shape), telescope, extra
+
+    def __getitem__(self, key):
+        bad = dq_mask(np.asarray(self.dq[key]), self.telescope)
+        return bad if self.extra is None else bad | np.asarray(self.extra[key], dtype=bool)

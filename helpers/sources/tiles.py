@@ -13,6 +13,7 @@ from .centroids import WINDOWED_FLOOR_FWHM, _windowed_errors
 from .detection import _aperture_flux, _fast_tile, _neighbour_distance, _saturated, _stellar_size
 from .epsf import EPSF_FLOOR_FWHM, _epsf_model_error, _make_prf
 from .fitting import _core_deficit, _fit_psf, _mask_cores, _psf_error_floor, _refit_minus_neighbours, _render_models
+from .noise import correlation_factor
 from .psf import _psf_size
 from .stamps import _stamp_any
 
@@ -203,6 +204,14 @@ def _process_tile(reader, region, core, opts, state):
             "x_win_err": np.sqrt(cat["x_win_err"] ** 2 + win_floor**2),
             "y_win_err": np.sqrt(cat["y_win_err"] ** 2 + win_floor**2), "flux_aper": flux_ap, "flux_aper_err": flux_ap_err, "r50": cat["r50"],
             "npix": cat["npix"], "peak": cat["peak"], "chi2nu": chi2nu, "nn_dist": nn}
+    # Correlated (drizzled) noise: every error at the PSF scale grows by the measured block-sum ratio
+    corr = correlation_factor(prep["sky_noise"]["correlation"], state.get("fwhm") or 2 * np.median(cat["r50"]))
+    state.setdefault("sky_noise", dict(prep["sky_noise"], correlation_factor=corr))
+    if corr != 1.0:
+        for name in ("x_err", "y_err", "flux_err", "x_win_err", "y_win_err", "flux_aper_err"):
+            cols[name] = np.asarray(cols[name]) * corr
+        cols["xy_cov"] = np.asarray(cols["xy_cov"]) * corr**2
+        cols["snr"] = np.asarray(cols["snr"]) / corr
     return {k: np.asarray(v)[keep] for k, v in cols.items()}
 
 

@@ -1,0 +1,267 @@
+"""Issue #13 (A): headers of every supported instrument, distortion of detector-frame exposures,
+and the one-line answers to bad auxiliary planes (ERR, WHT, DQ) in `helpers.sources.read_image`."""
+
+import importlib.util
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.wcs import WCS
+
+from helpers.archive.provenance import filter_from_header, wcs_provenance
+from helpers.errors import WorkbookError
+from helpers.sources import extract_sources_fits, read_image
+from helpers.sources.images import distortion_ignored_pix, dq_mask
+
+
+@pytest.mark.parametrize("keywords, expected", [
+    # ACS: one wheel CLEAR
+    ({"INSTRUME": "ACS", "DETECTOR": "WFC", "FILTER1": "CLEAR1L", "FILTER2": "F814W",
+      "PHOTMODE": "ACS WFC1 F814W MJD#57000"}, "F814W"),
+    ({"INSTRUME": "ACS", "DETECTOR": "HRC", "FILTER1": "F606W", "FILTER2": "CLEAR2S"}, "F606W"),
+    # ACS with a polarizer: both named
+    ({"INSTRUME": "ACS", "FILTER1": "F606W", "FILTER2": "POL60V", "PHOTMODE": "ACS WFC1 F606W POL60V"},
+     "F606W;POL60V"),
+    # WFC3
+    ({"INSTRUME": "WFC3", "DETECTOR": "UVIS", "FILTER": "F606W", "PHOTMODE": "WFC3 UVIS1 F606W"}, "F606W"),
+    # WFPC2: numeric wheel codes in FILTER1/2 must not overwrite FILTNAM1 (was read as "0")
+    ({"INSTRUME": "WFPC2", "FILTER1": 28, "FILTER2": 0, "FILTNAM1": "F606W", "FILTNAM2": "",
+      "PHOTMODE": "WFPC2,1,A2D7,F606W,,CAL"}, "F606W"),
+    ({"INSTRUME": "WFPC2", "FILTER1": 0, "FILTER2": 51, "FILTNAM1": "", "FILTNAM2": "F814W"}, "F814W"),
+    # WFPC2 with only PHOTMODE left
+    ({"INSTRUME": "WFPC2", "PHOTMODE": "WFPC2,4,A2D7,F450W,,CAL"}, "F450W"),
+    # NIRCam: pupil-wheel filter behind F150W2 is the bandpass; CLEAR pupil -> FILTER
+    ({"INSTRUME": "NIRCAM", "FILTER": "F150W2", "PUPIL": "F162M"}, "F162M"),
+    ({"INSTRUME": "NIRCAM", "FILTER": "F200W", "PUPIL": "CLEAR"}, "F200W"),
+    ({"INSTRUME": "NIRCAM", "FILTER": "F444W", "PUPIL": "F470N"}, "F470N"),
+    ({"INSTRUME": "NIRCAM", "FILTER": "F322W2", "PUPIL": "GRISMR"}, "F322W2"),
+    # NIRISS imaging: filter in the pupil wheel
+    ({"INSTRUME": "NIRISS", "FILTER": "CLEAR", "PUPIL": "F150W"}, "F150W"),
+    ({"INSTRUME": "MIRI", "FILTER": "F770W"}, "F770W"),
+    # HAP SVM/MVM: FILTER in the primary with the instrument's own keywords beside it
+    ({"INSTRUME": "ACS", "FILTER": "F814W", "FILTER1": "CLEAR1L", "FILTER2": "F814W"}, "F814W"),
+    ({"INSTRUME": "WFC3", "FILTER": "F160W"}, "F160W"),
+    # generic single-extension image
+    ({"NAXIS": 2}, ""),
+])
+def test_filter_of_every_instrument(keywords, expected):
+    assert filter_from_header(fits.Header(keywords)) == expected
+
+
+@pytest.mark.parametrize("keywords", [
+    {"INSTRUME": "WFC3", "FILTER": "F606W", "PHOTMODE": "WFC3 UVIS1 F814W"},
+    {"INSTRUME": "WFPC2", "FILTNAM1": "F606W", "PHOTMODE": "WFPC2,1,A2D7,F814W,,CAL"},
+    {"INSTRUME": "ACS", "FILTER": "F606W", "FILTER1": "F814W", "FILTER2": "CLEAR2L"},
+])
+def test_disagreeing_filter_keywords_are_refused(keywords):
+    with pytest.raises(WorkbookError, match=r"x\.fits: the filter keywords disagree .*; fix") as info:
+        filter_from_header(fits.Header(keywords), source="x.fits")
+    assert "\n" not in str(info.value)
+
+
+def test_filter_read_from_sci_and_primary_together():
+    primary = fits.Header({"INSTRUME": "WFPC2", "FILTER1": 28, "FILTER2": 0})
+    sci = fits.Header({"FILTNAM1": "F606W"})
+    assert filter_from_header(sci, primary) == "F606W"
+
+
+def _tan_header(n=64, scale_deg=0.05 / 3600):
+    w = WCS(naxis=2)
+    w.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    w.wcs.crval = [10.0, -20.0]
+    w.wcs.crpix = [n / 2, n / 2]
+    w.wcs.cdelt = [-scale_deg, scale_deg]
+    return w.to_header()
+
+
+def _write(path, sci_header, primary=None, n=64, err=None, wht=None, dq=None, sci_name="SCI", data=None):
+    rng = np.random.default_rng(1)
+    data = rng.normal(10.0, 1.0, (n, n)).astype(np.float32) if data is None else data
+    hdus = [fits.PrimaryHDU(header=fits.Header(primary or {})), fits.ImageHDU(data, header=sci_header, name=sci_name)]
+    for name, arr in (("ERR", err), ("WHT", wht), ("DQ", dq)):
+        if arr is not None:
+            hdus.append(fits.ImageHDU(arr, name=name))
+    fits.HDUList(hdus).writeto(path)
+    return path
+
+
+def _read(path):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        info = read_image(path)
+    info["hdul"].close()
+    return info, [str(w.message) for w in caught]
+
+
+def test_wfpc2_numeric_codes_in_provenance_and_read_image(tmp_path):
+    path = _write(tmp_path / "u_drz.fits", _tan_header(),
+                  primary={"INSTRUME": "WFPC2", "FILTER1": 28, "FILTER2": 0, "FILTNAM1": "F606W"},
+                  wht=np.ones((64, 64), np.float32) + np.arange(64, dtype=np.float32))
+    assert wcs_provenance(path)["filter"] == "F606W"
+    info, _ = _read(path)
+    assert info["meta"]["filter"] == "F606W"
+
+
+def test_tan_only_flt_warns_with_the_size_of_the_distortion(tmp_path):
+    path = _write(tmp_path / "j_flt.fits", _tan_header(1024, 0.025 / 3600), n=1024,
+                  primary={"INSTRUME": "ACS", "DETECTOR": "HRC", "FILTER1": "F606W", "FILTER2": "CLEAR2S",
+                           "IDCTAB": "jref$n721640fj_idc.fits"})
+    info, said = _read(path)
+    lines = [s for s in said if "TAN-only" in s]
+    assert len(lines) == 1 and "\n" not in lines[0]
+    size = distortion_ignored_pix(info["header"], (1024, 1024))
+    # ACS/HRC non-linear distortion over the chip from the pysiaf SIAF polynomial: a few pixels
+    assert 1.0 < size < 10.0
+    assert f"up to {size:.1f} px" in lines[0]
+    assert info["meta"]["distortion"].startswith("ignored")
+
+
+def test_sip_flt_uses_the_full_wcs_and_does_not_warn(tmp_path):
+    header = _tan_header()
+    header["CTYPE1"], header["CTYPE2"] = "RA---TAN-SIP", "DEC--TAN-SIP"
+    header.update({"A_ORDER": 2, "B_ORDER": 2, "A_2_0": 1e-6, "B_0_2": -1e-6})
+    path = _write(tmp_path / "i_flt.fits", header, primary={"INSTRUME": "WFC3", "DETECTOR": "UVIS", "FILTER": "F606W"})
+    info, said = _read(path)
+    assert not [s for s in said if "TAN-only" in s]
+    assert info["meta"]["distortion"].startswith("SIP")
+    assert info["wcs"].sip is not None
+
+
+def test_distortion_sizes_differ_by_detector():
+    # independent sanity check: larger detectors with stronger distortion ignore more
+    hrc = distortion_ignored_pix(fits.Header({"INSTRUME": "ACS", "DETECTOR": "HRC"}), (1024, 1024))
+    wfc = distortion_ignored_pix(fits.Header({"INSTRUME": "ACS", "DETECTOR": "WFC"}), (2048, 4096))
+    assert wfc > 3 * hrc
+    assert distortion_ignored_pix(fits.Header({"INSTRUME": "UNKNOWN"}), (100, 100)) is None
+
+
+def test_rectified_drz_needs_no_distortion(tmp_path):
+    path = _write(tmp_path / "j_drz.fits", _tan_header(),
+                  primary={"INSTRUME": "ACS", "DETECTOR": "WFC", "FILTER1": "F814W", "FILTER2": "CLEAR2L",
+                           "IDCTAB": "jref$x.fits", "D001SCAL": 0.05},
+                  wht=np.full((64, 64), 2.0, np.float32) + np.eye(64, dtype=np.float32))
+    info, said = _read(path)
+    assert not [s for s in said if "TAN-only" in s]
+    assert info["meta"]["distortion"].startswith("none needed")
+
+
+def test_data_only_file_works_and_says_what_was_assumed(tmp_path):
+    path = _write(tmp_path / "mosaic.fits", _tan_header(), sci_name="DATA")
+    info, said = _read(path)
+    assert any("DATA image was taken as the science image" in s for s in said)
+    assert "noise is taken from the sky" in info["meta"]["noise_notes"]
+    assert "DATA" in info["meta"]["read_notes"]
+    # the extraction, which uses the noise, says what it assumed about it
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cat = extract_sources_fits(path, use_psf_fit=False, fwhm=2.0, progress=False)
+    assert any("no usable ERR or WHT extension" in str(w.message) for w in caught)
+    assert "noise is taken from the sky" in cat.meta["read_notes"]
+
+
+def test_cube_is_refused(tmp_path):
+    path = tmp_path / "cube.fits"
+    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(np.zeros((3, 8, 8), np.float32), name="SCI")]).writeto(path)
+    with pytest.raises(WorkbookError, match="no 2-D science image"):
+        read_image(path)
+
+
+def test_negative_err_is_refused(tmp_path):
+    err = np.ones((64, 64), np.float32)
+    err[5, 5] = -1.0
+    path = _write(tmp_path / "x_drz.fits", _tan_header(), err=err)
+    with pytest.raises(WorkbookError, match="ERR extension has negative values"):
+        read_image(path)
+
+
+def test_wht_all_zero_is_refused(tmp_path):
+    path = _write(tmp_path / "x_drz.fits", _tan_header(), wht=np.zeros((64, 64), np.float32))
+    with pytest.raises(WorkbookError, match="WHT extension is zero everywhere"):
+        read_image(path)
+
+
+def test_constant_wht_is_dropped_with_a_line(tmp_path):
+    path = _write(tmp_path / "x_drz.fits", _tan_header(), wht=np.full((64, 64), 3.0, np.float32))
+    info, said = _read(path)
+    assert info["wht"] is None
+    assert "WHT is constant (3)" in info["meta"]["noise_notes"]
+    assert "no usable ERR or WHT" not in info["meta"]["noise_notes"]
+
+
+def test_dq_of_another_shape_is_ignored_with_a_line(tmp_path):
+    path = _write(tmp_path / "x_flt.fits", _tan_header(), dq=np.zeros((32, 64), np.int16),
+                  primary={"INSTRUME": "WFPC2"})
+    info, said = _read(path)
+    assert info["dq"] is None
+    assert any("DQ has shape (32, 64), SCI (64, 64): DQ ignored" in s for s in said)
+
+
+def test_dq_bits_masked_per_telescope():
+    dq = np.array([[0, 4, 16, 256], [4096, 8192, 2048, 1]], np.int16)
+    assert dq_mask(dq, "HST").tolist() == [[False, True, True, False], [True, True, False, False]]
+    assert dq_mask(dq, "JWST").tolist() == [[False, False, False, False], [False, False, False, True]]
+
+
+def test_dq_flagged_cosmic_ray_is_not_detected(tmp_path):
+    n = 96
+    rng = np.random.default_rng(3)
+    data = rng.normal(0.0, 1.0, (n, n)).astype(np.float32)
+    data[40:42, 50:52] += 500.0  # a sharp cosmic-ray hit, flagged in DQ
+    dq = np.zeros((n, n), np.int16)
+    dq[40:42, 50:52] = 4096
+    kw = {"INSTRUME": "WFC3", "DETECTOR": "UVIS", "FILTER": "F606W", "TELESCOP": "HST"}
+    with_dq = _write(tmp_path / "a_drz.fits", _tan_header(n), n=n, data=data, dq=dq, primary=kw)
+    no_dq = _write(tmp_path / "b_drz.fits", _tan_header(n), n=n, data=data, primary=kw)
+    opts = dict(use_psf_fit=False, fwhm=2.0, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cat_dq = extract_sources_fits(with_dq, **opts)
+        cat_raw = extract_sources_fits(no_dq, **opts)
+
+    def near(cat):
+        return int(np.sum(np.hypot(np.asarray(cat["x"]) - 50.5, np.asarray(cat["y"]) - 40.5) < 3))
+
+    assert near(cat_raw) == 1  # the hit is a detection when DQ is not there ...
+    assert near(cat_dq) == 0  # ... and none when DQ flags it
+    assert cat_dq.meta["dq_masked_pixels"] == 4
+
+
+def _spherical_geometry_flt():
+    spec = importlib.util.find_spec("spherical_geometry")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / "tests" / "data" / "j8bt06nyq_flt.fits"
+    return path if path.exists() else None
+
+
+def test_real_47tuc_acs_hrc_flt_headers():
+    path = _spherical_geometry_flt()
+    if path is None:
+        pytest.skip("47 Tuc ACS/HRC flt not found: install spherical-geometry 1.4.0 (ships tests/data/j8bt06nyq_flt.fits)")
+    info, said = _read(path)
+    assert info["meta"]["filter"] == "F606W"
+    assert info["meta"]["instrument"] == "ACS/HRC"
+    assert info["dq"] is not None
+    lines = [s for s in said if "TAN-only" in s]
+    assert len(lines) == 1 and "up to" in lines[0]
+
+
+HEADERS = Path(__file__).parent / "data" / "headers"
+
+
+def test_real_wfpc2_hdfs_header_filter_is_f606w(tmp_path):
+    # recorded from the real mosaic: numeric FILTER1=28/FILTER2=0 used to be read as filter "0"
+    primary = fits.Header.fromfile(HEADERS / "hdfs_wfpc2_primary.hdr", sep="\n", endcard=False, padding=False)
+    data_header = fits.Header.fromfile(HEADERS / "hdfs_wfpc2_data.hdr", sep="\n", endcard=False, padding=False)
+    assert (primary["FILTER1"], primary["FILTER2"]) == (28, 0)
+    assert filter_from_header(data_header, primary) == "F606W"
+    path = tmp_path / "HST-HDFS.fits"
+    data_header.pop("NAXIS", None), data_header.pop("NAXIS1", None), data_header.pop("NAXIS2", None)
+    fits.HDUList([fits.PrimaryHDU(header=primary),
+                  fits.ImageHDU(np.ones((500, 500), np.float32), header=data_header, name="DATA")]).writeto(path)
+    info, said = _read(path)
+    assert info["meta"]["filter"] == "F606W" and info["meta"]["instrument"] == "WFPC2"
+    assert info["meta"]["distortion"].startswith("none needed")  # drizzled (D001SCAL, NDRIZIM)
+    assert wcs_provenance(path)["filter"] == "F606W"
