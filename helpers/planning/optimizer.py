@@ -150,72 +150,103 @@ class _Scorer:
         return x, y
 
     def anchor(self, ra0, dec0, apa, step_arcsec=1.0):
-        """Exact MSA-plane positions and their Jacobian w.r.t. (east, north) offsets in arcsec."""
+        """Exact positions at one pointing, linearised for small (east, north) offsets in arcsec.
+
+        Each target's fractional shutter index (a = i-1, b = j-1 in its quadrant) and its
+        derivatives w.r.t. the pointing offset (the local distortion), from three exact
+        projections; the quadrant and local pitch are those at the anchor.
+        """
         cosd = max(math.cos(math.radians(dec0)), 1e-6)
         x0, y0 = self.exact_xy(ra0, dec0, apa)
         xe, ye = self.exact_xy(ra0 + step_arcsec / 3600.0 / cosd, dec0, apa)
         xn, yn = self.exact_xy(ra0, dec0 + step_arcsec / 3600.0, apa)
-        jac = np.stack([(xe - x0) / step_arcsec, (ye - y0) / step_arcsec,
-                        (xn - x0) / step_arcsec, (yn - y0) / step_arcsec])
-        keep = np.isfinite(x0) & np.all(np.isfinite(jac), axis=0)
-        return {"ra": ra0, "dec": dec0, "apa": apa, "x0": x0, "y0": y0, "jac": jac, "keep": keep}
+        keep = np.isfinite(x0) & np.isfinite(xe) & np.isfinite(xn)
+        q = (2 * (x0[keep] > 0) + (y0[keep] > 0)).astype(np.intp)
+        inv = self.inv[q]
+        o = self.origin[q]
 
-    def score_xy(self, x, y, keep, sigma_blur=0.0, objective="expected"):
-        """Scores for MSA-plane positions x, y of shape (P, N); returns (P,) weighted sums."""
-        w = self.w[keep]
-        q = (2 * (x > 0) + (y > 0)).astype(np.intp)
-        dx = x - self.origin[q, 0]
-        dy = y - self.origin[q, 1]
-        a = self.inv[q, 0, 0] * dx + self.inv[q, 0, 1] * dy
-        b = self.inv[q, 1, 0] * dx + self.inv[q, 1, 1] * dy
+        def ab(x, y):
+            dx, dy = x[keep] - o[:, 0], y[keep] - o[:, 1]
+            return inv[:, 0, 0] * dx + inv[:, 0, 1] * dy, inv[:, 1, 0] * dx + inv[:, 1, 1] * dy
+
+        a0, b0 = ab(x0, y0)
+        ae, be = ab(xe, ye)
+        an, bn = ab(xn, yn)
+        ii = np.clip(np.rint(a0), 0, _msa.N_COLUMNS - 1).astype(np.intp)
+        jj = np.clip(np.rint(b0), 0, _msa.N_ROWS - 1).astype(np.intp)
+        f32 = np.float32
+        return {"ra": ra0, "dec": dec0, "apa": apa, "keep": keep, "a0": a0.astype(f32), "b0": b0.astype(f32),
+                "da_de": ((ae - a0) / step_arcsec).astype(f32), "da_dn": ((an - a0) / step_arcsec).astype(f32),
+                "db_de": ((be - b0) / step_arcsec).astype(f32), "db_dn": ((bn - b0) / step_arcsec).astype(f32),
+                "qoff": (q * _msa.N_ROWS * _msa.N_COLUMNS).astype(np.int32),
+                "pd": self.pitch_disp[q, jj, ii].astype(f32), "ps": self.pitch_spat[q, jj, ii].astype(f32),
+                "sigma": self.sigma[keep].astype(f32), "w": self.w[keep]}
+
+    def _lut(self, half, sigma):
+        """Probability of staying within +-half (arcsec) vs offset, tabulated every 1 mas."""
+        from scipy.special import ndtr
+
+        off = np.arange(-0.3, 0.3 + 1e-9, 0.001)
+        return (ndtr((half - off) / sigma) - ndtr((-half - off) / sigma)).astype(np.float32)
+
+    def score_offsets(self, anc, de, dn, sigma_blur=0.0, objective="expected"):
+        """Linearised scores at offsets (de, dn) arcsec (east, north) from the anchor, shape (P,)."""
+        keep = anc["keep"]
+        nk = int(keep.sum())
+        if nk == 0:
+            return np.zeros(len(de))
+        out = np.empty(len(de))
+        lut = None
+        if sigma_blur > 0:
+            # coarse stage: one blurred width for all targets, tabulated (a gather, not four erfs)
+            sig = float(np.hypot(np.median(anc["sigma"]) if objective == "expected" else 0.0, sigma_blur))
+            lut = (self._lut(self.xh, sig), self._lut(self.yh, sig))
+        n = max(1, _CHUNK // nk)
+        de = np.asarray(de, np.float32)
+        dn = np.asarray(dn, np.float32)
+        for s in range(0, len(de), n):
+            val = self._values(anc, de[s:s + n, None], dn[s:s + n, None], lut, objective)
+            out[s:s + n] = val.astype(np.float64) @ anc["w"]
+        return out
+
+    def _values(self, anc, e, nn, lut, objective):
+        """Per (offset, target) value: in-zone indicator or probability, shape (P, N_kept)."""
+        good = self.good.ravel()
+        a = anc["a0"] + anc["da_de"] * e + anc["da_dn"] * nn
+        b = anc["b0"] + anc["db_de"] * e + anc["db_dn"] * nn
         ia = np.rint(a)
         jb = np.rint(b)
         hit = (ia >= 0) & (ia < _msa.N_COLUMNS) & (jb >= 0) & (jb < _msa.N_ROWS)
-        ii = np.where(hit, ia, 0).astype(np.intp)
-        jj = np.where(hit, jb, 0).astype(np.intp)
-        ok = hit & self.good[q, jj, ii]
-        offx = (a - ia) * self.pitch_disp[q, jj, ii]
-        offy = (b - jb) * self.pitch_spat[q, jj, ii]
-        if objective == "count" and sigma_blur == 0.0:
+        flat = anc["qoff"] + np.clip(jb, 0, _msa.N_ROWS - 1).astype(np.int32) * _msa.N_COLUMNS \
+            + np.clip(ia, 0, _msa.N_COLUMNS - 1).astype(np.int32)
+        ok = hit & good[flat]
+        offx = (a - ia) * anc["pd"]
+        offy = (b - jb) * anc["ps"]
+        if lut is not None:
+            kx = np.clip(np.rint((offx + 0.3) * 1000), 0, 600).astype(np.intp)
+            ky = np.clip(np.rint((offy + 0.3) * 1000), 0, 600).astype(np.intp)
+            val = np.where(ok, lut[0][kx] * lut[1][ky], 0)
+        elif objective == "count":
             val = ok & (np.abs(offx) <= self.xh) & (np.abs(offy) <= self.yh)
-            return val.astype(float) @ w, val
-        from scipy.special import ndtr
+        else:
+            from scipy.special import ndtr
 
-        s = np.hypot(self.sigma[keep], sigma_blur) if objective == "expected" else np.full(w.shape, max(sigma_blur, 1e-6))
-        px = ndtr((self.xh - offx) / s) - ndtr((-self.xh - offx) / s)
-        py = ndtr((self.yh - offy) / s) - ndtr((-self.yh - offy) / s)
-        val = np.where(ok, px * py, 0.0)
-        return val @ w, val
+            sg = anc["sigma"]
+            px = ndtr((self.xh - offx) / sg) - ndtr((-self.xh - offx) / sg)
+            py = ndtr((self.yh - offy) / sg) - ndtr((-self.yh - offy) / sg)
+            val = np.where(ok, px * py, 0)
+        return val
 
-    def score_offsets(self, anc, de, dn, sigma_blur=0.0, objective="expected"):
-        """Linearised scores at offsets (de, dn) arcsec (east, north) from the anchor."""
-        keep = anc["keep"]
-        if not keep.any():
-            return np.zeros(len(de))
-        x0, y0 = anc["x0"][keep], anc["y0"][keep]
-        j = anc["jac"][:, keep]
-        out = np.empty(len(de))
-        n = max(1, _CHUNK // max(1, keep.sum()))
-        for s in range(0, len(de), n):
-            e = de[s:s + n, None]
-            nn = dn[s:s + n, None]
-            x = x0 + j[0] * e + j[2] * nn
-            y = y0 + j[1] * e + j[3] * nn
-            out[s:s + n] = self.score_xy(x, y, keep, sigma_blur, objective)[0]
-        return out
-
-    def exact(self, ra0, dec0, apa):
-        x, y = self.exact_xy(ra0, dec0, apa)
-        keep = np.isfinite(x)
+    def exact(self, ra0, dec0, apa, objective=None):
+        """Exact per-target (in_zone, probability) at one pointing (no linearisation)."""
+        anc = self.anchor(ra0, dec0, apa)
         n_in = np.zeros(self.ra.shape, bool)
         prob = np.zeros(self.ra.shape)
-        if keep.any():
-            _, val = self.score_xy(x[keep][None], y[keep][None], keep, 0.0, "count")
-            n_in[keep] = val[0]
-            _, pv = self.score_xy(x[keep][None], y[keep][None], keep, 0.0, "expected")
-            prob[keep] = pv[0]
+        if anc["keep"].any():
+            z = np.zeros((1, 1), np.float32)
+            n_in[anc["keep"]] = self._values(anc, z, z, None, "count")[0]
+            prob[anc["keep"]] = self._values(anc, z, z, None, "expected")[0]
         return n_in, prob
-
 
 def _offset_radec(ra0, dec0, de, dn):
     cosd = max(math.cos(math.radians(dec0)), 1e-6)
@@ -286,7 +317,7 @@ def _distinct(cands, n, tol_arcsec=0.3, tol_deg=0.2):
 def optimize_pointing(targets, ra, dec, apa, *, d_ra_arcsec=10.0, d_dec_arcsec=10.0, d_apa_deg=5.0,
                       constraint="Midpoint", slitlet=3, weights=None, sigma_mas=None, msata_sigma_mas=20.0,
                       objective="expected", apa_window=None, operability=None, n_alternatives=3,
-                      margin_arcsec=None, filter="CLEAR", coarse_step_arcsec=0.3, coarse_step_deg=1.0,
+                      margin_arcsec=None, filter="CLEAR", coarse_step_arcsec=0.4, coarse_step_deg=1.0,
                       anchor_arcsec=5.0, n_refine=8):
     """Search RA/Dec/APA around a starting pointing for the best MSA yield.
 
@@ -423,9 +454,9 @@ def _refine(scorer, r, d, a, ra0, dec0, apa0, hr, hd, ha, step, objective, apa_w
     """Local refinement: fine RA/Dec grid (linearised at the candidate), then an APA scan, twice."""
     n_eval = 0
     cosd = math.cos(math.radians(dec0))
-    for fine in (step / 6.0, step / 24.0):
-        # RA/Dec: grid of +-step around the candidate, clipped to the search box
-        g = np.arange(-step, step + 1e-9, fine)
+    for half, fine in ((step, step / 6.0), (step / 6.0, step / 30.0)):
+        # RA/Dec: grid of +-half around the candidate, clipped to the search box
+        g = np.arange(-half, half + 1e-9, fine)
         E, N = np.meshgrid(g, g, indexing="ij")
         E, N = E.ravel(), N.ravel()
         ce = (r - ra0) * 3600 * cosd
@@ -438,7 +469,7 @@ def _refine(scorer, r, d, a, ra0, dec0, apa0, hr, hd, ha, step, objective, apa_w
         k = int(np.argmax(s))
         r, d = _offset_radec(r, d, E[k], N[k])
         # APA scan at this position
-        da = np.arange(-0.5, 0.5 + 1e-9, 0.05) if fine > step / 10 else np.arange(-0.06, 0.06 + 1e-9, 0.01)
+        da = np.arange(-0.5, 0.5 + 1e-9, 0.1) if half == step else np.arange(-0.08, 0.08 + 1e-9, 0.02)
         cand_a = a + da
         cand_a = cand_a[np.abs((cand_a - apa0 + 180) % 360 - 180) <= ha + 1e-9]
         if apa_window is not None:
@@ -447,12 +478,10 @@ def _refine(scorer, r, d, a, ra0, dec0, apa0, hr, hd, ha, step, objective, apa_w
             cand_a = cand_a[_apa_allowed(cand_a, apa_window).any(axis=-1)]
         best = (-1.0, a)
         for aa in cand_a:
-            x, y = scorer.exact_xy(r, d, aa)
-            keep = np.isfinite(x)
-            if keep.any():
-                v = scorer.score_xy(x[keep][None], y[keep][None], keep, 0.0, objective)[0][0]
-                if v > best[0]:
-                    best = (v, aa)
+            n_in, prob = scorer.exact(r, d, aa)
+            v = float((prob if objective == "expected" else n_in) @ scorer.w)
+            if v > best[0]:
+                best = (v, aa)
         n_eval += cand_a.size
         a = best[1]
     return r, d, a, n_eval

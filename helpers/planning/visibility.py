@@ -29,7 +29,7 @@ import numpy as np
 
 from ..errors import WorkbookError
 
-__all__ = ["apa_windows", "visible_periods", "MIN_SUN_ANGLE_DEG", "MAX_SUN_ANGLE_DEG",
+__all__ = ["apa_windows", "check_apa", "visible_periods", "MIN_SUN_ANGLE_DEG", "MAX_SUN_ANGLE_DEG",
            "GTVT_EPHEMERIS_RANGE", "nrs_msa_v3idlyangle", "EphemerisWarning"]
 
 #: Field-of-regard limits (deg), ``jwst_gtvt/constants.py`` (JDox quotes 85-135 deg).
@@ -118,7 +118,9 @@ def _geometry(ra, dec, times):
 
 def visible_periods(ra, dec, start, days=366):
     """Visibility windows of (ra, dec) over ``days`` from ``start``: list of (first, last) ISO dates."""
-    times = _dates(start, (_dates(start, start, 1)[0] + days).iso, 1)
+    import astropy.units as u
+
+    times = _dates(start, (_dates(start, start, 1)[0] + days * u.day).iso, 1)
     _, _, _, vis = _geometry(float(ra), float(dec), times)
     out = []
     edges = np.flatnonzero(np.diff(np.concatenate([[0], vis.astype(int), [0]])))
@@ -133,10 +135,7 @@ def _live_table(ra, dec, times):
     except ImportError:
         raise WorkbookError("live=True needs jwst_gtvt; `pip install jwst-gtvt` or use live=False (offline ephemeris)") from None
     eph = Ephemeris(start_date=times[0], end_date=times[-1])
-    eph.get_fixed_target_positions(ra, dec)
-    df = eph.dataframe
-    eph.calculate_min_max_pa_angles(df, "NIRSpec", "NRS_FULL_MSA")
-    return df
+    return eph.get_fixed_target_positions(str(ra), str(dec))
 
 
 def apa_windows(ra, dec, start, end, step_days=1, *, live=False):
@@ -181,6 +180,7 @@ def apa_windows(ra, dec, start, end, step_days=1, *, live=False):
     (True, 10)
     """
     from astropy.table import Table
+    from astropy.time import Time
 
     for v, what in ((ra, "ra"), (dec, "dec")):
         try:
@@ -195,11 +195,11 @@ def apa_windows(ra, dec, start, end, step_days=1, *, live=False):
     times = _dates(start, end, step_days)
     if live:
         df = _live_table(ra, dec, times)
-        t = Table({"date": [str(d)[:10] for d in df["MJD"].map(lambda m: __import__("astropy.time").time.Time(m, format="mjd").iso)],
+        t = Table({"date": [Time(m, format="mjd").iso[:10] for m in df["MJD"]],
                    "mjd": df["MJD"].to_numpy(float), "visible": df["in_FOR"].to_numpy(bool),
-                   "apa_nominal": df["NIRSpec_nominal_angle"].to_numpy(float),
-                   "apa_min": df["NIRSpec_min_pa_angle"].to_numpy(float),
-                   "apa_max": df["NIRSpec_max_pa_angle"].to_numpy(float)})
+                   "apa_nominal": df["NIRSPEC_nominal_angle"].to_numpy(float),
+                   "apa_min": df["NIRSPEC_min_pa_angle"].to_numpy(float),
+                   "apa_max": df["NIRSPEC_max_pa_angle"].to_numpy(float)})
         t.meta["source"] = "jwst_gtvt (live JWST ephemeris)"
         return t
     sun_angle, v3pa, roll, visible = _geometry(ra, dec, times)
