@@ -231,7 +231,7 @@ class _Scorer:
         else:
             from scipy.special import ndtr
 
-            sg = anc["sigma"]
+            sg = np.maximum(anc["sigma"], np.float32(1e-6))   # sigma 0: the plain in-zone step
             px = ndtr((self.xh - offx) / sg) - ndtr((-self.xh - offx) / sg)
             py = ndtr((self.yh - offy) / sg) - ndtr((-self.yh - offy) / sg)
             val = np.where(ok, px * py, 0)
