@@ -81,3 +81,19 @@ def test_apa_outside_window():
 def test_bad_input(args, match):
     with pytest.raises(WorkbookError, match=match):
         apa_windows(*args)
+
+
+def test_plot_apa_windows(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from helpers.plotting.planning import plot_apa_windows
+
+    t = apa_windows(53.1625, -27.7914, "2024-01-01", "2024-12-31")
+    fig = plot_apa_windows(t, epoch="2024-10-15")
+    ax = fig.axes[0]
+    assert ax.get_ylabel().startswith("NIRSpec MSA aperture PA")
+    line = ax.get_lines()[0].get_ydata()
+    assert np.allclose(np.asarray(line, float), np.where(t["visible"], t["apa_nominal"], np.nan), equal_nan=True)
+    assert len(ax.get_lines()) == 2   # nominal + the planned epoch
+    fig.savefig(tmp_path / "apa.png")
