@@ -5,7 +5,7 @@ from astropy.table import Table
 
 from helpers import nirspec
 from helpers.errors import WorkbookError
-from helpers.msa import MSAPointing, load_operability, default_operability
+from helpers.msa import MSAPointing, default_operability
 from helpers.planning import optimize_pointing, score_pointing, zone_half_widths, PITCH_ARCSEC
 from helpers.planning.optimizer import _Scorer, _offset_radec
 
