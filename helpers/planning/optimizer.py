@@ -41,7 +41,7 @@ MPT_CATALOG_RADIUS_DEG = 1.0
 #: A search range beyond half the MSA's size (~3.4') moves the MSA off its own field.
 MAX_SEARCH_ARCSEC = 100.0
 _NEAR_ARCSEC = 250.0   # sources further than this from the MSA centre in V2/V3 never land on it
-_CHUNK = 4_000_000     # elements per (pointings x targets) block: ~100 MB of temporaries
+_CHUNK = 300_000       # elements per (pointings x targets) block: temporaries stay in cache (4e6 was 3x slower at 1e4 targets)
 
 
 @dataclass
