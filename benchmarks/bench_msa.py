@@ -172,7 +172,7 @@ def main():
         med = f"({MEDIANS[name]:.1f}ms)" if name in MEDIANS else "-"
         print(f"{name:48s} {t_ms:8.1f}ms {med:>10s} {target:7.0f}ms {t_ms / target:9.2f} {base_s} {speed}"
               f"  {'OK' if ok else 'MISSED'}")
-    print(f"overlay counts at the last pointing: {scene.counts['in open shutters']} of {N_SRC} sources in open shutters")
+    print(f"overlay counts at the last pointing: {scene.counts['in operable open shutters']} of {N_SRC} sources in operable open shutters")
     return 1 if failed else 0
 
 
