@@ -67,6 +67,8 @@ def refuse_existing(path, overwrite=False):
         ``path``, expanded.
     """
     path = Path(path).expanduser()
+    if path.is_dir():  # overwrite=True would not help: a file cannot replace a directory
+        raise WorkbookError(f"{path} is a directory; give a file name, e.g. {path / 'output.txt'}")
     if path.exists() and not overwrite:
         raise WorkbookError(f"{path} already exists; pass overwrite=True to replace it or choose another file name")
     return path
