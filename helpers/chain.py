@@ -70,9 +70,6 @@ def run_chain(field_parameters, workspace_root=None, only=None, kernel="python3"
     WorkbookError
         If a notebook fails: names the notebook, the error line, and the executed copy to open.
     """
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
-
     if not isinstance(field_parameters, dict):
         raise WorkbookError(f"field_parameters = {field_parameters!r} is not a dict; e.g. {{'field': 'demo-hudf', ...}}")
     field = field_parameters.get("field")
@@ -82,6 +79,9 @@ def run_chain(field_parameters, workspace_root=None, only=None, kernel="python3"
     # '../escaped' must not leave '<root>/../escaped/executed/' behind when it is refused.
     _validate_name(field)
     _check_setup_numbers(field_parameters)
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
     root = default_workspace_root(workspace_root)
     executed_dir = ensure_writable_dir(root / field / "executed")
     timings = {}
