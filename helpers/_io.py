@@ -66,7 +66,11 @@ def refuse_existing(path, overwrite=False):
     path : `~pathlib.Path`
         ``path``, expanded.
     """
+    if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
+        raise WorkbookError(f"path = {path!r} is not a file path; give a str or pathlib.Path")
     path = Path(path).expanduser()
+    if path.is_dir():  # overwrite=True would not help: a file cannot replace a directory
+        raise WorkbookError(f"{path} is a directory; give a file name, e.g. {path / 'output.txt'}")
     if path.exists() and not overwrite:
         raise WorkbookError(f"{path} already exists; pass overwrite=True to replace it or choose another file name")
     return path

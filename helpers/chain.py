@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from .config import DEMO_FIELD, default_workspace_root
+from .config import DEMO_FIELD, _validate_name, default_workspace_root
 from .errors import WorkbookError
 from ._io import atomic_path, ensure_writable_dir
 
@@ -107,13 +107,19 @@ def run_chain(field_parameters, workspace_root=None, only=None, kernel="python3"
     WorkbookError
         If a notebook fails: names the notebook, the error line, and the executed copy to open.
     """
+    if not isinstance(field_parameters, dict):
+        raise WorkbookError(f"field_parameters = {field_parameters!r} is not a dict; e.g. {{'field': 'demo-hudf', ...}}")
+    field = field_parameters.get("field")
+    if field is None or field == "":
+        raise WorkbookError("field_parameters needs a 'field' name; e.g. {'field': 'demo-hudf', ...}")
+    # Everything a person can get wrong is checked before anything is created: a name like
+    # '../escaped' must not leave '<root>/../escaped/executed/' behind when it is refused.
+    _validate_name(field)
+    _check_setup_numbers(field_parameters)
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
     root = default_workspace_root(workspace_root)
-    field = field_parameters.get("field")
-    if not field:
-        raise WorkbookError("field_parameters needs a 'field' name; e.g. {'field': 'demo-hudf', ...}")
     executed_dir = ensure_writable_dir(root / field / "executed")
     timings = {}
     notebooks = list_notebooks(notebook_dir)
@@ -138,6 +144,34 @@ def run_chain(field_parameters, workspace_root=None, only=None, kernel="python3"
         log(f"[chain] {nb.name} done in {timings[nb.name]:.1f} s")
     log(f"[chain] total {sum(timings.values()):.1f} s; executed notebooks in {executed_dir}")
     return timings
+
+
+def _check_setup_numbers(params):
+    """Refuse radius/epoch values notebook 00 would refuse, before the chain creates anything.
+
+    Falsy values (``epoch=0``, ``radius_arcmin=0``) are checked like any other, never dropped.
+    """
+    from .config import MAX_RADIUS_ARCMIN
+    from .validate import require_number
+
+    if params.get("radius_arcmin") is not None:
+        radius = params["radius_arcmin"]
+        radius = float(radius) if isinstance(radius, str) and _is_number(radius) else radius
+        require_number(radius, "radius_arcmin", maximum=MAX_RADIUS_ARCMIN, example="2.5")
+        if radius <= 0:
+            raise WorkbookError(f"radius_arcmin = {radius:g} must be positive; the MSA needs about 2.5 arcmin")
+    if params.get("epoch") is not None:
+        epoch = params["epoch"]
+        epoch = float(epoch) if isinstance(epoch, str) and _is_number(epoch) else epoch
+        require_number(epoch, "epoch", minimum=1990.0, maximum=2100.0, example="2027.5")
+
+
+def _is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def strip_outputs(paths=None):
@@ -245,7 +279,7 @@ def main(argv=None):
                 raise WorkbookError("give --field NAME (and --ra/--dec or --target), or --demo for the offline demo")
             params = {"field": args.field, "target": args.target, "ra": args.ra, "dec": args.dec,
                       "radius_arcmin": args.radius, "live": bool(args.live)}
-            if args.epoch:
+            if args.epoch is not None:  # --epoch 0 is checked (and refused), not ignored
                 params["epoch"] = args.epoch
         timings = run_chain(params, workspace_root=args.workspace_root, only=args.only)
         print(json.dumps({k: round(v, 1) for k, v in timings.items()}))

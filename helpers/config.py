@@ -174,6 +174,10 @@ class FieldConfig:
             Attribute names and new values; ``extra`` is merged, not replaced.
         """
         for key, value in changes.items():
+            if key in ("extra",) and not isinstance(value, dict):
+                raise WorkbookError(f"extra = {value!r} is not a dict; pass extra={{'key': value}}")
+            if key == "pointing" and value is not None and not isinstance(value, dict):
+                raise WorkbookError(f"pointing = {value!r} is not a dict; pass pointing={{'ra': ..., 'dec': ..., 'apa': ...}}")
             if key == "extra":
                 self.extra.update(value)
             elif key in {f.name for f in dataclasses.fields(self)}:
@@ -185,7 +189,8 @@ class FieldConfig:
 
 
 def _validate_name(name):
-    if not isinstance(name, str) or not _NAME_PATTERN.match(name):
+    # fullmatch, not match: '$' would accept a trailing newline ("m101\n")
+    if not isinstance(name, str) or not _NAME_PATTERN.fullmatch(name):
         raise WorkbookError(
             f"field name {name!r} is not usable as a directory name; use letters, digits, '-', '_' or '.' "
             "(e.g. 'goodss-deep'), at most 64 characters")
@@ -193,6 +198,8 @@ def _validate_name(name):
 
 
 def _as_float(value, what):
+    if isinstance(value, bool):  # True is not 1 degree
+        return None
     try:
         out = float(value)
     except (TypeError, ValueError):
@@ -337,6 +344,17 @@ def create_field(name, target=None, ra=None, dec=None, radius_arcmin=2.5, epoch=
         For any invalid parameter or an unwritable workspace; nothing is written then.
     """
     _validate_name(name)
+    if workspace_root is not None and not isinstance(workspace_root, (str, os.PathLike)):
+        raise WorkbookError(f"workspace_root = {workspace_root!r} is not a directory path; give a str or pathlib.Path")
+    if not isinstance(live, bool):
+        raise WorkbookError(f"live = {live!r} is not True or False; pass live=True to use the network")
+    if isinstance(instruments, str):  # one name, not its letters
+        instruments = [instruments]
+    if instruments is not None and (not hasattr(instruments, "__iter__")
+                                    or not all(isinstance(i, str) for i in instruments)):
+        raise WorkbookError(f"instruments = {instruments!r} is not a list of names; e.g. ['ACS/WFC', 'NIRCAM']")
+    if target is not None and not isinstance(target, str):
+        raise WorkbookError(f"target = {target!r} is not a name; give the object name as text, or ra and dec")
     radius = _as_float(radius_arcmin, "radius_arcmin")
     if radius is None:
         raise WorkbookError(f"radius_arcmin = {radius_arcmin!r} is not a number; give the radius in arcmin, e.g. 2.5")
@@ -372,6 +390,40 @@ def create_field(name, target=None, ra=None, dec=None, radius_arcmin=2.5, epoch=
     return config
 
 
+def _check_loaded_settings(data):
+    """What is wrong with the settings read from ``field.json`` (None when they are usable).
+
+    Checked here, at load time, so a hand-edited file fails with one line instead of deep in
+    astropy when a later notebook uses the value.
+    """
+    def number(key, low, high):
+        value = data.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return f"{key} = {value!r} is not a number"
+        if not low <= value <= high:
+            return f"{key} = {value!r} is outside [{low:g}, {high:g}]"
+        return None
+
+    missing = [k for k in ("name", "ra", "dec", "radius_arcmin", "epoch") if k not in data]
+    if missing:
+        return f"missing setting(s) {', '.join(missing)}"
+    if not isinstance(data["name"], str) or not _NAME_PATTERN.fullmatch(data["name"]):
+        return f"name = {data['name']!r} is not a valid field name"
+    for key, low, high in (("ra", 0.0, 360.0), ("dec", -90.0, 90.0), ("radius_arcmin", 1e-9, MAX_RADIUS_ARCMIN),
+                           ("epoch", 1990.0, 2100.0)):
+        problem = number(key, low, high)
+        if problem:
+            return problem
+    for key, kinds, text in (("target", (str, type(None)), "text or null"), ("live", (bool,), "true or false"),
+                             ("pointing", (dict, type(None)), "an object or null"), ("extra", (dict,), "an object"),
+                             ("instruments", (list,), "a list of names"), ("workspace", (str,), "text")):
+        if key in data and not isinstance(data[key], kinds):
+            return f"{key} = {data[key]!r} should be {text}"
+    if "instruments" in data and not all(isinstance(i, str) for i in data["instruments"]):
+        return f"instruments = {data['instruments']!r} should be a list of names"
+    return None
+
+
 def load_field(name_or_path, workspace_root=None):
     """Read a field configuration written by notebook 00.
 
@@ -391,6 +443,8 @@ def load_field(name_or_path, workspace_root=None):
     WorkbookError
         If no configuration exists there (run notebook 00 first) or it is unreadable.
     """
+    if not isinstance(name_or_path, (str, os.PathLike)) or not str(name_or_path).strip():
+        raise WorkbookError(f"field = {name_or_path!r} is not a field name or path; give e.g. 'demo-hudf'")
     candidate = Path(str(name_or_path)).expanduser()
     if candidate.suffix == ".json":
         path = candidate
@@ -404,10 +458,20 @@ def load_field(name_or_path, workspace_root=None):
             f"no field configuration at {path}; run notebook 00 (00_setup_field) for field {str(name_or_path)!r} first")
     try:
         data = json.loads(path.read_text())
-        known = {f.name for f in dataclasses.fields(FieldConfig)}
+    except (OSError, ValueError) as exc:
+        raise WorkbookError(f"field configuration {path} is unreadable ({' '.join(str(exc).split())[:80]}); "
+                            "re-run notebook 00 to rewrite it") from None
+    if not isinstance(data, dict):
+        raise WorkbookError(f"field configuration {path} holds a JSON {type(data).__name__}, not an object of "
+                            "settings; re-run notebook 00 to rewrite it")
+    problem = _check_loaded_settings(data)
+    if problem:
+        raise WorkbookError(f"field configuration {path}: {problem}; fix it or re-run notebook 00 to rewrite it")
+    known = {f.name for f in dataclasses.fields(FieldConfig)}
+    try:
         config = FieldConfig(**{k: v for k, v in data.items() if k in known})
-    except (ValueError, TypeError) as exc:
-        raise WorkbookError(f"field configuration {path} is unreadable ({exc}); re-run notebook 00 to rewrite it") from None
+    except TypeError as exc:
+        raise WorkbookError(f"field configuration {path} is incomplete ({exc}); re-run notebook 00 to rewrite it") from None
     # The workspace may have moved with its directory: trust where the file is.
     config.workspace = str(path.parent.resolve())
     return config

@@ -27,14 +27,17 @@ def verify_fits(path, expected_size=None):
     """Check that a downloaded file is a complete, intact FITS file.
 
     Checks, in order: the size MAST announced (when known); a whole number of 2880-byte
-    FITS blocks; that astropy opens it; that every HDU's data lies inside the file
-    (truncation); the ``CHECKSUM``/``DATASUM`` keywords when present.
+    FITS blocks; that astropy opens it and reads every HDU's data fully; the
+    ``CHECKSUM``/``DATASUM`` keywords when present; that the file size equals the sum of the
+    HDUs' padded sizes (so no HDU was silently dropped); that the number of extensions is
+    the primary header's ``NEXTEND`` when it has one (a cut exactly between two HDUs). These
+    hold without a size from MAST, so a truncated file is never cached as verified.
 
     Parameters
     ----------
     path : str or `~pathlib.Path`
     expected_size : int, optional
-        Bytes, from the MAST product list.
+        Bytes, from the MAST product list (None or 0: unknown).
 
     Returns
     -------
@@ -43,29 +46,45 @@ def verify_fits(path, expected_size=None):
         What failed, or ``"ok"``.
     checksum : str
         ``"verified"``, ``"absent"`` or ``"failed"``.
+
+    Raises
+    ------
+    WorkbookError
+        ``path`` is not a path or ``expected_size`` not a whole number of bytes.
     """
     from astropy.io import fits
 
-    path = Path(path)
+    from ..validate import require_number, require_path
+
+    path = require_path(path)
+    expected_size = require_number(expected_size, "expected_size", minimum=0, integer=True, allow_none=True,
+                                   example="the product list's 'size' in bytes")
     try:
         size = path.stat().st_size
     except OSError:
         return False, "file missing", "absent"
-    if expected_size is not None and expected_size > 0 and size != int(expected_size):
-        return False, f"size {size} bytes, MAST announced {int(expected_size)} (truncated or corrupt)", "absent"
+    if not path.is_file():
+        return False, "not a regular file (a directory?)", "absent"
+    if expected_size and size != expected_size:
+        return False, f"size {size} bytes, MAST announced {expected_size} (truncated or corrupt)", "absent"
     if size == 0 or size % 2880:
         return False, f"size {size} bytes is not a whole number of 2880-byte FITS blocks (truncated)", "absent"
     have_sums = False
+    accounted = 0
+    n_hdus = 0
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             with fits.open(path, memmap=False, checksum=True, lazy_load_hdus=False) as hdul:
-                end = 0
                 for hdu in hdul:
                     info = hdu.fileinfo()
-                    end = max(end, info["datLoc"] + info["datSpan"])
+                    # header blocks + data padded to whole 2880-byte blocks
+                    accounted += (info["datLoc"] - info["hdrLoc"]) + -(-info["datSpan"] // 2880) * 2880
                     have_sums |= ("CHECKSUM" in hdu.header) or ("DATASUM" in hdu.header)
-    except Exception as exc:  # astropy raises OSError/ValueError/... on garbage
+                    _ = hdu.data  # read every HDU fully: a short data block fails here, not later
+                n_hdus = len(hdul)
+                nextend = hdul[0].header.get("NEXTEND")
+    except Exception as exc:  # astropy raises OSError/ValueError/TypeError('buffer is too small')/... on garbage
         return False, f"not a readable FITS file ({exc.__class__.__name__}: {' '.join(str(exc).split())[:80]})", "absent"
     for w in caught:
         text = str(w.message)
@@ -73,8 +92,12 @@ def verify_fits(path, expected_size=None):
             return False, "FITS checksum mismatch (" + " ".join(text.split())[:80] + ")", "failed"
         if "truncated" in text.lower():
             return False, "FITS file truncated", "absent"
-    if end > size:
-        return False, f"FITS file truncated ({size} of {end} bytes)", "absent"
+    if accounted != size:
+        # astropy drops an HDU it cannot read with only a warning; the sizes must add up exactly
+        return False, f"FITS file truncated or padded ({size} bytes on disk, HDUs account for {accounted})", "absent"
+    if isinstance(nextend, int) and not isinstance(nextend, bool) and n_hdus - 1 < nextend:
+        # a cut exactly between two HDUs leaves a valid-looking shorter file; NEXTEND still counts them
+        return False, f"FITS file truncated ({n_hdus - 1} extensions, primary header says NEXTEND = {nextend})", "absent"
     return True, "ok", "verified" if have_sums else "absent"
 
 

@@ -5,7 +5,6 @@ friends from a file: what the WCS is aligned to and what absolute accuracy to ex
 """
 
 import re
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -161,7 +160,10 @@ def decode_wcsname(wcsname, telescope=None):
     >>> decode_wcsname("IDC_4bb1536oj")["aligned_to"]
     'guide stars only'
     """
-    name = (wcsname or "").strip()
+    from ..validate import require_text
+
+    name = (require_text(wcsname, "wcsname", allow_none=True) or "").strip()
+    require_text(telescope, "telescope", allow_none=True)
     up = name.upper()
     method = "pipeline default (guide-star pointing)"
     if "FIT_SVM" in up:
@@ -207,15 +209,22 @@ def wcs_provenance(path):
     -------
     prov : dict
         Plain-word summary (``provenance``) plus the raw values; ``has_celestial_wcs`` is
-        False (and ``provenance`` says so) for a product without a celestial WCS.
+        False (and ``provenance`` says so, and why) for a product without a usable celestial WCS.
+
+    Raises
+    ------
+    WorkbookError
+        Not a path, missing file, or not a readable FITS file.
     """
-    from astropy.io import fits
     from astropy.time import Time
-    from astropy.wcs import WCS, FITSFixedWarning
     from astropy.wcs.utils import proj_plane_pixel_scales
 
-    path = Path(path)
-    with fits.open(path, memmap=True) as hdul:
+    from ..errors import WorkbookError
+    from ..validate import celestial_wcs, open_fits, require_path
+
+    path = require_path(path)
+    wcs_problem = ""
+    with open_fits(path, "image", memmap=True) as hdul:
         primary = hdul[0].header
         sci = None
         for hdu in hdul:
@@ -226,15 +235,14 @@ def wcs_provenance(path):
         headers = [sci, primary]
         has_wcs, pix = False, np.nan
         if sci is not None:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", FITSFixedWarning)
-                try:
-                    w = WCS(sci)
-                    has_wcs = bool(w.has_celestial)
-                    if has_wcs:
-                        pix = float(np.mean(proj_plane_pixel_scales(w.celestial)) * 3600.0)
-                except Exception:
-                    has_wcs = False
+            try:
+                w = celestial_wcs(sci, path.name)
+                has_wcs = bool(w.has_celestial)
+                if has_wcs:
+                    pix = float(np.mean(proj_plane_pixel_scales(w.celestial)) * 3600.0)
+            except WorkbookError as exc:
+                # reported in the provenance words: an RA axis without Dec is not "no WCS"
+                has_wcs, wcs_problem = False, str(exc).split("; it needs")[0]
     telescope = _header_value(headers, "TELESCOP") or ""
     wcsname = _header_value(headers, "WCSNAME")
     refcat = _header_value(headers, "ABSREFCT", "TWKREFCT", "REFCAT", "ABS_REFC")
@@ -266,7 +274,7 @@ def wcs_provenance(path):
     if replay:
         words.append("SIMULATED REPLAY, not a real MAST file")
     if not has_wcs:
-        words = ["no celestial WCS: cannot be used for astrometry"]
+        words = [f"no celestial WCS: cannot be used for astrometry{' (' + wcs_problem + ')' if wcs_problem else ''}"]
     ncomb = _header_value(headers, "NDRIZIM", "NCOMBINE", "NEXPOSUR", "NEXPOSURES")
     return {
         "file": path.name, "path": str(path.resolve()), "telescope": str(telescope),
@@ -310,6 +318,8 @@ def provenance_table(paths):
     from astropy.table import Table
     import astropy.units as u
 
+    if isinstance(paths, (str, Path)):  # one file, not its characters
+        paths = [paths]
     rows = [wcs_provenance(p) for p in paths]
     table = Table(rows=rows) if rows else Table()
     for name, unit in (("rms_ra_mas", u.mas), ("rms_dec_mas", u.mas), ("expected_abs_mas", u.mas),

@@ -35,6 +35,7 @@ import numpy as np
 
 from ..errors import WorkbookError
 from .._io import atomic_path, refuse_existing
+from ..validate import export_token, read_text_file
 from .geometry import _centre_and_radius
 
 __all__ = [
@@ -147,8 +148,14 @@ def validate_mpt_table(table, max_radius_deg=MPT_MAX_RADIUS_DEG):
         Empty table, missing/non-integer/duplicate IDs, IDs outside 1-1,000,000, NaN or
         out-of-range positions, a catalog wider than ``max_radius_deg``, an unknown frame.
     """
+    from astropy.table import Table
+
+    if table is not None and not isinstance(table, Table):
+        raise WorkbookError(f"the catalog is a {type(table).__name__}, not an astropy Table; "
+                            "pass the source catalog table (e.g. Table.read('catalogs/sources_<image>.ecsv'))")
     if table is None or len(table) == 0:
-        raise WorkbookError("the catalog is empty; nothing to export for MPT")
+        raise WorkbookError("the catalog is empty; nothing to export for MPT: check that notebook 02 found sources "
+                            "(catalogs/sources_*.ecsv) and that your cuts keep some")
     id_name = _find_col(table, "id")
     if id_name is None:
         raise WorkbookError("the catalog has no 'ID' column; MPT needs a unique integer ID (1-1,000,000) per source")
@@ -189,11 +196,8 @@ def validate_mpt_table(table, max_radius_deg=MPT_MAX_RADIUS_DEG):
 def _format_column(values, kind, fmt=None, fill=OTHER_FILL):
     """Return a list of strings for one column (vectorised via str.__mod__ over a list)."""
     if kind == "s":
-        out = []
-        for v in values:  # strings: rare, short columns
-            s = str(v).strip().replace(" ", "_") or "-"
-            out.append(s)
-        return out
+        # strings: rare, short columns; whitespace/'#'/non-ASCII -> '_' so each value stays one token
+        return [export_token(v) for v in np.ma.filled(np.ma.asarray(values, dtype=object), "-")]
     arr = np.ma.filled(np.ma.asarray(values), fill if kind == "f" else -1)
     if kind == "i":
         return list(map((fmt or "%d").__mod__, np.asarray(arr, dtype=np.int64).tolist()))
@@ -212,8 +216,10 @@ def write_mpt_catalog(table, path, overwrite=False, columns=None, max_radius_deg
     The table is validated first (:func:`validate_mpt_table`); the file is written atomically
     (complete or absent, never a partial file). RA/Dec are ICRS degrees with 9 decimals.
     Optional columns are written after RA/Dec in table order (or ``columns`` order): integers
-    as integers, booleans as 1/0, floats with their ``info.format`` (or ``%.4f``), strings with
-    spaces replaced by ``_``. Missing values are written as 99 for magnitude-like columns
+    as integers, booleans as 1/0, floats with their ``info.format`` (or ``%.4f``), strings
+    (and labels) with each whitespace character (space, tab, newline), ``#`` and non-ASCII
+    character replaced by ``_`` (empty strings as ``-``), so every line reads back with
+    :func:`read_mpt_catalog` into the same columns. Missing values are written as 99 for magnitude-like columns
     (``Magnitude``, ``mag*``, ``F*W``) and -1 otherwise.
 
     Parameters
@@ -264,7 +270,7 @@ def write_mpt_catalog(table, path, overwrite=False, columns=None, max_radius_deg
         col = table[name]
         if getattr(col, "ndim", 1) != 1:
             continue
-        label = str(name).strip().replace(" ", "_")
+        label = export_token(name)
         kind = col.dtype.kind
         fmt, fill = _MPT_FORMATS.get(label, (None, OTHER_FILL))
         if label.lower().startswith("mag") or (label.upper().startswith("F") and label[1:4].isdigit()):
@@ -309,20 +315,19 @@ def read_mpt_catalog(path):
     Raises
     ------
     WorkbookError
-        Missing file, no ``#`` header line, no ID/RA/DEC columns, unparsable rows.
+        Missing file, a directory, binary or non-UTF-8 content, no ``#`` header line, no
+        ID/RA/DEC columns, unparsable rows.
     """
     from astropy.table import Table
     import astropy.units as u
 
+    lines = read_text_file(path, "MPT catalog").splitlines()
     path = Path(path).expanduser()
-    if not path.exists():
-        raise WorkbookError(f"MPT catalog {path} not found; check the path")
-    with open(path) as fh:
-        first = fh.readline()
-        if not first.startswith("#"):
-            raise WorkbookError(f"{path} has no '#' header line with column labels; MPT catalogs written here start with '# ID RA DEC'")
-        labels = first.lstrip("#").split()
-        rows = [line.split() for line in fh if line.strip() and not line.lstrip().startswith("#")]
+    first = lines[0] if lines else ""
+    if not first.startswith("#"):
+        raise WorkbookError(f"{path} has no '#' header line with column labels; MPT catalogs written here start with '# ID RA DEC'")
+    labels = first.lstrip("#").split()
+    rows = [line.split() for line in lines[1:] if line.strip() and not line.lstrip().startswith("#")]
     upper = [lab.upper() for lab in labels]
     if upper[:3] != ["ID", "RA", "DEC"]:
         raise WorkbookError(f"{path}: the first three columns are {labels[:3]}, expected ID RA DEC")

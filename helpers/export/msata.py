@@ -184,6 +184,14 @@ def msata_candidates(catalog, ta_filter="F110W", readout="NRSRAPID", mag_column=
     from astropy.table import Table
     from scipy.spatial import cKDTree
 
+    from astropy.table import Table as _Table
+
+    if not isinstance(catalog, _Table):
+        raise WorkbookError(f"catalog is a {type(catalog).__name__}, not an astropy Table; pass the source catalog "
+                            "with TA-filter magnitudes (see catalog_magnitudes)")
+    if len(catalog) == 0:
+        raise WorkbookError("the catalog is empty, so there are no MSATA reference-star candidates; check that "
+                            "notebook 02 found sources and that the MSA outline covers them")
     need = [c for c in ("id", "ra", "dec") if _find_col(catalog, c) is None]
     if need or mag_column not in catalog.colnames:
         raise WorkbookError(f"catalog lacks column(s) {', '.join(need + ([mag_column] if mag_column not in catalog.colnames else []))}; "

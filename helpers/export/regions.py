@@ -9,6 +9,7 @@ import numpy as np
 
 from ..errors import WorkbookError
 from .._io import atomic_path, refuse_existing
+from ..validate import require_number, require_same_length
 
 __all__ = [
     "write_ds9_circles",
@@ -41,7 +42,8 @@ def write_ds9_circles(ra, dec, path, radius_arcsec=0.3, color="green", text=None
     radius_arcsec : float
     color : str
     text : array-like, optional
-        One label per circle (e.g. the MPT IDs).
+        One label per circle (e.g. the MPT IDs). Whitespace, ``#`` and non-ASCII characters
+        become ``_`` and braces become parentheses, so the file reads back label for label.
     overwrite : bool
     width : int, optional
         Line width.
@@ -49,13 +51,29 @@ def write_ds9_circles(ra, dec, path, radius_arcsec=0.3, color="green", text=None
     Returns
     -------
     path : `~pathlib.Path`
+
+    Raises
+    ------
+    WorkbookError
+        Non-positive radius, RA/Dec/text of different lengths or not numeric, NaN positions,
+        an existing file without ``overwrite=True``; nothing is written then.
     """
     from astropy.coordinates import Longitude
     import astropy.units as u
 
     path = refuse_existing(path, overwrite)
-    ra = np.asarray(ra, float)
-    dec = np.asarray(dec, float)
+    radius_arcsec = require_number(radius_arcsec, "radius_arcsec", example="0.3")
+    if radius_arcsec <= 0:
+        raise WorkbookError(f"radius_arcsec = {radius_arcsec:g} must be positive; e.g. 0.3 arcsec")
+    try:
+        ra = np.atleast_1d(np.asarray(ra, float))
+        dec = np.atleast_1d(np.asarray(dec, float))
+    except (TypeError, ValueError):
+        raise WorkbookError("ra and dec must be numbers in degrees (arrays of float); convert sexagesimal "
+                            "strings with helpers.config.parse_coordinates first") from None
+    if ra.ndim != 1 or dec.ndim != 1:
+        raise WorkbookError(f"ra and dec must be 1-D (got shapes {ra.shape} and {dec.shape}); pass one value per circle")
+    require_same_length(ra=ra, dec=dec, **({} if text is None else {"text": list(text)}))
     if not (np.all(np.isfinite(ra)) and np.all(np.isfinite(dec))):
         raise WorkbookError("NaN positions in the region list; drop them before writing regions")
     ra = Longitude(ra * u.deg).deg  # wrap as SkyCoord would
@@ -64,7 +82,8 @@ def write_ds9_circles(ra, dec, path, radius_arcsec=0.3, color="green", text=None
     visual = {"color": color}
     if width is not None:
         visual["width"] = width
-    labels = None if text is None else [str(t) for t in text]
+    # '{', '}' end a DS9 text label and a newline ends the region: make labels single tokens
+    labels = None if text is None else [_ds9_label(t) for t in text]
     if n == 1 or (labels is not None and len(set(labels)) == 1):
         # tiny/odd cases: let regions decide which keys become global
         regs = _circle_regions(ra, dec, radius_arcsec, color, labels, width)
@@ -83,6 +102,12 @@ def write_ds9_circles(ra, dec, path, radius_arcsec=0.3, color="green", text=None
     with atomic_path(path, overwrite=overwrite) as tmp:
         tmp.write_text(header + body if n else "")
     return path
+
+
+def _ds9_label(value):
+    from ..validate import export_token
+
+    return export_token(str(value).replace("{", "(").replace("}", ")"))
 
 
 def _circle_regions(ra, dec, radius_arcsec, color, labels=None, width=None):

@@ -122,13 +122,33 @@ def _json_default(obj):
 
 def read_session(path):
     """Read a session file written by :func:`write_session` (dict)."""
+    from ..validate import read_text_file
+
+    text = read_text_file(path, "session file")
     path = Path(path).expanduser()
-    if not path.exists():
-        raise WorkbookError(f"session file {path} not found; check the path")
     try:
-        return json.loads(path.read_text())
+        record = json.loads(text)
     except ValueError as exc:
         raise WorkbookError(f"session file {path} is not valid JSON ({exc}); re-export it with notebook 05") from None
+    problem = _session_problem(record)
+    if problem:
+        raise WorkbookError(f"session file {path} {problem}; re-export it with notebook 05")
+    return record
+
+
+def _session_problem(record):
+    """What makes a session record unusable for :func:`recreate_field_from_session` (or None)."""
+    if not isinstance(record, dict):
+        return f"holds a JSON {type(record).__name__}, not a session record"
+    field = record.get("field")
+    if not isinstance(field, dict):
+        return "has no 'field' section (name, ra, dec, radius_arcmin, epoch)"
+    missing = [k for k in ("name", "ra", "dec", "radius_arcmin", "epoch") if k not in field]
+    if missing:
+        return f"lacks field setting(s) {', '.join(missing)}"
+    if record.get("pointing") is not None and not isinstance(record["pointing"], dict):
+        return f"has a pointing {record['pointing']!r} that is not an object"
+    return None
 
 
 def recreate_field_from_session(session, workspace_root=None, name=None, overwrite=True):
@@ -150,6 +170,9 @@ def recreate_field_from_session(session, workspace_root=None, name=None, overwri
 
     if not isinstance(session, dict):
         session = read_session(session)
+    problem = _session_problem(session)
+    if problem:
+        raise WorkbookError(f"the session record {problem}; pass the dict read_session returns for a file notebook 05 wrote")
     f = session["field"]
     cfg = config.create_field(name or f["name"], target=f.get("target"), ra=f["ra"], dec=f["dec"],
                               radius_arcmin=f["radius_arcmin"], epoch=f["epoch"], workspace_root=workspace_root,

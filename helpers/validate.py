@@ -1,0 +1,186 @@
+"""Checks at the public boundaries: bad input becomes one actionable `WorkbookError` line.
+
+Layer 0 (imports only :mod:`helpers.errors`): every public function validates what a person
+can get wrong (types, finiteness, ranges, lengths) with these helpers, and converts library
+exceptions at the I/O boundaries (FITS open, WCS construction, text decoding) into a line
+saying what was wrong and what to do, instead of a deep numpy/astropy traceback.
+"""
+
+import contextlib
+import math
+import numbers
+import os
+import re
+from pathlib import Path
+
+from .errors import WorkbookError
+
+__all__ = [
+    "require_number",
+    "require_path",
+    "require_text",
+    "require_same_length",
+    "export_token",
+    "open_fits",
+    "celestial_wcs",
+    "read_text_file",
+]
+
+
+def require_number(value, name, *, minimum=None, maximum=None, integer=False, allow_none=False,
+                   example=None):
+    """Return ``value`` as a finite float (or int) or raise one `WorkbookError` line.
+
+    Parameters
+    ----------
+    value : object
+        What the caller passed. Booleans and strings are refused (``True`` is not a radius,
+        and ``"3"`` is most likely a mix-up of arguments).
+    name : str
+        Argument name, used in the message.
+    minimum, maximum : float, optional
+        Inclusive bounds.
+    integer : bool
+        Require a whole number; return an ``int``.
+    allow_none : bool
+        Return None for None instead of refusing it.
+    example : str, optional
+        A valid value shown in the message.
+
+    Returns
+    -------
+    number : float or int or None
+    """
+    hint = f", e.g. {example}" if example is not None else ""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise WorkbookError(f"{name} = {value!r} is not a number; give a {'whole ' if integer else ''}number{hint}")
+    out = float(value)
+    if not math.isfinite(out):
+        raise WorkbookError(f"{name} = {value!r} is not finite; give a finite number{hint}")
+    if integer:
+        if out != round(out):
+            raise WorkbookError(f"{name} = {value!r} is not a whole number; give an integer{hint}")
+        out = int(round(out))
+    if minimum is not None and out < minimum:
+        raise WorkbookError(f"{name} = {value!r} is below {minimum:g}; give a value >= {minimum:g}{hint}")
+    if maximum is not None and out > maximum:
+        raise WorkbookError(f"{name} = {value!r} is above {maximum:g}; give a value <= {maximum:g}{hint}")
+    return out
+
+
+def require_path(value, name="path"):
+    """Return ``value`` as an expanded `~pathlib.Path`, or refuse a non-path in one line."""
+    if isinstance(value, (str, os.PathLike)) and str(value).strip():
+        return Path(value).expanduser()
+    raise WorkbookError(f"{name} = {value!r} is not a file path; give a str or pathlib.Path")
+
+
+def require_text(value, name, allow_none=False):
+    """Return ``value`` if it is a str (or None when allowed), else one `WorkbookError` line."""
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, str):
+        raise WorkbookError(f"{name} = {value!r} is not text; give a str")
+    return value
+
+
+def require_same_length(**arrays):
+    """Refuse arrays of different lengths in one line naming each length; return that length."""
+    lengths = {key: len(v) for key, v in arrays.items()}
+    if len(set(lengths.values())) > 1:
+        described = ", ".join(f"{key} has {n}" for key, n in lengths.items())
+        raise WorkbookError(f"{described} values; give one value per source in each")
+    return next(iter(lengths.values())) if lengths else 0
+
+
+# Characters that would break a whitespace-delimited line with '#' comments: any whitespace
+# (space, tab, newline, carriage return, Unicode spaces), '#', and non-printable characters.
+_UNSAFE = re.compile(r"[\s#]|[^\x21-\x7e]")
+
+
+def export_token(value, empty="-"):
+    """One whitespace-free, comment-free ASCII token for a text value in an exported table.
+
+    MPT catalogs and the workbook's own readers split lines on whitespace and skip lines
+    starting with ``#``: a label with a space, tab, newline or ``#`` would shift columns or
+    hide a source. Each such character (and any non-printable or non-ASCII one) becomes
+    ``_``; an empty value becomes ``empty``. The mapping is documented where it is used and
+    counted so the caller can say how many values changed.
+
+    Examples
+    --------
+    >>> export_token("NGC 104\\n#3")
+    'NGC_104__3'
+    """
+    token = _UNSAFE.sub("_", str(value).strip())
+    return token or empty
+
+
+@contextlib.contextmanager
+def open_fits(path, what="file", **kwargs):
+    """`astropy.io.fits.open` whose failures on a bad file are one `WorkbookError` line.
+
+    Parameters
+    ----------
+    path : str or `~pathlib.Path`
+    what : str
+        What the file is for (``"image"``, ``"product"``), used in the message.
+    **kwargs
+        Passed to `astropy.io.fits.open`.
+    """
+    from astropy.io import fits
+
+    path = require_path(path)
+    if not path.is_file():
+        raise WorkbookError(f"{what} {path} not found (or not a file); check the path")
+    try:
+        hdul = fits.open(path, **kwargs)
+    except (OSError, ValueError, TypeError, IndexError, KeyError) as exc:
+        raise WorkbookError(f"{path.name} is not a readable FITS file ({exc.__class__.__name__}: "
+                            f"{' '.join(str(exc).split())[:80]}); download it again or choose another file") from None
+    try:
+        yield hdul
+    finally:
+        hdul.close()
+
+
+def celestial_wcs(header, where="the image"):
+    """Build an `~astropy.wcs.WCS` from a header; an inconsistent WCS is one `WorkbookError` line.
+
+    A header with an RA axis but no Dec axis (or other inconsistent ``CTYPE``s) makes
+    astropy raise ``InconsistentAxisTypesError`` deep inside wcslib.
+    """
+    import warnings
+
+    from astropy.wcs import WCS, FITSFixedWarning
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FITSFixedWarning)
+            return WCS(header)
+    except Exception as exc:  # noqa: BLE001 - wcslib raises a family of its own exception types
+        ctypes = [str(header.get(f"CTYPE{i}", "")) for i in (1, 2)] if hasattr(header, "get") else []
+        raise WorkbookError(f"the WCS of {where} is unusable ({exc.__class__.__name__}; CTYPE1/2 = {ctypes}); "
+                            "it needs a matching RA---/DEC-- axis pair: use a calibrated drz/drc/i2d product") from None
+
+
+def read_text_file(path, what="file"):
+    """Text of a file as UTF-8; missing, directory, unreadable or binary files are one line."""
+    path = require_path(path)
+    if not path.exists():
+        raise WorkbookError(f"{what} {path} not found; check the path")
+    if path.is_dir():
+        raise WorkbookError(f"{what} {path} is a directory; give the path of the file inside it")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise WorkbookError(f"cannot read {what} {path} ({exc.strerror or exc}); check its permissions") from None
+    if b"\x00" in raw:
+        raise WorkbookError(f"{what} {path} is binary, not text; give the text file the workbook wrote")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise WorkbookError(f"{what} {path} is not UTF-8 text (byte {exc.start}); give the text file the "
+                            "workbook wrote, or re-save it as UTF-8") from None
