@@ -17,7 +17,7 @@ PACKAGE = ROOT / "helpers"
 #: Top-level modules and subpackages of ``helpers``, upstream first. A module may import any
 #: module of its own layer or of a layer above it (a smaller number), never one below.
 LAYERS = {
-    "__init__": 0, "errors": 0, "_io": 0,
+    "__init__": 0, "errors": 0, "_io": 0, "validate": 0,
     "config": 1, "nirspec": 1, "skyplane": 1,
     "simulate": 2,
     "archive": 3,
