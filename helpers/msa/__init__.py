@@ -22,7 +22,8 @@ Submodule -> concern -> notebook
 This package does not import matplotlib and works without a display.
 """
 
-from ..nirspec import CENTERING_CONSTRAINTS, CENTERING_SOURCE, constraint_names  # noqa: F401 (public here too)
+from ..nirspec import (CENTERING_CONSTRAINTS, CENTERING_SOURCE, SHUTTER_PITCH_ARCSEC,  # noqa: F401 (public here too)
+                       canonical_constraint, constraint_names, geometric_acceptance, in_zone)
 from .model import (  # noqa: F401
     DATA_DIR, FILTERS, GRID_FILE, N_COLUMNS, N_QUADRANTS, N_ROWS, N_SHUTTERS, SHAPE, MSAModel, get_model,
     msa_xy_from_index, msa_xy_to_v2v3, shutter_corners_v2v3, shutter_v2v3, sky_unit, v2v3_to_msa_xy,
@@ -34,7 +35,7 @@ from .operability import (  # noqa: F401
 )
 from .pointing import (  # noqa: F401
     IFU_APERTURE, NOD_PATTERN, REFERENCE_APERTURE, SLIT_APERTURES, MSAPointing, footprint_overlap,
-    locate_v2v3, outlines_v2v3, require_overlap, slitlet_ok, slitlet_rows,
+    locate_v2v3, outlines_v2v3, require_overlap, shutter_id, counted_mask, slitlet_ok, slitlet_rows,
     _constraint, _zone_column,
 )
 from .validation import idt_table_path, validate_against_idt  # noqa: F401
@@ -49,5 +50,6 @@ __all__ = [
     "CENTERING_SOURCE", "SHAPE", "GRID_FILE", "OPERABILITY_FILE", "STATE_OK", "STATE_FAILED_CLOSED",
     "STATE_FAILED_OPEN", "STATE_NAMES", "msa_xy_from_index", "sky_unit", "default_operability",
     "outlines_v2v3", "locate_v2v3", "slitlet_ok", "require_overlap", "idt_table_path",
-    "validate_against_idt",
+    "validate_against_idt", "shutter_id", "counted_mask", "canonical_constraint", "in_zone",
+    "geometric_acceptance", "SHUTTER_PITCH_ARCSEC",
 ]

@@ -7,6 +7,7 @@ the rest of `helpers.msa`.
 
 import functools
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -137,9 +138,9 @@ def load_operability(path=None):
             return Operability(state, p.name)
     except WorkbookError:
         raise
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, EOFError) as exc:
         raise WorkbookError(f"could not read operability map {p.name} ({exc.__class__.__name__}: {exc}); "
-                            "use a CRDS jwst_nirspec_msaoper_*.json file") from None
+                            "use a CRDS jwst_nirspec_msaoper_*.json file or an .npz written by numpy.savez") from None
     raise WorkbookError(f"operability map {p.name}: unknown format {suffix!r}; use a CRDS msaoper .json, an .npz or an .ecsv")
 
 

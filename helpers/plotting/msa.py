@@ -335,17 +335,18 @@ class OverlayScene:
         inside = q > 0
         state = np.asarray(loc["state"])
         in_open = np.asarray(loc["in_open"]) & inside
-        usable = in_open & (state == msa.STATE_OK)
-        if self.nod:
-            usable &= msa.slitlet_ok(q, np.asarray(loc["i"]), np.asarray(loc["j"]), self.operability)
-        zone_col = msa._zone_column(self.constraint)
+        # One counting rule for the workbook: helpers.msa.counted_mask = MSAPointing.count
+        # (zone of the chosen constraint, whole slitlet operable); without the nod a 1-shutter slitlet.
+        slitlet = 3 if self.nod else 1
+        zone_counts = {name: msa.counted_mask(loc, name, slitlet) for name in msa.constraint_names()}
+        usable = zone_counts["Unconstrained"] & in_open
         c["sources"] = int(self.src_ra.size)
         c["in the field"] = int(inside.sum())
         # "usable": open area of an operable shutter; with the nod, the whole 3-shutter slitlet
         # must be operable too, so this is smaller than the single-shutter count of notebook 05.
         c["in open shutters"] = int(usable.sum())
         for name in msa.constraint_names():
-            c[f"zone: {name}"] = int((usable & np.asarray(loc[msa._zone_column(name)])).sum())
+            c[f"zone: {name}"] = int(zone_counts[name].sum())
         for k in range(1, 5):
             c[f"Q{k}"] = int((usable & (q == k)).sum())
         c["on failed-open shutters"] = int((inside & (state == msa.STATE_FAILED_OPEN)).sum())
@@ -356,7 +357,7 @@ class OverlayScene:
         if c["in the field"] == 0 and not self.message:
             self.message = "No catalog source falls in the MSA at this pointing"
         self.counts = c
-        chosen = usable & np.asarray(loc[zone_col])
+        chosen = zone_counts[msa.canonical_constraint(self.constraint)]
         ids = np.ravel_multi_index((q[chosen] - 1, np.asarray(loc["j"])[chosen] - 1, np.asarray(loc["i"])[chosen] - 1),
                                    msa.SHAPE)
         self._hit_ids = np.unique(ids)
@@ -478,7 +479,7 @@ class OverlayScene:
             self.shutters == "auto" and cell_px < 2.0 and self.src_ra.size > 0)
         lut = self._base_lut(near_only)
         if near_only and self._hit_ids.size:
-            # operable / closed shutters within +-2 rows and +-1 column of a chosen shutter
+            # operable / closed shutters within +-2 shutter_columns (spatial) and +-1 shutter_row of a chosen one
             q, j, i = np.unravel_index(self._hit_ids, msa.SHAPE)
             for dj in (-2, -1, 0, 1, 2):
                 for di in (-1, 0, 1):
