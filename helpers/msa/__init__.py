@@ -38,6 +38,7 @@ from .pointing import (  # noqa: F401
     locate_v2v3, outlines_v2v3, require_overlap, shutter_id, counted_mask, slitlet_ok, slitlet_rows,
     _constraint, _zone_column,
 )
+from .aberration import VA_FACTOR_RANGE, velocity_aberration_factor  # noqa: F401
 from .validation import idt_table_path, validate_against_idt  # noqa: F401
 
 __all__ = [
@@ -51,5 +52,5 @@ __all__ = [
     "STATE_FAILED_OPEN", "STATE_NAMES", "msa_xy_from_index", "sky_unit", "default_operability",
     "outlines_v2v3", "locate_v2v3", "slitlet_ok", "require_overlap", "idt_table_path",
     "validate_against_idt", "shutter_id", "counted_mask", "canonical_constraint", "in_zone",
-    "geometric_acceptance", "SHUTTER_PITCH_ARCSEC",
+    "geometric_acceptance", "SHUTTER_PITCH_ARCSEC", "VA_FACTOR_RANGE", "velocity_aberration_factor",
 ]

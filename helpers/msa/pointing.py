@@ -18,6 +18,7 @@ from ..errors import WorkbookError
 from ..nirspec import CENTERING_CONSTRAINTS, canonical_constraint, constraint_names, in_zone
 from .model import (N_COLUMNS, N_QUADRANTS, N_ROWS, SHAPE, _as_index_arrays, _check_filter, _grid,
                     _import_pysiaf, _lonlat, _siaf, _unit, get_model, shutter_corners_v2v3, v2v3_to_msa_xy)
+from .aberration import check_va_factor, velocity_aberration_factor
 from .operability import STATE_FAILED_CLOSED, STATE_OK, default_operability
 
 __all__ = [
@@ -86,6 +87,14 @@ class MSAPointing:
         direction). Any value is accepted and wrapped into [0, 360).
     filter : str
         One of `FILTERS`.
+    epoch : str, float or `~astropy.time.Time`, optional
+        Observation date; with it the differential velocity aberration is derived
+        (:func:`helpers.msa.aberration.velocity_aberration_factor`).
+    velocity_aberration : bool or float
+        ``True`` (default, as APT): apply the factor derived from ``epoch`` -- without an epoch
+        the factor is 1 and `velocity_aberration_note` says so; ``False``: off (factor 1); a
+        number in 0.999-1.001: that factor. V2/V3 offsets from the reference point are scaled by
+        the factor on the way to the sky, as the jwst pipeline's ``assign_wcs`` does.
 
     Examples
     --------
@@ -96,7 +105,7 @@ class MSAPointing:
     (1, 100, 50)
     """
 
-    def __init__(self, ra, dec, apa, filter="CLEAR"):
+    def __init__(self, ra, dec, apa, filter="CLEAR", epoch=None, velocity_aberration=True):
         ra = _finite(ra, "ra")
         dec = _finite(dec, "dec")
         apa = _finite(apa, "APA")
@@ -112,6 +121,34 @@ class MSAPointing:
         rotations = _import_pysiaf().utils.rotations
 
         self.attitude = np.asarray(rotations.attitude(self.v2ref, self.v3ref, self.ra, self.dec, self.v3pa))
+        self.epoch = epoch
+        self._va_setting = velocity_aberration
+        if velocity_aberration is True:
+            if epoch is None:
+                self.va_factor = 1.0
+                self.velocity_aberration_note = ("velocity aberration not applied: no observation epoch given "
+                                                 "(pass epoch=... to apply it, ~1e-4 scale)")
+            else:
+                self.va_factor = check_va_factor(velocity_aberration_factor(self.ra, self.dec, epoch))
+                self.velocity_aberration_note = f"velocity aberration factor {self.va_factor:.7f} (epoch {epoch})"
+        elif velocity_aberration is False or velocity_aberration is None:
+            self.va_factor = 1.0
+            self.velocity_aberration_note = "velocity aberration switched off"
+        else:
+            self.va_factor = check_va_factor(velocity_aberration)
+            self.velocity_aberration_note = f"velocity aberration factor {self.va_factor:.7f} (given)"
+
+    def _v2v3_apparent(self, v2, v3):
+        # sky -> instrument: undo the pipeline's V2/V3 scaling about the reference point
+        if self.va_factor == 1.0:
+            return v2, v3
+        return self.v2ref + (v2 - self.v2ref) / self.va_factor, self.v3ref + (v3 - self.v3ref) / self.va_factor
+
+    def _v2v3_true(self, v2, v3):
+        # instrument -> sky: scale V2/V3 offsets from the reference point (jwst assign_wcs dva_corr)
+        if self.va_factor == 1.0:
+            return v2, v3
+        return self.v2ref + (v2 - self.v2ref) * self.va_factor, self.v3ref + (v3 - self.v3ref) * self.va_factor
 
     def __repr__(self):
         return f"MSAPointing(ra={self.ra:.7f}, dec={self.dec:.7f}, apa={self.apa:.4f}, filter={self.filter!r})"
@@ -160,7 +197,8 @@ class MSAPointing:
         v2, v3 = ap.idl_to_tel(float(dx_idl), float(dy_idl))
         ra, dec = rotations.pointing(self.attitude, float(v2), float(v3))
         v3pa = rotations.posangle(self.attitude, float(v2), float(v3))
-        return MSAPointing(float(ra), float(dec), float(v3pa) + self.v3idlyangle, filter=self.filter)
+        return MSAPointing(float(ra), float(dec), float(v3pa) + self.v3idlyangle, filter=self.filter,
+                           epoch=self.epoch, velocity_aberration=self._va_setting)
 
     def nod_pointings(self):
         """The three pointings of the standard 3-shutter slitlet nod (`NOD_PATTERN`)."""
@@ -170,8 +208,8 @@ class MSAPointing:
     # --- conversions ------------------------------------------------------------------------
     def v2v3_to_sky(self, v2, v3):
         """V2, V3 (arcsec) to RA, Dec (degrees) with this pointing's attitude (vectorised)."""
-        v2 = np.asarray(v2, dtype=float)
-        vec = _unit(v2.ravel() / 3600.0, np.asarray(v3, dtype=float).ravel() / 3600.0)
+        v2, v3 = self._v2v3_true(np.asarray(v2, dtype=float), np.asarray(v3, dtype=float))
+        vec = _unit(v2.ravel() / 3600.0, v3.ravel() / 3600.0)
         ra, dec = _lonlat(self.attitude @ vec)
         return (ra % 360.0).reshape(v2.shape), dec.reshape(v2.shape)
 
@@ -180,11 +218,17 @@ class MSAPointing:
         ra = np.asarray(ra, dtype=float)
         vec = _unit(ra.ravel(), np.asarray(dec, dtype=float).ravel())
         v2, v3 = _lonlat(self.attitude.T @ vec)
-        return (v2 * 3600.0).reshape(ra.shape), (v3 * 3600.0).reshape(ra.shape)
+        v2, v3 = self._v2v3_apparent(v2 * 3600.0, v3 * 3600.0)
+        return v2.reshape(ra.shape), v3.reshape(ra.shape)
 
     def shutter_sky(self, quadrant=None, i=None, j=None):
         """RA, Dec (degrees) of shutter centres; all 249,660 (shape (4, 171, 365)) if no index given."""
         m = get_model(self.filter)
+        if self.va_factor != 1.0:
+            if quadrant is None and i is None and j is None:
+                return self.v2v3_to_sky(m.v2, m.v3)
+            q, i, j = _as_index_arrays(quadrant, i, j)
+            return self.v2v3_to_sky(m.v2[q - 1, j - 1, i - 1], m.v3[q - 1, j - 1, i - 1])
         if quadrant is None and i is None and j is None:
             ra, dec = _lonlat(self.attitude @ m.unit_v2v3)
             return (ra % 360.0).reshape(SHAPE), dec.reshape(SHAPE)
@@ -224,8 +268,7 @@ class MSAPointing:
                 raise WorkbookError(f"ra and dec have different lengths ({ra.size} and {dec.size}); give one of each per source")
             unit = _unit(ra, dec)
         v2, v3 = _lonlat(self.attitude.T @ unit)
-        v2 *= 3600.0
-        v3 *= 3600.0
+        v2, v3 = self._v2v3_apparent(v2 * 3600.0, v3 * 3600.0)
         res = locate_v2v3(v2, v3, self.filter)
         if operability is None:
             operability = default_operability()
@@ -324,6 +367,7 @@ class MSAPointing:
             t[c].unit = "arcsec"
         t.meta["pointing"] = {"ra": self.ra, "dec": self.dec, "apa": self.apa, "filter": self.filter}
         t.meta["operability"] = operability.source
+        t.meta["velocity_aberration"] = self.velocity_aberration_note
         return t
 
 
