@@ -186,3 +186,54 @@ def test_garbage_npz_operability_is_one_line(tmp_path):
     with pytest.raises(WorkbookError) as e:
         msa.load_operability(bad)
     assert "map.npz" in _one_line(e)
+
+
+# ----------------------------------------------------------------------------- MSATA checks
+def _ta_catalog(n=400, seed=5):
+    from astropy.table import Table
+
+    rng = np.random.default_rng(seed)
+    t = Table()
+    t["id"] = np.arange(1, n + 1)
+    t["ra"] = HUDF[0] + rng.uniform(-100, 100, n) / 3600.0 / math.cos(math.radians(HUDF[1]))
+    t["dec"] = HUDF[1] + rng.uniform(-100, 100, n) / 3600.0
+    t["ra_err"] = np.full(n, 3.0)
+    t["dec_err"] = np.full(n, 3.0)
+    t["kind"] = np.full(n, "point")
+    t["flags"] = np.zeros(n, np.int64)
+    t["mag_ta"] = rng.uniform(20.0, 21.5, n)
+    t.meta["epoch"] = 2005.0
+    return t
+
+
+def test_msata_needs_proper_motions_and_rejects_fast_movers_per_star():
+    from astropy.table import Table
+
+    from helpers import export
+
+    t = _ta_catalog()
+    gaia = Table({"ra": t["ra"][:300], "dec": t["dec"][:300], "pmra": np.zeros(300), "pmdec": np.zeros(300)})
+    gaia["pmra"][:50] = 10.0  # a halo star at 10 mas/yr moves 220 mas (~a shutter) from 2005 to 2027
+    c = export.msata_candidates(t, planned_epoch=2027.0, gaia=gaia, isolation_radius_arcsec=0.01, on_too_few="warn")
+    by_id = {int(r["id"]): r for r in c}
+    assert "no proper motion" in by_id[350]["reason"] and not by_id[350]["usable"]
+    assert "moves 220 mas" in by_id[10]["reason"] and not by_id[10]["usable"]
+    assert by_id[200]["usable"] and by_id[200]["motion_mas"] == 0.0
+    assert c.meta["rejections"]["no proper motion"] == 100 and c.meta["rejections"]["moves too far by the planned epoch"] == 50
+
+
+def test_msata_only_in_operable_open_shutters_and_calibrated_sigma():
+    from helpers import export
+
+    t = _ta_catalog()
+    p = msa.MSAPointing(*HUDF, 45.0)
+    c = export.msata_candidates(t, pointing=p, isolation_radius_arcsec=0.01, on_too_few="warn")
+    loc = p.locate(c["ra"], c["dec"])
+    ok = np.asarray(loc["in_open"]) & (np.asarray(loc["state"]) == msa.STATE_OK)
+    assert np.array_equal(np.asarray(c["usable"]), ok) and 0 < ok.sum() < len(c)
+    assert np.array_equal(np.asarray(c["shutter_row"]), np.asarray(loc["shutter_row"]))
+    assert any("inoperable shutter" in r for r in c["reason"])
+    # the calibrated sigma is the one cut on and shown
+    c2 = export.msata_candidates(t, sigma_calibration=4.0, sigma_goal_mas=10.0, on_too_few="warn",
+                                 isolation_radius_arcsec=0.01)
+    assert np.allclose(c2["sigma_mas"], 12.0) and not c2["usable"].any() and c2.meta["sigma_calibration"] == 4.0
