@@ -308,8 +308,8 @@ class OverlayScene:
         self._update_raster(loc)
         if self.dynamic_title:
             title = (f"MSA at RA {p.ra:.5f}, Dec {p.dec:+.5f}, APA {p.apa:.1f} deg, {p.filter}; "
-                     f"{self.counts.get('in open shutters', 0)} sources in usable open shutters"
-                     + (" (whole nodded 3-shutter slitlet operable)" if self.nod else ""))
+                     f"{self.counts.get('zone: ' + self.constraint, 0)} sources in {self.constraint} "
+                     + ("(whole 3-shutter slitlet operable)" if self.nod else "(operable shutter)"))
             self.title_artist.set_text(title + (f"\n{self.message}" if self.message else ""))
         else:
             self.title_artist.set_text("NIRSpec MSA over the pre-image (pointing and counts: right)")
