@@ -204,7 +204,11 @@ def test_consequence_degrades_with_sigma_and_marks_zones():
 def test_centering_constraints_come_from_one_table():
     zones = ast.centering_constraints()
     assert list(zones)[0] == "Unconstrained"
-    assert zones["Tightly Constrained"][0] == pytest.approx(0.100 - 0.091, abs=1e-9)
+    # the zones notebook 03 shows are the ones msa counts with: margins inset from the pitch
+    assert zones["Tightly Constrained"][0] == pytest.approx(0.2679 / 2 - 0.091, abs=1e-6)
+    assert zones["Tightly Constrained"][1] == pytest.approx(0.5294 / 2 - 0.091, abs=1e-6)
+    from helpers import msa
+    assert [(n, x, y) for n, x, y, _ in msa.CENTERING_CONSTRAINTS] == [(n, *v) for n, v in zones.items()]
 
 
 # ----------------------------------------------------------------------------- bad input

@@ -451,8 +451,13 @@ def _other_issue_cases():
     yield "#12", "msa.MSAPointing.locate", lambda v: msa.MSAPointing(53.16, -27.79, 0.0).locate(v, v)
 
 
+#: Issues whose bad-input fixes have not landed yet: their cases must fail until they do.
+_PENDING_ISSUES = {"#15"}
+
+
 @pytest.mark.parametrize("owner, name, call", [
-    pytest.param(*case, id=case[1], marks=pytest.mark.xfail(strict=False, reason=case[0]))
+    pytest.param(*case, id=case[1],
+                 marks=[pytest.mark.xfail(strict=True, reason=case[0])] if case[0] in _PENDING_ISSUES else [])
     for case in list(_other_issue_cases())])
 def test_other_owners_bad_values(owner, name, call, tmp_path):
     rng = random.Random(zlib.crc32(name.encode()))

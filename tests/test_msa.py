@@ -178,23 +178,28 @@ def test_locate_offsets_and_centering_zones():
     p = msa.MSAPointing(*HUDF, 45.0)
     m = msa.get_model()
     q, i, j = 3, 200, 90
-    # move 0.05" along the dispersion direction (+i) and 0.17" along the slit (+j)
+    # offsets along the dispersion direction (+i) and along the slit (+j), arcsec; zone half-sizes
+    # at the nominal pitch: x 0.134/0.099/0.075/0.062/0.043, y 0.265/0.230/0.206/0.193/0.174
     v2, v3 = m.v2[q - 1, j - 1, i - 1], m.v3[q - 1, j - 1, i - 1]
     e_i = np.array([m.v2[q - 1, j - 1, i] - v2, m.v3[q - 1, j - 1, i] - v3])
     e_j = np.array([m.v2[q - 1, j, i - 1] - v2, m.v3[q - 1, j, i - 1] - v3])
     pts = []
-    for dx, dy in [(0.0, 0.0), (0.05, 0.0), (0.0, 0.17), (0.12, 0.0)]:
+    for dx, dy in [(0.0, 0.0), (0.085, 0.0), (0.0, 0.24), (0.12, 0.0), (0.035, 0.16)]:
         d = dx * e_i / np.linalg.norm(e_i) + dy * e_j / np.linalg.norm(e_j)
         pts.append((v2 + d[0], v3 + d[1]))
     ra, dec = p.v2v3_to_sky(*np.array(pts).T)
     t = p.locate(ra, dec)
-    assert list(t["quadrant"]) == [3] * 4 and list(t["i"]) == [200] * 4 and list(t["j"]) == [90] * 4
-    assert t["dx_disp"][1] == pytest.approx(0.05, abs=0.003)
-    assert t["dy_spat"][2] == pytest.approx(0.17, abs=0.01)
+    assert list(t["quadrant"]) == [3] * 5 and list(t["i"]) == [200] * 5 and list(t["j"]) == [90] * 5
+    assert list(t["shutter_row"]) == [200] * 5 and list(t["shutter_column"]) == [90] * 5
+    assert list(t["shutter_id"]) == [200 + 89 * 365] * 5
+    assert t["dx_disp"][1] == pytest.approx(0.085, abs=0.003)
+    assert t["dy_spat"][2] == pytest.approx(0.24, abs=0.01)
     assert t["best_zone"][0] == "Tightly Constrained"
     assert t["zone_entire_open_shutter_area"][1] and not t["zone_midpoint"][1]
-    assert t["zone_unconstrained"][2] and not t["zone_constrained"][2]
-    assert not t["in_open"][3] and not t["zone_unconstrained"][3] and t["best_zone"][3] == ""
+    assert t["zone_unconstrained"][2] and not t["zone_entire_open_shutter_area"][2]
+    # behind the bar: outside the open area but Unconstrained (JDox slit-loss page; vMPT)
+    assert not t["in_open"][3] and t["zone_unconstrained"][3] and t["best_zone"][3] == "Unconstrained"
+    assert t["best_zone"][4] == "Tightly Constrained"
 
 
 def test_locate_outside_grid_and_in_gaps():
@@ -211,9 +216,12 @@ def test_constraint_table_is_nested_and_cited():
     xs = [c[1] for c in msa.CENTERING_CONSTRAINTS]
     ys = [c[2] for c in msa.CENTERING_CONSTRAINTS]
     assert xs == sorted(xs, reverse=True) and ys == sorted(ys, reverse=True)
-    assert msa.constraint_names()[0] == "Unconstrained" and "jwst-docs" in msa.CENTERING_SOURCE
-    # margins from the open-area half width as used by hMPT/vMPT
-    assert [round(0.1 - x, 3) for x in xs] == [0.0, 0.038, 0.059, 0.072, 0.091]
+    assert msa.constraint_names() == ["Unconstrained", "Entire Open Shutter Area", "Midpoint", "Constrained",
+                                      "Tightly Constrained"]
+    assert "vmpt" in msa.CENTERING_SOURCE.lower()
+    # margins inset from the shutter pitch (0.2679" x 0.5294"), per axis, as hMPT/vMPT
+    assert [round(0.2679 / 2 - x, 3) for x in xs] == [0.0, 0.035, 0.059, 0.072, 0.091]
+    assert [round(0.5294 / 2 - y, 3) for y in ys] == [0.0, 0.035, 0.059, 0.072, 0.091]
 
 
 def test_nod_moves_sources_by_one_shutter_along_the_slit():

@@ -39,7 +39,12 @@ def full_catalog(sources, mpt, candidates=None, located=None, mag_pre=None, mag_
         out["msata_rank"] = rank
         out["msata_reason"] = reason.astype(str)
     if located is not None:
-        for name in ("quadrant", "i", "j", "in_open", "state"):
+        # shutters named as APT's MSA metadata and the jwst pipeline (shutter_row 1-365 along the
+        # dispersion, shutter_column 1-171 spatial, shutter_id = row + (column - 1) * 365)
+        for name in ("shutter_quadrant", "shutter_row", "shutter_column", "shutter_id"):
+            if name in located.colnames:
+                out[name] = np.asarray(located[name])
+        for name in ("in_open", "state"):
             if name in located.colnames:
                 out[f"msa_{name}"] = np.asarray(located[name])
     return out

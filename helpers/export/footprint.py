@@ -88,10 +88,13 @@ def msa_counts(pointing, ra, dec):
     Returns
     -------
     counts : dict or None
-        ``in MSA quadrants``, ``in open shutter area``, ``in operable open shutters``;
-        ``None`` if `helpers.msa` is unavailable.
+        ``in MSA quadrants``, ``in open shutter area``, ``in operable open shutters`` and, from
+        ``MSAPointing.count`` (the workbook's one counting rule), ``in operable 3-shutter slitlets
+        (<constraint>)`` for the pointing's constraint (default Midpoint); ``None`` if
+        `helpers.msa` is unavailable.
     located : `~astropy.table.Table` or None
-        Per-source ``quadrant, i, j, in_open, state`` from ``MSAPointing.locate``.
+        Per-source ``shutter_quadrant, shutter_row, shutter_column, shutter_id`` (APT's names),
+        ``in_open, state`` ... from ``MSAPointing.locate``.
     note : str
     """
     try:
@@ -102,6 +105,8 @@ def msa_counts(pointing, ra, dec):
             used = "CLEAR"
         p = msa.MSAPointing(pointing["ra"], pointing["dec"], pointing["apa"], filter=used)
         t = p.locate(np.asarray(ra, float), np.asarray(dec, float))
+        constraint = msa.canonical_constraint(pointing.get("constraint") or "Midpoint")
+        n_zone = p.count(np.asarray(ra, float), np.asarray(dec, float), constraint, slitlet=3)
     except WorkbookError:
         raise
     except Exception as exc:  # noqa: BLE001 - absent or incomplete upstream module
@@ -110,7 +115,8 @@ def msa_counts(pointing, ra, dec):
     in_open = np.asarray(t["in_open"], bool) if "in_open" in t.colnames else q > 0
     state = np.asarray(t["state"]) if "state" in t.colnames else np.zeros(q.size, int)
     counts = {"in MSA quadrants": int((q > 0).sum()), "in open shutter area": int(in_open.sum()),
-              "in operable open shutters": int((in_open & (state == 0)).sum())}
+              "in operable open shutters": int((in_open & (state == 0)).sum()),
+              f"in operable 3-shutter slitlets ({constraint})": n_zone}
     return counts, t, f"helpers.msa.MSAPointing(..., filter {used}).locate"
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import WorkbookError
+from ..nirspec import SHUTTER_PITCH_ARCSEC
 from .footprint import quadrant_outlines
 from .geometry import _centre_and_radius, _points_in_polygon, tangent_plane_arcsec
 from .mpt import _find_col
@@ -129,7 +130,8 @@ def ta_magnitude_window(ta_filter="F110W", readout="NRSRAPID", windows=None):
 
 def msata_candidates(catalog, ta_filter="F110W", readout="NRSRAPID", mag_column="mag_ta",
                      sigma_goal_mas=10.0, isolation_radius_arcsec=1.0, isolation_dmag=3.0,
-                     windows=None, outlines=None, n_max=8, n_min=5, on_too_few="raise"):
+                     windows=None, outlines=None, n_max=8, n_min=5, on_too_few="raise", planned_epoch=None,
+                     gaia=None, max_motion_fraction=0.1, pointing=None, operability=None, sigma_calibration=None):
     """Rank MSATA reference-star candidates and recommend 5-8 spread over the field.
 
     A usable reference star is (JDox "NIRSpec MSATA Reference Star Selection Recommended
@@ -163,6 +165,24 @@ def msata_candidates(catalog, ta_filter="F110W", readout="NRSRAPID", mag_column=
         them are rejected.
     n_max, n_min : int
         Recommend at most ``n_max`` stars; fewer than ``n_min`` usable stars is an error.
+    planned_epoch : float, optional
+        Decimal year of the planned visit. When given, every star needs a known proper motion
+        (``pmra, pmdec`` mas/yr columns of the catalog, or from ``gaia``) and its displacement
+        from the catalog epoch (``catalog.meta['epoch']``) to ``planned_epoch`` must stay within
+        ``max_motion_fraction`` of the 0.2679" shutter pitch; otherwise it is excluded with
+        the reason (JDox lists proper motion as a selection factor).
+    gaia : `~astropy.table.Table`, optional
+        Gaia DR3-like table (``ra, dec, pmra, pmdec``); stars are matched within 0.1".
+    max_motion_fraction : float
+        Largest displacement to ``planned_epoch``, as a fraction of the shutter pitch (dispersion).
+    pointing : `helpers.msa.MSAPointing`, optional
+        With it, a star must fall in the open area of an operable shutter (neither failed
+        closed nor failed open in ``operability``, default the shipped map) at this pointing;
+        its ``shutter_quadrant, shutter_row, shutter_column`` are reported.
+    sigma_calibration : float, optional
+        Factor applied to the catalog's ``ra_err, dec_err`` (e.g. notebook 03's measured
+        scatter over the catalog's median error) before the ``sigma_goal_mas`` cut; recorded
+        in ``meta['sigma_calibration']`` (1 and "not rescaled" when not given).
     on_too_few : {'raise', 'warn'}
         What to do with fewer than ``n_min`` usable candidates.
 
@@ -210,6 +230,14 @@ def msata_candidates(catalog, ta_filter="F110W", readout="NRSRAPID", mag_column=
         sigma = np.maximum(e1, e2)
     else:
         sigma = np.full(n, np.nan)
+    if sigma_calibration is not None:
+        try:
+            cal = float(sigma_calibration)
+        except (TypeError, ValueError):
+            cal = float("nan")
+        if not (np.isfinite(cal) and cal > 0):
+            raise WorkbookError(f"sigma_calibration = {sigma_calibration!r}; give a positive factor (measured / catalog sigma)")
+        sigma = sigma * cal
     ok_pos = np.isfinite(ra) & np.isfinite(dec)
     ra0, dec0, _ = _centre_and_radius(ra[ok_pos], dec[ok_pos]) if ok_pos.any() else (0.0, 0.0, 0.0)
     x, y = tangent_plane_arcsec(np.where(ok_pos, ra, ra0), np.where(ok_pos, dec, dec0), ra0, dec0)
@@ -270,6 +298,29 @@ def msata_candidates(catalog, ta_filter="F110W", readout="NRSRAPID", mag_column=
     reject(m, lambda i: f"neighbour {nearest[i]:.2f}\" within {isolation_radius_arcsec:g}\" (dm < {isolation_dmag:g})")
     tally(m, "not isolated")
 
+    motion_mas = np.full(n, np.nan)
+    if planned_epoch is not None:
+        motion_mas = _motion_to_epoch(catalog, ra, dec, gaia, planned_epoch)
+        limit_mas = 1000.0 * max_motion_fraction * SHUTTER_PITCH_ARCSEC[0]
+        m = point & ~np.isfinite(motion_mas)
+        reject(m, f"no proper motion (not matched in Gaia): its motion to {float(planned_epoch):.1f} is unknown")
+        tally(m, "no proper motion")
+        m = point & (motion_mas > limit_mas)
+        reject(m, lambda i: f"moves {motion_mas[i]:.0f} mas by {float(planned_epoch):.1f} "
+                            f"(> {max_motion_fraction:g} shutter = {limit_mas:.0f} mas)")
+        tally(m, "moves too far by the planned epoch")
+
+    shutter = np.zeros((3, n), np.int64)
+    if pointing is not None:
+        loc = pointing.locate(np.where(ok_pos, ra, ra0), np.where(ok_pos, dec, dec0), operability=operability)
+        shutter = np.array([loc["shutter_quadrant"], loc["shutter_row"], loc["shutter_column"]], np.int64)
+        good = np.asarray(loc["in_open"], bool) & (np.asarray(loc["state"]) == 0) & ok_pos
+        m = point & ~good
+        reject(m, lambda i: ("not in the open area of a shutter at the chosen pointing" if loc["state"][i] in (-1, 0)
+                             else f"in an inoperable shutter (Q{shutter[0, i]} row {shutter[1, i]} column "
+                                  f"{shutter[2, i]}) at the chosen pointing"))
+        tally(m, "not in an operable open shutter")
+
     quadrant = np.full(n, "", dtype=object)
     outlines = quadrant_outlines(outlines)
     if outlines:
@@ -327,6 +378,10 @@ def msata_candidates(catalog, ta_filter="F110W", readout="NRSRAPID", mag_column=
                  "nearest_arcsec": np.where(np.isfinite(nn_any), nn_any, np.nan),
                  "quadrant": np.asarray(quadrant, dtype=str), "usable": usable, "selected": selected,
                  "rank": rank, "score": np.round(score, 3), "reason": np.asarray(text, dtype=str)})
+    if planned_epoch is not None:
+        out["motion_mas"] = motion_mas
+    if pointing is not None:
+        out["shutter_quadrant"], out["shutter_row"], out["shutter_column"] = shutter
     order = np.lexsort((-score, ~usable, np.where(selected, rank, n_max + 1)))
     out = out[order]
     out.meta.update({"ta_filter": ta_filter, "readout": readout, "window_ab": [bright, faint],
@@ -334,7 +389,10 @@ def msata_candidates(catalog, ta_filter="F110W", readout="NRSRAPID", mag_column=
                      "isolation_radius_arcsec": isolation_radius_arcsec, "isolation_dmag": isolation_dmag,
                      "n_usable": int(usable.sum()), "n_selected": int(selected.sum()),
                      "rejections": {k: v for k, v in counts.items() if v},
-                     "msa_outlines_used": bool(outlines)})
+                     "msa_outlines_used": bool(outlines), "planned_epoch": planned_epoch,
+                     "sigma_calibration": (float(sigma_calibration) if sigma_calibration is not None
+                                           else "1 (catalog sigma not rescaled)"),
+                     "operability_checked": pointing is not None})
     if usable.sum() < n_min:
         rej = ", ".join(f"{v} {k}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]) if v) or "none rejected"
         msg = (f"only {int(usable.sum())} usable MSATA reference star(s) (need >= {n_min}) for {ta_filter}/{readout} "
@@ -346,3 +404,39 @@ def msata_candidates(catalog, ta_filter="F110W", readout="NRSRAPID", mag_column=
             raise err
         out.meta["warning"] = msg
     return out
+
+
+def _motion_to_epoch(catalog, ra, dec, gaia, planned_epoch):
+    """Displacement (mas) of each source from the catalog epoch to ``planned_epoch``; NaN where
+    the proper motion is unknown (no ``pmra/pmdec`` in the catalog and no Gaia match within 0.1")."""
+    epoch = catalog.meta.get("epoch")
+    try:
+        epoch = float(epoch)
+        planned = float(planned_epoch)
+    except (TypeError, ValueError):
+        raise WorkbookError(f"catalog epoch {epoch!r} / planned epoch {planned_epoch!r} must be decimal years; "
+                            "set catalog.meta['epoch'] (e.g. 2005.3) and planned_epoch (e.g. 2027.5)") from None
+    n = len(ra)
+    pmra = np.full(n, np.nan)
+    pmdec = np.full(n, np.nan)
+    if "pmra" in catalog.colnames and "pmdec" in catalog.colnames:
+        pmra = np.ma.filled(np.ma.asarray(catalog["pmra"], dtype=float), np.nan)
+        pmdec = np.ma.filled(np.ma.asarray(catalog["pmdec"], dtype=float), np.nan)
+    if gaia is not None and len(gaia):
+        from astropy import units as u
+        from astropy.coordinates import SkyCoord
+
+        missing = [c for c in ("ra", "dec", "pmra", "pmdec") if c not in gaia.colnames]
+        if missing:
+            raise WorkbookError(f"Gaia table lacks column(s) {', '.join(missing)}; pass a Gaia DR3 table with proper motions")
+        ok = np.isfinite(ra) & np.isfinite(dec)
+        if ok.any():
+            idx, sep, _ = SkyCoord(ra[ok] * u.deg, dec[ok] * u.deg).match_to_catalog_sky(
+                SkyCoord(np.asarray(gaia["ra"], float) * u.deg, np.asarray(gaia["dec"], float) * u.deg))
+            hit = sep.arcsec < 0.1
+            rows = np.flatnonzero(ok)[hit]
+            g_pmra = np.ma.filled(np.ma.asarray(gaia["pmra"], dtype=float), np.nan)[idx[hit]]
+            g_pmdec = np.ma.filled(np.ma.asarray(gaia["pmdec"], dtype=float), np.nan)[idx[hit]]
+            take = ~np.isfinite(pmra[rows])
+            pmra[rows[take]], pmdec[rows[take]] = g_pmra[take], g_pmdec[take]
+    return np.hypot(pmra, pmdec) * abs(planned - epoch)

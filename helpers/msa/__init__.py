@@ -24,7 +24,8 @@ Submodule -> concern -> notebook
 This package does not import matplotlib and works without a display.
 """
 
-from ..nirspec import CENTERING_CONSTRAINTS, CENTERING_SOURCE, constraint_names  # noqa: F401 (public here too)
+from ..nirspec import (CENTERING_CONSTRAINTS, CENTERING_SOURCE, SHUTTER_PITCH_ARCSEC,  # noqa: F401 (public here too)
+                       canonical_constraint, constraint_names, geometric_acceptance, in_zone)
 from .model import (  # noqa: F401
     DATA_DIR, FILTERS, GRID_FILE, N_COLUMNS, N_QUADRANTS, N_ROWS, N_SHUTTERS, SHAPE, MSAModel, get_model,
     msa_xy_from_index, msa_xy_to_v2v3, shutter_corners_v2v3, shutter_v2v3, sky_unit, v2v3_to_msa_xy,
@@ -36,9 +37,10 @@ from .operability import (  # noqa: F401
 )
 from .pointing import (  # noqa: F401
     IFU_APERTURE, NOD_PATTERN, REFERENCE_APERTURE, SLIT_APERTURES, MSAPointing, footprint_overlap,
-    locate_v2v3, outlines_v2v3, require_overlap, slitlet_ok, slitlet_rows,
+    locate_v2v3, outlines_v2v3, require_overlap, shutter_id, counted_mask, slitlet_ok, slitlet_rows,
     _constraint, _zone_column,
 )
+from .aberration import VA_FACTOR_RANGE, velocity_aberration_factor  # noqa: F401
 from .validation import idt_table_path, validate_against_idt  # noqa: F401
 from .counts import COUNTS, count_definition, count_sources, zone_count_name  # noqa: F401
 
@@ -53,4 +55,6 @@ __all__ = [
     "STATE_FAILED_OPEN", "STATE_NAMES", "msa_xy_from_index", "sky_unit", "default_operability",
     "outlines_v2v3", "locate_v2v3", "slitlet_ok", "require_overlap", "idt_table_path",
     "validate_against_idt", "COUNTS", "count_definition", "count_sources", "zone_count_name",
+    "shutter_id", "counted_mask", "canonical_constraint", "in_zone",
+    "geometric_acceptance", "SHUTTER_PITCH_ARCSEC", "VA_FACTOR_RANGE", "velocity_aberration_factor",
 ]

@@ -30,9 +30,10 @@ COUNTS = {
     "in operable open shutters": "sources inside the open area of a shutter that can open (not failed closed or open)",
     "with operable nodded slitlet": ("sources in operable open shutters whose 3-shutter slitlet (the shutters above "
                                      "and below along the spatial direction) has no failed-closed shutter"),
-    **{zone_count_name(name): (f"sources in a usable shutter (slitlet, when nodding) within +-{x:.3f}\" (dispersion) "
-                               f"x +-{y:.3f}\" (spatial) of its centre: the {name} constraint")
-       for name, x, y, _ in CENTERING_CONSTRAINTS},
+    **{zone_count_name(name): (f"sources within +-{x:.3f}\" (dispersion) x +-{y:.3f}\" (spatial) of a shutter's "
+                               f"centre (APT's {name} constraint: {margin:.3f}\" inset from the shutter pitch) whose "
+                               f"whole slitlet (3 shutters when nodding) is operable: MSAPointing.count")
+       for name, x, y, margin in CENTERING_CONSTRAINTS},
     **{f"Q{k}": f"sources in operable open shutters of quadrant {k}" for k in range(1, 5)},
     "on failed-open shutters": "sources inside the cell of a failed-open shutter (always open: contaminates)",
     "on failed-closed shutters": "sources inside the cell of a failed-closed shutter (cannot be observed there)",
@@ -71,24 +72,22 @@ def count_sources(located, operability, nod=False, sigma=None):
     usable : ndarray of bool
         Sources counted as usable (operable open shutter, and operable slitlet when nodding).
     """
-    from .pointing import _zone_column, slitlet_ok
+    from .pointing import counted_mask, slitlet_ok
 
     q = np.asarray(located["quadrant"])
     inside = q > 0
     state = np.asarray(located["state"])
     in_open = np.asarray(located["in_open"]) & inside
-    operable_cell = inside & (state == STATE_OK)
     operable_open = in_open & (state == STATE_OK)
     slit = slitlet_ok(q, np.asarray(located["i"]), np.asarray(located["j"]), operability) if q.size else \
         np.zeros(0, dtype=bool)
-    usable_cell = operable_cell & slit if nod else operable_cell
     c = {"catalog sources": int(q.size), "in MSA quadrants": int(inside.sum()),
          "in open shutter area": int(in_open.sum()), "in operable open shutters": int(operable_open.sum()),
          "with operable nodded slitlet": int((operable_open & slit).sum())}
     for name in constraint_names():
-        # Unconstrained means anywhere in the cell (behind the bars too), so zones are taken
-        # on the whole cell of a usable shutter, not only on its open area
-        c[zone_count_name(name)] = int((usable_cell & np.asarray(located[_zone_column(name)])).sum())
+        # the one counting rule (MSAPointing.count): inside the zone -- Unconstrained is the whole
+        # pitch cell, behind the bars too -- with the whole slitlet operable
+        c[zone_count_name(name)] = int(counted_mask(located, name, 3 if nod else 1).sum())
     for k in range(1, 5):
         c[f"Q{k}"] = int((operable_open & (q == k)).sum())
     c["on failed-open shutters"] = int((inside & (state == STATE_FAILED_OPEN)).sum())

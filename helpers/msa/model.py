@@ -250,11 +250,14 @@ def _as_index_arrays(quadrant, i, j):
         q, i, j = np.broadcast_arrays(q, i, j)
     except ValueError:
         raise WorkbookError("quadrant, i and j must have the same shape (or be scalars)") from None
+    # i is APT's shutter_row (1-365, dispersion), j its shutter_column (1-171, spatial)
+    apt = {"quadrant": "shutter_quadrant", "i": "shutter_row", "j": "shutter_column"}
     for name, arr, hi in (("quadrant", q, N_QUADRANTS), ("i", i, N_COLUMNS), ("j", j, N_ROWS)):
         if arr.size and (not np.issubdtype(arr.dtype, np.integer) and not np.all(np.mod(arr, 1) == 0)):
             raise WorkbookError(f"{name} must be whole numbers (1-based); got {arr.ravel()[:3]}")
         if arr.size and (arr.min() < 1 or arr.max() > hi):
-            raise WorkbookError(f"{name} must be between 1 and {hi} (1-based); got values from {arr.min()} to {arr.max()}")
+            raise WorkbookError(f"{name} must be between 1 and {hi} (APT's {apt[name]}, 1-based); "
+                                f"got values from {arr.min()} to {arr.max()}")
     return q.astype(np.intp), i.astype(np.intp), j.astype(np.intp)
 
 

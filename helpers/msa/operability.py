@@ -7,10 +7,12 @@ the rest of `helpers.msa`.
 
 import functools
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from ..validate import require_path
 from ..errors import WorkbookError
 from .model import DATA_DIR, N_COLUMNS, N_ROWS, SHAPE, _as_index_arrays
 
@@ -86,8 +88,8 @@ def load_operability(path=None):
     WorkbookError
         Missing file, unknown format, wrong shape or unreadable content.
     """
-    p = Path(path).expanduser() if path is not None else OPERABILITY_FILE
-    if not p.exists():
+    p = require_path(path, "operability map") if path is not None else OPERABILITY_FILE
+    if not p.is_file():
         raise WorkbookError(f"operability map {p} not found; give the path of a CRDS jwst_nirspec_msaoper_*.json file or None for the shipped map")
     suffix = p.suffix.lower()
     try:
@@ -137,9 +139,9 @@ def load_operability(path=None):
             return Operability(state, p.name)
     except WorkbookError:
         raise
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, EOFError) as exc:
         raise WorkbookError(f"could not read operability map {p.name} ({exc.__class__.__name__}: {exc}); "
-                            "use a CRDS jwst_nirspec_msaoper_*.json file") from None
+                            "use a CRDS jwst_nirspec_msaoper_*.json file or an .npz written by numpy.savez") from None
     raise WorkbookError(f"operability map {p.name}: unknown format {suffix!r}; use a CRDS msaoper .json, an .npz or an .ecsv")
 
 

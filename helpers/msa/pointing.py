@@ -15,14 +15,15 @@ import math
 import numpy as np
 
 from ..errors import WorkbookError
-from ..nirspec import CENTERING_CONSTRAINTS, constraint_names
+from ..nirspec import CENTERING_CONSTRAINTS, canonical_constraint, constraint_names, in_zone
 from .model import (N_COLUMNS, N_QUADRANTS, N_ROWS, SHAPE, _as_index_arrays, _check_filter, _grid,
                     _import_pysiaf, _lonlat, _siaf, _unit, get_model, shutter_corners_v2v3, v2v3_to_msa_xy)
-from .operability import STATE_FAILED_CLOSED, default_operability
+from .aberration import check_va_factor, velocity_aberration_factor
+from .operability import STATE_FAILED_CLOSED, STATE_OK, default_operability
 
 __all__ = [
     "REFERENCE_APERTURE", "SLIT_APERTURES", "IFU_APERTURE", "NOD_PATTERN", "MSAPointing",
-    "outlines_v2v3", "locate_v2v3", "slitlet_rows", "slitlet_ok", "footprint_overlap", "require_overlap",
+    "outlines_v2v3", "locate_v2v3", "shutter_id", "counted_mask", "slitlet_rows", "slitlet_ok", "footprint_overlap", "require_overlap",
 ]
 
 #: SIAF aperture whose reference point an MSA pointing places on (RA, Dec).
@@ -39,10 +40,29 @@ NOD_PATTERN = (0, 1, -1)
 
 
 def _constraint(name):
-    for c in CENTERING_CONSTRAINTS:
-        if str(name).strip().lower() == c[0].lower():
-            return c
-    raise WorkbookError(f"unknown centering constraint {name!r}; use one of: {', '.join(constraint_names())}")
+    canonical = canonical_constraint(name)  # one-line WorkbookError listing the five otherwise
+    return next(c for c in CENTERING_CONSTRAINTS if c[0] == canonical)
+
+
+def shutter_id(row, column):
+    """APT / jwst-pipeline shutter id within a quadrant: ``row + (column - 1) * 365`` (1-based).
+
+    ``row`` is APT's ``shutter_row`` (1-365, along the dispersion; this package's ``i``) and
+    ``column`` its ``shutter_column`` (1-171, spatial; this package's ``j``).
+    """
+    row = np.asarray(row)
+    column = np.asarray(column)
+    return np.where((row > 0) & (column > 0), row + (column - 1) * N_COLUMNS, 0)
+
+
+def _sky_array(values, what):
+    try:
+        arr = np.atleast_1d(np.asarray(values, dtype=float)).ravel()
+    except (TypeError, ValueError):
+        first = np.atleast_1d(np.asarray(values, dtype=object)).ravel()[:1]
+        raise WorkbookError(f"{what} values such as {first[0]!r} are not numbers; give decimal degrees "
+                            "(convert sexagesimal with helpers.targets or astropy SkyCoord first)") from None
+    return arr
 
 
 def _finite(value, what):
@@ -67,6 +87,14 @@ class MSAPointing:
         direction). Any value is accepted and wrapped into [0, 360).
     filter : str
         One of `FILTERS`.
+    epoch : str, float or `~astropy.time.Time`, optional
+        Observation date; with it the differential velocity aberration is derived
+        (:func:`helpers.msa.aberration.velocity_aberration_factor`).
+    velocity_aberration : bool or float
+        ``True`` (default, as APT): apply the factor derived from ``epoch`` -- without an epoch
+        the factor is 1 and `velocity_aberration_note` says so; ``False``: off (factor 1); a
+        number in 0.999-1.001: that factor. V2/V3 offsets from the reference point are scaled by
+        the factor on the way to the sky, as the jwst pipeline's ``assign_wcs`` does.
 
     Examples
     --------
@@ -77,7 +105,7 @@ class MSAPointing:
     (1, 100, 50)
     """
 
-    def __init__(self, ra, dec, apa, filter="CLEAR"):
+    def __init__(self, ra, dec, apa, filter="CLEAR", epoch=None, velocity_aberration=True):
         ra = _finite(ra, "ra")
         dec = _finite(dec, "dec")
         apa = _finite(apa, "APA")
@@ -93,6 +121,34 @@ class MSAPointing:
         rotations = _import_pysiaf().utils.rotations
 
         self.attitude = np.asarray(rotations.attitude(self.v2ref, self.v3ref, self.ra, self.dec, self.v3pa))
+        self.epoch = epoch
+        self._va_setting = velocity_aberration
+        if velocity_aberration is True:
+            if epoch is None:
+                self.va_factor = 1.0
+                self.velocity_aberration_note = ("velocity aberration not applied: no observation epoch given "
+                                                 "(pass epoch=... to apply it, ~1e-4 scale)")
+            else:
+                self.va_factor = check_va_factor(velocity_aberration_factor(self.ra, self.dec, epoch))
+                self.velocity_aberration_note = f"velocity aberration factor {self.va_factor:.7f} (epoch {epoch})"
+        elif velocity_aberration is False or velocity_aberration is None:
+            self.va_factor = 1.0
+            self.velocity_aberration_note = "velocity aberration switched off"
+        else:
+            self.va_factor = check_va_factor(velocity_aberration)
+            self.velocity_aberration_note = f"velocity aberration factor {self.va_factor:.7f} (given)"
+
+    def _v2v3_apparent(self, v2, v3):
+        # sky -> instrument: undo the pipeline's V2/V3 scaling about the reference point
+        if self.va_factor == 1.0:
+            return v2, v3
+        return self.v2ref + (v2 - self.v2ref) / self.va_factor, self.v3ref + (v3 - self.v3ref) / self.va_factor
+
+    def _v2v3_true(self, v2, v3):
+        # instrument -> sky: scale V2/V3 offsets from the reference point (jwst assign_wcs dva_corr)
+        if self.va_factor == 1.0:
+            return v2, v3
+        return self.v2ref + (v2 - self.v2ref) * self.va_factor, self.v3ref + (v3 - self.v3ref) * self.va_factor
 
     def __repr__(self):
         return f"MSAPointing(ra={self.ra:.7f}, dec={self.dec:.7f}, apa={self.apa:.4f}, filter={self.filter!r})"
@@ -141,7 +197,8 @@ class MSAPointing:
         v2, v3 = ap.idl_to_tel(float(dx_idl), float(dy_idl))
         ra, dec = rotations.pointing(self.attitude, float(v2), float(v3))
         v3pa = rotations.posangle(self.attitude, float(v2), float(v3))
-        return MSAPointing(float(ra), float(dec), float(v3pa) + self.v3idlyangle, filter=self.filter)
+        return MSAPointing(float(ra), float(dec), float(v3pa) + self.v3idlyangle, filter=self.filter,
+                           epoch=self.epoch, velocity_aberration=self._va_setting)
 
     def nod_pointings(self):
         """The three pointings of the standard 3-shutter slitlet nod (`NOD_PATTERN`)."""
@@ -151,8 +208,8 @@ class MSAPointing:
     # --- conversions ------------------------------------------------------------------------
     def v2v3_to_sky(self, v2, v3):
         """V2, V3 (arcsec) to RA, Dec (degrees) with this pointing's attitude (vectorised)."""
-        v2 = np.asarray(v2, dtype=float)
-        vec = _unit(v2.ravel() / 3600.0, np.asarray(v3, dtype=float).ravel() / 3600.0)
+        v2, v3 = self._v2v3_true(np.asarray(v2, dtype=float), np.asarray(v3, dtype=float))
+        vec = _unit(v2.ravel() / 3600.0, v3.ravel() / 3600.0)
         ra, dec = _lonlat(self.attitude @ vec)
         return (ra % 360.0).reshape(v2.shape), dec.reshape(v2.shape)
 
@@ -161,11 +218,17 @@ class MSAPointing:
         ra = np.asarray(ra, dtype=float)
         vec = _unit(ra.ravel(), np.asarray(dec, dtype=float).ravel())
         v2, v3 = _lonlat(self.attitude.T @ vec)
-        return (v2 * 3600.0).reshape(ra.shape), (v3 * 3600.0).reshape(ra.shape)
+        v2, v3 = self._v2v3_apparent(v2 * 3600.0, v3 * 3600.0)
+        return v2.reshape(ra.shape), v3.reshape(ra.shape)
 
     def shutter_sky(self, quadrant=None, i=None, j=None):
         """RA, Dec (degrees) of shutter centres; all 249,660 (shape (4, 171, 365)) if no index given."""
         m = get_model(self.filter)
+        if self.va_factor != 1.0:
+            if quadrant is None and i is None and j is None:
+                return self.v2v3_to_sky(m.v2, m.v3)
+            q, i, j = _as_index_arrays(quadrant, i, j)
+            return self.v2v3_to_sky(m.v2[q - 1, j - 1, i - 1], m.v3[q - 1, j - 1, i - 1])
         if quadrant is None and i is None and j is None:
             ra, dec = _lonlat(self.attitude @ m.unit_v2v3)
             return (ra % 360.0).reshape(SHAPE), dec.reshape(SHAPE)
@@ -199,14 +262,13 @@ class MSAPointing:
         (precompute them once with ``helpers.msa.sky_unit(ra, dec)`` when sources do not move).
         """
         if unit is None:
-            ra = np.atleast_1d(np.asarray(ra, dtype=float)).ravel()
-            dec = np.atleast_1d(np.asarray(dec, dtype=float)).ravel()
+            ra = _sky_array(ra, "ra")
+            dec = _sky_array(dec, "dec")
             if ra.shape != dec.shape:
                 raise WorkbookError(f"ra and dec have different lengths ({ra.size} and {dec.size}); give one of each per source")
             unit = _unit(ra, dec)
         v2, v3 = _lonlat(self.attitude.T @ unit)
-        v2 *= 3600.0
-        v3 *= 3600.0
+        v2, v3 = self._v2v3_apparent(v2 * 3600.0, v3 * 3600.0)
         res = locate_v2v3(v2, v3, self.filter)
         if operability is None:
             operability = default_operability()
@@ -214,13 +276,53 @@ class MSAPointing:
         state = np.full(v2.shape, -1, dtype=np.int8)
         qi, ii, jj = res["quadrant"][inside], res["i"][inside], res["j"][inside]
         state[inside] = operability.state[qi - 1, jj - 1, ii - 1]
-        adx = np.abs(res["dx_disp"])
-        ady = np.abs(res["dy_spat"])
-        with np.errstate(invalid="ignore"):
-            for name, xh, yh, _ in CENTERING_CONSTRAINTS:
-                res[_zone_column(name)] = inside & (adx <= xh) & (ady <= yh)
+        # The one zone definition (helpers.nirspec.in_zone): offsets in units of the local pitch,
+        # compared with 0.5 - margin / nominal pitch, as vMPT's _check_centration does.
+        for name in constraint_names():
+            res[_zone_column(name)] = inside & in_zone(res["fi"], res["fj"], name)
         res.update(state=state, v2=v2, v3=v3, operability=operability)
         return res
+
+    def count(self, ra, dec, constraint="Midpoint", slitlet=3, operability=None, unit=None):
+        """Number of sources inside a centering zone whose whole slitlet is operable.
+
+        The one counting rule of the workbook (widget, figure titles, summary card, optimizer):
+        a source counts when it lies inside the ``constraint`` zone of its shutter
+        (:func:`helpers.nirspec.in_zone`) and every shutter of the ``slitlet``-shutter slitlet
+        centred on it (spatial direction) exists and is not failed closed (`slitlet_ok`).
+
+        Parameters
+        ----------
+        ra, dec : array_like
+            Source positions, degrees (ICRS). Ignored when ``unit`` is given.
+        constraint : str
+            One of APT's five centering constraints (`constraint_names`).
+        slitlet : int
+            Shutters per slitlet along the spatial direction (1, 3, 5 ...).
+        operability : Operability, optional
+            Default: the shipped map.
+        unit : ndarray, optional
+            Precomputed ICRS unit vectors (3, N) of the sources (``helpers.msa.sky_unit``).
+
+        Returns
+        -------
+        int
+
+        Examples
+        --------
+        >>> from helpers.msa import SHAPE, Operability
+        >>> all_open = Operability(np.zeros(SHAPE, np.int8), "all operable")
+        >>> p = MSAPointing(53.1625, -27.791417, 45.0)
+        >>> ra, dec = p.shutter_sky(1, 100, 50)
+        >>> p.count([ra], [dec], "Tightly Constrained", operability=all_open)
+        1
+        """
+        return int(self.count_mask(ra, dec, constraint, slitlet, operability, unit).sum())
+
+    def count_mask(self, ra, dec, constraint="Midpoint", slitlet=3, operability=None, unit=None):
+        """Boolean per source: the sources `count` counts."""
+        name = canonical_constraint(constraint)  # fail on a bad name before any work
+        return counted_mask(self.locate_arrays(ra, dec, operability=operability, unit=unit), name, slitlet)
 
     def locate(self, ra, dec, operability=None):
         """Which shutter each source falls in, and where in it.
@@ -235,8 +337,11 @@ class MSAPointing:
         Returns
         -------
         `~astropy.table.Table`
-            One row per source: ``quadrant, i, j`` (1-based; 0 outside the grid, including
-            the gaps between quadrants), ``dx_disp, dy_spat`` (arcsec, offset of the source
+            One row per source: ``shutter_quadrant`` (1-4), ``shutter_row`` (1-365, along the
+            dispersion), ``shutter_column`` (1-171, spatial) and ``shutter_id`` (``row +
+            (column - 1) * 365``) as APT's MSA metadata and the jwst pipeline name them (0
+            outside the grid, including the gaps between quadrants); the same indices as
+            ``quadrant, i, j`` (i = row, j = column; kept for code), ``dx_disp, dy_spat`` (arcsec, offset of the source
             from the shutter centre along the dispersion (+i) and spatial (+j) directions),
             ``in_open`` (inside the 78 x 178 um open area), ``zone_<constraint>`` (bool, one
             column per centering constraint, e.g. ``zone_midpoint``), ``best_zone`` (tightest
@@ -251,7 +356,9 @@ class MSAPointing:
         level = np.zeros(res["quadrant"].shape, dtype=np.intp)
         for k, name in enumerate(constraint_names(), start=1):
             level[res[_zone_column(name)]] = k
-        cols = {"quadrant": res["quadrant"], "i": res["i"], "j": res["j"], "dx_disp": res["dx_disp"],
+        cols = {"shutter_quadrant": res["quadrant"], "shutter_row": res["i"], "shutter_column": res["j"],
+                "shutter_id": shutter_id(res["i"], res["j"]).astype(np.int32),
+                "quadrant": res["quadrant"], "i": res["i"], "j": res["j"], "dx_disp": res["dx_disp"],
                 "dy_spat": res["dy_spat"], "in_open": res["in_open"]}
         cols.update({_zone_column(name): res[_zone_column(name)] for name in constraint_names()})
         cols.update({"best_zone": names.take(level), "state": res["state"], "v2": res["v2"], "v3": res["v3"]})
@@ -260,7 +367,31 @@ class MSAPointing:
             t[c].unit = "arcsec"
         t.meta["pointing"] = {"ra": self.ra, "dec": self.dec, "apa": self.apa, "filter": self.filter}
         t.meta["operability"] = operability.source
+        t.meta["velocity_aberration"] = self.velocity_aberration_note
         return t
+
+
+def counted_mask(located, constraint="Midpoint", slitlet=3):
+    """The counting rule of `MSAPointing.count` applied to `MSAPointing.locate_arrays` output.
+
+    A source counts when it is inside the ``constraint`` zone and every shutter of its
+    ``slitlet``-shutter slitlet exists and is operable (neither failed closed nor failed open:
+    a failed-open shutter contaminates the spectrum; vMPT's evaluator treats both as inoperable).
+    Callers that already located the sources (the widget scene) use this instead of locating
+    twice.
+    """
+    name = canonical_constraint(constraint)
+    try:
+        n = int(slitlet)
+    except (TypeError, ValueError):
+        n = 0
+    if n < 1 or n != slitlet:
+        raise WorkbookError(f"slitlet = {slitlet!r}; give the number of shutters per slitlet (1, 3, 5 ...)")
+    ok = np.asarray(located[_zone_column(name)], bool).copy()
+    if ok.any():
+        ok[ok] = slitlet_ok(located["quadrant"][ok], located["i"][ok], located["j"][ok], located["operability"],
+                            n=n, require_ok=True)
+    return ok
 
 
 @functools.lru_cache(maxsize=None)
@@ -342,8 +473,9 @@ def slitlet_rows(j, n=3):
     return np.asarray(j)[..., None] + np.arange(-half, half + 1)
 
 
-def slitlet_ok(quadrant, i, j, operability=None, n=3):
-    """True where every shutter of the ``n``-shutter slitlet around (q, i, j) exists and can open."""
+def slitlet_ok(quadrant, i, j, operability=None, n=3, require_ok=False):
+    """True where every shutter of the ``n``-shutter slitlet around (q, i, j) exists and can open
+    (with ``require_ok``: and none is failed open either -- the rule of `counted_mask`)."""
     if operability is None:
         operability = default_operability()
     q = np.atleast_1d(np.asarray(quadrant))
@@ -354,7 +486,8 @@ def slitlet_ok(quadrant, i, j, operability=None, n=3):
     ii = np.clip(i[:, None], 1, N_COLUMNS) - 1
     rr = np.clip(rows, 1, N_ROWS) - 1
     st = operability.state[np.broadcast_to(qq, rr.shape), rr, np.broadcast_to(ii, rr.shape)]
-    return np.all(valid & (st != STATE_FAILED_CLOSED), axis=-1)
+    usable = (st == STATE_OK) if require_ok else (st != STATE_FAILED_CLOSED)
+    return np.all(valid & usable, axis=-1)
 
 
 def footprint_overlap(pointing, wcs, shape, step=8):

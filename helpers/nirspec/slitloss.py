@@ -17,7 +17,8 @@ import math
 
 import numpy as np
 
-from .shutters import CENTERING_CONSTRAINTS, SHUTTER_OPEN_ARCSEC
+from ..errors import WorkbookError
+from .shutters import CENTERING_CONSTRAINTS, SHUTTER_OPEN_ARCSEC, SHUTTER_PITCH_ARCSEC
 
 __all__ = [
     "centering_constraints",
@@ -31,7 +32,8 @@ __all__ = [
 # --------------------------------------------------------------------------- consequence model
 def centering_constraints():
     """Centering-constraint zones: half-sizes (dispersion, spatial) of the region, centred on the
-    shutter, where the source centre must lie (arcsec), from :data:`helpers.nirspec.CENTERING_CONSTRAINTS`.
+    shutter, where the source centre must lie (arcsec), from :data:`helpers.nirspec.CENTERING_CONSTRAINTS`
+    (APT/hMPT/vMPT margins inset from the 0.2679" x 0.5294" pitch; the same zones ``msa`` counts with).
 
     Returns
     -------
@@ -174,8 +176,11 @@ def zone_probabilities(sigma_x_mas, sigma_y_mas, msata_mas=20.0, zones=None, pla
         1-sigma per-axis accuracy of MSA target acquisition, mas (~20 mas with a 5-10 mas catalog).
     zones : dict, optional
         ``{name: (x_half, y_half)}`` arcsec; default :func:`centering_constraints`.
-    planned : {'centre', 'uniform'}
-        Source planned at the zone centre, or anywhere in the zone with equal probability.
+    planned : {'centre', 'uniform', 'cell'}
+        Source planned at the zone centre; anywhere in the zone with equal probability; or
+        anywhere in the shutter pitch cell (0.2679" x 0.5294") with equal probability -- with
+        ``'cell'`` the probability at sigma -> 0 is the zone's geometric acceptance
+        (:func:`helpers.nirspec.geometric_acceptance`).
 
     Returns
     -------
@@ -196,17 +201,23 @@ def zone_probabilities(sigma_x_mas, sigma_y_mas, msata_mas=20.0, zones=None, pla
     sy = np.sqrt(np.asarray(sigma_y_mas, float) ** 2 + msata_mas ** 2) / 1000.0
     sx, sy = np.maximum(sx, 1e-9), np.maximum(sy, 1e-9)
     out = Table()
-    u = np.linspace(-1, 1, 41)  # quadrature over the planned position for 'uniform'
+    if planned not in ("centre", "uniform", "cell"):
+        raise WorkbookError(f"planned = {planned!r}; use 'centre', 'uniform' or 'cell'")
+    n_quad = 2000  # quadrature nodes over the planned position for 'uniform' / 'cell'
     for name, (hx, hy) in zones.items():
         hx, hy = max(hx, 1e-6), max(hy, 1e-6)
 
-        def p1(half, s):
+        def p1(half, s, cell_half):
             if planned == "centre":
                 return erf(half / (math.sqrt(2) * s))
-            x0 = u[:, None] * half
+            # planned position uniform over the zone ('uniform') or the whole pitch cell ('cell');
+            # midpoint rule so that the sigma -> 0 limit is exact (fraction of nodes inside)
+            span = half if planned == "uniform" else cell_half
+            x0 = (np.arange(n_quad) + 0.5 - n_quad / 2) / (n_quad / 2) * span
+            x0 = x0[:, None]
             return np.mean(0.5 * (erf((half - x0) / (math.sqrt(2) * s)) + erf((half + x0) / (math.sqrt(2) * s))), axis=0)
 
-        out[name] = p1(hx, sx) * p1(hy, sy)
+        out[name] = p1(hx, sx, SHUTTER_PITCH_ARCSEC[0] / 2) * p1(hy, sy, SHUTTER_PITCH_ARCSEC[1] / 2)
     return out
 
 

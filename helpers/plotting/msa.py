@@ -406,9 +406,10 @@ class OverlayScene:
         self._update_outlines()
         self._update_raster(loc)
         if self.dynamic_title:
-            name = "with operable nodded slitlet" if self.nod else "in operable open shutters"
+            name = msa.zone_count_name(msa.canonical_constraint(self.constraint))
             title = (f"MSA at RA {p.ra:.5f}°, Dec {p.dec:+.5f}°, APA {p.apa:.1f}°, {p.filter}: "
-                     f"{self.counts.get(name, 0)} sources {name}")
+                     f"{self.counts.get(name, 0)} sources {name} "
+                     f"(whole {3 if self.nod else 1}-shutter slitlet operable)")
             self.title_artist.set_text(_wrap(title + (f". {self.message}" if self.message else "")))
         else:
             self.title_artist.set_text("NIRSpec MSA over the pre-image (pointing and counts: right)")
@@ -439,7 +440,6 @@ class OverlayScene:
         c, usable = msa.count_sources(loc, self.operability, nod=self.nod, sigma=self.src_sigma)
         if self.has_image:
             c["footprint on image (%)"] = round(100 * frac, 1)
-        zone_col = msa._zone_column(self.constraint)
         c["constraint"] = self.constraint
         c["nod"] = self.nod
         n_fo, n_fc = c["on failed-open shutters"], c["on failed-closed shutters"]
@@ -450,7 +450,7 @@ class OverlayScene:
             warnings.append("No catalog source falls in the MSA at this pointing")
         self.message = "; ".join(warnings)
         self.counts = c
-        chosen = usable & np.asarray(loc[zone_col])
+        chosen = msa.counted_mask(loc, self.constraint, 3 if self.nod else 1)  # the one counting rule
         ids = np.ravel_multi_index((q[chosen] - 1, np.asarray(loc["j"])[chosen] - 1, np.asarray(loc["i"])[chosen] - 1),
                                    msa.SHAPE)
         self._hit_ids = np.unique(ids)
@@ -572,7 +572,7 @@ class OverlayScene:
             self.shutters == "auto" and cell_px < 2.0 and self.src_ra.size > 0)
         lut = self._base_lut(near_only)
         if near_only and self._hit_ids.size:
-            # operable / closed shutters within +-2 rows and +-1 column of a chosen shutter
+            # operable / closed shutters within +-2 shutter_columns (spatial) and +-1 shutter_row of a chosen one
             q, j, i = np.unravel_index(self._hit_ids, msa.SHAPE)
             for dj in (-2, -1, 0, 1, 2):
                 for di in (-1, 0, 1):
