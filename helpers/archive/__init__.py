@@ -61,6 +61,7 @@ from .footprints import (
     parse_s_region,
     tangent_plane,
 )
+from .local import cutout_image, expand_image_paths, image_center, local_images, require_imaging
 from .mast import RETRY_DELAYS_S, ArchiveWarning, find_imaging, query_observations, select_products
 from .notebook import images_for_config
 from .provenance import decode_wcsname, provenance_table, wcs_provenance
@@ -100,6 +101,11 @@ __all__ = [
     "query_gaia",
     "query_hsc",
     "images_for_config",
+    "local_images",
+    "expand_image_paths",
+    "cutout_image",
+    "image_center",
+    "require_imaging",
     "save_table",
     # public constants that were module attributes of the single-file archive
     "MSA_ANY_APA_RADIUS_ARCMIN",
