@@ -114,3 +114,26 @@ def test_demo_field_says_it_is_simulated(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(sources.notebook, "_simulate_demo_images", lambda cfg, progress=None: [])
     images, simulated = sources.field_images(cfg)
     assert simulated and "simulated" in capsys.readouterr().out
+
+
+def test_config_records_own_data(tmp_path, small):
+    cfg = config.create_field("mine", ra=53.16, dec=-27.78, workspace_root=tmp_path, live=False)
+    config.record_own_data(cfg, images=[str(small)], targets=None)
+    again = config.load_field("mine", tmp_path)
+    assert again.extra["own_images"] == [str(small)] and again.extra["targets_path"] is None
+    with pytest.raises(WorkbookError, match="target list .* not found"):
+        config.record_own_data(cfg, targets=tmp_path / "missing.ecsv")
+    own, use_mast = archive.own_imaging(again)
+    assert not use_mast and own[0]["local"] and own[0]["path"] == str(small.resolve())
+
+
+def test_cli_centre_defaults_to_the_first_image(small, monkeypatch):
+    from helpers import chain
+
+    seen = {}
+    monkeypatch.setattr(chain, "run_chain", lambda params, **kw: seen.update(params) or {})
+    assert chain.main(["--field", "mine", "--image", str(small)]) == 0
+    ra, dec = archive.image_center(small)
+    assert abs(seen["ra"] - ra) < 1e-9 and abs(seen["dec"] - dec) < 1e-9
+    assert seen["images"] == [str(small)] and seen["targets"] is None and seen["live"] is False
+    assert chain.main(["--field", "mine", "--ra", "53.1", "--image", str(small)]) == 2  # --ra without --dec
