@@ -5,7 +5,7 @@ truncation, checksums), decodes its WCS provenance (`wcs_provenance`), checks th
 field centre, ranks the files like MAST products (Gaia-aligned first, then the finer pixel scale)
 and returns the ``extra["images"]`` records notebook 02 reads. A mosaic too large to extract
 whole is cut around the field with :func:`cutout_image`, which reads only the rows and columns it
-needs (memory-mapped ``.section`` reads), never the whole file.
+needs (``.section`` reads), never the whole file.
 
 :func:`require_imaging` is notebook 01's guard: offline, a field that is not the demo and has
 no local images stops with one line naming ``images=`` / ``--image`` and ``--live``.
@@ -108,8 +108,8 @@ def image_center(path):
 def cutout_image(path, center, size_arcsec, out_path, overwrite=False):
     """Cut a square around ``center`` out of every image extension of ``path`` with section reads.
 
-    Only the needed rows and columns are read (``ImageHDU.section`` on a memory-mapped file), so a
-    40k x 40k mosaic costs the memory of the cut-out, not of the file. Extensions with the science
+    Only the needed rows and columns are read (``ImageHDU.section``, seeking in the file), so a
+    40k x 40k mosaic costs the memory of the cut-out, not of the file (``memmap=False``: mapped pages would count as resident). Extensions with the science
     image's shape (``WHT``, ``ERR`` ...) are cut the same way; the primary header is kept (instrument,
     filter, dates, ``WCSNAME`` ...) and the WCS is shifted with `astropy.wcs.WCS.slice`.
 
@@ -139,7 +139,9 @@ def cutout_image(path, center, size_arcsec, out_path, overwrite=False):
     from astropy.wcs.utils import proj_plane_pixel_scales
 
     path = Path(path)
-    with fits.open(path, memmap=True) as hdul:
+    # memmap=False: .section then reads only the needed rows with file seeks; memory-mapped pages of a
+    # multi-GB file would count against the process's resident memory as they are touched.
+    with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
         i, w = _science_hdu(hdul)
         if i is None:
             raise WorkbookError(f"image {path.name} has no celestial WCS; give an image with RA/Dec WCS keywords")
@@ -159,7 +161,7 @@ def cutout_image(path, center, size_arcsec, out_path, overwrite=False):
                 continue
             if not getattr(h, "is_image", False) or h.header.get("NAXIS", 0) != 2 or h.shape != sci.shape:
                 continue
-            data = np.array(h.section[y0:y1, x0:x1])
+            data = h.section[y0:y1, x0:x1]  # a new array of the cut-out only
             header = h.header.copy()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FITSFixedWarning)

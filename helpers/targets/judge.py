@@ -242,8 +242,7 @@ def judge_targets(targets, measured, max_sep=0.3, search_arcsec=5.0, max_rotatio
     transform = None
     for _ in range(3):  # match, fit, re-match with the fitted transform
         dist, j = tree.query(np.column_stack([xa, ya]), distance_upper_bound=max_sep_mas)
-        n_within = np.fromiter((len(p) for p in tree.query_ball_point(np.column_stack([xa, ya]), max_sep_mas)), int,
-                               xa.size)
+        n_within = tree.query_ball_point(np.column_stack([xa, ya]), max_sep_mas, return_length=True)
         has = np.isfinite(dist)
         # one-to-one: a measured source claimed by two targets belongs to neither
         claimed = np.bincount(j[has], minlength=ref_xy.shape[0] + 1)
@@ -287,7 +286,8 @@ def judge_targets(targets, measured, max_sep=0.3, search_arcsec=5.0, max_rotatio
         er = np.concatenate([errs[0][jm_used], errs[1][jm_used]])
         ones = np.ones_like(d)
         sigma = float(_solve_k(d, ones, er)) * dof
-        boot = _boot_solve_k(d, ones, er, n_boot, seed) * dof
+        # m-out-of-n bootstrap above 5000 residuals (rescaled): the interval, not the point, is resampled
+        boot = _boot_solve_k(d, ones, er, n_boot, seed, max_n=5000) * dof
     else:
         notes.append(f"the {reference} has no per-source errors: the scatter is the list's and the image's together")
         sigma = float(robust_sigma(d)) * dof
