@@ -109,3 +109,33 @@ def test_image_method_needs_the_measured_catalog():
     j = judge_targets(targets, measured, n_boot=0)
     with pytest.raises(WorkbookError, match="needs the measured catalog"):
         correct_targets(targets, j, method="image")
+
+
+def test_field_glue_records_extra_targets_and_writes_the_corrected_list(tmp_path):
+    import json
+
+    import matplotlib
+    matplotlib.use("Agg")
+
+    from helpers import config
+    from helpers.plotting.targets import plot_targets_histogram, plot_targets_quiver
+    from helpers.targets.notebook import judge_field_targets
+
+    targets, measured, _ = _field(n_image=800, n_targets=300, offset=(900.0, -400.0), rotation_deg=0.1,
+                                  list_sigma=15.0)
+    path = tmp_path / "mine.ecsv"
+    targets.write(path, format="ascii.ecsv")
+    cfg = config.create_field("mine", ra=RA0, dec=DEC0, workspace_root=tmp_path, live=False)
+    assert judge_field_targets(cfg, {"img": measured}) == (None, None)  # no list: nothing written
+    assert not (cfg.path / "catalogs" / "targets_corrected.ecsv").exists()
+    config.record_own_data(cfg, targets=str(path))
+    j, corrected = judge_field_targets(cfg, {"img": measured}, method="image", n_boot=50)
+    rec = json.loads((cfg.path / "field.json").read_text())["extra"]["targets"]
+    keys = {"path", "n", "n_matched", "offset_mas", "rotation_arcsec", "scale_ppm", "sigma_mas", "ci", "verdict",
+            "correction"}
+    assert keys <= set(rec) and rec["n"] == 300 and rec["correction"]["method"] == "image"
+    assert abs(rec["sigma_mas"] / 15.0 - 1) < 0.2 and abs(rec["rotation_arcsec"] + 360) < 10
+    back = Table.read(cfg.path / "catalogs" / "targets_corrected.ecsv")
+    assert back["id"].tolist() == targets["id"].tolist() and "position_from" in back.colnames
+    for fig in (plot_targets_quiver(j), plot_targets_histogram(j)):
+        assert fig.axes

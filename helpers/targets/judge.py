@@ -47,7 +47,8 @@ class TargetJudgement:
         unmatched), ``idx_ref`` (row of the measured catalog, -1 if none), ``n_within`` (measured
         sources within the match radius), ``dx``, ``dy`` (mas, transformed target - measured,
         East/North), ``offset`` (mas, radial), ``image_sigma`` (mas, the measured source's
-        1-sigma per axis).
+        1-sigma per axis), ``x_plane``, ``y_plane`` (mas, the transformed target about ``center``,
+        East/North).
     transform : `helpers.astrometry.transforms.Transform`
         Target-list frame -> measured frame (tangent plane about ``center``).
     coarse : dict
@@ -273,8 +274,9 @@ def judge_targets(targets, measured, max_sep=0.3, search_arcsec=5.0, max_rotatio
         sel = idx_ref >= 0
         img_sigma[sel] = np.sqrt(0.5 * (ex[idx_ref[sel]] ** 2 + ey[idx_ref[sel]] ** 2))
     per = Table({"id": np.asarray(targets["id"]), "status": status, "idx_ref": idx_ref, "n_within": n_within,
-                 "dx": dx_all, "dy": dy_all, "offset": np.hypot(dx_all, dy_all), "image_sigma": img_sigma})
-    for name in ("dx", "dy", "offset", "image_sigma"):
+                 "dx": dx_all, "dy": dy_all, "offset": np.hypot(dx_all, dy_all), "image_sigma": img_sigma,
+                 "x_plane": xa, "y_plane": ya})
+    for name in ("dx", "dy", "offset", "image_sigma", "x_plane", "y_plane"):
         per[name].unit = "mas"
     # The list's own scatter: d ~ N(0, s^2 + e_img^2) per axis -> solve for s (e_c = 1, k = s).
     d = np.concatenate([dxm[used] - np.median(dxm[used]), dym[used] - np.median(dym[used])])
