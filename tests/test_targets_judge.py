@@ -139,3 +139,28 @@ def test_field_glue_records_extra_targets_and_writes_the_corrected_list(tmp_path
     assert back["id"].tolist() == targets["id"].tolist() and "position_from" in back.colnames
     for fig in (plot_targets_quiver(j), plot_targets_histogram(j)):
         assert fig.axes
+
+
+def test_mpt_catalog_from_targets_keeps_planner_ids_and_lists_contaminants(tmp_path):
+    from helpers.export import build_mpt_table, read_mpt_catalog, write_mpt_catalog
+
+    targets, measured, _ = _field(n_image=600, n_targets=200, offset=(500.0, 200.0), list_sigma=10.0)
+    measured["kind"] = np.where(np.arange(len(measured)) % 3 == 0, "point", "extended")
+    measured["flags"] = np.zeros(len(measured), int)
+    targets["weight"] = 4.0 - targets["priority"]
+    targets["redshift"] = np.linspace(1, 6, len(targets))
+    j = judge_targets(targets, measured, n_boot=0)
+    corrected = correct_targets(targets, j, measured=measured, method="image")
+    image_table = build_mpt_table(measured, mag_ta=np.full(len(measured), 22.0))
+    from helpers.export import build_target_mpt_table
+    mpt = build_target_mpt_table(corrected, image_table, j.per_target["idx_ref"])
+    n_t = len(targets)
+    n_used = int(np.sum(np.asarray(j.per_target["idx_ref"]) >= 0))
+    assert mpt.meta["n_targets"] == n_t and mpt.meta["n_contaminants"] == len(measured) - n_used
+    assert mpt["ID"][:n_t].tolist() == targets["id"].tolist()
+    assert mpt["Weight"][:n_t].tolist() == targets["weight"].tolist() and (mpt["Weight"][n_t:] == 0).all()
+    assert np.allclose(mpt["Redshift"][:n_t], targets["redshift"])
+    assert len(set(mpt["ID"].tolist())) == len(mpt) and (mpt["Label"][n_t:] == "contaminant").all()
+    path = write_mpt_catalog(mpt, tmp_path / "mpt.cat")
+    back = read_mpt_catalog(path)
+    assert back["ID"].tolist() == mpt["ID"].tolist()
