@@ -324,7 +324,8 @@ def correct_targets(targets, judgement, measured=None, method="transform"):
         A copy with ``ra``, ``dec`` replaced, the input kept as ``ra_input``, ``dec_input``, and
         ``position_from`` (``"transform"`` / ``"image"``), ``match_status``, ``position_sigma``
         (mas; the image's sigma for ``"image"`` rows, NaN otherwise), ``position_flag`` (True where
-        a target was not matched). ``meta['correction']`` says what was done, in numbers.
+        a target was not matched), ``image_row`` (the measured catalog's row, -1 if none).
+        ``meta['correction']`` says what was done, in numbers.
     """
     if method not in ("transform", "image"):
         raise WorkbookError(f"method={method!r} is not known; use 'transform' or 'image'")
@@ -355,6 +356,7 @@ def correct_targets(targets, judgement, measured=None, method="transform"):
     out["position_sigma"] = sig
     out["position_sigma"].unit = "mas"
     out["position_flag"] = status != "matched"
+    out["image_row"] = np.asarray(per["idx_ref"], np.int64)  # row of the measured catalog, -1 if none
     t = judgement.transform
     out.meta["correction"] = {
         "method": method, "n": len(out), "n_from_image": int((source == "image").sum()),
