@@ -172,7 +172,7 @@ def cutout_image(path, center, size_arcsec, out_path, overwrite=False):
                 for key in ("CRPIX1", "CRPIX2"):
                     header.pop(key, None)
                 header.update(full.slice((slice(y0, y1), slice(x0, x1))).to_header(relax=True))
-            header["CUTOUT"] = (f"{path.name}[{y0}:{y1},{x0}:{x1}]", "section read by helpers.archive.cutout_image")
+            header["CUTOUT"] = (f"{path.name}[{y0}:{y1},{x0}:{x1}]", "helpers.archive.cutout_image")
             if k == 0:
                 out[0] = fits.PrimaryHDU(data, header=header)
             else:
