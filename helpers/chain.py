@@ -10,6 +10,7 @@ Command line::
     python -m helpers.chain --demo                      # the offline demo field
     python -m helpers.chain --field m101 --target "M101" --live
     python -m helpers.chain --field myfield --ra 150.1 --dec 2.2 --radius 3 --only 00 01
+    python -m helpers.chain --field mine --image mosaic_drc.fits --targets targets.ecsv   # your own data, offline
     python -m helpers.chain --strip                     # remove outputs from notebooks/*.ipynb
 """
 
@@ -255,11 +256,29 @@ def _parse(argv):
     parser.add_argument("--dec", help="field centre Dec (deg or dd:mm:ss)")
     parser.add_argument("--radius", type=float, default=2.5, help="search radius, arcmin (default 2.5)")
     parser.add_argument("--epoch", type=float, help="decimal year of the planned observation")
+    parser.add_argument("--image", action="append", metavar="PATH",
+                        help="your own FITS image (path or glob; repeat for more); offline it replaces MAST")
+    parser.add_argument("--targets", metavar="PATH", help="your target list (ECSV, FITS, VOTable, CSV, ASCII, MPT)")
     parser.add_argument("--live", action="store_true", help="use the network (MAST, Gaia, Sesame)")
     parser.add_argument("--workspace-root", help="parent directory of field workspaces")
     parser.add_argument("--only", nargs="+", metavar="NN", help="run only these notebooks, e.g. --only 00 01")
     parser.add_argument("--strip", action="store_true", help="strip outputs from notebooks/*.ipynb and exit")
     return parser.parse_args(argv)
+
+
+def _own_data_centre(images, targets):
+    """Default field centre: the target list's centre, else the first image's (degrees, and what from)."""
+    if targets:
+        from .targets import centre_and_radius, read_target_list
+
+        t = read_target_list(targets)
+        ra0, dec0, _, _ = centre_and_radius(t["ra"], t["dec"])
+        return float(ra0), float(dec0), f"the target list {Path(targets).name}"
+    from .archive import expand_image_paths, image_center
+
+    first = expand_image_paths(images)[0]
+    ra0, dec0 = image_center(first)
+    return ra0, dec0, f"the image {first.name}"
 
 
 def main(argv=None):
@@ -277,8 +296,16 @@ def main(argv=None):
         else:
             if not args.field:
                 raise WorkbookError("give --field NAME (and --ra/--dec or --target), or --demo for the offline demo")
-            params = {"field": args.field, "target": args.target, "ra": args.ra, "dec": args.dec,
-                      "radius_arcmin": args.radius, "live": bool(args.live)}
+            ra, dec = args.ra, args.dec
+            if (ra is None) != (dec is None):
+                raise WorkbookError("give both --ra and --dec (or neither, to centre on the targets or the first image)")
+            if ra is None and not args.target and (args.targets or args.image):
+                ra, dec, centre_from = _own_data_centre(args.image, args.targets)
+                print(f"field centre from {centre_from}: RA {ra:.6f}, Dec {dec:+.6f} deg")
+            params = {"field": args.field, "target": args.target, "ra": ra, "dec": dec,
+                      "radius_arcmin": args.radius, "live": bool(args.live),
+                      "images": [str(Path(p).expanduser().absolute()) for p in args.image or []],
+                      "targets": str(Path(args.targets).expanduser().absolute()) if args.targets else None}
             if args.epoch is not None:  # --epoch 0 is checked (and refused), not ignored
                 params["epoch"] = args.epoch
         timings = run_chain(params, workspace_root=args.workspace_root, only=args.only)

@@ -35,6 +35,7 @@ __all__ = [
     "resolve_target",
     "create_field",
     "load_field",
+    "record_own_data",
 ]
 
 #: MPT accepts catalogs whose sources all lie within 1 degree (REFERENCE.md section 3).
@@ -475,3 +476,38 @@ def load_field(name_or_path, workspace_root=None):
     # The workspace may have moved with its directory: trust where the file is.
     config.workspace = str(path.parent.resolve())
     return config
+
+
+def record_own_data(cfg, images=None, targets=None):
+    """Record the planner's own images and target list in ``field.json`` (notebook 00, issue #14).
+
+    Parameters
+    ----------
+    cfg : FieldConfig
+    images : str or list of str, optional
+        FITS paths or globs; stored as absolute paths (globs kept as given, expanded by notebook 01's
+        ``helpers.archive.local_images``, which also verifies the files).
+    targets : str, optional
+        The target list (any format `helpers.targets.read_target_list` reads).
+
+    Returns
+    -------
+    cfg : FieldConfig
+        Updated: ``extra["own_images"]`` (list) and ``extra["targets_path"]`` (str or None).
+
+    Raises
+    ------
+    WorkbookError
+        A target list path that does not exist.
+    """
+    if isinstance(images, (str, Path)):
+        images = [images]
+    own = [str(Path(p).expanduser().absolute()) for p in (images or [])]
+    target_path = None
+    if targets:
+        target_path = Path(targets).expanduser().absolute()
+        if not target_path.exists():
+            raise WorkbookError(f"target list {targets} not found; give the path of your target list (--targets PATH)")
+        target_path = str(target_path)
+    cfg.update(extra={"own_images": own, "targets_path": target_path})
+    return cfg

@@ -61,8 +61,9 @@ from .footprints import (
     parse_s_region,
     tangent_plane,
 )
+from .local import cutout_image, expand_image_paths, image_center, local_images, require_imaging
 from .mast import RETRY_DELAYS_S, ArchiveWarning, find_imaging, query_observations, select_products
-from .notebook import images_for_config
+from .notebook import images_for_config, own_imaging
 from .provenance import decode_wcsname, provenance_table, wcs_provenance
 from .ranking import (
     PIXEL_SCALE_ARCSEC,
@@ -100,6 +101,12 @@ __all__ = [
     "query_gaia",
     "query_hsc",
     "images_for_config",
+    "own_imaging",
+    "local_images",
+    "expand_image_paths",
+    "cutout_image",
+    "image_center",
+    "require_imaging",
     "save_table",
     # public constants that were module attributes of the single-file archive
     "MSA_ANY_APA_RADIUS_ARCMIN",

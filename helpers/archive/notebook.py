@@ -9,9 +9,10 @@ import warnings
 import numpy as np
 
 from ..errors import WorkbookError
+from .local import local_images, require_imaging
 from .mast import ArchiveWarning
 
-__all__ = ["images_for_config"]
+__all__ = ["images_for_config", "own_imaging"]
 
 
 # ----------------------------------------------------------------------------------------
@@ -63,3 +64,35 @@ def images_for_config(products, manifest, provenance):
         raise WorkbookError("none of the downloaded images has a celestial WCS; choose other products "
                             "(raise max_products) or other instruments")
     return sorted(images, key=lambda d: d["rank"])
+
+
+def own_imaging(cfg, images=None):
+    """Notebook 01's first step: the planner's own images, and whether to ask MAST as well.
+
+    Parameters
+    ----------
+    cfg : `helpers.config.FieldConfig`
+    images : list of str, optional
+        Paths or globs; default ``cfg.extra["own_images"]`` (recorded by notebook 00).
+
+    Returns
+    -------
+    own : list of dict
+        :func:`local_images` records (verified, ranked, cut if huge).
+    use_mast : bool
+        True when live, or when there are no own images (the demo's replay).
+
+    Raises
+    ------
+    WorkbookError
+        Offline, a field that is not the demo and has no images (one line naming ``images=``,
+        ``--image`` and ``--live``); or a bad image.
+    """
+    given = images or cfg.extra.get("own_images") or []
+    own = local_images(given, center=(cfg.ra, cfg.dec), out_dir=cfg.subdir("archive")) if given else []
+    require_imaging(cfg, own)
+    use_mast = bool(cfg.live) or not own
+    if own:
+        print(f"{len(own)} own image(s): " + ", ".join(f"{r['product_id']} ({r['instrument']} {r['filter']})" for r in own)
+              + ("; MAST is searched as well (live)" if use_mast else "; offline: MAST is not searched"))
+    return own, use_mast

@@ -45,6 +45,7 @@ from .footprint import msa_counts, msa_outline_polygons, quadrant_outlines
 from .geometry import tangent_plane_arcsec
 from .magnitudes import APPROX_AB_ZEROPOINTS, ab_zeropoint, catalog_magnitudes, flux_to_abmag
 from .mpt import (COORD_DECIMALS, MAG_FILL, MPT_MAX_ID, MPT_MAX_RADIUS_DEG, OTHER_FILL, build_mpt_table,
+                  build_target_mpt_table,
                   read_mpt_catalog, round_trip_check, validate_mpt_table, write_mpt_catalog)
 from .msata import (FLAG_BLENDED, FLAG_EDGE, FLAG_MASKED, FLAG_PSF_FAILED, FLAG_SATURATED, MSATA_WINDOWS,
                     MSATA_WINDOWS_SOURCE, load_brightness_windows, msata_candidates, ta_magnitude_window)
@@ -67,6 +68,7 @@ __all__ = [
     "tangent_plane_arcsec",
     "validate_mpt_table",
     "build_mpt_table",
+    "build_target_mpt_table",
     "write_mpt_catalog",
     "read_mpt_catalog",
     "msata_candidates",

@@ -43,6 +43,7 @@ __all__ = [
     "MPT_MAX_RADIUS_DEG",
     "validate_mpt_table",
     "build_mpt_table",
+    "build_target_mpt_table",
     "write_mpt_catalog",
     "read_mpt_catalog",
     "round_trip_check",
@@ -425,6 +426,79 @@ def build_mpt_table(sources, mag_ta=None, mag_preimage=None, candidates=None, id
             raise WorkbookError(f"TA filter {ta_filter!r} is not one of NIRSpec's MSATA filters; use F110W, F140X or CLEAR")
         out[f"NRS_{ta}"] = np.asarray(mag_ta, float)
         out[f"NRS_{ta}"].description = f"estimated {ta} magnitude for APT's MSATA reference-star bins"
+    return out
+
+
+def build_target_mpt_table(targets, image_table, idx_image):
+    """The MPT catalog of a planner's target list: their IDs and priorities, every other image
+    source as a contaminant, the MSATA reference stars from the same (image) frame.
+
+    Parameters
+    ----------
+    targets : `~astropy.table.Table`
+        The corrected target list (`helpers.targets.correct_targets`): ``id``, ``ra``, ``dec``
+        (deg, image frame), optional ``weight`` (from priority), ``redshift``, ``priority``,
+        ``position_sigma`` (mas), ``match_status``.
+    image_table : `~astropy.table.Table`
+        :func:`build_mpt_table` of the image's source catalog (same order as that catalog).
+    idx_image : array-like of int
+        Per target, the row of the image catalog it matched (-1 if none), from the judgement's
+        ``per_target["idx_ref"]``.
+
+    Returns
+    -------
+    table : `~astropy.table.Table`
+        Targets first (``ID`` = the planner's ID, ``Weight``, ``Redshift``, ``Magnitude`` /
+        ``Stellarity`` / ``Reference`` / ``Sigma_mas`` / ``Flags`` of the matched image source),
+        then every unmatched image source with ``Weight`` 0 and an ID above the largest target ID;
+        ``Label`` says ``target`` / ``contaminant``.
+
+    Raises
+    ------
+    WorkbookError
+        If the contaminant IDs would exceed MPT's 1,000,000.
+    """
+    from astropy.table import Table, vstack
+    import astropy.units as u
+
+    idx = np.asarray(idx_image, int)
+    n_t, n_i = len(targets), len(image_table)
+    if idx.size != n_t:
+        raise WorkbookError("idx_image must have one entry per target (the judgement's per_target['idx_ref'])")
+    has = idx >= 0
+    t = Table(meta=dict(image_table.meta))
+    t["ID"] = np.asarray(targets["id"], np.int64)
+    t["RA"] = np.asarray(targets["ra"], float) * u.deg
+    t["DEC"] = np.asarray(targets["dec"], float) * u.deg
+    for name in image_table.colnames:
+        if name in ("ID", "RA", "DEC", "Weight"):
+            continue
+        col = np.asarray(image_table[name])
+        fill = MAG_FILL if name.startswith(("Magnitude", "Mag_", "NRS_")) else (0 if col.dtype.kind in "iu" else OTHER_FILL)
+        vals = np.full(n_t, fill, dtype=col.dtype)
+        vals[has] = col[idx[has]]
+        t[name] = vals
+    if "position_sigma" in targets.colnames:  # the image's sigma where the image position was taken
+        ps = np.asarray(targets["position_sigma"], float)
+        if "Sigma_mas" in t.colnames:
+            t["Sigma_mas"] = np.where(np.isfinite(ps), ps, np.asarray(t["Sigma_mas"], float))
+    t["Weight"] = np.asarray(targets["weight"], float) if "weight" in targets.colnames else np.ones(n_t)
+    if "redshift" in targets.colnames:
+        t["Redshift"] = np.ma.filled(np.ma.asarray(targets["redshift"], dtype=float), OTHER_FILL)
+    t["Label"] = np.full(n_t, "target", dtype="<U11")
+    rest = np.setdiff1d(np.arange(n_i), idx[has])
+    c = image_table[rest].copy()
+    start = int(t["ID"].max()) if n_t else 0
+    c["ID"] = start + np.arange(1, len(c) + 1, dtype=np.int64)
+    if len(c) and int(c["ID"].max()) > MPT_MAX_ID:
+        raise WorkbookError(f"{len(c)} contaminants after target ID {start} exceed MPT's 1,000,000 IDs; renumber the "
+                            "targets (write_id_mapping) or use fewer image sources")
+    c["Weight"] = np.zeros(len(c))
+    if "Redshift" in t.colnames:
+        c["Redshift"] = np.full(len(c), OTHER_FILL)
+    c["Label"] = np.full(len(c), "contaminant", dtype="<U11")
+    out = vstack([t, c[t.colnames]], metadata_conflicts="silent")
+    out.meta["n_targets"], out.meta["n_contaminants"] = n_t, len(c)
     return out
 
 

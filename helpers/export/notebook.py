@@ -12,6 +12,7 @@ from ..errors import WorkbookError
 from .._io import atomic_path, ensure_writable_dir
 
 __all__ = [
+    "target_mpt_table",
     "find_source_catalog",
     "image_header",
     "copy_figures",
@@ -130,3 +131,46 @@ def copy_figures(src_dir, dest_dir, overwrite=False, pattern="*.png"):
             shutil.copyfile(src, tmp)
         out.append(dest)
     return out
+
+
+def target_mpt_table(cfg, image_mpt):
+    """Notebook 05: the MPT catalog from the field's corrected target list, if there is one.
+
+    Parameters
+    ----------
+    cfg : `helpers.config.FieldConfig`
+    image_mpt : `~astropy.table.Table`
+        :func:`build_mpt_table` of the image catalog the targets were judged against.
+
+    Returns
+    -------
+    mpt : `~astropy.table.Table`
+        `build_target_mpt_table` (targets + contaminants) when ``cfg.extra["targets"]`` exists,
+        else ``image_mpt`` unchanged; a line says which.
+
+    Raises
+    ------
+    WorkbookError
+        If the corrected list is missing or was judged against another image.
+    """
+    from astropy.table import Table
+
+    from .mpt import build_target_mpt_table
+
+    rec = cfg.extra.get("targets")
+    if not rec:
+        print("no target list for this field: the MPT catalog lists the image's sources")
+        return image_mpt
+    path = Path(rec.get("corrected_path") or "")
+    if not path.is_file():
+        raise WorkbookError(f"the corrected target list {path} is missing; re-run notebook 02")
+    targets = Table.read(path, format="ascii.ecsv")
+    judged = targets.meta.get("judged_against")
+    if judged and image_mpt.meta.get("image") not in (None, judged):
+        raise WorkbookError(f"the targets were judged against image {judged}, not {image_mpt.meta.get('image')}; "
+                            "re-run notebook 02 so both use the same image")
+    mpt = build_target_mpt_table(targets, image_mpt, targets["image_row"])
+    print(f"MPT catalog from your target list: {mpt.meta['n_targets']} targets (your IDs, Weight from priority; "
+          f"positions: {rec['correction'].get('method')}) + {mpt.meta['n_contaminants']} other image sources as "
+          "contaminants (Weight 0)")
+    return mpt

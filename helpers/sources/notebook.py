@@ -17,9 +17,11 @@ def field_images(cfg, max_images=None, progress=None):
     """The images notebook 02 processes, best first.
 
     Reads ``cfg.extra["images"]`` (written by notebook 01: dicts with ``path, product_id,
-    instrument, filter, epoch, pixel_scale, wcsname``). When notebook 01 has not run (no
-    ``images``), the offline demo field is simulated (`helpers.simulate.demo_field`) and written as
-    HST drc / JWST i2d-like FITS files into the workspace's ``archive/`` directory.
+    instrument, filter, epoch, pixel_scale, wcsname``). Only the demo field (by name,
+    ``helpers.config.DEMO_FIELD``) may go on without them: its imaging is simulated
+    (`helpers.simulate.demo_field`), written as HST drc / JWST i2d-like FITS files into the
+    workspace's ``archive/`` directory, and a line says so. Any other field without images stops:
+    nothing simulated ever lands in a field that is not the demo (issue #14).
 
     Parameters
     ----------
@@ -37,11 +39,18 @@ def field_images(cfg, max_images=None, progress=None):
     Raises
     ------
     WorkbookError
-        If a listed image file is missing.
+        If a listed image file is missing, or a field other than the demo has no images.
     """
+    from ..config import DEMO_FIELD
+
     images = list(cfg.extra.get("images") or [])
     simulated = False
     if not images:
+        if cfg.name != DEMO_FIELD["name"]:
+            raise WorkbookError(
+                f"field {cfg.name!r} has no images: run notebook 01 with images=['your.fits'] (CLI: "
+                "python -m helpers.chain --field NAME --image PATH), or with --live to find them in MAST")
+        print(f"{cfg.name}: the demo field's imaging is simulated (helpers.simulate.demo_field), not real data")
         images = _simulate_demo_images(cfg, progress=progress)
         simulated = True
     if max_images is not None:

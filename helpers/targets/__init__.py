@@ -8,18 +8,24 @@ canonical ``id``, ``ra``, ``dec`` (deg, ICRS) and, when present, ``priority``, `
 was found, mapped and converted. Problems a planner can fix are one-line
 :class:`~helpers.errors.WorkbookError` messages.
 
-Sits between ``astrometry`` and ``msa`` in the import order; imports only ``errors``,
-``_io`` and ``skyplane``.
+Sits between ``astrometry`` and ``msa`` in the import order; the reader imports only
+``errors``, ``_io`` and ``skyplane``; :mod:`.judge` (the list against the image catalog or Gaia:
+frame offset, own scatter, verdict, correction) builds on ``astrometry``.
 """
 
 from .coords import DEC_NAMES, RA_NAMES, TargetListWarning, parse_sexagesimal
 from .ids import (ID_NAMES, PRIORITY_NAMES, REDSHIFT_NAMES, WEAK_ID_NAMES, WEIGHT_NAMES, weight_from_priority,
                   write_id_mapping)
+from .judge import TargetJudgement, correct_targets, judge_targets, targets_record
 from .reader import FORMATS, read_table_file, read_target_list, target_list_summary
 from .validate import MPT_MAX_RADIUS_DEG, centre_and_radius, check_positions
 
 __all__ = [
     "read_target_list",
+    "judge_targets",
+    "correct_targets",
+    "targets_record",
+    "TargetJudgement",
     "read_table_file",
     "target_list_summary",
     "write_id_mapping",

@@ -1,0 +1,73 @@
+"""Figures for the planner's target list judged against the image (issue #14): the residual quiver
+map and the histogram of residuals against the verdict bands. Residuals in mas."""
+
+import numpy as np
+
+from .astrometry import _new_axes, _shade_bands
+
+__all__ = ["plot_targets_quiver", "plot_targets_histogram"]
+
+
+def plot_targets_quiver(judgement, arrow_scale_mas=20.0, max_arrows=3000, ax=None):
+    """Residual of every matched target after the fitted transform, as arrows on the sky.
+
+    Parameters
+    ----------
+    judgement : `helpers.targets.TargetJudgement`
+    arrow_scale_mas : float
+        The residual drawn as a 10" arrow.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    fig : matplotlib Figure
+    """
+    fig, ax = _new_axes(ax, figsize=(6.4, 6.0))
+    per = judgement.per_target
+    st = np.asarray(per["status"])
+    ok = st == "matched"
+    dx, dy = np.asarray(per["dx"], float), np.asarray(per["dy"], float)
+    x, y = np.asarray(per["x_plane"], float) / 1000.0, np.asarray(per["y_plane"], float) / 1000.0
+    idx = np.flatnonzero(ok)[:max_arrows]
+    k = 10.0 / arrow_scale_mas
+    ax.quiver(x[idx], y[idx], dx[idx] * k, dy[idx] * k, angles="xy", scale_units="xy", scale=1.0, width=0.003,
+              color="#0072B2", label=f"matched ({int(ok.sum())})")
+    for name, marker, colour in (("ambiguous", "s", "#E69F00"), ("unmatched", "x", "#D55E00")):
+        sel = st == name
+        if sel.any():
+            ax.plot(x[sel], y[sel], marker, ls="none", mfc="none", color=colour, label=f"{name} ({int(sel.sum())})")
+    ax.quiver([0.92], [0.06], [10.0], [0.0], transform=ax.transAxes, angles="xy", scale_units="xy", scale=1.0,
+              width=0.004, color="k")
+    ax.text(0.92, 0.09, f"{arrow_scale_mas:g} mas", transform=ax.transAxes, ha="right")
+    ax.set_xlabel("East offset (arcsec)")
+    ax.set_ylabel("North offset (arcsec)")
+    ax.invert_xaxis()  # East to the left, as on the sky
+    ax.set_aspect("equal")
+    ax.legend(loc="upper right", fontsize=8)
+    ax.set_title(f"targets - image after the fit ({judgement.reference})")
+    return fig
+
+
+def plot_targets_histogram(judgement, bins=50, ax=None):
+    """Histogram of per-axis residuals of matched targets, the list's sigma and the verdict bands.
+
+    Returns
+    -------
+    fig : matplotlib Figure
+    """
+    fig, ax = _new_axes(ax)
+    per = judgement.per_target
+    ok = np.asarray(per["status"]) == "matched"
+    d = np.concatenate([np.asarray(per["dx"], float)[ok], np.asarray(per["dy"], float)[ok]])
+    d = d - np.median(d)
+    lim = max(5 * judgement.sigma_mas, 60.0)
+    ax.hist(np.abs(d), bins=np.linspace(0, lim, bins), color="#0072B2", alpha=0.8, label="|residual| per axis")
+    _shade_bands(ax, orientation="vertical", upper=lim)
+    ax.axvline(judgement.sigma_mas, color="k", lw=2,
+               label=f"list's own sigma {judgement.sigma_mas:.1f} mas ({judgement.ci[0]:.1f}-{judgement.ci[1]:.1f})")
+    ax.set_xlabel("residual (mas)")
+    ax.set_ylabel("targets")
+    ax.set_xlim(0, lim)
+    ax.legend(fontsize=8)
+    ax.set_title(judgement.verdict.band)
+    return fig

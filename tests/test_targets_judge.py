@@ -1,0 +1,166 @@
+"""helpers.targets.judge on simulated target lists with a known frame offset, rotation and scatter.
+
+The measured catalog has per-source errors (drawn, known); the target list is the truth moved by
+a known rotation about the field centre, a known shift and a known Gaussian scatter. The judge must
+give back the shift within 5 mas, the rotation within 5 arcsec and the list's own scatter within
+10 %, with the image catalog's errors removed (issue #14).
+"""
+
+import math
+
+import numpy as np
+import pytest
+from astropy.table import Table
+
+from helpers.errors import WorkbookError
+from helpers.skyplane import sky_to_tangent, tangent_to_sky
+from helpers.targets.judge import correct_targets, judge_targets, targets_record
+
+RA0, DEC0 = 53.16, -27.78
+FIELD_MAS = 180_000.0  # a 3' field
+
+
+def _field(n_image=3000, n_targets=1500, offset=(0.0, 0.0), rotation_deg=0.0, list_sigma=10.0, image_sigma=4.0,
+           seed=1):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-FIELD_MAS / 2, FIELD_MAS / 2, n_image)
+    y = rng.uniform(-FIELD_MAS / 2, FIELD_MAS / 2, n_image)
+    err = rng.uniform(0.5, 1.5, n_image) * image_sigma  # per-source errors, mas, known exactly
+    xm, ym = x + rng.normal(0, 1, n_image) * err, y + rng.normal(0, 1, n_image) * err
+    ra, dec = tangent_to_sky(xm, ym, RA0, DEC0, unit="mas")
+    measured = Table({"id": np.arange(1, n_image + 1), "ra": ra, "dec": dec, "ra_err": err, "dec_err": err})
+    pick = rng.choice(n_image, n_targets, replace=False)
+    th = math.radians(rotation_deg)
+    xt = math.cos(th) * x[pick] - math.sin(th) * y[pick] + offset[0] + rng.normal(0, list_sigma, n_targets)
+    yt = math.sin(th) * x[pick] + math.cos(th) * y[pick] + offset[1] + rng.normal(0, list_sigma, n_targets)
+    rat, dect = tangent_to_sky(xt, yt, RA0, DEC0, unit="mas")
+    targets = Table({"id": np.arange(1001, 1001 + n_targets), "ra": rat, "dec": dect,
+                     "priority": rng.integers(1, 4, n_targets)})
+    return targets, measured, pick
+
+
+@pytest.mark.parametrize("offset, rotation_deg, list_sigma", [
+    ((2100.0, -2100.0), 0.5, 5.0),   # 3" shift and 0.5 deg at the issue's limits
+    ((-800.0, 300.0), -0.3, 20.0),
+    ((0.0, 0.0), 0.0, 50.0),
+])
+def test_judge_recovers_offset_rotation_and_own_scatter(offset, rotation_deg, list_sigma):
+    targets, measured, _ = _field(offset=offset, rotation_deg=rotation_deg, list_sigma=list_sigma,
+                                  image_sigma=min(4.0, list_sigma / 2))
+    j = judge_targets(targets, measured, max_sep=max(0.3, 6 * list_sigma / 1000), n_boot=100)
+    # the transform's shift is at the measured catalog's tangent point, not RA0/DEC0: compare there
+    dx, dy = sky_to_tangent(RA0, DEC0, *j.center, unit="mas")
+    th = math.radians(rotation_deg)
+    # list = R (image - c) + offset + c in the judge's frame; at image = 0:
+    exp_e = -(math.cos(th) * dx - math.sin(th) * dy) + offset[0] + dx
+    exp_n = -(math.sin(th) * dx + math.cos(th) * dy) + offset[1] + dy
+    # offset_mas is where the list sits relative to the image; the rotation undoes the injected one
+    assert abs(j.offset_mas[0] - exp_e) < 5.0 and abs(j.offset_mas[1] - exp_n) < 5.0
+    assert abs(j.transform.rotation_arcsec + rotation_deg * 3600) < 5.0
+    assert abs(j.sigma_mas / list_sigma - 1) < 0.10
+    assert j.ci[0] < j.sigma_mas < j.ci[1]
+    assert j.n_matched > 1000
+    frac = np.mean(np.asarray(j.per_target["status"]) == "matched")
+    assert frac > 0.9
+
+
+def test_ambiguous_unmatched_and_correction():
+    targets, measured, pick = _field(offset=(1500.0, 700.0), rotation_deg=0.2, list_sigma=8.0)
+    # a twin 0.1" from the first target's image source: that target becomes ambiguous
+    twin = measured[pick[0]:pick[0] + 1].copy()
+    twin["dec"] += 0.1 / 3600
+    twin["id"] = 99999
+    from astropy.table import vstack
+    measured2 = vstack([measured, twin])
+    # a target with no image source at all
+    targets.add_row({"id": 9, "ra": targets["ra"][1] + 20 / 3600, "dec": targets["dec"][1], "priority": 1})
+    j = judge_targets(targets, measured2, n_boot=20)
+    st = dict(zip(j.per_target["id"].tolist(), j.per_target["status"].tolist()))
+    assert st[1001] == "ambiguous" and st[9] == "unmatched"
+    tr = correct_targets(targets, j, method="transform")
+    im = correct_targets(targets, j, measured=measured2, method="image")
+    # after correction the matched targets sit on their image sources: residual = the list's scatter only
+    ok = np.asarray(j.per_target["status"]) == "matched"
+    idx = np.asarray(j.per_target["idx_ref"])[ok]
+    e, n = sky_to_tangent(tr["ra"][ok], tr["dec"][ok], RA0, DEC0, unit="mas")
+    e0, n0 = sky_to_tangent(measured2["ra"][idx], measured2["dec"][idx], RA0, DEC0, unit="mas")
+    assert abs(np.median(e - e0)) < 2 and abs(np.median(n - n0)) < 2 and np.std(e - e0) < 12
+    assert np.allclose(im["ra"][ok], measured2["ra"][idx]) and (im["position_from"][ok] == "image").all()
+    assert np.isfinite(im["position_sigma"][ok]).all()
+    assert im["position_flag"].tolist() == (~ok).tolist()
+    assert tr["ra_input"].tolist() == targets["ra"].tolist()
+    rec = targets_record(j, "list.cat", im.meta["correction"])
+    assert rec["n"] == len(targets) and rec["n_ambiguous"] >= 1 and rec["n_unmatched"] >= 1
+    assert rec["correction"]["method"] == "image" and len(rec["offset_mas"]) == 2 and rec["verdict"]
+    import json
+    json.dumps(rec)
+
+
+def test_all_targets_off_the_image_is_one_line():
+    targets, measured, _ = _field(n_image=500, n_targets=50)
+    targets["dec"] += 1.0
+    with pytest.raises(WorkbookError, match="all 50 targets are off the image catalog") as exc:
+        judge_targets(targets, measured)
+    assert "\n" not in str(exc.value)
+
+
+def test_image_method_needs_the_measured_catalog():
+    targets, measured, _ = _field(n_image=500, n_targets=100)
+    j = judge_targets(targets, measured, n_boot=0)
+    with pytest.raises(WorkbookError, match="needs the measured catalog"):
+        correct_targets(targets, j, method="image")
+
+
+def test_field_glue_records_extra_targets_and_writes_the_corrected_list(tmp_path):
+    import json
+
+    import matplotlib
+    matplotlib.use("Agg")
+
+    from helpers import config
+    from helpers.plotting.targets import plot_targets_histogram, plot_targets_quiver
+    from helpers.targets.notebook import judge_field_targets
+
+    targets, measured, _ = _field(n_image=800, n_targets=300, offset=(900.0, -400.0), rotation_deg=0.1,
+                                  list_sigma=15.0)
+    path = tmp_path / "mine.ecsv"
+    targets.write(path, format="ascii.ecsv")
+    cfg = config.create_field("mine", ra=RA0, dec=DEC0, workspace_root=tmp_path, live=False)
+    assert judge_field_targets(cfg, {"img": measured}) == (None, None)  # no list: nothing written
+    assert not (cfg.path / "catalogs" / "targets_corrected.ecsv").exists()
+    config.record_own_data(cfg, targets=str(path))
+    j, corrected = judge_field_targets(cfg, {"img": measured}, method="image", n_boot=50)
+    rec = json.loads((cfg.path / "field.json").read_text())["extra"]["targets"]
+    keys = {"path", "n", "n_matched", "offset_mas", "rotation_arcsec", "scale_ppm", "sigma_mas", "ci", "verdict",
+            "correction"}
+    assert keys <= set(rec) and rec["n"] == 300 and rec["correction"]["method"] == "image"
+    assert abs(rec["sigma_mas"] / 15.0 - 1) < 0.2 and abs(rec["rotation_arcsec"] + 360) < 10
+    back = Table.read(cfg.path / "catalogs" / "targets_corrected.ecsv")
+    assert back["id"].tolist() == targets["id"].tolist() and "position_from" in back.colnames
+    for fig in (plot_targets_quiver(j), plot_targets_histogram(j)):
+        assert fig.axes
+
+
+def test_mpt_catalog_from_targets_keeps_planner_ids_and_lists_contaminants(tmp_path):
+    from helpers.export import build_mpt_table, read_mpt_catalog, write_mpt_catalog
+
+    targets, measured, _ = _field(n_image=600, n_targets=200, offset=(500.0, 200.0), list_sigma=10.0)
+    measured["kind"] = np.where(np.arange(len(measured)) % 3 == 0, "point", "extended")
+    measured["flags"] = np.zeros(len(measured), int)
+    targets["weight"] = 4.0 - targets["priority"]
+    targets["redshift"] = np.linspace(1, 6, len(targets))
+    j = judge_targets(targets, measured, n_boot=0)
+    corrected = correct_targets(targets, j, measured=measured, method="image")
+    image_table = build_mpt_table(measured, mag_ta=np.full(len(measured), 22.0))
+    from helpers.export import build_target_mpt_table
+    mpt = build_target_mpt_table(corrected, image_table, j.per_target["idx_ref"])
+    n_t = len(targets)
+    n_used = int(np.sum(np.asarray(j.per_target["idx_ref"]) >= 0))
+    assert mpt.meta["n_targets"] == n_t and mpt.meta["n_contaminants"] == len(measured) - n_used
+    assert mpt["ID"][:n_t].tolist() == targets["id"].tolist()
+    assert mpt["Weight"][:n_t].tolist() == targets["weight"].tolist() and (mpt["Weight"][n_t:] == 0).all()
+    assert np.allclose(mpt["Redshift"][:n_t], targets["redshift"])
+    assert len(set(mpt["ID"].tolist())) == len(mpt) and (mpt["Label"][n_t:] == "contaminant").all()
+    path = write_mpt_catalog(mpt, tmp_path / "mpt.cat")
+    back = read_mpt_catalog(path)
+    assert back["ID"].tolist() == mpt["ID"].tolist()
