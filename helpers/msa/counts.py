@@ -87,7 +87,7 @@ def count_sources(located, operability, nod=False, sigma=None):
     for name in constraint_names():
         # the one counting rule (MSAPointing.count): inside the zone -- Unconstrained is the whole
         # pitch cell, behind the bars too -- with the whole slitlet operable
-        c[zone_count_name(name)] = int(counted_mask(located, name, 3 if nod else 1).sum())
+        c[zone_count_name(name)] = int(counted_mask(located, name, 3 if nod else 1, operability).sum())
     for k in range(1, 5):
         c[f"Q{k}"] = int((operable_open & (q == k)).sum())
     c["on failed-open shutters"] = int((inside & (state == STATE_FAILED_OPEN)).sum())

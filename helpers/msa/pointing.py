@@ -371,16 +371,20 @@ class MSAPointing:
         return t
 
 
-def counted_mask(located, constraint="Midpoint", slitlet=3):
+def counted_mask(located, constraint="Midpoint", slitlet=3, operability=None):
     """The counting rule of `MSAPointing.count` applied to `MSAPointing.locate_arrays` output.
 
     A source counts when it is inside the ``constraint`` zone and every shutter of its
     ``slitlet``-shutter slitlet exists and is operable (neither failed closed nor failed open:
     a failed-open shutter contaminates the spectrum; vMPT's evaluator treats both as inoperable).
     Callers that already located the sources (the widget scene) use this instead of locating
-    twice.
+    twice. ``operability`` defaults to the map ``located`` was computed with (the
+    ``"operability"`` entry of `MSAPointing.locate_arrays`); a `MSAPointing.locate` table
+    carries only its name, so pass the map with it.
     """
     name = canonical_constraint(constraint)
+    if operability is None:
+        operability = located["operability"]
     try:
         n = int(slitlet)
     except (TypeError, ValueError):
@@ -389,7 +393,8 @@ def counted_mask(located, constraint="Midpoint", slitlet=3):
         raise WorkbookError(f"slitlet = {slitlet!r}; give the number of shutters per slitlet (1, 3, 5 ...)")
     ok = np.asarray(located[_zone_column(name)], bool).copy()
     if ok.any():
-        ok[ok] = slitlet_ok(located["quadrant"][ok], located["i"][ok], located["j"][ok], located["operability"],
+        ok[ok] = slitlet_ok(np.asarray(located["quadrant"])[ok], np.asarray(located["i"])[ok], np.asarray(located["j"])[ok],
+                            operability,
                             n=n, require_ok=True)
     return ok
 

@@ -495,4 +495,9 @@ def score_pointing(targets, ra, dec, apa, *, constraint="Midpoint", slitlet=3, w
         operability = _msa.default_operability()
     scorer = _Scorer(tra, tdec, w, sig, msata_sigma_mas, constraint, margin_arcsec, slitlet, operability, filter)
     n_in, prob = scorer.exact(float(ra), float(dec), float(apa))
+    if margin_arcsec is None:
+        # the count is the workbook's one counting rule (MSAPointing.count on the real shutter grid);
+        # the search's per-quadrant index model differs from it only for sources on a cell edge
+        n_in = _msa.MSAPointing(float(ra), float(dec), float(apa), filter=filter).count_mask(
+            tra, tdec, constraint=constraint, slitlet=slitlet, operability=operability)
     return int(n_in.sum()), float(prob @ w), n_in, prob

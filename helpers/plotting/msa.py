@@ -450,7 +450,7 @@ class OverlayScene:
             warnings.append("No catalog source falls in the MSA at this pointing")
         self.message = "; ".join(warnings)
         self.counts = c
-        chosen = msa.counted_mask(loc, self.constraint, 3 if self.nod else 1)  # the one counting rule
+        chosen = msa.counted_mask(loc, self.constraint, 3 if self.nod else 1, self.operability)  # the one counting rule
         ids = np.ravel_multi_index((q[chosen] - 1, np.asarray(loc["j"])[chosen] - 1, np.asarray(loc["i"])[chosen] - 1),
                                    msa.SHAPE)
         self._hit_ids = np.unique(ids)
