@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 from ..errors import WorkbookError
+from ..skyplane import tangent_point
 from .inputs import _col_values, _radec, tangent_plane_mas
 from .matching import match
 from .references import propagate_reference
@@ -296,7 +297,7 @@ def compare_catalogs(cat, ref, fit="shift+rotation+scale", max_sep=0.3, equal=Fa
     ra1, dec1, _ = _radec(cat, "the catalog", True)
     ra2, dec2, _ = _radec(ref, "the reference catalog", True)
     ic, ir = np.asarray(pairs["idx_cat"]), np.asarray(pairs["idx_ref"])
-    ra0, dec0 = float(np.median(ra2[ir])), float(np.median(dec2[ir]))
+    ra0, dec0 = tangent_point(ra2[ir], dec2[ir])
     xc, yc = tangent_plane_mas(ra1[ic], dec1[ic], ra0, dec0)
     xr, yr = tangent_plane_mas(ra2[ir], dec2[ir], ra0, dec0)
     n_par = _FIT_TYPES[kind]

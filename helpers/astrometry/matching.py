@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from ..errors import WorkbookError
-from ..skyplane import tangent_to_sky, unit_vectors
+from ..skyplane import tangent_point, tangent_to_sky, unit_vectors
 from .inputs import _as_mas, _radec, tangent_plane_mas
 
 __all__ = [
@@ -69,7 +69,7 @@ def match(cat, ref, max_sep=0.3, drop_nan=False, offset_mas=(0.0, 0.0)):
     max_sep_mas = _as_mas(max_sep, "max_sep")
     ra1, dec1, good1 = _radec(cat, "the catalog", drop_nan)
     ra2, dec2, good2 = _radec(ref, "the reference catalog", drop_nan)
-    ra0, dec0 = float(np.nanmedian(ra2[good2])), float(np.nanmedian(dec2[good2]))
+    ra0, dec0 = tangent_point(ra2[good2], dec2[good2])
     if any(offset_mas):
         xi, eta = tangent_plane_mas(ra1, dec1, ra0, dec0)
         ra1, dec1 = tangent_to_sky(xi - offset_mas[0], eta - offset_mas[1], ra0, dec0, unit="mas")
@@ -138,7 +138,7 @@ def coarse_offset(cat, ref, search_arcsec=3.0, bin_mas=None, max_sources=3000, d
         i1 = rng.choice(i1, max_sources, replace=False)
     if i2.size > max_sources:
         i2 = rng.choice(i2, max_sources, replace=False)
-    ra0, dec0 = float(np.median(ra2[i2])), float(np.median(dec2[i2]))
+    ra0, dec0 = tangent_point(ra2[i2], dec2[i2])
     x1, y1 = tangent_plane_mas(ra1[i1], dec1[i1], ra0, dec0)
     x2, y2 = tangent_plane_mas(ra2[i2], dec2[i2], ra0, dec0)
     r = search_arcsec * 1000.0

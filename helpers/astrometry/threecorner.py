@@ -9,6 +9,7 @@ import math
 import numpy as np
 
 from ..errors import WorkbookError
+from ..skyplane import tangent_point
 from .inputs import _radec, tangent_plane_mas
 from .matching import match
 from .stats import MAD_TO_SIGMA, _bootstrap_order_stats, _ci
@@ -64,7 +65,7 @@ def three_cornered_hat(catalogs, labels=None, max_sep=0.3, fit="shift+rotation+s
     for t, idx in ((a, common), (b, ib), (c, ic)):
         ra, dec, _ = _radec(t, "a catalog", True)
         pos.append((ra[idx], dec[idx]))
-    ra0, dec0 = float(np.median(pos[0][0])), float(np.median(pos[0][1]))
+    ra0, dec0 = tangent_point(*pos[0])
     xy = [tangent_plane_mas(r, d, ra0, dec0) for r, d in pos]
     kind = _normalise_fit(fit)
     combos = {(0, 1): None, (0, 2): None, (1, 2): None}
