@@ -11,6 +11,7 @@ submodule -> concern -> notebook 03 section:
 ``inputs``       columns in a unit, checked RA/Dec, :func:`tangent_plane_mas`        -> all
 ``stats``        1.4826 x MAD (:func:`robust_sigma`), mixtures, bootstrap intervals  -> all
 ``matching``     one-to-one sky match (:func:`match`), :func:`coarse_offset`          -> methods 2-4
+``alignment``    :func:`coarse_align`: shift, rotation, scale by voting, then a fit    -> methods 2-4
 ``transforms``   shift / rotation+scale / affine fit (:func:`fit_transform`)          -> methods 2-4
 ``compare``      :func:`compare_catalogs`, :class:`ComparisonResult`                  -> 2 repeatability, 3 Gaia, 4 HSC
 ``references``   Gaia DR3 propagation (:func:`propagate_reference`), :func:`select_gaia`,
@@ -34,6 +35,7 @@ This package imports neither matplotlib nor :mod:`helpers.msa` at module level.
 from ..errors import WorkbookError  # noqa: F401 (used as helpers.astrometry.WorkbookError)
 from ..nirspec import (CENTERING_CONSTRAINTS, SHUTTER_OPEN_ARCSEC, centering_constraints, jwst_like_psf,
                        slit_throughput_consequence, slit_throughput_grid, zone_probabilities)
+from .alignment import CoarseAlignment, coarse_align
 from .budget import catalog_equivalent, error_budget
 from .compare import ComparisonResult, compare_catalogs
 from .inputs import tangent_plane_mas
@@ -60,6 +62,8 @@ __all__ = [
     "tangent_plane_mas",
     "match",
     "coarse_offset",
+    "coarse_align",
+    "CoarseAlignment",
     "fit_transform",
     "robust_sigma",
     "ComparisonResult",

@@ -290,10 +290,21 @@ def compare_catalogs(cat, ref, fit="shift+rotation+scale", max_sep=0.3, equal=Fa
     max_sep_mas = pairs.meta["max_sep_mas"]
     n_matched = len(pairs)
     if n_matched >= 10 and np.median(pairs["sep"]) > 0.5 * max_sep_mas:
+        # a tight cluster of pair offsets away from zero is a real frame offset, not chance pairs: remove it
+        # and match again (issue #15: 3,000 pairs offset by 224 mas in a 0.3" radius were refused)
+        shift = _clustered_offset(cat, ref, pairs, max_sep_mas)
+        if shift is not None:
+            offset_mas = (offset_mas[0] + shift[0], offset_mas[1] + shift[1])
+            notes.append(f"catalogs offset by E {shift[0]:+.0f} N {shift[1]:+.0f} mas (a tight cluster of pair "
+                         "offsets): removed before matching again")
+            pairs = match(cat, ref, max_sep=max_sep, drop_nan=drop_nan, offset_mas=offset_mas)
+            n_matched = len(pairs)
+    if n_matched >= 10 and np.median(pairs["sep"]) > 0.5 * max_sep_mas:
         raise WorkbookError(
             f"matched pairs are spread out to max_sep (median separation {np.median(pairs['sep']):.0f} mas of "
-            f"{max_sep_mas:.0f} mas): the catalogs look misaligned by more than the match radius; pre-align them "
-            "coarsely (offset_mas=coarse_offset(cat, ref)) or raise max_sep")
+            f"{max_sep_mas:.0f} mas): the catalogs look misaligned by more than the match radius; pre-align them with "
+            "helpers.astrometry.coarse_align(cat['ra'], cat['dec'], ref['ra'], ref['dec']).apply(...) rather "
+            "than raising max_sep")
     ra1, dec1, _ = _radec(cat, "the catalog", True)
     ra2, dec2, _ = _radec(ref, "the reference catalog", True)
     ic, ir = np.asarray(pairs["idx_cat"]), np.asarray(pairs["idx_ref"])
@@ -326,6 +337,22 @@ def compare_catalogs(cat, ref, fit="shift+rotation+scale", max_sep=0.3, equal=Fa
         out_pairs["cat_err_x"], out_pairs["cat_err_y"] = cerrs
         out_pairs["cat_err_x"].unit = out_pairs["cat_err_y"].unit = "mas"
     return _scatter_result(label, transform, out_pairs, n_matched, equal, n_boot, seed, notes, n_par)
+
+
+def _clustered_offset(cat, ref, pairs, max_sep_mas):
+    """Median pair offset (E, N mas) if the offsets cluster tightly (robust spread < max_sep / 6), else None."""
+    ra1, dec1, _ = _radec(cat, "the catalog", True)
+    ra2, dec2, _ = _radec(ref, "the reference catalog", True)
+    ic, ir = np.asarray(pairs["idx_cat"]), np.asarray(pairs["idx_ref"])
+    ra0, dec0 = tangent_point(ra2[ir], dec2[ir])
+    xc, yc = tangent_plane_mas(ra1[ic], dec1[ic], ra0, dec0)
+    xr, yr = tangent_plane_mas(ra2[ir], dec2[ir], ra0, dec0)
+    dx, dy = xc - xr, yc - yr
+    mx, my = float(np.median(dx)), float(np.median(dy))
+    spread = 1.4826 * float(np.median(np.hypot(dx - mx, dy - my))) / 1.1774  # radial median -> sigma per axis
+    if spread < max_sep_mas / 6.0:
+        return mx, my
+    return None
 
 
 def _solve_k(d, ec, er):

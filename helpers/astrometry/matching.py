@@ -87,7 +87,8 @@ def match(cat, ref, max_sep=0.3, drop_nan=False, offset_mas=(0.0, 0.0)):
         raise WorkbookError(
             f"no pairs within max_sep = {max_sep_mas / 1000:g} arcsec: the catalogs do not overlap "
             f"(catalog {_footprint_text(ra1[i1], dec1[i1])}; reference {_footprint_text(ra2[i2], dec2[i2])}); "
-            "check they cover the same field, or pre-align with coarse_offset() / raise max_sep")
+            "check they cover the same field; if one is offset, rotated or scaled, align it first with "
+            "coarse_align(ra1, dec1, ra2, dec2).apply(ra1, dec1) rather than raising max_sep")
     sep = 2.0 * np.arcsin(np.clip(d12[k1] / 2.0, 0, 1)) * math.degrees(1.0) * 3.6e6
     return Table({"idx_cat": i1[k1], "idx_ref": i2[k2], "sep": sep},
                  meta={"max_sep_mas": max_sep_mas, "offset_mas": list(map(float, offset_mas))})
