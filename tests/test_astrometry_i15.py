@@ -104,3 +104,79 @@ def test_compare_accepts_a_real_frame_offset_beyond_half_the_match_radius():
     assert abs(res.sigma_cat_1d - 5.0) < 0.4
     assert any("offset by E +224" in n for n in res.notes)
     assert res.n_matched > 2900
+
+
+# --------------------------------------------------------------------------- mixture model
+def _contaminated_pairs(sigma_each, contam, radius_mas, n, seed, field_density=None):
+    """Pair residuals of two catalogs of sigma_each per axis (truth sigma_diff = sqrt(2) sigma_each) plus
+    chance pairs uniform in the match disc."""
+    rng = np.random.default_rng(seed)
+    n_out = int(round(contam * n))
+    core = rng.normal(0, math.sqrt(2) * sigma_each, (2, n - n_out))
+    r, t = radius_mas * np.sqrt(rng.uniform(0, 1, n_out)), rng.uniform(0, 2 * np.pi, n_out)
+    return np.concatenate([core[0], r * np.cos(t)]), np.concatenate([core[1], r * np.sin(t)]), n_out / n
+
+
+@pytest.mark.parametrize("sigma_each", [2.0, 7.0, 20.0, 50.0])
+@pytest.mark.parametrize("contam", [0.0, 0.2, 0.4])
+def test_mixture_recovers_sigma_and_outlier_fraction(sigma_each, contam):
+    radius = max(300.0, 8 * math.sqrt(2) * sigma_each)
+    dx, dy, f_true = _contaminated_pairs(sigma_each, contam, radius, 3000, seed=int(sigma_each * 10 + contam * 100))
+    fit = astrometry.fit_scatter_mixture(dx, dy, radius, n_boot=20)
+    truth = math.sqrt(2) * sigma_each
+    assert abs(fit.sigma_1d - truth) <= max(0.10 * truth, 0.3)
+    assert abs(fit.outlier_fraction - f_true) <= 0.05
+    assert fit.ci_1d[0] <= fit.sigma_1d <= fit.ci_1d[1]
+    if contam >= 0.2:  # the MAD over all pairs is what the issue measured as inflated; the mixture is not
+        assert astrometry.robust_sigma(np.concatenate([dx, dy])) > 1.1 * truth
+
+
+def test_mixture_sigma_does_not_depend_on_the_match_radius():
+    # chance pairs at a fixed sky density: a bigger disc holds more of them (area ratio 6.25)
+    rng = np.random.default_rng(21)
+    core = rng.normal(0, 9.9, (2, 3000))
+    n_chance = 1500  # within 0.5"
+    r, t = 500 * np.sqrt(rng.uniform(0, 1, n_chance)), rng.uniform(0, 2 * np.pi, n_chance)
+    out = np.array([r * np.cos(t), r * np.sin(t)])
+    dx, dy = np.concatenate([core[0], out[0]]), np.concatenate([core[1], out[1]])
+    sig = {}
+    for radius in (200.0, 500.0):
+        inside = np.hypot(dx, dy) <= radius
+        sig[radius] = astrometry.fit_scatter_mixture(dx[inside], dy[inside], radius, n_boot=10).sigma_1d
+    assert abs(sig[500.0] / sig[200.0] - 1) < 0.10
+    assert abs(sig[200.0] - 9.9) < 0.1 * 9.9
+
+
+def test_mixture_uses_reported_errors():
+    rng = np.random.default_rng(5)
+    n = 4000
+    e = rng.uniform(1.0, 15.0, n)  # the reference's reported errors
+    dx = rng.normal(0, np.hypot(4.0, e))
+    dy = rng.normal(0, np.hypot(4.0, e))
+    fit = astrometry.fit_scatter_mixture(dx, dy, 300.0, err_x=e, err_y=e, n_boot=10)
+    assert abs(fit.sigma_1d - 4.0) < 0.4
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"n_boot": 0}, "n_boot=0 must be a positive integer"),
+    ({"n_boot": -3}, "n_boot=-3"),
+    ({"err_x": -np.ones(50)}, "negative error"),
+    ({"err_x": ["x"] * 50}, "must be numbers"),
+    ({"max_sep_mas": "wide"}, "must be a number"),
+])
+def test_mixture_bad_input_is_one_line(kwargs, match):
+    rng = np.random.default_rng(1)
+    args = {"dx": rng.normal(0, 5, 50), "dy": rng.normal(0, 5, 50), "max_sep_mas": 300.0}
+    args.update(kwargs)
+    with pytest.raises(WorkbookError, match=match) as err:
+        astrometry.fit_scatter_mixture(**args)
+    assert "\n" not in str(err.value)
+
+
+def test_mixture_refuses_all_outliers_and_too_few_pairs():
+    rng = np.random.default_rng(3)
+    r, t = 300 * np.sqrt(rng.uniform(0, 1, 400)), rng.uniform(0, 2 * np.pi, 400)
+    with pytest.raises(WorkbookError, match="no (Gaussian |compact )?core"):
+        astrometry.fit_scatter_mixture(r * np.cos(t), r * np.sin(t), 300.0, n_boot=5)
+    with pytest.raises(WorkbookError, match="only 5 finite"):
+        astrometry.fit_scatter_mixture(np.ones(5), np.ones(5), 300.0)

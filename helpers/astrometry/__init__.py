@@ -12,6 +12,7 @@ submodule -> concern -> notebook 03 section:
 ``stats``        1.4826 x MAD (:func:`robust_sigma`), mixtures, bootstrap intervals  -> all
 ``matching``     one-to-one sky match (:func:`match`), :func:`coarse_offset`          -> methods 2-4
 ``alignment``    :func:`coarse_align`: shift, rotation, scale by voting, then a fit    -> methods 2-4
+``mixture``      Gaussian core + chance pairs in the match disc (:func:`fit_scatter_mixture`) -> methods 2-4
 ``transforms``   shift / rotation+scale / affine fit (:func:`fit_transform`)          -> methods 2-4
 ``compare``      :func:`compare_catalogs`, :class:`ComparisonResult`                  -> 2 repeatability, 3 Gaia, 4 HSC
 ``references``   Gaia DR3 propagation (:func:`propagate_reference`), :func:`select_gaia`,
@@ -41,6 +42,7 @@ from .compare import ComparisonResult, compare_catalogs
 from .inputs import tangent_plane_mas
 from .injection import injection_recovery, injection_sigma_model, predicted_catalog_sigma
 from .matching import coarse_offset, match
+from .mixture import MixtureFit, fit_scatter_mixture
 from .notebook import (as_estimate, injection_on_image, injection_psf, load_inputs, pick_comparison, read_image,
                        reference_share, repeatability, summary_record, usable_sources, write_summary)
 from .patches import patch_map
@@ -66,6 +68,8 @@ __all__ = [
     "CoarseAlignment",
     "fit_transform",
     "robust_sigma",
+    "fit_scatter_mixture",
+    "MixtureFit",
     "ComparisonResult",
     "compare_catalogs",
     "propagate_reference",
