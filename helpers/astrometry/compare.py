@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import WorkbookError
 from ..skyplane import tangent_point
+from .mixture import fit_scatter_mixture
 from .inputs import _col_values, _radec, tangent_plane_mas
 from .matching import match
 from .references import propagate_reference
@@ -62,6 +63,10 @@ class ComparisonResult:
         When the catalog carries per-source errors: measured / reported error ratio k per axis
         (1 = calibrated errors), with intervals. The catalog's scatter is k x its reported errors.
     notes : list of str
+    mixture : MixtureFit or None
+        Gaussian core + chance pairs in the match disc fitted to the residuals
+        (:func:`helpers.astrometry.fit_scatter_mixture`; the reference's errors carried by the core when
+        known): the scatter of the genuine pairs, independent of the match radius and of contamination.
     """
 
     label: str
@@ -86,6 +91,7 @@ class ComparisonResult:
     calibration_ci: tuple = None
     notes: list = dataclasses.field(default_factory=list)
     boot: dict = dataclasses.field(default_factory=dict, repr=False)
+    mixture: object = None
 
     @property
     def sigma(self):
@@ -320,7 +326,8 @@ def compare_catalogs(cat, ref, fit="shift+rotation+scale", max_sep=0.3, equal=Fa
                             "check the overlap of the catalogs or raise max_sep")
     transform, dx, dy, used = fit_transform(xc, yc, xr, yr, fit=kind, clip_sigma=clip_sigma, center=(ra0, dec0))
     errs = _ref_errors(ref, ir, ref_err)
-    out_pairs = Table({"idx_cat": ic, "idx_ref": ir, "xi": xr, "eta": yr, "dx": dx, "dy": dy, "used": used})
+    out_pairs = Table({"idx_cat": ic, "idx_ref": ir, "xi": xr, "eta": yr, "dx": dx, "dy": dy, "used": used},
+                      meta={"max_sep_mas": max_sep_mas})
     for c in ("xi", "eta", "dx", "dy"):
         out_pairs[c].unit = "mas"
     if errs is not None:
@@ -353,6 +360,24 @@ def _clustered_offset(cat, ref, pairs, max_sep_mas):
     if spread < max_sep_mas / 6.0:
         return mx, my
     return None
+
+
+def _mixture_or_note(dx, dy, pairs, col, equal, n_boot, seed, notes):
+    """The mixture fit of the residuals (reference errors in the core unless the catalogs are equal), or a note."""
+    max_sep_mas = (getattr(pairs, "meta", None) or {}).get("max_sep_mas")
+    if max_sep_mas is None or dx.size < 10:
+        return None
+    erx, ery = col("ref_err_x"), col("ref_err_y")
+    known = None if equal or erx is None else (erx, ery)
+    try:
+        fit = fit_scatter_mixture(dx, dy, max_sep_mas, err_x=None if known is None else known[0],
+                                  err_y=None if known is None else known[1], n_boot=max(int(n_boot or 0), 20),
+                                  seed=seed + 7)
+    except WorkbookError as err:
+        notes.append(f"mixture fit not possible: {err}")
+        return None
+    notes.append(fit.describe())
+    return fit
 
 
 def _solve_k(d, ec, er):
@@ -423,6 +448,8 @@ def _scatter_result(label, transform, pairs, n_matched, equal, n_boot, seed, not
 
     def col(name):
         return np.asarray(pairs[name], float) if name in pairs.colnames else None
+
+    res.mixture = _mixture_or_note(dx, dy, pairs, col, equal, n_boot, seed, notes)
 
     ecx, ecy, erx, ery = col("cat_err_x"), col("cat_err_y"), col("ref_err_x"), col("ref_err_y")
     have_ec = ecx is not None and np.mean(np.isfinite(ecx) & (ecx > 0) & np.isfinite(ecy) & (ecy > 0)) >= 0.8
