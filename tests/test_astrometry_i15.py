@@ -201,3 +201,52 @@ def test_compare_reports_the_mixture_core_on_contaminated_catalogs():
     assert abs(res.mixture.outlier_fraction - 0.3) < 0.05
     assert res.sigma_diff_1d > 1.2 * 9.9  # the MAD over all pairs, inflated as the issue measured
     assert any(n.startswith("mixture fit of") for n in res.notes)
+
+
+# --------------------------------------------------------------------------- verdict and combination
+@pytest.mark.parametrize("args,match", [
+    ((5.0, -12), "n_pairs = -12 is not a valid count"),
+    ((5.0, "many"), "n_pairs = 'many' is not a number"),
+    ((5.0, float("nan")), "not a valid count"),
+    (("five", 100), "is not a number"),
+    ((float("nan"), 100), "not a valid scatter"),
+])
+def test_verdict_bad_input_is_one_line(args, match):
+    with pytest.raises(WorkbookError, match=match) as err:
+        astrometry.verdict(*args)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("entry,match", [
+    ({"sigma": "x", "ci": (1, 2), "n": 10}, "is not a number"),
+    ({"sigma": float("nan"), "ci": (1, 2), "n": 10}, "not a finite scatter"),
+    ({"sigma": 5.0, "ci": ("a", 2), "n": 10}, "not an interval"),
+    ({"sigma": 5.0, "ci": (1, 2), "n": "ten"}, "n = 'ten' is not a number"),
+])
+def test_combine_methods_bad_input_is_one_line(entry, match):
+    good = {"sigma": 6.0, "ci": (5.0, 7.0), "n": 100}
+    with pytest.raises(WorkbookError, match=match):
+        astrometry.combine_methods({"good": good, "bad": entry})
+
+
+def test_combination_lands_on_the_unbiased_value_not_the_low_one():
+    # the issue's case: same-visit repeatability (pixel-grid errors cancel) 3.0 [2.85, 3.15], Gaia 6 [3, 9.5],
+    # injection 6.8 [6.0, 7.6]; the old rule answered "3.0 mas, optimal"
+    est = {"repeatability": {"sigma": 3.0, "ci": (2.85, 3.15), "n": 3000},
+           "gaia": {"sigma": 6.0, "ci": (3.0, 9.5), "n": 60},
+           "injection": {"sigma": 6.8, "ci": (6.0, 7.6), "n": 500}}
+    unflagged = astrometry.combine_methods(est)
+    assert 6.0 <= unflagged["sigma"] <= 7.6 and "repeatability" in unflagged["outliers"]
+    est["repeatability"]["lower_bound"] = True
+    flagged = astrometry.combine_methods(est)
+    assert 6.0 <= flagged["sigma"] <= 7.6
+    assert flagged["lower_bounds"] == ["repeatability"] and "repeatability" not in flagged["agreeing"]
+    # intervals sharing one scaling are not independent: no narrower than the most precise member
+    assert flagged["ci"][1] - flagged["ci"][0] >= 0.95 * (7.6 - 6.0) * flagged["sigma"] / 6.8
+
+
+def test_combination_of_equal_relative_precision_is_not_pulled_low():
+    # two unbiased methods with 10% relative intervals at 5 and 7 mas: the log mean, not the low one
+    est = {"a": {"sigma": 5.0, "ci": (4.0, 6.0), "n": 100}, "b": {"sigma": 7.0, "ci": (5.6, 8.4), "n": 100}}
+    c = astrometry.combine_methods(est)
+    assert abs(c["sigma"] - math.sqrt(35.0)) < 0.01
