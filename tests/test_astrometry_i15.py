@@ -250,3 +250,43 @@ def test_combination_of_equal_relative_precision_is_not_pulled_low():
     est = {"a": {"sigma": 5.0, "ci": (4.0, 6.0), "n": 100}, "b": {"sigma": 7.0, "ci": (5.6, 8.4), "n": 100}}
     c = astrometry.combine_methods(est)
     assert abs(c["sigma"] - math.sqrt(35.0)) < 0.01
+
+
+# --------------------------------------------------------------------------- the faint tail
+@pytest.mark.parametrize("faint", [0.0, 0.3, 0.6])
+def test_fraction_within_10_mas_matches_truth_on_heterogeneous_catalogs(faint):
+    rng = np.random.default_rng(int(100 * faint) + 41)
+    n = 3000
+    n_faint = int(faint * n)
+    reported = np.concatenate([rng.uniform(1.5, 3.0, n - n_faint), np.exp(rng.uniform(np.log(5), np.log(30), n_faint))])
+    k_true = 1.2  # the reported errors are 20% optimistic; the comparison must find that
+    true_sigma = k_true * reported
+    ra, dec = _field(53.1, -27.8, n, 400.0, rng)
+    x, y = sky_to_tangent(ra, dec, 53.1, -27.8, unit="mas")
+    cat = Table(dict(zip(("ra", "dec"), tangent_to_sky(x + rng.normal(0, true_sigma), y + rng.normal(0, true_sigma),
+                                                       53.1, -27.8, unit="mas"))))
+    cat["ra_err"], cat["dec_err"] = reported, reported
+    ref = Table(dict(zip(("ra", "dec"), tangent_to_sky(x + rng.normal(0, 1.0, n), y + rng.normal(0, 1.0, n),
+                                                       53.1, -27.8, unit="mas"))))
+    ref["ra_err"], ref["dec_err"] = np.ones(n), np.ones(n)
+    res = astrometry.compare_catalogs(cat, ref, max_sep=0.3, n_boot=20)
+    sig = astrometry.per_source_sigma(cat["ra_err"], cat["dec_err"], res.calibration)
+    targets = np.arange(0, n, 10)
+    tail = astrometry.precision_tail(sig, sig[targets], target_ids=targets + 1)
+    assert abs(tail.fractions[10.0] - np.mean(true_sigma <= 10)) <= 0.03
+    assert abs(tail.target_fractions[10.0] - np.mean(true_sigma[targets] <= 10)) <= 0.05
+    assert "worse than 10 mas" in tail.sentence
+    if faint >= 0.3:
+        assert len(tail.failing_targets) > 0.15 * targets.size
+
+
+def test_tail_reports_what_the_median_hides():
+    sig = np.r_[np.full(55, 2.0), np.full(45, 20.0)]
+    tail = astrometry.precision_tail(sig, [2.0, 20.0, 3.0], target_ids=["a", "b", "c"])
+    assert tail.failing_targets == ["b"] and "45% of 100 sources worse than 10 mas" in tail.sentence
+    with pytest.raises(WorkbookError, match="must be numbers"):
+        astrometry.precision_tail(["x"])
+    with pytest.raises(WorkbookError, match="negative"):
+        astrometry.per_source_sigma([-1.0], [1.0])
+    with pytest.raises(WorkbookError, match="calibration"):
+        astrometry.per_source_sigma([1.0], [1.0], calibration=("k", 1))

@@ -21,6 +21,7 @@ submodule -> concern -> notebook 03 section:
 ``budget``       :func:`error_budget`, :func:`catalog_equivalent`                     -> 1 error budget
 ``injection``    :func:`injection_recovery`, sigma(SNR) model                         -> 5 injection-recovery
 ``patches``      :func:`patch_map` of mean offsets in ~30" patches                    -> 6 patch map
+``tail``         per-source sigma distribution, fractions <= 5/10/15 mas, failing targets -> verdict
 ``verdicts``     :data:`VERDICT_BANDS`, :func:`verdict`, :func:`combine_methods`      -> verdict
 ``notebook``     notebook 03 glue: :func:`load_inputs`, :func:`repeatability`,
                  :func:`injection_on_image`, :func:`summary_record`, :func:`write_summary` ...
@@ -48,6 +49,7 @@ from .notebook import (as_estimate, injection_on_image, injection_psf, load_inpu
 from .patches import patch_map
 from .references import hsc_reference, propagate_reference, select_gaia
 from .stats import MAD_TO_SIGMA, robust_sigma
+from .tail import PrecisionTail, per_source_sigma, precision_tail
 from .threecorner import three_cornered_hat
 from .transforms import Transform, fit_transform  # noqa: F401 (Transform: public class, not in __all__ as before)
 from .verdicts import MIN_PAIRS, VERDICT_BANDS, Verdict, combine_methods, verdict
@@ -83,6 +85,9 @@ __all__ = [
     "hsc_reference",
     "patch_map",
     "Verdict",
+    "PrecisionTail",
+    "precision_tail",
+    "per_source_sigma",
     "verdict",
     "combine_methods",
     "jwst_like_psf",
