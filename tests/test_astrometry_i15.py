@@ -290,3 +290,26 @@ def test_tail_reports_what_the_median_hides():
         astrometry.per_source_sigma([-1.0], [1.0])
     with pytest.raises(WorkbookError, match="calibration"):
         astrometry.per_source_sigma([1.0], [1.0], calibration=("k", 1))
+
+
+# --------------------------------------------------------------------------- HSC error of the mean
+def test_hsc_error_of_the_mean_recovers_the_catalog_sigma():
+    # HSC-like reference: each source's position is the mean of 1-10 detections of 8 mas per axis
+    rng = np.random.default_rng(51)
+    n, s_det, s_cat = 4000, 8.0, 5.0
+    n_img = rng.integers(1, 11, n)
+    ra, dec = _field(53.1, -27.8, n, 400.0, rng)
+    x, y = sky_to_tangent(ra, dec, 53.1, -27.8, unit="mas")
+    mx, my, dsig = np.empty(n), np.empty(n), np.empty(n)
+    for i, k in enumerate(n_img):
+        dx, dy = rng.normal(0, s_det, (2, k))
+        mx[i], my[i] = dx.mean(), dy.mean()
+        dsig[i] = math.sqrt(0.5 * (np.mean((dx - dx.mean()) ** 2) + np.mean((dy - dy.mean()) ** 2)))
+    hra, hdec = tangent_to_sky(x + mx, y + my, 53.1, -27.8, unit="mas")
+    hsc = Table({"MatchRA": hra, "MatchDec": hdec, "DSigma": dsig, "NumImages": n_img})
+    ref = astrometry.hsc_reference(hsc)
+    cat = Table(dict(zip(("ra", "dec"), tangent_to_sky(x + rng.normal(0, s_cat, n), y + rng.normal(0, s_cat, n),
+                                                       53.1, -27.8, unit="mas"))))
+    res = astrometry.compare_catalogs(cat, ref, max_sep=0.3, n_boot=20)
+    assert abs(res.sigma_cat_1d - s_cat) <= 0.10 * s_cat
+    assert "error of the mean" in ref.meta["ref_err_kind"]
