@@ -313,3 +313,23 @@ def test_hsc_error_of_the_mean_recovers_the_catalog_sigma():
     res = astrometry.compare_catalogs(cat, ref, max_sep=0.3, n_boot=20)
     assert abs(res.sigma_cat_1d - s_cat) <= 0.10 * s_cat
     assert "error of the mean" in ref.meta["ref_err_kind"]
+
+
+# --------------------------------------------------------------------------- three-cornered hat
+def test_three_cornered_hat_is_unbiased_for_different_error_shapes():
+    rng = np.random.default_rng(61)
+    n = 6000
+    ra, dec = _field(53.1, -27.8, n, 400.0, rng)
+    x, y = sky_to_tangent(ra, dec, 53.1, -27.8, unit="mas")
+    # A Gaussian 3.0 mas; B a scale mixture (80% 1.5, 20% 5 mas: sd 2.61); C Laplace with sd 1.97
+    draws = {
+        "A": lambda: rng.normal(0, 3.0, n),
+        "B": lambda: rng.normal(0, np.where(rng.uniform(size=n) < 0.8, 1.5, 5.0)),
+        "C": lambda: rng.laplace(0, 1.97 / math.sqrt(2), n),
+    }
+    truth = {"A": 3.0, "B": math.sqrt(0.8 * 1.5 ** 2 + 0.2 * 5.0 ** 2), "C": 1.97}
+    cats = [Table(dict(zip(("ra", "dec"), tangent_to_sky(x + f(), y + f(), 53.1, -27.8, unit="mas"))))
+            for f in draws.values()]
+    out = astrometry.three_cornered_hat(cats, labels=list(draws), n_boot=30)
+    for lab, s in truth.items():
+        assert abs(out["sigma_1d"][lab] - s) <= 0.10 * s, (lab, out["sigma_1d"][lab], s)
