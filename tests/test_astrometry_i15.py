@@ -333,3 +333,14 @@ def test_three_cornered_hat_is_unbiased_for_different_error_shapes():
     out = astrometry.three_cornered_hat(cats, labels=list(draws), n_boot=30)
     for lab, s in truth.items():
         assert abs(out["sigma_1d"][lab] - s) <= 0.10 * s, (lab, out["sigma_1d"][lab], s)
+
+
+def test_msata_error_model_is_the_one_the_consequence_figure_uses():
+    from helpers.nirspec import slit_throughput_consequence
+
+    sig = 30.0
+    c = slit_throughput_consequence(sigma_cat_mas=[sig], wavelengths_um=(2.0,), n_mc=2000, msata_floor_mas=20.0, n_ref=6)
+    assert np.ravel(c["sigma_ta_mas"])[0] == pytest.approx(astrometry.msata_error_mas(sig, n_ref=6, floor_mas=20.0))
+    assert astrometry.msata_error_mas(10.0) == pytest.approx(math.sqrt(400 + 100 / 6))
+    with pytest.raises(WorkbookError, match="n_ref"):
+        astrometry.msata_error_mas(10.0, n_ref=0)

@@ -49,7 +49,7 @@ from .notebook import (as_estimate, injection_on_image, injection_psf, load_inpu
 from .patches import patch_map
 from .references import hsc_reference, propagate_reference, select_gaia
 from .stats import MAD_TO_SIGMA, robust_sigma
-from .tail import PrecisionTail, per_source_sigma, precision_tail
+from .tail import PrecisionTail, msata_error_mas, per_source_sigma, precision_tail
 from .threecorner import three_cornered_hat
 from .transforms import Transform, fit_transform  # noqa: F401 (Transform: public class, not in __all__ as before)
 from .verdicts import MIN_PAIRS, VERDICT_BANDS, Verdict, combine_methods, verdict
@@ -88,6 +88,7 @@ __all__ = [
     "PrecisionTail",
     "precision_tail",
     "per_source_sigma",
+    "msata_error_mas",
     "verdict",
     "combine_methods",
     "jwst_like_psf",
