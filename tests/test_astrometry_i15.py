@@ -38,6 +38,9 @@ def test_compare_across_ra_zero_gives_the_true_scatter():
     a, b = Table(dict(zip(("ra", "dec"), noisy()))), Table(dict(zip(("ra", "dec"), noisy())))
     res = astrometry.compare_catalogs(a, b, equal=True, n_boot=50)
     assert abs(res.sigma_cat_1d - sig) < 0.5
+    # one honest line: what was inferred, on which pairs, under which assumption
+    line = next(x for x in res.report().splitlines() if "catalog alone" in x)
+    assert f"on these {res.n_pairs} matched sources" in line and "equally precise and independent" in line
 
 
 # --------------------------------------------------------------------------- coarse alignment

@@ -143,7 +143,8 @@ class ComparisonResult:
             (cx, cy), ((a1, b1), (a2, b2)) = self.sigma_cat, self.sigma_cat_ci
             lines.append(f"  catalog alone ({self.cat_method}): sigma_E {cx:.2f} [{a1:.2f}, {b1:.2f}], "
                          f"sigma_N {cy:.2f} [{a2:.2f}, {b2:.2f}] mas; 1-D {self.sigma_cat_1d:.2f} "
-                         f"[{self.sigma_cat_1d_ci[0]:.2f}, {self.sigma_cat_1d_ci[1]:.2f}] mas")
+                         f"[{self.sigma_cat_1d_ci[0]:.2f}, {self.sigma_cat_1d_ci[1]:.2f}] mas "
+                         f"-- inferred on these {self.n_pairs} matched sources, assuming {_ASSUMPTION[self.cat_method]}")
         else:
             lines.append("  catalog alone: not separable from the reference (no reference errors given); "
                          "the difference sigma is an upper bound")
@@ -158,6 +159,15 @@ class ComparisonResult:
 
     def __str__(self):
         return self.report()
+
+
+#: What each way of separating the catalog from the differences assumes (the report says it on its line).
+_ASSUMPTION = {
+    "equal catalogs": "both catalogs are equally precise and independent (each = differences / sqrt 2); "
+                      "same-visit images share pixel-grid errors, which makes this a lower bound",
+    "reference errors removed": "the reference's reported errors are right and independent of the catalog's",
+    "upper bound": "nothing (the differences bound the catalog from above)",
+}
 
 
 def _ref_errors(ref, idx_ref, ref_err):
