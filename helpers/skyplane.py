@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-__all__ = ["UNIT_PER_RADIAN", "sky_to_tangent", "tangent_to_sky", "unit_vectors"]
+__all__ = ["UNIT_PER_RADIAN", "sky_to_tangent", "tangent_to_sky", "unit_vectors", "tangent_point"]
 
 #: Standard-coordinate units per radian.
 UNIT_PER_RADIAN = {"rad": 1.0, "deg": math.degrees(1.0), "arcsec": math.degrees(1.0) * 3600.0,
@@ -96,3 +96,45 @@ def unit_vectors(ra, dec):
     ra, dec = np.radians(ra), np.radians(dec)
     cd = np.cos(dec)
     return np.column_stack([cd * np.cos(ra), cd * np.sin(ra), np.sin(dec)])
+
+
+def tangent_point(ra, dec):
+    """Sphere-safe centre of a set of positions: the direction of the mean unit vector.
+
+    A median or mean of RA breaks for fields straddling RA = 0/360 (it can land at 180 deg) and
+    near the poles; the mean unit vector does not. Every module takes its tangent point here.
+
+    Parameters
+    ----------
+    ra, dec : array_like
+        Positions, degrees; non-finite rows are ignored.
+
+    Returns
+    -------
+    ra0, dec0 : float
+        Tangent point, degrees, RA in [0, 360).
+
+    Raises
+    ------
+    ValueError
+        No finite position, or positions spread so evenly over the sphere that they have no centre.
+
+    Examples
+    --------
+    >>> ra0, dec0 = tangent_point([359.99, 0.01], [0.0, 0.0])
+    >>> round(ra0 % 360.0, 6) in (0.0, 360.0), round(dec0, 6)
+    (True, 0.0)
+    """
+    ra = np.asarray(ra, float).ravel()
+    dec = np.asarray(dec, float).ravel()
+    good = np.isfinite(ra) & np.isfinite(dec)
+    if not good.any():
+        raise ValueError("no finite RA/Dec to take a tangent point from")
+    m = unit_vectors(ra[good], dec[good]).sum(axis=0)
+    norm = float(np.linalg.norm(m))
+    if norm < 1e-9 * good.sum():
+        raise ValueError("the positions cover the sphere evenly and have no centre")
+    m /= norm
+    ra0 = math.degrees(math.atan2(m[1], m[0])) % 360.0
+    dec0 = math.degrees(math.asin(max(-1.0, min(1.0, m[2]))))
+    return ra0, dec0

@@ -352,7 +352,7 @@ def test_select_gaia_and_hsc_reference():
     assert len(usable) == 1 and sum(why.values()) == 2
     h = Table({"MatchRA": [1.0, np.nan], "MatchDec": [0.0, 0.0], "DSigma": [8.0, 8.0], "NumImages": [4, 4]})
     ref = ast.hsc_reference(h)
-    assert len(ref) == 1 and ref["ra_err"][0] == pytest.approx(8.0)
+    assert len(ref) == 1 and ref["ra_err"][0] == pytest.approx(8.0 / np.sqrt(3))  # error of the mean of 4 (#15)
     with pytest.raises(WorkbookError) as e:
         ast.hsc_reference(Table({"x": [1.0]}))
     one_line(e)

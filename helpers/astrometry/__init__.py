@@ -11,6 +11,8 @@ submodule -> concern -> notebook 03 section:
 ``inputs``       columns in a unit, checked RA/Dec, :func:`tangent_plane_mas`        -> all
 ``stats``        1.4826 x MAD (:func:`robust_sigma`), mixtures, bootstrap intervals  -> all
 ``matching``     one-to-one sky match (:func:`match`), :func:`coarse_offset`          -> methods 2-4
+``alignment``    :func:`coarse_align`: shift, rotation, scale by voting, then a fit    -> methods 2-4
+``mixture``      Gaussian core + chance pairs in the match disc (:func:`fit_scatter_mixture`) -> methods 2-4
 ``transforms``   shift / rotation+scale / affine fit (:func:`fit_transform`)          -> methods 2-4
 ``compare``      :func:`compare_catalogs`, :class:`ComparisonResult`                  -> 2 repeatability, 3 Gaia, 4 HSC
 ``references``   Gaia DR3 propagation (:func:`propagate_reference`), :func:`select_gaia`,
@@ -19,6 +21,7 @@ submodule -> concern -> notebook 03 section:
 ``budget``       :func:`error_budget`, :func:`catalog_equivalent`                     -> 1 error budget
 ``injection``    :func:`injection_recovery`, sigma(SNR) model                         -> 5 injection-recovery
 ``patches``      :func:`patch_map` of mean offsets in ~30" patches                    -> 6 patch map
+``tail``         per-source sigma distribution, fractions <= 5/10/15 mas, failing targets -> verdict
 ``verdicts``     :data:`VERDICT_BANDS`, :func:`verdict`, :func:`combine_methods`      -> verdict
 ``notebook``     notebook 03 glue: :func:`load_inputs`, :func:`repeatability`,
                  :func:`injection_on_image`, :func:`summary_record`, :func:`write_summary` ...
@@ -34,16 +37,19 @@ This package imports neither matplotlib nor :mod:`helpers.msa` at module level.
 from ..errors import WorkbookError  # noqa: F401 (used as helpers.astrometry.WorkbookError)
 from ..nirspec import (CENTERING_CONSTRAINTS, SHUTTER_OPEN_ARCSEC, centering_constraints, jwst_like_psf,
                        slit_throughput_consequence, slit_throughput_grid, zone_probabilities)
+from .alignment import CoarseAlignment, coarse_align
 from .budget import catalog_equivalent, error_budget
 from .compare import ComparisonResult, compare_catalogs
 from .inputs import tangent_plane_mas
 from .injection import injection_recovery, injection_sigma_model, predicted_catalog_sigma
 from .matching import coarse_offset, match
+from .mixture import MixtureFit, fit_scatter_mixture
 from .notebook import (as_estimate, injection_on_image, injection_psf, load_inputs, pick_comparison, read_image,
                        reference_share, repeatability, summary_record, usable_sources, write_summary)
 from .patches import patch_map
 from .references import hsc_reference, propagate_reference, select_gaia
 from .stats import MAD_TO_SIGMA, robust_sigma
+from .tail import PrecisionTail, msata_error_mas, per_source_sigma, precision_tail
 from .threecorner import three_cornered_hat
 from .transforms import Transform, fit_transform  # noqa: F401 (Transform: public class, not in __all__ as before)
 from .verdicts import MIN_PAIRS, VERDICT_BANDS, Verdict, combine_methods, verdict
@@ -60,8 +66,12 @@ __all__ = [
     "tangent_plane_mas",
     "match",
     "coarse_offset",
+    "coarse_align",
+    "CoarseAlignment",
     "fit_transform",
     "robust_sigma",
+    "fit_scatter_mixture",
+    "MixtureFit",
     "ComparisonResult",
     "compare_catalogs",
     "propagate_reference",
@@ -75,6 +85,10 @@ __all__ = [
     "hsc_reference",
     "patch_map",
     "Verdict",
+    "PrecisionTail",
+    "precision_tail",
+    "per_source_sigma",
+    "msata_error_mas",
     "verdict",
     "combine_methods",
     "jwst_like_psf",

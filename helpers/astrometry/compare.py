@@ -17,6 +17,8 @@ import math
 import numpy as np
 
 from ..errors import WorkbookError
+from ..skyplane import tangent_point
+from .mixture import fit_scatter_mixture
 from .inputs import _col_values, _radec, tangent_plane_mas
 from .matching import match
 from .references import propagate_reference
@@ -61,6 +63,10 @@ class ComparisonResult:
         When the catalog carries per-source errors: measured / reported error ratio k per axis
         (1 = calibrated errors), with intervals. The catalog's scatter is k x its reported errors.
     notes : list of str
+    mixture : MixtureFit or None
+        Gaussian core + chance pairs in the match disc fitted to the residuals
+        (:func:`helpers.astrometry.fit_scatter_mixture`; the reference's errors carried by the core when
+        known): the scatter of the genuine pairs, independent of the match radius and of contamination.
     """
 
     label: str
@@ -85,6 +91,7 @@ class ComparisonResult:
     calibration_ci: tuple = None
     notes: list = dataclasses.field(default_factory=list)
     boot: dict = dataclasses.field(default_factory=dict, repr=False)
+    mixture: object = None
 
     @property
     def sigma(self):
@@ -136,7 +143,8 @@ class ComparisonResult:
             (cx, cy), ((a1, b1), (a2, b2)) = self.sigma_cat, self.sigma_cat_ci
             lines.append(f"  catalog alone ({self.cat_method}): sigma_E {cx:.2f} [{a1:.2f}, {b1:.2f}], "
                          f"sigma_N {cy:.2f} [{a2:.2f}, {b2:.2f}] mas; 1-D {self.sigma_cat_1d:.2f} "
-                         f"[{self.sigma_cat_1d_ci[0]:.2f}, {self.sigma_cat_1d_ci[1]:.2f}] mas")
+                         f"[{self.sigma_cat_1d_ci[0]:.2f}, {self.sigma_cat_1d_ci[1]:.2f}] mas "
+                         f"-- inferred on these {self.n_pairs} matched sources, assuming {_ASSUMPTION[self.cat_method]}")
         else:
             lines.append("  catalog alone: not separable from the reference (no reference errors given); "
                          "the difference sigma is an upper bound")
@@ -151,6 +159,15 @@ class ComparisonResult:
 
     def __str__(self):
         return self.report()
+
+
+#: What each way of separating the catalog from the differences assumes (the report says it on its line).
+_ASSUMPTION = {
+    "equal catalogs": "both catalogs are equally precise and independent (each = differences / sqrt 2); "
+                      "same-visit images share pixel-grid errors, which makes this a lower bound",
+    "reference errors removed": "the reference's reported errors are right and independent of the catalog's",
+    "upper bound": "nothing (the differences bound the catalog from above)",
+}
 
 
 def _ref_errors(ref, idx_ref, ref_err):
@@ -289,14 +306,25 @@ def compare_catalogs(cat, ref, fit="shift+rotation+scale", max_sep=0.3, equal=Fa
     max_sep_mas = pairs.meta["max_sep_mas"]
     n_matched = len(pairs)
     if n_matched >= 10 and np.median(pairs["sep"]) > 0.5 * max_sep_mas:
+        # a tight cluster of pair offsets away from zero is a real frame offset, not chance pairs: remove it
+        # and match again (issue #15: 3,000 pairs offset by 224 mas in a 0.3" radius were refused)
+        shift = _clustered_offset(cat, ref, pairs, max_sep_mas)
+        if shift is not None:
+            offset_mas = (offset_mas[0] + shift[0], offset_mas[1] + shift[1])
+            notes.append(f"catalogs offset by E {shift[0]:+.0f} N {shift[1]:+.0f} mas (a tight cluster of pair "
+                         "offsets): removed before matching again")
+            pairs = match(cat, ref, max_sep=max_sep, drop_nan=drop_nan, offset_mas=offset_mas)
+            n_matched = len(pairs)
+    if n_matched >= 10 and np.median(pairs["sep"]) > 0.5 * max_sep_mas:
         raise WorkbookError(
             f"matched pairs are spread out to max_sep (median separation {np.median(pairs['sep']):.0f} mas of "
-            f"{max_sep_mas:.0f} mas): the catalogs look misaligned by more than the match radius; pre-align them "
-            "coarsely (offset_mas=coarse_offset(cat, ref)) or raise max_sep")
+            f"{max_sep_mas:.0f} mas): the catalogs look misaligned by more than the match radius; pre-align them with "
+            "helpers.astrometry.coarse_align(cat['ra'], cat['dec'], ref['ra'], ref['dec']).apply(...) rather "
+            "than raising max_sep")
     ra1, dec1, _ = _radec(cat, "the catalog", True)
     ra2, dec2, _ = _radec(ref, "the reference catalog", True)
     ic, ir = np.asarray(pairs["idx_cat"]), np.asarray(pairs["idx_ref"])
-    ra0, dec0 = float(np.median(ra2[ir])), float(np.median(dec2[ir]))
+    ra0, dec0 = tangent_point(ra2[ir], dec2[ir])
     xc, yc = tangent_plane_mas(ra1[ic], dec1[ic], ra0, dec0)
     xr, yr = tangent_plane_mas(ra2[ir], dec2[ir], ra0, dec0)
     n_par = _FIT_TYPES[kind]
@@ -308,7 +336,8 @@ def compare_catalogs(cat, ref, fit="shift+rotation+scale", max_sep=0.3, equal=Fa
                             "check the overlap of the catalogs or raise max_sep")
     transform, dx, dy, used = fit_transform(xc, yc, xr, yr, fit=kind, clip_sigma=clip_sigma, center=(ra0, dec0))
     errs = _ref_errors(ref, ir, ref_err)
-    out_pairs = Table({"idx_cat": ic, "idx_ref": ir, "xi": xr, "eta": yr, "dx": dx, "dy": dy, "used": used})
+    out_pairs = Table({"idx_cat": ic, "idx_ref": ir, "xi": xr, "eta": yr, "dx": dx, "dy": dy, "used": used},
+                      meta={"max_sep_mas": max_sep_mas})
     for c in ("xi", "eta", "dx", "dy"):
         out_pairs[c].unit = "mas"
     if errs is not None:
@@ -325,6 +354,40 @@ def compare_catalogs(cat, ref, fit="shift+rotation+scale", max_sep=0.3, equal=Fa
         out_pairs["cat_err_x"], out_pairs["cat_err_y"] = cerrs
         out_pairs["cat_err_x"].unit = out_pairs["cat_err_y"].unit = "mas"
     return _scatter_result(label, transform, out_pairs, n_matched, equal, n_boot, seed, notes, n_par)
+
+
+def _clustered_offset(cat, ref, pairs, max_sep_mas):
+    """Median pair offset (E, N mas) if the offsets cluster tightly (robust spread < max_sep / 6), else None."""
+    ra1, dec1, _ = _radec(cat, "the catalog", True)
+    ra2, dec2, _ = _radec(ref, "the reference catalog", True)
+    ic, ir = np.asarray(pairs["idx_cat"]), np.asarray(pairs["idx_ref"])
+    ra0, dec0 = tangent_point(ra2[ir], dec2[ir])
+    xc, yc = tangent_plane_mas(ra1[ic], dec1[ic], ra0, dec0)
+    xr, yr = tangent_plane_mas(ra2[ir], dec2[ir], ra0, dec0)
+    dx, dy = xc - xr, yc - yr
+    mx, my = float(np.median(dx)), float(np.median(dy))
+    spread = 1.4826 * float(np.median(np.hypot(dx - mx, dy - my))) / 1.1774  # radial median -> sigma per axis
+    if spread < max_sep_mas / 6.0:
+        return mx, my
+    return None
+
+
+def _mixture_or_note(dx, dy, pairs, col, equal, n_boot, seed, notes):
+    """The mixture fit of the residuals (reference errors in the core unless the catalogs are equal), or a note."""
+    max_sep_mas = (getattr(pairs, "meta", None) or {}).get("max_sep_mas")
+    if max_sep_mas is None or dx.size < 10:
+        return None
+    erx, ery = col("ref_err_x"), col("ref_err_y")
+    known = None if equal or erx is None else (erx, ery)
+    try:
+        fit = fit_scatter_mixture(dx, dy, max_sep_mas, err_x=None if known is None else known[0],
+                                  err_y=None if known is None else known[1], n_boot=max(int(n_boot or 0), 20),
+                                  seed=seed + 7)
+    except WorkbookError as err:
+        notes.append(f"mixture fit not possible: {err}")
+        return None
+    notes.append(fit.describe())
+    return fit
 
 
 def _solve_k(d, ec, er):
@@ -395,6 +458,8 @@ def _scatter_result(label, transform, pairs, n_matched, equal, n_boot, seed, not
 
     def col(name):
         return np.asarray(pairs[name], float) if name in pairs.colnames else None
+
+    res.mixture = _mixture_or_note(dx, dy, pairs, col, equal, n_boot, seed, notes)
 
     ecx, ecy, erx, ery = col("cat_err_x"), col("cat_err_y"), col("ref_err_x"), col("ref_err_y")
     have_ec = ecx is not None and np.mean(np.isfinite(ecx) & (ecx > 0) & np.isfinite(ecy) & (ecy > 0)) >= 0.8

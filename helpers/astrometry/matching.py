@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from ..errors import WorkbookError
-from ..skyplane import tangent_to_sky, unit_vectors
+from ..skyplane import tangent_point, tangent_to_sky, unit_vectors
 from .inputs import _as_mas, _radec, tangent_plane_mas
 
 __all__ = [
@@ -69,7 +69,7 @@ def match(cat, ref, max_sep=0.3, drop_nan=False, offset_mas=(0.0, 0.0)):
     max_sep_mas = _as_mas(max_sep, "max_sep")
     ra1, dec1, good1 = _radec(cat, "the catalog", drop_nan)
     ra2, dec2, good2 = _radec(ref, "the reference catalog", drop_nan)
-    ra0, dec0 = float(np.nanmedian(ra2[good2])), float(np.nanmedian(dec2[good2]))
+    ra0, dec0 = tangent_point(ra2[good2], dec2[good2])
     if any(offset_mas):
         xi, eta = tangent_plane_mas(ra1, dec1, ra0, dec0)
         ra1, dec1 = tangent_to_sky(xi - offset_mas[0], eta - offset_mas[1], ra0, dec0, unit="mas")
@@ -87,7 +87,8 @@ def match(cat, ref, max_sep=0.3, drop_nan=False, offset_mas=(0.0, 0.0)):
         raise WorkbookError(
             f"no pairs within max_sep = {max_sep_mas / 1000:g} arcsec: the catalogs do not overlap "
             f"(catalog {_footprint_text(ra1[i1], dec1[i1])}; reference {_footprint_text(ra2[i2], dec2[i2])}); "
-            "check they cover the same field, or pre-align with coarse_offset() / raise max_sep")
+            "check they cover the same field; if one is offset, rotated or scaled, align it first with "
+            "coarse_align(ra1, dec1, ra2, dec2).apply(ra1, dec1) rather than raising max_sep")
     sep = 2.0 * np.arcsin(np.clip(d12[k1] / 2.0, 0, 1)) * math.degrees(1.0) * 3.6e6
     return Table({"idx_cat": i1[k1], "idx_ref": i2[k2], "sep": sep},
                  meta={"max_sep_mas": max_sep_mas, "offset_mas": list(map(float, offset_mas))})
@@ -138,7 +139,7 @@ def coarse_offset(cat, ref, search_arcsec=3.0, bin_mas=None, max_sources=3000, d
         i1 = rng.choice(i1, max_sources, replace=False)
     if i2.size > max_sources:
         i2 = rng.choice(i2, max_sources, replace=False)
-    ra0, dec0 = float(np.median(ra2[i2])), float(np.median(dec2[i2]))
+    ra0, dec0 = tangent_point(ra2[i2], dec2[i2])
     x1, y1 = tangent_plane_mas(ra1[i1], dec1[i1], ra0, dec0)
     x2, y2 = tangent_plane_mas(ra2[i2], dec2[i2], ra0, dec0)
     r = search_arcsec * 1000.0

@@ -151,9 +151,11 @@ def select_gaia(gaia, max_ruwe=1.4, min_g=None):
 
 def hsc_reference(hsc):
     """Hubble Source Catalog v3 rows as a reference: ``ra, dec`` from ``MatchRA, MatchDec`` and
-    per-source errors ``DSigma`` (mas; the scatter of the matched detections -- conservative, as
-    the mean position is better, but HSC's relative astrometry also carries alignment errors of a
-    few mas, Whitmore et al. 2016, AJ 151, 134).
+    per-source errors of the *mean* position, ``DSigma / sqrt(NumImages - 1)`` (mas; ``DSigma`` is the
+    scatter of the matched detections about their mean, taken per axis; a single detection has no
+    error estimate: NaN). HSC's relative astrometry also carries alignment errors of a few mas
+    (Whitmore et al. 2016, AJ 151, 134) that this does not include. Without ``NumImages``, ``DSigma``
+    itself (conservative) is used and ``meta['ref_err_kind']`` says so.
 
     Returns
     -------
@@ -169,8 +171,18 @@ def hsc_reference(hsc):
     out = Table({"ra": _col_values(hsc, ra_n, u.deg), "dec": _col_values(hsc, dec_n, u.deg)},
                 meta={"name": "HSC v3", "frame": "icrs"})
     if "DSigma" in hsc.colnames:
-        err = _col_values(hsc, "DSigma", u.mas)
-        err = np.where(np.isfinite(err) & (err > 0), err, np.nan)
+        dsigma = _col_values(hsc, "DSigma", u.mas)
+        if "NumImages" in hsc.colnames:
+            # the reference position is the mean of NumImages detections: its error is DSigma (their scatter
+            # about the mean, per axis) / sqrt(n - 1) -- removing DSigma itself drove a 5 mas catalog to 0 mas
+            n_img = _col_values(hsc, "NumImages")
+            with np.errstate(divide="ignore", invalid="ignore"):
+                err = dsigma / np.sqrt(n_img - 1.0)
+            err = np.where(np.isfinite(err) & (n_img >= 2) & (dsigma > 0), err, np.nan)
+            out.meta["ref_err_kind"] = "error of the mean: DSigma / sqrt(NumImages - 1)"
+        else:
+            err = np.where(np.isfinite(dsigma) & (dsigma > 0), dsigma, np.nan)
+            out.meta["ref_err_kind"] = "DSigma (no NumImages column: the scatter of one detection, conservative)"
         out["ra_err"], out["dec_err"] = err, err
     keep = np.isfinite(out["ra"]) & np.isfinite(out["dec"])
     return out[keep]

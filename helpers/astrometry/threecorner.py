@@ -9,9 +9,10 @@ import math
 import numpy as np
 
 from ..errors import WorkbookError
+from ..skyplane import tangent_point
 from .inputs import _radec, tangent_plane_mas
 from .matching import match
-from .stats import MAD_TO_SIGMA, _bootstrap_order_stats, _ci
+from .stats import _ci
 from .transforms import _FIT_TYPES, _normalise_fit, fit_transform
 
 __all__ = [
@@ -26,7 +27,9 @@ def three_cornered_hat(catalogs, labels=None, max_sep=0.3, fit="shift+rotation+s
 
     With sigma_AB^2 = sigma_A^2 + sigma_B^2 etc. (independent errors),
     sigma_A^2 = (sigma_AB^2 + sigma_AC^2 - sigma_BC^2) / 2 (the "three-cornered hat",
-    Gray & Allan 1974). Only sources matched in all three catalogs are used, each pair gets its
+    Gray & Allan 1974). The sigmas are standard deviations of the differences of the pairs kept by
+    the transform fits' clipping: variances add for any error shape (MAD-sigmas do not, and bias
+    the hat when the catalogs' error distributions differ). Only sources matched in all three catalogs are used, each pair gets its
     own transform fit, and the bootstrap resamples the same sources for the three differences.
 
     Parameters
@@ -64,7 +67,7 @@ def three_cornered_hat(catalogs, labels=None, max_sep=0.3, fit="shift+rotation+s
     for t, idx in ((a, common), (b, ib), (c, ic)):
         ra, dec, _ = _radec(t, "a catalog", True)
         pos.append((ra[idx], dec[idx]))
-    ra0, dec0 = float(np.median(pos[0][0])), float(np.median(pos[0][1]))
+    ra0, dec0 = tangent_point(*pos[0])
     xy = [tangent_plane_mas(r, d, ra0, dec0) for r, d in pos]
     kind = _normalise_fit(fit)
     combos = {(0, 1): None, (0, 2): None, (1, 2): None}
@@ -76,13 +79,23 @@ def three_cornered_hat(catalogs, labels=None, max_sep=0.3, fit="shift+rotation+s
     n = int(used.sum())
     n_par = _FIT_TYPES[kind]
     dof = math.sqrt(2 * n / max(2 * n - n_par, 1))
+    # variances, not MAD-sigmas: variances of independent errors add whatever their distributions' shapes,
+    # MAD-sigmas do not (issue #15: truth 3.0/2.56/1.97 mas came out 3.41/2.32/1.17 from MADs). The pairs
+    # are those every transform fit kept (5-sigma clip), so gross outliers do not enter the second moments.
     arrays = []
     for (p, q), (dx, dy) in combos.items():
         for d in (dx[used], dy[used]):
-            arrays.append(np.abs(d - np.median(d)))
-    k = MAD_TO_SIGMA * dof
-    point = np.array([np.median(x) for x in arrays]) * k
-    boot = _bootstrap_order_stats(arrays, [0.5] * 6, n_boot, seed) * k if n_boot else point[:, None]
+            arrays.append((d - np.mean(d)) ** 2)
+    arrays = np.array(arrays)
+    point = np.sqrt(arrays.mean(axis=1)) * dof
+    if n_boot:
+        rng = np.random.default_rng(seed)
+        boot = np.empty((6, n_boot))
+        for b in range(n_boot):
+            boot[:, b] = arrays[:, rng.integers(0, n, n)].mean(axis=1)
+        boot = np.sqrt(boot) * dof
+    else:
+        boot = point[:, None]
     # variances per pair and axis: rows (AB_E, AB_N, AC_E, AC_N, BC_E, BC_N)
     notes = []
 

@@ -98,12 +98,14 @@ def verdict(sigma_mas, n_pairs, ci=None):
     >>> verdict(50.0, 100).band
     'degraded'
     """
-    if np.ndim(sigma_mas):
-        sigma_mas = float(np.max(sigma_mas))
-    sigma_mas = float(sigma_mas)
-    n_pairs = int(n_pairs)
+    try:
+        sigma_mas = float(np.max(np.asarray(sigma_mas, dtype=float))) if np.ndim(sigma_mas) else float(sigma_mas)
+    except (TypeError, ValueError):
+        raise WorkbookError(f"sigma_mas = {sigma_mas!r} is not a number; pass the 1-sigma scatter in mas") from None
     if not math.isfinite(sigma_mas) or sigma_mas < 0:
         raise WorkbookError(f"sigma_mas = {sigma_mas!r} is not a valid scatter; it must be a finite number >= 0 (mas)")
+    n_pairs = _count(n_pairs, "n_pairs")
+    ci = _interval(ci, "ci")
     ci_text = f" (95% interval {ci[0]:.1f}-{ci[1]:.1f} mas)" if ci is not None else ""
     if n_pairs < MIN_PAIRS:
         band = "not verifiable"
@@ -120,13 +122,44 @@ def verdict(sigma_mas, n_pairs, ci=None):
     return Verdict(band, sigma_mas, n_pairs, tuple(ci) if ci is not None else None, sentence)
 
 
+def _count(n, name):
+    """A non-negative whole number of pairs, or a one-line error."""
+    try:
+        value = float(n)
+    except (TypeError, ValueError):
+        raise WorkbookError(f"{name} = {n!r} is not a number; pass the count of independent pairs (an integer >= 0)") from None
+    if not math.isfinite(value) or value < 0 or value != int(value):
+        raise WorkbookError(f"{name} = {n!r} is not a valid count; pass the number of independent pairs (an integer >= 0)")
+    return int(value)
+
+
+def _interval(ci, name):
+    if ci is None:
+        return None
+    try:
+        lo, hi = (float(v) for v in ci)
+    except (TypeError, ValueError):
+        raise WorkbookError(f"{name} = {ci!r} is not an interval; pass (low, high) in mas") from None
+    if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi or lo < 0:
+        raise WorkbookError(f"{name} = {ci!r} is not a valid interval; pass finite (low, high) with 0 <= low <= high, mas")
+    return lo, hi
+
+
 def _weighted(entries):
-    s = np.array([v["sigma"] for v in entries.values()])
-    half = np.array([max((v["ci"][1] - v["ci"][0]) / (2 * 1.96), 1e-3) for v in entries.values()])
-    w = 1.0 / half ** 2
-    mean = float(np.sum(w * s) / np.sum(w))
-    err = float(1.0 / math.sqrt(np.sum(w)))
-    return mean, (mean - 1.96 * err, mean + 1.96 * err)
+    """Combine in log(sigma) with weights from the *relative* half-widths.
+
+    An interval's width scales with its sigma, so absolute inverse-variance weights would favour the
+    lowest answer; in log space they do not. The methods share the error-budget scaling (their errors
+    are not independent), so the combined interval is never narrower than the most precise member's.
+    """
+    s = np.array([max(v["sigma"], 1e-6) for v in entries.values()])
+    rel = np.array([max((v["ci"][1] - v["ci"][0]) / (2 * 1.96) / max(v["sigma"], 1e-6), 1e-4)
+                    for v in entries.values()])
+    w = 1.0 / rel ** 2
+    log_mean = float(np.sum(w * np.log(s)) / np.sum(w))
+    rel_err = max(float(1.0 / math.sqrt(np.sum(w))), float(np.min(rel)))
+    mean = math.exp(log_mean)
+    return mean, (mean * math.exp(-1.96 * rel_err), mean * math.exp(1.96 * rel_err))
 
 
 def _overlaps(a, b):
@@ -139,10 +172,12 @@ def combine_methods(estimates, min_agree=3):
     Methods fail in different ways (common systematics between filters on the same pixel grid,
     a poor error model, too few reference stars), so one failing method should not drag the
     verdict. Among the measured methods (entries without ``"pairs": False``), every subset is
-    combined with inverse-variance weights (from the interval half-widths); a subset counts only
-    if each member's 95% interval overlaps the subset's combined interval. The largest such subset
-    wins (ties: the one whose combined interval agrees with more methods -- the error budget's
-    prediction included --, then the more precise one). The others are named as set aside.
+    combined in log(sigma) with weights from the relative interval half-widths (absolute widths scale
+    with sigma and would favour the low answer); the methods share the error-budget scaling, so the
+    combined interval is no narrower than its most precise member's. A subset counts only if each
+    member's 95% interval overlaps the subset's combined interval. The largest such subset wins
+    (ties: the one whose combined interval agrees with more methods, then the one nearest the median
+    of all methods -- never the narrowest). The others are named as set aside.
 
     Parameters
     ----------
@@ -150,7 +185,9 @@ def combine_methods(estimates, min_agree=3):
         ``{name: {"sigma": float, "ci": (lo, hi), "n": int}}`` (1-D sigma per axis, mas); an entry
         with ``"pairs": False`` (the error budget: a prediction from reported errors, not a
         measurement on independent pairs) is checked but neither weighted nor counted in
-        ``n_pairs``. ``None`` entries (methods that could not run) are ignored.
+        ``n_pairs``. An entry with ``"lower_bound": True`` (same-visit repeatability, whose shared
+        pixel grid cancels part of the error) is only checked as a lower bound: never averaged in and
+        never a tie-winner. ``None`` entries (methods that could not run) are ignored.
     min_agree : int
         Methods that must agree for the verdict to count as backed.
 
@@ -160,12 +197,13 @@ def combine_methods(estimates, min_agree=3):
         ``sigma`` (weighted mean of the agreeing measured methods, mas), ``ci`` (its 95%
         interval), ``n_pairs`` (largest ``n`` among them), ``n_methods`` (methods that ran),
         ``agreeing`` and ``outliers`` (names), ``agree`` (no outliers), ``backed`` (at least
-        ``min_agree`` methods agree), ``verdict`` (:class:`Verdict`).
+        ``min_agree`` methods agree), ``lower_bounds`` / ``violated_lower_bounds`` (lower-bound
+        methods consistent with the result or above it), ``verdict`` (:class:`Verdict`).
 
     Raises
     ------
     WorkbookError
-        If no method produced an estimate.
+        If no method produced an estimate, or an entry's sigma, interval or n is not a valid number.
 
     Examples
     --------
@@ -174,9 +212,27 @@ def combine_methods(estimates, min_agree=3):
     >>> round(c["sigma"], 1), c["agree"], c["verdict"].band
     (7.1, True, 'meets 5-10 mas')
     """
-    usable = {k: v for k, v in estimates.items()
-              if v and v.get("sigma") is not None and v.get("ci") is not None and math.isfinite(v["sigma"])}
-    measured = {k: v for k, v in usable.items() if v.get("pairs", True)}
+    if not isinstance(estimates, dict):
+        raise WorkbookError(f"estimates must be a dict {{name: {{'sigma', 'ci', 'n'}}}}; got {type(estimates).__name__}")
+    usable = {}
+    for k, v in estimates.items():
+        if not v or v.get("sigma") is None or v.get("ci") is None:
+            continue
+        try:
+            sig = float(v["sigma"])
+        except (TypeError, ValueError):
+            raise WorkbookError(f"method {k!r}: sigma = {v['sigma']!r} is not a number; pass the 1-sigma in mas") from None
+        if not math.isfinite(sig) or sig < 0:
+            raise WorkbookError(f"method {k!r}: sigma = {v['sigma']!r} is not a finite scatter >= 0 (mas); "
+                                "drop the method or pass None for one that could not run")
+        usable[k] = dict(v, sigma=sig, ci=_interval(v["ci"], f"method {k!r}: ci"), n=_count(v.get("n", 0), f"method {k!r}: n"))
+    # a lower bound (same-visit repeatability: shared pixel grids cancel part of the error) is checked
+    # against the result but can never win or be averaged in
+    lower_bounds = {k: v for k, v in usable.items() if v.get("lower_bound")}
+    usable_meas = {k: v for k, v in usable.items() if k not in lower_bounds}
+    measured = {k: v for k, v in usable_meas.items() if v.get("pairs", True)}
+    if not measured:
+        measured = {k: v for k, v in usable.items() if v.get("pairs", True)}
     if not measured:
         measured = usable  # only a prediction: still report it (the verdict will say 'not verifiable')
     if not measured:
@@ -184,6 +240,7 @@ def combine_methods(estimates, min_agree=3):
     import itertools
 
     best = None
+    median = float(np.median([v["sigma"] for v in measured.values()]))
     names = list(measured)
     for r in range(len(names), 0, -1):
         for subset in itertools.combinations(names, r):
@@ -191,15 +248,19 @@ def combine_methods(estimates, min_agree=3):
             mean, ci = _weighted(part)
             if not all(_overlaps(v["ci"], ci) for v in part.values()):
                 continue  # not self-consistent
-            n_agree = sum(_overlaps(v["ci"], ci) for v in usable.values())
-            score = (len(part), n_agree, -(ci[1] - ci[0]))
+            n_agree = sum(_overlaps(v["ci"], ci) for v in usable_meas.values())
+            # ties: the subset nearest the median of all measured methods, never the narrowest (= lowest)
+            score = (len(part), n_agree, -abs(math.log(max(mean, 1e-6) / max(median, 1e-6))))
             if best is None or score > best[0]:
                 best = (score, part, mean, ci)
     _, active, mean, ci = best
-    agreeing = [k for k, v in usable.items() if _overlaps(v["ci"], ci)]
-    outliers = [k for k in usable if k not in agreeing]
+    agreeing = [k for k, v in usable_meas.items() if _overlaps(v["ci"], ci)]
+    outliers = [k for k in usable_meas if k not in agreeing]
+    consistent_bounds = [k for k, v in lower_bounds.items() if v["ci"][0] <= ci[1]]
+    violated_bounds = [k for k in lower_bounds if k not in consistent_bounds]
     counted = [int(v.get("n", 0)) for k, v in active.items() if v.get("pairs", True)]
     n_pairs = max(counted) if counted else 0
     return {"sigma": mean, "ci": ci, "n_pairs": n_pairs, "n_methods": len(usable), "agreeing": agreeing,
             "agree": not outliers, "backed": len(agreeing) >= min_agree, "outliers": outliers,
+            "lower_bounds": consistent_bounds, "violated_lower_bounds": violated_bounds,
             "verdict": verdict(mean, n_pairs, ci=ci)}

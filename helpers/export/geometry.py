@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from ..skyplane import sky_to_tangent, unit_vectors
+from ..skyplane import sky_to_tangent, tangent_point, unit_vectors
 
 __all__ = [
     "tangent_plane_arcsec",
@@ -34,15 +34,13 @@ def tangent_plane_arcsec(ra, dec, ra0, dec0):
 
 
 def _centre_and_radius(ra, dec):
-    """Mean-direction centre (deg) and largest angular distance from it (deg)."""
-    v = unit_vectors(ra, dec)
-    m = v.sum(axis=0)
-    norm = np.linalg.norm(m)
-    if norm < 1e-12:
+    """Mean-direction centre (deg, :func:`helpers.skyplane.tangent_point`) and largest angular distance from it (deg)."""
+    try:
+        ra0, dec0 = tangent_point(ra, dec)
+    except ValueError:
         return 0.0, 0.0, 180.0
-    m /= norm
-    ra0 = math.degrees(math.atan2(m[1], m[0])) % 360.0
-    dec0 = math.degrees(math.asin(max(-1.0, min(1.0, m[2]))))
+    m = unit_vectors([ra0], [dec0])[0]
+    v = unit_vectors(ra, dec)
     radius = math.degrees(math.acos(max(-1.0, min(1.0, float(np.min(v @ m))))))
     return ra0, dec0, radius
 
