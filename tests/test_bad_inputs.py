@@ -452,7 +452,7 @@ def _other_issue_cases():
 
 
 #: Issues whose bad-input fixes have not landed yet: their cases must fail until they do.
-_PENDING_ISSUES = {"#15"}
+_PENDING_ISSUES = set()
 
 
 @pytest.mark.parametrize("owner, name, call", [
