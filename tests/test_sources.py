@@ -70,7 +70,7 @@ def test_schema_units_and_meta(cat_psf):
         assert col in cat_psf.colnames
     assert list(cat_psf["id"]) == list(range(1, len(cat_psf) + 1))
     assert str(cat_psf["x"].unit) == "pix" and str(cat_psf["ra_err"].unit) == "mas" and str(cat_psf["ra"].unit) == "deg"
-    assert set(np.unique(cat_psf["kind"])) <= {"point", "extended"}
+    assert set(np.unique(cat_psf["kind"])) <= {"point", "extended"}  # no cosmic rays here: no "artifact"
     assert set(np.unique(cat_psf["method"])) <= {"psf", "windowed"}
     assert "0-based" in cat_psf.meta["pixel_convention"]
     assert cat_psf.meta["fwhm_pix"] == pytest.approx(1.98, abs=0.05)

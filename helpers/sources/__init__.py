@@ -33,6 +33,7 @@ The method (windowed centroids, PSF fits, their error models, tiling) is describ
 
 from .catalog import (  # noqa: F401
     FLAG_BLENDED,
+    FLAG_COSMIC_RAY,
     FLAG_EDGE,
     FLAG_MASKED,
     FLAG_NAMES,
@@ -58,6 +59,7 @@ __all__ = [
     "FLAG_BLENDED",
     "FLAG_MASKED",
     "FLAG_PSF_FAILED",
+    "FLAG_COSMIC_RAY",
     "SCHEMA",
     "extract_sources",
     "extract_sources_fits",

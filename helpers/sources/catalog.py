@@ -17,10 +17,11 @@ FLAG_EDGE = 2
 FLAG_BLENDED = 4
 FLAG_MASKED = 8
 FLAG_PSF_FAILED = 16
+FLAG_COSMIC_RAY = 32
 
 #: Flag bits and the names used in summaries, in bit order.
 FLAG_NAMES = ((FLAG_SATURATED, "saturated"), (FLAG_EDGE, "edge"), (FLAG_BLENDED, "blended"),
-              (FLAG_MASKED, "masked"), (FLAG_PSF_FAILED, "psf failed"))
+              (FLAG_MASKED, "masked"), (FLAG_PSF_FAILED, "psf failed"), (FLAG_COSMIC_RAY, "cosmic ray"))
 
 
 def flag_summary(catalogs):

@@ -146,6 +146,8 @@ def _stellar_size(cat, snr):
         return None, 0
     size = 2 * cat["r50"]
     good = (snr > 30) & (cat["sep_flag"] == 0) & ~cat["win_failed"]
+    if "cr_physical" in cat:  # cosmic rays are not stars: they must not set the locus (see .cosmics)
+        good &= ~cat["cr_physical"]
     if good.sum() < 5:
         return None, 0
     s = size[good]

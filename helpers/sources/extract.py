@@ -273,7 +273,12 @@ def _extract(reader, wcs, opts_in, meta):
         "epsf_error_pix": state.get("epsf_error_pix"),
         "crb_coef": _crb_coef(state["prf"]) if state.get("prf") is not None else None,
         "timing_s": {"total": round(time.perf_counter() - t_start, 3), "psf_fit": round(state.get("t_psf", 0.0), 3)},
-        "flags": "1 saturated, 2 edge, 4 neighbour within 1.5 FWHM, 8 masked, 16 PSF fit failed",
+        "flags": "1 saturated, 2 edge, 4 neighbour within 1.5 FWHM, 8 masked, 16 PSF fit failed, "
+                 "32 cosmic ray (kind 'artifact')",
+        "cosmic_rays": {"n_rejected": int(np.sum(np.asarray(cat["kind"]) == "artifact")) if len(cat) else 0,
+                        "locus": state.get("cr_locus"),
+                        "method": "sharper than the image's stellar locus (peak/3x3, minor-axis width; "
+                                  "helpers.sources.cosmics)"},
     })
     sky = state.get("sky_noise")
     if sky:

@@ -8,7 +8,8 @@ import warnings
 import numpy as np
 
 from .background import _prepare_tile
-from .catalog import FLAG_BLENDED, FLAG_EDGE, FLAG_MASKED, FLAG_PSF_FAILED, FLAG_SATURATED, SourceExtractionWarning
+from .catalog import FLAG_BLENDED, FLAG_COSMIC_RAY, FLAG_EDGE, FLAG_MASKED, FLAG_PSF_FAILED, FLAG_SATURATED, SourceExtractionWarning
+from .cosmics import _cr_against_locus, _cr_locus, _physically_sharp, _shape_measures
 from .centroids import WINDOWED_FLOOR_FWHM, _windowed_errors
 from .detection import _aperture_flux, _fast_tile, _neighbour_distance, _saturated, _stellar_size
 from .epsf import EPSF_FLOOR_FWHM, _epsf_model_error, _make_prf
@@ -37,11 +38,17 @@ def _process_tile(reader, region, core, opts, state):
     ap_r = np.clip(np.maximum(2.5 * cat["r50"], 1.5 * fwhm_guess), 2.0, 50.0)
     flux_ap, flux_ap_err = _aperture_flux(prep, cat["x_win"], cat["y_win"], ap_r)
     snr_ap = flux_ap / np.where(flux_ap_err > 0, flux_ap_err, np.nan)
+    iy = np.clip(np.rint(cat["y_win"]).astype(int), 0, prep["sub"].shape[0] - 1)
+    ix = np.clip(np.rint(cat["x_win"]).astype(int), 0, prep["sub"].shape[1] - 1)
+    sharpness, minor_sigma, sharpness_err = _shape_measures(prep["sub"], cat["x_win"], cat["y_win"],
+                                                            np.sqrt(prep["noise"].var(iy, ix)))
+    cat["cr_physical"] = _physically_sharp(sharpness, minor_sigma)
     if state.get("size_ref") is None:
         # The stellar locus: 2·r50 of bright compact sources (what a point source measures here).
         if opts["psf"] is not None:
             size_ref = _psf_size(opts["psf"], state["fwhm"])
             state["size_ref_reliable"] = True
+            state["size_ref_from_psf"] = True
         else:
             size_ref, n_locus = _stellar_size(cat, np.nan_to_num(snr_ap))
             state["size_ref_reliable"] = n_locus >= 20
@@ -79,6 +86,21 @@ def _process_tile(reader, region, core, opts, state):
         cat["cov_xy_win"][small], cat["sig_win"][small] = cxy, sig
         cat["win_failed"][small] = bad_w
     size_ratio = 2 * cat["r50"] / state["size_ref"]
+    # For the point/extended decision only: the size within a fixed radius (crowding-robust).
+    local_ratio = _local_size_ratio(prep, cat, snr_ap, state)
+    # Cosmic rays (and hot pixels): sharper than the image's point sources. They are kept in the
+    # catalog, flagged and of kind "artifact", and never PSF-fitted, point-like or ePSF stars.
+    if state.get("cr_locus") is None:
+        locus_mask = ((np.nan_to_num(snr_ap) > 30) & (cat["sep_flag"] == 0) & ~cat["win_failed"]
+                      & ~cat["cr_physical"] & (np.abs(local_ratio - 1.0) < 0.25))
+        state["cr_locus"] = _cr_locus(sharpness, minor_sigma, locus_mask)
+    # Sharper than the locus *and* not larger than a star (a galaxy's cusp can be peaked, not small).
+    cr_like = cat["cr_physical"] | (_cr_against_locus(sharpness, minor_sigma, snr_ap, state["cr_locus"], n_sigma=3.0,
+                                                      sharpness_err=sharpness_err)
+                                    & (local_ratio < 1.0))
+    # Masked pixels (zero in ``sub``) within the 5x5 make any source look sharp: no verdict there.
+    cr_like &= ~_stamp_any(prep["bad"] if prep["any_bad"] else None, cat["x_win"], cat["y_win"], 2)
+    size_ratio = np.where(cr_like, np.inf, size_ratio)
     nn = _neighbour_distance(cat["x_det"], cat["y_det"])
     sat = _saturated(raw, prep["sub"], cat["x_det"], cat["y_det"], opts["saturation"], prep["noise"])
     if opts["use_psf_fit"]:
@@ -101,6 +123,7 @@ def _process_tile(reader, region, core, opts, state):
     method = np.full(n, "windowed", dtype="<U8")
     flags = np.zeros(n, np.int32)
     flags[sat] |= FLAG_SATURATED
+    flags[cr_like] |= FLAG_COSMIC_RAY
     r_flag = int(max(3, math.ceil(1.5 * fwhm)))
     flags[_stamp_any(prep["edge_bad"], x, y, r_flag)] |= FLAG_EDGE
     flags[_stamp_any(prep["user_mask"], x, y, r_flag)] |= FLAG_MASKED
@@ -192,7 +215,15 @@ def _process_tile(reader, region, core, opts, state):
         flags[failed] |= FLAG_PSF_FAILED
         state["t_psf"] = state.get("t_psf", 0.0) + time.perf_counter() - t0
     # Point-like: as compact as the stellar locus and, when fitted, well described by the PSF.
-    kind = np.where(compact & ~(chi2nu >= opts["extended_chi2"]) | (method == "psf") | sat, "point", "extended")
+    # A source whose r50 radius (6 a) holds a detected neighbour is sized within the fixed radius
+    # instead (crowding); an isolated one keeps r50, so an unresolved blend still reads extended.
+    # Fast path only for now: with the PSF fit, fragments of bright stars count as neighbours and
+    # their windowed centroids are biased (pulls 5-10 on the undersampled simulation).
+    crowded = (nn < np.clip(6.0 * cat["a"], 3.0, 60.0)) & np.isnan(chi2nu) & (prf is None)
+    compact_kind = compact | (crowded & (local_ratio < opts["extended_size_ratio"]))
+    compact_kind &= ~cr_like
+    kind = np.where(compact_kind & ~(chi2nu >= opts["extended_chi2"]) | (method == "psf") | sat, "point", "extended")
+    kind = np.where(cr_like & ~sat, "artifact", kind)
     # Keep the sources whose detection centre is in this tile's core.
     gx_det = cat["x_det"] + x0
     gy_det = cat["y_det"] + y0
@@ -213,6 +244,32 @@ def _process_tile(reader, region, core, opts, state):
         cols["xy_cov"] = np.asarray(cols["xy_cov"]) * corr**2
         cols["snr"] = np.asarray(cols["snr"]) / corr
     return {k: np.asarray(v)[keep] for k, v in cols.items()}
+
+
+def _local_size_ratio(prep, cat, snr_ap, state):
+    """Size relative to the stellar locus, measured within a fixed radius of 3x the locus size.
+
+    SEP's r50 (normalised to the light within 6 a) grows with the neighbours' light inside that
+    radius: in a globular cluster most stars read 3-10x the PSF size and were classed extended.
+    Within 3x the locus size a point source keeps its ~95 % of light while a neighbour a few
+    FWHM away contributes little; the locus is re-measured the same way (bright, unflagged sources,
+    CR-like ones removed, see :func:`~helpers.sources.detection._stellar_size`), so the ratio of a
+    point source stays ~1 whatever the crowding.
+    """
+    import sep
+
+    r_max = float(np.clip(3.0 * state["size_ref"], 3.0, 60.0))
+    r50, _ = sep.flux_radius(prep["sub"], cat["x_win"], cat["y_win"], np.full(len(cat["x_win"]), r_max), 0.5,
+                             subpix=1)
+    r50 = np.where(np.isfinite(r50) & (r50 > 0.3), r50, 0.3)
+    cat["r50_local"] = r50
+    if state.get("size_ref_local") is None:
+        if state.get("size_ref_from_psf"):
+            state["size_ref_local"] = state["size_ref"]
+        else:
+            ref, _ = _stellar_size(dict(cat, r50=r50), np.nan_to_num(snr_ap))
+            state["size_ref_local"] = float(ref) if ref else state["size_ref"]
+    return 2 * r50 / state["size_ref_local"]
 
 
 def _plan_tiles(shape, tile_size, overlap):
