@@ -1,0 +1,113 @@
+"""Notebook-04 glue for planning: the planned date, the APA window around it, the optimizer run
+on the notebook's catalog and pointing, and what is recorded in the field configuration."""
+
+import warnings
+
+import numpy as np
+
+from ..errors import WorkbookError
+
+__all__ = ["planned_date", "apa_window_around", "optimize_notebook_pointing", "plan_record", "describe_plan"]
+
+
+def planned_date(cfg, date=None):
+    """The planned date as ISO ``YYYY-MM-DD``: ``date`` if given, else the field's epoch (decimal year)."""
+    from astropy.time import Time
+
+    if date is None:
+        return Time(float(cfg.epoch), format="decimalyear").strftime("%Y-%m-%d")
+    try:
+        return Time(str(date)).strftime("%Y-%m-%d")
+    except ValueError:
+        raise WorkbookError(f"date {date!r} is not an ISO date; use e.g. '2027-07-01'") from None
+
+
+def apa_window_around(cfg, date, days=30, live=None):
+    """Allowed APA per day for ``date`` ± ``days`` at the field centre (see `apa_windows`).
+
+    When the field is not visible at all in that window, the window moves to the next visibility
+    period (within a year) and the returned note says so: the planner sees which dates are usable.
+
+    Returns
+    -------
+    table : `~astropy.table.Table`
+        From `apa_windows`.
+    note : str
+        One line: where the limits come from, and any move of the window.
+    """
+    from astropy.time import Time, TimeDelta
+
+    from .visibility import EphemerisWarning, apa_windows, visible_periods
+
+    def window(centre):
+        t0 = Time(centre)
+        return ((t0 - TimeDelta(days, format="jd")).strftime("%Y-%m-%d"),
+                (t0 + TimeDelta(days, format="jd")).strftime("%Y-%m-%d"))
+
+    live = bool(cfg.live) if live is None else bool(live)
+    start, end = window(date)
+    moved = ""
+    periods = visible_periods(cfg.ra, cfg.dec, start, days=2 * days + 366)
+    if not periods:
+        raise WorkbookError(f"the field (RA {cfg.ra:.4f}, Dec {cfg.dec:.4f}) is never visible to JWST within a year "
+                            f"of {start}; check the coordinates")
+    if Time(periods[0][0]) > Time(end):
+        start, end = window(periods[0][0])
+        moved = (f"; the field is not visible within {days} days of {date}: showing the next visibility period "
+                 f"({periods[0][0]}..{periods[0][1]}) instead")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", EphemerisWarning)
+        table = apa_windows(cfg.ra, cfg.dec, start, end, live=live)
+    note = ("APA limits from the offline solar-ephemeris model (dates outside jwst_gtvt's JWST ephemeris)"
+            if any(issubclass(w.category, EphemerisWarning) for w in caught)
+            else "APA limits " + ("from jwst_gtvt (live)" if live else "from the offline model"))
+    return table, note + moved
+
+
+def optimize_notebook_pointing(sources, pointing, *, d_ra_arcsec, d_dec_arcsec, d_apa_deg, constraint, nod,
+                               operability, apa_window=None, disperser=None, **kwargs):
+    """Run `optimize_pointing` around the notebook's pointing on its catalog.
+
+    ``disperser`` given: no two kept targets' spectra overlap (priority wins).
+    """
+    from .optimizer import optimize_pointing
+
+    if sources is None or len(sources) == 0:
+        raise WorkbookError("no catalog to optimise the pointing for; run notebook 02 (or set optimize = False)")
+    window = apa_window
+    if window is not None and not np.asarray(window["visible"], bool).any():
+        raise WorkbookError("the field is not visible on any day of the date window; choose another date")
+    return optimize_pointing(sources, pointing.ra, pointing.dec, pointing.apa, d_ra_arcsec=d_ra_arcsec,
+                             d_dec_arcsec=d_dec_arcsec, d_apa_deg=d_apa_deg, constraint=constraint,
+                             slitlet=3 if nod else 1, operability=operability, apa_window=window,
+                             filter=pointing.filter, no_overlaps=disperser is not None,
+                             disperser=disperser or "PRISM/CLEAR", **kwargs)
+
+
+def plan_record(result, date, disperser):
+    """What goes into ``cfg.extra["planning"]``: the chosen pointing, its yield and the alternatives."""
+    def one(r):
+        return {"ra": round(r.ra, 8), "dec": round(r.dec, 8), "apa": round(r.apa, 4), "n_targets": int(r.n_targets),
+                "expected": round(float(r.expected), 3)}
+
+    out = one(result)
+    out.update(date=date, disperser=disperser, objective=result.objective,
+               n_by_priority={str(k): int(v) for k, v in result.n_by_priority.items()},
+               expected_by_priority={str(k): round(float(v), 3) for k, v in result.expected_by_priority.items()},
+               alternatives=[one(a) for a in result.alternatives],
+               search_seconds=round(float(result.search_seconds or 0.0), 2))
+    return out
+
+
+def describe_plan(record):
+    """Lines for the notebook: best pointing, yield, alternatives."""
+    lines = [f"best pointing: RA {record['ra']:.6f}, Dec {record['dec']:+.6f}, APA {record['apa']:.2f} deg; "
+             f"{record['n_targets']} targets in zone, {record['expected']:.1f} expected "
+             f"({record['objective']}; {record['search_seconds']:.1f} s)"]
+    if record["n_by_priority"]:
+        lines.append("per priority: " + ", ".join(f"{k}: {v} ({record['expected_by_priority'][k]:.1f} expected)"
+                                                  for k, v in record["n_by_priority"].items()))
+    for k, a in enumerate(record["alternatives"], start=1):
+        lines.append(f"alternative {k}: RA {a['ra']:.6f}, Dec {a['dec']:+.6f}, APA {a['apa']:.2f}; "
+                     f"{a['n_targets']} targets, {a['expected']:.1f} expected")
+    return lines
