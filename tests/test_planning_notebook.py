@@ -64,3 +64,11 @@ def test_optimize_without_a_catalog(cfg):
     with pytest.raises(WorkbookError, match="no catalog"):
         planning_nb.optimize_notebook_pointing(None, msa.MSAPointing(RA0, DEC0, 45.0), d_ra_arcsec=1, d_dec_arcsec=1,
                                                d_apa_deg=0, constraint="Midpoint", nod=True, operability=None)
+
+
+def test_start_apa_moves_into_the_window_and_says_so(cfg):
+    table, _ = planning_nb.apa_window_around(cfg, "2027-10-01", days=3)
+    allowed = float(table["apa_nominal"][3])
+    assert planning_nb.start_apa_in_window(table, allowed) == (allowed, "")
+    apa, note = planning_nb.start_apa_in_window(table, allowed + 180.0)
+    assert apa == pytest.approx(float(table["apa_nominal"][3])) and "not allowed in the date window" in note

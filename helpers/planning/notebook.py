@@ -7,7 +7,7 @@ import numpy as np
 
 from ..errors import WorkbookError
 
-__all__ = ["planned_date", "apa_window_around", "optimize_notebook_pointing", "plan_record", "describe_plan"]
+__all__ = ["planned_date", "apa_window_around", "optimize_notebook_pointing", "start_apa_in_window", "plan_record", "describe_plan"]
 
 
 def planned_date(cfg, date=None):
@@ -75,13 +75,39 @@ def optimize_notebook_pointing(sources, pointing, *, d_ra_arcsec, d_dec_arcsec, 
     if sources is None or len(sources) == 0:
         raise WorkbookError("no catalog to optimise the pointing for; run notebook 02 (or set optimize = False)")
     window = apa_window
-    if window is not None and not np.asarray(window["visible"], bool).any():
+    start_apa, note = float(pointing.apa), ""
+    if window is not None:
+        start_apa, note = start_apa_in_window(window, start_apa)
+    result = optimize_pointing(sources, pointing.ra, pointing.dec, start_apa, d_ra_arcsec=d_ra_arcsec,
+                               d_dec_arcsec=d_dec_arcsec, d_apa_deg=d_apa_deg, constraint=constraint,
+                               slitlet=3 if nod else 1, operability=operability, apa_window=window,
+                               filter=pointing.filter, no_overlaps=disperser is not None,
+                               disperser=disperser or "PRISM/CLEAR", **kwargs)
+    result.start_note = note
+    return result
+
+
+def start_apa_in_window(window, apa):
+    """``apa`` if some day of ``window`` allows it, else the nominal APA of the middle visible day.
+
+    Returns
+    -------
+    (float, str)
+        The APA to start the search from (deg) and a line saying why it moved ('' if not).
+    """
+    from .visibility import check_apa
+
+    vis = np.flatnonzero(np.asarray(window["visible"], bool))
+    if vis.size == 0:
         raise WorkbookError("the field is not visible on any day of the date window; choose another date")
-    return optimize_pointing(sources, pointing.ra, pointing.dec, pointing.apa, d_ra_arcsec=d_ra_arcsec,
-                             d_dec_arcsec=d_dec_arcsec, d_apa_deg=d_apa_deg, constraint=constraint,
-                             slitlet=3 if nod else 1, operability=operability, apa_window=window,
-                             filter=pointing.filter, no_overlaps=disperser is not None,
-                             disperser=disperser or "PRISM/CLEAR", **kwargs)
+    try:
+        check_apa(apa, window)
+        return float(apa), ""
+    except WorkbookError:
+        day = vis[vis.size // 2]
+        new = float(window["apa_nominal"][day]) % 360.0
+        return new, (f"APA {apa:.2f} deg is not allowed in the date window: the search starts from the nominal "
+                     f"APA {new:.2f} deg of {window['date'][day]}")
 
 
 def plan_record(result, date, disperser):
@@ -95,13 +121,15 @@ def plan_record(result, date, disperser):
                n_by_priority={str(k): int(v) for k, v in result.n_by_priority.items()},
                expected_by_priority={str(k): round(float(v), 3) for k, v in result.expected_by_priority.items()},
                alternatives=[one(a) for a in result.alternatives],
-               search_seconds=round(float(result.search_seconds or 0.0), 2))
+               search_seconds=round(float(result.search_seconds or 0.0), 2),
+               start_note=getattr(result, "start_note", ""))
     return out
 
 
 def describe_plan(record):
     """Lines for the notebook: best pointing, yield, alternatives."""
-    lines = [f"best pointing: RA {record['ra']:.6f}, Dec {record['dec']:+.6f}, APA {record['apa']:.2f} deg; "
+    lines = [record["start_note"]] if record.get("start_note") else []
+    lines += [f"best pointing: RA {record['ra']:.6f}, Dec {record['dec']:+.6f}, APA {record['apa']:.2f} deg; "
              f"{record['n_targets']} targets in zone, {record['expected']:.1f} expected "
              f"({record['objective']}; {record['search_seconds']:.1f} s)"]
     if record["n_by_priority"]:
