@@ -3,7 +3,7 @@ from helpers import config
 from helpers import export as ex
 
 PLAN = {"ra": 53.1627522, "dec": -27.7912494, "apa": 23.3187, "n_targets": 104, "expected": 123.93,
-        "date": "2027-07-02", "disperser": "G395M/F290LP", "alternatives": []}
+        "date": "2027-07-02", "disperser": "G395M/F290LP", "alternatives": [], "n_overlaps_dropped": 7}
 
 
 def test_session_and_card_carry_the_planned_yield(tmp_path):
@@ -15,7 +15,7 @@ def test_session_and_card_carry_the_planned_yield(tmp_path):
     card = ex.summary_card({"name": cfg.name, "ra": cfg.ra, "dec": cfg.dec, "pointing": cfg.pointing,
                             "planning": cfg.extra.get("planning")}, "ACS/WFC F814W", None, {}, {})
     assert "Planned yield" in card and "104 targets" in card and "123.9 expected" in card
-    assert "G395M/F290LP" in card
+    assert "G395M/F290LP" in card and "7 lower-priority targets dropped" in card
     bare = ex.summary_card({"name": cfg.name, "ra": cfg.ra, "dec": cfg.dec, "pointing": cfg.pointing},
                            "ACS/WFC F814W", None, {}, {})
     assert "Planned yield" not in bare

@@ -56,6 +56,8 @@ def test_optimize_records_pointing_yield_and_alternatives(cfg):
     loc = chosen.locate_arrays(sources["ra"][result.in_zone], sources["dec"][result.in_zone])
     assert find_overlaps(loc["quadrant"], loc["i"], loc["j"], "G395M/F290LP").size == 0
     assert planning_nb.describe_plan(record)[0].startswith("best pointing: RA")
+    assert record["n_overlaps_dropped"] == result.n_overlaps_dropped >= 0
+    assert any("G395M/F290LP spectra" in line for line in planning_nb.describe_plan(record))
     cfg.update(extra={"planning": record})
     assert config.load_field("nb04-plan", cfg.config_file.parent.parent).extra["planning"]["n_targets"] == record["n_targets"]
 

@@ -125,5 +125,6 @@ def test_optimizer_no_overlaps_leaves_no_overlapping_pair():
     loc = MSAPointing(clean.ra, clean.dec, clean.apa).locate_arrays(cat["ra"][clean.in_zone], cat["dec"][clean.in_zone])
     assert find_overlaps(loc["quadrant"], loc["i"], loc["j"], "PRISM").size == 0
     assert 0 < clean.n_targets < free.n_targets
+    assert clean.n_overlaps_dropped > 0 and free.n_overlaps_dropped == 0
     with pytest.raises(WorkbookError, match="unknown disperser"):
         optimize_pointing(cat, ra0, dec0, apa0, no_overlaps=True, disperser="G999", **kw)

@@ -72,6 +72,9 @@ def summary_card(field, imaging, astrometry, counts, files, msata=None):
         rows.append(("Planned yield", f"{plan.get('n_targets')} targets in their centering zone, "
                                       f"{plan.get('expected'):.1f} expected with catalog and MSATA errors "
                                       f"(optimised for {plan.get('date')}, {plan.get('disperser') or 'overlaps not checked'})"))
+        if plan.get("n_overlaps_dropped") is not None:
+            rows.append(("Spectral overlaps", f"none among the planned targets; {plan['n_overlaps_dropped']} "
+                                              "lower-priority targets dropped for overlapping spectra"))
     rows.append(("Imaging used", imaging))
     astro = astrometry_summary(astrometry)
     if astrometry:

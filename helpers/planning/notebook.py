@@ -122,6 +122,7 @@ def plan_record(result, date, disperser):
                expected_by_priority={str(k): round(float(v), 3) for k, v in result.expected_by_priority.items()},
                alternatives=[one(a) for a in result.alternatives],
                search_seconds=round(float(result.search_seconds or 0.0), 2),
+               n_overlaps_dropped=int(result.n_overlaps_dropped) if disperser else None,
                start_note=getattr(result, "start_note", ""))
     return out
 
@@ -132,6 +133,9 @@ def describe_plan(record):
     lines += [f"best pointing: RA {record['ra']:.6f}, Dec {record['dec']:+.6f}, APA {record['apa']:.2f} deg; "
              f"{record['n_targets']} targets in zone, {record['expected']:.1f} expected "
              f"({record['objective']}; {record['search_seconds']:.1f} s)"]
+    if record.get("n_overlaps_dropped") is not None:
+        lines.append(f"{record['n_overlaps_dropped']} in-zone targets dropped: their {record['disperser']} spectra "
+                     "overlapped a higher-priority target's")
     if record["n_by_priority"]:
         lines.append("per priority: " + ", ".join(f"{k}: {v} ({record['expected_by_priority'][k]:.1f} expected)"
                                                   for k, v in record["n_by_priority"].items()))

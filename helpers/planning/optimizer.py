@@ -71,6 +71,9 @@ class PointingResult:
     search_seconds : float
     n_evaluations : int
         Pointings scored during the search.
+    n_overlaps_dropped : int
+        In-zone targets dropped because their spectra overlapped one of higher priority
+        (``no_overlaps=True``; 0 otherwise).
     """
 
     ra: float
@@ -87,6 +90,7 @@ class PointingResult:
     search_seconds: float = 0.0
     n_evaluations: int = 0
     objective: str = "expected"
+    n_overlaps_dropped: int = 0
 
     def __repr__(self):
         return (f"PointingResult(ra={self.ra:.7f}, dec={self.dec:.7f}, apa={self.apa:.3f}, "
@@ -433,10 +437,11 @@ def optimize_pointing(targets, ra, dec, apa, *, d_ra_arcsec=10.0, d_dec_arcsec=1
                              coarse_step_arcsec, objective, apa_window)
         n_eval += n
         n_in, prob = scorer.exact(r, d, a)
+        n_before = int(n_in.sum())
         if no_overlaps:
             n_in, prob = _without_overlaps(n_in, prob, tra, tdec, r, d, a, pri, w, disperser, slitlet, filter)
         value = float(prob @ w) if objective == "expected" else float(n_in @ w)
-        refined.append((value, r, d, a, n_in, prob))
+        refined.append((value, r, d, a, n_in, prob, n_before - int(n_in.sum())))
     if max(c[0] for c in refined) <= 0:
         raise WorkbookError("no target lands inside a centering zone with an operable slitlet anywhere in the search; "
                             "widen the search, loosen the constraint or check the target coordinates")
@@ -444,10 +449,10 @@ def optimize_pointing(targets, ra, dec, apa, *, d_ra_arcsec=10.0, d_dec_arcsec=1
     best = _distinct([c[:4] + (k,) for k, c in enumerate(refined)], 1 + n_alternatives)
 
     def make(c):
-        _, r, d, a, n_in, prob = refined[c[4]]
+        _, r, d, a, n_in, prob, n_dropped = refined[c[4]]
         res = PointingResult(ra=float(r) % 360.0, dec=float(d), apa=float(a) % 360.0, n_targets=int(n_in.sum()),
                              weighted=float(n_in @ w), expected=float(prob @ w), in_zone=n_in, probability=prob,
-                             objective=objective)
+                             objective=objective, n_overlaps_dropped=n_dropped)
         if pri is not None:
             for p in np.unique(pri):
                 m = pri == p
