@@ -191,6 +191,10 @@ class MSAOverlayWidget:
     figsize : tuple
     apa_window : (float, float), optional
         Allowed aperture PA range (degrees) for the APA slider; default the whole circle.
+    optimize_options : dict, optional
+        Keyword arguments for `helpers.planning.optimize_pointing` used by the "optimize" button
+        (e.g. ``d_ra_arcsec``, ``d_apa_deg``, ``apa_window`` table, ``disperser`` to forbid
+        overlapping spectra); constraint, slitlet, operability and filter come from the controls.
 
     Attributes
     ----------
@@ -202,12 +206,15 @@ class MSAOverlayWidget:
     """
 
     def __init__(self, pointing, image=None, wcs=None, sources=None, operability=None, constraint="Midpoint",
-                 nod=False, max_offset_arcsec=100.0, figsize=(8.0, 8.8), apa_window=None):
+                 nod=False, max_offset_arcsec=100.0, figsize=(8.0, 8.8), apa_window=None, optimize_options=None):
         import ipywidgets as W
 
         from .plotting.msa import OverlayScene
 
         self.base = pointing
+        self._sources = sources
+        self.optimize_options = dict(optimize_options or {})
+        self.last_plan = None
         self.live = self._live_canvas_available()
         fig = None
         if self.live:
@@ -256,6 +263,10 @@ class MSAOverlayWidget:
         self.w_counts = W.HTML()
         self.w_status = W.HTML()
         self.w_reset = W.Button(description="reset view", layout=W.Layout(width="120px"))
+        self.w_optimize = W.Button(description="optimize", tooltip="search RA/Dec/APA around the current pointing "
+                                   "for the most targets expected in their centering zone, and move the controls there",
+                                   layout=W.Layout(width="120px"))
+        self.w_optimize.on_click(lambda _b: self._on_optimize())
         # nudges of one shutter pitch along the MSA axes (dispersion, spatial), whatever the APA
         self.nudge_buttons = {}
         for label, tip, axis, sign in (("◀", "nudge one shutter pitch along -dispersion", 0, -1),
@@ -276,6 +287,7 @@ class MSAOverlayWidget:
                            W.HBox([W.HTML("nudge 1 shutter, disp.", layout=W.Layout(width="140px")),
                                    *list(self.nudge_buttons.values())[:2], W.HTML("&nbsp;slit"),
                                    *list(self.nudge_buttons.values())[2:]]),
+                           self.w_optimize,
                            self.w_filter,
                            W.HTML("<b>Slits</b>"), self.w_constraint, self.w_nod, self.w_shutters,
                            W.HTML("<b>Layers</b>"), W.HBox(list(self.w_layers.values())[:3]),
@@ -358,6 +370,44 @@ class MSAOverlayWidget:
         d_ra, d_dec = sky_offset_arcsec(self.base, moved)
         self.set(d_ra_arcsec=round(d_ra, 4), d_dec_arcsec=round(d_dec, 4))
         return self.counts
+
+    def optimize(self, **options):
+        """Run the pointing optimizer around the current pointing and move the controls to its result.
+
+        Parameters
+        ----------
+        **options
+            Override ``optimize_options`` (keywords of `helpers.planning.optimize_pointing`;
+            ``disperser`` switches on ``no_overlaps``).
+
+        Returns
+        -------
+        helpers.planning.PointingResult
+            Also kept as ``last_plan``.
+        """
+        from .planning import optimize_pointing
+
+        if self._sources is None or len(self._sources) == 0:
+            raise WorkbookError("no catalog in the widget: nothing to optimise; give sources= (notebook 02's catalog)")
+        opts = {**self.optimize_options, **options}
+        disperser = opts.pop("disperser", None)
+        p = self.pointing
+        result = optimize_pointing(self._sources, p.ra, p.dec, p.apa, constraint=self.w_constraint.value,
+                                   slitlet=3 if self.w_nod.value else 1, operability=self.scene.operability,
+                                   filter=p.filter, no_overlaps=disperser is not None,
+                                   disperser=disperser or "PRISM/CLEAR", **opts)
+        d_ra, d_dec = sky_offset_arcsec(self.base, msa.MSAPointing(result.ra, result.dec, result.apa, filter=p.filter))
+        self.set(d_ra_arcsec=round(d_ra, 4), d_dec_arcsec=round(d_dec, 4), apa=round(result.apa, 4))
+        self.last_plan = result
+        return result
+
+    def _on_optimize(self):
+        try:
+            r = self.optimize()
+            self.w_status.value = (f"<div>optimized: {r.n_targets} targets in zone, {r.expected:.1f} expected "
+                                   f"({r.search_seconds:.1f} s)</div>") + self.w_status.value
+        except WorkbookError as exc:
+            self.w_status.value = f"<span style='color:#c62828'>{exc}</span>"
 
     def _show_counts(self):
         import html

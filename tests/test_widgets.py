@@ -178,3 +178,27 @@ def test_widget_live_with_ipympl_canvas_blits():
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                          cwd=str(__import__("pathlib").Path(__file__).resolve().parent.parent))
     assert res.returncode == 0 and "OK" in res.stdout, res.stderr[-2000:]
+
+
+def test_widget_optimize_moves_the_controls(pointing, field):
+    pytest.importorskip("ipywidgets")
+    from helpers.planning import score_pointing
+    from helpers.widgets import MSAOverlayWidget
+
+    t = field[2].copy()
+    no_sigma = ~np.isfinite(t["ra_err"])
+    w = MSAOverlayWidget(pointing, sources=t, optimize_options=dict(d_ra_arcsec=1.0, d_dec_arcsec=1.0, d_apa_deg=0.0))
+    w._on_optimize()  # targets without sigma: the optimizer's one-line error lands in the status line
+    assert "sigma_mas" in w.w_status.value
+    t["ra_err"][no_sigma] = t["dec_err"][no_sigma] = 10.0
+    w = MSAOverlayWidget(pointing, sources=t,  # no image: the optimizer, not the drawing, is under test
+                         optimize_options=dict(d_ra_arcsec=1.0, d_dec_arcsec=1.0, d_apa_deg=0.0, objective="count"))
+    w.set(d_ra_arcsec=0.4, d_dec_arcsec=-0.3)  # knock the sources out of their shutter centres
+    before = score_pointing(t, w.pointing.ra, w.pointing.dec, w.pointing.apa, slitlet=1)[0]
+    result = w.optimize()
+    assert w.last_plan is result
+    assert w.pointing.ra == pytest.approx(result.ra, abs=1e-6 / 3600 * 100)
+    assert w.pointing.dec == pytest.approx(result.dec, abs=1e-6 / 3600 * 100)
+    assert result.n_targets > before
+    w._on_optimize()  # the button's handler reports in the status line
+    assert "optimized:" in w.w_status.value

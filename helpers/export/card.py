@@ -41,7 +41,8 @@ def summary_card(field, imaging, astrometry, counts, files, msata=None):
     Parameters
     ----------
     field : dict
-        ``name, ra, dec`` (and optionally ``pointing``).
+        ``name, ra, dec`` (and optionally ``pointing`` and ``planning``, notebook 04's optimizer
+        record: ``n_targets``, ``expected``, ``date``, ``disperser``).
     imaging : str
         The imaging used (instrument/filter/product id).
     astrometry : dict or None
@@ -66,6 +67,14 @@ def summary_card(field, imaging, astrometry, counts, files, msata=None):
                                  f"filter {p.get('filter')}"))
     else:
         rows.append(("Pointing", "not chosen (notebook 04 not run) - no MSA counts"))
+    plan = field.get("planning")
+    if plan:
+        rows.append(("Planned yield", f"{plan.get('n_targets')} targets in their centering zone, "
+                                      f"{plan.get('expected'):.1f} expected with catalog and MSATA errors "
+                                      f"(optimised for {plan.get('date')}, {plan.get('disperser') or 'overlaps not checked'})"))
+        if plan.get("n_overlaps_dropped") is not None:
+            rows.append(("Spectral overlaps", f"none among the planned targets; {plan['n_overlaps_dropped']} "
+                                              "lower-priority targets dropped for overlapping spectra"))
     rows.append(("Imaging used", imaging))
     astro = astrometry_summary(astrometry)
     if astrometry:

@@ -46,7 +46,8 @@ def write_session(path, cfg, files=None, inputs=None, msata=None, notes=None, ov
     """Write the session file: everything needed to re-run the chain and audit the export.
 
     Contents: the field configuration as notebook 00 takes it (name, target, ra, dec, radius,
-    epoch, instruments, live), the pointing (notebook 04), ``cfg.extra`` (images with product
+    epoch, instruments, live), the pointing (notebook 04) and, when notebook 04 optimised it, the
+    planning record (date, disperser, yield and expected yield, alternatives), ``cfg.extra`` (images with product
     IDs, WCSNAME and provenance; the astrometry verdict), the inputs used here, the MSATA
     selection summary, every file written with size and SHA-256, software versions, and the
     command that re-creates the field (:func:`recreate_field_from_session`).
@@ -73,6 +74,8 @@ def write_session(path, cfg, files=None, inputs=None, msata=None, notes=None, ov
         "field": {k: field.get(k) for k in ("name", "target", "ra", "dec", "radius_arcmin", "epoch",
                                             "instruments", "live", "created")},
         "pointing": field.get("pointing"),
+        # notebook 04's optimizer run (chosen pointing, expected yield, alternatives), if any
+        "planning": (field.get("extra") or {}).get("planning"),
         "images": (field.get("extra") or {}).get("images"),
         "astrometry": (field.get("extra") or {}).get("astrometry"),
         "extra": field.get("extra"),

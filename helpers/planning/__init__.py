@@ -24,6 +24,10 @@ filter="CLEAR") -> PointingResult``
     alternatives, in_zone, probability, search_seconds, n_evaluations``.
 ``score_pointing(targets, ra, dec, apa, ...) -> (n_targets, expected, in_zone, probability)``
     Exact score of one pointing with the same rules.
+``spectrum_extents(quadrant, i, j, disperser) -> Table``; ``find_overlaps``; ``drop_overlaps``
+    Phase 2: each shutter's spectrum on NRS1/NRS2 (pysiaf image positions + JDox dispersion),
+    the detector gap (``detector_layout``), overlapping pairs and an overlap-free keep mask;
+    ``optimize_pointing(..., no_overlaps=True, disperser=...)`` uses them.
 ``zone_half_widths(constraint, margin_arcsec=None) -> (x_half, y_half)``
     The one accessor of the centering zones (``helpers.nirspec.CENTERING_CONSTRAINTS``, or
     explicit insets from the 0.2679" x 0.5294" pitch).
@@ -32,8 +36,10 @@ filter="CLEAR") -> PointingResult``
 from .optimizer import MAX_SEARCH_ARCSEC, MPT_CATALOG_RADIUS_DEG, PointingResult, optimize_pointing, score_pointing
 from .visibility import (GTVT_EPHEMERIS_RANGE, MAX_SUN_ANGLE_DEG, MIN_SUN_ANGLE_DEG, EphemerisWarning,
                          apa_windows, check_apa, visible_periods)
+from .spectra import DISPERSERS, detector_layout, disperser_pairs, drop_overlaps, find_overlaps, spectrum_extents
 from .zones import PITCH_ARCSEC, zone_half_widths
 
 __all__ = ["apa_windows", "check_apa", "visible_periods", "EphemerisWarning", "GTVT_EPHEMERIS_RANGE",
            "MIN_SUN_ANGLE_DEG", "MAX_SUN_ANGLE_DEG", "optimize_pointing", "score_pointing", "PointingResult",
-           "MPT_CATALOG_RADIUS_DEG", "MAX_SEARCH_ARCSEC", "zone_half_widths", "PITCH_ARCSEC"]
+           "MPT_CATALOG_RADIUS_DEG", "MAX_SEARCH_ARCSEC", "zone_half_widths", "PITCH_ARCSEC",
+           "DISPERSERS", "disperser_pairs", "detector_layout", "spectrum_extents", "find_overlaps", "drop_overlaps"]

@@ -71,6 +71,9 @@ class PointingResult:
     search_seconds : float
     n_evaluations : int
         Pointings scored during the search.
+    n_overlaps_dropped : int
+        In-zone targets dropped because their spectra overlapped one of higher priority
+        (``no_overlaps=True``; 0 otherwise).
     """
 
     ra: float
@@ -87,6 +90,7 @@ class PointingResult:
     search_seconds: float = 0.0
     n_evaluations: int = 0
     objective: str = "expected"
+    n_overlaps_dropped: int = 0
 
     def __repr__(self):
         return (f"PointingResult(ra={self.ra:.7f}, dec={self.dec:.7f}, apa={self.apa:.3f}, "
@@ -318,7 +322,7 @@ def optimize_pointing(targets, ra, dec, apa, *, d_ra_arcsec=10.0, d_dec_arcsec=1
                       constraint="Midpoint", slitlet=3, weights=None, sigma_mas=None, msata_sigma_mas=20.0,
                       objective="expected", apa_window=None, operability=None, n_alternatives=3,
                       margin_arcsec=None, filter="CLEAR", coarse_step_arcsec=0.4, coarse_step_deg=1.0,
-                      anchor_arcsec=5.0, n_refine=8):
+                      anchor_arcsec=5.0, n_refine=8, no_overlaps=False, disperser="PRISM/CLEAR"):
     """Search RA/Dec/APA around a starting pointing for the best MSA yield.
 
     Parameters
@@ -349,6 +353,12 @@ def optimize_pointing(targets, ra, dec, apa, *, d_ra_arcsec=10.0, d_dec_arcsec=1
         Default: the shipped map.
     n_alternatives : int
         Distinct next-best pointings to return.
+    no_overlaps : bool
+        Drop, at every refined candidate, the in-zone targets whose ``disperser`` spectra overlap
+        one of higher priority (1 first, then larger weight; `spectra.drop_overlaps`), so the
+        ranking and the counts are for an overlap-free plan.
+    disperser : str
+        Disperser/filter pair for ``no_overlaps`` (see `spectra.disperser_pairs`).
 
     Returns
     -------
@@ -368,6 +378,11 @@ def optimize_pointing(targets, ra, dec, apa, *, d_ra_arcsec=10.0, d_dec_arcsec=1
     if operability is None:
         operability = _msa.default_operability()
     scorer = _Scorer(tra, tdec, w, sig, msata_sigma_mas, constraint, margin_arcsec, slitlet, operability, filter)
+    pri = np.asarray(targets["priority"]) if "priority" in (getattr(targets, "colnames", None) or list(getattr(targets, "keys", lambda: [])())) else None
+    if no_overlaps:
+        from .spectra import _pair
+
+        _pair(disperser)  # an unknown disperser fails before the search, not after it
 
     apas = apa + np.arange(-d_apa_deg, d_apa_deg + 1e-9, coarse_step_deg) if d_apa_deg > 0 else np.array([apa])
     if d_apa_deg > 0 and not np.isclose(apas[-1], apa + d_apa_deg):
@@ -422,20 +437,22 @@ def optimize_pointing(targets, ra, dec, apa, *, d_ra_arcsec=10.0, d_dec_arcsec=1
                              coarse_step_arcsec, objective, apa_window)
         n_eval += n
         n_in, prob = scorer.exact(r, d, a)
+        n_before = int(n_in.sum())
+        if no_overlaps:
+            n_in, prob = _without_overlaps(n_in, prob, tra, tdec, r, d, a, pri, w, disperser, slitlet, filter)
         value = float(prob @ w) if objective == "expected" else float(n_in @ w)
-        refined.append((value, r, d, a, n_in, prob))
+        refined.append((value, r, d, a, n_in, prob, n_before - int(n_in.sum())))
     if max(c[0] for c in refined) <= 0:
         raise WorkbookError("no target lands inside a centering zone with an operable slitlet anywhere in the search; "
                             "widen the search, loosen the constraint or check the target coordinates")
     refined.sort(key=lambda c: -c[0])
     best = _distinct([c[:4] + (k,) for k, c in enumerate(refined)], 1 + n_alternatives)
-    pri = np.asarray(targets["priority"]) if "priority" in (getattr(targets, "colnames", None) or list(getattr(targets, "keys", lambda: [])())) else None
 
     def make(c):
-        _, r, d, a, n_in, prob = refined[c[4]]
+        _, r, d, a, n_in, prob, n_dropped = refined[c[4]]
         res = PointingResult(ra=float(r) % 360.0, dec=float(d), apa=float(a) % 360.0, n_targets=int(n_in.sum()),
                              weighted=float(n_in @ w), expected=float(prob @ w), in_zone=n_in, probability=prob,
-                             objective=objective)
+                             objective=objective, n_overlaps_dropped=n_dropped)
         if pri is not None:
             for p in np.unique(pri):
                 m = pri == p
@@ -448,6 +465,25 @@ def optimize_pointing(targets, ra, dec, apa, *, d_ra_arcsec=10.0, d_dec_arcsec=1
     out.search_seconds = time.perf_counter() - t_start
     out.n_evaluations = n_eval
     return out
+
+
+def _without_overlaps(n_in, prob, tra, tdec, ra0, dec0, apa, pri, w, disperser, slitlet, filter):
+    """In-zone mask and probabilities with spectrally overlapping lower-priority targets dropped."""
+    from .spectra import drop_overlaps
+
+    chosen = np.flatnonzero(n_in)
+    if chosen.size < 2:
+        return n_in, prob
+    loc = _msa.MSAPointing(ra0, dec0, apa, filter=filter).locate_arrays(tra[chosen], tdec[chosen])
+    on = loc["quadrant"] > 0
+    keep = np.ones(chosen.size, bool)
+    keep[on] = drop_overlaps(loc["quadrant"][on], loc["i"][on], loc["j"][on], disperser, slitlet,
+                             priority=None if pri is None else pri[chosen][on], weights=w[chosen][on])
+    dropped = chosen[~keep]
+    n_in, prob = n_in.copy(), prob.copy()
+    n_in[dropped] = False
+    prob[dropped] = 0.0
+    return n_in, prob
 
 
 def _refine(scorer, r, d, a, ra0, dec0, apa0, hr, hd, ha, step, objective, apa_window):

@@ -1,0 +1,145 @@
+"""Notebook-04 glue for planning: the planned date, the APA window around it, the optimizer run
+on the notebook's catalog and pointing, and what is recorded in the field configuration."""
+
+import warnings
+
+import numpy as np
+
+from ..errors import WorkbookError
+
+__all__ = ["planned_date", "apa_window_around", "optimize_notebook_pointing", "start_apa_in_window", "plan_record", "describe_plan"]
+
+
+def planned_date(cfg, date=None):
+    """The planned date as ISO ``YYYY-MM-DD``: ``date`` if given, else the field's epoch (decimal year)."""
+    from astropy.time import Time
+
+    if date is None:
+        return Time(float(cfg.epoch), format="decimalyear").strftime("%Y-%m-%d")
+    try:
+        return Time(str(date)).strftime("%Y-%m-%d")
+    except ValueError:
+        raise WorkbookError(f"date {date!r} is not an ISO date; use e.g. '2027-07-01'") from None
+
+
+def apa_window_around(cfg, date, days=30, live=None):
+    """Allowed APA per day for ``date`` ± ``days`` at the field centre (see `apa_windows`).
+
+    When the field is not visible at all in that window, the window moves to the next visibility
+    period (within a year) and the returned note says so: the planner sees which dates are usable.
+
+    Returns
+    -------
+    table : `~astropy.table.Table`
+        From `apa_windows`.
+    note : str
+        One line: where the limits come from, and any move of the window.
+    """
+    from astropy.time import Time, TimeDelta
+
+    from .visibility import EphemerisWarning, apa_windows, visible_periods
+
+    def window(centre):
+        t0 = Time(centre)
+        return ((t0 - TimeDelta(days, format="jd")).strftime("%Y-%m-%d"),
+                (t0 + TimeDelta(days, format="jd")).strftime("%Y-%m-%d"))
+
+    live = bool(cfg.live) if live is None else bool(live)
+    start, end = window(date)
+    moved = ""
+    periods = visible_periods(cfg.ra, cfg.dec, start, days=2 * days + 366)
+    if not periods:
+        raise WorkbookError(f"the field (RA {cfg.ra:.4f}, Dec {cfg.dec:.4f}) is never visible to JWST within a year "
+                            f"of {start}; check the coordinates")
+    if Time(periods[0][0]) > Time(end):
+        start, end = window(periods[0][0])
+        moved = (f"; the field is not visible within {days} days of {date}: showing the next visibility period "
+                 f"({periods[0][0]}..{periods[0][1]}) instead")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", EphemerisWarning)
+        table = apa_windows(cfg.ra, cfg.dec, start, end, live=live)
+    note = ("APA limits from the offline solar-ephemeris model (dates outside jwst_gtvt's JWST ephemeris)"
+            if any(issubclass(w.category, EphemerisWarning) for w in caught)
+            else "APA limits " + ("from jwst_gtvt (live)" if live else "from the offline model"))
+    return table, note + moved
+
+
+def optimize_notebook_pointing(sources, pointing, *, d_ra_arcsec, d_dec_arcsec, d_apa_deg, constraint, nod,
+                               operability, apa_window=None, disperser=None, **kwargs):
+    """Run `optimize_pointing` around the notebook's pointing on its catalog.
+
+    ``disperser`` given: no two kept targets' spectra overlap (priority wins).
+    """
+    from .optimizer import optimize_pointing
+
+    if sources is None or len(sources) == 0:
+        raise WorkbookError("no catalog to optimise the pointing for; run notebook 02 (or set optimize = False)")
+    window = apa_window
+    start_apa, note = float(pointing.apa), ""
+    if window is not None:
+        start_apa, note = start_apa_in_window(window, start_apa)
+    result = optimize_pointing(sources, pointing.ra, pointing.dec, start_apa, d_ra_arcsec=d_ra_arcsec,
+                               d_dec_arcsec=d_dec_arcsec, d_apa_deg=d_apa_deg, constraint=constraint,
+                               slitlet=3 if nod else 1, operability=operability, apa_window=window,
+                               filter=pointing.filter, no_overlaps=disperser is not None,
+                               disperser=disperser or "PRISM/CLEAR", **kwargs)
+    result.start_note = note
+    return result
+
+
+def start_apa_in_window(window, apa):
+    """``apa`` if some day of ``window`` allows it, else the nominal APA of the middle visible day.
+
+    Returns
+    -------
+    (float, str)
+        The APA to start the search from (deg) and a line saying why it moved ('' if not).
+    """
+    from .visibility import check_apa
+
+    vis = np.flatnonzero(np.asarray(window["visible"], bool))
+    if vis.size == 0:
+        raise WorkbookError("the field is not visible on any day of the date window; choose another date")
+    try:
+        check_apa(apa, window)
+        return float(apa), ""
+    except WorkbookError:
+        day = vis[vis.size // 2]
+        new = float(window["apa_nominal"][day]) % 360.0
+        return new, (f"APA {apa:.2f} deg is not allowed in the date window: the search starts from the nominal "
+                     f"APA {new:.2f} deg of {window['date'][day]}")
+
+
+def plan_record(result, date, disperser):
+    """What goes into ``cfg.extra["planning"]``: the chosen pointing, its yield and the alternatives."""
+    def one(r):
+        return {"ra": round(r.ra, 8), "dec": round(r.dec, 8), "apa": round(r.apa, 4), "n_targets": int(r.n_targets),
+                "expected": round(float(r.expected), 3)}
+
+    out = one(result)
+    out.update(date=date, disperser=disperser, objective=result.objective,
+               n_by_priority={str(k): int(v) for k, v in result.n_by_priority.items()},
+               expected_by_priority={str(k): round(float(v), 3) for k, v in result.expected_by_priority.items()},
+               alternatives=[one(a) for a in result.alternatives],
+               search_seconds=round(float(result.search_seconds or 0.0), 2),
+               n_overlaps_dropped=int(result.n_overlaps_dropped) if disperser else None,
+               start_note=getattr(result, "start_note", ""))
+    return out
+
+
+def describe_plan(record):
+    """Lines for the notebook: best pointing, yield, alternatives."""
+    lines = [record["start_note"]] if record.get("start_note") else []
+    lines += [f"best pointing: RA {record['ra']:.6f}, Dec {record['dec']:+.6f}, APA {record['apa']:.2f} deg; "
+             f"{record['n_targets']} targets in zone, {record['expected']:.1f} expected "
+             f"({record['objective']}; {record['search_seconds']:.1f} s)"]
+    if record.get("n_overlaps_dropped") is not None:
+        lines.append(f"{record['n_overlaps_dropped']} in-zone targets dropped: their {record['disperser']} spectra "
+                     "overlapped a higher-priority target's")
+    if record["n_by_priority"]:
+        lines.append("per priority: " + ", ".join(f"{k}: {v} ({record['expected_by_priority'][k]:.1f} expected)"
+                                                  for k, v in record["n_by_priority"].items()))
+    for k, a in enumerate(record["alternatives"], start=1):
+        lines.append(f"alternative {k}: RA {a['ra']:.6f}, Dec {a['dec']:+.6f}, APA {a['apa']:.2f}; "
+                     f"{a['n_targets']} targets, {a['expected']:.1f} expected")
+    return lines

@@ -1,0 +1,76 @@
+"""Notebook-04 planning glue: date, APA window, optimizer around the pointing, what is recorded."""
+import json
+
+import numpy as np
+import pytest
+from astropy.table import Table
+
+from helpers import config, msa
+from helpers.errors import WorkbookError
+from helpers.planning import find_overlaps, notebook as planning_nb
+
+RA0, DEC0 = 53.16, -27.79
+
+
+@pytest.fixture()
+def cfg(tmp_path):
+    return config.create_field("nb04-plan", ra=RA0, dec=DEC0, workspace_root=tmp_path, epoch=2027.5)
+
+
+def test_planned_date_defaults_to_the_field_epoch(cfg):
+    assert planning_nb.planned_date(cfg) == "2027-07-02"
+    assert planning_nb.planned_date(cfg, "2027-01-15T12:00") == "2027-01-15"
+    with pytest.raises(WorkbookError, match="not an ISO date"):
+        planning_nb.planned_date(cfg, "next tuesday")
+
+
+def test_apa_window_says_where_the_limits_come_from(cfg):
+    table, note = planning_nb.apa_window_around(cfg, "2027-10-01", days=5)
+    assert len(table) == 11 and table["date"][5] == "2027-10-01" and np.all(table["visible"])
+    assert "offline" in note and "outside jwst_gtvt" in note and "not visible" not in note
+
+
+def test_apa_window_moves_to_the_next_visibility_and_says_so(cfg):
+    # GOODS-S is outside JWST's field of regard in early July; visible again from late July.
+    table, note = planning_nb.apa_window_around(cfg, "2027-07-02", days=5)
+    assert "not visible within 5 days of 2027-07-02" in note
+    assert np.asarray(table["visible"]).any()
+
+
+def test_optimize_records_pointing_yield_and_alternatives(cfg):
+    rng = np.random.default_rng(3)
+    n = 500
+    sources = Table({"ra": RA0 + rng.uniform(-100, 100, n) / 3600 / np.cos(np.radians(DEC0)),
+                     "dec": DEC0 + rng.uniform(-100, 100, n) / 3600, "priority": rng.integers(1, 3, n),
+                     "ra_err": np.full(n, 8.0), "dec_err": np.full(n, 8.0)})
+    start = msa.MSAPointing(RA0, DEC0, 45.0)
+    result = planning_nb.optimize_notebook_pointing(
+        sources, start, d_ra_arcsec=1.0, d_dec_arcsec=1.0, d_apa_deg=0.0, constraint="Midpoint", nod=True,
+        operability=msa.default_operability(), disperser="G395M/F290LP", n_alternatives=2)
+    record = planning_nb.plan_record(result, "2027-07-02", "G395M/F290LP")
+    json.dumps(record)  # goes into field.json
+    assert record["n_targets"] == result.n_targets > 0
+    assert len(record["alternatives"]) == 2
+    assert sum(record["n_by_priority"].values()) == record["n_targets"]
+    chosen = msa.MSAPointing(result.ra, result.dec, result.apa)
+    loc = chosen.locate_arrays(sources["ra"][result.in_zone], sources["dec"][result.in_zone])
+    assert find_overlaps(loc["quadrant"], loc["i"], loc["j"], "G395M/F290LP").size == 0
+    assert planning_nb.describe_plan(record)[0].startswith("best pointing: RA")
+    assert record["n_overlaps_dropped"] == result.n_overlaps_dropped >= 0
+    assert any("G395M/F290LP spectra" in line for line in planning_nb.describe_plan(record))
+    cfg.update(extra={"planning": record})
+    assert config.load_field("nb04-plan", cfg.config_file.parent.parent).extra["planning"]["n_targets"] == record["n_targets"]
+
+
+def test_optimize_without_a_catalog(cfg):
+    with pytest.raises(WorkbookError, match="no catalog"):
+        planning_nb.optimize_notebook_pointing(None, msa.MSAPointing(RA0, DEC0, 45.0), d_ra_arcsec=1, d_dec_arcsec=1,
+                                               d_apa_deg=0, constraint="Midpoint", nod=True, operability=None)
+
+
+def test_start_apa_moves_into_the_window_and_says_so(cfg):
+    table, _ = planning_nb.apa_window_around(cfg, "2027-10-01", days=3)
+    allowed = float(table["apa_nominal"][3])
+    assert planning_nb.start_apa_in_window(table, allowed) == (allowed, "")
+    apa, note = planning_nb.start_apa_in_window(table, allowed + 180.0)
+    assert apa == pytest.approx(float(table["apa_nominal"][3])) and "not allowed in the date window" in note

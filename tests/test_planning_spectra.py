@@ -1,0 +1,130 @@
+"""Spectra on NRS1/NRS2: model vs pysiaf geometry and vMPT's per-shutter cut-offs; overlaps; no_overlaps."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.table import Table
+
+from helpers.errors import WorkbookError
+from helpers.msa import MSAPointing
+from helpers.planning import (DISPERSERS, detector_layout, disperser_pairs, drop_overlaps, find_overlaps,
+                              optimize_pointing, spectrum_extents)
+
+DATA = Path(__file__).parent / "data" / "planning"
+GRATINGS = [k for k, v in DISPERSERS.items() if v[2] is not None]
+
+
+@pytest.fixture(scope="module")
+def vmpt():
+    return np.load(DATA / "vmpt_dispersion_sample.npz")
+
+
+@pytest.fixture(scope="module")
+def grid(vmpt):
+    step = int(vmpt["step"])
+    q, j, i = np.meshgrid(np.arange(1, 5), np.arange(1, 172, step), np.arange(1, 366, step), indexing="ij")
+    return q.ravel(), i.ravel(), j.ravel()
+
+
+def test_detector_gap_is_derived_from_pysiaf():
+    lay = detector_layout()
+    # NRS1 and NRS2 are 2048 px; pysiaf's per-shutter IPOS491 + IPOS492 fixes the gap between them:
+    # ~2.6 mm at 18 um/px (JDox: "a physical gap between the detectors").
+    assert 130 < lay["gap_px"] < 160
+    assert lay["nrs2"][1] - lay["nrs2"][0] == pytest.approx(2048)
+    assert 4.5 < lay["row_pitch_px"] < 5.5  # 0.53" spatial pitch / ~0.1"/px
+
+
+@pytest.mark.parametrize("pair", GRATINGS)
+def test_grating_edges_and_gap_agree_with_vmpt(pair, vmpt, grid):
+    """Per shutter, against vMPT 1.8.0's table (pipeline dispersion polynomials via msaviz).
+    Tolerances are the measured agreement of this first-order model (linear dispersion from JDox)
+    with a margin: spectrum ends within ~130 px (95%), gap presence on >= 96% of shutters."""
+    key = pair.replace("/", "_")
+    t = spectrum_extents(*grid, pair)
+    disp = DISPERSERS[pair][2]
+    for col, ref_key, med_px in (("lambda_blue", "blue_edge", 5), ("lambda_red", "red_edge", 60),
+                                 ("gap_lo", "gap_lo", 60), ("gap_hi", "gap_hi", 60)):
+        ref = vmpt[f"{key}_{ref_key}"].ravel()
+        mine = np.asarray(t[col], float)
+        assert np.mean(np.isfinite(ref) == np.isfinite(mine)) >= 0.96, col
+        both = np.isfinite(ref) & np.isfinite(mine)
+        assert both.sum() > 300
+        err_px = np.abs(mine - ref)[both] / disp
+        assert np.median(err_px) < med_px, (col, np.median(err_px))
+        assert np.percentile(err_px, 95) < 130, (col, np.percentile(err_px, 95))
+
+
+def test_prism_extent_agrees_with_vmpt(vmpt):
+    """PRISM: pixel extent at vMPT's 10 x 10 grid of shutters per quadrant. The PRISM model is a
+    fixed pixel span around the image position (its dispersion is non-linear and its trace
+    tilts), so the measured agreement is coarser: median ~75 px, 95th percentile ~170 px."""
+    rows, cols = vmpt["PRISM_CLEAR_tilt_grid_rows"], vmpt["PRISM_CLEAR_tilt_grid_cols"]
+    q, j, i = np.meshgrid(np.arange(1, 5), rows, cols, indexing="ij")
+    t = spectrum_extents(q.ravel(), i.ravel(), j.ravel(), "PRISM")
+    lay = detector_layout()
+    # vMPT counts NRS2 x from the gap, in the direction of s: s = x + start of NRS2.
+    for mine, ref in ((t["s_red"], vmpt["PRISM_CLEAR_x_hi_nrs2"].ravel() + lay["nrs2"][0]),
+                      (t["s_blue"], vmpt["PRISM_CLEAR_x_lo_nrs2"].ravel() + lay["nrs2"][0]),
+                      (t["s_blue"], vmpt["PRISM_CLEAR_x_lo_nrs1"].ravel())):
+        err = np.abs(np.asarray(mine, float) - ref)
+        err = err[np.isfinite(err)]
+        assert err.size > 100
+        assert np.median(err) < 100 and np.percentile(err, 95) < 200
+    assert np.mean(np.isfinite(vmpt["PRISM_CLEAR_x_lo_nrs2"].ravel()) == np.asarray(t["on_nrs2"])) >= 0.95
+    assert np.mean(np.isfinite(vmpt["PRISM_CLEAR_x_lo_nrs1"].ravel()) == np.asarray(t["on_nrs1"])) >= 0.95
+
+
+def test_spectrum_moves_with_the_shutter():
+    """One shutter further along +i moves the spectrum by the image step (~2.6 px), not its length."""
+    t = spectrum_extents([3, 3], [180, 181], [85, 85], "G395M/F290LP")
+    step = t["s_blue"][1] - t["s_blue"][0]
+    assert 2 < abs(step) < 3.5
+    # G395M/F290LP: (5.27 - 2.87) um / 1.79e-3 um/px = 1341 px, clipped by the detector ends.
+    assert 1000 < t["s_red"][0] - t["s_blue"][0] <= 1341 + 1
+
+
+def test_overlaps_same_rows_only():
+    # Same column j, neighbouring rows i: the spectra share detector rows and overlap.
+    pairs = find_overlaps([3, 3], [100, 110], [80, 80], "PRISM/CLEAR")
+    assert pairs.tolist() == [[0, 1]]
+    # Three shutters apart along the spatial direction (slitlet = 3): separate rows, no overlap.
+    assert find_overlaps([3, 3], [100, 110], [80, 84], "PRISM/CLEAR", slitlet=3).size == 0
+    # ... but a 5-shutter slitlet reaches the other one.
+    assert find_overlaps([3, 3], [100, 110], [80, 84], "PRISM/CLEAR", slitlet=5).tolist() == [[0, 1]]
+
+
+def test_drop_overlaps_priority_wins():
+    keep = drop_overlaps([3, 3, 3], [100, 110, 120], [80, 80, 40], "PRISM", priority=[2, 1, 1])
+    assert keep.tolist() == [False, True, True]
+    keep = drop_overlaps([3, 3], [100, 110], [80, 80], "PRISM", weights=[1.0, 5.0])
+    assert keep.tolist() == [False, True]
+
+
+def test_unknown_disperser_lists_the_valid_pairs():
+    with pytest.raises(WorkbookError, match="G395H/F290LP") as err:
+        spectrum_extents([1], [1], [1], "G395M/F070LP")
+    assert "\n" not in str(err.value)
+    assert "PRISM/CLEAR" in disperser_pairs() and len(disperser_pairs()) == 9
+
+
+def test_bad_shutter_index():
+    with pytest.raises(WorkbookError, match="outside quadrant"):
+        spectrum_extents([5], [1], [1], "PRISM")
+
+
+def test_optimizer_no_overlaps_leaves_no_overlapping_pair():
+    rng = np.random.default_rng(5)
+    ra0, dec0, apa0 = 53.16, -27.79, 45.0
+    n = 600
+    cat = Table({"ra": ra0 + rng.uniform(-100, 100, n) / 3600 / np.cos(np.radians(dec0)),
+                 "dec": dec0 + rng.uniform(-100, 100, n) / 3600, "priority": rng.integers(1, 3, n)})
+    kw = dict(d_ra_arcsec=1.0, d_dec_arcsec=1.0, d_apa_deg=0.0, objective="count", n_alternatives=1)
+    free = optimize_pointing(cat, ra0, dec0, apa0, **kw)
+    clean = optimize_pointing(cat, ra0, dec0, apa0, no_overlaps=True, disperser="PRISM/CLEAR", **kw)
+    loc = MSAPointing(clean.ra, clean.dec, clean.apa).locate_arrays(cat["ra"][clean.in_zone], cat["dec"][clean.in_zone])
+    assert find_overlaps(loc["quadrant"], loc["i"], loc["j"], "PRISM").size == 0
+    assert 0 < clean.n_targets < free.n_targets
+    assert clean.n_overlaps_dropped > 0 and free.n_overlaps_dropped == 0
+    with pytest.raises(WorkbookError, match="unknown disperser"):
+        optimize_pointing(cat, ra0, dec0, apa0, no_overlaps=True, disperser="G999", **kw)
