@@ -81,8 +81,9 @@ def fabricate_workspace(root, with_gaia=True, with_hsc=True):
         cosd = np.cos(np.radians(np.asarray(h["dec"])))
         dt = 2004.8 - 2016.0
         hsc = Table({"MatchID": np.arange(len(h)),
-                     "MatchRA": np.asarray(h["ra"]) + (np.asarray(h["pmra"]) * dt + rng.normal(0, 3, len(h))) / 3.6e6 / cosd,
-                     "MatchDec": np.asarray(h["dec"]) + (np.asarray(h["pmdec"]) * dt + rng.normal(0, 3, len(h))) / 3.6e6,
+                     "MatchRA": np.asarray(h["ra"]) + (np.asarray(h["pmra"]) * dt + rng.normal(0, 3 / np.sqrt(3), len(h))) / 3.6e6 / cosd,
+                     "MatchDec": np.asarray(h["dec"]) + (np.asarray(h["pmdec"]) * dt + rng.normal(0, 3 / np.sqrt(3), len(h))) / 3.6e6,
+                     # DSigma: scatter of the 4 detections; the mean is off by DSigma/sqrt(4-1), as in HSC
                      "DSigma": np.full(len(h), 3.0), "NumImages": np.full(len(h), 4)})
         hsc.write(cfg.subdir("archive") / "hsc.ecsv", format="ascii.ecsv")
     images = [{"product_id": "hst_nb03_f814w", "path": str(path), "instrument": "ACS/WFC", "filter": "F814W",

@@ -370,20 +370,23 @@ class DemoReplay(MastReplay):
         pos = t[["id"]].copy()
         pos["ra"] = np.asarray(t["ra"], float) + np.asarray(t["pmra"], float) * dt / 3.6e6 / np.cos(np.radians(dec))
         pos["dec"] = dec + np.asarray(t["pmdec"], float) * dt / 3.6e6
-        # HSC v3 relative astrometry: ~2 mas for bright, ~10 mas for faint matches
+        # HSC v3: DSigma is the scatter of the individual detections (~2 mas bright, ~10 mas faint);
+        # the match position is their mean, so it is off by DSigma / sqrt(NumImages - 1), as in the
+        # real catalog (helpers.astrometry.hsc_reference removes exactly that error)
+        filters = {s.filter for s in hst}
+        n_images = 2 * len(filters)
         sigma = np.clip(2.0 + 8.0 * (mag - 21.0) / 6.0, 2.0, 10.0)
-        pos = simulate.perturb_catalog(pos, sigma, seed=4242)
+        pos = simulate.perturb_catalog(pos, sigma / np.sqrt(max(n_images - 1, 1)), seed=4242)
         ra0, dec0 = float(params.get("ra", truth.meta["center"][0])), float(params.get("dec", truth.meta["center"][1]))
         radius = float(params.get("radius", 0.2)) * 60.0
         dist = _separation_arcmin(pos["ra"], pos["dec"], ra0, dec0)
         is_gal = np.asarray(t["kind"]).astype(str) == "galaxy"
         mjd = float(simulate.decimal_year_to_mjd(epoch))
-        filters = {s.filter for s in hst}
         rows = []
         for i in np.flatnonzero(dist <= radius):
             row = {"MatchID": int(90_000_000 + int(t["id"][i])), "Distance": float(dist[i] * 60.0),
                    "MatchRA": float(pos["ra"][i]), "MatchDec": float(pos["dec"][i]), "DSigma": float(sigma[i]),
-                   "AbsCorr": "Y", "NumFilters": len(filters), "NumVisits": 1, "NumImages": int(2 * len(filters)),
+                   "AbsCorr": "Y", "NumFilters": len(filters), "NumVisits": 1, "NumImages": n_images,
                    "StartMJD": mjd, "StopMJD": mjd + 1.0, "TargetName": "DEMO-HUDF-REPLAY",
                    "CI": 1.6 if is_gal[i] else 1.0, "CI_Sigma": 0.05, "KronRadius": 0.4 if is_gal[i] else 0.2,
                    "KronRadius_Sigma": 0.0, "Extinction": 0.008, "SpectrumFlag": "N"}
