@@ -321,12 +321,7 @@ def compare_catalogs(cat, ref, fit="shift+rotation+scale", max_sep=0.3, equal=Fa
             f"{max_sep_mas:.0f} mas): the catalogs look misaligned by more than the match radius; pre-align them with "
             "helpers.astrometry.coarse_align(cat['ra'], cat['dec'], ref['ra'], ref['dec']).apply(...) rather "
             "than raising max_sep")
-    ra1, dec1, _ = _radec(cat, "the catalog", True)
-    ra2, dec2, _ = _radec(ref, "the reference catalog", True)
-    ic, ir = np.asarray(pairs["idx_cat"]), np.asarray(pairs["idx_ref"])
-    ra0, dec0 = tangent_point(ra2[ir], dec2[ir])
-    xc, yc = tangent_plane_mas(ra1[ic], dec1[ic], ra0, dec0)
-    xr, yr = tangent_plane_mas(ra2[ir], dec2[ir], ra0, dec0)
+    ic, ir, ra0, dec0, xc, yc, xr, yr = _pair_plane(cat, ref, pairs)
     n_par = _FIT_TYPES[kind]
     if n_matched < 3 * n_par:
         notes.append(f"only {n_matched} pairs: fit reduced from {kind} to shift")
@@ -356,14 +351,21 @@ def compare_catalogs(cat, ref, fit="shift+rotation+scale", max_sep=0.3, equal=Fa
     return _scatter_result(label, transform, out_pairs, n_matched, equal, n_boot, seed, notes, n_par)
 
 
-def _clustered_offset(cat, ref, pairs, max_sep_mas):
-    """Median pair offset (E, N mas) if the offsets cluster tightly (robust spread < max_sep / 6), else None."""
+def _pair_plane(cat, ref, pairs):
+    """Matched pairs on one tangent plane (mas), centred on the reference positions' mean direction:
+    ``(idx_cat, idx_ref, ra0, dec0, x_cat, y_cat, x_ref, y_ref)``."""
     ra1, dec1, _ = _radec(cat, "the catalog", True)
     ra2, dec2, _ = _radec(ref, "the reference catalog", True)
     ic, ir = np.asarray(pairs["idx_cat"]), np.asarray(pairs["idx_ref"])
     ra0, dec0 = tangent_point(ra2[ir], dec2[ir])
     xc, yc = tangent_plane_mas(ra1[ic], dec1[ic], ra0, dec0)
     xr, yr = tangent_plane_mas(ra2[ir], dec2[ir], ra0, dec0)
+    return ic, ir, ra0, dec0, xc, yc, xr, yr
+
+
+def _clustered_offset(cat, ref, pairs, max_sep_mas):
+    """Median pair offset (E, N mas) if the offsets cluster tightly (robust spread < max_sep / 6), else None."""
+    ic, ir, ra0, dec0, xc, yc, xr, yr = _pair_plane(cat, ref, pairs)
     dx, dy = xc - xr, yc - yr
     mx, my = float(np.median(dx)), float(np.median(dy))
     spread = 1.4826 * float(np.median(np.hypot(dx - mx, dy - my))) / 1.1774  # radial median -> sigma per axis
