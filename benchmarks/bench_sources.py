@@ -331,22 +331,9 @@ def real_files():
     else:
         base = fits.getdata(hdfs, 1).astype(np.float32)
         wcs = WCS(fits.getheader(hdfs, 1))
-        n = base.shape[0]
         sky_sigma = 1.4826 * np.median(np.abs(base - np.median(base)))
         fwhm, rng = 2.5, np.random.default_rng(13)
-        sig = fwhm / 2.3548
-        grid = np.arange(40, n - 40, 42)
-        px, py = np.meshgrid(grid, grid)
-        px = px.ravel() + rng.uniform(-0.5, 0.5, px.size)
-        py = py.ravel() + rng.uniform(-0.5, 0.5, py.size)
-        snr = 10 ** rng.uniform(np.log10(15), np.log10(150), px.size)
-        flux = snr * sky_sigma * np.sqrt(4 * np.pi * sig**2)
-        yy, xx = np.mgrid[:n, :n]
-        img = base.copy()
-        for x, y, f in zip(px, py, flux):
-            sl = (slice(int(y) - 12, int(y) + 13), slice(int(x) - 12, int(x) + 13))
-            img[sl] += (f / (2 * np.pi * sig**2) * np.exp(-((xx[sl] - x) ** 2 + (yy[sl] - y) ** 2) / (2 * sig**2))
-                        ).astype(np.float32)
+        img, px, py = simulate.inject_gaussian_stars(base, sky_sigma, rng, fwhm=fwhm)
         for label, use_psf in (("windowed", False), ("PSF fit", True)):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

@@ -12,6 +12,7 @@ from scipy.ndimage import uniform_filter
 import helpers.sources.noise as noise_module
 from helpers.sources import extract_sources, image_reading_summary
 from helpers.sources.noise import correlation_factor, measure_sky_noise
+from helpers import simulate
 
 FWHM = 2.5
 
@@ -27,21 +28,7 @@ def _wcs(n):
 
 def _inject(base, sky_sigma, rng):
     """Gaussian stars (FWHM 2.5 px) on a jittered grid, SNR 15-150; returns image and truth."""
-    n = base.shape[0]
-    sig = FWHM / 2.3548
-    grid = np.arange(40, n - 40, 42)
-    px, py = np.meshgrid(grid, grid)
-    px = px.ravel() + rng.uniform(-0.5, 0.5, px.size)
-    py = py.ravel() + rng.uniform(-0.5, 0.5, py.size)
-    snr = 10 ** rng.uniform(np.log10(15), np.log10(150), px.size)
-    flux = snr * sky_sigma * np.sqrt(4 * np.pi * sig**2)
-    yy, xx = np.mgrid[:n, :n]
-    img = base.astype(np.float32).copy()
-    for x, y, f in zip(px, py, flux):
-        sl = (slice(int(y) - 12, int(y) + 13), slice(int(x) - 12, int(x) + 13))
-        img[sl] += (f / (2 * np.pi * sig**2) * np.exp(-((xx[sl] - x) ** 2 + (yy[sl] - y) ** 2) / (2 * sig**2))
-                    ).astype(np.float32)
-    return img, px, py
+    return simulate.inject_gaussian_stars(base, sky_sigma, rng, fwhm=FWHM)
 
 
 def _pulls(cat, px, py):

@@ -57,7 +57,7 @@ from .geometry import _build_wcs, _systematic_offsets  # noqa: F401  (used by te
 from .images import ImageSpec, SimulatedImage, make_image, make_images
 from .presets import FILTERS, INSTRUMENTS
 from .psf import make_psf
-from .render import _PRF  # noqa: F401  (used by tests)
+from .render import _PRF, inject_gaussian_stars  # noqa: F401  (_PRF used by tests)
 from .truth import decimal_year_to_mjd, make_truth
 
 __all__ = [
@@ -72,5 +72,6 @@ __all__ = [
     "demo_field",
     "gaia_like_catalog",
     "perturb_catalog",
+    "inject_gaussian_stars",
     "decimal_year_to_mjd",
 ]
