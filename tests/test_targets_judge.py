@@ -39,13 +39,15 @@ def _field(n_image=3000, n_targets=1500, offset=(0.0, 0.0), rotation_deg=0.0, li
     return targets, measured, pick
 
 
-@pytest.mark.parametrize("offset, rotation_deg, list_sigma", [
-    ((2100.0, -2100.0), 0.5, 5.0),   # 3" shift and 0.5 deg at the issue's limits
-    ((-800.0, 300.0), -0.3, 20.0),
-    ((0.0, 0.0), 0.0, 50.0),
+@pytest.mark.parametrize("offset, rotation_deg, list_sigma, n_targets", [
+    ((2100.0, -2100.0), 0.5, 5.0, 1500),    # 3" shift and 0.5 deg at the issue's limits
+    ((-3000.0, 0.0), -0.5, 20.0, 1500),
+    # at 50 mas the rotation's statistical 1 sigma on a 3' field is 3.6" with 1500 targets: 5" needs more
+    ((0.0, 3000.0), 0.3, 50.0, 8000),
 ])
-def test_judge_recovers_offset_rotation_and_own_scatter(offset, rotation_deg, list_sigma):
-    targets, measured, _ = _field(offset=offset, rotation_deg=rotation_deg, list_sigma=list_sigma,
+def test_judge_recovers_offset_rotation_and_own_scatter(offset, rotation_deg, list_sigma, n_targets):
+    targets, measured, _ = _field(n_image=int(n_targets * 1.25), n_targets=n_targets, offset=offset,
+                                  rotation_deg=rotation_deg, list_sigma=list_sigma,
                                   image_sigma=min(4.0, list_sigma / 2))
     j = judge_targets(targets, measured, max_sep=max(0.3, 6 * list_sigma / 1000), n_boot=100)
     # the transform's shift is at the measured catalog's tangent point, not RA0/DEC0: compare there
@@ -56,12 +58,75 @@ def test_judge_recovers_offset_rotation_and_own_scatter(offset, rotation_deg, li
     exp_n = -(math.sin(th) * dx + math.cos(th) * dy) + offset[1] + dy
     # offset_mas is where the list sits relative to the image; the rotation undoes the injected one
     assert abs(j.offset_mas[0] - exp_e) < 5.0 and abs(j.offset_mas[1] - exp_n) < 5.0
-    assert abs(j.transform.rotation_arcsec + rotation_deg * 3600) < 5.0
+    rot_err = abs(j.transform.rotation_arcsec + rotation_deg * 3600)
+    assert rot_err < 5.0
+    # the quoted errors are the statistical ones: sigma / (sqrt(N) r_rms), r_rms^2 = 2 (180")^2 / 12
+    total = math.hypot(list_sigma, min(4.0, list_sigma / 2))
+    expected_rot_err = math.degrees(total / 1000 / math.sqrt(j.n_matched * 2 * 180.0 ** 2 / 12)) * 3600
+    assert abs(j.rotation_err_arcsec / expected_rot_err - 1) < 0.15
+    assert rot_err < 4 * j.rotation_err_arcsec and j.offset_err_mas < 2.0
     assert abs(j.sigma_mas / list_sigma - 1) < 0.10
     assert j.ci[0] < j.sigma_mas < j.ci[1]
-    assert j.n_matched > 1000
+    assert j.n_matched > 0.6 * n_targets
     frac = np.mean(np.asarray(j.per_target["status"]) == "matched")
     assert frac > 0.9
+    # the coarse step is the house's coarse_align, well above its chance level
+    assert j.coarse["votes"] > 3 * j.coarse["chance_votes"]
+
+
+def test_judge_finds_a_scale_error_of_the_list():
+    """A list made on a wrong pixel scale (+0.2 %: 250 mas at the corners of a 3' field, near the match
+    radius) is recovered: coarse_align votes over scale as well as rotation and shift."""
+    targets, measured, _ = _field(offset=(1200.0, 400.0), rotation_deg=0.1, list_sigma=10.0, image_sigma=4.0)
+    x, y = sky_to_tangent(targets["ra"], targets["dec"], RA0, DEC0, unit="mas")
+    targets["ra"], targets["dec"] = tangent_to_sky(1.002 * x, 1.002 * y, RA0, DEC0, unit="mas")
+    j = judge_targets(targets, measured, n_boot=50)
+    assert abs(j.transform.scale_ppm + 2000) < 30   # the fit undoes the injected +2000 ppm
+    assert abs(j.coarse["scale"] - 1 / 1.002) < 0.0015
+    assert abs(j.sigma_mas / 10.0 - 1) < 0.10
+    assert np.mean(np.asarray(j.per_target["status"]) == "matched") > 0.9
+
+
+def test_a_deep_list_over_a_narrow_search_is_found_against_the_off_peak_chance_level():
+    """8000 targets in 3' searched over +-0.5 deg and +-0.5 % scale: the median trial's peak holds signal
+    (every trial is near the truth), so coarse_align's default chance level refuses a true solution; the
+    winning trial's off-peak level (chance_from="off-peak", what the judge uses) does not."""
+    from helpers.astrometry import coarse_align
+
+    targets, measured, _ = _field(n_image=10000, n_targets=8000, offset=(0.0, 3000.0), rotation_deg=0.3,
+                                  list_sigma=50.0, image_sigma=4.0)
+    args = (targets["ra"], targets["dec"], measured["ra"], measured["dec"])
+    kw = dict(max_shift_arcsec=5.0, max_rotation_deg=0.5, max_scale=0.005)
+    with pytest.raises(WorkbookError, match="no consistent shift/rotation/scale"):
+        coarse_align(*args, **kw)
+    al = coarse_align(*args, chance_from="off-peak", **kw)
+    assert al.votes > 4 * al.chance_votes and al.n_pairs > 7500
+    assert abs(al.rotation_deg + 0.3) < 0.01
+    j = judge_targets(targets, measured, max_sep=0.3, max_rotation_deg=0.5, max_scale=0.005, n_boot=0)
+    assert abs(j.transform.rotation_arcsec + 0.3 * 3600) < 5.0
+    with pytest.raises(WorkbookError, match="chance_from='median' is not known"):
+        coarse_align(*args, chance_from="median", **kw)
+
+
+def test_an_unrelated_list_is_refused_at_the_chance_level():
+    """A list of the same field but of other positions has no frame to find: coarse_align's vote is not
+    above chance, and the judge says so in one line naming the list and the reference."""
+    targets, measured, _ = _field(n_image=2000, n_targets=400)
+    rng = np.random.default_rng(7)
+    x = rng.uniform(-FIELD_MAS / 2, FIELD_MAS / 2, len(targets))
+    y = rng.uniform(-FIELD_MAS / 2, FIELD_MAS / 2, len(targets))
+    targets["ra"], targets["dec"] = tangent_to_sky(x, y, RA0, DEC0, unit="mas")
+    with pytest.raises(WorkbookError, match="target list against the image catalog: no consistent") as exc:
+        judge_targets(targets, measured, n_boot=0)
+    assert "\n" not in str(exc.value)
+
+
+def test_too_few_targets_on_the_image_is_one_line():
+    targets, measured, _ = _field(n_image=500, n_targets=60)
+    targets["dec"][6:] += 1.0   # only 6 left on the image
+    with pytest.raises(WorkbookError, match="only 6 of 60 targets lie on the image catalog") as exc:
+        judge_targets(targets, measured, n_boot=0)
+    assert "\n" not in str(exc.value)
 
 
 def test_ambiguous_unmatched_and_correction():

@@ -105,7 +105,9 @@ def _finite_positions(ra, dec, name):
 
 def _vote(x1, y1, x2, y2, pi, pj, rot_grid, scale_grid, max_shift, bin_size):
     """Best (votes, rotation, scale, shift x, shift y) over the grid -- the peak of the 3x3-summed offset
-    histogram -- and the median over trials of each trial's peak: what the best cell holds by chance."""
+    histogram -- the median over trials of each trial's peak (what the best cell holds by chance when
+    most trials are wrong) and the best trial's highest cell more than 4 bins from its peak (what a
+    cell holds by chance in that trial, however small the grid)."""
     from scipy.ndimage import uniform_filter
 
     nb = int(math.ceil(2 * max_shift / bin_size))
@@ -128,7 +130,10 @@ def _vote(x1, y1, x2, y2, pi, pj, rot_grid, scale_grid, max_shift, bin_size):
                 kx, ky = divmod(k, nb)
                 best = (float(smooth.flat[k]), float(rot), float(scl),
                         (kx + 0.5) * bin_size - max_shift, (ky + 0.5) * bin_size - max_shift)
-    return best + (float(np.median(peaks)),)
+                off = smooth.reshape(nb, nb).copy()
+                off[max(kx - 4, 0):kx + 5, max(ky - 4, 0):ky + 5] = 0.0
+                off_peak = float(off.max())
+    return best + (float(np.median(peaks)), off_peak)
 
 
 def _grid(half_width, step):
@@ -149,7 +154,7 @@ def _fit_similarity(xc, yc, xr, yr):
 
 
 def coarse_align(ra1, dec1, ra2, dec2, max_shift_arcsec=6.0, max_rotation_deg=3.0, max_scale=0.02,
-                 max_sources=2000, min_significance=5.0):
+                 max_sources=2000, min_significance=5.0, chance_from="trials"):
     """Find the shift, rotation and scale taking catalog 1 onto catalog 2, by voting, then refine by a fit.
 
     Parameters
@@ -166,8 +171,14 @@ def coarse_align(ra1, dec1, ra2, dec2, max_shift_arcsec=6.0, max_rotation_deg=3.
         Use the central disc of catalog 2 holding at most this many sources (and catalog 1's sources in it),
         to bound the cost on big catalogs; common sources stay common (a random subset would not).
     min_significance : float
-        The winning vote must exceed the chance level (the median trial's peak) by this many Poisson
+        The winning vote must exceed the chance level (see ``chance_from``) by this many Poisson
         sigmas and be at least twice it.
+    chance_from : {'trials', 'off-peak'}
+        How the chance level is measured. ``"trials"`` (default): the median over the rotation/scale
+        trials of each trial's peak -- right when most trials are wrong, but a narrow search (few
+        trials, all near the truth) on a dense catalog puts signal into it and refuses a true
+        solution. ``"off-peak"``: the winning trial's highest cell more than 4 bins from its peak --
+        the same trial's chance level whatever the grid (what `helpers.targets.judge_targets` uses).
 
     Returns
     -------
@@ -199,6 +210,8 @@ def coarse_align(ra1, dec1, ra2, dec2, max_shift_arcsec=6.0, max_rotation_deg=3.
             ok = False
         if not ok:
             raise WorkbookError(f"{name}={v!r} must be a positive number")
+    if chance_from not in ("trials", "off-peak"):
+        raise WorkbookError(f"chance_from={chance_from!r} is not known; use 'trials' or 'off-peak'")
     if max_rotation_deg > 30 or max_scale > 0.3:
         raise WorkbookError("coarse_align searches small rotations (<= 30 deg) and scale changes (<= 30%); "
                             "fix the catalogs' frames (WCS, units) first")
@@ -231,8 +244,11 @@ def coarse_align(ra1, dec1, ra2, dec2, max_shift_arcsec=6.0, max_rotation_deg=3.
     # coarse grid: one bin of smear at the lever arm per step, bins 1/20 of the search
     bin_size = max(max_shift_arcsec / 20.0, 0.05)
     step = math.degrees(bin_size / lever)
-    votes, rot, scl, tx, ty, chance = _vote(xv1, yv1, xv2, yv2, pi, pj, _grid(max_rotation_deg, step),
-                                    1.0 + _grid(max_scale, bin_size / lever), max_shift_arcsec, bin_size)
+    votes, rot, scl, tx, ty, chance, off_peak = _vote(xv1, yv1, xv2, yv2, pi, pj, _grid(max_rotation_deg, step),
+                                                      1.0 + _grid(max_scale, bin_size / lever), max_shift_arcsec,
+                                                      bin_size)
+    if chance_from == "off-peak":
+        chance = off_peak
     # almost every trial is wrong, so the typical trial's peak is the chance level of the best cell
     if votes < max(MIN_ALIGN_PAIRS, 2.0 * chance, chance + min_significance * math.sqrt(max(chance, 1.0))):
         raise WorkbookError(

@@ -2,8 +2,9 @@
 
 :func:`judge_targets` finds the frame offset between the target list and a measured catalog
 (the image's source catalog from notebook 02, or Gaia DR3), even when it is far larger than a
-match radius (shifts to several arcsec, rotations to ~1 deg): a voting search over rotation and
-shift first, then one-to-one matching and the shift + rotation + scale fit of
+match radius (shifts to several arcsec, rotations to ~1 deg): the house's coarse alignment,
+`helpers.astrometry.coarse_align` (a vote over shift, rotation and scale, refused when it is not
+above the chance level) first, then one-to-one matching and the shift + rotation + scale fit of
 `helpers.astrometry.fit_transform`. The residuals give the list's **own** scatter, with the
 measured catalog's per-source errors removed, a bootstrap interval and the verdict bands of
 `helpers.astrometry.verdict`. Each target is ``matched``, ``ambiguous`` (two or more measured
@@ -23,14 +24,15 @@ import math
 import numpy as np
 from astropy.table import Table
 
-from ..astrometry import fit_transform, match, verdict
+from ..astrometry import coarse_align, fit_transform, verdict
+from ..astrometry.alignment import MIN_ALIGN_PAIRS
 from ..astrometry.compare import _boot_solve_k, _solve_k  # the same calibration as compare_catalogs
 from ..astrometry.inputs import tangent_plane_mas
 from ..astrometry.stats import _ci, robust_sigma
 from ..errors import WorkbookError
 from ..skyplane import tangent_to_sky
 
-__all__ = ["TargetJudgement", "judge_targets", "correct_targets", "targets_record", "coarse_rotation_shift"]
+__all__ = ["TargetJudgement", "judge_targets", "correct_targets", "targets_record"]
 
 #: Error columns (mas) looked for in the measured catalog: the workbook's schema, then Gaia's.
 _ERR_COLUMNS = (("ra_err", "dec_err"), ("ra_error", "dec_error"))
@@ -52,7 +54,8 @@ class TargetJudgement:
     transform : `helpers.astrometry.transforms.Transform`
         Target-list frame -> measured frame (tangent plane about ``center``).
     coarse : dict
-        The voting search's ``rotation_deg`` and ``shift_mas``.
+        What `helpers.astrometry.coarse_align` found: ``rotation_deg``, ``scale``, ``shift_mas``
+        (East, North; about its own tangent point), ``n_pairs``, ``votes``, ``chance_votes``.
     sigma_mas : float
         The list's own 1-sigma per axis, measured catalog's errors removed.
     ci : (float, float)
@@ -67,6 +70,10 @@ class TargetJudgement:
     reference : str
         What the list was judged against.
     notes : list of str
+    offset_err_mas : float
+        1-sigma error of ``offset_mas`` per axis, mas (from the residuals and the lever arm).
+    rotation_err_arcsec : float
+        1-sigma error of the fitted rotation, arcsec (NaN for a shift-only fit).
     """
 
     per_target: Table
@@ -80,6 +87,8 @@ class TargetJudgement:
     center: tuple
     reference: str
     notes: list
+    offset_err_mas: float = float("nan")
+    rotation_err_arcsec: float = float("nan")
 
     @property
     def offset_mas(self):
@@ -97,90 +106,7 @@ def _errors_mas(ref):
     return None
 
 
-def coarse_rotation_shift(xt, yt, xr, yr, search_arcsec=5.0, max_rotation_deg=1.0, step_deg=0.05, bin_mas=None,
-                          max_sources=3000, seed=0):
-    """Voting search for a large rotation and shift between two point sets on the tangent plane.
-
-    Every pair within ``search_arcsec`` (plus what the largest rotation moves a point) votes, for
-    each trial rotation, for the shift ``rotated target - reference``; the rotation whose 2-D
-    histogram has the highest smoothed peak wins, and its shift is the median of the votes near the
-    peak. This is the "shift vector" idea of `helpers.astrometry.coarse_offset` extended by a
-    rotation axis; it is kept small on purpose and is meant to be replaced by
-    ``helpers.astrometry.coarse_align`` (issue #15) when that lands.
-
-    Parameters
-    ----------
-    xt, yt, xr, yr : ndarray
-        Target and reference tangent-plane positions, mas (same tangent point).
-    search_arcsec : float
-        Largest shift searched, arcsec.
-    max_rotation_deg, step_deg : float
-        Rotations from ``-max_rotation_deg`` to ``+max_rotation_deg`` in ``step_deg`` steps, degrees.
-    bin_mas : float, optional
-        Histogram bin (default ``search_arcsec`` / 40).
-    max_sources : int
-        Use at most this many of each set (random subset), to bound the cost.
-
-    Returns
-    -------
-    rotation_deg : float
-        Rotation to apply to the targets (counter-clockwise, East of North), degrees.
-    shift_mas : (float, float)
-        Shift of the rotated targets relative to the reference (East, North), mas: subtract it.
-
-    Raises
-    ------
-    WorkbookError
-        If no pair is within the search radius.
-    """
-    from scipy.ndimage import uniform_filter
-    from scipy.spatial import cKDTree
-
-    rng = np.random.default_rng(seed)
-    it, ir = np.arange(xt.size), np.arange(xr.size)
-    if it.size > max_sources:
-        it = rng.choice(it, max_sources, replace=False)
-    if ir.size > max_sources:
-        ir = rng.choice(ir, max_sources, replace=False)
-    xt, yt, xr, yr = xt[it], yt[it], xr[ir], yr[ir]
-    r = search_arcsec * 1000.0
-    reach = float(np.max(np.hypot(xt, yt))) * math.radians(max_rotation_deg) if xt.size else 0.0
-    pairs = cKDTree(np.column_stack([xr, yr])).query_ball_point(np.column_stack([xt, yt]), r + reach)
-    n_per = np.fromiter((len(p) for p in pairs), int, len(pairs))
-    if n_per.sum() == 0:
-        raise WorkbookError(f"no measured source is within {search_arcsec:g} arcsec of any target: the target list "
-                            "and the image do not overlap; check the list's field or pass a larger search_arcsec")
-    src = np.repeat(np.arange(len(pairs)), n_per)
-    dst = np.concatenate([np.asarray(p, int) for p in pairs if len(p)])
-    bin_mas = bin_mas or r / 40.0
-    edges = np.arange(-r, r + bin_mas, bin_mas)
-    best = (-1.0, 0.0, (0.0, 0.0))
-    n_steps = int(round(max_rotation_deg / step_deg))
-    for k in range(-n_steps, n_steps + 1):
-        th = math.radians(k * step_deg)
-        c, s = math.cos(th), math.sin(th)
-        dx = c * xt[src] - s * yt[src] - xr[dst]
-        dy = s * xt[src] + c * yt[src] - yr[dst]
-        hist, ex, ey = np.histogram2d(dx, dy, bins=[edges, edges])
-        smooth = uniform_filter(hist, size=3, mode="constant")
-        peak = float(smooth.max())
-        if peak > best[0]:
-            ix, iy = np.unravel_index(np.argmax(smooth), smooth.shape)
-            cx, cy = 0.5 * (ex[ix] + ex[ix + 1]), 0.5 * (ey[iy] + ey[iy + 1])
-            near = np.hypot(dx - cx, dy - cy) < 1.5 * bin_mas
-            if near.sum() >= 3:
-                cx, cy = float(np.median(dx[near])), float(np.median(dy[near]))
-            best = (peak, k * step_deg, (float(cx), float(cy)))
-    return best[1], best[2]
-
-
-def _rotate_shift(x, y, rotation_deg, shift):
-    th = math.radians(rotation_deg)
-    c, s = math.cos(th), math.sin(th)
-    return c * x - s * y - shift[0], s * x + c * y - shift[1]
-
-
-def judge_targets(targets, measured, max_sep=0.3, search_arcsec=5.0, max_rotation_deg=1.0,
+def judge_targets(targets, measured, max_sep=0.3, search_arcsec=5.0, max_rotation_deg=1.0, max_scale=0.01,
                   fit="shift+rotation+scale", n_boot=200, seed=0, reference="image catalog"):
     """Frame offset and own scatter of a target list against a measured catalog.
 
@@ -194,8 +120,9 @@ def judge_targets(targets, measured, max_sep=0.3, search_arcsec=5.0, max_rotatio
     max_sep : float
         Match radius after the coarse alignment, arcsec; two measured sources inside it make a
         target ``ambiguous``.
-    search_arcsec, max_rotation_deg : float
-        Range of the coarse search (shift, arcsec; rotation, degrees).
+    search_arcsec, max_rotation_deg, max_scale : float
+        Range of the coarse search of `helpers.astrometry.coarse_align` (shift, arcsec; rotation,
+        degrees; fractional scale difference either way).
     fit : str
         Transform fitted (see `helpers.astrometry.fit_transform`).
     n_boot : int
@@ -211,7 +138,8 @@ def judge_targets(targets, measured, max_sep=0.3, search_arcsec=5.0, max_rotatio
     Raises
     ------
     WorkbookError
-        Empty inputs, no overlap, or every target off the measured catalog.
+        Empty inputs, no overlap, every target (or all but fewer than 10) off the measured catalog,
+        or no coarse alignment above the chance level.
     """
     from scipy.spatial import cKDTree
 
@@ -232,10 +160,24 @@ def judge_targets(targets, measured, max_sep=0.3, search_arcsec=5.0, max_rotatio
     if not inside.any():
         raise WorkbookError(f"all {len(targets)} targets are off the {reference} (its centre RA {ra0:.5f}, Dec "
                             f"{dec0:.5f} deg): give an image that covers the target list, or the list of this field")
-    rot, shift = coarse_rotation_shift(xt[inside], yt[inside], xr[good_r], yr[good_r], search_arcsec=search_arcsec,
-                                       max_rotation_deg=max_rotation_deg, seed=seed)
-    coarse = {"rotation_deg": float(rot), "shift_mas": [float(shift[0]), float(shift[1])]}
-    xa, ya = _rotate_shift(xt, yt, rot, shift)
+    if inside.sum() < MIN_ALIGN_PAIRS:
+        raise WorkbookError(f"only {int(inside.sum())} of {len(targets)} targets lie on the {reference}: judging a "
+                            f"list's frame needs at least {MIN_ALIGN_PAIRS} of them; give an image that covers more "
+                            "of the list (or a longer list of this field)")
+    # The house's one coarse alignment (vote over shift, rotation and scale, refused at chance level),
+    # target list -> measured catalog; its errors become one line naming the list and the reference.
+    # Chance is the winning trial's off-peak level: a deep list (10^4 targets in 3') over a narrow
+    # search puts signal into the median trial and would be refused by it.
+    try:
+        coarse_fit = coarse_align(ra_t[inside], dec_t[inside], ra_r[good_r], dec_r[good_r],
+                                  max_shift_arcsec=search_arcsec, max_rotation_deg=max_rotation_deg,
+                                  max_scale=max_scale, chance_from="off-peak")
+    except WorkbookError as exc:
+        raise WorkbookError(f"target list against the {reference}: {exc}") from None
+    coarse = {"rotation_deg": coarse_fit.rotation_deg, "scale": coarse_fit.scale,
+              "shift_mas": [coarse_fit.shift_east_mas, coarse_fit.shift_north_mas], "n_pairs": coarse_fit.n_pairs,
+              "votes": coarse_fit.votes, "chance_votes": coarse_fit.chance_votes}
+    xa, ya = tangent_plane_mas(*coarse_fit.apply(ra_t, dec_t), ra0, dec0)
     ref_xy = np.column_stack([xr[good_r], yr[good_r]])
     ref_index = np.flatnonzero(good_r)
     tree = cKDTree(ref_xy)
@@ -268,7 +210,7 @@ def judge_targets(targets, measured, max_sep=0.3, search_arcsec=5.0, max_rotatio
     idx_ref = np.where(has & (status != "unmatched"), ref_index[jj], -1)
     errs = _errors_mas(measured)
     img_sigma = np.full(xt.size, np.nan)
-    notes = [f"coarse alignment: rotation {rot:+.2f} deg, shift ({shift[0]:+.0f}, {shift[1]:+.0f}) mas"]
+    notes = [coarse_fit.describe()]
     if errs is not None:
         ex, ey = errs
         sel = idx_ref >= 0
@@ -298,9 +240,27 @@ def judge_targets(targets, measured, max_sep=0.3, search_arcsec=5.0, max_rotatio
     ci = _ci(boot) if n_boot else (sigma, sigma)
     v = verdict(sigma, n_used, ci=ci)
     sdiff = (float(robust_sigma(dxm[used]) * dof), float(robust_sigma(dym[used]) * dof))
+    offset_err, rotation_err = _transform_errors(xt[matched][used], yt[matched][used], float(np.mean(sdiff)),
+                                                 transform.kind)
     return TargetJudgement(per_target=per, transform=transform, coarse=coarse, sigma_mas=sigma, ci=ci,
                            sigma_diff_mas=sdiff, n_matched=n_used, verdict=v, center=(ra0, dec0),
-                           reference=reference, notes=notes)
+                           reference=reference, notes=notes, offset_err_mas=offset_err,
+                           rotation_err_arcsec=rotation_err)
+
+
+def _transform_errors(x, y, sigma_per_axis, kind):
+    """1-sigma errors of the fitted frame offset (per axis, mas, at the tangent point) and rotation
+    (arcsec) from the residual scatter and the lever arm of the matched targets: for a least-squares
+    similarity fit, var(rotation) = sigma^2 / sum|r - c|^2 and var(offset at 0) = sigma^2 (1/N +
+    |c|^2 / sum|r - c|^2), c the targets' centroid. The rotation of a small field is loose: on a 20"
+    field with 100 targets at 20 mas it is ~50"."""
+    n = x.size
+    cx, cy = float(np.mean(x)), float(np.mean(y))
+    lever2 = float(np.sum((x - cx) ** 2 + (y - cy) ** 2))
+    if kind == "shift" or lever2 <= 0:
+        return sigma_per_axis / math.sqrt(n), float("nan")
+    offset_err = sigma_per_axis * math.sqrt(1.0 / n + (cx * cx + cy * cy) / lever2)
+    return float(offset_err), float(math.degrees(sigma_per_axis / math.sqrt(lever2)) * 3600.0)
 
 
 def correct_targets(targets, judgement, measured=None, method="transform"):
@@ -371,6 +331,12 @@ def correct_targets(targets, judgement, measured=None, method="transform"):
     return out
 
 
+def _rounded(value, digits):
+    """A JSON-safe rounded number (None where there is none, e.g. no rotation in a shift-only fit)."""
+    value = float(value)
+    return round(value, digits) if math.isfinite(value) else None
+
+
 def targets_record(judgement, path, correction):
     """The ``extra["targets"]`` entry of ``field.json``.
 
@@ -378,7 +344,8 @@ def targets_record(judgement, path, correction):
     -------
     record : dict
         ``path, n, n_matched, offset_mas [E, N], rotation_arcsec, scale_ppm, sigma_mas, ci,
-        verdict, correction`` (the method and its sentence), plus ``n_ambiguous``, ``n_unmatched``.
+        verdict, correction`` (the method and its sentence), plus ``n_ambiguous``, ``n_unmatched``,
+        ``offset_err_mas`` and ``rotation_err_arcsec`` (1 sigma; None without a rotation).
     """
     st = np.asarray(judgement.per_target["status"])
     t = judgement.transform
@@ -386,7 +353,10 @@ def targets_record(judgement, path, correction):
             "n_ambiguous": int((st == "ambiguous").sum()), "n_unmatched": int((st == "unmatched").sum()),
             "reference": judgement.reference,
             "offset_mas": [round(float(v), 2) for v in judgement.offset_mas],
-            "rotation_arcsec": round(float(t.rotation_arcsec), 3), "scale_ppm": round(float(t.scale_ppm), 1),
+            "offset_err_mas": _rounded(judgement.offset_err_mas, 2),
+            "rotation_arcsec": round(float(t.rotation_arcsec), 3),
+            "rotation_err_arcsec": _rounded(judgement.rotation_err_arcsec, 3),
+            "scale_ppm": round(float(t.scale_ppm), 1),
             "sigma_mas": round(float(judgement.sigma_mas), 2), "ci": [round(float(v), 2) for v in judgement.ci],
             "verdict": judgement.verdict.band, "sentence": judgement.verdict.sentence,
             "correction": correction if isinstance(correction, (str, type(None))) else dict(correction)}
