@@ -229,3 +229,90 @@ def test_mpt_catalog_from_targets_keeps_planner_ids_and_lists_contaminants(tmp_p
     path = write_mpt_catalog(mpt, tmp_path / "mpt.cat")
     back = read_mpt_catalog(path)
     assert back["ID"].tolist() == mpt["ID"].tolist()
+
+
+def _gaia_field(tmp_path, n_stars=300, n_galaxies=700, pm_mas_yr=8.0, image_epoch=2005.0,
+                image_frame_mas=(30.0, -20.0), list_offset=(1300.0, -600.0), list_sigma=12.0, seed=4):
+    """A field whose target list holds Gaia stars: true positions at the image epoch, Gaia DR3 at 2016.0
+    moved by known proper motions; the image's WCS off Gaia by ``image_frame_mas``; the list off the
+    image by ``list_offset`` with ``list_sigma`` scatter."""
+    from helpers import config
+
+    rng = np.random.default_rng(seed)
+    n = n_stars + n_galaxies
+    x = rng.uniform(-FIELD_MAS / 2, FIELD_MAS / 2, n)
+    y = rng.uniform(-FIELD_MAS / 2, FIELD_MAS / 2, n)
+    err = np.full(n, 3.0)
+    xi, yi = (x + image_frame_mas[0] + rng.normal(0, 3.0, n), y + image_frame_mas[1] + rng.normal(0, 3.0, n))
+    ra, dec = tangent_to_sky(xi, yi, RA0, DEC0, unit="mas")
+    measured = Table({"id": np.arange(1, n + 1), "ra": ra, "dec": dec, "ra_err": err, "dec_err": err})
+    measured.meta["epoch"] = image_epoch
+    pmra, pmdec = rng.normal(0, pm_mas_yr, n_stars), rng.normal(0, pm_mas_yr, n_stars)
+    dt = 2016.0 - image_epoch
+    # Gaia at 2016: the true image-epoch position moved by pm * dt (small field: plane offsets suffice)
+    ra_g, dec_g = tangent_to_sky(x[:n_stars] + pmra * dt + rng.normal(0, 0.5, n_stars),
+                                 y[:n_stars] + pmdec * dt + rng.normal(0, 0.5, n_stars), RA0, DEC0, unit="mas")
+    gaia = Table({"source_id": np.arange(n_stars) + 10 ** 15, "ra": ra_g, "dec": dec_g,
+                  "ra_error": np.full(n_stars, 0.5), "dec_error": np.full(n_stars, 0.5), "pmra": pmra,
+                  "pmdec": pmdec, "pmra_error": np.full(n_stars, 0.3), "pmdec_error": np.full(n_stars, 0.3),
+                  "parallax": np.full(n_stars, 0.5), "phot_g_mean_mag": rng.uniform(17, 20.5, n_stars),
+                  "ruwe": np.full(n_stars, 1.0), "ref_epoch": np.full(n_stars, 2016.0)})
+    pick = np.concatenate([np.arange(n_stars), n_stars + rng.choice(n_galaxies, n_galaxies // 2, replace=False)])
+    xt = x[pick] + image_frame_mas[0] + list_offset[0] + rng.normal(0, list_sigma, pick.size)
+    yt = y[pick] + image_frame_mas[1] + list_offset[1] + rng.normal(0, list_sigma, pick.size)
+    rat, dect = tangent_to_sky(xt, yt, RA0, DEC0, unit="mas")
+    targets = Table({"id": np.arange(1, pick.size + 1) * 7, "ra": rat, "dec": dect})
+    path = tmp_path / "list.ecsv"
+    targets.write(path, format="ascii.ecsv")
+    cfg = config.create_field("gaiafield", ra=RA0, dec=DEC0, workspace_root=tmp_path, live=False)
+    config.record_own_data(cfg, targets=str(path))
+    gaia.write(cfg.subdir("archive") / "gaia.ecsv", format="ascii.ecsv")
+    return cfg, measured
+
+
+def test_the_list_is_judged_against_gaia_at_the_image_epoch_too(tmp_path):
+    """Against the image the list is off by the injected offset; against Gaia (propagated from 2016 to
+    the image epoch: 8 mas/yr over 11 yr would otherwise add ~90 mas of scatter) by that plus the
+    image's own frame error; the scatter is the list's in both. Both judgements are recorded and drawn."""
+    import json
+
+    import matplotlib
+    matplotlib.use("Agg")
+
+    from helpers.plotting.targets import plot_targets_judgements
+    from helpers.targets.notebook import judge_field_targets, judge_field_targets_gaia
+
+    cfg, measured = _gaia_field(tmp_path)
+    j_img, _ = judge_field_targets(cfg, {"img": measured}, n_boot=50)
+    j_gaia = judge_field_targets_gaia(cfg, {"img": measured}, n_boot=50)
+    dx, dy = sky_to_tangent(RA0, DEC0, *j_img.center, unit="mas")  # tiny: centres are the field's
+    assert abs(j_img.offset_mas[0] - 1300.0) < 3 and abs(j_img.offset_mas[1] + 600.0) < 3
+    assert abs(j_gaia.offset_mas[0] - 1330.0) < 4 and abs(j_gaia.offset_mas[1] + 620.0) < 4
+    assert j_gaia.n_matched >= 280 and abs(j_gaia.sigma_mas / 12.0 - 1) < 0.15
+    assert abs(j_img.sigma_mas / 12.0 - 1) < 0.10
+    rec = json.loads(cfg.config_file.read_text())["extra"]["targets"]
+    assert rec["gaia"]["reference"] == "Gaia DR3 at 2005.00" and rec["gaia"]["n_matched"] == j_gaia.n_matched
+    assert rec["gaia"]["n_gaia_usable"] == 300 and rec["n"] == len(j_img.per_target)
+    fig = plot_targets_judgements({"image": j_img, "Gaia DR3": j_gaia})
+    assert len(fig.axes) >= 4
+
+
+def test_gaia_judgement_skipped_in_one_visible_line_when_it_cannot_be_made(tmp_path, capsys):
+    import matplotlib
+    matplotlib.use("Agg")
+
+    from helpers.plotting.targets import plot_targets_judgements
+    from helpers.targets.notebook import judge_field_targets, judge_field_targets_gaia
+
+    cfg, measured = _gaia_field(tmp_path, n_stars=5, n_galaxies=900)  # a galaxy list: 5 Gaia stars
+    j_img, _ = judge_field_targets(cfg, {"img": measured}, n_boot=0)
+    assert judge_field_targets_gaia(cfg, {"img": measured}, n_boot=0) is None
+    out = capsys.readouterr().out
+    assert "not judged against Gaia DR3: " in out and "Gaia DR3 at 2005.00" in out
+    rec = cfg.extra["targets"]
+    assert "skipped" in rec["gaia"] and rec["n_matched"] == j_img.n_matched  # the image judgement stays
+    (cfg.subdir("archive") / "gaia.ecsv").unlink()
+    assert judge_field_targets_gaia(cfg, {"img": measured}) is None
+    assert "no gaia.ecsv in" in capsys.readouterr().out
+    fig = plot_targets_judgements({"image": j_img, "Gaia DR3": cfg.extra["targets"]["gaia"]["skipped"]})
+    assert fig.axes

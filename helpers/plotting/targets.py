@@ -1,11 +1,12 @@
-"""Figures for the planner's target list judged against the image (issue #14): the residual quiver
-map and the histogram of residuals against the verdict bands. Residuals in mas."""
+"""Figures for the planner's target list judged against the image and against Gaia DR3 (issue #14):
+the residual quiver map, the histogram of residuals against the verdict bands, and both side by side
+for every reference (:func:`plot_targets_judgements`). Residuals in mas."""
 
 import numpy as np
 
 from .astrometry import _new_axes, _shade_bands
 
-__all__ = ["plot_targets_quiver", "plot_targets_histogram"]
+__all__ = ["plot_targets_quiver", "plot_targets_histogram", "plot_targets_judgements"]
 
 
 def plot_targets_quiver(judgement, arrow_scale_mas=20.0, max_arrows=3000, ax=None):
@@ -69,5 +70,42 @@ def plot_targets_histogram(judgement, bins=50, ax=None):
     ax.set_ylabel("targets")
     ax.set_xlim(0, lim)
     ax.legend(fontsize=8)
-    ax.set_title(judgement.verdict.band)
+    ax.set_title(f"{judgement.verdict.band} ({judgement.reference}, {judgement.n_matched} pairs)")
+    return fig
+
+
+def plot_targets_judgements(judgements, arrow_scale_mas=20.0):
+    """The target list judged against several references, one row each: quiver map and histogram.
+
+    Parameters
+    ----------
+    judgements : dict
+        Reference name -> `helpers.targets.TargetJudgement`, or a string saying why that reference
+        could not judge the list (drawn as that sentence), or None (row left out).
+    arrow_scale_mas : float
+        The residual drawn as a 10" arrow in every quiver map.
+
+    Returns
+    -------
+    fig : matplotlib Figure
+    """
+    import textwrap
+
+    import matplotlib.pyplot as plt
+
+    rows = [(name, j) for name, j in judgements.items() if j is not None]
+    if not rows:
+        raise ValueError("no judgement to draw: pass {'image': judgement, ...}")
+    fig, axes = plt.subplots(len(rows), 2, figsize=(12.0, 5.2 * len(rows)), squeeze=False, constrained_layout=True)
+    for (name, j), (ax_q, ax_h) in zip(rows, axes):
+        if isinstance(j, str):
+            for ax in (ax_q, ax_h):
+                ax.set_axis_off()
+            ax_q.text(0.0, 0.5, f"{name}: " + "\n".join(textwrap.wrap(j, 70)), transform=ax_q.transAxes,
+                      va="center", fontsize=10)
+            continue
+        plot_targets_quiver(j, arrow_scale_mas=arrow_scale_mas, ax=ax_q)
+        plot_targets_histogram(j, ax=ax_h)
+        ax_q.set_title(f"{name}: offset E {j.offset_mas[0]:+.1f}, N {j.offset_mas[1]:+.1f} mas, "
+                       f"rotation {j.transform.rotation_arcsec:+.1f}\"")
     return fig
