@@ -269,9 +269,13 @@ def _parse(argv):
 def _own_data_centre(images, targets):
     """Default field centre: the target list's centre, else the first image's (degrees, and what from)."""
     if targets:
+        import warnings
+
         from .targets import centre_and_radius, read_target_list
 
-        t = read_target_list(targets)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # what the reader assumed is said in notebook 02, once
+            t = read_target_list(targets)
         ra0, dec0, _, _ = centre_and_radius(t["ra"], t["dec"])
         return float(ra0), float(dec0), f"the target list {Path(targets).name}"
     from .archive import expand_image_paths, image_center
@@ -302,6 +306,10 @@ def main(argv=None):
             if ra is None and not args.target and (args.targets or args.image):
                 ra, dec, centre_from = _own_data_centre(args.image, args.targets)
                 print(f"field centre from {centre_from}: RA {ra:.6f}, Dec {dec:+.6f} deg")
+            if args.image or args.targets:  # every fixable problem stops here, before a workspace exists
+                from .targets.notebook import check_own_data
+
+                check_own_data(args.image, args.targets, (ra, dec))
             params = {"field": args.field, "target": args.target, "ra": ra, "dec": dec,
                       "radius_arcmin": args.radius, "live": bool(args.live),
                       "images": [str(Path(p).expanduser().absolute()) for p in args.image or []],

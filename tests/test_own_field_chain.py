@@ -46,3 +46,108 @@ def test_own_image_and_target_list_chain_offline(tmp_path):
     mpt = export.read_mpt_catalog(mpt_path)
     assert mpt["ID"][:101].tolist() == truth["id"].tolist()
     assert np.all(np.asarray(mpt["ID"][101:]) > int(np.max(truth["id"])))
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue #14's bad inputs through the one command: one line on stderr, exit 2, no workspace at all
+# ---------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def own(tmp_path_factory):
+    """A small simulated drc image (40 stars on 20") and a 40-row target list of its stars."""
+    from astropy.io import fits
+
+    from helpers import simulate
+
+    d = tmp_path_factory.mktemp("own")
+    truth = simulate.make_truth((53.16, -27.78), 20.0, n_stars=40, n_galaxies=0, n_pairs=0, n_saturated=0, seed=5)
+    spec = simulate.ImageSpec(instrument="ACS/WFC", filter="F814W", shape=(400, 400), center=(53.16, -27.78),
+                              epoch=2004.8, seed=5)
+    image = d / "mine_drc.fits"
+    simulate.make_image(truth, spec).writeto(image)
+    lines = ["id,ra,dec,priority"] + [f"{k + 1},{r:.8f},{q:.8f},1" for k, (r, q) in enumerate(zip(truth["ra"],
+                                                                                                truth["dec"]))]
+    good = d / "good.csv"
+    good.write_text("\n".join(lines) + "\n")
+    (d / "text.fits").write_text("not a FITS file")
+    fits.PrimaryHDU(np.ones((8, 8), np.float32)).writeto(d / "nowcs.fits")
+    return d, image, good, lines
+
+
+def _bad_list(d, name, lines):
+    path = d / name
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+BAD_INPUTS = {
+    # name: (image, targets, extra args, what the one line must say)
+    "missing image": (lambda d, im, good, L: d / "nope.fits", None, [], "image .*nope.fits not found"),
+    "non-FITS image": (lambda d, im, good, L: d / "text.fits", None, [], "text.fits: size .* 2880-byte"),
+    "no celestial WCS": (lambda d, im, good, L: d / "nowcs.fits", None, [], "has no celestial WCS"),
+    "images not overlapping the targets": (
+        None, lambda d, im, good, L: _bad_list(d, "far.csv", [L[0]] + [
+            ",".join([r.split(",")[0], r.split(",")[1], f"{float(r.split(',')[2]) + 0.5:.8f}", "1"]) for r in L[1:]]),
+        [], "does not overlap the field"),
+    "all targets off the image": (
+        None, lambda d, im, good, L: _bad_list(d, "off.csv", [L[0]] + [
+            ",".join([r.split(",")[0], r.split(",")[1], f"{float(r.split(',')[2]) + 0.5:.8f}", "1"]) for r in L[1:]]),
+        ["--ra", "53.16", "--dec", "-27.78"], "all 40 targets of off.csv are off the image"),
+    "no recognisable RA/Dec": (None, lambda d, im, good, L: _bad_list(d, "xy.csv", ["id,x,y", "1,3,4", "2,5,6"]),
+                               [], "no RA column recognised among the columns id, x, y"),
+    "garbage sexagesimal": (None, lambda d, im, good, L: _bad_list(
+        d, "sexa.csv", ["id,ra,dec", "1,03:32:38.4,-27:46:48", "2,03:3x:38.5,-27:46:49"]), [], "data row 2"),
+    "duplicate IDs": (None, lambda d, im, good, L: _bad_list(d, "dup.csv", [L[0], L[1], L[2].replace(
+        L[2].split(",")[0] + ",", L[1].split(",")[0] + ",", 1)] + L[3:]), [], "duplicate ID"),
+    "B1950 coordinates": (None, lambda d, im, good, L: _bad_list(d, "b1950.csv", ["id,RAB1950,DEB1950"] + [
+        ",".join(r.split(",")[:3]) for r in L[1:]]), [], "B1950"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS), ids=list(BAD_INPUTS))
+def test_bad_own_data_stops_the_command_in_one_line_before_anything_is_written(case, own, tmp_path, capsys):
+    from helpers import chain
+
+    d, image, good, lines = own
+    make_image, make_list, extra, message = BAD_INPUTS[case]
+    img = make_image(d, image, good, lines) if make_image else image
+    lst = make_list(d, image, good, lines) if make_list else good
+    root = tmp_path / "ws"
+    code = chain.main(["--field", "mine", "--image", str(img), "--targets", str(lst), "--workspace-root", str(root),
+                       *extra])
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert err.startswith("error: ") and "\n" not in err and ";" in err, err
+    import re
+    assert re.search(message, err), err
+    assert not (root / "mine").exists()  # nothing half-written: no workspace, no field.json
+
+
+def test_the_good_own_data_passes_the_check_and_says_how_many_targets_are_on_the_image(own, capsys):
+    from helpers.targets.notebook import check_own_data
+
+    d, image, good, _ = own
+    records, table = check_own_data([str(image)], good, center=("03:32:38.4", "-27:46:48"))
+    assert len(records) == 1 and records[0]["local"] and len(table) == 40
+    assert "40 of the 40 targets lie on the image(s) mine_drc.fits" in capsys.readouterr().out
+
+
+def test_ids_mpt_cannot_take_get_a_mapping_file_in_the_field(own, tmp_path):
+    """IDs like 'HDFS-0042' or Gaia's 19-digit source_id are renumbered 1..N for APT (not refused), and the
+    field gets the key back as catalogs/targets_id_mapping.csv, recorded in extra['targets']."""
+    from helpers import config, sources
+    from helpers.targets.notebook import ID_MAPPING_NAME, judge_field_targets
+
+    d, image, good, lines = own
+    renamed = _bad_list(d, "named.csv", ["name,ra,dec,priority"] + [f"HDFS-{4000 + k:04d}," + r.split(",", 1)[1]
+                                                                    for k, r in enumerate(lines[1:])])
+    cat = sources.extract_sources_fits(image, use_psf_fit=False)
+    cfg = config.create_field("named", ra=53.16, dec=-27.78, workspace_root=tmp_path, live=False)
+    config.record_own_data(cfg, targets=str(renamed))
+    judgement, corrected = judge_field_targets(cfg, {"mine": cat}, n_boot=0)
+    path = cfg.extra["targets"]["id_mapping_path"]
+    assert path and Path(path).name == ID_MAPPING_NAME
+    key = Table.read(path, format="ascii.csv")
+    assert key["id"].tolist() == list(range(1, 41))
+    assert key["id_original"].tolist() == [f"HDFS-{4000 + k:04d}" for k in range(40)]
+    assert corrected["id"].tolist() == list(range(1, 41)) and judgement.n_matched >= 30

@@ -61,7 +61,7 @@ from .footprints import (
     parse_s_region,
     tangent_plane,
 )
-from .local import cutout_image, expand_image_paths, image_center, local_images, require_imaging
+from .local import cutout_image, expand_image_paths, image_center, local_images, on_image, require_imaging
 from .mast import RETRY_DELAYS_S, ArchiveWarning, find_imaging, query_observations, select_products
 from .notebook import images_for_config, own_imaging
 from .provenance import decode_wcsname, provenance_table, wcs_provenance
@@ -103,6 +103,7 @@ __all__ = [
     "images_for_config",
     "own_imaging",
     "local_images",
+    "on_image",
     "expand_image_paths",
     "cutout_image",
     "image_center",

@@ -25,7 +25,7 @@ from ..errors import WorkbookError
 from .downloads import verify_fits
 from .provenance import wcs_provenance
 
-__all__ = ["expand_image_paths", "local_images", "cutout_image", "require_imaging", "image_center",
+__all__ = ["expand_image_paths", "local_images", "cutout_image", "require_imaging", "image_center", "on_image",
            "LARGE_IMAGE_PIXELS", "CHECKSUM_MAX_BYTES"]
 
 #: Images with more pixels than this are cut around the field before extraction (4096^2).
@@ -103,6 +103,39 @@ def image_center(path):
         ny, nx = hdul[i].header["NAXIS2"], hdul[i].header["NAXIS1"]
     ra, dec = w.pixel_to_world_values((nx - 1) / 2, (ny - 1) / 2)
     return float(ra) % 360.0, float(dec)
+
+
+def on_image(path, ra, dec):
+    """Which sky positions fall on an image's pixels (its science HDU), read from the header only.
+
+    Parameters
+    ----------
+    path : str or Path
+        A FITS image with a celestial WCS.
+    ra, dec : array_like
+        Positions, degrees.
+
+    Returns
+    -------
+    inside : ndarray of bool
+        True where the position maps inside the pixel grid (0-based centres, half-pixel edges).
+
+    Raises
+    ------
+    WorkbookError
+        The image has no celestial WCS.
+    """
+    from astropy.io import fits
+
+    with fits.open(path, memmap=True) as hdul:
+        i, w = _science_hdu(hdul)
+        if i is None:
+            raise WorkbookError(f"image {Path(path).name} has no celestial WCS; give an image with RA/Dec WCS keywords")
+        ny, nx = hdul[i].header["NAXIS2"], hdul[i].header["NAXIS1"]
+    with np.errstate(invalid="ignore"):
+        x, y = w.world_to_pixel_values(np.asarray(ra, float), np.asarray(dec, float))
+        x, y = np.asarray(x, float), np.asarray(y, float)
+        return np.isfinite(x) & np.isfinite(y) & (x >= -0.5) & (x <= nx - 0.5) & (y >= -0.5) & (y <= ny - 0.5)
 
 
 def cutout_image(path, center, size_arcsec, out_path, overwrite=False):

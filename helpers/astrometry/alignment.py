@@ -154,7 +154,7 @@ def _fit_similarity(xc, yc, xr, yr):
 
 
 def coarse_align(ra1, dec1, ra2, dec2, max_shift_arcsec=6.0, max_rotation_deg=3.0, max_scale=0.02,
-                 max_sources=2000, min_significance=5.0, chance_from="trials"):
+                 max_sources=2000, min_significance=5.0, chance_from="trials", edge_from="vote"):
     """Find the shift, rotation and scale taking catalog 1 onto catalog 2, by voting, then refine by a fit.
 
     Parameters
@@ -179,6 +179,11 @@ def coarse_align(ra1, dec1, ra2, dec2, max_shift_arcsec=6.0, max_rotation_deg=3.
         trials, all near the truth) on a dense catalog puts signal into it and refuses a true
         solution. ``"off-peak"``: the winning trial's highest cell more than 4 bins from its peak --
         the same trial's chance level whatever the grid (what `helpers.targets.judge_targets` uses).
+    edge_from : {'vote', 'fit'}
+        Which solution must lie inside the search to be accepted. ``"vote"`` (default): the winning
+        grid trial. ``"fit"``: the refined least-squares solution -- on a small field (20-40") the
+        grid steps are a large part of the range, near-equal trials win by noise, and a winner at the
+        grid edge says nothing about where the solution is; the fit, started there, does.
 
     Returns
     -------
@@ -255,16 +260,24 @@ def coarse_align(ra1, dec1, ra2, dec2, max_shift_arcsec=6.0, max_rotation_deg=3.
             f"no consistent shift/rotation/scale: the best vote gathers {votes:.0f} pairs where chance gives "
             f"{chance:.1f}; check that both catalogs cover the same field in RA/Dec degrees, or widen the search "
             f"(max_shift_arcsec={max_shift_arcsec:g}, max_rotation_deg={max_rotation_deg:g}, max_scale={max_scale:g})")
-    at_edge = []
-    if abs(rot) >= max_rotation_deg - 0.5 * step:
-        at_edge.append(f"rotation {rot:+.2f} deg at max_rotation_deg={max_rotation_deg:g}")
-    if abs(scl - 1.0) >= max_scale - 0.5 * bin_size / lever:
-        at_edge.append(f"scale {scl:.4f} at max_scale={max_scale:g}")
-    if max(abs(tx), abs(ty)) >= max_shift_arcsec - 1.5 * bin_size:
-        at_edge.append(f"shift ({tx:+.2f}, {ty:+.2f}) arcsec at max_shift_arcsec={max_shift_arcsec:g}")
-    if at_edge:
-        raise WorkbookError("the alignment solution lies at the edge of the search (" + "; ".join(at_edge)
-                            + "): the true one may be beyond it; widen that limit and retry")
+    if edge_from not in ("vote", "fit"):
+        raise WorkbookError(f"edge_from={edge_from!r} is not known; use 'vote' or 'fit'")
+
+    def refuse_at_edge(rot, scl, tx, ty, grid=1.0):
+        # a grid trial is at the edge within half a step; a fitted solution only at or beyond the limit
+        at_edge = []
+        if abs(rot) >= max_rotation_deg - grid * 0.5 * step:
+            at_edge.append(f"rotation {rot:+.2f} deg at max_rotation_deg={max_rotation_deg:g}")
+        if abs(scl - 1.0) >= max_scale - grid * 0.5 * bin_size / lever:
+            at_edge.append(f"scale {scl:.4f} at max_scale={max_scale:g}")
+        if max(abs(tx), abs(ty)) >= max_shift_arcsec - grid * 1.5 * bin_size:
+            at_edge.append(f"shift ({tx:+.2f}, {ty:+.2f}) arcsec at max_shift_arcsec={max_shift_arcsec:g}")
+        if at_edge:
+            raise WorkbookError("the alignment solution lies at the edge of the search (" + "; ".join(at_edge)
+                                + "): the true one may be beyond it; widen that limit and retry")
+
+    if edge_from == "vote":
+        refuse_at_edge(rot, scl, tx, ty)
 
     # refine: match in the aligned frame with a shrinking radius, fit the similarity transform
     x1m, y1m, x2m, y2m = x1 * 1000.0, y1 * 1000.0, x2 * 1000.0, y2 * 1000.0  # mas
@@ -292,6 +305,8 @@ def coarse_align(ra1, dec1, ra2, dec2, max_shift_arcsec=6.0, max_rotation_deg=3.
         radius = min(radius, new_radius)
     scale = math.hypot(p[2], p[3])
     rotation = math.degrees(math.atan2(p[3], p[2]))
+    if edge_from == "fit":
+        refuse_at_edge(rotation, scale, p[0] / 1000.0, p[1] / 1000.0, grid=0.0)
     err = np.sqrt(np.diag(cov))
     return CoarseAlignment(
         shift_east_mas=float(p[0]), shift_north_mas=float(p[1]), rotation_deg=float(rotation), scale=float(scale),

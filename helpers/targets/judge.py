@@ -167,13 +167,16 @@ def judge_targets(targets, measured, max_sep=0.3, search_arcsec=5.0, max_rotatio
     # The house's one coarse alignment (vote over shift, rotation and scale, refused at chance level),
     # target list -> measured catalog; its errors become one line naming the list and the reference.
     # Chance is the winning trial's off-peak level: a deep list (10^4 targets in 3') over a narrow
-    # search puts signal into the median trial and would be refused by it.
+    # search puts signal into the median trial and would be refused by it. The edge test is on the
+    # fitted solution: on a 20" field the grid cannot place the rotation, and its edge trial may win.
     try:
         coarse_fit = coarse_align(ra_t[inside], dec_t[inside], ra_r[good_r], dec_r[good_r],
                                   max_shift_arcsec=search_arcsec, max_rotation_deg=max_rotation_deg,
-                                  max_scale=max_scale, chance_from="off-peak")
+                                  max_scale=max_scale, chance_from="off-peak", edge_from="fit")
     except WorkbookError as exc:
-        raise WorkbookError(f"target list against the {reference}: {exc}") from None
+        # the judge's own name for the shift range, so the advice names a keyword it takes
+        message = str(exc).replace("max_shift_arcsec", "search_arcsec")
+        raise WorkbookError(f"target list against the {reference}: {message}") from None
     coarse = {"rotation_deg": coarse_fit.rotation_deg, "scale": coarse_fit.scale,
               "shift_mas": [coarse_fit.shift_east_mas, coarse_fit.shift_north_mas], "n_pairs": coarse_fit.n_pairs,
               "votes": coarse_fit.votes, "chance_votes": coarse_fit.chance_votes}

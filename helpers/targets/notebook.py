@@ -12,14 +12,82 @@ import numpy as np
 from .._io import atomic_path
 from ..errors import WorkbookError
 from .judge import correct_targets, judge_targets, targets_record
+from .ids import write_id_mapping
 from .reader import read_target_list
 
-__all__ = ["judge_field_targets", "judge_field_targets_gaia", "CORRECTED_NAME", "GAIA_NAME"]
+__all__ = ["check_own_data", "judge_field_targets", "judge_field_targets_gaia", "CORRECTED_NAME", "GAIA_NAME",
+           "ID_MAPPING_NAME"]
 
 #: The corrected target list, in the field's ``catalogs/`` directory (read by notebooks 04 and 05).
 CORRECTED_NAME = "targets_corrected.ecsv"
 #: The Gaia DR3 table notebook 01 caches in the field's ``archive/`` directory.
 GAIA_NAME = "gaia.ecsv"
+#: The planner's original IDs against the 1..N MPT was given, when the list's IDs could not be kept.
+ID_MAPPING_NAME = "targets_id_mapping.csv"
+
+
+def check_own_data(images=None, targets=None, center=None):
+    """Check the planner's own images and target list before anything is written (notebook 00, CLI).
+
+    Every problem a planner can fix stops here, in one line, before a field workspace exists: a
+    missing or non-FITS image, one without a celestial WCS or not containing the field centre; a
+    target list without recognisable RA/Dec, with garbage sexagesimal, duplicate IDs or B1950
+    coordinates (see `read_target_list`); and a list whose targets are all off the images (or all
+    but fewer than the 10 the frame judgement needs).
+
+    Parameters
+    ----------
+    images : str or list of str, optional
+        Paths or globs of FITS images.
+    targets : str or Path, optional
+        The target list.
+    center : (float or str, float or str), optional
+        Field centre that each image must contain, degrees or sexagesimal (as
+        `helpers.config.parse_coordinates` reads them); default: the first image's centre.
+
+    Returns
+    -------
+    records : list of dict
+        `helpers.archive.local_images` records (nothing cut out, nothing written).
+    table : `~astropy.table.Table` or None
+        The target list as read.
+
+    Raises
+    ------
+    WorkbookError
+    """
+    from ..archive import local_images, on_image
+    from ..astrometry.alignment import MIN_ALIGN_PAIRS
+
+    from ..config import parse_coordinates
+
+    if center is not None and center[0] is not None:
+        c = parse_coordinates(*center)
+        center = (float(c.ra.deg), float(c.dec.deg))
+    else:
+        center = None
+    table = None
+    if targets:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # said in notebook 02, where the list is judged
+            table = read_target_list(targets)
+    records = local_images(images, center=center, max_pixels=float("inf")) if images else []
+    if table is not None and records:
+        ra, dec = np.asarray(table["ra"], float), np.asarray(table["dec"], float)
+        inside = np.zeros(len(table), bool)
+        for rec in records:
+            inside |= on_image(rec["path"], ra, dec)
+        names = ", ".join(Path(r["path"]).name for r in records)
+        n_on = int(inside.sum())
+        if n_on == 0:
+            raise WorkbookError(f"all {len(table)} targets of {Path(targets).name} are off the image(s) {names}; give "
+                                "the image of the list's field, or the list of this image's field")
+        if n_on < MIN_ALIGN_PAIRS:
+            raise WorkbookError(f"only {n_on} of the {len(table)} targets of {Path(targets).name} lie on the image(s) "
+                                f"{names}, and judging the list's frame needs at least {MIN_ALIGN_PAIRS}; give an "
+                                "image that covers more of the list")
+        print(f"{n_on} of the {len(table)} targets lie on the image(s) {names}")
+    return records, table
 
 
 def judge_field_targets(cfg, catalogs, method="transform", max_sep=0.3, n_boot=200):
@@ -70,6 +138,12 @@ def judge_field_targets(cfg, catalogs, method="transform", max_sep=0.3, n_boot=2
     record = targets_record(judgement, path, corrected.meta["correction"])
     record["corrected_path"] = str(out)
     record["image"] = product_id
+    record["id_mapping_path"] = None
+    mapping = targets.meta.get("target_list", {}).get("id_mapping")
+    if mapping:  # MPT takes IDs 1..10^6 only: the list was renumbered; the planner gets the key back
+        id_path = write_id_mapping(targets, Path(cfg.subdir("catalogs")) / ID_MAPPING_NAME, overwrite=True)
+        record["id_mapping_path"] = str(id_path)
+        print(f"your IDs ({mapping['reason']}) were renumbered 1..{len(targets)} for APT; the key is {id_path}")
     cfg.update(extra={"targets": record})
     st = np.asarray(judgement.per_target["status"])
     print(f"{len(targets)} targets against {product_id}: {int((st == 'matched').sum())} matched, "
