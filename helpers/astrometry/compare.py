@@ -51,8 +51,10 @@ class ComparisonResult:
         (residual, mas), ``used`` (kept by the transform fit's clipping), ``ref_err_x, ref_err_y``
         and ``cat_err_x, cat_err_y`` (mas, when known).
     n_pairs, n_matched : int
-        Pairs in the statistics (all matched pairs: the MAD needs no clipping); pairs matched.
+        Pairs in the statistics (all matched pairs: the mixture sets chance pairs aside); pairs matched.
     sigma_diff, sigma_diff_ci : per axis (East, North)
+        The Gaussian core of a core + chance-pairs mixture (``headline``); 1.4826 x MAD of all pairs below
+        10 pairs or when the core is as wide as the match disc (``headline`` says which).
     sigma_diff_1d, sigma_diff_1d_ci : sqrt of the mean of the two axes' variances
     p90_diff, p90_diff_ci : radial 90th percentile of the residuals
     sigma_cat, sigma_cat_ci, sigma_cat_1d, sigma_cat_1d_ci, p90_cat : the catalog's own scatter
@@ -65,9 +67,16 @@ class ComparisonResult:
         (1 = calibrated errors), with intervals. The catalog's scatter is k x its reported errors.
     notes : list of str
     mixture : MixtureFit or None
-        Gaussian core + chance pairs in the match disc fitted to the residuals
-        (:func:`helpers.astrometry.fit_scatter_mixture`; the reference's errors carried by the core when
-        known): the scatter of the genuine pairs, independent of the match radius and of contamination.
+        The mixture fit behind the catalog's sigma (:func:`helpers.astrometry.fit_scatter_mixture`; the
+        reference's errors carried by the core, the catalog's reported errors as its shape when known), or
+        behind the differences when the catalog is not separable: the scatter of the genuine pairs,
+        independent of the match radius and of contamination. ``mixture_diff``: the fit of the raw differences.
+    sigma_mad, sigma_mad_1d : (float, float), float
+        1.4826 x MAD of all matched pairs (per axis, 1-D), shown beside the headline: chance pairs inflate it.
+    headline : str
+        ``"mixture core"`` or ``"1.4826 x MAD of all pairs"``: what the sigmas are.
+    alignment : CoarseAlignment or None
+        The coarse alignment applied before matching (see ``align``), or None.
     """
 
     label: str
@@ -132,7 +141,11 @@ class ComparisonResult:
             "sigma_cat_1d_mas": r(self.sigma_cat_1d), "sigma_cat_1d_ci": r(self.sigma_cat_1d_ci),
             "p90_cat_mas": r(self.p90_cat), "cat_method": self.cat_method,
             "ref_sigma_rms_mas": r(self.ref_sigma_rms), "calibration": r(self.calibration),
-            "calibration_ci": r(self.calibration_ci), "notes": list(self.notes),
+            "calibration_ci": r(self.calibration_ci), "notes": list(self.notes), "headline": self.headline,
+            "sigma_mad_mas": r(self.sigma_mad), "sigma_mad_1d_mas": r(self.sigma_mad_1d),
+            "outlier_fraction": None if self.mixture_diff is None else r(self.mixture_diff.outlier_fraction),
+            "alignment": None if self.alignment is None else {k: r(v) if not isinstance(v, tuple) else r(v)
+                                                              for k, v in self.alignment.to_dict().items()},
         }
 
     def report(self):
@@ -143,8 +156,13 @@ class ComparisonResult:
                  f"fit {self.fit.kind}: "
                  f"shift ({self.fit.shift_mas[0]:.1f}, {self.fit.shift_mas[1]:.1f}) mas, "
                  f"rotation {self.fit.rotation_arcsec:.3f}\", scale {self.fit.scale_ppm:.1f} ppm",
-                 f"  differences: sigma_E {sx:.2f} [{ax:.2f}, {bx:.2f}], sigma_N {sy:.2f} [{ay:.2f}, {by:.2f}] mas; "
-                 f"radial P90 {self.p90_diff:.1f} [{self.p90_diff_ci[0]:.1f}, {self.p90_diff_ci[1]:.1f}] mas"]
+                 f"  differences ({self.headline}): sigma_E {sx:.2f} [{ax:.2f}, {bx:.2f}], sigma_N {sy:.2f} "
+                 f"[{ay:.2f}, {by:.2f}] mas; radial P90 {self.p90_diff:.1f} [{self.p90_diff_ci[0]:.1f}, "
+                 f"{self.p90_diff_ci[1]:.1f}] mas"
+                 + ("" if self.sigma_mad_1d is None else
+                    f"; 1.4826 x MAD of all {self.n_pairs} pairs {self.sigma_mad_1d:.2f} mas (1-D, chance pairs included)")]
+        if self.alignment is not None:
+            lines.insert(1, "  " + self.alignment.describe())
         if self.sigma_cat is not None:
             (cx, cy), ((a1, b1), (a2, b2)) = self.sigma_cat, self.sigma_cat_ci
             lines.append(f"  catalog alone ({self.cat_method}): sigma_E {cx:.2f} [{a1:.2f}, {b1:.2f}], "
@@ -169,8 +187,8 @@ class ComparisonResult:
 
 #: What each way of separating the catalog from the differences assumes (the report says it on its line).
 _ASSUMPTION = {
-    "equal catalogs": "both catalogs are equally precise and independent (each = differences / sqrt 2); "
-                      "same-visit images share pixel-grid errors, which makes this a lower bound",
+    "equal catalogs": "both catalogs are equally precise and independent (each = differences / sqrt 2; "
+                      "images of one visit on one pixel grid share errors that cancel, making it a lower bound)",
     "reference errors removed": "the reference's reported errors are right and independent of the catalog's",
     "upper bound": "nothing (the differences bound the catalog from above)",
 }
