@@ -248,16 +248,22 @@ def test_pm_reference_without_reference_epoch_is_asked_for():
     assert "ref_epoch" in one_line(e)
 
 
-def test_pathological_match_suggests_pre_alignment():
+def test_misaligned_catalogs_are_aligned_automatically_or_refused_with_align_false():
     a = _field(4000, size_deg=0.03)
     b = _jitter(a, 5.0, 2, shift_mas=(1500.0, 800.0))  # misaligned by ~1.7", dense field
     with pytest.raises(WorkbookError) as e:
-        ast.compare_catalogs(b, a, max_sep=0.5)
+        ast.compare_catalogs(b, a, max_sep=0.5, align=False)
     assert "pre-align" in one_line(e)
+    res = ast.compare_catalogs(b, a, max_sep=0.5, ref_err=None, n_boot=20)
+    al = res.alignment
+    assert al is not None and any(n.startswith("coarse alignment:") for n in res.notes)
+    # catalog b is moved onto a: the shift is minus the injected one (small field: rotation/scale ~ 0)
+    assert (al.shift_east_mas, al.shift_north_mas) == pytest.approx((-1500.0, -800.0), abs=5 * al.shift_err_mas + 1)
+    assert res.sigma_diff_1d == pytest.approx(5.0, rel=0.1)
     off = ast.coarse_offset(b, a)
     assert off == pytest.approx((1500.0, 800.0), abs=40.0)
     res = ast.compare_catalogs(b, a, max_sep=0.5, offset_mas=off, ref_err=None, n_boot=20)
-    assert res.sigma_diff_1d == pytest.approx(5.0, rel=0.1)
+    assert res.alignment is None and res.sigma_diff_1d == pytest.approx(5.0, rel=0.1)
 
 
 def test_nan_positions_are_refused_or_dropped():

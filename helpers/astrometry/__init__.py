@@ -23,12 +23,15 @@ submodule -> concern -> notebook 03 section:
 ``patches``      :func:`patch_map` of mean offsets in ~30" patches                    -> 6 patch map
 ``tail``         per-source sigma distribution, fractions <= 5/10/15 mas, failing targets -> verdict
 ``verdicts``     :data:`VERDICT_BANDS`, :func:`verdict`, :func:`combine_methods`      -> verdict
-``notebook``     notebook 03 glue: :func:`load_inputs`, :func:`repeatability`,
-                 :func:`injection_on_image`, :func:`summary_record`, :func:`write_summary` ...
+``notebook``     notebook 03 glue: :func:`load_inputs`, :func:`repeatability` (:func:`same_visit`: lower bounds),
+                 :func:`method_line`, :func:`injection_on_image`, :func:`summary_record`, :func:`write_summary` ...
+``assess``       the methods in functions (:func:`gaia_method`, :func:`hsc_method`, :func:`assess_catalog`) and
+                 :func:`precision_verdict`: median and tail, fractions of targets, failing targets -> verdict
 :mod:`helpers.nirspec.slitloss` (re-exported here): :func:`slit_throughput_consequence`,
                  PSF, shutter throughput, centering-zone probabilities                -> consequence
 
-Robust scatter is 1.4826 x MAD (median absolute deviation), reported per axis (RA*cos(Dec), Dec),
+The scatter of matched pairs is the Gaussian core of a core + chance-pairs mixture (1.4826 x MAD, the
+median absolute deviation, beside it and as the fallback), reported per axis (RA*cos(Dec), Dec),
 combined and as the radial 90th percentile, always with a bootstrap confidence interval.
 Units: RA/Dec in degrees; residuals, sigmas and errors in mas; MSA geometry in arcsec.
 This package imports neither matplotlib nor :mod:`helpers.msa` at module level.
@@ -38,14 +41,16 @@ from ..errors import WorkbookError  # noqa: F401 (used as helpers.astrometry.Wor
 from ..nirspec import (CENTERING_CONSTRAINTS, SHUTTER_OPEN_ARCSEC, centering_constraints, jwst_like_psf,
                        slit_throughput_consequence, slit_throughput_grid, zone_probabilities)
 from .alignment import CoarseAlignment, coarse_align
+from .assess import assess_catalog, gaia_method, hsc_method, precision_verdict, target_sigmas
 from .budget import catalog_equivalent, error_budget
 from .compare import ComparisonResult, compare_catalogs
 from .inputs import tangent_plane_mas
 from .injection import injection_recovery, injection_sigma_model, predicted_catalog_sigma
 from .matching import coarse_offset, match
 from .mixture import MixtureFit, fit_scatter_mixture
-from .notebook import (as_estimate, injection_on_image, injection_psf, load_inputs, pick_comparison, read_image,
-                       reference_share, repeatability, summary_record, usable_sources, write_summary)
+from .notebook import (as_estimate, injection_on_image, injection_psf, load_inputs, method_line, pick_comparison,
+                       read_image, reference_share, repeatability, same_visit, summary_record, usable_sources,
+                       write_summary)
 from .patches import patch_map
 from .references import hsc_reference, propagate_reference, select_gaia
 from .stats import MAD_TO_SIGMA, robust_sigma
@@ -107,4 +112,11 @@ __all__ = [
     "reference_share",
     "pick_comparison",
     "injection_psf",
+    "same_visit",
+    "method_line",
+    "gaia_method",
+    "hsc_method",
+    "assess_catalog",
+    "target_sigmas",
+    "precision_verdict",
 ]

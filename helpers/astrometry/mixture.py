@@ -23,9 +23,15 @@ import numpy as np
 
 from ..errors import WorkbookError
 
-__all__ = ["MixtureFit", "fit_scatter_mixture"]
+__all__ = ["MixtureFit", "NoCompactCore", "fit_scatter_mixture"]
 
 _TWO_PI = 2.0 * math.pi
+
+
+class NoCompactCore(WorkbookError):
+    """The best core is as wide as the match disc: the pairs' scatter cannot be told from chance pairs at this
+    match radius (a wide catalog in a tight radius, or chance matches); the caller may fall back to a robust
+    statistic and say so."""
 _BOOT_SUBSAMPLE = 20000
 
 
@@ -51,6 +57,12 @@ class MixtureFit:
         Radius of the match disc the outliers are spread over, mas.
     core_probability : ndarray
         Per pair, the posterior probability of belonging to the core.
+    shaped : bool
+        True when the core's variance per pair was ``sigma^2 shape_i^2 + err_i^2``: then ``sigma_x, sigma_y``
+        are dimensionless factors on the per-pair ``shape`` (e.g. the calibration of reported errors).
+    boot : ndarray
+        Bootstrap draws (n_boot x 4: sigma_x, sigma_y, sigma_1d, outlier fraction), already rescaled to the
+        spread of an n-pair sample (see the module docstring).
     """
 
     sigma_x: float
@@ -67,9 +79,15 @@ class MixtureFit:
     n_core: float
     max_sep_mas: float
     core_probability: np.ndarray = dataclasses.field(repr=False)
+    shaped: bool = False
+    boot: np.ndarray = dataclasses.field(default=None, repr=False)
 
     def describe(self):
         """One line: what was measured, under which model."""
+        if self.shaped:
+            return (f"mixture fit of {self.n_pairs} pair differences: core {self.sigma_x:.3f} / {self.sigma_y:.3f} x the "
+                    f"pairs' reported errors (RA*cos(Dec) / Dec), {100 * self.outlier_fraction:.1f}% chance pairs "
+                    f"uniform in the {self.max_sep_mas:.0f} mas match disc")
         return (f"mixture fit of {self.n_pairs} pair differences: core {self.sigma_x:.2f} / {self.sigma_y:.2f} mas "
                 f"(RA*cos(Dec) / Dec; 1-D {self.sigma_1d:.2f} [{self.ci_1d[0]:.2f}, {self.ci_1d[1]:.2f}]), "
                 f"{100 * self.outlier_fraction:.1f}% chance pairs uniform in the {self.max_sep_mas:.0f} mas match disc")
@@ -86,12 +104,15 @@ def _as_float_array(values, name, n=None):
     return arr
 
 
-def _em(dx, dy, ex2, ey2, area, start, n_iter=300, tol=1e-7):
-    """EM for the core+uniform mixture; returns (sx2, sy2, mx, my, f, core probabilities)."""
+def _em(dx, dy, ex2, ey2, area, start, n_iter=300, tol=1e-7, cx2=1.0, cy2=1.0):
+    """EM for the core+uniform mixture; returns (sx2, sy2, mx, my, f, core probabilities).
+
+    The core's variance per pair is ``s2 c2_i + e2_i`` (``c2`` = 1 without a shape): its own offset
+    z_i ~ N(0, s2 c2_i) plus known noise e_i, so the M-step for s2 is the mean of E[z^2 | d] / c2."""
     sx2, sy2, mx, my, f = start
     log_u = -math.log(area)
     for _ in range(n_iter):
-        vx, vy = sx2 + ex2, sy2 + ey2
+        vx, vy = sx2 * cx2 + ex2, sy2 * cy2 + ey2
         rx, ry = dx - mx, dy - my
         log_core = -0.5 * (rx * rx / vx + ry * ry / vy) - 0.5 * np.log(vx * vy) - math.log(_TWO_PI)
         a = np.log1p(-f) + log_core if f < 1 else np.full_like(dx, -np.inf)
@@ -104,9 +125,9 @@ def _em(dx, dy, ex2, ey2, area, start, n_iter=300, tol=1e-7):
         mx_new = float(np.sum(p * rx / vx) / np.sum(p / vx)) + mx
         my_new = float(np.sum(p * ry / vy) / np.sum(p / vy)) + my
         # posterior moments of the core's own offset z given d = z + noise(e): E[z^2|d] = (t d)^2 + t e^2
-        tx, ty = sx2 / vx, sy2 / vy
-        sx2_new = float(np.sum(p * ((tx * rx) ** 2 + tx * ex2)) / w)
-        sy2_new = float(np.sum(p * ((ty * ry) ** 2 + ty * ey2)) / w)
+        tx, ty = sx2 * cx2 / vx, sy2 * cy2 / vy
+        sx2_new = float(np.sum(p * ((tx * rx) ** 2 + tx * ex2) / cx2) / w)
+        sy2_new = float(np.sum(p * ((ty * ry) ** 2 + ty * ey2) / cy2) / w)
         sx2_new, sy2_new = max(sx2_new, 1e-12), max(sy2_new, 1e-12)
         done = (abs(sx2_new - sx2) <= tol * sx2 and abs(sy2_new - sy2) <= tol * sy2 and abs(f_new - f) < 1e-7)
         sx2, sy2, mx, my, f = sx2_new, sy2_new, mx_new, my_new, f_new
@@ -115,7 +136,8 @@ def _em(dx, dy, ex2, ey2, area, start, n_iter=300, tol=1e-7):
     return sx2, sy2, mx, my, f, p
 
 
-def fit_scatter_mixture(dx, dy, max_sep_mas, err_x=None, err_y=None, n_boot=200, seed=0, ci=0.68):
+def fit_scatter_mixture(dx, dy, max_sep_mas, err_x=None, err_y=None, n_boot=200, seed=0, ci=0.68,
+                        shape_x=None, shape_y=None):
     """Fit a Gaussian core + uniform-in-the-match-disc mixture to matched-pair residuals.
 
     Parameters
@@ -132,6 +154,10 @@ def fit_scatter_mixture(dx, dy, max_sep_mas, err_x=None, err_y=None, n_boot=200,
     seed : int
     ci : float
         Central probability of the intervals (0.68 = 1 sigma).
+    shape_x, shape_y : array_like, optional
+        Per-pair scale of the core (> 0, mas): the core's variance becomes ``sigma^2 shape_i^2 + err_i^2``
+        and ``sigma`` a dimensionless factor -- e.g. the catalog's reported errors, whose calibration
+        (measured / reported) is then ``sigma``.
 
     Returns
     -------
@@ -173,8 +199,20 @@ def fit_scatter_mixture(dx, dy, max_sep_mas, err_x=None, err_y=None, n_boot=200,
         if np.any(e < 0):
             raise WorkbookError(f"{name} has {int(np.sum(e < 0))} negative error(s); errors are 1-sigma in mas, >= 0")
         errs.append(np.where(np.isfinite(e), e, 0.0))
-    good = np.isfinite(dx) & np.isfinite(dy)
+    shapes = []
+    for name, c in (("shape_x", shape_x), ("shape_y", shape_y)):
+        if c is None:
+            shapes.append(np.ones(dx.size))
+            continue
+        c = _as_float_array(c, name, dx.size)
+        if np.any(~(c > 0) & np.isfinite(c)):
+            raise WorkbookError(f"{name} has {int(np.sum(~(c > 0) & np.isfinite(c)))} value(s) <= 0; the core's "
+                                "per-pair scale (reported errors, mas) must be > 0")
+        shapes.append(c)
+    shaped = shape_x is not None or shape_y is not None
+    good = np.isfinite(dx) & np.isfinite(dy) & np.isfinite(shapes[0]) & np.isfinite(shapes[1])
     dx, dy, ex, ey = dx[good], dy[good], errs[0][good], errs[1][good]
+    cx2, cy2 = shapes[0][good] ** 2, shapes[1][good] ** 2
     if dx.size < 10:
         raise WorkbookError(f"only {dx.size} finite pair residuals; the mixture fit needs at least 10 -- check the "
                             "overlap of the catalogs (or align them with coarse_align)")
@@ -185,8 +223,9 @@ def fit_scatter_mixture(dx, dy, max_sep_mas, err_x=None, err_y=None, n_boot=200,
     mx0, my0 = float(np.median(dx)), float(np.median(dy))
     s0 = 1.4826 * float(np.median(np.abs(np.concatenate([dx - mx0, dy - my0]))))
     s0 = max(s0, 1e-3 * radius)
-    start = (s0 ** 2, s0 ** 2, mx0, my0, 0.2)
-    sx2, sy2, mx, my, f, p = _em(dx, dy, ex2, ey2, area, start)
+    c_typ = math.sqrt(float(np.median(np.concatenate([cx2, cy2]))))  # typical core scale: 1 without a shape
+    start = ((s0 / c_typ) ** 2, (s0 / c_typ) ** 2, mx0, my0, 0.2)
+    sx2, sy2, mx, my, f, p = _em(dx, dy, ex2, ey2, area, start, cx2=cx2, cy2=cy2)
     n_core = float(p.sum())
     if n_core < 3.0 or f > 0.98:
         raise WorkbookError(
@@ -197,9 +236,10 @@ def fit_scatter_mixture(dx, dy, max_sep_mas, err_x=None, err_y=None, n_boot=200,
             f"no core at the centre of the match disc: the densest clump of the {dx.size} pairs sits "
             f"{math.hypot(mx, my):.0f} mas off-centre in a {radius:.0f} mas disc -- the catalogs are misaligned "
             "(align them with coarse_align) or the pairs are chance matches")
-    if math.sqrt(max(sx2, sy2)) > radius / 4.0:
-        raise WorkbookError(
-            f"no compact core among {dx.size} pairs: the best core ({math.sqrt(max(sx2, sy2)):.0f} mas) is as wide as "
+    width = math.sqrt(max(sx2, sy2)) * c_typ
+    if width > radius / 4.0:
+        raise NoCompactCore(
+            f"no compact core among {dx.size} pairs: the best core ({width:.0f} mas) is as wide as "
             f"the {radius:.0f} mas match disc -- the pairs look like chance matches (misaligned catalogs: use "
             "coarse_align), or the match radius is under ~5 sigma (raise it)")
     rng = np.random.default_rng(seed)
@@ -209,14 +249,14 @@ def fit_scatter_mixture(dx, dy, max_sep_mas, err_x=None, err_y=None, n_boot=200,
     boots = np.empty((n_boot, 4))
     for b in range(n_boot):
         k = rng.integers(0, dx.size, m)
-        bx2, by2, _, _, bf, _ = _em(dx[k], dy[k], ex2[k], ey2[k], area, best, n_iter=40, tol=1e-5)
+        bx2, by2, _, _, bf, _ = _em(dx[k], dy[k], ex2[k], ey2[k], area, best, n_iter=40, tol=1e-5,
+                                    cx2=cx2[k], cy2=cy2[k])
         boots[b] = (math.sqrt(bx2), math.sqrt(by2), math.sqrt(0.5 * (bx2 + by2)), bf)
     point = np.array([math.sqrt(sx2), math.sqrt(sy2), math.sqrt(0.5 * (sx2 + sy2)), f])
     lo_q, hi_q = 50 * (1 - ci), 50 * (1 + ci)
+    # draws about the point, spread scaled back to n pairs for the m-out-of-n bootstrap
+    boots = point + (boots - point) * shrink
     lo, hi = np.percentile(boots, [lo_q, hi_q], axis=0)
-    # percentile interval about the point, width scaled back to n pairs for the m-out-of-n bootstrap
-    lo = point - (point - lo) * shrink
-    hi = point + (hi - point) * shrink
     ivals = [(float(max(a, 0.0)), float(c)) for a, c in zip(lo, hi)]
     core_prob = np.full(good.size, np.nan)
     core_prob[good] = p
@@ -224,4 +264,4 @@ def fit_scatter_mixture(dx, dy, max_sep_mas, err_x=None, err_y=None, n_boot=200,
                       ci_x=ivals[0], ci_y=ivals[1], ci_1d=ivals[2], outlier_fraction=float(f),
                       outlier_ci=(float(max(ivals[3][0], 0.0)), float(min(ivals[3][1], 1.0))), mean_x=float(mx),
                       mean_y=float(my), n_pairs=int(dx.size), n_core=n_core, max_sep_mas=float(radius),
-                      core_probability=core_prob)
+                      core_probability=core_prob, shaped=shaped, boot=boots)

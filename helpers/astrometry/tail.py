@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 from ..errors import WorkbookError
+from ..nirspec.slitloss import msata_error_mas  # the one MSATA model lives upstream, with the slit-loss physics
 
 __all__ = ["PrecisionTail", "precision_tail", "per_source_sigma", "msata_error_mas"]
 
@@ -94,42 +95,6 @@ def per_source_sigma(err_x, err_y, calibration=(1.0, 1.0)):
     if not (kx > 0 and ky > 0 and math.isfinite(kx) and math.isfinite(ky)):
         raise WorkbookError(f"calibration = {calibration!r} must be two positive finite numbers")
     return np.sqrt(0.5 * ((kx * ex) ** 2 + (ky * ey) ** 2))
-
-
-def msata_error_mas(sigma_cat_mas, n_ref=6, floor_mas=20.0):
-    """MSATA pointing error per axis: ``sqrt(floor^2 + sigma_cat^2 / n_ref)``, mas.
-
-    The one MSATA model of the workbook (the same formula as
-    :func:`helpers.nirspec.slit_throughput_consequence`): MSATA fits the pointing to ``n_ref``
-    reference stars whose catalog errors average down, on top of a floor (~20 mas for a 5-10 mas
-    catalog; JDox MSATA pages).
-
-    Parameters
-    ----------
-    sigma_cat_mas : float or array_like
-        Catalog 1-sigma per axis, mas.
-    n_ref : int
-        MSATA reference stars (5-8).
-    floor_mas : float
-
-    Returns
-    -------
-    float or ndarray
-
-    Examples
-    --------
-    >>> round(float(msata_error_mas(10.0, n_ref=6)), 2)
-    20.41
-    """
-    sig = _sigmas(sigma_cat_mas, "sigma_cat_mas")
-    try:
-        n_ref, floor_mas = float(n_ref), float(floor_mas)
-    except (TypeError, ValueError):
-        raise WorkbookError(f"n_ref = {n_ref!r} and floor_mas = {floor_mas!r} must be numbers") from None
-    if not (n_ref >= 1 and floor_mas >= 0):
-        raise WorkbookError(f"n_ref = {n_ref!r} must be >= 1 and floor_mas = {floor_mas!r} >= 0")
-    out = np.sqrt(floor_mas ** 2 + sig ** 2 / n_ref)
-    return out if np.ndim(sigma_cat_mas) else float(out[0])
 
 
 def _fractions(sig):

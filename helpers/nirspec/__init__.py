@@ -14,14 +14,15 @@ submodule -> concern -> notebook:
 ``slitloss``
     Slit-loss consequence model: JWST-like PSF, throughput through one open shutter versus
     offset, centering-zone probabilities, what a catalog precision costs
-    (:func:`slit_throughput_consequence`) -> 03 (re-exported by ``astrometry``).
+    (:func:`slit_throughput_consequence`) and the one MSATA pointing-error model
+    (:func:`msata_error_mas`) -> 03 (re-exported by ``astrometry``).
 """
 
 from .shutters import (CENTERING_CONSTRAINTS, CENTERING_MARGINS_ARCSEC, CENTERING_SOURCE, ETC_EXTRACTION_OFFSETS,
                        ETC_EXTRACTION_SOURCE, SHUTTER_OPEN_ARCSEC, SHUTTER_PITCH_ARCSEC, canonical_constraint,
                        constraint_names, geometric_acceptance, in_zone, zone_fraction_limits, zone_half_sizes_arcsec)
-from .slitloss import (centering_constraints, jwst_like_psf, slit_throughput_consequence, slit_throughput_grid,
-                       zone_probabilities)
+from .slitloss import (centering_constraints, jwst_like_psf, msata_error_mas, slit_throughput_consequence,
+                       slit_throughput_grid, zone_probabilities)
 
 __all__ = [
     # shutters
@@ -44,4 +45,5 @@ __all__ = [
     "slit_throughput_grid",
     "zone_probabilities",
     "slit_throughput_consequence",
+    "msata_error_mas",
 ]

@@ -26,6 +26,7 @@ __all__ = [
     "slit_throughput_grid",
     "zone_probabilities",
     "slit_throughput_consequence",
+    "msata_error_mas",
 ]
 
 
@@ -221,13 +222,54 @@ def zone_probabilities(sigma_x_mas, sigma_y_mas, msata_mas=20.0, zones=None, pla
     return out
 
 
+def msata_error_mas(sigma_cat_mas, n_ref=6, floor_mas=20.0):
+    """MSATA pointing error per axis: ``sqrt(floor^2 + sigma_cat^2 / n_ref)``, mas.
+
+    The one MSATA model of the workbook, used by :func:`slit_throughput_consequence` (the cost figure),
+    by notebook 03's zone table and re-exported by :mod:`helpers.astrometry`: MSATA fits the pointing to ``n_ref``
+    reference stars whose catalog errors average down, on top of a floor (~20 mas for a 5-10 mas
+    catalog; JDox MSATA pages).
+
+    Parameters
+    ----------
+    sigma_cat_mas : float or array_like
+        Catalog 1-sigma per axis, mas.
+    n_ref : int
+        MSATA reference stars (5-8).
+    floor_mas : float
+
+    Returns
+    -------
+    float or ndarray
+
+    Examples
+    --------
+    >>> round(float(msata_error_mas(10.0, n_ref=6)), 2)
+    20.41
+    """
+    try:
+        sig = np.atleast_1d(np.asarray(sigma_cat_mas, dtype=float))
+    except (TypeError, ValueError):
+        raise WorkbookError(f"sigma_cat_mas = {sigma_cat_mas!r} must be numbers (1-sigma per axis, mas)") from None
+    if np.any(sig[np.isfinite(sig)] < 0):
+        raise WorkbookError("sigma_cat_mas has negative values; catalog sigmas are >= 0 mas")
+    try:
+        n_ref, floor_mas = float(n_ref), float(floor_mas)
+    except (TypeError, ValueError):
+        raise WorkbookError(f"n_ref = {n_ref!r} and floor_mas = {floor_mas!r} must be numbers") from None
+    if not (n_ref >= 1 and floor_mas >= 0):
+        raise WorkbookError(f"n_ref = {n_ref!r} must be >= 1 and floor_mas = {floor_mas!r} >= 0")
+    out = np.sqrt(floor_mas ** 2 + sig ** 2 / n_ref)
+    return out if np.ndim(sigma_cat_mas) else float(out[0])
+
+
 def slit_throughput_consequence(sigma_cat_mas=None, wavelengths_um=(1.0, 2.0, 3.0, 4.0, 5.0), msata_floor_mas=20.0,
                                 n_ref=6, n_mc=20000, seed=0, grid=None):
     """What a catalog precision costs: offsets from shutter centre and the light through the shutter.
 
     For each catalog sigma (per axis), a source planned at the shutter centre lands at an offset
     drawn from N(0, sigma_cat^2 + sigma_TA^2) per axis, where the MSATA pointing error is assumed
-    sigma_TA = sqrt(msata_floor^2 + sigma_cat^2 / n_ref) (MSATA fits the pointing to ``n_ref``
+    sigma_TA = sqrt(msata_floor^2 + sigma_cat^2 / n_ref) (:func:`msata_error_mas`; MSATA fits the pointing to ``n_ref``
     reference stars from the same catalog; with a 5-10 mas catalog this gives ~20 mas, JDox
     "NIRSpec MOS Operations - Target Acquisition"). The throughput through the 0.20"x0.46" open area
     of a JWST-like PSF (:func:`slit_throughput_grid`) is averaged over those offsets (Monte Carlo).
@@ -264,7 +306,7 @@ def slit_throughput_consequence(sigma_cat_mas=None, wavelengths_um=(1.0, 2.0, 3.
     step_x, step_y = ox[1] - ox[0], oy[1] - oy[0]
     rng = np.random.default_rng(seed)
     z = rng.standard_normal((2, n_mc))
-    sig_ta = np.sqrt(msata_floor_mas ** 2 + sig ** 2 / n_ref)
+    sig_ta = msata_error_mas(sig, n_ref=n_ref, floor_mas=msata_floor_mas)
     sig_tot = np.sqrt(sig ** 2 + sig_ta ** 2)
     nl = thr.shape[0]
     mean = np.empty((nl, sig.size))
