@@ -279,7 +279,7 @@ def drizzle_exposures(exposures, out_scale, pixfrac=0.8, kernel="square", wht_ty
         data = np.nan_to_num((e.data - sky) * (1.0 if jwst else e.to_e_per_s))
         if jwst:
             weight = use / np.where(e.variance["rnoise"] > 0, e.variance["rnoise"], np.inf)
-            data2 = [np.nan_to_num(e.variance[k]) for k in ("poisson", "rnoise", "flat")]
+            data2 = [np.nan_to_num(e.variance[k]).astype(np.float32) for k in ("poisson", "rnoise", "flat")]
         else:
             weight = use * (e.spec.exptime if wht_type == "EXP" else
                             1.0 / (e.variance["background"] * e.to_e_per_s**2))

@@ -106,6 +106,8 @@ class Exposure:
         marks them (``cr_mask`` is the truth).
     cr_mask : ndarray of bool
         Pixels a cosmic ray deposited charge in (the truth).
+    cr_electrons : ndarray
+        The charge each cosmic ray left, e- (the truth; in the data for CCDs only).
     variance : dict
         ``poisson``, ``rnoise``, ``flat`` variances, units², and ``background`` (sky + dark + read
         noise only: what AstroDrizzle's IVM weight uses).
@@ -136,6 +138,7 @@ class Exposure:
     truth: Table
     spec: ExposureSpec
     fisher: np.ndarray = None
+    cr_electrons: np.ndarray = None
 
     def good(self, reject_cosmic_rays=True):
         """Pixels a drizzle uses: no rejecting DQ bit and, for CCDs, not hit by a cosmic ray."""
@@ -366,7 +369,8 @@ def make_exposure(scene, spec):
         hot_rate = det["hot_dark"] * 10 ** rng.uniform(0.0, 1.5, int(hot.sum()))
         dark[hot] += hot_rate * t
         dark_reference[hot] += hot_rate * t * (1.0 + HOT_RESIDUAL * rng.choice([-1.0, 1.0], hot_rate.size))
-        dq[hot] |= det["dq"]["hot_pixel" if det["telescope"] == "HST" else "hot"]
+        # JWST's MASK reference file flags hot pixels HOT | DO_NOT_USE; HST's DQ says hot (16)
+        dq[hot] |= det["dq"]["hot_pixel"] if det["telescope"] == "HST" else det["dq"]["hot"] | det["dq"]["do_not_use"]
     sky_e = spec.sky * t * area
     rn = det["read_noise"]
     counts = rng.poisson(np.clip(model + sky_e + dark, 0, None)).astype(float)
@@ -416,7 +420,7 @@ def make_exposure(scene, spec):
     truth["saturated"] = saturated[iy, ix] & point
     for col, unit in (("ra", "deg"), ("dec", "deg"), ("x", "pix"), ("y", "pix"), ("flux", "electron/s")):
         truth[col].unit = unit
-    exposure = Exposure(data=data, error=error, dq=dq, cr_mask=cr > 0,
+    exposure = Exposure(data=data, error=error, dq=dq, cr_mask=cr > 0, cr_electrons=cr,
                         variance={"poisson": var_poisson, "rnoise": var_rnoise, "flat": np.zeros((ny, nx)),
                                   "background": var_background},
                         wcs=wcs, header=header, to_e_per_s=to_e_per_s, area=area, truth=truth, spec=spec)

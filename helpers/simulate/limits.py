@@ -108,3 +108,70 @@ def joint_exposure_fit(product, ids, radius=6, iterations=6):
         backgrounds += step[:, 3:]
     cov = np.linalg.inv(fisher)
     return xo, yo, np.sqrt(cov[:, 0, 0]), np.sqrt(cov[:, 1, 1])
+
+
+#: SNR bins of the accuracy figures (issue #13: SNR 10-300).
+SNR_BINS = ((10.0, 30.0), (30.0, 100.0), (100.0, 300.0))
+
+
+def score_catalog(catalog, truth, bins=SNR_BINS, match_pix=1.0, edge_pix=15.0, shape=None):
+    """Scatter against the exposures' bound and pull widths of a source catalog on the test bed.
+
+    Parameters
+    ----------
+    catalog : `~astropy.table.Table`
+        Output of ``helpers.sources.extract_sources`` (``x, y, x_err, y_err, method, flags, kind``
+        and ``x_win, y_win, x_win_err, y_win_err``).
+    truth : `~astropy.table.Table`
+        ``DrizzledProduct.truth`` (``x, y, crb_x, crb_y, snr, kind, n_exp``).
+    bins : sequence of (float, float)
+        True-SNR bins.
+    match_pix : float
+        Matching radius, pixels.
+    edge_pix : float
+        Stars closer than this to the image edge are left out.
+    shape : (int, int), optional
+        Image shape for the edge cut.
+
+    Returns
+    -------
+    rows : list of dict
+        Per bin: ``snr_lo, snr_hi``, ``n`` (matched, unflagged point stars), ``n_psf`` (of them
+        with method ``psf``), ``psf_rms_pix`` and ``crb_rms_pix`` (quadratic means over both axes),
+        ``psf_over_crb``, ``pull_psf``, ``pull_windowed`` (std of error/σ over both axes),
+        ``windowed_over_crb``; NaN where a bin is empty.
+    """
+    from scipy.spatial import cKDTree
+
+    n_max = int(np.max(truth["n_exp"])) if len(truth) else 0
+    t = truth[(np.asarray(truth["kind"]).astype(str) == "star") & (np.asarray(truth["n_exp"]) == n_max)]
+    if shape is not None:
+        ny, nx = shape
+        t = t[(t["x"] > edge_pix) & (t["y"] > edge_pix) & (t["x"] < nx - 1 - edge_pix) & (t["y"] < ny - 1 - edge_pix)]
+    rows = []
+    if len(catalog) == 0 or len(t) == 0:
+        return rows
+    d, i = cKDTree(np.c_[catalog["x"], catalog["y"]]).query(np.c_[t["x"], t["y"]])
+    m = d < match_pix
+    c, t = catalog[i[m]], t[m]
+    good = (np.asarray(c["flags"]) == 0) & (np.asarray(c["kind"]).astype(str) == "point")
+    psf = np.asarray(c["method"]).astype(str) == "psf"
+    dx, dy = np.asarray(c["x"] - t["x"], float), np.asarray(c["y"] - t["y"], float)
+    wx, wy = np.asarray(c["x_win"] - t["x"], float), np.asarray(c["y_win"] - t["y"], float)
+    snr = np.asarray(t["snr"], float)
+    for lo, hi in bins:
+        s = good & (snr >= lo) & (snr < hi)
+        p = s & psf
+        crb2 = np.r_[t["crb_x"][s] ** 2, t["crb_y"][s] ** 2]
+        crb2_p = np.r_[t["crb_x"][p] ** 2, t["crb_y"][p] ** 2]
+        row = {"snr_lo": lo, "snr_hi": hi, "n": int(s.sum()), "n_psf": int(p.sum())}
+        row["crb_rms_pix"] = float(np.sqrt(np.mean(crb2_p))) if p.any() else np.nan
+        row["psf_rms_pix"] = float(np.sqrt(np.mean(np.r_[dx[p] ** 2, dy[p] ** 2]))) if p.any() else np.nan
+        row["psf_over_crb"] = row["psf_rms_pix"] / row["crb_rms_pix"] if p.any() else np.nan
+        row["pull_psf"] = float(np.std(np.r_[dx[p] / c["x_err"][p], dy[p] / c["y_err"][p]])) if p.any() else np.nan
+        row["windowed_over_crb"] = (float(np.sqrt(np.mean(np.r_[wx[s] ** 2, wy[s] ** 2]) / np.mean(crb2)))
+                                    if s.any() else np.nan)
+        row["pull_windowed"] = (float(np.std(np.r_[wx[s] / c["x_win_err"][s], wy[s] / c["y_win_err"][s]]))
+                                if s.any() else np.nan)
+        rows.append(row)
+    return rows
