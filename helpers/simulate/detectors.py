@@ -130,6 +130,12 @@ def sip_from_siaf(name):
     return lin, a, b
 
 
+def pixel_area_arcsec2(name):
+    """Sky area of the reference pixel, arcsec² (|det| of the SIAF linear part; ACS/WFC 0.00239, not 0.05²)."""
+    lin, _, _ = sip_from_siaf(name)
+    return float(abs(np.linalg.det(lin)))
+
+
 def max_distortion_pix(name):
     """Largest departure of the SIAF polynomial from its linear part over the whole chip, pixels."""
     lin, a, b = sip_from_siaf(name)

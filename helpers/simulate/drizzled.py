@@ -42,7 +42,7 @@ from astropy.table import Table
 from astropy.wcs import WCS
 
 from ..errors import WorkbookError
-from .detectors import detector
+from .detectors import detector, pixel_area_arcsec2
 from .exposures import PSF_INSTRUMENT, ExposureSpec, make_exposure
 from .presets import ARCSEC_PER_RAD, FILTERS, INSTRUMENTS
 from .psf import make_psf
@@ -260,7 +260,9 @@ def drizzle_exposures(exposures, out_scale, pixfrac=0.8, kernel="square", wht_ty
         raise WorkbookError("the exposures come from different detectors; drizzle one detector at a time")
     jwst = det["telescope"] == "JWST"
     out_wcs, out_shape = _output_wcs(exposures, out_scale)
-    iscale = 1.0 if jwst else (out_scale / det["native_scale"]) ** 2
+    # e-/s per input pixel -> per output pixel: the ratio of the true pixel areas (ACS/WFC's pixel is
+    # 0.0491" x 0.0486", not 0.05"); surface brightness (MJy/sr) needs no scaling
+    iscale = 1.0 if jwst else out_scale**2 / pixel_area_arcsec2(exposures[0].spec.detector)
     pixmaps = [_pixmap(e, out_wcs) for e in exposures]
     goods = [e.good(reject_cosmic_rays=False) for e in exposures]
     skies = [_sky_level(e, g) for e, g in zip(exposures, goods)]

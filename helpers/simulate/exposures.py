@@ -32,7 +32,7 @@ from astropy.io import fits
 from astropy.table import Table
 
 from ..errors import WorkbookError
-from .detectors import detector, exposure_wcs, relative_pixel_area
+from .detectors import detector, exposure_wcs, pixel_area_arcsec2, relative_pixel_area
 from .presets import ARCSEC_PER_RAD, FILTERS, INSTRUMENTS
 from .psf import make_psf
 from .render import _PRF, _add_block, _galaxy_stamps, _scatter_add, _stamp_offsets
@@ -301,7 +301,7 @@ def _header(spec, det, to_e_per_s):
                          "inverse sensitivity, erg/cm2/A/e-")
         h["PHOTPLAM"] = (plam, "pivot wavelength (Angstroms)")
     else:
-        pixar = (det["native_scale"] / ARCSEC_PER_RAD) ** 2
+        pixar = pixel_area_arcsec2(spec.detector) / ARCSEC_PER_RAD**2
         h["EFFEXPTM"] = (float(spec.exptime), "effective exposure time (s)")
         h["PHOTMJSR"] = (1.0 / to_e_per_s, "MJy/sr per e-/s (simulation: gain 1)")
         h["PIXAR_SR"] = (pixar, "nominal pixel area (sr)")
@@ -395,7 +395,7 @@ def make_exposure(scene, spec):
     elif det["units"] == "ELECTRONS/S":
         to_e_per_s = 1.0
     else:  # MJy/sr: e-/s per reference-area pixel times PHOTMJSR (AB zero point of 1 e-/s)
-        pixar = (scale / ARCSEC_PER_RAD) ** 2
+        pixar = pixel_area_arcsec2(spec.detector) / ARCSEC_PER_RAD**2
         to_e_per_s = 1.0 / (10 ** (-0.4 * (FILTERS[spec.filter]["zp_ab"] - 8.90)) / 1e6 / pixar)
     to_units = 1.0 / (t * to_e_per_s)  # electrons -> image units (before the flat)
     data = (counts - dark_reference) / area * to_units
