@@ -20,8 +20,10 @@ What is realistic here, and why it matters for astrometry:
   per-image WCS error (shift/rotation/scale) and an optional injected systematic pattern
   (``"seam"``: a step between two mosaic tiles; ``"wave"``: a smooth distortion residue).
 
-Not modelled: correlated noise from drizzling, cosmic-ray residuals, PSF variation across the
-field, charge-transfer inefficiency. Each is a known limitation of the test bed.
+Not modelled by ``make_image``: correlated noise from drizzling, cosmic-ray residuals, PSF variation
+across the field, charge-transfer inefficiency. The drizzled test bed (``exposures``, ``drizzled``)
+models the first two the way real products get them: detector exposures with SIAF distortion,
+cosmic rays, hot pixels and bleeding, combined by STScI's ``drizzle`` engine.
 
 The exact Cramér–Rao bound (Fisher information of the pixel-integrated PSF with position and
 flux unknown) is computed per star and stored with the truth, so estimator efficiency is measured
@@ -45,6 +47,16 @@ Submodules (concern; where the workbook uses it):
     (the images notebook 01 replays and notebook 02 measures).
 ``catalogs``
     ``gaia_like_catalog``, ``perturb_catalog`` (01 replay's Gaia and HSC; tests of 03).
+``detectors``
+    ``DETECTORS`` (noise, cosmic rays, DQ bits per detector) and the SIAF distortion as SIP.
+``exposures``
+    ``ExposureSpec``, ``make_exposure``: flt/flc- and cal-like exposures on the detector.
+``drizzled``
+    ``make_drizzled``, ``drizzle_exposures``: a dither drizzled by ``drizzle`` into drz/drc/i2d
+    products, with the exposures' Cramér–Rao bound in the truth; ``isolated``.
+``limits``
+    ``joint_exposure_fit`` (the fit on the exposures' pixels that reaches the bound) and
+    ``score_catalog`` (scatter/bound and pulls of a catalog on the test bed).
 ``demo``
     ``demo_field``: the offline demo's truth and image specs (01 replay, 02 fallback).
 
@@ -53,8 +65,12 @@ No submodule is notebook glue: notebooks reach this package through ``archive`` 
 
 from .catalogs import gaia_like_catalog, perturb_catalog
 from .demo import demo_field
+from .detectors import DETECTORS
+from .drizzled import DrizzledProduct, drizzle_exposures, isolated, make_drizzled
+from .exposures import Exposure, ExposureSpec, make_exposure
 from .geometry import _build_wcs, _systematic_offsets  # noqa: F401  (used by tests and benchmarks)
 from .images import ImageSpec, SimulatedImage, make_image, make_images
+from .limits import joint_exposure_fit, score_catalog
 from .presets import FILTERS, INSTRUMENTS
 from .psf import make_psf
 from .render import _PRF, inject_gaussian_stars  # noqa: F401  (_PRF used by tests)
@@ -74,4 +90,14 @@ __all__ = [
     "perturb_catalog",
     "inject_gaussian_stars",
     "decimal_year_to_mjd",
+    "DETECTORS",
+    "ExposureSpec",
+    "Exposure",
+    "make_exposure",
+    "DrizzledProduct",
+    "make_drizzled",
+    "drizzle_exposures",
+    "isolated",
+    "joint_exposure_fit",
+    "score_catalog",
 ]

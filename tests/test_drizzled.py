@@ -1,0 +1,234 @@
+"""The drizzled test bed (issue #13 item 1): exposures combined by STScI's drizzle engine into
+HST drc and JWST i2d products laid out as the pipelines write them, the exposures' Cramér–Rao
+bound (checked by the joint exposure fit that reaches it), cosmic-ray rejection, correlated noise,
+and the extraction's figures on the products (reduced size; benchmarks/bench_drizzled.py runs
+the full size)."""
+
+import warnings
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from helpers.errors import WorkbookError
+from helpers.simulate import make_truth
+from helpers.simulate.drizzled import isolated, make_drizzled
+from helpers.simulate.limits import joint_exposure_fit, score_catalog
+
+CENTER = (53.1625, -27.791417)
+
+
+def _truth(side_arcsec, native, n_stars, seed, n_saturated=0, n_galaxies=0):
+    truth = make_truth(center=CENTER, size_arcsec=side_arcsec, n_stars=n_stars, n_galaxies=n_galaxies, n_pairs=0,
+                       n_saturated=n_saturated, star_snr=(10, 300), seed=seed)
+    return isolated(truth, 12 * native)
+
+
+@pytest.fixture(scope="module")
+def acs():
+    """ACS/WFC F814W, 4-point box, 0.04"/px (HAP's scale), pixfrac 0.8, EXP weights."""
+    return make_drizzled(_truth(23.0, 0.05, 180, 3, n_saturated=1), "ACS/WFC", "F814W", shape=(512, 512),
+                         out_scale=0.04, pixfrac=0.8, exptime=500.0, sky=0.08, seed=1, name="tb_acs")
+
+
+@pytest.fixture(scope="module")
+def acs_native():
+    """ACS/WFC F814W at its native scale, pixfrac 1.0."""
+    return make_drizzled(_truth(23.0, 0.05, 180, 4), "ACS/WFC", "F814W", shape=(512, 512), out_scale=0.05,
+                         pixfrac=1.0, exptime=500.0, sky=0.08, seed=2, name="tb_acs1")
+
+
+@pytest.fixture(scope="module")
+def nircam():
+    """NIRCam F200W (SW, 0.031"/px) at its native scale, pixfrac 1.0, an i2d."""
+    return make_drizzled(_truth(14.5, 0.031, 180, 5), "NIRCAM/SW", "F200W", shape=(512, 512), out_scale=0.031,
+                         pixfrac=1.0, exptime=500.0, sky=0.2, seed=3, name="tb_nrc")
+
+
+def test_drc_is_laid_out_as_astrodrizzle_writes_it(acs, tmp_path):
+    path = acs.writeto(tmp_path / "tb_acs_drc.fits")
+    with fits.open(path) as hdul:
+        assert [h.name for h in hdul] == ["PRIMARY", "SCI", "WHT", "CTX"]  # no ERR in a drc
+        h0, sci = hdul[0].header, hdul["SCI"].header
+        assert sci["BUNIT"] == "ELECTRONS/S" and sci["CTYPE1"] == "RA---TAN"
+        assert h0["NDRIZIM"] == 4 and h0["EXPTIME"] == pytest.approx(2000.0)
+        for k in range(1, 5):
+            assert h0[f"D{k:03d}PIXF"] == 0.8 and h0[f"D{k:03d}SCAL"] == 0.04 and h0[f"D{k:03d}KERN"] == "square"
+        assert "final_wht_type = EXP" in str(h0["HISTORY"])
+        ctx = hdul["CTX"].data
+        ny, nx = ctx.shape
+        assert np.median(ctx[ny // 3:2 * ny // 3, nx // 3:2 * nx // 3]) == 15  # all four exposures
+    # cosmic rays rejected with the truth mask are marked 4096 in the exposures' DQ
+    e = acs.exposures[0]
+    assert np.all(e.dq[e.cr_mask] & 4096)
+
+
+def test_drizzled_flux_is_conserved_at_another_scale(acs):
+    """iscale = (0.04/0.05)²: a star's e-/s summed over output pixels is its true flux times the
+    encircled energy of the PSF model in the same aperture (a wrong iscale would be 36 % off)."""
+    from helpers.simulate import make_psf
+
+    sci = acs.sci
+    t = acs.truth[(acs.truth["kind"] == "star") & (acs.truth["snr"] > 100) & (acs.truth["n_exp"] == 4)]
+    t = t[(t["x"] > 30) & (t["y"] > 30) & (t["x"] < sci.shape[1] - 30) & (t["y"] < sci.shape[0] - 30)]
+
+    def aperture(image, x, y, scale):
+        yy, xx = np.mgrid[:image.shape[0], :image.shape[1]]
+        r = np.hypot(xx - x, yy - y) * scale  # arcsec
+        annulus = np.median(image[(r > 0.8) & (r < 1.04)])
+        return np.sum(image[r < 0.8]) - annulus * np.sum(r < 0.8)
+
+    psf = make_psf("ACS/WFC", "F814W", pixel_scale=0.05)
+    model = psf.evaluate(*np.mgrid[:61, :61][::-1].astype(float), flux=1.0, x_0=30.0, y_0=30.0)
+    encircled = aperture(model, 30.0, 30.0, 0.05)
+    ratios = [aperture(sci, row["x"], row["y"], 0.04) / row["flux"] for row in t]
+    assert len(ratios) >= 5
+    assert np.median(ratios) / encircled == pytest.approx(1.0, abs=0.02)
+
+
+def test_wht_types_exp_and_ivm(acs):
+    """EXP: weights in seconds; IVM: inverse background variance; same geometry, ratio constant."""
+    ivm = make_drizzled(_truth(23.0, 0.05, 180, 3, n_saturated=1), "ACS/WFC", "F814W", shape=(512, 512),
+                        out_scale=0.04, pixfrac=0.8, exptime=500.0, sky=0.08, seed=1, name="tb_acs", wht_type="IVM")
+    w_exp, w_ivm = acs.extensions["WHT"], ivm.extensions["WHT"]
+    ok = (w_exp > 0.8 * np.median(w_exp[w_exp > 0])) & (acs.extensions["CTX"] == 15)
+    ratio = w_ivm[ok] / w_exp[ok]
+    e = acs.exposures[0]
+    t = e.spec.exptime
+    expected = np.median(1.0 / (e.variance["background"] * e.to_e_per_s**2)) / t  # (e-/s)^-2 per second
+    assert np.median(ratio) == pytest.approx(expected, rel=0.05)
+    # IVM is the inverse variance of the output pixels (drizzle's weighted mean), checked on the sky:
+    sky = ivm.sci[ok & (np.abs(ivm.sci) < 5 / np.sqrt(np.maximum(w_ivm, 1e-30)))]
+    normalized = sky * np.sqrt(w_ivm[ok & (np.abs(ivm.sci) < 5 / np.sqrt(np.maximum(w_ivm, 1e-30)))])
+    sigma = 1.4826 * np.median(np.abs(normalized - np.median(normalized)))
+    assert 0.3 < sigma < 1.2  # below 1: pixfrac < 1 and small output pixels shrink the per-pixel noise
+
+
+def test_i2d_is_laid_out_as_the_jwst_pipeline_writes_it(nircam, tmp_path):
+    path = nircam.writeto(tmp_path / "tb_nrc_i2d.fits")
+    with fits.open(path) as hdul:
+        assert [h.name for h in hdul] == ["PRIMARY", "SCI", "ERR", "CON", "WHT", "VAR_POISSON", "VAR_RNOISE",
+                                          "VAR_FLAT"]
+        assert hdul["SCI"].header["BUNIT"] == "MJy/sr" and hdul["SCI"].header["RESWHT"] == "ivm"
+        assert hdul[0].header["INSTRUME"] == "NIRCAM" and hdul[0].header["FILTER"] == "F200W"
+        err2 = np.nan_to_num(hdul["ERR"].data.astype(float)) ** 2
+        var = sum(np.nan_to_num(hdul[k].data.astype(float)) for k in ("VAR_POISSON", "VAR_RNOISE", "VAR_FLAT"))
+        assert np.allclose(err2, var, rtol=1e-4)
+
+
+def test_the_bound_is_reached_by_the_joint_exposure_fit(acs):
+    """The truth's Cramér–Rao bound is right: the fit on the exposures' pixels scatters as it, pulls 1."""
+    t = acs.truth[(acs.truth["kind"] == "star") & (acs.truth["n_exp"] == 4) & (acs.truth["snr"] < 300)]
+    ny, nx = acs.sci.shape
+    t = t[(t["x"] > 20) & (t["y"] > 20) & (t["x"] < nx - 20) & (t["y"] < ny - 20)]
+    x, y, sx, sy = joint_exposure_fit(acs, np.asarray(t["id"]))
+    dx, dy = x - t["x"], y - t["y"]
+    assert len(t) >= 60
+    ratio = np.sqrt(np.mean(np.r_[dx**2, dy**2]) / np.mean(np.r_[t["crb_x"] ** 2, t["crb_y"] ** 2]))
+    pull = np.std(np.r_[dx / sx, dy / sy])
+    assert 0.85 < ratio < 1.15
+    assert 0.85 < pull < 1.15
+    assert np.median(np.r_[sx / t["crb_x"], sy / t["crb_y"]]) == pytest.approx(1.0, abs=0.03)
+
+
+def test_median_cosmic_ray_rejection_finds_the_tracks():
+    """AstroDrizzle's driz_cr recipe (median, blot, compare) flags ≥ 90 % of the > 5σ cosmic-ray pixels."""
+    p = make_drizzled(_truth(23.0, 0.05, 120, 7), "ACS/WFC", "F814W", shape=(384, 384), pixfrac=0.8, exptime=500.0,
+                      seed=5, cr_rejection="median")
+    for e in p.exposures:
+        flagged = (e.dq & 4096) != 0
+        strong = e.cr_electrons > 5 * np.sqrt(e.variance["background"])
+        assert (flagged & strong).sum() / strong.sum() > 0.9
+        assert (flagged & ~e.cr_mask).mean() < 0.02
+
+
+def test_without_rejection_cosmic_rays_reach_the_product():
+    kwargs = dict(shape=(384, 384), pixfrac=0.8, exptime=500.0, seed=5)
+    clean = make_drizzled(_truth(23.0, 0.05, 0, 7), "ACS/WFC", "F814W", cr_rejection="truth", **kwargs)
+    dirty = make_drizzled(_truth(23.0, 0.05, 0, 7), "ACS/WFC", "F814W", cr_rejection="none", **kwargs)
+    full = clean.extensions["CTX"] == 15  # seen by all four exposures
+    sigma = 1.4826 * np.median(np.abs(clean.sci[full] - np.median(clean.sci[full])))
+    assert np.mean(clean.sci[full] > 6 * sigma) < 1e-4
+    assert np.mean(dirty.sci[full] > 6 * sigma) > 1e-3
+
+
+def test_correlated_noise_is_what_the_noise_module_measures(acs):
+    """Block-summed sky noise of a source-free drizzle (the truth of the correlation) is what
+    ``helpers.sources.noise.measure_sky_noise`` measures on the product with stars."""
+    from helpers.sources.noise import measure_sky_noise
+
+    empty = make_drizzled(_truth(23.0, 0.05, 0, 3), "ACS/WFC", "F814W", shape=(512, 512), out_scale=0.04,
+                          pixfrac=0.8, exptime=500.0, sky=0.08, seed=11, name="tb_empty")
+    ctx = empty.extensions["CTX"]
+    ys, xs = np.nonzero(ctx == 15)
+    cut = (slice(ys.min() + 8, ys.max() - 8), slice(xs.min() + 8, xs.max() - 8))
+    noise = empty.sci[cut].astype(float)
+    sigma = np.std(noise)
+    truth_ratio = {}
+    for b in (2, 4, 8):
+        ny, nx = (noise.shape[0] // b) * b, (noise.shape[1] // b) * b
+        sums = noise[:ny, :nx].reshape(ny // b, b, nx // b, b).sum(axis=(1, 3))
+        truth_ratio[b] = np.std(sums) / (b * sigma)
+    assert truth_ratio[8] > 1.2  # drizzling correlates neighbouring output pixels
+    w = acs.extensions["WHT"]
+    normalized = np.where(w > 0, acs.sci * np.sqrt(w), 0.0)
+    measured = measure_sky_noise(normalized)["correlation"]
+    for b in (2, 4, 8):
+        assert measured[b] == pytest.approx(truth_ratio[b], rel=0.06)
+
+
+def test_bad_inputs_are_refused_in_one_line():
+    truth = _truth(10.0, 0.05, 5, 1)
+    for kwargs, match in ((dict(pixfrac=0.0), "pixfrac"), (dict(pixfrac=1.5), "pixfrac"),
+                          (dict(wht_type="ERR"), "wht_type"), (dict(cr_rejection="lacosmic"), "cr_rejection"),
+                          (dict(out_scale=-0.05), "out_scale"), (dict(dither=()), "dither"),
+                          (dict(filter="F999W"), "unknown filter"), (dict(detector_name="WFPC1"), "unknown detector")):
+        with pytest.raises(WorkbookError, match=match) as info:
+            make_drizzled(truth, **{"shape": (64, 64), **kwargs})
+        assert "\n" not in str(info.value)
+
+
+def _extract(product, tmp_path):
+    from helpers.sources import extract_sources_fits
+
+    path = product.writeto(tmp_path / f"{product.params['n_exposures']}_{product.suffix}.fits")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return extract_sources_fits(path)
+
+
+def _scores(product, tmp_path):
+    cat = _extract(product, tmp_path)
+    return cat, score_catalog(cat, product.truth, shape=product.sci.shape)
+
+
+@pytest.mark.parametrize("which", ["acs_native", "nircam"])
+def test_extraction_on_the_drizzled_products_is_calibrated_where_measured(which, request, tmp_path):
+    """A regression guard on what helpers.sources already does on the drizzled test bed (pixfrac 1,
+    native scale): the drizzle correlation is measured and applied, errors are right within 40 % in
+    every SNR bin of the PSF path and below SNR 100 for the windowed one (pulls 1.3-1.8 before #13's
+    noise work; at SNR 100-300 the windowed errors are ~2x too large, see the report), and the PSF fit
+    stays within 1.35x the exposures' bound below SNR 100. The issue's own target is the strict xfail below."""
+    product = request.getfixturevalue(which)
+    cat, rows = _scores(product, tmp_path)
+    assert cat.meta["noise_correlation_factor"] > 1.05  # the correlation was seen and applied
+    for row in rows:
+        assert row["n"] >= 15, row
+        if row["n_psf"] >= 15:
+            assert 0.6 < row["pull_psf"] < 1.4, row
+        if row["snr_hi"] <= 100 and row["n_psf"] >= 15:
+            assert row["psf_over_crb"] < 1.35, row
+            assert 0.6 < row["pull_windowed"] < 1.4, row
+
+
+@pytest.mark.xfail(strict=True, reason="issue #13 target not met yet by helpers.sources (engineer 'real'): "
+                   "PSF-fit scatter 1.4-2.6x the exposures' bound at SNR 100-300, pulls 0.83-0.87 on ACS "
+                   "(bench_drizzled.py prints the figures)")
+@pytest.mark.parametrize("which", ["acs_native", "nircam"])
+def test_issue_13_target_on_the_drizzled_products(which, request, tmp_path):
+    """#13: PSF-fit scatter ≤ 1.15× the exposures' bound at SNR 10–300, pulls 0.9–1.1 in every bin."""
+    product = request.getfixturevalue(which)
+    _, rows = _scores(product, tmp_path)
+    for row in rows:
+        assert row["psf_over_crb"] <= 1.15, row
+        assert 0.9 <= row["pull_psf"] <= 1.1 and 0.9 <= row["pull_windowed"] <= 1.1, row
