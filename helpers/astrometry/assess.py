@@ -18,12 +18,12 @@ from ..errors import WorkbookError
 from .budget import error_budget
 from .compare import compare_catalogs
 from .inputs import _col_values
-from .notebook import as_estimate, method_line, repeatability, usable_sources
+from .notebook import as_estimate, method_line, repeatability, repeatability_estimate, usable_sources
 from .references import hsc_reference, select_gaia
 from .tail import per_source_sigma, precision_tail
 from .verdicts import combine_methods
 
-__all__ = ["gaia_method", "hsc_method", "assess_catalog", "target_sigmas", "precision_verdict"]
+__all__ = ["gaia_method", "hsc_method", "assess_catalog", "confirmed_sources", "target_sigmas", "precision_verdict"]
 
 
 def gaia_method(cat, gaia, fit="shift+rotation+scale", max_sep=0.3, n_boot=200, clip_sigma=5.0, error_floor_mas=0.0,
@@ -89,7 +89,8 @@ def assess_catalog(catalogs, name, gaia=None, hsc=None, fit="shift+rotation+scal
     out : dict
         ``estimates`` ({method: estimate}), ``comparisons`` ({label: ComparisonResult}), ``budget``,
         ``repeatability``, ``combined`` (:func:`combine_methods`), ``lines`` (one per method,
-        :func:`method_line`), ``messages``.
+        :func:`method_line`), ``messages``, ``catalog`` (the usable sources), ``select`` (the confirmed ones
+        among them, :func:`confirmed_sources`, or None for all).
     """
     if name not in catalogs:
         raise WorkbookError(f"catalog {name!r} is not among {sorted(catalogs)}; pass one of them")
@@ -97,24 +98,62 @@ def assess_catalog(catalogs, name, gaia=None, hsc=None, fit="shift+rotation+scal
     cat = usable[name]
     kw = dict(fit=fit, max_sep=max_sep, n_boot=n_boot, clip_sigma=clip_sigma, error_floor_mas=error_floor_mas)
     estimates, comparisons, messages = {}, {}, []
-    budget = error_budget(cat, n_boot=n_boot, error_floor_mas=error_floor_mas)
-    estimates["1 error budget"] = as_estimate(budget)
     rep = repeatability(usable, name, max_epoch_gap=max_epoch_gap, **kw)
     comparisons.update({f"repeatability vs {k}": r for k, r in rep["results"].items()})
-    estimates["2 repeatability"] = rep["estimate"]
     messages += rep["notes"]
-    for key, label, (res, est, msgs) in (
-            ("3 Gaia DR3", "Gaia DR3", gaia_method(cat, gaia, max_ruwe=gaia_max_ruwe, **kw)),
-            ("4 HSC v3", "HSC v3", hsc_method(cat, hsc, hsc_sigma_mas=hsc_sigma_mas, **kw))):
+    for label, (res, _, msgs) in (("Gaia DR3", gaia_method(cat, gaia, max_ruwe=gaia_max_ruwe, **kw)),
+                                  ("HSC v3", hsc_method(cat, hsc, hsc_sigma_mas=hsc_sigma_mas, **kw))):
         messages += msgs
         if res is not None:
-            comparisons[label], estimates[key] = res, est
+            comparisons[label] = res
+    select, msg = confirmed_sources(cat, comparisons, rep)
+    if msg:
+        messages.append(msg)
+    budget = error_budget(cat if select is None else cat[select], n_boot=n_bootstrap_or(n_boot),
+                          error_floor_mas=error_floor_mas)
+    estimates["1 error budget"] = as_estimate(budget)
+    estimates["2 repeatability"] = repeatability_estimate(rep, usable, name, select=select,
+                                                          error_floor_mas=error_floor_mas)
+    for key, label in (("3 Gaia DR3", "Gaia DR3"), ("4 HSC v3", "HSC v3")):
+        if label in comparisons:
+            estimates[key] = as_estimate(comparisons[label], cat, select=select, error_floor_mas=error_floor_mas)
     if injection is not None:
         estimates["5 injection-recovery"] = injection
     combined = combine_methods(estimates)
     lines = [method_line(k, v) for k, v in estimates.items()]
     return {"estimates": estimates, "comparisons": comparisons, "budget": budget, "repeatability": rep,
-            "combined": combined, "lines": lines, "messages": messages}
+            "combined": combined, "lines": lines, "messages": messages, "catalog": cat, "select": select}
+
+
+def n_bootstrap_or(n_boot):
+    """The error budget's bootstrap draws: the comparisons' ``n_boot`` (0 is allowed there)."""
+    return int(n_boot) if n_boot else 0
+
+
+def confirmed_sources(cat, comparisons, rep=None, min_sources=30):
+    """Sources of ``cat`` that another catalog or reference confirms (matched in a comparison or the hat).
+
+    A detection seen in no other catalog cannot be checked, and is often spurious (noise peaks, fragments of
+    galaxies, diffraction spikes), with large reported errors that would inflate the catalog's typical
+    sigma; the verdict is about the confirmed sources and the rest is said in one line.
+
+    Returns
+    -------
+    select, message : ndarray of bool or None, str or None
+        None, None when every source is confirmed or fewer than ``min_sources`` are (then nothing is left out).
+    """
+    seen = np.zeros(len(cat), bool)
+    for res in comparisons.values():
+        seen[np.asarray(res.pairs["idx_cat"], int)] = True
+    hat = (rep or {}).get("hat")
+    if hat is not None and rep.get("trio"):
+        seen[np.asarray(hat["idx"][rep["trio"][0]], int)] = True
+    if seen.all() or seen.sum() < min_sources:
+        return None, None
+    n_out = int((~seen).sum())
+    return seen, (f"{n_out} of {len(cat)} usable sources have no counterpart in any other catalog or reference "
+                  "(spurious, or seen only in this image): the verdict is on the other "
+                  f"{int(seen.sum())}; those {n_out} are unverified")
 
 
 def target_sigmas(targets, cat, calibration, judged_against=None, name=None, max_sep=0.3):

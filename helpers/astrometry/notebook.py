@@ -32,6 +32,7 @@ __all__ = [
     "as_estimate",
     "repeatability",
     "same_visit",
+    "repeatability_estimate",
     "method_line",
     "injection_on_image",
     "pick_comparison",
@@ -303,10 +304,25 @@ def repeatability(catalogs, main, fit="shift+rotation+scale", max_sep=0.3, n_boo
         except WorkbookError as exc:
             notes.append(f"three-cornered hat skipped ({exc})")
             hat = None
-    shared = [k for k in others if same_visit(cat, catalogs[k])]
+    rep = {"results": results, "hat": hat, "trio": trio if hat is not None else None,
+           "same_visit": [k for k in others if same_visit(cat, catalogs[k])], "notes": notes}
+    rep["estimate"] = repeatability_estimate(rep, catalogs, main, select=select, error_floor_mas=error_floor_mas)
+    grid = rep["estimate"].get("same_visit_pairs") if rep["estimate"] else None
+    if grid:
+        notes.append(f"repeatability rests on same-visit catalogs ({', '.join(f'{a}/{b}' for a, b in grid)}): "
+                     "flagged as a lower bound, checked against the verdict but not averaged into it")
+    return rep
+
+
+def repeatability_estimate(rep, catalogs, main, select=None, error_floor_mas=0.0):
+    """The per-catalog estimate of a :func:`repeatability` result (the hat, else the largest pairwise
+    comparison), scaled to ``catalogs[main][select]``; flagged ``lower_bound`` (with ``same_visit_pairs``)
+    when it rests on catalogs of one visit (:func:`same_visit`). None when nothing could be compared."""
+    cat, results, hat = catalogs[main], rep["results"], rep["hat"]
     if hat is not None:
         est = as_estimate(hat, cat, select, label=main, error_floor_mas=error_floor_mas)
         est["what"] = "three-cornered hat"
+        trio = rep["trio"]
         pairs_used = [(a, b) for j, a in enumerate(trio) for b in trio[j + 1:]]
     elif results:
         best = max(results, key=lambda k: results[k].n_pairs)
@@ -314,16 +330,15 @@ def repeatability(catalogs, main, fit="shift+rotation+scale", max_sep=0.3, n_boo
         est["what"] = "two catalogs assumed equally precise"
         pairs_used = [(main, best)]
     else:
-        est, pairs_used = None, []
+        return None
     grid = [(a, b) for a, b in pairs_used if same_visit(catalogs[a], catalogs[b])]
-    if est is not None and grid:
+    if grid:
         est["lower_bound"] = True
+        est["same_visit_pairs"] = grid
         est["assumption"] += ("; " + ", ".join(f"{a} and {b}" for a, b in grid) + " look like one visit (same epoch, "
                               "instrument and pixel scale): errors they share (pixel grid, distortion, drizzling) "
                               "cancel in their differences, so this is a lower bound")
-        notes.append(f"repeatability rests on same-visit catalogs ({', '.join(f'{a}/{b}' for a, b in grid)}): "
-                     "flagged as a lower bound, checked against the verdict but not averaged into it")
-    return {"results": results, "hat": hat, "estimate": est, "same_visit": shared, "notes": notes}
+    return est
 
 
 def method_line(name, estimate):
