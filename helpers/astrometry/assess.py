@@ -202,7 +202,8 @@ def target_sigmas(targets, cat, calibration, judged_against=None, name=None, max
     return sigma, ids
 
 
-def precision_verdict(combined, cat, budget, cfg=None, name=None, select=None, goal_mas=10.0, targets=None):
+def precision_verdict(combined, cat, budget, cfg=None, name=None, select=None, goal_mas=10.0, targets=None,
+                      target_catalog=None):
     """The verdict on the typical sigma and on the tail: fractions of sources (and of planned targets) at
     <= 5 / 10 / 15 mas, the targets failing the goal, and one sentence stating both median and tail.
 
@@ -225,6 +226,9 @@ def precision_verdict(combined, cat, budget, cfg=None, name=None, select=None, g
     goal_mas : float
     targets : `~astropy.table.Table`, optional
         A target list to use instead of the field's.
+    target_catalog : `~astropy.table.Table`, optional
+        The catalog whose rows the target list's ``image_row`` refers to (notebook 02's whole catalog, before
+        the usable-source cut); default ``cat``.
 
     Returns
     -------
@@ -254,7 +258,8 @@ def precision_verdict(combined, cat, budget, cfg=None, name=None, select=None, g
                                 "(re-run notebook 02)")
     tsig = tids = None
     if targets is not None:
-        tsig, tids = target_sigmas(targets, cat, (k, k), judged_against=judged_against, name=name)
+        tsig, tids = target_sigmas(targets, cat if target_catalog is None else target_catalog, (k, k),
+                                   judged_against=judged_against, name=name)
         if np.isnan(tsig).all():
             messages.append(f"none of the {len(targets)} planned targets has a counterpart in {name or 'the catalog'}: "
                             "their sigma is unknown")
