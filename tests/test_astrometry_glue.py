@@ -39,7 +39,7 @@ def test_demo_verdict_is_within_25_percent_of_the_truth(tmp_path):
     main = specs[0].name
     select = ast.usable_sources(cats[main])
     inj = ast.injection_on_image(cats[main], {"path": str(paths[main])}, n_inject=300, select=select, n_boot=100)
-    out = ast.assess_catalog(cats, main, gaia=gaia, hsc=hsc, n_boot=100, injection=inj["estimate"])
+    out = ast.assess_catalog(cats, main, gaia=gaia, hsc=hsc, n_boot=100, injection=inj)
     sigma = out["combined"]["sigma"]
 
     # truth: robust scatter of the usable sources against the positions the image was rendered from

@@ -18,7 +18,7 @@ from ..errors import WorkbookError
 from .budget import error_budget
 from .compare import compare_catalogs
 from .inputs import _col_values
-from .notebook import as_estimate, method_line, repeatability, repeatability_estimate, usable_sources
+from .notebook import as_estimate, method_line, pull_estimate, repeatability, repeatability_estimate, usable_sources
 from .references import hsc_reference, select_gaia
 from .tail import per_source_sigma, precision_tail
 from .verdicts import combine_methods
@@ -82,7 +82,8 @@ def assess_catalog(catalogs, name, gaia=None, hsc=None, fit="shift+rotation+scal
     fit, max_sep, n_boot, clip_sigma, error_floor_mas, max_epoch_gap, gaia_max_ruwe, hsc_sigma_mas
         As the notebook's parameters.
     injection : dict, optional
-        A method-5 estimate already computed (:func:`helpers.astrometry.injection_on_image`'s ``estimate``).
+        Method 5 already run: :func:`helpers.astrometry.injection_on_image`'s result (its pulls are then applied
+        to the same sources as the other methods) or an estimate dict.
 
     Returns
     -------
@@ -117,6 +118,10 @@ def assess_catalog(catalogs, name, gaia=None, hsc=None, fit="shift+rotation+scal
     for key, label in (("3 Gaia DR3", "Gaia DR3"), ("4 HSC v3", "HSC v3")):
         if label in comparisons:
             estimates[key] = as_estimate(comparisons[label], cat, select=select, error_floor_mas=error_floor_mas)
+    if injection is not None and "estimate" in injection:  # injection_on_image's result: on the same sources
+        pulls = injection["injection"]
+        injection = (pull_estimate(pulls, cat if select is None else cat[select], error_floor_mas=error_floor_mas)
+                     if pulls.get("pull") is not None else injection["estimate"])
     if injection is not None:
         estimates["5 injection-recovery"] = injection
     combined = combine_methods(estimates)

@@ -35,6 +35,7 @@ __all__ = [
     "repeatability_estimate",
     "method_line",
     "injection_on_image",
+    "pull_estimate",
     "pick_comparison",
     "reference_share",
     "summary_record",
@@ -416,19 +417,35 @@ def injection_on_image(cat, image_info, n_inject=300, snr_range=(5.0, 1000.0), m
                                     f"({model['snr_definition']} SNR)",
                         "assumption": "the catalog's sources scatter like point sources of the same SNR"}}
     if inj["pull"] is not None and "ra_err" in cat.colnames:
-        sub = cat[np.asarray(select, bool)] if select is not None else cat
-        budget = error_budget(sub, n_boot=0, error_floor_mas=error_floor_mas)
-        (bx, by), (kx, ky) = budget["sigma"], inj["pull"]
-        est = math.sqrt(0.5 * ((kx * bx) ** 2 + (ky * by) ** 2))
-        boot = np.sqrt(0.5 * ((inj["pull_boot"][0] * bx) ** 2 + (inj["pull_boot"][1] * by) ** 2))
-        out["estimate"] = {"sigma": est, "ci": _ci(boot), "n": inj["n_recovered"], "raw_sigma": est,
-                           "raw_ci": _ci(boot), "factor": 1.0,
-                           "what": "error budget x pull of injected stars (measured/reported errors)",
-                           "measured": f"pulls (measured/reported error) {kx:.2f} / {ky:.2f} of "
-                                       f"{inj['n_recovered']} injected stars",
-                           "assumption": "the catalog's reported errors are off by the same factor as the injected "
-                                         "stars' (galaxies included)"}
+        out["estimate"] = pull_estimate(inj, cat[np.asarray(select, bool)] if select is not None else cat,
+                                        error_floor_mas=error_floor_mas)
     return out
+
+
+def pull_estimate(inj, sources, error_floor_mas=0.0):
+    """Method 5's estimate for a set of sources: their error budget times the pulls of the injected stars.
+
+    Parameters
+    ----------
+    inj : dict
+        :func:`injection_recovery` result with ``pull`` and ``pull_boot``.
+    sources : `~astropy.table.Table`
+        The sources the verdict is about (with ``ra_err``, ``dec_err``).
+    error_floor_mas : float
+
+    Returns
+    -------
+    estimate : dict
+    """
+    budget = error_budget(sources, n_boot=0, error_floor_mas=error_floor_mas)
+    (bx, by), (kx, ky) = budget["sigma"], inj["pull"]
+    est = math.sqrt(0.5 * ((kx * bx) ** 2 + (ky * by) ** 2))
+    boot = np.sqrt(0.5 * ((inj["pull_boot"][0] * bx) ** 2 + (inj["pull_boot"][1] * by) ** 2))
+    return {"sigma": est, "ci": _ci(boot), "n": inj["n_recovered"], "raw_sigma": est, "raw_ci": _ci(boot),
+            "factor": 1.0, "what": "error budget x pull of injected stars (measured/reported errors)",
+            "measured": f"pulls (measured/reported error) {kx:.2f} / {ky:.2f} of {inj['n_recovered']} injected stars",
+            "assumption": "the catalog's reported errors are off by the same factor as the injected stars' "
+                          "(galaxies included)"}
 
 
 def pick_comparison(comparisons, combined=None):
