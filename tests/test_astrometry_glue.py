@@ -97,6 +97,9 @@ def test_same_visit_repeatability_is_a_lower_bound_and_the_verdict_lands_on_the_
     assert "2 repeatability" in combined["lower_bounds"] and "2 repeatability" not in combined["agreeing"]
     line = next(ln for ln in out["lines"] if ln.startswith("2 repeatability"))
     assert "LOWER BOUND" in line and "one visit" in line
+    text = ast.verdict_report(combined, out["estimates"])
+    assert line in text and combined["verdict"].sentence in text
+    assert "lower bounds below the verdict, as they should be: 2 repeatability" in text
     # a year apart, they are independent visits: no flag
     cats["f606w"].meta["epoch"] = 2017.0
     assert not ast.same_visit(cats["f814w"], cats["f606w"])

@@ -41,7 +41,8 @@ from ..errors import WorkbookError  # noqa: F401 (used as helpers.astrometry.Wor
 from ..nirspec import (CENTERING_CONSTRAINTS, SHUTTER_OPEN_ARCSEC, centering_constraints, jwst_like_psf,
                        slit_throughput_consequence, slit_throughput_grid, zone_probabilities)
 from .alignment import CoarseAlignment, coarse_align
-from .assess import assess_catalog, confirmed_sources, gaia_method, hsc_method, precision_verdict, target_sigmas
+from .assess import (assess_catalog, confirmed_sources, gaia_method, hsc_method, precision_verdict, target_sigmas,
+                     verdict_report)
 from .budget import catalog_equivalent, error_budget
 from .compare import ComparisonResult, compare_catalogs
 from .inputs import tangent_plane_mas
@@ -120,6 +121,7 @@ __all__ = [
     "hsc_method",
     "assess_catalog",
     "confirmed_sources",
+    "verdict_report",
     "target_sigmas",
     "precision_verdict",
 ]

@@ -23,7 +23,8 @@ from .references import hsc_reference, select_gaia
 from .tail import per_source_sigma, precision_tail
 from .verdicts import combine_methods
 
-__all__ = ["gaia_method", "hsc_method", "assess_catalog", "confirmed_sources", "target_sigmas", "precision_verdict"]
+__all__ = ["gaia_method", "hsc_method", "assess_catalog", "confirmed_sources", "target_sigmas", "precision_verdict",
+           "verdict_report"]
 
 
 def gaia_method(cat, gaia, fit="shift+rotation+scale", max_sep=0.3, n_boot=200, clip_sigma=5.0, error_floor_mas=0.0,
@@ -279,3 +280,36 @@ def precision_verdict(combined, cat, budget, cfg=None, name=None, select=None, g
         raise WorkbookError("the error budget is zero or undefined; the catalog's ra_err/dec_err are needed")
     return {"tail": tail, "k": k, "sentence": sentence, "failing_targets": list(tail.failing_targets),
             "messages": messages}
+
+
+def verdict_report(combined, estimates, judged=None):
+    """The verdict section's text: one line per method, the verdict sentence with its tail, which methods
+    agree, which were set aside and which lower bounds were checked.
+
+    Parameters
+    ----------
+    combined : dict
+        From :func:`combine_methods`.
+    estimates : dict
+        The methods' estimates.
+    judged : dict, optional
+        From :func:`precision_verdict` (its sentence replaces the bare verdict's, its messages follow).
+
+    Returns
+    -------
+    str
+    """
+    lines = [method_line(k, v) for k, v in estimates.items()]
+    lines += ["", judged["sentence"] if judged else combined["verdict"].sentence]
+    lines += list(judged["messages"]) if judged else []
+    lines.append(f"{len(combined['agreeing'])} of {combined['n_methods']} methods agree within their intervals: "
+                 f"{', '.join(combined['agreeing'])}"
+                 + ("" if combined["backed"] else " -- fewer than 3: treat the verdict as provisional"))
+    if combined["outliers"]:
+        lines.append(f"set aside (interval misses the combined one): {', '.join(combined['outliers'])}")
+    if combined.get("lower_bounds"):
+        lines.append(f"lower bounds below the verdict, as they should be: {', '.join(combined['lower_bounds'])}")
+    if combined.get("violated_lower_bounds"):
+        lines.append(f"lower bounds ABOVE the verdict (the verdict is too optimistic, or the bound is not one): "
+                     f"{', '.join(combined['violated_lower_bounds'])}")
+    return "\n".join(lines)
