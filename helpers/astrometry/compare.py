@@ -296,7 +296,7 @@ def compare_catalogs(cat, ref, fit="shift+rotation+scale", max_sep=0.3, equal=Fa
         known, the comparison calibrates them (measured/reported ratio, ``result.calibration``)
         and the catalog's scatter is that ratio times its reported errors -- the fair way to
         summarise sources whose errors span 0.1-20 mas. Statistics use all matched pairs (the
-        MAD is robust); clipping only protects the transform fit.
+        mixture model sets chance pairs aside); clipping only protects the transform fit.
     error_floor_mas : float
         Added in quadrature to the reported errors of both catalogs before calibrating them: the
         systematic floor (PSF model, pixel phase, drizzling) that formal errors of bright
