@@ -41,7 +41,8 @@ from ..errors import WorkbookError  # noqa: F401 (used as helpers.astrometry.Wor
 from ..nirspec import (CENTERING_CONSTRAINTS, SHUTTER_OPEN_ARCSEC, centering_constraints, jwst_like_psf,
                        slit_throughput_consequence, slit_throughput_grid, zone_probabilities)
 from .alignment import CoarseAlignment, coarse_align
-from .assess import assess_catalog, gaia_method, hsc_method, precision_verdict, target_sigmas
+from .assess import (assess_catalog, confirmed_sources, gaia_method, hsc_method, precision_verdict, target_sigmas,
+                     verdict_report)
 from .budget import catalog_equivalent, error_budget
 from .compare import ComparisonResult, compare_catalogs
 from .inputs import tangent_plane_mas
@@ -49,8 +50,8 @@ from .injection import injection_recovery, injection_sigma_model, predicted_cata
 from .matching import coarse_offset, match
 from .mixture import MixtureFit, fit_scatter_mixture
 from .notebook import (as_estimate, injection_on_image, injection_psf, load_inputs, method_line, pick_comparison,
-                       read_image, reference_share, repeatability, same_visit, summary_record, usable_sources,
-                       write_summary)
+                       pull_estimate, read_image, reference_share, repeatability, repeatability_estimate, same_visit,
+                       summary_record, usable_sources, write_summary)
 from .patches import patch_map
 from .references import hsc_reference, propagate_reference, select_gaia
 from .stats import MAD_TO_SIGMA, robust_sigma
@@ -114,9 +115,13 @@ __all__ = [
     "injection_psf",
     "same_visit",
     "method_line",
+    "pull_estimate",
+    "repeatability_estimate",
     "gaia_method",
     "hsc_method",
     "assess_catalog",
+    "confirmed_sources",
+    "verdict_report",
     "target_sigmas",
     "precision_verdict",
 ]

@@ -18,12 +18,13 @@ from ..errors import WorkbookError
 from .budget import error_budget
 from .compare import compare_catalogs
 from .inputs import _col_values
-from .notebook import as_estimate, method_line, repeatability, usable_sources
+from .notebook import as_estimate, method_line, pull_estimate, repeatability, repeatability_estimate, usable_sources
 from .references import hsc_reference, select_gaia
 from .tail import per_source_sigma, precision_tail
 from .verdicts import combine_methods
 
-__all__ = ["gaia_method", "hsc_method", "assess_catalog", "target_sigmas", "precision_verdict"]
+__all__ = ["gaia_method", "hsc_method", "assess_catalog", "confirmed_sources", "target_sigmas", "precision_verdict",
+           "verdict_report"]
 
 
 def gaia_method(cat, gaia, fit="shift+rotation+scale", max_sep=0.3, n_boot=200, clip_sigma=5.0, error_floor_mas=0.0,
@@ -82,14 +83,16 @@ def assess_catalog(catalogs, name, gaia=None, hsc=None, fit="shift+rotation+scal
     fit, max_sep, n_boot, clip_sigma, error_floor_mas, max_epoch_gap, gaia_max_ruwe, hsc_sigma_mas
         As the notebook's parameters.
     injection : dict, optional
-        A method-5 estimate already computed (:func:`helpers.astrometry.injection_on_image`'s ``estimate``).
+        Method 5 already run: :func:`helpers.astrometry.injection_on_image`'s result (its pulls are then applied
+        to the same sources as the other methods) or an estimate dict.
 
     Returns
     -------
     out : dict
         ``estimates`` ({method: estimate}), ``comparisons`` ({label: ComparisonResult}), ``budget``,
         ``repeatability``, ``combined`` (:func:`combine_methods`), ``lines`` (one per method,
-        :func:`method_line`), ``messages``.
+        :func:`method_line`), ``messages``, ``catalog`` (the usable sources), ``select`` (the confirmed ones
+        among them, :func:`confirmed_sources`, or None for all).
     """
     if name not in catalogs:
         raise WorkbookError(f"catalog {name!r} is not among {sorted(catalogs)}; pass one of them")
@@ -97,24 +100,66 @@ def assess_catalog(catalogs, name, gaia=None, hsc=None, fit="shift+rotation+scal
     cat = usable[name]
     kw = dict(fit=fit, max_sep=max_sep, n_boot=n_boot, clip_sigma=clip_sigma, error_floor_mas=error_floor_mas)
     estimates, comparisons, messages = {}, {}, []
-    budget = error_budget(cat, n_boot=n_boot, error_floor_mas=error_floor_mas)
-    estimates["1 error budget"] = as_estimate(budget)
     rep = repeatability(usable, name, max_epoch_gap=max_epoch_gap, **kw)
     comparisons.update({f"repeatability vs {k}": r for k, r in rep["results"].items()})
-    estimates["2 repeatability"] = rep["estimate"]
     messages += rep["notes"]
-    for key, label, (res, est, msgs) in (
-            ("3 Gaia DR3", "Gaia DR3", gaia_method(cat, gaia, max_ruwe=gaia_max_ruwe, **kw)),
-            ("4 HSC v3", "HSC v3", hsc_method(cat, hsc, hsc_sigma_mas=hsc_sigma_mas, **kw))):
+    for label, (res, _, msgs) in (("Gaia DR3", gaia_method(cat, gaia, max_ruwe=gaia_max_ruwe, **kw)),
+                                  ("HSC v3", hsc_method(cat, hsc, hsc_sigma_mas=hsc_sigma_mas, **kw))):
         messages += msgs
         if res is not None:
-            comparisons[label], estimates[key] = res, est
+            comparisons[label] = res
+    select, msg = confirmed_sources(cat, comparisons, rep)
+    if msg:
+        messages.append(msg)
+    budget = error_budget(cat if select is None else cat[select], n_boot=n_bootstrap_or(n_boot),
+                          error_floor_mas=error_floor_mas)
+    estimates["1 error budget"] = as_estimate(budget)
+    estimates["2 repeatability"] = repeatability_estimate(rep, usable, name, select=select,
+                                                          error_floor_mas=error_floor_mas)
+    for key, label in (("3 Gaia DR3", "Gaia DR3"), ("4 HSC v3", "HSC v3")):
+        if label in comparisons:
+            estimates[key] = as_estimate(comparisons[label], cat, select=select, error_floor_mas=error_floor_mas)
+    if injection is not None and "estimate" in injection:  # injection_on_image's result: on the same sources
+        pulls = injection["injection"]
+        injection = (pull_estimate(pulls, cat if select is None else cat[select], error_floor_mas=error_floor_mas)
+                     if pulls.get("pull") is not None else injection["estimate"])
     if injection is not None:
         estimates["5 injection-recovery"] = injection
     combined = combine_methods(estimates)
     lines = [method_line(k, v) for k, v in estimates.items()]
     return {"estimates": estimates, "comparisons": comparisons, "budget": budget, "repeatability": rep,
-            "combined": combined, "lines": lines, "messages": messages}
+            "combined": combined, "lines": lines, "messages": messages, "catalog": cat, "select": select}
+
+
+def n_bootstrap_or(n_boot):
+    """The error budget's bootstrap draws: the comparisons' ``n_boot`` (0 is allowed there)."""
+    return int(n_boot) if n_boot else 0
+
+
+def confirmed_sources(cat, comparisons, rep=None, min_sources=30):
+    """Sources of ``cat`` that another catalog or reference confirms (matched in a comparison or the hat).
+
+    A detection seen in no other catalog cannot be checked, and is often spurious (noise peaks, fragments of
+    galaxies, diffraction spikes), with large reported errors that would inflate the catalog's typical
+    sigma; the verdict is about the confirmed sources and the rest is said in one line.
+
+    Returns
+    -------
+    select, message : ndarray of bool or None, str or None
+        None, None when every source is confirmed or fewer than ``min_sources`` are (then nothing is left out).
+    """
+    seen = np.zeros(len(cat), bool)
+    for res in comparisons.values():
+        seen[np.asarray(res.pairs["idx_cat"], int)] = True
+    hat = (rep or {}).get("hat")
+    if hat is not None and rep.get("trio"):
+        seen[np.asarray(hat["idx"][rep["trio"][0]], int)] = True
+    if seen.all() or seen.sum() < min_sources:
+        return None, None
+    n_out = int((~seen).sum())
+    return seen, (f"{n_out} of {len(cat)} usable sources have no counterpart in any other catalog or reference "
+                  "(spurious, or seen only in this image): the verdict is on the other "
+                  f"{int(seen.sum())}; those {n_out} are unverified")
 
 
 def target_sigmas(targets, cat, calibration, judged_against=None, name=None, max_sep=0.3):
@@ -163,7 +208,8 @@ def target_sigmas(targets, cat, calibration, judged_against=None, name=None, max
     return sigma, ids
 
 
-def precision_verdict(combined, cat, budget, cfg=None, name=None, select=None, goal_mas=10.0, targets=None):
+def precision_verdict(combined, cat, budget, cfg=None, name=None, select=None, goal_mas=10.0, targets=None,
+                      target_catalog=None):
     """The verdict on the typical sigma and on the tail: fractions of sources (and of planned targets) at
     <= 5 / 10 / 15 mas, the targets failing the goal, and one sentence stating both median and tail.
 
@@ -186,6 +232,9 @@ def precision_verdict(combined, cat, budget, cfg=None, name=None, select=None, g
     goal_mas : float
     targets : `~astropy.table.Table`, optional
         A target list to use instead of the field's.
+    target_catalog : `~astropy.table.Table`, optional
+        The catalog whose rows the target list's ``image_row`` refers to (notebook 02's whole catalog, before
+        the usable-source cut); default ``cat``.
 
     Returns
     -------
@@ -215,7 +264,8 @@ def precision_verdict(combined, cat, budget, cfg=None, name=None, select=None, g
                                 "(re-run notebook 02)")
     tsig = tids = None
     if targets is not None:
-        tsig, tids = target_sigmas(targets, cat, (k, k), judged_against=judged_against, name=name)
+        tsig, tids = target_sigmas(targets, cat if target_catalog is None else target_catalog, (k, k),
+                                   judged_against=judged_against, name=name)
         if np.isnan(tsig).all():
             messages.append(f"none of the {len(targets)} planned targets has a counterpart in {name or 'the catalog'}: "
                             "their sigma is unknown")
@@ -230,3 +280,36 @@ def precision_verdict(combined, cat, budget, cfg=None, name=None, select=None, g
         raise WorkbookError("the error budget is zero or undefined; the catalog's ra_err/dec_err are needed")
     return {"tail": tail, "k": k, "sentence": sentence, "failing_targets": list(tail.failing_targets),
             "messages": messages}
+
+
+def verdict_report(combined, estimates, judged=None):
+    """The verdict section's text: one line per method, the verdict sentence with its tail, which methods
+    agree, which were set aside and which lower bounds were checked.
+
+    Parameters
+    ----------
+    combined : dict
+        From :func:`combine_methods`.
+    estimates : dict
+        The methods' estimates.
+    judged : dict, optional
+        From :func:`precision_verdict` (its sentence replaces the bare verdict's, its messages follow).
+
+    Returns
+    -------
+    str
+    """
+    lines = [method_line(k, v) for k, v in estimates.items()]
+    lines += ["", judged["sentence"] if judged else combined["verdict"].sentence]
+    lines += list(judged["messages"]) if judged else []
+    lines.append(f"{len(combined['agreeing'])} of {combined['n_methods']} methods agree within their intervals: "
+                 f"{', '.join(combined['agreeing'])}"
+                 + ("" if combined["backed"] else " -- fewer than 3: treat the verdict as provisional"))
+    if combined["outliers"]:
+        lines.append(f"set aside (interval misses the combined one): {', '.join(combined['outliers'])}")
+    if combined.get("lower_bounds"):
+        lines.append(f"lower bounds below the verdict, as they should be: {', '.join(combined['lower_bounds'])}")
+    if combined.get("violated_lower_bounds"):
+        lines.append(f"lower bounds ABOVE the verdict (the verdict is too optimistic, or the bound is not one): "
+                     f"{', '.join(combined['violated_lower_bounds'])}")
+    return "\n".join(lines)

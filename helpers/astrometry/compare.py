@@ -144,8 +144,7 @@ class ComparisonResult:
             "calibration_ci": r(self.calibration_ci), "notes": list(self.notes), "headline": self.headline,
             "sigma_mad_mas": r(self.sigma_mad), "sigma_mad_1d_mas": r(self.sigma_mad_1d),
             "outlier_fraction": None if self.mixture_diff is None else r(self.mixture_diff.outlier_fraction),
-            "alignment": None if self.alignment is None else {k: r(v) if not isinstance(v, tuple) else r(v)
-                                                              for k, v in self.alignment.to_dict().items()},
+            "alignment": None if self.alignment is None else _alignment_summary(self.alignment),
         }
 
     def report(self):
@@ -161,8 +160,6 @@ class ComparisonResult:
                  f"{self.p90_diff_ci[1]:.1f}] mas"
                  + ("" if self.sigma_mad_1d is None else
                     f"; 1.4826 x MAD of all {self.n_pairs} pairs {self.sigma_mad_1d:.2f} mas (1-D, chance pairs included)")]
-        if self.alignment is not None:
-            lines.insert(1, "  " + self.alignment.describe())
         if self.sigma_cat is not None:
             (cx, cy), ((a1, b1), (a2, b2)) = self.sigma_cat, self.sigma_cat_ci
             lines.append(f"  catalog alone ({self.cat_method}): sigma_E {cx:.2f} [{a1:.2f}, {b1:.2f}], "
@@ -183,6 +180,15 @@ class ComparisonResult:
 
     def __str__(self):
         return self.report()
+
+
+def _alignment_summary(al):
+    """The coarse alignment in JSON-friendly units (scale in ppm, so rounding keeps it)."""
+    return {"shift_mas": [round(al.shift_east_mas, 2), round(al.shift_north_mas, 2)],
+            "shift_err_mas": round(al.shift_err_mas, 3), "rotation_arcsec": round(al.rotation_deg * 3600.0, 3),
+            "rotation_err_arcsec": round(al.rotation_err_deg * 3600.0, 3),
+            "scale_ppm": round((al.scale - 1.0) * 1e6, 1), "scale_err_ppm": round(al.scale_err * 1e6, 2),
+            "n_pairs": int(al.n_pairs), "center_deg": [float(al.center[0]), float(al.center[1])]}
 
 
 #: What each way of separating the catalog from the differences assumes (the report says it on its line).
@@ -290,7 +296,7 @@ def compare_catalogs(cat, ref, fit="shift+rotation+scale", max_sep=0.3, equal=Fa
         known, the comparison calibrates them (measured/reported ratio, ``result.calibration``)
         and the catalog's scatter is that ratio times its reported errors -- the fair way to
         summarise sources whose errors span 0.1-20 mas. Statistics use all matched pairs (the
-        MAD is robust); clipping only protects the transform fit.
+        mixture model sets chance pairs aside); clipping only protects the transform fit.
     error_floor_mas : float
         Added in quadrature to the reported errors of both catalogs before calibrating them: the
         systematic floor (PSF model, pixel phase, drizzling) that formal errors of bright

@@ -32,8 +32,10 @@ __all__ = [
     "as_estimate",
     "repeatability",
     "same_visit",
+    "repeatability_estimate",
     "method_line",
     "injection_on_image",
+    "pull_estimate",
     "pick_comparison",
     "reference_share",
     "summary_record",
@@ -303,10 +305,25 @@ def repeatability(catalogs, main, fit="shift+rotation+scale", max_sep=0.3, n_boo
         except WorkbookError as exc:
             notes.append(f"three-cornered hat skipped ({exc})")
             hat = None
-    shared = [k for k in others if same_visit(cat, catalogs[k])]
+    rep = {"results": results, "hat": hat, "trio": trio if hat is not None else None,
+           "same_visit": [k for k in others if same_visit(cat, catalogs[k])], "notes": notes}
+    rep["estimate"] = repeatability_estimate(rep, catalogs, main, select=select, error_floor_mas=error_floor_mas)
+    grid = rep["estimate"].get("same_visit_pairs") if rep["estimate"] else None
+    if grid:
+        notes.append(f"repeatability rests on same-visit catalogs ({', '.join(f'{a}/{b}' for a, b in grid)}): "
+                     "flagged as a lower bound, checked against the verdict but not averaged into it")
+    return rep
+
+
+def repeatability_estimate(rep, catalogs, main, select=None, error_floor_mas=0.0):
+    """The per-catalog estimate of a :func:`repeatability` result (the hat, else the largest pairwise
+    comparison), scaled to ``catalogs[main][select]``; flagged ``lower_bound`` (with ``same_visit_pairs``)
+    when it rests on catalogs of one visit (:func:`same_visit`). None when nothing could be compared."""
+    cat, results, hat = catalogs[main], rep["results"], rep["hat"]
     if hat is not None:
         est = as_estimate(hat, cat, select, label=main, error_floor_mas=error_floor_mas)
         est["what"] = "three-cornered hat"
+        trio = rep["trio"]
         pairs_used = [(a, b) for j, a in enumerate(trio) for b in trio[j + 1:]]
     elif results:
         best = max(results, key=lambda k: results[k].n_pairs)
@@ -314,16 +331,15 @@ def repeatability(catalogs, main, fit="shift+rotation+scale", max_sep=0.3, n_boo
         est["what"] = "two catalogs assumed equally precise"
         pairs_used = [(main, best)]
     else:
-        est, pairs_used = None, []
+        return None
     grid = [(a, b) for a, b in pairs_used if same_visit(catalogs[a], catalogs[b])]
-    if est is not None and grid:
+    if grid:
         est["lower_bound"] = True
+        est["same_visit_pairs"] = grid
         est["assumption"] += ("; " + ", ".join(f"{a} and {b}" for a, b in grid) + " look like one visit (same epoch, "
                               "instrument and pixel scale): errors they share (pixel grid, distortion, drizzling) "
                               "cancel in their differences, so this is a lower bound")
-        notes.append(f"repeatability rests on same-visit catalogs ({', '.join(f'{a}/{b}' for a, b in grid)}): "
-                     "flagged as a lower bound, checked against the verdict but not averaged into it")
-    return {"results": results, "hat": hat, "estimate": est, "same_visit": shared, "notes": notes}
+    return est
 
 
 def method_line(name, estimate):
@@ -401,19 +417,35 @@ def injection_on_image(cat, image_info, n_inject=300, snr_range=(5.0, 1000.0), m
                                     f"({model['snr_definition']} SNR)",
                         "assumption": "the catalog's sources scatter like point sources of the same SNR"}}
     if inj["pull"] is not None and "ra_err" in cat.colnames:
-        sub = cat[np.asarray(select, bool)] if select is not None else cat
-        budget = error_budget(sub, n_boot=0, error_floor_mas=error_floor_mas)
-        (bx, by), (kx, ky) = budget["sigma"], inj["pull"]
-        est = math.sqrt(0.5 * ((kx * bx) ** 2 + (ky * by) ** 2))
-        boot = np.sqrt(0.5 * ((inj["pull_boot"][0] * bx) ** 2 + (inj["pull_boot"][1] * by) ** 2))
-        out["estimate"] = {"sigma": est, "ci": _ci(boot), "n": inj["n_recovered"], "raw_sigma": est,
-                           "raw_ci": _ci(boot), "factor": 1.0,
-                           "what": "error budget x pull of injected stars (measured/reported errors)",
-                           "measured": f"pulls (measured/reported error) {kx:.2f} / {ky:.2f} of "
-                                       f"{inj['n_recovered']} injected stars",
-                           "assumption": "the catalog's reported errors are off by the same factor as the injected "
-                                         "stars' (galaxies included)"}
+        out["estimate"] = pull_estimate(inj, cat[np.asarray(select, bool)] if select is not None else cat,
+                                        error_floor_mas=error_floor_mas)
     return out
+
+
+def pull_estimate(inj, sources, error_floor_mas=0.0):
+    """Method 5's estimate for a set of sources: their error budget times the pulls of the injected stars.
+
+    Parameters
+    ----------
+    inj : dict
+        :func:`injection_recovery` result with ``pull`` and ``pull_boot``.
+    sources : `~astropy.table.Table`
+        The sources the verdict is about (with ``ra_err``, ``dec_err``).
+    error_floor_mas : float
+
+    Returns
+    -------
+    estimate : dict
+    """
+    budget = error_budget(sources, n_boot=0, error_floor_mas=error_floor_mas)
+    (bx, by), (kx, ky) = budget["sigma"], inj["pull"]
+    est = math.sqrt(0.5 * ((kx * bx) ** 2 + (ky * by) ** 2))
+    boot = np.sqrt(0.5 * ((inj["pull_boot"][0] * bx) ** 2 + (inj["pull_boot"][1] * by) ** 2))
+    return {"sigma": est, "ci": _ci(boot), "n": inj["n_recovered"], "raw_sigma": est, "raw_ci": _ci(boot),
+            "factor": 1.0, "what": "error budget x pull of injected stars (measured/reported errors)",
+            "measured": f"pulls (measured/reported error) {kx:.2f} / {ky:.2f} of {inj['n_recovered']} injected stars",
+            "assumption": "the catalog's reported errors are off by the same factor as the injected stars' "
+                          "(galaxies included)"}
 
 
 def pick_comparison(comparisons, combined=None):
