@@ -47,6 +47,10 @@ def test_planned_targets_are_the_counted_ones(pointing, targets):
     assert np.array_equal(np.asarray(planned["id"]), ids[mask])
     assert np.array_equal(np.asarray(planned["priority"]), pri[mask])
     assert set(planned["best_zone"]) <= {"Midpoint", "Constrained", "Tightly Constrained"}
+    # a newer operability map is honoured: all shutters operable -> more planned, still the one rule
+    all_open = msa.Operability(np.zeros(msa.SHAPE, np.int8), "all operable")
+    free = export.planned_slitlets(pointing, ra, dec, operability=all_open)
+    assert len(free) == pointing.count(ra, dec, "Midpoint", slitlet=3, operability=all_open) > len(planned)
 
 
 def test_ds9_slitlets_read_back_on_the_shutter_centres(pointing, targets, tmp_path):

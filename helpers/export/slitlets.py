@@ -103,7 +103,9 @@ def planned_slitlets(pointing, ra, dec, ids=None, priority=None, constraint="Mid
         raise WorkbookError(f"ra, dec, ids and priority have lengths {n}, {dec.size}, {ids.size}, {pri.size}; "
                             "give one of each per target")
     loc = pointing.locate(ra, dec, operability=operability)
-    counted = msa.counted_mask(loc, name, slitlet, operability=operability or msa.default_operability())
+    if operability is None:
+        operability = msa.default_operability()
+    counted = msa.counted_mask(loc, name, slitlet, operability=operability)
     sel = np.flatnonzero(counted)
     t = Table({"id": ids[sel], "ra": ra[sel], "dec": dec[sel], "priority": pri[sel]})
     for c in ("shutter_quadrant", "shutter_row", "shutter_column", "shutter_id", "best_zone", "dx_disp", "dy_spat"):
