@@ -48,6 +48,16 @@ def fabricate_workspace(root, with_pointing=True, n_gal=1500, n_star=250, seed=7
     t.meta.update(image="hst_demo_acs_wfc_f814w", epoch=2004.8, instrument="ACS/WFC", filter="F814W",
                   pixel_scale=0.06, fwhm_pix=2.0, wcsname="IDC_0461802ej-FIT_SVM_GAIAeDR3")
     t.write(cfg.subdir("catalogs") / "sources_hst_demo_acs_wfc_f814w_drz.ecsv", format="ascii.ecsv")
+    # notebook 01's Gaia cache: the stars at 2016.0 with small proper motions (0.3 mas/yr rms), the
+    # first five fast (20 mas/yr) so that MSATA must reject them for their motion to 2027.5
+    pm = rng.normal(0, 0.3, (2, n_star))
+    pm[0, :5] = 20.0
+    dt = 2016.0 - 2004.8
+    gaia = Table({"source_id": np.arange(n_star) + 10 ** 15, "ra": t["ra"][:n_star] + pm[0] * dt / 3.6e6 / cosd,
+                  "dec": t["dec"][:n_star] + pm[1] * dt / 3.6e6, "pmra": pm[0], "pmdec": pm[1],
+                  "ref_epoch": np.full(n_star, 2016.0)})
+    gaia.meta["source"] = "fabricated for the notebook-05 test"
+    gaia.write(cfg.subdir("archive") / "gaia.ecsv", format="ascii.ecsv")
     # the image: only its header matters here (PHOTFLAM/PHOTPLAM of ACS/WFC F814W)
     sci = fits.ImageHDU(np.zeros((4, 4), np.float32), name="SCI")
     sci.header["PHOTFLAM"] = 7.0723e-20
@@ -86,7 +96,7 @@ def test_notebook05_writes_every_file(tmp_path):
     out = cfg.path / "export"
     names = {p.name for p in out.iterdir()}
     for expected in ("nb05-test_mpt.cat", "sources.reg", "msata_reference_stars.reg", "msa_outline.reg",
-                     "nb05-test_catalog_full.ecsv", "session.json", "summary_card.png"):
+                     "planned_slitlets.reg", "nb05-test_catalog_full.ecsv", "session.json", "summary_card.png"):
         assert expected in names, (expected, names)
     assert not any(n.endswith(".part") for n in names)
     mpt = export.read_mpt_catalog(out / "nb05-test_mpt.cat")
@@ -95,6 +105,18 @@ def test_notebook05_writes_every_file(tmp_path):
     assert session["pointing"]["apa"] == 45.0 and session["images"][0]["product_id"] == "hst_demo_acs_wfc_f814w"
     assert session["inputs"]["zeropoint_source"].startswith("PHOTFLAM")
     assert "MPT catalog" in session["files"] and session["files"]["MPT catalog"]["bytes"] > 0
+    # MSATA got the planned epoch, the Gaia motions, the pointing's shutters and the calibrated sigma (#12)
+    msata = session["msata"]
+    assert msata["planned_epoch"] == 2027.5 and msata["operability_checked"] and msata["sigma_calibration"] != 1
+    assert msata["rejections"]["moves too far by the planned epoch"] >= 1
+    assert msata["rejections"]["not in an operable open shutter"] > 0
+    full = export.read_mpt_catalog(out / "nb05-test_mpt.cat")
+    assert not set(full["ID"][full["Reference"] == 1].tolist()) & {1, 2, 3, 4, 5}  # the fast movers
+    # the plan as APT takes it (#16): reference point and APA, planned targets, overlaps, slitlet file
+    plan = session["plan"]
+    assert plan["mpt_pointing"]["aperture"] == "NRS_FULL_MSA" and plan["mpt_pointing"]["apa_deg"] == 45.0
+    assert plan["n_planned"] > 0 and plan["overlaps"]["disperser"] == "PRISM/CLEAR"
+    assert plan["slitlet_regions"] == "planned_slitlets.reg" and "planned slitlets (DS9)" in session["files"]
     # figures are listed where they are, with their checksums, not copied into export/ (#18)
     assert "figures" not in names
     assert session["files"]["figure 03_residuals.png"]["sha256"] and session["files"]["figure 03_residuals.png"]["bytes"] == 8

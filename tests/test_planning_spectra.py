@@ -35,44 +35,77 @@ def test_detector_gap_is_derived_from_pysiaf():
     assert 4.5 < lay["row_pitch_px"] < 5.5  # 0.53" spatial pitch / ~0.1"/px
 
 
+#: Agreement with vMPT 1.8.0's per-shutter table on the recorded sample (every 16th shutter), in
+#: pixels along the dispersion, worst of the four columns (blue end, red end, both gap edges):
+#: (median |difference|, 95th percentile), measured 2026-12-02 after the row drift, the reference
+#: pixels and the gap rule were added. Before: gap edges 23-26 px median / 39-47 px p95 (M),
+#: 50-56 / 90-108 px (H); ends up to 62 px p95; gap presence 97-99 %.
+RECORDED_PX = {"G140M/F070LP": (1.2, 6.0), "G140M/F100LP": (1.5, 3.8), "G235M/F170LP": (2.2, 5.5),
+               "G395M/F290LP": (1.5, 3.8), "G140H/F070LP": (7.1, 38.1), "G140H/F100LP": (12.3, 34.3),
+               "G235H/F170LP": (10.6, 28.1), "G395H/F290LP": (9.1, 26.7)}
+
+
 @pytest.mark.parametrize("pair", GRATINGS)
 def test_grating_edges_and_gap_agree_with_vmpt(pair, vmpt, grid):
-    """Per shutter, against vMPT 1.8.0's table (pipeline dispersion polynomials via msaviz).
-    Tolerances are the measured agreement of this first-order model (linear dispersion from JDox)
-    with a margin: spectrum ends within ~130 px (95%), gap presence on >= 96% of shutters."""
+    """Per shutter, against vMPT 1.8.0's table (pipeline dispersion polynomials via msaviz): the
+    recorded agreement (`RECORDED_PX`, 10 % + 0.5 px margin) and the gap on >= 99 % of shutters."""
     key = pair.replace("/", "_")
     t = spectrum_extents(*grid, pair)
     disp = DISPERSERS[pair][2]
-    for col, ref_key, med_px in (("lambda_blue", "blue_edge", 5), ("lambda_red", "red_edge", 60),
-                                 ("gap_lo", "gap_lo", 60), ("gap_hi", "gap_hi", 60)):
+    med_max, p95_max = RECORDED_PX[pair]
+    for col, ref_key in (("lambda_blue", "blue_edge"), ("lambda_red", "red_edge"), ("gap_lo", "gap_lo"),
+                         ("gap_hi", "gap_hi")):
         ref = vmpt[f"{key}_{ref_key}"].ravel()
         mine = np.asarray(t[col], float)
-        assert np.mean(np.isfinite(ref) == np.isfinite(mine)) >= 0.96, col
+        assert np.mean(np.isfinite(ref) == np.isfinite(mine)) >= 0.99, col
         both = np.isfinite(ref) & np.isfinite(mine)
         assert both.sum() > 300
         err_px = np.abs(mine - ref)[both] / disp
-        assert np.median(err_px) < med_px, (col, np.median(err_px))
-        assert np.percentile(err_px, 95) < 130, (col, np.percentile(err_px, 95))
+        print(f"{pair} {ref_key}: median {np.median(err_px):.1f} px, p95 {np.percentile(err_px, 95):.1f} px")
+        assert np.median(err_px) <= 1.1 * med_max + 0.5, (col, np.median(err_px))
+        assert np.percentile(err_px, 95) <= 1.1 * p95_max + 0.5, (col, np.percentile(err_px, 95))
+
+
+def test_row_drift_is_what_removes_the_quadrant_offset(vmpt, grid, monkeypatch):
+    """Without the drift of the spectra with the detector row, the gap wavelengths sit ~25 px off
+    vMPT's, with opposite signs for the upper (Q2, Q4) and lower (Q1, Q3) quadrants."""
+    from helpers.planning import spectra
+
+    pair = "G395M/F290LP"
+    ref = vmpt["G395M_F290LP_gap_lo"].ravel()
+    disp = DISPERSERS[pair][2]
+    monkeypatch.setitem(spectra.ROW_DRIFT_PX, pair, 0.0)
+    off = (np.asarray(spectrum_extents(*grid, pair)["gap_lo"], float) - ref) / disp
+    q = grid[0]
+    lower = np.nanmedian(off[(q == 1) | (q == 3)])
+    upper = np.nanmedian(off[(q == 2) | (q == 4)])
+    assert lower > 15 and upper < -15, (lower, upper)
 
 
 def test_prism_extent_agrees_with_vmpt(vmpt):
-    """PRISM: pixel extent at vMPT's 10 x 10 grid of shutters per quadrant. The PRISM model is a
-    fixed pixel span around the image position (its dispersion is non-linear and its trace
-    tilts), so the measured agreement is coarser: median ~75 px, 95th percentile ~170 px."""
+    """PRISM: pixel ends at vMPT's 10 x 10 grid of shutters per quadrant, where vMPT did not clip
+    them at a detector edge. The model is a fixed span around the image position drifting with
+    the detector row (its dispersion is non-linear: λ(s) is not modelled). Recorded 2026-12-02:
+    blue ends median 5.3 px / p95 19.6 px, red ends 4.9 / 12.1 px (before the drift: ~80 / ~210 px)."""
     rows, cols = vmpt["PRISM_CLEAR_tilt_grid_rows"], vmpt["PRISM_CLEAR_tilt_grid_cols"]
     q, j, i = np.meshgrid(np.arange(1, 5), rows, cols, indexing="ij")
     t = spectrum_extents(q.ravel(), i.ravel(), j.ravel(), "PRISM")
     lay = detector_layout()
+    inner = (lay["reference_px"] + 1.5, 2048.5 - lay["reference_px"] - 1)
     # vMPT counts NRS2 x from the gap, in the direction of s: s = x + start of NRS2.
-    for mine, ref in ((t["s_red"], vmpt["PRISM_CLEAR_x_hi_nrs2"].ravel() + lay["nrs2"][0]),
-                      (t["s_blue"], vmpt["PRISM_CLEAR_x_lo_nrs2"].ravel() + lay["nrs2"][0]),
-                      (t["s_blue"], vmpt["PRISM_CLEAR_x_lo_nrs1"].ravel())):
-        err = np.abs(np.asarray(mine, float) - ref)
-        err = err[np.isfinite(err)]
-        assert err.size > 100
-        assert np.median(err) < 100 and np.percentile(err, 95) < 200
-    assert np.mean(np.isfinite(vmpt["PRISM_CLEAR_x_lo_nrs2"].ravel()) == np.asarray(t["on_nrs2"])) >= 0.95
-    assert np.mean(np.isfinite(vmpt["PRISM_CLEAR_x_lo_nrs1"].ravel()) == np.asarray(t["on_nrs1"])) >= 0.95
+    for mine, ref_on1, ref_on2, limits in ((t["s_blue"], "x_lo_nrs1", "x_lo_nrs2", (6.0, 22.0)),
+                                           (t["s_red"], "x_hi_nrs1", "x_hi_nrs2", (5.5, 13.5))):
+        x1, x2 = vmpt[f"PRISM_CLEAR_{ref_on1}"].ravel(), vmpt[f"PRISM_CLEAR_{ref_on2}"].ravel()
+        first_on1 = np.isfinite(x1) if "lo" in ref_on1 else ~np.isfinite(x2)
+        x = np.where(first_on1, x1, x2)
+        ref = np.where(first_on1, x1, x2 + lay["nrs2"][0])
+        ok = np.isfinite(x) & (x > inner[0]) & (x < inner[1])
+        err = np.abs(np.asarray(mine, float) - ref)[ok]
+        assert err.size > 300
+        print(f"PRISM {ref_on1[:4]} ends: median {np.median(err):.1f} px, p95 {np.percentile(err, 95):.1f} px")
+        assert np.median(err) < limits[0] and np.percentile(err, 95) < limits[1]
+    assert np.mean(np.isfinite(vmpt["PRISM_CLEAR_x_lo_nrs2"].ravel()) == np.asarray(t["on_nrs2"])) >= 0.97
+    assert np.mean(np.isfinite(vmpt["PRISM_CLEAR_x_lo_nrs1"].ravel()) == np.asarray(t["on_nrs1"])) >= 0.97
 
 
 def test_spectrum_moves_with_the_shutter():

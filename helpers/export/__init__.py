@@ -24,6 +24,9 @@ Submodules (all used by notebook 05, ``05_export_for_apt.ipynb``)
     The MSA at the chosen pointing (outlines, source counts) from `helpers.msa`, lazily.
 ``regions``
     DS9 / CRTF region files.
+``slitlets``
+    The planned slitlets at the chosen pointing: counted targets, spectral overlaps, the
+    pointing as MPT takes it, DS9 polygons of the slitlets.
 ``catalogs``
     The full export catalog (ECSV).
 ``session``
@@ -49,8 +52,11 @@ from .mpt import (COORD_DECIMALS, MAG_FILL, MPT_MAX_ID, MPT_MAX_RADIUS_DEG, OTHE
                   read_mpt_catalog, round_trip_check, validate_mpt_table, write_mpt_catalog)
 from .msata import (FLAG_BLENDED, FLAG_EDGE, FLAG_MASKED, FLAG_PSF_FAILED, FLAG_SATURATED, MSATA_WINDOWS,
                     MSATA_WINDOWS_SOURCE, load_brightness_windows, msata_candidates, ta_magnitude_window)
-from .notebook import copy_figures, find_source_catalog, image_header, list_figures
+from .notebook import (chosen_pointing, copy_figures, find_source_catalog, image_header, list_figures,
+                       field_plan, msata_inputs, planned_epoch, reference_gaia, sigma_calibration)
 from .regions import outline_regions, write_ds9_circles, write_regions
+from .slitlets import (PRIORITY_COLORS, mpt_pointing, overlap_record, planned_slitlets, priority_classes,
+                       slitlet_regions, write_slitlet_regions)
 from .session import read_session, recreate_field_from_session, software_versions, write_session
 
 # private helpers used outside the package (tests/test_export.py); not part of __all__
@@ -92,4 +98,17 @@ __all__ = [
     "astrometry_summary",
     "round_trip_check",
     "image_header",
+    "planned_epoch",
+    "chosen_pointing",
+    "sigma_calibration",
+    "reference_gaia",
+    "msata_inputs",
+    "field_plan",
+    "PRIORITY_COLORS",
+    "priority_classes",
+    "planned_slitlets",
+    "slitlet_regions",
+    "write_slitlet_regions",
+    "mpt_pointing",
+    "overlap_record",
 ]

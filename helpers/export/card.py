@@ -35,7 +35,7 @@ def astrometry_summary(record):
     return out
 
 
-def summary_card(field, imaging, astrometry, counts, files, msata=None):
+def summary_card(field, imaging, astrometry, counts, files, msata=None, plan=None):
     """Plain-text summary card for the end of notebook 05.
 
     Parameters
@@ -53,6 +53,9 @@ def summary_card(field, imaging, astrometry, counts, files, msata=None):
         ``{label: path}`` written.
     msata : dict, optional
         MSATA selection summary.
+    plan : dict, optional
+        As `write_session`'s ``plan``: the MPT pointing, planned targets, overlaps for the
+        chosen disperser, the slitlet region file.
 
     Returns
     -------
@@ -67,12 +70,26 @@ def summary_card(field, imaging, astrometry, counts, files, msata=None):
                                  f"filter {p.get('filter')}"))
     else:
         rows.append(("Pointing", "not chosen (notebook 04 not run) - no MSA counts"))
+    apt = plan
+    mp = (apt or {}).get("mpt_pointing")
+    if mp:
+        rows.append(("MPT pointing", f"{mp['aperture']} reference point RA {mp['ra_hms']} Dec {mp['dec_dms']} "
+                                     f"({mp['ra_deg']:.9f}, {mp['dec_deg']:.9f} deg), APA {mp['apa_deg']:.4f} deg "
+                                     f"(V3PA {mp['v3pa_deg']:.4f})"))
+    if apt and apt.get("n_planned") is not None:
+        rows.append(("Planned slitlets", f"{apt['n_planned']} targets counted at this pointing "
+                                         f"({apt.get('constraint')}, {apt.get('slitlet')}-shutter slitlets)"
+                                         + (f"; DS9: {apt['slitlet_regions']}" if apt.get("slitlet_regions") else "")))
+    ov = (apt or {}).get("overlaps")
+    if ov:
+        rows.append(("Spectral overlaps", f"{ov['n_pairs']} overlapping pair(s) among {ov['n_planned']} planned "
+                                          f"targets with {ov['disperser']} ({ov['n_targets_overlapping']} targets involved)"))
     plan = field.get("planning")
     if plan:
         rows.append(("Planned yield", f"{plan.get('n_targets')} targets in their centering zone, "
                                       f"{plan.get('expected'):.1f} expected with catalog and MSATA errors "
                                       f"(optimised for {plan.get('date')}, {plan.get('disperser') or 'overlaps not checked'})"))
-        if plan.get("n_overlaps_dropped") is not None:
+        if plan.get("n_overlaps_dropped") is not None and not (apt or {}).get("overlaps"):
             rows.append(("Spectral overlaps", f"none among the planned targets; {plan['n_overlaps_dropped']} "
                                               "lower-priority targets dropped for overlapping spectra"))
     rows.append(("Imaging used", imaging))

@@ -76,7 +76,7 @@ def quadrant_outlines(outlines):
     return {k: v for k, v in outlines.items() if str(k).upper().startswith("Q")} or None
 
 
-def msa_counts(pointing, ra, dec):
+def msa_counts(pointing, ra, dec, epoch=None):
     """Count sources in the MSA at a pointing with `helpers.msa` (lazily imported).
 
     Parameters
@@ -84,6 +84,8 @@ def msa_counts(pointing, ra, dec):
     pointing : dict
         ``{"ra", "dec", "apa", "filter"}`` (notebook 04's ``cfg.pointing``).
     ra, dec : array-like, deg
+    epoch : str or float, optional
+        Planned date: applies APT's differential velocity aberration (`helpers.msa.MSAPointing`).
 
     Returns
     -------
@@ -103,7 +105,7 @@ def msa_counts(pointing, ra, dec):
         used = str(pointing.get("filter") or "CLEAR").upper()
         if used not in getattr(msa, "FILTERS", (used,)):
             used = "CLEAR"
-        p = msa.MSAPointing(pointing["ra"], pointing["dec"], pointing["apa"], filter=used)
+        p = msa.MSAPointing(pointing["ra"], pointing["dec"], pointing["apa"], filter=used, epoch=epoch)
         t = p.locate(np.asarray(ra, float), np.asarray(dec, float))
         constraint = msa.canonical_constraint(pointing.get("constraint") or "Midpoint")
         n_zone = p.count(np.asarray(ra, float), np.asarray(dec, float), constraint, slitlet=3)

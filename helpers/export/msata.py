@@ -172,7 +172,10 @@ def msata_candidates(catalog, ta_filter="F110W", readout="NRSRAPID", mag_column=
         ``max_motion_fraction`` of the 0.2679" shutter pitch; otherwise it is excluded with
         the reason (JDox lists proper motion as a selection factor).
     gaia : `~astropy.table.Table`, optional
-        Gaia DR3-like table (``ra, dec, pmra, pmdec``); stars are matched within 0.1".
+        Gaia DR3-like table (``ra, dec, pmra, pmdec`` and ``ref_epoch``, column or meta); Gaia
+        positions are moved to the catalog epoch with their own proper motions, then matched
+        within 0.1". A star without a usable proper motion says why (no Gaia star near it, or
+        a Gaia match without proper motion).
     max_motion_fraction : float
         Largest displacement to ``planned_epoch``, as a fraction of the shutter pitch (dispersion).
     pointing : `helpers.msa.MSAPointing`, optional
@@ -300,10 +303,13 @@ def msata_candidates(catalog, ta_filter="F110W", readout="NRSRAPID", mag_column=
 
     motion_mas = np.full(n, np.nan)
     if planned_epoch is not None:
-        motion_mas = _motion_to_epoch(catalog, ra, dec, gaia, planned_epoch)
+        motion_mas, in_gaia = _motion_to_epoch(catalog, ra, dec, gaia, planned_epoch)
         limit_mas = 1000.0 * max_motion_fraction * SHUTTER_PITCH_ARCSEC[0]
         m = point & ~np.isfinite(motion_mas)
-        reject(m, f"no proper motion (not matched in Gaia): its motion to {float(planned_epoch):.1f} is unknown")
+        no_gaia = ("no Gaia table given" if gaia is None or not len(gaia) else
+                   f"no Gaia star within {GAIA_MATCH_ARCSEC:g}\"")
+        reject(m, lambda i: ("no proper motion (its Gaia match has none: 2-parameter solution)" if in_gaia[i]
+                             else f"no proper motion ({no_gaia})") + f": its motion to {float(planned_epoch):.1f} is unknown")
         tally(m, "no proper motion")
         m = point & (motion_mas > limit_mas)
         reject(m, lambda i: f"moves {motion_mas[i]:.0f} mas by {float(planned_epoch):.1f} "
@@ -408,7 +414,8 @@ def msata_candidates(catalog, ta_filter="F110W", readout="NRSRAPID", mag_column=
 
 def _motion_to_epoch(catalog, ra, dec, gaia, planned_epoch):
     """Displacement (mas) of each source from the catalog epoch to ``planned_epoch``; NaN where
-    the proper motion is unknown (no ``pmra/pmdec`` in the catalog and no Gaia match within 0.1")."""
+    the proper motion is unknown (no ``pmra/pmdec`` in the catalog and no Gaia match within 0.1"),
+    and whether each source has a Gaia counterpart (matched at the catalog epoch)."""
     epoch = catalog.meta.get("epoch")
     try:
         epoch = float(epoch)
@@ -417,6 +424,7 @@ def _motion_to_epoch(catalog, ra, dec, gaia, planned_epoch):
         raise WorkbookError(f"catalog epoch {epoch!r} / planned epoch {planned_epoch!r} must be decimal years; "
                             "set catalog.meta['epoch'] (e.g. 2005.3) and planned_epoch (e.g. 2027.5)") from None
     n = len(ra)
+    matched = np.zeros(n, bool)
     pmra = np.full(n, np.nan)
     pmdec = np.full(n, np.nan)
     if "pmra" in catalog.colnames and "pmdec" in catalog.colnames:
@@ -431,12 +439,39 @@ def _motion_to_epoch(catalog, ra, dec, gaia, planned_epoch):
             raise WorkbookError(f"Gaia table lacks column(s) {', '.join(missing)}; pass a Gaia DR3 table with proper motions")
         ok = np.isfinite(ra) & np.isfinite(dec)
         if ok.any():
+            g_ra, g_dec = _gaia_at_epoch(gaia, epoch)
             idx, sep, _ = SkyCoord(ra[ok] * u.deg, dec[ok] * u.deg).match_to_catalog_sky(
-                SkyCoord(np.asarray(gaia["ra"], float) * u.deg, np.asarray(gaia["dec"], float) * u.deg))
-            hit = sep.arcsec < 0.1
+                SkyCoord(g_ra * u.deg, g_dec * u.deg))
+            hit = sep.arcsec < GAIA_MATCH_ARCSEC
             rows = np.flatnonzero(ok)[hit]
             g_pmra = np.ma.filled(np.ma.asarray(gaia["pmra"], dtype=float), np.nan)[idx[hit]]
             g_pmdec = np.ma.filled(np.ma.asarray(gaia["pmdec"], dtype=float), np.nan)[idx[hit]]
             take = ~np.isfinite(pmra[rows])
             pmra[rows[take]], pmdec[rows[take]] = g_pmra[take], g_pmdec[take]
-    return np.hypot(pmra, pmdec) * abs(planned - epoch)
+            matched[rows] = True
+    return np.hypot(pmra, pmdec) * abs(planned - epoch), matched
+
+
+#: Largest separation (arcsec) between a catalog star and its Gaia counterpart, both at the
+#: catalog epoch (Gaia propagated there with its own proper motion first).
+GAIA_MATCH_ARCSEC = 0.1
+
+
+def _gaia_at_epoch(gaia, epoch):
+    """Gaia positions (deg) moved from their reference epoch to ``epoch`` with their own proper
+    motions (linear, tangent-plane; zero motion where pmra/pmdec are masked): a fast mover is
+    matched where the pre-image saw it, not where Gaia saw it (a 50 mas/yr star is 0.56" away
+    after 11 years). Without ``ref_epoch`` (column or meta) the positions are used as they are."""
+    g_ra = np.asarray(gaia["ra"], float)
+    g_dec = np.asarray(gaia["dec"], float)
+    ref = gaia["ref_epoch"] if "ref_epoch" in gaia.colnames else gaia.meta.get("ref_epoch")
+    if ref is None:
+        return g_ra, g_dec
+    dt = float(epoch) - np.ma.filled(np.ma.asarray(ref, dtype=float), np.nan)
+    pmra = np.nan_to_num(np.ma.filled(np.ma.asarray(gaia["pmra"], dtype=float), np.nan))
+    pmdec = np.nan_to_num(np.ma.filled(np.ma.asarray(gaia["pmdec"], dtype=float), np.nan))
+    dt = np.nan_to_num(np.broadcast_to(dt, g_ra.shape))
+    # pmra is mu_alpha* (already times cos dec), mas/yr
+    g_dec_new = g_dec + pmdec * dt / 3.6e6
+    g_ra_new = g_ra + pmra * dt / 3.6e6 / np.cos(np.radians(g_dec))
+    return g_ra_new % 360.0, g_dec_new

@@ -8,6 +8,8 @@ notebooks next to the exports.
 import shutil
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import WorkbookError
 from .._io import atomic_path, ensure_writable_dir
 
@@ -17,6 +19,12 @@ __all__ = [
     "image_header",
     "copy_figures",
     "list_figures",
+    "planned_epoch",
+    "chosen_pointing",
+    "sigma_calibration",
+    "reference_gaia",
+    "msata_inputs",
+    "field_plan",
 ]
 
 
@@ -174,3 +182,197 @@ def target_mpt_table(cfg, image_mpt):
           f"positions: {rec['correction'].get('method')}) + {mpt.meta['n_contaminants']} other image sources as "
           "contaminants (Weight 0)")
     return mpt
+
+
+def planned_epoch(cfg):
+    """The planned visit: notebook 04's planning date when it optimised, else the field's epoch.
+
+    Returns
+    -------
+    epoch : float
+        Decimal year.
+    date : str
+        ISO date (``YYYY-MM-DD``).
+    note : str
+        One line saying where it came from.
+    """
+    from astropy.time import Time
+
+    plan = (cfg.extra or {}).get("planning") or {}
+    if plan.get("date"):
+        try:
+            t = Time(str(plan["date"]))
+        except ValueError:
+            raise WorkbookError(f"extra['planning']['date'] = {plan['date']!r} is not an ISO date; re-run notebook 04") from None
+        return float(t.decimalyear), t.strftime("%Y-%m-%d"), f"planned epoch {t.decimalyear:.3f} (notebook 04's date {plan['date']})"
+    t = Time(float(cfg.epoch), format="decimalyear")
+    return float(cfg.epoch), t.strftime("%Y-%m-%d"), f"planned epoch {float(cfg.epoch):.3f} (the field's epoch; notebook 04 did not optimise a date)"
+
+
+def chosen_pointing(cfg, date=None):
+    """The MSA pointing notebook 04 chose, as an `helpers.msa.MSAPointing`, or None.
+
+    ``cfg.pointing`` (what the planner left on the sliders) wins; without it, the optimizer's
+    record ``extra["planning"]``. With ``date`` the pointing applies APT's differential velocity
+    aberration for that date.
+
+    Returns
+    -------
+    pointing : `helpers.msa.MSAPointing` or None
+    record : dict or None
+        ``ra, dec, apa, filter, constraint`` used.
+    note : str
+    """
+    from .. import msa
+
+    rec, where = cfg.pointing, "notebook 04's pointing (field.json)"
+    if not rec:
+        rec, where = (cfg.extra or {}).get("planning"), "notebook 04's optimizer record (extra['planning'])"
+    if not rec:
+        return None, None, "no pointing chosen (run notebook 04): reference stars are not checked against shutters"
+    try:
+        ra, dec, apa = float(rec["ra"]), float(rec["dec"]), float(rec["apa"])
+    except (KeyError, TypeError, ValueError):
+        raise WorkbookError(f"the pointing {rec!r} lacks numeric ra, dec, apa; re-run notebook 04") from None
+    filt = str(rec.get("filter") or "CLEAR").upper()
+    used = filt if filt in msa.FILTERS else "CLEAR"
+    p = msa.MSAPointing(ra, dec, apa, filter=used, epoch=date)
+    record = {"ra": p.ra, "dec": p.dec, "apa": p.apa, "filter": used,
+              "constraint": msa.canonical_constraint(rec.get("constraint") or "Midpoint")}
+    note = f"{where}: RA {p.ra:.6f}, Dec {p.dec:+.6f}, APA {p.apa:.2f} deg, filter {used}; {p.velocity_aberration_note}"
+    if used != filt:
+        note += f" (the MSA model has no {filt}: CLEAR used)"
+    return p, record, note
+
+
+def sigma_calibration(cfg, sources):
+    """Notebook 03's measured scatter over the catalog's typical reported error, per axis.
+
+    ``extra["astrometry"]["sigma_mas"]`` is the whole catalog's 1-sigma per-axis scatter; the
+    catalog's own errors (``ra_err, dec_err``, mas) say ``median(sqrt((ra_err^2 + dec_err^2)/2))``
+    over its usable sources (finite errors, not saturated). Their ratio rescales every star's
+    reported sigma before the MSATA sigma cut.
+
+    Returns
+    -------
+    factor : float or None
+        None when notebook 03 recorded no scatter or the catalog has no errors.
+    note : str
+    """
+    from ..astrometry import usable_sources
+
+    sigma = (cfg.extra or {}).get("astrometry", {}) or {}
+    sigma = sigma.get("sigma_mas") if isinstance(sigma, dict) else None
+    if not isinstance(sigma, (int, float)) or not np.isfinite(sigma) or sigma <= 0:
+        return None, "no measured scatter (run notebook 03): reference-star sigmas are the catalog's own, not rescaled"
+    if "ra_err" not in sources.colnames or "dec_err" not in sources.colnames:
+        return None, "the catalog has no ra_err/dec_err: reference-star sigmas cannot be calibrated"
+    ok = usable_sources(sources)
+    ex = np.ma.filled(np.ma.asarray(sources["ra_err"], dtype=float), np.nan)[ok]
+    ey = np.ma.filled(np.ma.asarray(sources["dec_err"], dtype=float), np.nan)[ok]
+    typical = float(np.nanmedian(np.sqrt(0.5 * (ex ** 2 + ey ** 2)))) if ok.any() else float("nan")
+    if not np.isfinite(typical) or typical <= 0:
+        return None, "no usable catalog errors: reference-star sigmas are not rescaled"
+    factor = float(sigma) / typical
+    return factor, (f"sigma calibrated by notebook 03: measured {sigma:.2f} mas / catalog median {typical:.2f} mas "
+                    f"= x{factor:.2f} applied to every star's reported sigma")
+
+
+def reference_gaia(cfg):
+    """The Gaia table notebook 01 cached (``extra['imaging']['gaia_catalog']``, else
+    ``archive/gaia.ecsv``), or None, with a note."""
+    from astropy.table import Table
+
+    imaging = (cfg.extra or {}).get("imaging") or {}
+    path = Path(imaging.get("gaia_catalog") or cfg.subdir("archive") / "gaia.ecsv")
+    if not path.is_file():
+        return None, f"no Gaia table ({path.name} absent; run notebook 01): every reference star lacks a proper motion"
+    try:
+        gaia = Table.read(path, format="ascii.ecsv")
+    except Exception as exc:  # noqa: BLE001 - a corrupt cache should say so, not crash the export
+        raise WorkbookError(f"the Gaia table {path} is unreadable ({exc.__class__.__name__}); delete it and re-run "
+                            "notebook 01") from None
+    n_pm = int(np.isfinite(np.ma.filled(np.ma.asarray(gaia["pmra"], dtype=float), np.nan)).sum()) if "pmra" in gaia.colnames else 0
+    return gaia, f"Gaia: {path.name}, {len(gaia)} stars ({n_pm} with proper motions; {gaia.meta.get('source', 'source not recorded')})"
+
+
+def msata_inputs(cfg, sources):
+    """Everything `msata_candidates` needs from the workspace, and a line for each.
+
+    Parameters
+    ----------
+    cfg : `helpers.config.FieldConfig`
+    sources : `~astropy.table.Table`
+        The exported source catalog (for the sigma calibration).
+
+    Returns
+    -------
+    kwargs : dict
+        ``planned_epoch, gaia, pointing, sigma_calibration`` to pass to `msata_candidates`.
+    info : dict
+        ``date`` (ISO planned date), ``pointing_record`` and ``notes`` (list of str).
+    """
+    epoch, date, n_epoch = planned_epoch(cfg)
+    gaia, n_gaia = reference_gaia(cfg)
+    pointing, record, n_point = chosen_pointing(cfg, date=date)
+    factor, n_sigma = sigma_calibration(cfg, sources)
+    kwargs = {"planned_epoch": epoch, "gaia": gaia, "pointing": pointing, "sigma_calibration": factor}
+    return kwargs, {"date": date, "pointing_record": record, "notes": [n_epoch, n_gaia, n_point, n_sigma]}
+
+
+def field_plan(cfg, pointing, record, mpt, disperser=None):
+    """Notebook 05: the targets planned at the chosen pointing, their overlaps, the MPT pointing.
+
+    Parameters
+    ----------
+    cfg : `helpers.config.FieldConfig`
+    pointing, record
+        From `chosen_pointing`.
+    mpt : `~astropy.table.Table`
+        The MPT catalog written (``ID, RA, DEC`` and, from a target list, ``Weight``; contaminants
+        have Weight 0 and are not planned).
+    disperser : str, optional
+        Disperser/filter pair for the overlaps; default notebook 04's (``extra['planning']``),
+        else PRISM/CLEAR (said in the note).
+
+    Returns
+    -------
+    planned : `~astropy.table.Table`
+        From `planned_slitlets`.
+    plan : dict
+        For `write_session` / `summary_card` (``slitlet_regions`` is filled in by the caller).
+    notes : list of str
+    """
+    from ..planning import disperser_pairs
+    from .slitlets import mpt_pointing, overlap_record, planned_slitlets, priority_classes
+
+    notes = []
+    planning = (cfg.extra or {}).get("planning") or {}
+    if disperser is None:
+        disperser = planning.get("disperser")
+        if disperser:
+            notes.append(f"overlaps for notebook 04's disperser {disperser}")
+        else:
+            disperser = "PRISM/CLEAR"
+            notes.append("no disperser chosen in notebook 04: overlaps for PRISM/CLEAR (the longest spectra; set "
+                         f"disperser to one of {', '.join(disperser_pairs())})")
+    keep = np.ones(len(mpt), bool)
+    if "Weight" in mpt.colnames:
+        w = np.asarray(mpt["Weight"], float)
+        keep = w > 0
+        if not keep.any():
+            raise WorkbookError("every MPT source has Weight 0: no target to plan; give priorities in the target list")
+    sub = mpt[keep]
+    pri = priority_classes(sub["Weight"]) if "Weight" in sub.colnames else None
+    nod = bool((cfg.pointing or {}).get("nod", True))
+    planned = planned_slitlets(pointing, sub["RA"], sub["DEC"], ids=sub["ID"], priority=pri,
+                               constraint=record["constraint"], slitlet=3 if nod else 1, disperser=disperser)
+    ov = overlap_record(planned)
+    notes.append(f"{planned.meta['n_planned']} of {len(sub)} targets counted at the chosen pointing "
+                 f"({planned.meta['constraint']}, {planned.meta['slitlet']}-shutter slitlets); "
+                 f"{ov['n_pairs']} overlapping spectrum pair(s) with {ov['disperser']}")
+    plan = {"mpt_pointing": mpt_pointing(pointing), "n_planned": planned.meta["n_planned"],
+            "constraint": planned.meta["constraint"], "slitlet": planned.meta["slitlet"],
+            "expected": planning.get("expected"), "n_targets_optimizer": planning.get("n_targets"),
+            "overlaps": ov, "velocity_aberration": pointing.velocity_aberration_note}
+    return planned, plan, notes

@@ -42,7 +42,7 @@ def _sha256(path):
     return h.hexdigest()
 
 
-def write_session(path, cfg, files=None, inputs=None, msata=None, notes=None, overwrite=False):
+def write_session(path, cfg, files=None, inputs=None, msata=None, notes=None, overwrite=False, plan=None):
     """Write the session file: everything needed to re-run the chain and audit the export.
 
     Contents: the field configuration as notebook 00 takes it (name, target, ra, dec, radius,
@@ -61,6 +61,11 @@ def write_session(path, cfg, files=None, inputs=None, msata=None, notes=None, ov
     inputs, msata, notes : dict, optional
         Free-form JSON-serialisable records.
     overwrite : bool
+    plan : dict, optional
+        The plan as it goes to APT (notebook 05): ``mpt_pointing`` (`mpt_pointing`: MSA
+        reference-point RA/Dec and APA as MPT's planner takes them), ``n_planned`` (targets
+        counted at that pointing), ``expected`` (notebook 04's expected yield), ``overlaps``
+        (`overlap_record`) and ``slitlet_regions`` (file name); stored as ``plan``.
 
     Returns
     -------
@@ -81,6 +86,7 @@ def write_session(path, cfg, files=None, inputs=None, msata=None, notes=None, ov
         "extra": field.get("extra"),
         "inputs": inputs or {},
         "msata": msata or {},
+        "plan": plan or {},
         "files": {},
         "software": software_versions(),
         "notes": notes or {},

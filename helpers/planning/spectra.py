@@ -11,16 +11,19 @@ A first-order model of the NIRSpec spectrograph along the dispersion, built from
   onto NRS2, whose own x is ``4243.22 - s``. The gap width (146.2 px) is derived, not assumed.
 * **JDox** ("NIRSpec Dispersers and Filters"): the wavelength range each disperser/filter pair puts
   on the detectors and the nominal dispersion of each grating (Å per pixel, converted to µm/px).
-* **one anchor per grating** (the wavelength that lands on the shutter's MIRROR-image position),
+* **two numbers per grating**, the wavelength that lands on the shutter's MIRROR-image position at
+  the middle detector row and its drift with the row (`ROW_DRIFT_PX`),
   and for the PRISM the pixel offsets of its two ends from that position: taken from the per-shutter
   cut-offs jwst-vmpt 1.8.0 ships (``vmpt/data/dispersion_cutoffs.npz``, derived there from the
-  pipeline's dispersion polynomials via msaviz): the median over all shutters, see
-  ``tests/data/planning/record_vmpt_dispersion.py``. The per-shutter behaviour (how edges and gap
+  pipeline's dispersion polynomials via msaviz): fitted over all shutters by
+  ``tests/data/planning/fit_vmpt_anchors.py`` (gratings) and medians (PRISM). The per-shutter behaviour (how edges and gap
   move across the MSA) comes from pysiaf and JDox alone, and the test compares it with vMPT's
   table shutter by shutter.
 
-Model: ``s(λ) = s_image + (λ - λ_anchor) / D`` for the gratings (linear dispersion; D from JDox),
-``s ∈ [s_image + b_blue, s_image + b_red]`` for the PRISM (non-linear dispersion: only the pixel
+Model: ``s(λ) = s_image + drift·(row - 1024.5) + (λ - λ_anchor) / D`` for the gratings (linear
+dispersion, D from JDox; λ_anchor and the row drift fitted to vMPT's table, `ROW_DRIFT_PX`),
+``s ∈ [s_image + b_blue + drift_b·(row - 1024.5), s_image + b_red + drift_r·(row - 1024.5)]``
+for the PRISM (non-linear dispersion: only the pixel
 extent and the detectors are modelled, not λ(s)).
 
 Overlap rule (as APT/vMPT's conflict rule): two chosen targets' spectra overlap when their
@@ -44,18 +47,35 @@ __all__ = ["DISPERSERS", "disperser_pairs", "detector_layout", "spectrum_extents
 #: G235H 3.96, G395H 6.65; None for the PRISM), and the anchor (see module docstring):
 #: λ at the MIRROR-image position (µm) for gratings, (b_blue, b_red) px offsets for the PRISM.
 DISPERSERS = {
-    "PRISM/CLEAR": (0.60, 5.30, None, (-272.0, 125.0)),
-    "G140M/F070LP": (0.70, 1.27, 6.36e-4, 1.465),
-    "G140M/F100LP": (0.97, 1.89, 6.36e-4, 1.465),
-    "G235M/F170LP": (1.66, 3.17, 1.06e-3, 2.444),
-    "G395M/F290LP": (2.87, 5.27, 1.79e-3, 4.039),
-    "G140H/F070LP": (0.70, 1.27, 2.35e-4, 1.162),
-    "G140H/F100LP": (0.97, 1.89, 2.35e-4, 1.162),
-    "G235H/F170LP": (1.66, 3.17, 3.96e-4, 1.955),
-    "G395H/F290LP": (2.87, 5.27, 6.65e-4, 3.306),
+    "PRISM/CLEAR": (0.60, 5.30, None, (-309.7, 87.2)),
+    "G140M/F070LP": (0.70, 1.27, 6.36e-4, 1.46905),
+    "G140M/F100LP": (0.97, 1.89, 6.36e-4, 1.46913),
+    "G235M/F170LP": (1.66, 3.17, 1.06e-3, 2.44873),
+    "G395M/F290LP": (2.87, 5.27, 1.79e-3, 4.04957),
+    "G140H/F070LP": (0.70, 1.27, 2.35e-4, 1.16237),
+    "G140H/F100LP": (0.97, 1.89, 2.35e-4, 1.16319),
+    "G235H/F170LP": (1.66, 3.17, 3.96e-4, 1.94943),
+    "G395H/F290LP": (2.87, 5.27, 6.65e-4, 3.29480),
 }
 
 _NPIX = 2048
+#: Reference pixels along each edge of the NIRSpec H2RG detectors (2048 px, 2040 light-sensitive;
+#: JDox "NIRSpec Detectors"). vMPT's gap wavelengths end 4 px before the physical edge, as this says.
+REFERENCE_PX = 4
+#: Detector row (NRS1 y, 1-based) about which `ROW_DRIFT_PX` is defined: the middle of the detector.
+ROW_CENTRE = 1024.5
+#: Drift (px along the dispersion per detector row) of the grating spectra against the shutter's
+#: MIRROR image: the anchor wavelength lands at ``s_image + drift * (row - ROW_CENTRE)``. Without it
+#: the model's gap wavelengths sat ~25 px (M) / ~52 px (H) off vMPT's, with opposite signs in the
+#: upper and lower quadrants. Fitted with the anchors to vMPT 1.8.0's full table
+#: (``tests/data/planning/fit_vmpt_anchors.py``): gap wavelengths then agree to 1-2 px (M) and
+#: 6-9 px (H) median, 2.6-5.5 / 15-28 px at the 95th percentile (the H gratings' dispersion is
+#: not linear enough over two detectors for one JDox D).
+ROW_DRIFT_PX = {"G140M/F070LP": 0.03944, "G140M/F100LP": 0.04149, "G235M/F170LP": 0.04129, "G395M/F290LP": 0.04072,
+                "G140H/F070LP": 0.08632, "G140H/F100LP": 0.09042, "G235H/F170LP": 0.09014, "G395H/F290LP": 0.09065}
+#: The PRISM's blue and red ends drift with the detector row too (px per row; same fit, vMPT's
+#: 10 x 10 grid per quadrant): ends then agree to ~5 px median.
+PRISM_ROW_DRIFT_PX = (-0.13262, -0.12646)
 
 
 def disperser_pairs():
@@ -104,12 +124,18 @@ def detector_layout():
     -------
     dict
         ``nrs1`` (s range, px), ``nrs2`` (s range, px), ``gap`` (s range, px), ``gap_px`` (width),
-        ``nrs2_x_plus_s`` (NRS2 x = this - s), ``row_pitch_px`` (detector rows per shutter, spatial).
+        ``nrs2_x_plus_s`` (NRS2 x = this - s), ``row_pitch_px`` (detector rows per shutter, spatial);
+        ``reference_px`` (4: the reference-pixel border of each H2RG, which sees no light) and the
+        light-sensitive ranges ``nrs1_active``, ``nrs2_active``, ``gap_active`` (the physical gap
+        plus the reference pixels either side), which `spectrum_extents` clips to.
     """
     _, _, total, pitch_row = _image_positions()
     nrs2_lo = total - (_NPIX + 0.5)
+    ref = REFERENCE_PX
     return {"nrs1": (0.5, _NPIX + 0.5), "nrs2": (nrs2_lo, total - 0.5), "gap": (_NPIX + 0.5, nrs2_lo),
-            "gap_px": nrs2_lo - (_NPIX + 0.5), "nrs2_x_plus_s": total, "row_pitch_px": pitch_row}
+            "gap_px": nrs2_lo - (_NPIX + 0.5), "nrs2_x_plus_s": total, "row_pitch_px": pitch_row,
+            "reference_px": ref, "nrs1_active": (0.5 + ref, _NPIX + 0.5 - ref),
+            "nrs2_active": (nrs2_lo + ref, total - 0.5 - ref), "gap_active": (_NPIX + 0.5 - ref, nrs2_lo + ref)}
 
 
 def _index_arrays(quadrant, i, j):
@@ -158,15 +184,25 @@ def spectrum_extents(quadrant, i, j, disperser="PRISM/CLEAR"):
     s_img = s_img_all[q - 1, j - 1, i - 1]
     row = row_all[q - 1, j - 1, i - 1]
     lay = detector_layout()
-    det_lo, det_hi = lay["nrs1"][0], lay["nrs2"][1]
-    gap_lo_s, gap_hi_s = lay["gap"]
+    det_lo, det_hi = lay["nrs1_active"][0], lay["nrs2_active"][1]
+    gap_lo_s, gap_hi_s = lay["gap_active"]
     if disp is None:
-        s_blue_raw, s_red_raw = s_img + anchor[0], s_img + anchor[1]
+        drow = row - ROW_CENTRE
+        s_blue_raw = s_img + anchor[0] + PRISM_ROW_DRIFT_PX[0] * drow
+        s_red_raw = s_img + anchor[1] + PRISM_ROW_DRIFT_PX[1] * drow
+        s_anchor = s_img
     else:
-        s_blue_raw = s_img + (lam_min - anchor) / disp
-        s_red_raw = s_img + (lam_max - anchor) / disp
+        # where the anchor wavelength lands: the MIRROR image, drifting with the detector row
+        s_anchor = s_img + ROW_DRIFT_PX[key] * (row - ROW_CENTRE)
+        s_blue_raw = s_anchor + (lam_min - anchor) / disp
+        s_red_raw = s_anchor + (lam_max - anchor) / disp
     s_blue = np.clip(s_blue_raw, det_lo, det_hi)
     s_red = np.clip(s_red_raw, det_lo, det_hi)
+    # an end that falls in the gap: the light on the detectors starts (ends) at the gap's far (near) side
+    in_gap_b = (s_blue > gap_lo_s) & (s_blue < gap_hi_s)
+    in_gap_r = (s_red > gap_lo_s) & (s_red < gap_hi_s)
+    s_blue = np.where(in_gap_b, gap_hi_s, s_blue)
+    s_red = np.where(in_gap_r, gap_lo_s, s_red)
     visible = s_red_raw > det_lo
     visible &= s_blue_raw < det_hi
     on1 = visible & (s_blue < gap_lo_s)
@@ -181,7 +217,7 @@ def spectrum_extents(quadrant, i, j, disperser="PRISM/CLEAR"):
         lam_blue = lam_red = gap_lo = gap_hi = nan
     else:
         def lam(s):
-            return anchor + (s - s_img) * disp
+            return anchor + (s - s_anchor) * disp
 
         lam_blue = np.where(visible, lam(s_blue), nan)
         lam_red = np.where(visible, lam(s_red), nan)
