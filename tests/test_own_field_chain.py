@@ -21,7 +21,7 @@ DATA = Path(__file__).parent / "data" / "targets"
 
 
 @pytest.mark.notebooks
-def test_own_image_and_target_list_chain_offline(tmp_path):
+def test_own_image_and_target_list_chain_offline(tmp_path, capsys):
     spec = importlib.util.find_spec("mpdaf")
     if spec is None:
         pytest.skip("mpdaf (test extra) is not installed: no real HDF-S image for the own-field chain")
@@ -32,6 +32,10 @@ def test_own_image_and_target_list_chain_offline(tmp_path):
     planner = DATA / "hdfs_planner.cat"  # SExtractor names, the survey's own sparse NUMBERs, PRIORITY, Z_PHOT
     assert chain.main(["--field", "hdfs-own", "--image", str(image), "--targets", str(planner),
                        "--workspace-root", str(tmp_path)]) == 0
+    out = capsys.readouterr().out  # the planner's answer ends the command's output, paths included
+    for line in ("your 101 targets: ", "frame offset of your list against image HST-HDFS: ", "Gaia DR3: not judged",
+                 "corrected list: ", "MSA overlay with your targets: ", "MPT catalog for APT "):
+        assert line in out, line
     field = tmp_path / "hdfs-own"
     cfg = json.loads((field / "field.json").read_text())
     rec = cfg["extra"]["targets"]
@@ -169,3 +173,13 @@ def test_ids_mpt_cannot_take_get_a_mapping_file_in_the_field(own, tmp_path):
     assert key["id"].tolist() == list(range(1, 41))
     assert key["id_original"].tolist() == [f"HDFS-{4000 + k:04d}" for k in range(40)]
     assert corrected["id"].tolist() == list(range(1, 41)) and judgement.n_matched >= 30
+
+
+def test_readme_shows_the_one_command_this_file_runs_and_what_it_prints():
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme[readme.index("## Your own field"):readme.index("## What is in the box")]
+    assert "--image .venv/lib/python3.11/site-packages/mpdaf/data/obj/HST-HDFS.fits" in section
+    assert "--targets tests/data/targets/hdfs_planner.cat" in section and (DATA / "hdfs_planner.cat").exists()
+    for line in ("your 101 targets: ", "frame offset of your list against image HST-HDFS: ", "corrected list: ",
+                 "MSA overlay with your targets: ", "MPT catalog for APT "):
+        assert line in section, line
