@@ -47,9 +47,14 @@ def plot_targets_quiver(judgement, arrow_scale_mas=None, max_arrows=3000, ax=Non
                   color="#0072B2", label=f"matched ({int(ok.sum())})")
     for name, marker, colour in (("ambiguous", "s", "#E69F00"), ("unmatched", "x", "#D55E00")):
         sel = st == name
-        if sel.any():
+        if not sel.any():
+            continue
+        if name == "unmatched" and sel.sum() > ok.sum():  # against Gaia most targets are no star: keep them faint
+            ax.plot(x[sel], y[sel], ".", ms=2, color="0.6", label=f"{name} ({int(sel.sum())})", zorder=0)
+        else:
             ax.plot(x[sel], y[sel], marker, ls="none", mfc="none", color=colour, label=f"{name} ({int(sel.sum())})")
-    ax.quiverkey(q, 0.86, 0.04, arrow_scale_mas * k, f"{arrow_scale_mas:g} mas", labelpos="N", coordinates="axes",
+    # the key sits under the axes, right of the label, clear of the arrows
+    ax.quiverkey(q, 0.92, -0.1, arrow_scale_mas * k, f"{arrow_scale_mas:g} mas", labelpos="W", coordinates="axes",
                  color="k")
     ax.set_xlabel("East offset (arcsec)")
     ax.set_ylabel("North offset (arcsec)")

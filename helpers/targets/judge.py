@@ -159,7 +159,7 @@ def judge_targets(targets, measured, max_sep=0.3, search_arcsec=5.0, max_rotatio
     inside = np.maximum(np.abs(xt - cx_r), np.abs(yt - cy_r)) <= half + search_arcsec * 1000.0
     if not inside.any():
         raise WorkbookError(f"all {len(targets)} targets are off the {reference} (its centre RA {ra0:.5f}, Dec "
-                            f"{dec0:.5f} deg): give an image that covers the target list, or the list of this field")
+                            f"{dec0:.5f} deg); give an image that covers the target list, or the list of this field")
     if inside.sum() < MIN_ALIGN_PAIRS:
         raise WorkbookError(f"only {int(inside.sum())} of {len(targets)} targets lie on the {reference}: judging a "
                             f"list's frame needs at least {MIN_ALIGN_PAIRS} of them; give an image that covers more "
