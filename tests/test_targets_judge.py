@@ -295,6 +295,17 @@ def test_the_list_is_judged_against_gaia_at_the_image_epoch_too(tmp_path):
     assert rec["gaia"]["n_gaia_usable"] == 300 and rec["n"] == len(j_img.per_target)
     fig = plot_targets_judgements({"image": j_img, "Gaia DR3": j_gaia})
     assert len(fig.axes) >= 4
+    from helpers.targets.notebook import own_field_report
+
+    lines = own_field_report(config_reloaded(cfg))
+    assert lines[0].startswith("your 650 targets: ") and "E +1300." in lines[1] and "(+/- " in lines[1]
+    assert lines[2].startswith("against Gaia DR3 at 2005.00: E +1330.") and lines[3].startswith("corrected list: ")
+
+
+def config_reloaded(cfg):
+    from helpers import config
+
+    return config.load_field(cfg.name, cfg.path.parent)
 
 
 def test_gaia_judgement_skipped_in_one_visible_line_when_it_cannot_be_made(tmp_path, capsys):
