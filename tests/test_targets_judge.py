@@ -350,3 +350,17 @@ def test_a_small_field_is_judged_not_refused(seed):
     assert j.n_matched >= n - 4  # a pair of sources closer than the 0.3" match radius is ambiguous, not matched
     assert abs(j.offset_mas[0] - exp_e) < 4 * j.offset_err_mas + 1 and abs(j.offset_mas[1] - exp_n) < 4 * j.offset_err_mas + 1
     assert abs(j.transform.rotation_arcsec + 720) < 4 * j.rotation_err_arcsec
+
+
+def test_coarse_step_on_a_central_disc_gives_the_same_judgement(monkeypatch):
+    """Big lists run the coarse alignment on a central disc only; the fit on every target makes the result
+    the same as with the whole catalog (here the disc is forced small: 600 of 3000 sources)."""
+    import helpers.targets.judge as judge
+
+    targets, measured, _ = _field(offset=(1800.0, -900.0), rotation_deg=0.4, list_sigma=15.0)
+    whole = judge_targets(targets, measured, n_boot=0)
+    monkeypatch.setattr(judge, "COARSE_MAX_SOURCES", 600)
+    disc = judge_targets(targets, measured, n_boot=0)
+    assert disc.coarse["n_pairs"] < 0.4 * whole.coarse["n_pairs"]  # the disc was used
+    assert np.allclose(disc.offset_mas, whole.offset_mas, atol=1e-6) and disc.sigma_mas == whole.sigma_mas
+    assert disc.per_target["status"].tolist() == whole.per_target["status"].tolist()
