@@ -183,3 +183,42 @@ def test_readme_shows_the_one_command_this_file_runs_and_what_it_prints():
     for line in ("your 101 targets: ", "frame offset of your list against image HST-HDFS: ", "corrected list: ",
                  "MSA overlay with your targets: ", "MPT catalog for APT "):
         assert line in section, line
+
+
+@pytest.mark.notebooks
+def test_notebook_02_judges_the_list_against_the_image_and_gaia(tmp_path):
+    """Notebook 02's target cells on an own field whose archive holds a Gaia DR3 table: the list (the image's
+    stars, moved by 0.8" and scattered by 10 mas) is judged against the image and against Gaia propagated
+    from 2016 to the image epoch (2004.8), both recorded, one figure drawn."""
+    papermill = pytest.importorskip("papermill")
+    from helpers import archive, config, simulate
+
+    truth = simulate.make_truth((53.16, -27.78), 36.0, n_stars=90, n_galaxies=20, n_pairs=0, n_saturated=0,
+                                star_mag_range=(18.0, 21.0), seed=8)
+    spec = simulate.ImageSpec(instrument="ACS/WFC", filter="F814W", shape=(800, 800), center=(53.16, -27.78),
+                              epoch=2004.8, seed=8)
+    sim = simulate.make_image(truth, spec)
+    image = tmp_path / "own_drc.fits"
+    sim.writeto(image)
+    rng = np.random.default_rng(8)
+    shown = sim.truth[np.asarray(sim.truth["kind"]).astype(str) != "galaxy"]
+    from helpers.skyplane import sky_to_tangent, tangent_to_sky
+    e, n = sky_to_tangent(shown["ra"], shown["dec"], 53.16, -27.78, unit="mas")
+    ra, dec = tangent_to_sky(e + 800 + rng.normal(0, 10, len(e)), n - 300 + rng.normal(0, 10, len(e)), 53.16, -27.78,
+                             unit="mas")
+    listing = tmp_path / "stars.ecsv"
+    Table({"id": np.arange(len(e)) + 700, "ra": ra, "dec": dec}).write(listing)
+    cfg = config.create_field("own-gaia", ra=53.16, dec=-27.78, workspace_root=tmp_path, live=False)
+    config.record_own_data(cfg, images=[str(image)], targets=str(listing))
+    cfg.update(extra={"images": archive.local_images([str(image)])})
+    simulate.gaia_like_catalog(truth).write(cfg.subdir("archive") / "gaia.ecsv", format="ascii.ecsv")
+    notebook = Path(__file__).resolve().parents[1] / "notebooks" / "02_extract_sources.ipynb"
+    papermill.execute_notebook(str(notebook), str(tmp_path / "02.ipynb"), kernel_name="python3",
+                               parameters={"field": cfg.name, "workspace_root": str(tmp_path), "use_psf_fit": False},
+                               cwd=str(notebook.parent), progress_bar=False)
+    rec = config.load_field(cfg.name, tmp_path).extra["targets"]
+    assert abs(rec["offset_mas"][0] - 800) < 5 and abs(rec["offset_mas"][1] + 300) < 5
+    gaia = rec["gaia"]
+    assert "skipped" not in gaia and gaia["reference"] == "Gaia DR3 at 2004.80" and gaia["n_matched"] >= 30
+    assert abs(gaia["offset_mas"][0] - rec["offset_mas"][0]) < 20  # the simulated image's WCS is on Gaia's frame
+    assert (cfg.path / "figures" / "02_targets_judged.png").stat().st_size > 20_000
