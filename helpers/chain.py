@@ -318,6 +318,12 @@ def main(argv=None):
                 params["epoch"] = args.epoch
         timings = run_chain(params, workspace_root=args.workspace_root, only=args.only)
         print(json.dumps({k: round(v, 1) for k, v in timings.items()}))
+        if params.get("targets"):  # the planner's answer, where they will look: the end of the output
+            from .config import load_field
+            from .targets.notebook import own_field_report
+
+            for line in own_field_report(load_field(params["field"], args.workspace_root)):
+                print(line)
         return 0
     except WorkbookError as exc:
         print(f"error: {cli_message(str(exc), demo=args.demo, live=args.live)}", file=sys.stderr)

@@ -295,6 +295,17 @@ def test_the_list_is_judged_against_gaia_at_the_image_epoch_too(tmp_path):
     assert rec["gaia"]["n_gaia_usable"] == 300 and rec["n"] == len(j_img.per_target)
     fig = plot_targets_judgements({"image": j_img, "Gaia DR3": j_gaia})
     assert len(fig.axes) >= 4
+    from helpers.targets.notebook import own_field_report
+
+    lines = own_field_report(config_reloaded(cfg))
+    assert lines[0].startswith("your 650 targets: ") and "E +1300." in lines[1] and "(+/- " in lines[1]
+    assert lines[2].startswith("against Gaia DR3 at 2005.00: E +1330.") and lines[3].startswith("corrected list: ")
+
+
+def config_reloaded(cfg):
+    from helpers import config
+
+    return config.load_field(cfg.name, cfg.path.parent)
 
 
 def test_gaia_judgement_skipped_in_one_visible_line_when_it_cannot_be_made(tmp_path, capsys):
@@ -339,3 +350,17 @@ def test_a_small_field_is_judged_not_refused(seed):
     assert j.n_matched >= n - 4  # a pair of sources closer than the 0.3" match radius is ambiguous, not matched
     assert abs(j.offset_mas[0] - exp_e) < 4 * j.offset_err_mas + 1 and abs(j.offset_mas[1] - exp_n) < 4 * j.offset_err_mas + 1
     assert abs(j.transform.rotation_arcsec + 720) < 4 * j.rotation_err_arcsec
+
+
+def test_coarse_step_on_a_central_disc_gives_the_same_judgement(monkeypatch):
+    """Big lists run the coarse alignment on a central disc only; the fit on every target makes the result
+    the same as with the whole catalog (here the disc is forced small: 600 of 3000 sources)."""
+    import helpers.targets.judge as judge
+
+    targets, measured, _ = _field(offset=(1800.0, -900.0), rotation_deg=0.4, list_sigma=15.0)
+    whole = judge_targets(targets, measured, n_boot=0)
+    monkeypatch.setattr(judge, "COARSE_MAX_SOURCES", 600)
+    disc = judge_targets(targets, measured, n_boot=0)
+    assert disc.coarse["n_pairs"] < 0.4 * whole.coarse["n_pairs"]  # the disc was used
+    assert np.allclose(disc.offset_mas, whole.offset_mas, atol=1e-6) and disc.sigma_mas == whole.sigma_mas
+    assert disc.per_target["status"].tolist() == whole.per_target["status"].tolist()

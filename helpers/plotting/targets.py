@@ -9,14 +9,22 @@ from .astrometry import _new_axes, _shade_bands
 __all__ = ["plot_targets_quiver", "plot_targets_histogram", "plot_targets_judgements"]
 
 
-def plot_targets_quiver(judgement, arrow_scale_mas=20.0, max_arrows=3000, ax=None):
+def _nice(value):
+    """The 1-2-5 number nearest above ``value`` (a key arrow's length)."""
+    exp = 10.0 ** np.floor(np.log10(max(value, 1e-3)))
+    return float(next(m * exp for m in (1, 2, 5, 10) if m * exp >= value))
+
+
+def plot_targets_quiver(judgement, arrow_scale_mas=None, max_arrows=3000, ax=None):
     """Residual of every matched target after the fitted transform, as arrows on the sky.
 
     Parameters
     ----------
     judgement : `helpers.targets.TargetJudgement`
-    arrow_scale_mas : float
-        The residual drawn as a 10" arrow.
+    arrow_scale_mas : float, optional
+        The residual drawn as the key arrow, one eighth of the field across (default: the 1-2-5
+        number above twice the residuals' per-axis sigma), mas.
+    max_arrows : int
     ax : matplotlib Axes, optional
 
     Returns
@@ -30,16 +38,24 @@ def plot_targets_quiver(judgement, arrow_scale_mas=20.0, max_arrows=3000, ax=Non
     dx, dy = np.asarray(per["dx"], float), np.asarray(per["dy"], float)
     x, y = np.asarray(per["x_plane"], float) / 1000.0, np.asarray(per["y_plane"], float) / 1000.0
     idx = np.flatnonzero(ok)[:max_arrows]
-    k = 10.0 / arrow_scale_mas
-    ax.quiver(x[idx], y[idx], dx[idx] * k, dy[idx] * k, angles="xy", scale_units="xy", scale=1.0, width=0.003,
-              color="#0072B2", label=f"matched ({int(ok.sum())})")
+    if arrow_scale_mas is None:
+        arrow_scale_mas = _nice(2.0 * float(np.mean(judgement.sigma_diff_mas)))
+    good = np.isfinite(x) & np.isfinite(y)
+    extent = max(float(np.ptp(x[good])), float(np.ptp(y[good])), 1e-3) if good.any() else 1.0
+    k = extent / 8.0 / arrow_scale_mas  # arcsec drawn per mas of residual
+    q = ax.quiver(x[idx], y[idx], dx[idx] * k, dy[idx] * k, angles="xy", scale_units="xy", scale=1.0, width=0.003,
+                  color="#0072B2", label=f"matched ({int(ok.sum())})")
     for name, marker, colour in (("ambiguous", "s", "#E69F00"), ("unmatched", "x", "#D55E00")):
         sel = st == name
-        if sel.any():
+        if not sel.any():
+            continue
+        if name == "unmatched" and sel.sum() > ok.sum():  # against Gaia most targets are no star: keep them faint
+            ax.plot(x[sel], y[sel], ".", ms=2, color="0.6", label=f"{name} ({int(sel.sum())})", zorder=0)
+        else:
             ax.plot(x[sel], y[sel], marker, ls="none", mfc="none", color=colour, label=f"{name} ({int(sel.sum())})")
-    ax.quiver([0.92], [0.06], [10.0], [0.0], transform=ax.transAxes, angles="xy", scale_units="xy", scale=1.0,
-              width=0.004, color="k")
-    ax.text(0.92, 0.09, f"{arrow_scale_mas:g} mas", transform=ax.transAxes, ha="right")
+    # the key sits under the axes, right of the label, clear of the arrows
+    ax.quiverkey(q, 0.92, -0.1, arrow_scale_mas * k, f"{arrow_scale_mas:g} mas", labelpos="W", coordinates="axes",
+                 color="k")
     ax.set_xlabel("East offset (arcsec)")
     ax.set_ylabel("North offset (arcsec)")
     ax.invert_xaxis()  # East to the left, as on the sky
@@ -61,11 +77,13 @@ def plot_targets_histogram(judgement, bins=50, ax=None):
     ok = np.asarray(per["status"]) == "matched"
     d = np.concatenate([np.asarray(per["dx"], float)[ok], np.asarray(per["dy"], float)[ok]])
     d = d - np.median(d)
-    lim = max(5 * judgement.sigma_mas, 60.0)
+    lim = max(5 * judgement.sigma_mas, 3 * float(np.mean(judgement.sigma_diff_mas)), 60.0)
     ax.hist(np.abs(d), bins=np.linspace(0, lim, bins), color="#0072B2", alpha=0.8, label="|residual| per axis")
     _shade_bands(ax, orientation="vertical", upper=lim)
     ax.axvline(judgement.sigma_mas, color="k", lw=2,
                label=f"list's own sigma {judgement.sigma_mas:.1f} mas ({judgement.ci[0]:.1f}-{judgement.ci[1]:.1f})")
+    raw = float(np.mean(judgement.sigma_diff_mas))
+    ax.axvline(raw, color="k", lw=1.5, ls="--", label=f"list and {judgement.reference} together {raw:.1f} mas")
     ax.set_xlabel("residual (mas)")
     ax.set_ylabel("targets")
     ax.set_xlim(0, lim)
@@ -74,7 +92,7 @@ def plot_targets_histogram(judgement, bins=50, ax=None):
     return fig
 
 
-def plot_targets_judgements(judgements, arrow_scale_mas=20.0):
+def plot_targets_judgements(judgements, arrow_scale_mas=None):
     """The target list judged against several references, one row each: quiver map and histogram.
 
     Parameters
@@ -82,8 +100,8 @@ def plot_targets_judgements(judgements, arrow_scale_mas=20.0):
     judgements : dict
         Reference name -> `helpers.targets.TargetJudgement`, or a string saying why that reference
         could not judge the list (drawn as that sentence), or None (row left out).
-    arrow_scale_mas : float
-        The residual drawn as a 10" arrow in every quiver map.
+    arrow_scale_mas : float, optional
+        The key arrow's residual in every quiver map (default: per map, see `plot_targets_quiver`).
 
     Returns
     -------
@@ -96,7 +114,9 @@ def plot_targets_judgements(judgements, arrow_scale_mas=20.0):
     rows = [(name, j) for name, j in judgements.items() if j is not None]
     if not rows:
         raise ValueError("no judgement to draw: pass {'image': judgement, ...}")
-    fig, axes = plt.subplots(len(rows), 2, figsize=(12.0, 5.2 * len(rows)), squeeze=False, constrained_layout=True)
+    heights = [0.2 if isinstance(j, str) else 1.0 for _, j in rows]  # a sentence needs no full row
+    fig, axes = plt.subplots(len(rows), 2, figsize=(12.0, 5.2 * sum(heights) + 0.3), squeeze=False,
+                             constrained_layout=True, gridspec_kw={"height_ratios": heights})
     for (name, j), (ax_q, ax_h) in zip(rows, axes):
         if isinstance(j, str):
             for ax in (ax_q, ax_h):

@@ -34,6 +34,9 @@ from ..skyplane import tangent_to_sky
 
 __all__ = ["TargetJudgement", "judge_targets", "correct_targets", "targets_record"]
 
+#: Measured sources (a central disc) the coarse alignment works on; the fit then uses every target.
+COARSE_MAX_SOURCES = 20_000
+
 #: Error columns (mas) looked for in the measured catalog: the workbook's schema, then Gaia's.
 _ERR_COLUMNS = (("ra_err", "dec_err"), ("ra_error", "dec_error"))
 
@@ -159,7 +162,7 @@ def judge_targets(targets, measured, max_sep=0.3, search_arcsec=5.0, max_rotatio
     inside = np.maximum(np.abs(xt - cx_r), np.abs(yt - cy_r)) <= half + search_arcsec * 1000.0
     if not inside.any():
         raise WorkbookError(f"all {len(targets)} targets are off the {reference} (its centre RA {ra0:.5f}, Dec "
-                            f"{dec0:.5f} deg): give an image that covers the target list, or the list of this field")
+                            f"{dec0:.5f} deg); give an image that covers the target list, or the list of this field")
     if inside.sum() < MIN_ALIGN_PAIRS:
         raise WorkbookError(f"only {int(inside.sum())} of {len(targets)} targets lie on the {reference}: judging a "
                             f"list's frame needs at least {MIN_ALIGN_PAIRS} of them; give an image that covers more "
@@ -169,8 +172,17 @@ def judge_targets(targets, measured, max_sep=0.3, search_arcsec=5.0, max_rotatio
     # Chance is the winning trial's off-peak level: a deep list (10^4 targets in 3') over a narrow
     # search puts signal into the median trial and would be refused by it. The edge test is on the
     # fitted solution: on a 20" field the grid cannot place the rotation, and its edge trial may win.
+    # The coarse step only has to land every target within the match radius: a central disc of at most
+    # COARSE_MAX_SOURCES measured sources (and the targets over it) pins the transform far better than
+    # that, and the full match + fit below refines it on every target (10^5 lists: ~2x faster).
+    sub_r, sub_t = good_r, inside
+    r_ref = np.hypot(xr - cx_r, yr - cy_r)
+    if good_r.sum() > COARSE_MAX_SOURCES:
+        disc = np.partition(r_ref[good_r], COARSE_MAX_SOURCES - 1)[COARSE_MAX_SOURCES - 1]
+        sub_r = good_r & (r_ref <= disc)
+        sub_t = inside & (np.hypot(xt - cx_r, yt - cy_r) <= disc + search_arcsec * 1000.0)
     try:
-        coarse_fit = coarse_align(ra_t[inside], dec_t[inside], ra_r[good_r], dec_r[good_r],
+        coarse_fit = coarse_align(ra_t[sub_t], dec_t[sub_t], ra_r[sub_r], dec_r[sub_r],
                                   max_shift_arcsec=search_arcsec, max_rotation_deg=max_rotation_deg,
                                   max_scale=max_scale, chance_from="off-peak", edge_from="fit")
     except WorkbookError as exc:

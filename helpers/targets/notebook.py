@@ -15,7 +15,7 @@ from .judge import correct_targets, judge_targets, targets_record
 from .ids import write_id_mapping
 from .reader import read_target_list
 
-__all__ = ["check_own_data", "judge_field_targets", "judge_field_targets_gaia", "CORRECTED_NAME", "GAIA_NAME",
+__all__ = ["check_own_data", "own_field_report", "judge_field_targets", "judge_field_targets_gaia", "CORRECTED_NAME", "GAIA_NAME",
            "ID_MAPPING_NAME"]
 
 #: The corrected target list, in the field's ``catalogs/`` directory (read by notebooks 04 and 05).
@@ -228,3 +228,47 @@ def judge_field_targets_gaia(cfg, catalogs, max_sep=0.3, n_boot=200, gaia=None):
           f"(+/- {judgement.offset_err_mas:.1f}) mas")
     print(judgement.verdict.sentence)
     return judgement
+
+
+def own_field_report(cfg):
+    """What a planner's own-data run produced, one line each, for the end of the CLI's output.
+
+    Parameters
+    ----------
+    cfg : `helpers.config.FieldConfig`
+
+    Returns
+    -------
+    lines : list of str
+        The verdict on the targets, the frame offset against the image (and Gaia, or why not), the
+        corrected list, the ID key when the IDs were renumbered, the overlay figure and the MPT
+        catalog, with their paths. Empty when the field has no judged target list.
+    """
+    rec = (cfg.extra or {}).get("targets")
+    if not rec or "offset_mas" not in rec:
+        return []
+    e, n = rec["offset_mas"]
+    rot_err = rec.get("rotation_err_arcsec")
+    lines = [f"your {rec['n']} targets: {rec['sentence']}",
+             f"frame offset of your list against {rec['reference']}: E {e:+.1f}, N {n:+.1f} "
+             f"(+/- {rec.get('offset_err_mas') or float('nan'):.1f}) mas, rotation {rec['rotation_arcsec']:+.1f}\""
+             + (f" (+/- {rot_err:.1f})" if rot_err is not None else "") + f", scale {rec['scale_ppm']:+.0f} ppm; "
+             f"{rec['n_matched']} matched, {rec['n_ambiguous']} ambiguous, {rec['n_unmatched']} unmatched"]
+    gaia = rec.get("gaia") or {}
+    if "skipped" in gaia:
+        lines.append(f"Gaia DR3: not judged ({gaia['skipped']})")
+    elif gaia:
+        ge, gn = gaia["offset_mas"]
+        lines.append(f"against {gaia['reference']}: E {ge:+.1f}, N {gn:+.1f} mas; {gaia['sentence']}")
+    correction = rec.get("correction") or {}
+    lines.append(f"corrected list: {rec.get('corrected_path')} ({correction.get('sentence', '')})")
+    if rec.get("id_mapping_path"):
+        lines.append(f"your IDs were renumbered for APT; the key: {rec['id_mapping_path']}")
+    overlay = Path(cfg.subdir("figures")) / "04_msa_overlay.png"
+    if overlay.exists():
+        lines.append(f"MSA overlay with your targets: {overlay}")
+    mpt = sorted(Path(cfg.subdir("export")).rglob("*_mpt.cat"))
+    if mpt:
+        lines.append(f"MPT catalog for APT (your IDs, Weight from priority, Redshift, other sources as "
+                     f"contaminants): {mpt[0]}")
+    return lines
