@@ -31,7 +31,7 @@ import numpy as np
 
 from ..errors import WorkbookError
 from .. import msa as _msa
-from .zones import zone_half_widths
+from .zones import PITCH_ARCSEC, zone_half_widths
 
 __all__ = ["optimize_pointing", "PointingResult", "score_pointing", "MPT_CATALOG_RADIUS_DEG",
            "MAX_SEARCH_ARCSEC"]
@@ -130,11 +130,15 @@ def _slitlet_good_map(operability, slitlet):
 
 class _Scorer:
     def __init__(self, ra, dec, weights, sigma_mas, msata_sigma_mas, constraint, margin_arcsec,
-                 slitlet, operability, filter):
+                 slitlet, operability, filter, velocity_aberration=True, epoch=None):
         self.ra, self.dec = ra, dec
         self.w = weights
         self.filter = filter
+        self.velocity_aberration, self.epoch = velocity_aberration, epoch
+        # zone at the nominal pitch (arcsec, the blurred coarse stage) and in units of the local
+        # pitch (the counting rule of helpers.nirspec.in_zone / vMPT's _check_centration)
         self.xh, self.yh = zone_half_widths(constraint, margin_arcsec)
+        self.fx, self.fy = self.xh / PITCH_ARCSEC[0], self.yh / PITCH_ARCSEC[1]
         sig = np.hypot(np.asarray(sigma_mas, float), float(msata_sigma_mas)) / 1000.0
         self.sigma = np.broadcast_to(sig, ra.shape).astype(float)
         self.origin, self.inv = _quadrant_affines()
@@ -144,7 +148,8 @@ class _Scorer:
         self.v2c, self.v3c = model.v2_centre, model.v3_centre
 
     def exact_xy(self, ra0, dec0, apa):
-        p = _msa.MSAPointing(ra0, dec0, apa, filter=self.filter)
+        p = _msa.MSAPointing(ra0, dec0, apa, filter=self.filter, epoch=self.epoch,
+                             velocity_aberration=self.velocity_aberration)
         v2, v3 = p.sky_to_v2v3(self.ra, self.dec)
         near = (np.abs(v2 - self.v2c) < _NEAR_ARCSEC) & (np.abs(v3 - self.v3c) < _NEAR_ARCSEC)
         x = np.full(v2.shape, np.nan)
@@ -179,11 +184,13 @@ class _Scorer:
         ii = np.clip(np.rint(a0), 0, _msa.N_COLUMNS - 1).astype(np.intp)
         jj = np.clip(np.rint(b0), 0, _msa.N_ROWS - 1).astype(np.intp)
         f32 = np.float32
+        pd, ps = self.pitch_disp[q, jj, ii], self.pitch_spat[q, jj, ii]
         return {"ra": ra0, "dec": dec0, "apa": apa, "keep": keep, "a0": a0.astype(f32), "b0": b0.astype(f32),
                 "da_de": ((ae - a0) / step_arcsec).astype(f32), "da_dn": ((an - a0) / step_arcsec).astype(f32),
                 "db_de": ((be - b0) / step_arcsec).astype(f32), "db_dn": ((bn - b0) / step_arcsec).astype(f32),
                 "qoff": (q * _msa.N_ROWS * _msa.N_COLUMNS).astype(np.int32),
-                "pd": self.pitch_disp[q, jj, ii].astype(f32), "ps": self.pitch_spat[q, jj, ii].astype(f32),
+                "pd": pd.astype(f32), "ps": ps.astype(f32),
+                "hx": (self.fx * pd).astype(f32), "hy": (self.fy * ps).astype(f32),
                 "sigma": self.sigma[keep].astype(f32), "w": self.w[keep]}
 
     def _lut(self, half, sigma):
@@ -224,20 +231,22 @@ class _Scorer:
         flat = anc["qoff"] + np.clip(jb, 0, _msa.N_ROWS - 1).astype(np.int32) * _msa.N_COLUMNS \
             + np.clip(ia, 0, _msa.N_COLUMNS - 1).astype(np.int32)
         ok = hit & good[flat]
+        if lut is None and objective == "count":
+            # the counting rule itself: offsets in units of the local pitch, strict (in_zone)
+            return ok & (np.abs(a - ia) < self.fx) & (np.abs(b - jb) < self.fy)
         offx = (a - ia) * anc["pd"]
         offy = (b - jb) * anc["ps"]
         if lut is not None:
             kx = np.clip(np.rint((offx + 0.3) * 1000), 0, 600).astype(np.intp)
             ky = np.clip(np.rint((offy + 0.3) * 1000), 0, 600).astype(np.intp)
             val = np.where(ok, lut[0][kx] * lut[1][ky], 0)
-        elif objective == "count":
-            val = ok & (np.abs(offx) <= self.xh) & (np.abs(offy) <= self.yh)
         else:
             from scipy.special import ndtr
 
             sg = np.maximum(anc["sigma"], np.float32(1e-6))   # sigma 0: the plain in-zone step
-            px = ndtr((self.xh - offx) / sg) - ndtr((-self.xh - offx) / sg)
-            py = ndtr((self.yh - offy) / sg) - ndtr((-self.yh - offy) / sg)
+            hx, hy = anc["hx"], anc["hy"]                      # zone half-sizes at the local pitch
+            px = ndtr((hx - offx) / sg) - ndtr((-hx - offx) / sg)
+            py = ndtr((hy - offy) / sg) - ndtr((-hy - offy) / sg)
             val = np.where(ok, px * py, 0)
         return val
 
@@ -322,7 +331,8 @@ def optimize_pointing(targets, ra, dec, apa, *, d_ra_arcsec=10.0, d_dec_arcsec=1
                       constraint="Midpoint", slitlet=3, weights=None, sigma_mas=None, msata_sigma_mas=20.0,
                       objective="expected", apa_window=None, operability=None, n_alternatives=3,
                       margin_arcsec=None, filter="CLEAR", coarse_step_arcsec=0.4, coarse_step_deg=1.0,
-                      anchor_arcsec=5.0, n_refine=8, no_overlaps=False, disperser="PRISM/CLEAR"):
+                      anchor_arcsec=5.0, n_refine=8, no_overlaps=False, disperser="PRISM/CLEAR",
+                      epoch=None, velocity_aberration=True):
     """Search RA/Dec/APA around a starting pointing for the best MSA yield.
 
     Parameters
@@ -359,6 +369,10 @@ def optimize_pointing(targets, ra, dec, apa, *, d_ra_arcsec=10.0, d_dec_arcsec=1
         ranking and the counts are for an overlap-free plan.
     disperser : str
         Disperser/filter pair for ``no_overlaps`` (see `spectra.disperser_pairs`).
+    epoch, velocity_aberration
+        As `helpers.msa.MSAPointing`: with an ``epoch`` the differential velocity aberration
+        (scale ~1e-4, a few mas at the MSA edges) is derived and applied; ``False`` switches it
+        off; a number in 0.999-1.001 is used as the factor (e.g. to match a peer tool's).
 
     Returns
     -------
@@ -368,16 +382,19 @@ def optimize_pointing(targets, ra, dec, apa, *, d_ra_arcsec=10.0, d_dec_arcsec=1
     ------
     WorkbookError
         Bad weights or sigma, search range beyond the MSA, catalog wider than 1 deg, start APA
-        outside the window, no target can land on the MSA anywhere in the search.
+        outside the window, velocity-aberration factor outside 0.999-1.001, no target can land
+        on the MSA anywhere in the search.
     """
     t_start = time.perf_counter()
     if objective not in ("expected", "count"):
         raise WorkbookError(f"objective {objective!r}; use 'expected' or 'count'")
     ra, dec, apa = float(ra), float(dec), float(apa) % 360.0
     tra, tdec, w, sig = _check_inputs(targets, ra, dec, apa, d_ra_arcsec, d_dec_arcsec, d_apa_deg, weights, sigma_mas)
+    _msa.MSAPointing(ra, dec, apa, filter=filter, epoch=epoch, velocity_aberration=velocity_aberration)  # bad VA fails here
     if operability is None:
         operability = _msa.default_operability()
-    scorer = _Scorer(tra, tdec, w, sig, msata_sigma_mas, constraint, margin_arcsec, slitlet, operability, filter)
+    scorer = _Scorer(tra, tdec, w, sig, msata_sigma_mas, constraint, margin_arcsec, slitlet, operability, filter,
+                     velocity_aberration, epoch)
     pri = np.asarray(targets["priority"]) if "priority" in (getattr(targets, "colnames", None) or list(getattr(targets, "keys", lambda: [])())) else None
     if no_overlaps:
         from .spectra import _pair
@@ -439,7 +456,7 @@ def optimize_pointing(targets, ra, dec, apa, *, d_ra_arcsec=10.0, d_dec_arcsec=1
         n_in, prob = scorer.exact(r, d, a)
         n_before = int(n_in.sum())
         if no_overlaps:
-            n_in, prob = _without_overlaps(n_in, prob, tra, tdec, r, d, a, pri, w, disperser, slitlet, filter)
+            n_in, prob = _without_overlaps(n_in, prob, tra, tdec, r, d, a, pri, w, disperser, slitlet, filter, scorer)
         value = float(prob @ w) if objective == "expected" else float(n_in @ w)
         refined.append((value, r, d, a, n_in, prob, n_before - int(n_in.sum())))
     if max(c[0] for c in refined) <= 0:
@@ -467,14 +484,15 @@ def optimize_pointing(targets, ra, dec, apa, *, d_ra_arcsec=10.0, d_dec_arcsec=1
     return out
 
 
-def _without_overlaps(n_in, prob, tra, tdec, ra0, dec0, apa, pri, w, disperser, slitlet, filter):
+def _without_overlaps(n_in, prob, tra, tdec, ra0, dec0, apa, pri, w, disperser, slitlet, filter, scorer):
     """In-zone mask and probabilities with spectrally overlapping lower-priority targets dropped."""
     from .spectra import drop_overlaps
 
     chosen = np.flatnonzero(n_in)
     if chosen.size < 2:
         return n_in, prob
-    loc = _msa.MSAPointing(ra0, dec0, apa, filter=filter).locate_arrays(tra[chosen], tdec[chosen])
+    loc = _msa.MSAPointing(ra0, dec0, apa, filter=filter, epoch=scorer.epoch,
+                           velocity_aberration=scorer.velocity_aberration).locate_arrays(tra[chosen], tdec[chosen])
     on = loc["quadrant"] > 0
     keep = np.ones(chosen.size, bool)
     keep[on] = drop_overlaps(loc["quadrant"][on], loc["i"][on], loc["j"][on], disperser, slitlet,
@@ -524,16 +542,23 @@ def _refine(scorer, r, d, a, ra0, dec0, apa0, hr, hd, ha, step, objective, apa_w
 
 
 def score_pointing(targets, ra, dec, apa, *, constraint="Midpoint", slitlet=3, weights=None, sigma_mas=0.0,
-                   msata_sigma_mas=0.0, operability=None, margin_arcsec=None, filter="CLEAR"):
-    """Exact score of one pointing: (n_targets, expected, in_zone mask, probability)."""
+                   msata_sigma_mas=0.0, operability=None, margin_arcsec=None, filter="CLEAR", epoch=None,
+                   velocity_aberration=True):
+    """Exact score of one pointing: (n_targets, expected, in_zone mask, probability).
+
+    Arguments as `optimize_pointing`. Without ``margin_arcsec`` the count is
+    `helpers.msa.MSAPointing.count_mask` itself; with it, the same rule (offsets in units of
+    the local pitch against ``0.5 - margin / pitch``, whole slitlet operable) with that margin.
+    """
     tra, tdec, w, sig = _check_inputs(targets, ra, dec, apa, 0, 0, 0, weights, sigma_mas)
+    pointing = _msa.MSAPointing(float(ra), float(dec), float(apa), filter=filter, epoch=epoch,
+                                velocity_aberration=velocity_aberration)
     if operability is None:
         operability = _msa.default_operability()
-    scorer = _Scorer(tra, tdec, w, sig, msata_sigma_mas, constraint, margin_arcsec, slitlet, operability, filter)
+    scorer = _Scorer(tra, tdec, w, sig, msata_sigma_mas, constraint, margin_arcsec, slitlet, operability, filter,
+                     velocity_aberration, epoch)
     n_in, prob = scorer.exact(float(ra), float(dec), float(apa))
     if margin_arcsec is None:
-        # the count is the workbook's one counting rule (MSAPointing.count on the real shutter grid);
-        # the search's per-quadrant index model differs from it only for sources on a cell edge
-        n_in = _msa.MSAPointing(float(ra), float(dec), float(apa), filter=filter).count_mask(
-            tra, tdec, constraint=constraint, slitlet=slitlet, operability=operability)
+        # the count is the workbook's one counting rule (MSAPointing.count on the real shutter grid)
+        n_in = pointing.count_mask(tra, tdec, constraint=constraint, slitlet=slitlet, operability=operability)
     return int(n_in.sum()), float(prob @ w), n_in, prob
