@@ -41,11 +41,17 @@ def test_evaluators_agree_at_vmpt_optimum_with_its_velocity_aberration(catalog):
     assert n_off < b["count"] * 0.97   # the documented difference: 1e-4 of scale moves a knife-edge optimum
 
 
-def test_our_pointing_beats_vmpt_under_our_evaluator(catalog):
+def test_our_count_optimum_reaches_vmpt_optimizer(catalog):
+    """Same search box, same geometry (vMPT's velocity aberration), vMPT's objective (the count):
+    our optimum holds at least as many targets as vMPT's optimizer found (363, recorded; its own
+    evaluator gives 368 at ours in benchmarks/bench_planning.py) and more than our evaluator
+    gives at vMPT's optimum."""
     ra, dec, apa = REF["start"]
-    res = optimize_pointing(catalog, ra, dec, apa, d_ra_arcsec=10, d_dec_arcsec=10, d_apa_deg=5,
-                            margin_arcsec=MARGIN, msata_sigma_mas=20, n_alternatives=0)
+    res = optimize_pointing(catalog, ra, dec, apa, d_ra_arcsec=10, d_dec_arcsec=10, d_apa_deg=5, objective="count",
+                            margin_arcsec=MARGIN, msata_sigma_mas=20, n_alternatives=0, velocity_aberration=_vmpt_va(apa))
     b = REF["vmpt_best"]
-    n_v = score_pointing(catalog, b["ra"], b["dec"], b["apa"], margin_arcsec=MARGIN)[0]
-    assert res.n_targets >= n_v
+    n_v = score_pointing(catalog, b["ra"], b["dec"], b["apa"], margin_arcsec=MARGIN, velocity_aberration=_vmpt_va(b["apa"]))[0]
+    assert res.n_targets >= b["count"]
+    assert res.n_targets > n_v
     assert res.n_targets > REF["vmpt_start_count"] * 1.2
+    assert abs(res.apa - apa) <= 5 + 1e-9 and abs(res.dec - dec) * 3600 <= 10 + 1e-6

@@ -19,8 +19,9 @@ Why it is fast (by design, not by a smaller search)
       products; the slitlet operability is one look-up in a precomputed map.
     * Everything is vectorised over (pointings x targets) in chunks; a coarse grid over the whole
       search (objective blurred by half the grid step so that peaks between nodes are not missed)
-      is followed by local refinement of the best distinct candidates in RA/Dec and APA, and the
-      result is re-scored with the exact projection.
+      is followed by local refinement of the best distinct candidates, jointly in RA/Dec and APA
+      (linearised in the APA too, re-anchored at every stage, down to 16 mas / 0.006 deg steps),
+      scored by the counting rule itself; the result is re-scored with the exact projection.
 """
 
 import math
@@ -158,18 +159,25 @@ class _Scorer:
             x[near], y[near] = _msa.v2v3_to_msa_xy(v2[near], v3[near], self.filter)
         return x, y
 
-    def anchor(self, ra0, dec0, apa, step_arcsec=1.0):
+    def anchor(self, ra0, dec0, apa, step_arcsec=1.0, apa_step_deg=None, linear=True):
         """Exact positions at one pointing, linearised for small (east, north) offsets in arcsec.
 
         Each target's fractional shutter index (a = i-1, b = j-1 in its quadrant) and its
         derivatives w.r.t. the pointing offset (the local distortion), from three exact
-        projections; the quadrant and local pitch are those at the anchor.
+        projections (one with ``linear=False``); with ``apa_step_deg`` also w.r.t. the APA (per
+        degree, a fourth projection: the rotation about the reference point, good to ~2 mas at
+        0.3 deg). The quadrant and local pitch are those at the anchor.
         """
         cosd = max(math.cos(math.radians(dec0)), 1e-6)
         x0, y0 = self.exact_xy(ra0, dec0, apa)
-        xe, ye = self.exact_xy(ra0 + step_arcsec / 3600.0 / cosd, dec0, apa)
-        xn, yn = self.exact_xy(ra0, dec0 + step_arcsec / 3600.0, apa)
-        keep = np.isfinite(x0) & np.isfinite(xe) & np.isfinite(xn)
+        keep = np.isfinite(x0)
+        if linear:
+            xe, ye = self.exact_xy(ra0 + step_arcsec / 3600.0 / cosd, dec0, apa)
+            xn, yn = self.exact_xy(ra0, dec0 + step_arcsec / 3600.0, apa)
+            keep &= np.isfinite(xe) & np.isfinite(xn)
+            if apa_step_deg:
+                xa, ya = self.exact_xy(ra0, dec0, apa + apa_step_deg)
+                keep &= np.isfinite(xa)
         q = (2 * (x0[keep] > 0) + (y0[keep] > 0)).astype(np.intp)
         inv = self.inv[q]
         o = self.origin[q]
@@ -179,19 +187,38 @@ class _Scorer:
             return inv[:, 0, 0] * dx + inv[:, 0, 1] * dy, inv[:, 1, 0] * dx + inv[:, 1, 1] * dy
 
         a0, b0 = ab(x0, y0)
-        ae, be = ab(xe, ye)
-        an, bn = ab(xn, yn)
+        f32 = np.float32
+        zero = np.zeros(a0.shape, f32)
+        out = {"da_de": zero, "da_dn": zero, "db_de": zero, "db_dn": zero}
+        if linear:
+            ae, be = ab(xe, ye)
+            an, bn = ab(xn, yn)
+            out = {"da_de": ((ae - a0) / step_arcsec).astype(f32), "da_dn": ((an - a0) / step_arcsec).astype(f32),
+                   "db_de": ((be - b0) / step_arcsec).astype(f32), "db_dn": ((bn - b0) / step_arcsec).astype(f32)}
+            if apa_step_deg:
+                aa, ba = ab(xa, ya)
+                out.update(da_da=((aa - a0) / apa_step_deg).astype(f32), db_da=((ba - b0) / apa_step_deg).astype(f32))
         ii = np.clip(np.rint(a0), 0, _msa.N_COLUMNS - 1).astype(np.intp)
         jj = np.clip(np.rint(b0), 0, _msa.N_ROWS - 1).astype(np.intp)
-        f32 = np.float32
         pd, ps = self.pitch_disp[q, jj, ii], self.pitch_spat[q, jj, ii]
-        return {"ra": ra0, "dec": dec0, "apa": apa, "keep": keep, "a0": a0.astype(f32), "b0": b0.astype(f32),
-                "da_de": ((ae - a0) / step_arcsec).astype(f32), "da_dn": ((an - a0) / step_arcsec).astype(f32),
-                "db_de": ((be - b0) / step_arcsec).astype(f32), "db_dn": ((bn - b0) / step_arcsec).astype(f32),
-                "qoff": (q * _msa.N_ROWS * _msa.N_COLUMNS).astype(np.int32),
-                "pd": pd.astype(f32), "ps": ps.astype(f32),
-                "hx": (self.fx * pd).astype(f32), "hy": (self.fy * ps).astype(f32),
-                "sigma": self.sigma[keep].astype(f32), "w": self.w[keep]}
+        out.update({"ra": ra0, "dec": dec0, "apa": apa, "keep": keep, "a0": a0.astype(f32), "b0": b0.astype(f32),
+                    "qoff": (q * _msa.N_ROWS * _msa.N_COLUMNS).astype(np.int32),
+                    "pd": pd.astype(f32), "ps": ps.astype(f32),
+                    "hx": (self.fx * pd).astype(f32), "hy": (self.fy * ps).astype(f32),
+                    "sigma": self.sigma[keep].astype(f32), "w": self.w[keep]})
+        return out
+
+    @staticmethod
+    def near_grid(anc, margin_i, margin_j):
+        """The anchor restricted to targets within (margin_i, margin_j) shutters of the grid: the
+        only ones a local search moving them by less than that can count (speed)."""
+        a0, b0 = anc["a0"], anc["b0"]
+        sel = (a0 > -margin_i) & (a0 < _msa.N_COLUMNS - 1 + margin_i) & (b0 > -margin_j) & (b0 < _msa.N_ROWS - 1 + margin_j)
+        out = {k: (v[sel] if isinstance(v, np.ndarray) and k != "keep" else v) for k, v in anc.items()}
+        keep = anc["keep"].copy()
+        keep[keep] = sel
+        out["keep"] = keep
+        return out
 
     def _lut(self, half, sigma):
         """Probability of staying within +-half (arcsec) vs offset, tabulated every 1 mas."""
@@ -200,8 +227,9 @@ class _Scorer:
         off = np.arange(-0.3, 0.3 + 1e-9, 0.001)
         return (ndtr((half - off) / sigma) - ndtr((-half - off) / sigma)).astype(np.float32)
 
-    def score_offsets(self, anc, de, dn, sigma_blur=0.0, objective="expected"):
-        """Linearised scores at offsets (de, dn) arcsec (east, north) from the anchor, shape (P,)."""
+    def score_offsets(self, anc, de, dn, sigma_blur=0.0, objective="expected", dapa=None):
+        """Linearised scores at offsets (de, dn) arcsec (east, north) and, with an anchor built
+        with ``apa_step_deg``, ``dapa`` deg from the anchor, shape (P,)."""
         keep = anc["keep"]
         nk = int(keep.sum())
         if nk == 0:
@@ -215,27 +243,35 @@ class _Scorer:
         n = max(1, _CHUNK // nk)
         de = np.asarray(de, np.float32)
         dn = np.asarray(dn, np.float32)
+        da = None if dapa is None else np.asarray(dapa, np.float32)
         for s in range(0, len(de), n):
-            val = self._values(anc, de[s:s + n, None], dn[s:s + n, None], lut, objective)
+            val = self._values(anc, de[s:s + n, None], dn[s:s + n, None], lut, objective,
+                               None if da is None else da[s:s + n, None])
             out[s:s + n] = val.astype(np.float64) @ anc["w"]
         return out
 
-    def _values(self, anc, e, nn, lut, objective):
+    def _values(self, anc, e, nn, lut, objective, al=None):
         """Per (offset, target) value: in-zone indicator or probability, shape (P, N_kept)."""
         good = self.good.ravel()
         a = anc["a0"] + anc["da_de"] * e + anc["da_dn"] * nn
         b = anc["b0"] + anc["db_de"] * e + anc["db_dn"] * nn
-        ia = np.rint(a)
-        jb = np.rint(b)
-        hit = (ia >= 0) & (ia < _msa.N_COLUMNS) & (jb >= 0) & (jb < _msa.N_ROWS)
-        flat = anc["qoff"] + np.clip(jb, 0, _msa.N_ROWS - 1).astype(np.int32) * _msa.N_COLUMNS \
-            + np.clip(ia, 0, _msa.N_COLUMNS - 1).astype(np.int32)
+        if al is not None:
+            a = a + anc["da_da"] * al
+            b = b + anc["db_da"] * al
+        # nearest shutter index: truncation of (a + 0.5 + 2**14) is floor(a + 0.5) for a > -2**14
+        # (the same as rint except on exact ties), one pass instead of rint + clip + cast
+        ia = (a + np.float32(16384.5)).astype(np.int32) - 16384
+        jb = (b + np.float32(16384.5)).astype(np.int32) - 16384
+        hit = (ia.view(np.uint32) < _msa.N_COLUMNS) & (jb.view(np.uint32) < _msa.N_ROWS)   # negatives wrap
+        flat = anc["qoff"] + np.where(hit, jb * _msa.N_COLUMNS + ia, 0)
         ok = hit & good[flat]
+        fa = np.subtract(a, ia, dtype=np.float32)   # offset from the shutter centre, in pitches
+        fb = np.subtract(b, jb, dtype=np.float32)
         if lut is None and objective == "count":
             # the counting rule itself: offsets in units of the local pitch, strict (in_zone)
-            return ok & (np.abs(a - ia) < self.fx) & (np.abs(b - jb) < self.fy)
-        offx = (a - ia) * anc["pd"]
-        offy = (b - jb) * anc["ps"]
+            return ok & (np.abs(fa) < self.fx) & (np.abs(fb) < self.fy)
+        offx = fa * anc["pd"]
+        offy = fb * anc["ps"]
         if lut is not None:
             kx = np.clip(np.rint((offx + 0.3) * 1000), 0, 600).astype(np.intp)
             ky = np.clip(np.rint((offy + 0.3) * 1000), 0, 600).astype(np.intp)
@@ -252,7 +288,7 @@ class _Scorer:
 
     def exact(self, ra0, dec0, apa, objective=None):
         """Exact per-target (in_zone, probability) at one pointing (no linearisation)."""
-        anc = self.anchor(ra0, dec0, apa)
+        anc = self.anchor(ra0, dec0, apa, linear=False)
         n_in = np.zeros(self.ra.shape, bool)
         prob = np.zeros(self.ra.shape)
         if anc["keep"].any():
@@ -331,7 +367,7 @@ def optimize_pointing(targets, ra, dec, apa, *, d_ra_arcsec=10.0, d_dec_arcsec=1
                       constraint="Midpoint", slitlet=3, weights=None, sigma_mas=None, msata_sigma_mas=20.0,
                       objective="expected", apa_window=None, operability=None, n_alternatives=3,
                       margin_arcsec=None, filter="CLEAR", coarse_step_arcsec=0.4, coarse_step_deg=1.0,
-                      anchor_arcsec=5.0, n_refine=8, no_overlaps=False, disperser="PRISM/CLEAR",
+                      anchor_arcsec=5.0, n_refine=20, no_overlaps=False, disperser="PRISM/CLEAR",
                       epoch=None, velocity_aberration=True):
     """Search RA/Dec/APA around a starting pointing for the best MSA yield.
 
@@ -363,6 +399,10 @@ def optimize_pointing(targets, ra, dec, apa, *, d_ra_arcsec=10.0, d_dec_arcsec=1
         Default: the shipped map.
     n_alternatives : int
         Distinct next-best pointings to return.
+    n_refine : int
+        Distinct coarse candidates refined locally (joint RA/Dec/APA grids, `_REFINE_STAGES`).
+        A count optimum is one of many small 3-D cells: refining 20 rather than 8 found 368
+        instead of 362 targets on the 2,000-target benchmark (vMPT's optimizer: 363).
     no_overlaps : bool
         Drop, at every refined candidate, the in-zone targets whose ``disperser`` spectra overlap
         one of higher priority (1 first, then larger weight; `spectra.drop_overlaps`), so the
@@ -436,6 +476,8 @@ def optimize_pointing(targets, ra, dec, apa, *, d_ra_arcsec=10.0, d_dec_arcsec=1
                     continue
                 ra_a, dec_a = _offset_radec(ra, dec, ae, an)
                 anc = scorer.anchor(ra_a, dec_a, a)
+                move = 1.5 * math.hypot(np.abs(EE[sel] - ae).max(), np.abs(NN[sel] - an).max())
+                anc = scorer.near_grid(anc, 1 + move / 0.2679, 1 + move / 0.5294)
                 any_near |= bool(anc["keep"].any())
                 scores[sel] = scorer.score_offsets(anc, EE[sel] - ae, NN[sel] - an, blur, objective)
         n_eval += EE.size
@@ -504,40 +546,45 @@ def _without_overlaps(n_in, prob, tra, tdec, ra0, dec0, apa, pri, w, disperser, 
     return n_in, prob
 
 
+#: Local refinement stages: (RA/Dec half-range, step, arcsec; APA half-range, step, deg) -- the
+#: first is scaled to the coarse step. Joint in the three axes: a count optimum is a small 3-D
+#: cell (the APA moves targets 130" from the centre by 0.2" per 0.1 deg), which axis-by-axis scans miss.
+_REFINE_STAGES = ((1.0, 0.25, 0.5, 0.1), (0.25, 0.0625, 0.1, 0.025), (0.0625, 0.0156, 0.025, 0.00625))
+_MSA_RADIUS_ARCSEC = 130.0   # reference point to the MSA's far corners
+
+
 def _refine(scorer, r, d, a, ra0, dec0, apa0, hr, hd, ha, step, objective, apa_window):
-    """Local refinement: fine RA/Dec grid (linearised at the candidate), then an APA scan, twice."""
+    """Local refinement: joint (RA, Dec, APA) grids, linearised at the current best (offsets and
+    APA), coarse to fine; each stage re-anchors at the best so far. Returns (ra, dec, apa, n)."""
     n_eval = 0
     cosd = math.cos(math.radians(dec0))
-    for half, fine in ((step, step / 6.0), (step / 6.0, step / 30.0)):
-        # RA/Dec: grid of +-half around the candidate, clipped to the search box
-        g = np.arange(-half, half + 1e-9, fine)
-        E, N = np.meshgrid(g, g, indexing="ij")
-        E, N = E.ravel(), N.ravel()
-        ce = (r - ra0) * 3600 * cosd
-        cn = (d - dec0) * 3600
-        inside = (np.abs(ce + E) <= hr + 1e-9) & (np.abs(cn + N) <= hd + 1e-9)
-        E, N = E[inside], N[inside]
-        anc = scorer.anchor(r, d, a)
-        s = scorer.score_offsets(anc, E, N, 0.0, objective)
-        n_eval += E.size
-        k = int(np.argmax(s))
-        r, d = _offset_radec(r, d, E[k], N[k])
-        # APA scan at this position
-        da = np.arange(-0.5, 0.5 + 1e-9, 0.1) if half == step else np.arange(-0.08, 0.08 + 1e-9, 0.02)
-        cand_a = a + da
-        cand_a = cand_a[np.abs((cand_a - apa0 + 180) % 360 - 180) <= ha + 1e-9]
+    for k, (hxy, sxy, hapa, sapa) in enumerate(_REFINE_STAGES):
+        if k == 0:
+            hxy, sxy = hxy * step, sxy * step
+        g = np.arange(-hxy, hxy + 1e-9, sxy)
+        ga = np.arange(-hapa, hapa + 1e-9, sapa) if ha > 0 else np.array([0.0])
+        cand_a = a + ga
+        keep_a = np.abs((cand_a - apa0 + 180) % 360 - 180) <= ha + 1e-9
         if apa_window is not None:
             from .visibility import _apa_allowed
 
-            cand_a = cand_a[_apa_allowed(cand_a, apa_window).any(axis=-1)]
-        best = (-1.0, a)
-        for aa in cand_a:
-            n_in, prob = scorer.exact(r, d, aa)
-            v = float((prob if objective == "expected" else n_in) @ scorer.w)
-            if v > best[0]:
-                best = (v, aa)
-        n_eval += cand_a.size
-        a = best[1]
+            keep_a &= _apa_allowed(cand_a, apa_window).any(axis=-1)
+        ga = ga[keep_a]
+        if ga.size == 0:
+            continue
+        E, N, A = (x.ravel() for x in np.meshgrid(g, g, ga, indexing="ij"))
+        ce = (r - ra0) * 3600 * cosd
+        cn = (d - dec0) * 3600
+        inside = (np.abs(ce + E) <= hr + 1e-9) & (np.abs(cn + N) <= hd + 1e-9)
+        E, N, A = E[inside], N[inside], A[inside]
+        move = 1.5 * hxy + _MSA_RADIUS_ARCSEC * math.radians(hapa)
+        anc = scorer.anchor(r, d, a, apa_step_deg=0.05 if ha > 0 else None)
+        anc = scorer.near_grid(anc, 1 + move / 0.2679, 1 + move / 0.5294)
+        sc = scorer.score_offsets(anc, E, N, 0.0, objective, dapa=A if ha > 0 else None)
+        n_eval += E.size
+        best = int(np.argmax(sc))
+        r, d = _offset_radec(r, d, E[best], N[best])
+        a = a + A[best]
     return r, d, a, n_eval
 
 
