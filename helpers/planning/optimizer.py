@@ -250,7 +250,7 @@ class _Scorer:
             out[s:s + n] = val.astype(np.float64) @ anc["w"]
         return out
 
-    def _values(self, anc, e, nn, lut, objective, al=None):
+    def _values(self, anc, e, nn, lut, objective, al=None, precise=False):
         """Per (offset, target) value: in-zone indicator or probability, shape (P, N_kept)."""
         good = self.good.ravel()
         a = anc["a0"] + anc["da_de"] * e + anc["da_dn"] * nn
@@ -276,7 +276,7 @@ class _Scorer:
             kx = np.clip(np.rint((offx + 0.3) * 1000), 0, 600).astype(np.intp)
             ky = np.clip(np.rint((offy + 0.3) * 1000), 0, 600).astype(np.intp)
             val = np.where(ok, lut[0][kx] * lut[1][ky], 0)
-        else:
+        elif precise:
             from scipy.special import ndtr
 
             sg = np.maximum(anc["sigma"], np.float32(1e-6))   # sigma 0: the plain in-zone step
@@ -284,7 +284,27 @@ class _Scorer:
             px = ndtr((hx - offx) / sg) - ndtr((-hx - offx) / sg)
             py = ndtr((hy - offy) / sg) - ndtr((-hy - offy) / sg)
             val = np.where(ok, px * py, 0)
+        else:
+            # search: the normal CDF from a table every 0.001 sigma (error <= 2e-4 per axis), a
+            # gather instead of four erf evaluations per (pointing, target)
+            isg = np.float32(1.0) / np.maximum(anc["sigma"], np.float32(1e-6))
+            zx, zy = offx * isg, offy * isg
+            hzx, hzy = anc["hx"] * isg, anc["hy"] * isg
+            val = (self._phi(hzx - zx) - self._phi(-hzx - zx)) * (self._phi(hzy - zy) - self._phi(-hzy - zy))
+            val[~ok] = 0
         return val
+
+    _PHI_STEP = 1000.0   # table entries per sigma, over -8..8 sigma
+    _PHI_TABLE = None
+
+    def _phi(self, t):
+        if _Scorer._PHI_TABLE is None:
+            from scipy.special import ndtr
+
+            _Scorer._PHI_TABLE = ndtr(np.arange(-8000, 8001) / self._PHI_STEP).astype(np.float32)
+        k = (t * np.float32(self._PHI_STEP) + np.float32(8000.5)).astype(np.int32)
+        np.clip(k, 0, 16000, out=k)
+        return _Scorer._PHI_TABLE.take(k)
 
     def exact(self, ra0, dec0, apa, objective=None):
         """Exact per-target (in_zone, probability) at one pointing (no linearisation)."""
@@ -294,7 +314,7 @@ class _Scorer:
         if anc["keep"].any():
             z = np.zeros((1, 1), np.float32)
             n_in[anc["keep"]] = self._values(anc, z, z, None, "count")[0]
-            prob[anc["keep"]] = self._values(anc, z, z, None, "expected")[0]
+            prob[anc["keep"]] = self._values(anc, z, z, None, "expected", precise=True)[0]
         return n_in, prob
 
 def _offset_radec(ra0, dec0, de, dn):
