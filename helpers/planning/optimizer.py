@@ -270,8 +270,9 @@ class _Scorer:
         if lut is None and objective == "count":
             # the counting rule itself: offsets in units of the local pitch, strict (in_zone)
             return ok & (np.abs(fa) < self.fx) & (np.abs(fb) < self.fy)
-        offx = fa * anc["pd"]
-        offy = fb * anc["ps"]
+        if lut is not None or precise:
+            offx = fa * anc["pd"]
+            offy = fb * anc["ps"]
         if lut is not None:
             kx = np.clip(np.rint((offx + 0.3) * 1000), 0, 600).astype(np.intp)
             ky = np.clip(np.rint((offy + 0.3) * 1000), 0, 600).astype(np.intp)
@@ -287,8 +288,10 @@ class _Scorer:
         else:
             # search: the normal CDF from a table every 0.001 sigma (error <= 2e-4 per axis), a
             # gather instead of four erf evaluations per (pointing, target)
-            isg = np.float32(1.0) / np.maximum(anc["sigma"], np.float32(1e-6))
-            zx, zy = offx * isg, offy * isg
+            # in table steps: z = offset / sigma * STEP, per-target factors folded in once
+            # (sigma floored at 0.1 mas, still a step against the zones, so t stays within int32)
+            isg = np.float32(self._PHI_STEP) / np.maximum(anc["sigma"], np.float32(1e-4))
+            zx, zy = fa * (anc["pd"] * isg), fb * (anc["ps"] * isg)
             hzx, hzy = anc["hx"] * isg, anc["hy"] * isg
             val = (self._phi(hzx - zx) - self._phi(-hzx - zx)) * (self._phi(hzy - zy) - self._phi(-hzy - zy))
             val[~ok] = 0
@@ -302,7 +305,8 @@ class _Scorer:
             from scipy.special import ndtr
 
             _Scorer._PHI_TABLE = ndtr(np.arange(-8000, 8001) / self._PHI_STEP).astype(np.float32)
-        k = (t * np.float32(self._PHI_STEP) + np.float32(8000.5)).astype(np.int32)
+        # t in table steps (sigma * _PHI_STEP); nearest entry
+        k = (t + np.float32(8000.5)).astype(np.int32)
         np.clip(k, 0, 16000, out=k)
         return _Scorer._PHI_TABLE.take(k)
 
@@ -388,7 +392,7 @@ def optimize_pointing(targets, ra, dec, apa, *, d_ra_arcsec=10.0, d_dec_arcsec=1
                       objective="expected", apa_window=None, operability=None, n_alternatives=3,
                       margin_arcsec=None, filter="CLEAR", coarse_step_arcsec=0.4, coarse_step_deg=1.0,
                       anchor_arcsec=5.0, n_refine=20, no_overlaps=False, disperser="PRISM/CLEAR",
-                      epoch=None, velocity_aberration=True):
+                      epoch=None, velocity_aberration=True, coarse_sample=4000):
     """Search RA/Dec/APA around a starting pointing for the best MSA yield.
 
     Parameters
@@ -429,6 +433,11 @@ def optimize_pointing(targets, ra, dec, apa, *, d_ra_arcsec=10.0, d_dec_arcsec=1
         ranking and the counts are for an overlap-free plan.
     disperser : str
         Disperser/filter pair for ``no_overlaps`` (see `spectra.disperser_pairs`).
+    coarse_sample : int
+        Longer target lists are scored in the coarse (blurred) stage by a fixed random sample of
+        this many targets: that stage only ranks regions by a smoothed density of good
+        placements, which a sample estimates; every refinement and every reported score uses
+        all targets.
     epoch, velocity_aberration
         As `helpers.msa.MSAPointing`: with an ``epoch`` the differential velocity aberration
         (scale ~1e-4, a few mas at the MSA edges) is derived and applied; ``False`` switches it
@@ -455,6 +464,11 @@ def optimize_pointing(targets, ra, dec, apa, *, d_ra_arcsec=10.0, d_dec_arcsec=1
         operability = _msa.default_operability()
     scorer = _Scorer(tra, tdec, w, sig, msata_sigma_mas, constraint, margin_arcsec, slitlet, operability, filter,
                      velocity_aberration, epoch)
+    coarse = scorer
+    if tra.size > coarse_sample > 0:
+        pick = np.sort(np.random.default_rng(0).choice(tra.size, int(coarse_sample), replace=False))
+        coarse = _Scorer(tra[pick], tdec[pick], w[pick], sig[pick], msata_sigma_mas, constraint, margin_arcsec, slitlet,
+                         operability, filter, velocity_aberration, epoch)
     pri = np.asarray(targets["priority"]) if "priority" in (getattr(targets, "colnames", None) or list(getattr(targets, "keys", lambda: [])())) else None
     if no_overlaps:
         from .spectra import _pair
@@ -495,11 +509,11 @@ def optimize_pointing(targets, ra, dec, apa, *, d_ra_arcsec=10.0, d_dec_arcsec=1
                 if not sel.any():
                     continue
                 ra_a, dec_a = _offset_radec(ra, dec, ae, an)
-                anc = scorer.anchor(ra_a, dec_a, a)
+                anc = coarse.anchor(ra_a, dec_a, a)
                 move = 1.5 * math.hypot(np.abs(EE[sel] - ae).max(), np.abs(NN[sel] - an).max())
-                anc = scorer.near_grid(anc, 1 + move / 0.2679, 1 + move / 0.5294)
+                anc = coarse.near_grid(anc, 1 + move / 0.2679, 1 + move / 0.5294)
                 any_near |= bool(anc["keep"].any())
-                scores[sel] = scorer.score_offsets(anc, EE[sel] - ae, NN[sel] - an, blur, objective)
+                scores[sel] = coarse.score_offsets(anc, EE[sel] - ae, NN[sel] - an, blur, objective)
         n_eval += EE.size
         for k in np.argsort(-scores)[: 4 * n_refine]:
             r, d = _offset_radec(ra, dec, EE[k], NN[k])
@@ -510,10 +524,19 @@ def optimize_pointing(targets, ra, dec, apa, *, d_ra_arcsec=10.0, d_dec_arcsec=1
     cands.sort(key=lambda c: -c[0])
     cands = _distinct(cands, n_refine + n_alternatives)
 
-    refined = []
+    # first refinement stage for every candidate, the finer stages for the better half (at least
+    # 8 and the alternatives): the stages after the first add a few targets, rarely a new ranking
+    staged = []
     for _, r, d, a in cands:
-        r, d, a, n = _refine(scorer, r, d, a, ra, dec, apa, d_ra_arcsec, d_dec_arcsec, d_apa_deg,
-                             coarse_step_arcsec, objective, apa_window)
+        r, d, a, n, v = _refine(scorer, r, d, a, ra, dec, apa, d_ra_arcsec, d_dec_arcsec, d_apa_deg,
+                                coarse_step_arcsec, objective, apa_window, _REFINE_STAGES[:1])
+        n_eval += n
+        staged.append((v, r, d, a))
+    staged.sort(key=lambda c: -c[0])
+    refined = []
+    for _, r, d, a in staged[: max(8, (n_refine + 1) // 2) + n_alternatives]:
+        r, d, a, n, _ = _refine(scorer, r, d, a, ra, dec, apa, d_ra_arcsec, d_dec_arcsec, d_apa_deg,
+                                coarse_step_arcsec, objective, apa_window, _REFINE_STAGES[1:], scaled=False)
         n_eval += n
         n_in, prob = scorer.exact(r, d, a)
         n_before = int(n_in.sum())
@@ -573,13 +596,16 @@ _REFINE_STAGES = ((1.0, 0.25, 0.5, 0.1), (0.25, 0.0625, 0.1, 0.025), (0.0625, 0.
 _MSA_RADIUS_ARCSEC = 130.0   # reference point to the MSA's far corners
 
 
-def _refine(scorer, r, d, a, ra0, dec0, apa0, hr, hd, ha, step, objective, apa_window):
+def _refine(scorer, r, d, a, ra0, dec0, apa0, hr, hd, ha, step, objective, apa_window, stages=_REFINE_STAGES,
+            scaled=True):
     """Local refinement: joint (RA, Dec, APA) grids, linearised at the current best (offsets and
-    APA), coarse to fine; each stage re-anchors at the best so far. Returns (ra, dec, apa, n)."""
+    APA), coarse to fine; each stage re-anchors at the best so far (the first stage's RA/Dec
+    scaled to the coarse ``step`` when ``scaled``). Returns (ra, dec, apa, n_evaluations, score)."""
     n_eval = 0
+    value = -1.0
     cosd = math.cos(math.radians(dec0))
-    for k, (hxy, sxy, hapa, sapa) in enumerate(_REFINE_STAGES):
-        if k == 0:
+    for k, (hxy, sxy, hapa, sapa) in enumerate(stages):
+        if k == 0 and scaled:
             hxy, sxy = hxy * step, sxy * step
         g = np.arange(-hxy, hxy + 1e-9, sxy)
         ga = np.arange(-hapa, hapa + 1e-9, sapa) if ha > 0 else np.array([0.0])
@@ -605,7 +631,8 @@ def _refine(scorer, r, d, a, ra0, dec0, apa0, hr, hd, ha, step, objective, apa_w
         best = int(np.argmax(sc))
         r, d = _offset_radec(r, d, E[best], N[best])
         a = a + A[best]
-    return r, d, a, n_eval
+        value = float(sc[best])
+    return r, d, a, n_eval, value
 
 
 def score_pointing(targets, ra, dec, apa, *, constraint="Midpoint", slitlet=3, weights=None, sigma_mas=0.0,
