@@ -147,7 +147,13 @@ def test_apa_window_is_respected():
 @pytest.mark.parametrize("kwargs, match", [
     ({"weights": -1.0}, "negative or NaN"),
     ({"weights": np.nan}, "negative or NaN"),
+    ({"weights": np.r_[np.ones(49), -2.0]}, "1 weights are negative or NaN"),
+    ({"weights": np.r_[np.ones(49), np.nan]}, "1 weights are negative or NaN"),
+    ({"weights": np.ones(7)}, "7 values for 50 targets"),
     ({"d_ra_arcsec": 500}, "exceeds the MSA"),
+    ({"d_dec_arcsec": 101}, "exceeds the MSA"),
+    ({"velocity_aberration": 1.01}, "velocity-aberration factor"),
+    ({"velocity_aberration": 0.998}, "outside 0.999-1.001"),
     ({"sigma_mas": -3}, "sigma_mas"),
     ({"objective": "flux"}, "objective"),
     ({"constraint": "Snug"}, "unknown centering constraint"),
@@ -158,6 +164,17 @@ def test_bad_input(kwargs, match):
     base.update(kwargs)
     with pytest.raises(WorkbookError, match=match) as exc:
         optimize_pointing(t, RA0, DEC0, APA0, **base)
+    assert "\n" not in str(exc.value)
+    if "constraint" in kwargs:   # the message suggests APT's five names
+        assert all(name in str(exc.value) for name in nirspec.constraint_names())
+
+
+@pytest.mark.parametrize("kwargs, match", [({"velocity_aberration": 1.002}, "velocity-aberration factor"),
+                                           ({"constraint": "centred"}, "unknown centering constraint"),
+                                           ({"weights": -1.0}, "negative or NaN")])
+def test_bad_input_to_score_pointing(kwargs, match):
+    with pytest.raises(WorkbookError, match=match) as exc:
+        score_pointing(_catalog(20, seed=7), RA0, DEC0, APA0, **kwargs)
     assert "\n" not in str(exc.value)
 
 

@@ -10,6 +10,15 @@ Model of JWST's velocity (stated, approximate): JWST orbits the Sun with the Ear
 the Sun-Earth L2 point, 1.01 AU from the Sun, so its barycentric velocity is taken as the
 Earth-Moon barycentre's (astropy ``get_body_barycentric_posvel``) scaled by 1.01; the halo orbit
 about L2 (< 1 km/s, ~3e-6 in ``f``) is neglected.
+
+Peers differ here. jwst-vmpt 1.8.0 (``vmpt.optimizer.radec_to_axy``) multiplies the sky offsets
+from the reference point by ``1 / (1 - 30/3e5 cos(theta - V3PA))`` with APT's parameter
+``theta``; its default ``theta = 90`` deg is documented there as "no correction" but is a scale of
+``1 / (1 - 1e-4 sin V3PA)``, up to 1e-4 (13 mas at the MSA edges) at V3PA near +-90 deg, set by
+the roll alone rather than by the date and the target direction. `vmpt_va_factor` gives the
+factor to pass as ``MSAPointing(..., velocity_aberration=...)`` to reproduce vMPT's geometry
+(tests/test_apt_conventions.py shows the counts then agree to <= 1 %, and that the 3 % gap seen
+with ours switched off is this scale).
 """
 
 import math
@@ -18,7 +27,7 @@ import numpy as np
 
 from ..errors import WorkbookError
 
-__all__ = ["VA_FACTOR_RANGE", "velocity_aberration_factor", "check_va_factor"]
+__all__ = ["VA_FACTOR_RANGE", "velocity_aberration_factor", "check_va_factor", "vmpt_va_factor"]
 
 #: Factors outside this range are not velocity aberration (|v| ~ 30 km/s gives 1e-4).
 VA_FACTOR_RANGE = (0.999, 1.001)
@@ -74,3 +83,29 @@ def velocity_aberration_factor(ra, dec, epoch):
     r, d = math.radians(float(ra)), math.radians(float(dec))
     unit = np.array([math.cos(d) * math.cos(r), math.cos(d) * math.sin(r), math.sin(d)])
     return float((1.0 + unit @ beta) / math.sqrt(1.0 - beta @ beta))
+
+
+def vmpt_va_factor(pa_v3, theta_deg=90.0):
+    """The velocity-aberration factor jwst-vmpt 1.8.0 applies, in this package's convention.
+
+    vMPT scales sky offsets by ``m = 1 / (1 - 30/3e5 cos(theta - pa_v3))`` on the way to the
+    MSA; `MSAPointing` divides V2/V3 offsets by its factor on that way, so the equivalent factor
+    is ``1 / m``. Use it only to compare with vMPT (see the module docstring).
+
+    Parameters
+    ----------
+    pa_v3 : float
+        V3 position angle at the ``NRS_FULL_MSA`` reference point, degrees (APA - V3IdlYAngle).
+    theta_deg : float
+        vMPT's ``theta_deg`` (APT's velocity-aberration parameter; vMPT's default 90).
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> round(vmpt_va_factor(270.0), 6), vmpt_va_factor(10.0, theta_deg=100.0)
+    (1.0001, 1.0)
+    """
+    return check_va_factor(1.0 - 30.0 / 3e5 * math.cos(math.radians(float(theta_deg) - float(pa_v3))))

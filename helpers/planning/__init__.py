@@ -19,7 +19,7 @@ API for the notebook/widget integration (phase 2)
 ``optimize_pointing(targets, ra, dec, apa, *, d_ra_arcsec, d_dec_arcsec, d_apa_deg,
 constraint="Midpoint", slitlet=3, weights=None, sigma_mas=None, msata_sigma_mas=20,
 objective="expected", apa_window=None, operability=None, n_alternatives=3, margin_arcsec=None,
-filter="CLEAR") -> PointingResult``
+filter="CLEAR", epoch=None, velocity_aberration=True) -> PointingResult``
     ``ra, dec, apa, n_targets, weighted, expected, n_by_priority, expected_by_priority,
     alternatives, in_zone, probability, search_seconds, n_evaluations``.
 ``score_pointing(targets, ra, dec, apa, ...) -> (n_targets, expected, in_zone, probability)``
