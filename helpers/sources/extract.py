@@ -231,7 +231,8 @@ def _extract(reader, wcs, opts_in, meta):
         raise WorkbookError(f"image is only {nx}x{ny} pixels; source extraction needs at least 16x16")
     psf = opts["psf"]
     state = {"n_valid": 0, "fwhm": opts_in.get("fwhm"), "prf": None, "psf_used": psf,
-             "psf_fwhm": psf_fwhm(psf) if psf is not None else None}
+             "psf_fwhm": psf_fwhm(psf) if psf is not None else None, "image_meta": dict(meta or {}),
+             "fwhm_source": "given" if opts_in.get("fwhm") else ("supplied PSF" if psf is not None else None)}
     if state["fwhm"] is None and psf is not None:
         state["fwhm"] = state["psf_fwhm"]
     tile_size = opts_in.get("tile_size")
@@ -267,11 +268,14 @@ def _extract(reader, wcs, opts_in, meta):
         "tile_size": tile_size,
         "tile_overlap": int(overlap) if tile_size else None,
         "psf_model": _psf_description(state, opts),
+        "psf_source": _psf_source(state, opts),
+        "fwhm_source": state.get("fwhm_source") or "stellar locus 2·r50 / 1.35 (too few stars to measure)",
         "pixel_convention": "0-based; the centre of the first pixel is (0, 0) (astropy/photutils)",
         "threshold_sigma": float(opts["threshold"]),
         "windowed_floor_pix": float(np.max(state.get("win_floor_pix", [0.0]) or [0.0])),
         "epsf_error_pix": state.get("epsf_error_pix"),
         "crb_coef": _crb_coef(state["prf"]) if state.get("prf") is not None else None,
+        "chi2_trend": state.get("chi2_trend"),
         "timing_s": {"total": round(time.perf_counter() - t_start, 3), "psf_fit": round(state.get("t_psf", 0.0), 3)},
         "flags": "1 saturated, 2 edge, 4 neighbour within 1.5 FWHM, 8 masked, 16 PSF fit failed, "
                  "32 cosmic ray (kind 'artifact')",
@@ -292,6 +296,15 @@ def _extract(reader, wcs, opts_in, meta):
         warnings.warn(f"no sources above {opts['threshold']:g} sigma; the catalog is empty "
                       "(lower threshold or check the image)", SourceExtractionWarning, stacklevel=3)
     return cat
+
+
+def _psf_source(state, opts):
+    """Where the fits' PSF came from: supplied, epsf, library (drizzlepac), model (instrument), none."""
+    if not opts["use_psf_fit"]:
+        return "none"
+    if opts["psf"] is not None:
+        return "supplied"
+    return state.get("psf_source") or "none"
 
 
 def _psf_description(state, opts):
