@@ -226,14 +226,19 @@ def _image_fwhm(prep, cat, snr_ap, nn, sat, size_ratio, fwhm_guess, opts, state)
     stack's FWHM is within 2 % of the truth on simulations (ACS/WFC 0.05"/px and 0.03"/px, 5-70 stars).
     """
     idx, R = _epsf_candidates(prep, cat, snr_ap, nn, sat, size_ratio, fwhm_guess, opts)
+    lib = fallback_psf(state.get("image_meta"))
     if idx.size >= 5:
         com_radius = max(4.0, 2.5 * fwhm_guess)
         xc, yc = _com_positions(prep["sub"], cat["x_win"][idx], cat["y_win"][idx], com_radius)
         stack = build_epsf(prep["sub"], xc, yc, bad=prep["bad"], fwhm=fwhm_guess, radius=R, n_iter=1,
                            oversampling=2, _noise=prep["noise"])
-        state["fwhm_source"] = f"stack of {idx.size} bright isolated stars"
-        return float(stack.fwhm_pix)
-    lib = fallback_psf(state.get("image_meta"))
+        measured = float(stack.fwhm_pix)
+        # a stack that never falls to half its peak within the model (blends, wings of a bright
+        # neighbour) or that is sharper than the optics allow is not a star's profile
+        low, high = (0.7 * lib.fwhm_pix, 3.0 * lib.fwhm_pix) if lib is not None else (0.5, R / 1.5)
+        if np.isfinite(measured) and low <= measured <= high:
+            state["fwhm_source"] = f"stack of {idx.size} bright isolated stars"
+            return measured
     if lib is not None:
         state["fwhm_source"] = f"{lib.meta['psf_source']} PSF (fewer than 5 bright isolated stars)"
         return float(lib.fwhm_pix)

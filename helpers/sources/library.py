@@ -170,7 +170,7 @@ def library_psf(instrument, filter, pixel_scale=None, *, detector=None, drizzled
     --------
     >>> psf = library_psf("ACS/HRC", "F606W", 0.025)
     >>> psf.meta["psf_source"], round(psf.fwhm_pix, 1)
-    ('library', 2.3)
+    ('library', 2.1)
     """
     from photutils.psf import ImagePSF
 
