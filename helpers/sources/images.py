@@ -172,7 +172,7 @@ def _auxiliary_planes(hdul, names, sci, shape, name):
             raise WorkbookError(f"{name}: the WHT extension is zero everywhere (no pixel has data); "
                                 "download the file again or delete WHT to use the image without weights")
         if err is None and np.ptp(finite) == 0:
-            noise.append(f"WHT is constant ({finite[0]:g}): it carries no per-pixel noise; the noise is taken "
+            noise.append(f"WHT is constant ({finite[0]:g}): it carries no per-pixel noise, so the noise is taken "
                          "from the sky")
             wht = None
     if err is None and wht is None and not noise:
