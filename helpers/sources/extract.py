@@ -195,6 +195,8 @@ def extract_sources(image, wcs, error=None, mask=None, *, weight=None, threshold
     True
     """
     reader = _as_reader(image, error, weight, mask)
+    meta = dict(meta or {})
+    meta.setdefault("noise_planes", "ERR" if error is not None else ("WHT" if weight is not None else "none"))
     return _extract(reader, wcs, locals(), meta)
 
 
@@ -380,6 +382,7 @@ def extract_sources_fits(path, *, mask=None, progress=None, meta=None, **options
         for note in filter(None, info["meta"].get("noise_notes", "").split("; ")):
             warnings.warn(f"{Path(path).name}: {note}", stacklevel=2)
         full_meta = dict(info["meta"])
+        full_meta["noise_planes"] = "ERR" if err is not None else ("WHT" if wht is not None else "none")
         full_meta.pop("bunit", None)
         full_meta.pop("noise_notes", None)
         full_meta.update(meta or {})
