@@ -95,10 +95,14 @@ def _process_tile(reader, region, core, opts, state):
         locus_mask = ((np.nan_to_num(snr_ap) > 30) & (cat["sep_flag"] == 0) & ~cat["win_failed"]
                       & ~cat["cr_physical"] & (np.abs(local_ratio - 1.0) < 0.25))
         state["cr_locus"] = _cr_locus(sharpness, minor_sigma, locus_mask)
-    # Sharper than the locus *and* not larger than a star (a galaxy's cusp can be peaked, not small).
-    cr_like = cat["cr_physical"] | (_cr_against_locus(sharpness, minor_sigma, snr_ap, state["cr_locus"], n_sigma=3.0,
-                                                      sharpness_err=sharpness_err)
-                                    & (local_ratio < 1.0))
+    # More peaked than the locus *and* not larger than a star (a galaxy's cusp can be peaked, not
+    # small); or narrower than the PSF along its narrowest axis, whatever its length (every source on
+    # the sky is blurred by the PSF; a cosmic-ray track 3-6 px long is not, and its size within the
+    # fixed radius reads like a star's: 14 % of the SNR > 20 "point" sources of a CR-damaged HRC-like
+    # exposure were such tracks, benchmarks/bench_sources.py section 6).
+    physical, too_peaked, too_narrow = _cr_against_locus(sharpness, minor_sigma, snr_ap, state["cr_locus"], n_sigma=3.0,
+                                                         sharpness_err=sharpness_err, parts=True)
+    cr_like = cat["cr_physical"] | physical | too_narrow | (too_peaked & (local_ratio < 1.0))
     # Masked pixels (zero in ``sub``) within the 5x5 make any source look sharp: no verdict there.
     cr_like &= ~_stamp_any(prep["bad"] if prep["any_bad"] else None, cat["x_win"], cat["y_win"], 2)
     size_ratio = np.where(cr_like, np.inf, size_ratio)
