@@ -21,10 +21,11 @@ Prints ratios measured in this run and exits non-zero if a target is missed:
    47 Tuc ACS/HRC flt (spherical-geometry wheel) with defaults: sources, point fraction, time,
    the PSF source and FWHM of both paths, stars injected into the flt (sky not subtracted).
 6. Cosmic rays (issue #13): a single CR-damaged exposure, fraction of point sources that are CRs.
+7. Dense field (issue #13): a star every 24 px, full / fast path time (aim <= 3x) and fast path vs SEP.
 
 Run: ``.venv/bin/python benchmarks/bench_sources.py`` (about 3–4 minutes on 2 cores); one section
 only: ``--section 4`` (or its name: ``precision``, ``throughput``, ``mosaic``, ``demo``, ``real``,
-``cosmics``).
+``cosmics``, ``dense``).
 """
 
 import os
@@ -191,6 +192,28 @@ def throughput():
     check(t_sep / t_fast >= 0.7, f"fast path vs SEP: {t_sep / t_fast:.2f}x >= 0.7x")
     check(t_full / t_fast <= 3.0, f"full path / fast path time: {t_full / t_fast:.2f} <= 3 (aim)")
     return dict(fast=t_fast, full=t_full, sep=t_sep, phot=t_phot)
+
+
+def dense_field():
+    """Issue #13: full path / fast path time on a dense field, a star every 24 px (aim <= 3x), same run."""
+    print("2b. Dense field: a star every 24 px on 2048² (same image, same run, best of 2)")
+    side = 2048
+    n_stars = (side // 24) ** 2
+    truth = simulate.make_truth(center=CENTER, size_arcsec=side * 0.05, n_stars=n_stars, n_galaxies=0, n_pairs=0,
+                                n_saturated=0, star_snr=(10, 500), seed=24)
+    img = simulate.make_image(truth, simulate.ImageSpec(shape=(side, side), center=CENTER, seed=24))
+    data, err, wht = img.data.astype(np.float32), img.error.astype(np.float32), img.weight.astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t_fast, cat = best_time(lambda: sources.extract_sources(data, img.wcs, error=err, weight=wht,
+                                                                use_psf_fit=False))
+        t_full, cat_full = best_time(lambda: sources.extract_sources(data, img.wcs, error=err, weight=wht))
+    t_sep, (xs, _) = best_time(lambda: sep_pipeline(data))
+    print(f"    {n_stars} stars; fast {t_fast:.2f} s ({len(cat)} sources), full {t_full:.2f} s "
+          f"({np.sum(cat_full['method'] == 'psf')} PSF fits, PSF {cat_full.meta['psf_source']}), SEP {t_sep:.2f} s; "
+          f"load average {os.getloadavg()[0]:.1f}")
+    check(t_full / t_fast <= 3.0, f"dense field: full path / fast path time {t_full / t_fast:.2f} <= 3")
+    check(t_sep / t_fast >= 0.7, f"dense field: fast path vs SEP {t_sep / t_fast:.2f}x >= 0.7x")
 
 
 MOSAIC_CHILD = r"""
@@ -475,7 +498,7 @@ def cosmic_rays():
 
 def main():
     t0 = time.perf_counter()
-    names = ["precision", "throughput", "mosaic", "demo", "real", "cosmics"]
+    names = ["precision", "throughput", "mosaic", "demo", "real", "cosmics", "dense"]
     args = sys.argv[1:]
     # ``--section N`` (1-4, repeatable) is the same as naming the section: ``--section 4`` == ``demo``.
     which = [a for a in args if a in names]
@@ -493,6 +516,8 @@ def main():
         real_files()
     if "cosmics" in which:
         cosmic_rays()
+    if "dense" in which:
+        dense_field()
     print(f"bench_sources: {len(FAILURES)} target(s) missed; {time.perf_counter() - t0:.0f} s; "
           f"this process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2:.2f} GB")
     for f in FAILURES:
