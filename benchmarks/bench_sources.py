@@ -419,7 +419,7 @@ def real_files():
             wcs = WCS(h["SCI"].header, h)
     img, px, py = simulate.inject_gaussian_stars(sci, float(np.median(err)), np.random.default_rng(47), psf=lib,
                                                  spacing=64, snr_range=(30.0, 300.0))
-    meta = {"instrument": "ACS/HRC", "filter": "F606W", "pixel_scale": 0.025, "frame": "detector"}
+    meta = {"instrument": "ACS/HRC", "filter": "F606W", "pixel_scale": 0.025, "image_frame": "detector"}
     for label, use_psf in (("windowed", False), ("PSF fit", True)):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -479,7 +479,7 @@ def cosmic_rays():
     wcs.wcs.crpix = [shape[1] / 2, shape[0] / 2]
     wcs.wcs.cdelt = [-0.025 / 3600, 0.025 / 3600]
     print(f"    {len(px)} stars, {len(events)} cosmic-ray events ({n_hit} pixels), true FWHM {psf.fwhm_pix:.2f} px")
-    meta = {"instrument": "ACS/HRC", "filter": "F606W", "pixel_scale": 0.025, "frame": "detector"}
+    meta = {"instrument": "ACS/HRC", "filter": "F606W", "pixel_scale": 0.025, "image_frame": "detector"}
     for label, use_psf in (("fast", False), ("full", True)):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

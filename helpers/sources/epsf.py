@@ -207,14 +207,14 @@ def fallback_psf(meta):
     """The library PSF (or instrument model) for an image described by ``meta``, or None.
 
     ``meta`` is the catalog meta `extract_sources_fits` reads from the headers (``instrument``,
-    ``filter``, ``pixel_scale``, ``frame``, ``pixfrac``) or the ``meta`` given to `extract_sources`.
+    ``filter``, ``pixel_scale``, ``image_frame``, ``pixfrac``) or the ``meta`` given to `extract_sources`.
     """
     from .library import library_psf
 
     meta = meta or {}
     if not meta.get("instrument") or not meta.get("filter"):
         return None
-    frame = meta.get("frame")
+    frame = meta.get("image_frame")
     drizzled = None if frame is None else frame != "detector"
     try:
         return library_psf(meta["instrument"], meta["filter"], meta.get("pixel_scale"), drizzled=drizzled,

@@ -171,8 +171,12 @@ def extract_sources(image, wcs, error=None, mask=None, *, weight=None, threshold
         ``method`` (``psf``/``windowed``). Extra columns: ``xy_cov`` (pix², x–y covariance),
         ``x_win, y_win, x_win_err, y_win_err`` (windowed centroid and its error, pix),
         ``flux_aper, flux_aper_err``, ``r50`` (pix), ``npix``, ``peak``, ``chi2nu`` (PSF fit),
-        ``nn_dist`` (pix, nearest other detection). ``meta`` has ``fwhm_pix``, ``n_tiles``,
-        ``psf_model``, ``pixel_convention``, ``timing_s`` and what ``meta`` gave.
+        ``nn_dist`` (pix, nearest other detection). ``meta`` has ``fwhm_pix`` (the same on the fast
+        and the full path) and ``fwhm_source``, ``n_tiles``, ``psf_model``, ``psf_source`` (``epsf``,
+        ``library`` (drizzlepac), ``model`` (instrument), ``supplied``, ``none``), ``noise_planes``,
+        ``chi2_trend``, ``pixel_convention``, ``timing_s`` and what ``meta`` gave (its ``instrument``,
+        ``filter``, ``pixel_scale``, ``image_frame``, ``pixfrac`` choose the library PSF when the image has
+        fewer than 30 bright isolated stars; see `helpers.sources.library`).
 
     Raises
     ------

@@ -58,7 +58,7 @@ def read_image(path):
         ``hdul`` (open `~astropy.io.fits.HDUList`, memory-mapped; close it when done), ``sci``,
         ``err``, ``wht`` (HDUs or None), ``wcs``, ``header`` (primary + science keywords),
         ``dq`` (HDU or None), ``meta`` (``image, epoch, instrument, filter, pixel_scale, wcsname,
-        bunit, distortion`` (the distortion model the WCS carries, or what it ignores), ``frame``
+        bunit, distortion`` (the distortion model the WCS carries, or what it ignores), ``image_frame``
         (``detector`` for flt/flc/cal, else ``rectified``), ``pixfrac`` (``D001PIXF``, when present),
         ``read_notes`` (what was assumed), ``noise_notes`` (the part about ERR/WHT, said as a
         warning by `extract_sources_fits`)).
@@ -110,7 +110,7 @@ def read_image(path):
         meta = _meta_from_header(header, wcs, path)
         meta["distortion"] = _distortion_note(header, wcs, path, shape)
         # what a library PSF needs to be resampled to this image (helpers.sources.library)
-        meta["frame"] = "detector" if _on_detector(header, path) else "rectified"
+        meta["image_frame"] = "detector" if _on_detector(header, path) else "rectified"
         if "D001PIXF" in header:
             meta["pixfrac"] = float(header["D001PIXF"])
     except WorkbookError:
