@@ -98,7 +98,7 @@ def test_47tuc_flt_uses_the_library_psf_and_both_paths_read_the_same_fwhm():
     lib = library_psf("ACS/HRC", "F606W", 0.025)
     assert full.meta["fwhm_pix"] == pytest.approx(lib.fwhm_pix, rel=0.10), full.meta["fwhm_source"]
     assert len(full) >= 2000
-    # the classification target, met on the full path (73 % measured; the fast path reads 68 %)
+    # the classification target, met on the full path (70.2 % measured; the fast path reads 64.5 %)
     bright = np.asarray(full["snr"]) > 20
     assert np.mean(np.asarray(full["kind"])[bright] == "point") >= 0.70
     assert np.mean(np.asarray(fast["kind"])[np.asarray(fast["snr"]) > 20] == "point") >= 0.60

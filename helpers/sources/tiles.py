@@ -309,7 +309,9 @@ def _star_shaped(sharpness, minor_sigma, snr, sharpness_err, locus, n_sigma=3.0)
     s_noise = np.maximum(np.nan_to_num(sharpness_err, posinf=1.0), 2.0 * s0 * rel)
     s_margin = np.maximum(n_sigma * np.hypot(locus["sharpness_scatter"], s_noise), 0.25 * s0)
     m_margin = np.maximum(n_sigma * np.hypot(locus["minor_sigma_scatter"], 3.0 * m0 * rel), 0.15 * m0)
-    return (np.nan_to_num(sharpness) > s0 - s_margin) & (np.nan_to_num(minor_sigma, nan=np.inf) < m0 + m_margin)
+    # two-sided: a cosmic-ray track a little too sharp for the CR test is not a star either
+    return ((np.abs(np.nan_to_num(sharpness, nan=np.inf) - s0) <= s_margin)
+            & (np.abs(np.nan_to_num(minor_sigma, nan=np.inf) - m0) <= m_margin))
 
 
 def _chi2_limit(chi2nu, snr, stars, extended_chi2, state):
