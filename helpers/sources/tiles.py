@@ -276,6 +276,10 @@ def _process_tile(reader, region, core, opts, state):
     kind = np.where(compact_kind & ~((chi2nu >= chi2_limit) & ~fit_unusable) | (method == "psf") | fit_point | sat,
                     "point", "extended")
     kind = np.where(cr_like & ~sat, "artifact", kind)
+    # Not compact because a detected neighbour's light is inside its r50 radius: its windowed centroid
+    # and aperture flux carry that light (a PSF-fitted star of the simulations had its windowed
+    # centroid 0.8 px off), so it is flagged as blended whatever its class, on both paths.
+    flags[(nn < np.clip(6.0 * cat["a"], 3.0, 60.0)) & ~compact] |= FLAG_BLENDED
     # Keep the sources whose detection centre is in this tile's core.
     gx_det = cat["x_det"] + x0
     gy_det = cat["y_det"] + y0
