@@ -18,10 +18,14 @@ Prints ratios measured in this run and exits non-zero if a target is missed:
    image's own ePSF and with the true PSF, scatter/CRB and pulls per SNR bin.
 5. Real files (issue #13; skipped with a message when absent): stars injected into the WFPC2 HDF-S
    mosaic (``HDFS_FITS``, mpdaf 3.6 wheel), pull std (target 0.85-1.15, windowed and PSF fit);
-   47 Tuc ACS/HRC flt (spherical-geometry wheel) with defaults: sources, point fraction, time.
+   47 Tuc ACS/HRC flt (spherical-geometry wheel) with defaults: sources, point fraction, time,
+   the PSF source and FWHM of both paths, stars injected into the flt (sky not subtracted).
+6. Cosmic rays (issue #13): a single CR-damaged exposure, fraction of point sources that are CRs.
+7. Dense field (issue #13): a star every 24 px, full / fast path time (aim <= 3x) and fast path vs SEP.
 
 Run: ``.venv/bin/python benchmarks/bench_sources.py`` (about 3–4 minutes on 2 cores); one section
-only: ``--section 4`` (or its name: ``precision``, ``throughput``, ``mosaic``, ``demo``, ``real``).
+only: ``--section 4`` (or its name: ``precision``, ``throughput``, ``mosaic``, ``demo``, ``real``,
+``cosmics``, ``dense``).
 """
 
 import os
@@ -190,6 +194,28 @@ def throughput():
     return dict(fast=t_fast, full=t_full, sep=t_sep, phot=t_phot)
 
 
+def dense_field():
+    """Issue #13: full path / fast path time on a dense field, a star every 24 px (aim <= 3x), same run."""
+    print("2b. Dense field: a star every 24 px on 2048² (same image, same run, best of 2)")
+    side = 2048
+    n_stars = (side // 24) ** 2
+    truth = simulate.make_truth(center=CENTER, size_arcsec=side * 0.05, n_stars=n_stars, n_galaxies=0, n_pairs=0,
+                                n_saturated=0, star_snr=(10, 500), seed=24)
+    img = simulate.make_image(truth, simulate.ImageSpec(shape=(side, side), center=CENTER, seed=24))
+    data, err, wht = img.data.astype(np.float32), img.error.astype(np.float32), img.weight.astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t_fast, cat = best_time(lambda: sources.extract_sources(data, img.wcs, error=err, weight=wht,
+                                                                use_psf_fit=False))
+        t_full, cat_full = best_time(lambda: sources.extract_sources(data, img.wcs, error=err, weight=wht))
+    t_sep, (xs, _) = best_time(lambda: sep_pipeline(data))
+    print(f"    {n_stars} stars; fast {t_fast:.2f} s ({len(cat)} sources), full {t_full:.2f} s "
+          f"({np.sum(cat_full['method'] == 'psf')} PSF fits, PSF {cat_full.meta['psf_source']}), SEP {t_sep:.2f} s; "
+          f"load average {os.getloadavg()[0]:.1f}")
+    check(t_full / t_fast <= 3.0, f"dense field: full path / fast path time {t_full / t_fast:.2f} <= 3")
+    check(t_sep / t_fast >= 0.7, f"dense field: fast path vs SEP {t_sep / t_fast:.2f}x >= 0.7x")
+
+
 MOSAIC_CHILD = r"""
 import resource, sys, time, warnings, json
 sys.path.insert(0, {root!r})
@@ -317,14 +343,23 @@ def _real_file(env, *candidates):
 
 
 def real_files():
-    """Issue #13: injected-star pulls on the WFPC2 HDF-S mosaic; 47 Tuc ACS/HRC flt with defaults."""
+    """Issue #13: injected-star pulls on the WFPC2 HDF-S mosaic (both paths, stars rendered with the PSF
+    the extraction uses there: the WFPC2 instrument model, the image having too few stars for an ePSF);
+    47 Tuc ACS/HRC flt with defaults (sources, point fraction, time, PSF source) and stars injected
+    into it (sky not subtracted)."""
     import importlib.util
 
     from astropy.io import fits
     from astropy.wcs import WCS
 
+    from helpers.sources.images import dq_mask
+    from helpers.sources.library import library_psf
+
     print("5. Real files (issue #13)")
     hdfs = _real_file("HDFS_FITS", "/tmp/mpdaf/mpdaf/data/obj/HST-HDFS.fits")
+    spec_m = importlib.util.find_spec("mpdaf")
+    if hdfs is None and spec_m is not None and spec_m.submodule_search_locations:
+        hdfs = _real_file("HDFS_FITS", Path(list(spec_m.submodule_search_locations)[0]) / "data/obj/HST-HDFS.fits")
     if hdfs is None:
         print("    HDF-S skipped: set HDFS_FITS to mpdaf/data/obj/HST-HDFS.fits from the mpdaf 3.6 wheel "
               "(pip download --no-deps mpdaf==3.6; unzip)")
@@ -332,28 +367,19 @@ def real_files():
         base = fits.getdata(hdfs, 1).astype(np.float32)
         wcs = WCS(fits.getheader(hdfs, 1))
         sky_sigma = 1.4826 * np.median(np.abs(base - np.median(base)))
-        fwhm, rng = 2.5, np.random.default_rng(13)
-        img, px, py = simulate.inject_gaussian_stars(base, sky_sigma, rng, fwhm=fwhm)
+        meta = {"instrument": "WFPC2", "filter": "F606W", "pixel_scale": 0.0399}
+        psf = library_psf("WFPC2", "F606W", 0.0399)
+        img, px, py = simulate.inject_gaussian_stars(base, sky_sigma, np.random.default_rng(13), psf=psf)
         for label, use_psf in (("windowed", False), ("PSF fit", True)):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                cat = sources.extract_sources(img, wcs, progress=False, use_psf_fit=use_psf, fwhm=fwhm)
-            cx, cy = np.asarray(cat["x"]), np.asarray(cat["y"])
-            pulls = []
-            for x, y in zip(px, py):
-                d = np.hypot(cx - x, cy - y)
-                i = int(np.argmin(d))
-                if d[i] < 1.0:
-                    pulls += [(cx[i] - x) / cat["x_err"][i], (cy[i] - y) / cat["y_err"][i]]
+                cat = sources.extract_sources(img, wcs, progress=False, use_psf_fit=use_psf, meta=meta)
+            pulls = _injected_pulls(cat, px, py)
             pull = float(np.std(pulls))
-            ok = 0.85 <= pull <= 1.15
-            # The PSF-fit path on this mosaic is still open work (issue #13): reported, not gated
-            verdict = "ok" if ok else ("MISSED" if not use_psf else "not met, open")
-            print(f"    HDF-S {label:<9} {len(pulls) // 2} injected stars matched, pull std {pull:.2f} "
-                  f"(target 0.85-1.15: {verdict}); noise corr {cat.meta.get('noise_correlation')}, "
-                  f"error factor {cat.meta.get('noise_correlation_factor', 1.0):.2f}")
-            if not ok and not use_psf:
-                FAILURES.append(f"HDF-S injected pulls ({label}) {pull:.2f} not in 0.85-1.15")
+            check(0.85 <= pull <= 1.15,
+                  f"HDF-S {label:<9} {len(pulls) // 2} injected stars, pull std {pull:.2f} (target 0.85-1.15); "
+                  f"PSF {cat.meta['psf_source']}, FWHM {cat.meta['fwhm_pix']:.2f} px, noise corr "
+                  f"{cat.meta.get('noise_correlation')}, error factor {cat.meta.get('noise_correlation_factor', 1.0):.2f}")
     spec = importlib.util.find_spec("spherical_geometry")
     tuc = None
     if spec is not None and spec.submodule_search_locations:
@@ -361,21 +387,118 @@ def real_files():
     if tuc is None:
         print("    47 Tuc skipped: install spherical-geometry 1.4.0 (ships tests/data/j8bt06nyq_flt.fits)")
         return
-    start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cat = sources.extract_sources_fits(tuc, progress=False)
-    elapsed = time.perf_counter() - start
-    bright = np.asarray(cat["snr"]) > 20
-    point = float(np.mean(np.asarray(cat["kind"])[bright] == "point")) if bright.any() else float("nan")
-    print(f"    47 Tuc ACS/HRC flt, defaults: {len(cat)} sources (issue target >= 2000, open), "
-          f"{point:.0%} of SNR > 20 classed point (target >= 70%, open), {elapsed:.1f} s (target <= 30 s), "
-          f"FWHM {cat.meta.get('fwhm_pix') or float('nan'):.2f} px, DQ-masked {cat.meta.get('dq_masked_pixels')} px")
+    fwhm = {}
+    for label, use_psf in (("fast", False), ("full", True)):
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cat = sources.extract_sources_fits(tuc, progress=False, use_psf_fit=use_psf)
+        elapsed = time.perf_counter() - start
+        fwhm[label] = cat.meta["fwhm_pix"]
+        bright = np.asarray(cat["snr"]) > 20
+        point = float(np.mean(np.asarray(cat["kind"])[bright] == "point")) if bright.any() else float("nan")
+        print(f"    47 Tuc ACS/HRC flt, defaults, {label} path: PSF {cat.meta['psf_source']}, FWHM {fwhm[label]:.2f} px "
+              f"({cat.meta['fwhm_source']}), DQ-masked {cat.meta.get('dq_masked_pixels')} px, "
+              f"confusion {cat.meta.get('confusion_scale', 1.0):.1f}x")
+        check(len(cat) >= 2000, f"47 Tuc {label}: {len(cat)} sources (target >= 2000)")
+        check(elapsed <= 30.0, f"47 Tuc {label}: {elapsed:.1f} s (target <= 30 s, load average {os.getloadavg()[0]:.1f})")
+        # reported, not gated: the issue's target is not met yet (see the #13 report)
+        print(f"    [{'ok' if point >= 0.7 else 'open'}] 47 Tuc {label}: {point:.0%} of {bright.sum()} SNR > 20 "
+              "sources classed point (target >= 70 %, open)")
+    check(abs(fwhm["fast"] / fwhm["full"] - 1) < 0.01, f"47 Tuc: fast and full paths read the same FWHM "
+          f"({fwhm['fast']:.3f} / {fwhm['full']:.3f} px)")
+    lib = library_psf("ACS/HRC", "F606W", 0.025)
+    check(abs(fwhm["full"] / lib.fwhm_pix - 1) < 0.10, f"47 Tuc: the image's stars ({fwhm['full']:.2f} px) and the "
+          f"drizzlepac HRC F606W library PSF ({lib.fwhm_pix:.2f} px) agree on the FWHM (within 10 %)")
+    with fits.open(tuc) as h:
+        sci = h["SCI"].data.astype(np.float32)
+        err = h["ERR"].data.astype(np.float32)
+        bad = dq_mask(h["DQ"].data)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            wcs = WCS(h["SCI"].header, h)
+    img, px, py = simulate.inject_gaussian_stars(sci, float(np.median(err)), np.random.default_rng(47), psf=lib,
+                                                 spacing=64, snr_range=(30.0, 300.0))
+    meta = {"instrument": "ACS/HRC", "filter": "F606W", "pixel_scale": 0.025, "image_frame": "detector"}
+    for label, use_psf in (("windowed", False), ("PSF fit", True)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cat = sources.extract_sources(img, wcs, error=err, mask=bad, progress=False, use_psf_fit=use_psf, meta=meta)
+        pulls = _injected_pulls(cat, px, py, flags_off=1 | 2 | 8)
+        print(f"    [{'ok' if 0.85 <= np.std(pulls) <= 1.15 else 'open'}] 47 Tuc flt (sky not subtracted) {label}: "
+              f"{len(pulls) // 2} of {len(px)} injected stars, pull std {np.std(pulls):.2f}, robust "
+              f"{1.4826 * np.median(np.abs(pulls)):.2f} (target 0.85-1.15, open: crowding errors not modelled)")
+
+
+def _injected_pulls(cat, px, py, flags_off=0):
+    """Pulls (x and y) of the injected stars matched within 1 px, skipping those with ``flags_off`` flags."""
+    cx, cy = np.asarray(cat["x"]), np.asarray(cat["y"])
+    flags = np.asarray(cat["flags"])
+    pulls = []
+    for x, y in zip(px, py):
+        d = np.hypot(cx - x, cy - y)
+        i = int(np.argmin(d))
+        if d[i] < 1.0 and not flags[i] & flags_off:
+            pulls += [(cx[i] - x) / cat["x_err"][i], (cy[i] - y) / cat["y_err"][i]]
+    return np.array(pulls)
+
+
+# ---------------------------------------------------------------------------------------------
+def cosmic_rays():
+    """Issue #13: a single CR-damaged 1000 s ACS/HRC-like exposure (electrons; stars rendered with the
+    drizzlepac HRC F606W PSF, 1.5 % of the pixels hit, tracks 1-6 px), fast and full paths: the fraction of
+    SNR > 20 point sources that are cosmic rays (target <= 10 %), and the FWHM read."""
+    from astropy.wcs import WCS
+    from scipy.spatial import cKDTree
+
+    from helpers.sources.library import library_psf
+
+    print("6. Cosmic rays (issue #13)")
+    rng = np.random.default_rng(2024)
+    shape = (768, 768)
+    sky, read_noise = 80.0, 5.0
+    psf = library_psf("ACS/HRC", "F606W", 0.025)
+    clean, px, py = simulate.inject_gaussian_stars(np.zeros(shape, np.float32), np.sqrt(sky + read_noise**2), rng,
+                                                   psf=psf, spacing=30, margin=20, snr_range=(10.0, 400.0))
+    damaged = clean.astype(float)
+    n_hit, target, events = 0, 0.015 * damaged.size, []
+    while n_hit < target:
+        length = int(rng.integers(1, 7))
+        x0, y0, ang = rng.uniform(5, shape[1] - 5), rng.uniform(5, shape[0] - 5), rng.uniform(0, np.pi)
+        t = np.arange(length) - (length - 1) / 2
+        cx = np.clip(np.rint(x0 + t * np.cos(ang)).astype(int), 0, shape[1] - 1)
+        cy = np.clip(np.rint(y0 + t * np.sin(ang)).astype(int), 0, shape[0] - 1)
+        damaged[cy, cx] += rng.lognormal(np.log(300.0), 0.8, size=length)
+        events.append((x0, y0))
+        n_hit += length
+    noise = np.sqrt(sky + read_noise**2 + np.clip(clean, 0, None))
+    data = (damaged + sky + rng.normal(0, 1, shape) * noise).astype(np.float32)
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.crval = [6.02, -72.08]
+    wcs.wcs.crpix = [shape[1] / 2, shape[0] / 2]
+    wcs.wcs.cdelt = [-0.025 / 3600, 0.025 / 3600]
+    print(f"    {len(px)} stars, {len(events)} cosmic-ray events ({n_hit} pixels), true FWHM {psf.fwhm_pix:.2f} px")
+    meta = {"instrument": "ACS/HRC", "filter": "F606W", "pixel_scale": 0.025, "image_frame": "detector"}
+    for label, use_psf in (("fast", False), ("full", True)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cat = sources.extract_sources(data, wcs, error=noise.astype(np.float32), progress=False,
+                                          use_psf_fit=use_psf, meta=meta)
+        d_star, _ = cKDTree(np.column_stack([px, py])).query(np.column_stack([cat["x"], cat["y"]]))
+        is_star = d_star < 1.5
+        kind = np.asarray(cat["kind"])
+        bright_point = (kind == "point") & (np.asarray(cat["snr"]) > 20)
+        cr_frac = float(np.mean(~is_star[bright_point])) if bright_point.any() else float("nan")
+        star_point = float(np.mean(kind[is_star & (np.asarray(cat["snr"]) > 20)] == "point"))
+        check(cr_frac <= 0.10, f"CR exposure, {label} path: {cr_frac:.1%} of {bright_point.sum()} SNR > 20 point "
+              f"sources are cosmic rays (target <= 10 %); {star_point:.0%} of the stars classed point; "
+              f"{int(np.sum(kind == 'artifact'))} artifacts; FWHM {cat.meta['fwhm_pix']:.2f} px; PSF {cat.meta['psf_source']}")
 
 
 def main():
     t0 = time.perf_counter()
-    names = ["precision", "throughput", "mosaic", "demo", "real"]
+    names = ["precision", "throughput", "mosaic", "demo", "real", "cosmics", "dense"]
     args = sys.argv[1:]
     # ``--section N`` (1-4, repeatable) is the same as naming the section: ``--section 4`` == ``demo``.
     which = [a for a in args if a in names]
@@ -391,6 +514,10 @@ def main():
         demo_images()
     if "real" in which:
         real_files()
+    if "cosmics" in which:
+        cosmic_rays()
+    if "dense" in which:
+        dense_field()
     print(f"bench_sources: {len(FAILURES)} target(s) missed; {time.perf_counter() - t0:.0f} s; "
           f"this process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2:.2f} GB")
     for f in FAILURES:

@@ -265,3 +265,57 @@ def test_real_wfpc2_hdfs_header_filter_is_f606w(tmp_path):
     assert info["meta"]["filter"] == "F606W" and info["meta"]["instrument"] == "WFPC2"
     assert info["meta"]["distortion"].startswith("none needed")  # drizzled (D001SCAL, NDRIZIM)
     assert wcs_provenance(path)["filter"] == "F606W"
+
+
+def _bad_file(tmp_path, case):
+    """One file per bad input of issue #13, in its own directory (to check nothing is written)."""
+    folder = tmp_path / case
+    folder.mkdir()
+    n = 64
+    if case == "cube":
+        path = folder / "cube_drz.fits"
+        fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(np.zeros((3, n, n), np.float32), name="SCI")]).writeto(path)
+        return path
+    kwargs = {
+        "wht_zero": dict(wht=np.zeros((n, n), np.float32)),
+        "wht_equal": dict(wht=np.full((n, n), 7.0, np.float32)),
+        "no_err_no_wht": dict(),
+        "dq_shape": dict(dq=np.zeros((n // 2, n), np.int16)),
+        "err_negative": dict(err=-np.ones((n, n), np.float32)),
+        "data_only": dict(sci_name="DATA"),
+        "filters_disagree": dict(primary={"INSTRUME": "ACS", "FILTER": "F606W", "FILTER1": "F814W", "FILTER2": "CLEAR2L"}),
+        "distorted_no_model": dict(primary={"INSTRUME": "ACS", "DETECTOR": "HRC", "FILTER1": "F606W",
+                                            "FILTER2": "CLEAR2S"}),
+    }[case]
+    name = "x_flt.fits" if case in ("distorted_no_model", "dq_shape") else "x_drz.fits"
+    return _write(folder / name, _tan_header(), **kwargs)
+
+
+@pytest.mark.parametrize("case, refused, said", [
+    ("cube", "no 2-D science image", None),
+    ("wht_zero", "WHT extension is zero everywhere", None),
+    ("err_negative", "ERR extension has negative values", None),
+    ("filters_disagree", "the filter keywords disagree", None),
+    ("wht_equal", None, "WHT is constant (7): it carries no per-pixel noise, so the noise is taken from the sky"),
+    ("no_err_no_wht", None, "no usable ERR or WHT extension: the noise is taken from the sky"),
+    ("dq_shape", None, "DQ has shape (32, 64), SCI (64, 64): DQ ignored"),
+    ("data_only", None, "no SCI extension: the DATA image was taken as the science image"),
+    ("distorted_no_model", None, "a detector-frame exposure with a TAN-only WCS: its geometric distortion (up to"),
+])
+def test_every_bad_input_of_issue_13_one_line_what_was_assumed_nothing_written(tmp_path, case, refused, said):
+    path = _bad_file(tmp_path, case)
+    before = sorted(p.name for p in path.parent.iterdir())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if refused:
+            with pytest.raises(WorkbookError, match=refused) as exc:
+                extract_sources_fits(path, use_psf_fit=False, fwhm=2.0, progress=False)
+            assert "\n" not in str(exc.value) and path.name in str(exc.value)
+        else:
+            cat = extract_sources_fits(path, use_psf_fit=False, fwhm=2.0, progress=False)
+            assert cat.meta["image"] == path.stem
+    messages = [str(w.message) for w in caught if "PRD" not in str(w.message)]
+    if said:
+        lines = [m for m in messages if said in m]
+        assert len(lines) == 1 and "\n" not in lines[0], messages  # said once, in one line
+    assert sorted(p.name for p in path.parent.iterdir()) == before  # nothing written beside the input

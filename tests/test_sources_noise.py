@@ -92,3 +92,6 @@ def test_wht_in_exposure_units_is_rescaled_from_the_sky():
     assert cat.meta["noise_scale_applied"] is True
     assert cat.meta["noise_pixel_scale"] == pytest.approx(20.0, rel=0.1)
     assert 0.85 <= _pulls(cat, px, py) <= 1.15
+    row = image_reading_summary({"sim": cat})[0]  # what notebook 02 says the WHT was
+    assert row["noise_from"].startswith("WHT, not inverse variance (sky sigma 20x its claim)"), row["noise_from"]
+    assert row["psf_source"] == "none" and row["fwhm_source"] == "given"

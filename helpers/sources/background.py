@@ -101,6 +101,10 @@ def _prepare_tile(data, error, weight, mask, opts):
     # shows, and is the noise correlated (drizzle)? Measured on a central window of the tile.
     sky_noise = _measure_tile_noise(det, det_err, bad_or_masked)
     scale = sky_noise["pixel_scale"]
+    # Crowded (a globular cluster): detect above the confusion noise, else at 4 pixel-σ the whole
+    # field is one connected island and deblending returns a few hundred pieces (47 Tuc flt: 885
+    # sources at 4 ERR-σ, 3,015 at 4 confusion-σ = 5.2 ERR-σ). Errors keep the pixel noise.
+    det_err = det_err * sky_noise.get("confusion_scale", 1.0)
     if (error is not None or weight is not None) and np.isfinite(scale) and abs(scale - 1.0) > SCALE_APPLY_TOLERANCE:
         # e.g. a WHT in exposure-time units (EXP), not inverse variance: σ follows the sky
         det_err = float(scale)
@@ -116,11 +120,41 @@ def _prepare_tile(data, error, weight, mask, opts):
             "sky_noise": sky_noise}
 
 
+#: Above this fraction of a tile's pixels in sources, its "sky" is unresolved starlight and wings:
+#: the noise cannot be measured there (47 Tuc ACS/HRC flt: 85 % covered, the sky read 5.2x its ERR and
+#: correlated 1.6x at 2x2 px on a detector-frame exposure, whose noise is white). ERR/WHT are then
+#: taken as given and no correlation is applied (said as a warning by the extraction).
+CROWDED_SKY_FRACTION = 0.5
+
+
 def _measure_tile_noise(det, det_err, bad, window=512):
-    """`measure_sky_noise` on the central ``window``² pixels of a tile (in units of the claimed σ)."""
+    """`measure_sky_noise` on the central ``window``² pixels of a tile (in units of the claimed σ).
+
+    Pixels whose 3x3 mean exceeds the window's robust σ (1.4826 MAD; 3σ of a white-noise 3x3 mean),
+    grown by 3 px, count as source-covered (white noise: 2.5 %, the HDF-S mosaic 33 %, 47 Tuc 68 %); when they are more than `CROWDED_SKY_FRACTION` of the window nothing is
+    measured (``pixel_scale`` NaN, no correlation, ``crowded_fraction`` says how much was covered).
+    """
+    from scipy import ndimage
+
     ny, nx = det.shape
     y0, x0 = max(0, (ny - window) // 2), max(0, (nx - window) // 2)
     cut = (slice(y0, y0 + window), slice(x0, x0 + window))
-    out = measure_sky_noise(det[cut] / np.float32(det_err), bad[cut])
+    normalized = det[cut] / np.float32(det_err)
+    # in units of the window's own robust σ: a claimed σ 20x too small (WHT in EXP units) must not
+    # make every pixel look like a source
+    finite = normalized[np.isfinite(normalized) & ~bad[cut]]
+    mad = 1.4826 * float(np.median(np.abs(finite - np.median(finite)))) if finite.size > 100 else 0.0
+    covered = (ndimage.binary_dilation(ndimage.uniform_filter(normalized / np.float32(mad), 3) > 1.0, iterations=3)
+               if mad > 0 else np.zeros(normalized.shape, bool))
+    fraction = float(np.mean(covered | bad[cut]))
+    if fraction > CROWDED_SKY_FRACTION:
+        # What the "sky" fluctuates by here is confusion (unresolved stars, wings), not pixel noise:
+        # kept apart as the unit of the detection threshold, never folded into the errors.
+        confusion = measure_sky_noise(normalized, bad[cut])["pixel_scale"]
+        out = {"pixel_scale": float("nan"), "correlation": {}, "n_sky": 0,
+               "confusion_scale": float(confusion) if np.isfinite(confusion) and confusion > 1.0 else 1.0}
+    else:
+        out = measure_sky_noise(normalized, bad[cut])
+    out["crowded_fraction"] = round(fraction, 3)
     out["scale_applied"] = False
     return out

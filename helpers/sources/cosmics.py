@@ -85,7 +85,7 @@ def _cr_locus(sharpness, minor_sigma, locus_mask):
     return out
 
 
-def _cr_against_locus(sharpness, minor_sigma, snr, locus, n_sigma=4.0, sharpness_err=None):
+def _cr_against_locus(sharpness, minor_sigma, snr, locus, n_sigma=4.0, sharpness_err=None, parts=False):
     """CR-like detections against the image's own stellar locus.
 
     Parameters
@@ -102,6 +102,9 @@ def _cr_against_locus(sharpness, minor_sigma, snr, locus, n_sigma=4.0, sharpness
     sharpness_err : ndarray, optional
         Propagated pixel noise of ``sharpness`` (:func:`_shape_measures`); default ``sharpness/SNR``.
 
+    parts : bool
+        Return the three verdicts (physical, too peaked, too narrow) instead of their union.
+
     Returns
     -------
     cr_like : ndarray of bool
@@ -109,7 +112,8 @@ def _cr_against_locus(sharpness, minor_sigma, snr, locus, n_sigma=4.0, sharpness
     """
     physical = _physically_sharp(sharpness, minor_sigma)
     if locus.get("sharpness") is None:
-        return physical
+        none = np.zeros_like(physical)
+        return (physical, none, none) if parts else physical
     rel = 1.0 / np.clip(np.nan_to_num(snr), 1.0, None)
     s0, m0 = locus["sharpness"], locus["minor_sigma"]
     # Margins: n_sigma of the locus scatter and of the measurement noise, and never less than
@@ -122,4 +126,4 @@ def _cr_against_locus(sharpness, minor_sigma, snr, locus, n_sigma=4.0, sharpness
     m_margin = np.maximum(n_sigma * np.hypot(locus["minor_sigma_scatter"], 3.0 * m0 * rel), 0.25 * m0)
     too_peaked = np.nan_to_num(sharpness) > s0 + s_margin
     too_narrow = np.nan_to_num(minor_sigma, nan=m0) < m0 - m_margin
-    return physical | too_peaked | too_narrow
+    return (physical, too_peaked, too_narrow) if parts else physical | too_peaked | too_narrow

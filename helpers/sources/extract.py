@@ -171,8 +171,12 @@ def extract_sources(image, wcs, error=None, mask=None, *, weight=None, threshold
         ``method`` (``psf``/``windowed``). Extra columns: ``xy_cov`` (pix², x–y covariance),
         ``x_win, y_win, x_win_err, y_win_err`` (windowed centroid and its error, pix),
         ``flux_aper, flux_aper_err``, ``r50`` (pix), ``npix``, ``peak``, ``chi2nu`` (PSF fit),
-        ``nn_dist`` (pix, nearest other detection). ``meta`` has ``fwhm_pix``, ``n_tiles``,
-        ``psf_model``, ``pixel_convention``, ``timing_s`` and what ``meta`` gave.
+        ``nn_dist`` (pix, nearest other detection). ``meta`` has ``fwhm_pix`` (the same on the fast
+        and the full path) and ``fwhm_source``, ``n_tiles``, ``psf_model``, ``psf_source`` (``epsf``,
+        ``library`` (drizzlepac), ``model`` (instrument), ``supplied``, ``none``), ``noise_planes``,
+        ``chi2_trend``, ``pixel_convention``, ``timing_s`` and what ``meta`` gave (its ``instrument``,
+        ``filter``, ``pixel_scale``, ``image_frame``, ``pixfrac`` choose the library PSF when the image has
+        fewer than 30 bright isolated stars; see `helpers.sources.library`).
 
     Raises
     ------
@@ -195,6 +199,8 @@ def extract_sources(image, wcs, error=None, mask=None, *, weight=None, threshold
     True
     """
     reader = _as_reader(image, error, weight, mask)
+    meta = dict(meta or {})
+    meta.setdefault("noise_planes", "ERR" if error is not None else ("WHT" if weight is not None else "none"))
     return _extract(reader, wcs, locals(), meta)
 
 
@@ -231,7 +237,8 @@ def _extract(reader, wcs, opts_in, meta):
         raise WorkbookError(f"image is only {nx}x{ny} pixels; source extraction needs at least 16x16")
     psf = opts["psf"]
     state = {"n_valid": 0, "fwhm": opts_in.get("fwhm"), "prf": None, "psf_used": psf,
-             "psf_fwhm": psf_fwhm(psf) if psf is not None else None}
+             "psf_fwhm": psf_fwhm(psf) if psf is not None else None, "image_meta": dict(meta or {}),
+             "fwhm_source": "given" if opts_in.get("fwhm") else ("supplied PSF" if psf is not None else None)}
     if state["fwhm"] is None and psf is not None:
         state["fwhm"] = state["psf_fwhm"]
     tile_size = opts_in.get("tile_size")
@@ -267,11 +274,14 @@ def _extract(reader, wcs, opts_in, meta):
         "tile_size": tile_size,
         "tile_overlap": int(overlap) if tile_size else None,
         "psf_model": _psf_description(state, opts),
+        "psf_source": _psf_source(state, opts),
+        "fwhm_source": state.get("fwhm_source") or "stellar locus 2·r50 / 1.35 (too few stars to measure)",
         "pixel_convention": "0-based; the centre of the first pixel is (0, 0) (astropy/photutils)",
         "threshold_sigma": float(opts["threshold"]),
         "windowed_floor_pix": float(np.max(state.get("win_floor_pix", [0.0]) or [0.0])),
         "epsf_error_pix": state.get("epsf_error_pix"),
         "crb_coef": _crb_coef(state["prf"]) if state.get("prf") is not None else None,
+        "chi2_trend": state.get("chi2_trend"),
         "timing_s": {"total": round(time.perf_counter() - t_start, 3), "psf_fit": round(state.get("t_psf", 0.0), 3)},
         "flags": "1 saturated, 2 edge, 4 neighbour within 1.5 FWHM, 8 masked, 16 PSF fit failed, "
                  "32 cosmic ray (kind 'artifact')",
@@ -281,6 +291,13 @@ def _extract(reader, wcs, opts_in, meta):
                                   "helpers.sources.cosmics)"},
     })
     sky = state.get("sky_noise")
+    if sky and not sky["correlation"] and sky.get("crowded_fraction", 0) > 0.5:
+        warnings.warn(f"sources cover {sky['crowded_fraction']:.0%} of the pixels: the sky noise cannot be measured; "
+                      "the errors take the noise as ERR/WHT/background rms claim it, with no correlation; detection "
+                      f"is above {opts['threshold']:g}x the confusion noise ({sky.get('confusion_scale', 1.0):.1f}x the "
+                      "pixel noise)", SourceExtractionWarning, stacklevel=3)
+        cat.meta["confusion_scale"] = float(sky.get("confusion_scale", 1.0))
+        cat.meta["noise_measurement"] = f"not measured: {sky['crowded_fraction']:.0%} of the pixels in sources"
     if sky:
         # what the sky showed (first tile): σ relative to the claimed ERR/WHT/rms and its correlation
         cat.meta.update({
@@ -292,6 +309,15 @@ def _extract(reader, wcs, opts_in, meta):
         warnings.warn(f"no sources above {opts['threshold']:g} sigma; the catalog is empty "
                       "(lower threshold or check the image)", SourceExtractionWarning, stacklevel=3)
     return cat
+
+
+def _psf_source(state, opts):
+    """Where the fits' PSF came from: supplied, epsf, library (drizzlepac), model (instrument), none."""
+    if not opts["use_psf_fit"]:
+        return "none"
+    if opts["psf"] is not None:
+        return "supplied"
+    return state.get("psf_source") or "none"
 
 
 def _psf_description(state, opts):
@@ -360,6 +386,7 @@ def extract_sources_fits(path, *, mask=None, progress=None, meta=None, **options
         for note in filter(None, info["meta"].get("noise_notes", "").split("; ")):
             warnings.warn(f"{Path(path).name}: {note}", stacklevel=2)
         full_meta = dict(info["meta"])
+        full_meta["noise_planes"] = "ERR" if err is not None else ("WHT" if wht is not None else "none")
         full_meta.pop("bunit", None)
         full_meta.pop("noise_notes", None)
         full_meta.update(meta or {})

@@ -130,18 +130,19 @@ def _render_models(shape, x, y, flux, prf, radius):
     return model
 
 
-def _refit_minus_neighbours(prep, fit, sel, everything, prf, radius, n_iter):
+def _refit_minus_neighbours(prep, fit, sel, everything, prf, radius, n_iter, good=None):
     """Refit the sources ``sel`` with every other fitted source's model subtracted.
 
-    ``everything`` is the model image of all successful fits; each source must only lose the
-    *others'* models, so the sources are refitted in groups whose members are farther apart than
-    a stamp, subtracting ``everything`` minus the group's own models.
+    ``everything`` is the model image of the fits marked ``good`` (default: the successful ones);
+    each source must only lose the *others'* models, so the sources are refitted in groups whose
+    members are farther apart than a stamp, subtracting ``everything`` minus the group's own models.
     """
+    good = fit["ok"] if good is None else good
     result = {k: (fit[k][sel].copy()) for k in ("x", "y", "flux", "bkg", "cov", "chi2nu", "ok")}
     for g in _separate_groups(fit["x"][sel], fit["y"][sel], 2 * (radius + 2) + 1):
         gi = sel[g]
         own_g = _render_models(everything.shape, fit["x"][gi], fit["y"][gi],
-                               np.where(fit["ok"][gi], fit["flux"][gi], 0.0), prf, radius + 2)
+                               np.where(good[gi], fit["flux"][gi], 0.0), prf, radius + 2)
         r = _fit_psf(prep["sub"], prep["noise"], prep["bad"], fit["x"][gi], fit["y"][gi],
                      np.maximum(fit["flux"][gi], 1e-30), prf, radius, n_iter=n_iter, others=everything - own_g)
         for k in result:

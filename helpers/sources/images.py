@@ -58,7 +58,8 @@ def read_image(path):
         ``hdul`` (open `~astropy.io.fits.HDUList`, memory-mapped; close it when done), ``sci``,
         ``err``, ``wht`` (HDUs or None), ``wcs``, ``header`` (primary + science keywords),
         ``dq`` (HDU or None), ``meta`` (``image, epoch, instrument, filter, pixel_scale, wcsname,
-        bunit, distortion`` (the distortion model the WCS carries, or what it ignores),
+        bunit, distortion`` (the distortion model the WCS carries, or what it ignores), ``image_frame``
+        (``detector`` for flt/flc/cal, else ``rectified``), ``pixfrac`` (``D001PIXF``, when present),
         ``read_notes`` (what was assumed), ``noise_notes`` (the part about ERR/WHT, said as a
         warning by `extract_sources_fits`)).
 
@@ -108,6 +109,10 @@ def read_image(path):
             wcs = WCS(sci.header, hdul)
         meta = _meta_from_header(header, wcs, path)
         meta["distortion"] = _distortion_note(header, wcs, path, shape)
+        # what a library PSF needs to be resampled to this image (helpers.sources.library)
+        meta["image_frame"] = "detector" if _on_detector(header, path) else "rectified"
+        if "D001PIXF" in header:
+            meta["pixfrac"] = float(header["D001PIXF"])
     except WorkbookError:
         hdul.close()
         raise
@@ -167,7 +172,7 @@ def _auxiliary_planes(hdul, names, sci, shape, name):
             raise WorkbookError(f"{name}: the WHT extension is zero everywhere (no pixel has data); "
                                 "download the file again or delete WHT to use the image without weights")
         if err is None and np.ptp(finite) == 0:
-            noise.append(f"WHT is constant ({finite[0]:g}): it carries no per-pixel noise; the noise is taken "
+            noise.append(f"WHT is constant ({finite[0]:g}): it carries no per-pixel noise, so the noise is taken "
                          "from the sky")
             wht = None
     if err is None and wht is None and not noise:
@@ -266,6 +271,13 @@ def _siaf_nonlinear_pix(telescope_or_instrument, aperture_name, nx, ny):
     return size
 
 
+def _on_detector(header, path):
+    """True for a single exposure in the detector frame (flt/flc/cal...), False for a resampled product."""
+    stem = Path(path).stem.lower()
+    return stem.endswith(_DETECTOR_SUFFIXES) or (
+        "IDCTAB" in header and "D001SCAL" not in header and "NDRIZIM" not in header)
+
+
 def _distortion_note(header, wcs, path, shape):
     """What geometric distortion the WCS carries; one warning when a detector-frame exposure has none."""
     parts = []
@@ -280,10 +292,7 @@ def _distortion_note(header, wcs, path, shape):
         parts.append(ctype[-3:] if ctype.endswith(("-TPV", "-TPD")) else "PV")
     if parts:
         return "+".join(parts) + " (full astropy WCS)"
-    stem = Path(path).stem.lower()
-    on_detector = stem.endswith(_DETECTOR_SUFFIXES) or (
-        "IDCTAB" in header and "D001SCAL" not in header and "NDRIZIM" not in header)
-    if not on_detector:
+    if not _on_detector(header, path):
         return "none needed (rectified product)"
     size = distortion_ignored_pix(header, shape)
     said = f"up to {size:.1f} px" if size is not None else "of unknown size"

@@ -166,19 +166,42 @@ def image_reading_summary(catalogs):
     -------
     summary : `~astropy.table.Table`
         One row per image: ``filter``, ``distortion`` (model the WCS carries, or what it ignores),
-        ``noise_pixel_scale`` (sky σ / claimed σ; 1 when ERR/WHT are right), ``scale_applied``,
-        ``corr_2x2``, ``corr_8x8`` (block-sum noise / uncorrelated expectation), ``error_factor``
-        (applied to every position and flux error), ``dq_masked`` (pixels), ``assumed`` (notes).
+        ``noise_from`` (what the noise was taken from and what the WHT turned out to be: ERR, WHT as
+        inverse variance, WHT not inverse variance (e.g. exposure time) and rescaled to the sky, the
+        sky alone, or a crowded sky that could not be measured), ``noise_pixel_scale`` (sky σ /
+        claimed σ; 1 when ERR/WHT are right), ``scale_applied``, ``corr_2x2``, ``corr_8x8`` (block-sum
+        noise / uncorrelated expectation), ``error_factor`` (applied to every position and flux
+        error), ``psf_source`` (``epsf`` built from the image's stars, ``library`` (drizzlepac),
+        ``model`` (instrument), ``supplied`` or ``none``), ``fwhm_pix`` and ``fwhm_source``,
+        ``dq_masked`` (pixels), ``assumed`` (notes).
     """
     rows = []
     for pid, cat in catalogs.items():
         meta = cat.meta
         corr = meta.get("noise_correlation") or {}
-        rows.append((pid, str(meta.get("filter", "")), str(meta.get("distortion", "")),
+        rows.append((pid, str(meta.get("filter", "")), str(meta.get("distortion", "")), _noise_from(meta),
                      float(meta.get("noise_pixel_scale", np.nan)), bool(meta.get("noise_scale_applied", False)),
                      float(corr.get("2x2", np.nan)), float(corr.get("8x8", np.nan)),
-                     float(meta.get("noise_correlation_factor", 1.0)), int(meta.get("dq_masked_pixels", 0)),
-                     str(meta.get("read_notes", "")) or "-"))
-    names = ("product_id", "filter", "distortion", "noise_pixel_scale", "scale_applied", "corr_2x2", "corr_8x8",
-             "error_factor", "dq_masked", "assumed")
+                     float(meta.get("noise_correlation_factor", 1.0)), str(meta.get("psf_source", "none")),
+                     float(meta.get("fwhm_pix") or np.nan), str(meta.get("fwhm_source", "")),
+                     int(meta.get("dq_masked_pixels", 0)), str(meta.get("read_notes", "")) or "-"))
+    names = ("product_id", "filter", "distortion", "noise_from", "noise_pixel_scale", "scale_applied", "corr_2x2",
+             "corr_8x8", "error_factor", "psf_source", "fwhm_pix", "fwhm_source", "dq_masked", "assumed")
     return Table(rows=rows, names=names) if rows else Table(names=names)
+
+
+def _noise_from(meta):
+    """One phrase: which plane gave the noise, and what the sky said about it."""
+    planes = meta.get("noise_planes")
+    if meta.get("noise_measurement"):
+        return f"{planes or 'claimed'} as given ({meta['noise_measurement']})"
+    scaled = bool(meta.get("noise_scale_applied"))
+    scale = meta.get("noise_pixel_scale")
+    if planes == "WHT":
+        return (f"WHT, not inverse variance (sky sigma {scale:.2g}x its claim): rescaled to the sky" if scaled
+                else "WHT as inverse variance (checked on the sky)")
+    if planes == "ERR":
+        return f"ERR, off by {scale:.2g}x on the sky: rescaled" if scaled else "ERR (checked on the sky)"
+    if planes == "none":
+        return "the sky (no usable ERR or WHT)"
+    return "as given to extract_sources"

@@ -12,7 +12,7 @@ from .catalog import FLAG_BLENDED, FLAG_COSMIC_RAY, FLAG_EDGE, FLAG_MASKED, FLAG
 from .cosmics import _cr_against_locus, _cr_locus, _physically_sharp, _shape_measures
 from .centroids import WINDOWED_FLOOR_FWHM, _windowed_errors
 from .detection import _aperture_flux, _fast_tile, _neighbour_distance, _saturated, _stellar_size
-from .epsf import EPSF_FLOOR_FWHM, _epsf_model_error, _make_prf
+from .epsf import EPSF_FLOOR_FWHM, _epsf_model_error, _image_fwhm, _make_prf
 from .fitting import _core_deficit, _fit_psf, _mask_cores, _psf_error_floor, _refit_minus_neighbours, _render_models
 from .noise import correlation_factor
 from .psf import _psf_size
@@ -52,6 +52,7 @@ def _process_tile(reader, region, core, opts, state):
         else:
             size_ref, n_locus = _stellar_size(cat, np.nan_to_num(snr_ap))
             state["size_ref_reliable"] = n_locus >= 20
+            size_ref = _locus_against_optics(size_ref, state)
         if size_ref is None:
             size_ref = 1.35 * (state["fwhm"] or 2.5)
             if state["fwhm"] is None:
@@ -94,21 +95,30 @@ def _process_tile(reader, region, core, opts, state):
         locus_mask = ((np.nan_to_num(snr_ap) > 30) & (cat["sep_flag"] == 0) & ~cat["win_failed"]
                       & ~cat["cr_physical"] & (np.abs(local_ratio - 1.0) < 0.25))
         state["cr_locus"] = _cr_locus(sharpness, minor_sigma, locus_mask)
-    # Sharper than the locus *and* not larger than a star (a galaxy's cusp can be peaked, not small).
-    cr_like = cat["cr_physical"] | (_cr_against_locus(sharpness, minor_sigma, snr_ap, state["cr_locus"], n_sigma=3.0,
-                                                      sharpness_err=sharpness_err)
-                                    & (local_ratio < 1.0))
+    # More peaked than the locus *and* not larger than a star (a galaxy's cusp can be peaked, not
+    # small); or narrower than the PSF along its narrowest axis, whatever its length (every source on
+    # the sky is blurred by the PSF; a cosmic-ray track 3-6 px long is not, and its size within the
+    # fixed radius reads like a star's: 14 % of the SNR > 20 "point" sources of a CR-damaged HRC-like
+    # exposure were such tracks, benchmarks/bench_sources.py section 6).
+    physical, too_peaked, too_narrow = _cr_against_locus(sharpness, minor_sigma, snr_ap, state["cr_locus"], n_sigma=3.0,
+                                                         sharpness_err=sharpness_err, parts=True)
+    cr_like = cat["cr_physical"] | physical | too_narrow | (too_peaked & (local_ratio < 1.0))
     # Masked pixels (zero in ``sub``) within the 5x5 make any source look sharp: no verdict there.
     cr_like &= ~_stamp_any(prep["bad"] if prep["any_bad"] else None, cat["x_win"], cat["y_win"], 2)
     size_ratio = np.where(cr_like, np.inf, size_ratio)
     nn = _neighbour_distance(cat["x_det"], cat["y_det"])
     sat = _saturated(raw, prep["sub"], cat["x_det"], cat["y_det"], opts["saturation"], prep["noise"])
+    if state.get("fwhm_provisional"):
+        # One measurement of the image FWHM for both paths (the provisional 2·r50/1.35 is a locus
+        # size, not a FWHM: 1.35x too small on a Gaussian PSF).
+        measured = _image_fwhm(prep, cat, snr_ap, nn, sat, size_ratio, state["fwhm"], opts, state)
+        if measured:
+            state["fwhm"] = measured
+        state["fwhm_provisional"] = False
     if opts["use_psf_fit"]:
         if state.get("prf") is None and not state.get("prf_failed"):
             state["prf"] = _make_prf(prep, cat, snr_ap, nn, sat, size_ratio, state["fwhm"], opts, state)
             state["prf_failed"] = state["prf"] is None
-            if state["prf"] is not None and state.get("fwhm_provisional"):
-                state["fwhm"] = float(state["prf"].fwhm)
         prf = state["prf"]
     else:
         prf = None
@@ -130,14 +140,31 @@ def _process_tile(reader, region, core, opts, state):
     blended = (nn < 1.5 * fwhm) | ((cat["sep_flag"] & 1) > 0) & (nn < 3.0 * fwhm)
     flags[blended] |= FLAG_BLENDED
     chi2nu = np.full(n, np.nan)
+    chi2_limit = np.full(n, float(opts["extended_chi2"]))
+    fit_point = np.zeros(n, bool)
+    fit_unusable = np.zeros(n, bool)  # fitted, but the fit failed or collapsed: judged by shape alone
     snr = snr_ap.copy()
     compact = size_ratio < opts["extended_size_ratio"]
+    # In crowding, r50 (within 6 a) holds the neighbours' light: a star in a globular cluster reads
+    # 2-10x the PSF size, even within a fixed 3x-locus radius (47 Tuc ACS/HRC flt: median 1.7x). A
+    # source with a detected neighbour within that radius is PSF-fitted whatever its size, with the
+    # neighbours' models subtracted, and the fit's χ² decides (DAOPHOT's way in crowded fields).
+    # Only as peaked as a star (sharpness, crowding-robust: 3x3 about the peak, at least 0.75x the
+    # locus): deblended fragments in a bright star's wings are flatter, and fitting them converges
+    # onto the star (two models of one star, each subtracting the other).
+    s_locus = (state.get("cr_locus") or {}).get("sharpness")
+    star_peaked = np.nan_to_num(sharpness) >= 0.6 * s_locus if s_locus else np.zeros(n, bool)
+    # Also a bright star whose r50 grows with its isophotal size (its wings and halo within 6 a) but
+    # whose light within the fixed radius is a star's (local_ratio).
+    crowded_fit = (((nn < np.clip(6.0 * cat["a"], 3.0, 60.0)) | (local_ratio < opts["extended_size_ratio"] * 1.3))
+                   & ~cr_like & star_peaked)
     win_floor = 0.0
     if prf is not None:
         t0 = time.perf_counter()
         # Candidates: compact, unsaturated sources. Extended ones are kept windowed.
-        cand = (size_ratio < opts["extended_size_ratio"] * 1.3) & np.isfinite(x) & ~cat["win_failed"]
+        cand = ((size_ratio < opts["extended_size_ratio"] * 1.3) | crowded_fit) & np.isfinite(x) & ~cat["win_failed"]
         idx = np.nonzero(cand)[0]
+        crowded_only = crowded_fit[idx] & ~(size_ratio[idx] < opts["extended_size_ratio"] * 1.3)
         radius = opts["psf_radius"] or int(max(4, math.ceil(2.5 * fwhm)))
         radius = int(min(radius, max(3, prf.half_pix - 2)))
         f0 = np.maximum(flux_ap[idx] / 0.8, 1e-3 * np.nanmax(np.abs(flux_ap)) + 1e-30)
@@ -148,12 +175,14 @@ def _process_tile(reader, region, core, opts, state):
                 close = _neighbour_distance(fit["x"], fit["y"]) < 2 * radius + 2
                 if not close.any():
                     break
-                good = fit["ok"]
+                # Sources fitted only because they are crowded are subtracted from their neighbours
+                # only when the PSF describes them (a galaxy's PSF model would damage its neighbours).
+                good = fit["ok"] & (~crowded_only | (fit["chi2nu"] < opts["extended_chi2"]))
                 everything = _render_models(prep["sub"].shape, fit["x"][good], fit["y"][good], fit["flux"][good], prf,
                                             radius + 2)
                 sel = np.nonzero(close)[0]
                 refit = _refit_minus_neighbours(prep, fit, sel, everything, prf, radius,
-                                                max(3, opts["psf_iterations"] - 2))
+                                                max(3, opts["psf_iterations"] - 2), good=good)
                 for key in ("x", "y", "flux", "bkg", "cov", "chi2nu", "ok"):
                     fit[key][sel] = refit[key]
         # Saturated cores (flat-topped, or a brightest pixel far below the fitted model: a clipped
@@ -171,14 +200,29 @@ def _process_tile(reader, region, core, opts, state):
             sat = sat.copy()
             sat[idx[sel]] = True
         ok = fit["ok"]
+        # A source fitted only because it is crowded must stay where it was detected and not take
+        # more light than its aperture holds (else the fit converged onto a neighbour).
+        moved = np.hypot(fit["x"] - x[idx], fit["y"] - y[idx])
+        flux_sane = (fit["flux"] < 4.0 * np.abs(flux_ap[idx])) & (fit["flux"] > 0.1 * np.abs(flux_ap[idx]))
+        ok = ok & ~(crowded_only & ((moved > 1.0 * fwhm) | ~flux_sane))
+        # A fit whose flux collapsed (a neighbour's model took its light: on the 47 Tuc flt ~500
+        # detections, fit flux 1-10 % of the aperture's, most of it a bright neighbour's) has no
+        # position information of its own.
+        ok = ok & (fit["flux"] > 0.05 * np.abs(flux_ap[idx]))
         dof_limit = 1 + 3 * np.sqrt(2.0 / max((2 * radius + 1) ** 2 - 4, 1))
         infl = np.where(fit["chi2nu"] > dof_limit, fit["chi2nu"], 1.0)
         sx = np.sqrt(fit["cov"][:, 0, 0] * infl)
         sy = np.sqrt(fit["cov"][:, 1, 1] * infl)
         sf = np.sqrt(fit["cov"][:, 2, 2] * infl)
         sxy = fit["cov"][:, 0, 1] * infl
-        # Point-like: size consistent with the PSF and the PSF model fits.
-        point = ok & compact[idx] & ((fit["chi2nu"] < opts["extended_chi2"]) | (size_ratio[idx] < 1.1))
+        # Point-like: size consistent with the PSF and the PSF model fits as well as it fits the
+        # image's isolated stars at the same SNR (a library PSF is a few % off real stars, so their χ²
+        # grows as SNR²; see _chi2_limit).
+        chi2_limit[idx] = _chi2_limit(fit["chi2nu"], snr_ap[idx],
+                                      ok & (compact[idx] | crowded_fit[idx]) & (nn[idx] > 4 * fwhm),
+                                      opts["extended_chi2"], state)
+        good_fit = fit["chi2nu"] < chi2_limit[idx]
+        point = ok & ((compact[idx] & (good_fit | (size_ratio[idx] < 1.1))) | (crowded_fit[idx] & good_fit))
         # PSF-model error floor, from the consistency of the fits with the windowed centroids.
         # Empirical PSF: add its own position error (split-half estimate).
         if opts["psf"] is None:
@@ -199,6 +243,9 @@ def _process_tile(reader, region, core, opts, state):
         x_err = np.sqrt(x_err**2 + win_floor**2)
         y_err = np.sqrt(y_err**2 + win_floor**2)
         # Keep the PSF fit where it is the more precise estimator.
+        # Point-like by the fit whichever estimator gives the position (the class is the PSF's verdict).
+        fit_point[idx] = point & ~cr_like[idx]
+        fit_unusable[idx] = ~ok
         point &= (sx**2 + sy**2) <= (x_err[idx] ** 2 + y_err[idx] ** 2)
         use = idx[point]
         x[use], y[use] = fit["x"][point], fit["y"][point]
@@ -209,7 +256,7 @@ def _process_tile(reader, region, core, opts, state):
         chi2nu[idx] = fit["chi2nu"]
         # A compact source the PSF does not describe, with a neighbour within 10 FWHM: its light is
         # contaminated by the neighbour's wings (flag as blended).
-        contaminated = compact & (chi2nu >= opts["extended_chi2"]) & (nn < 10 * fwhm)
+        contaminated = compact & (chi2nu >= chi2_limit) & (nn < 10 * fwhm)
         flags[contaminated] |= FLAG_BLENDED
         failed = idx[~ok & compact[idx]]
         flags[failed] |= FLAG_PSF_FAILED
@@ -220,10 +267,19 @@ def _process_tile(reader, region, core, opts, state):
     # Fast path only for now: with the PSF fit, fragments of bright stars count as neighbours and
     # their windowed centroids are biased (pulls 5-10 on the undersampled simulation).
     crowded = (nn < np.clip(6.0 * cat["a"], 3.0, 60.0)) & np.isnan(chi2nu) & (prf is None)
-    compact_kind = compact | (crowded & (local_ratio < opts["extended_size_ratio"]))
+    # Unfitted crowded sources of the full path too, by their shape alone (fragments of bright stars'
+    # wings are flatter than the locus, so they stay extended).
+    unfitted_crowded = (nn < np.clip(6.0 * cat["a"], 3.0, 60.0)) & (np.isnan(chi2nu) | fit_unusable)
+    compact_kind = compact | (crowded & (local_ratio < opts["extended_size_ratio"])) | (
+        unfitted_crowded & _star_shaped(sharpness, minor_sigma, snr_ap, sharpness_err, state["cr_locus"]))
     compact_kind &= ~cr_like
-    kind = np.where(compact_kind & ~(chi2nu >= opts["extended_chi2"]) | (method == "psf") | sat, "point", "extended")
+    kind = np.where(compact_kind & ~((chi2nu >= chi2_limit) & ~fit_unusable) | (method == "psf") | fit_point | sat,
+                    "point", "extended")
     kind = np.where(cr_like & ~sat, "artifact", kind)
+    # Not compact because a detected neighbour's light is inside its r50 radius: its windowed centroid
+    # and aperture flux carry that light (a PSF-fitted star of the simulations had its windowed
+    # centroid 0.8 px off), so it is flagged as blended whatever its class, on both paths.
+    flags[(nn < np.clip(6.0 * cat["a"], 3.0, 60.0)) & ~compact] |= FLAG_BLENDED
     # Keep the sources whose detection centre is in this tile's core.
     gx_det = cat["x_det"] + x0
     gy_det = cat["y_det"] + y0
@@ -244,6 +300,70 @@ def _process_tile(reader, region, core, opts, state):
         cols["xy_cov"] = np.asarray(cols["xy_cov"]) * corr**2
         cols["snr"] = np.asarray(cols["snr"]) / corr
     return {k: np.asarray(v)[keep] for k, v in cols.items()}
+
+
+def _star_shaped(sharpness, minor_sigma, snr, sharpness_err, locus, n_sigma=3.0):
+    """As peaked and as narrow as the stellar locus within the noise (the 3x3 and 5x5 measures of
+    :mod:`.cosmics`, which a neighbour a few FWHM away barely touches): the fast path's point test for
+    crowded sources, whose r50 holds their neighbours' light (47 Tuc flt: median local ratio 1.7)."""
+    if not locus or locus.get("sharpness") is None:
+        return np.zeros(len(sharpness), bool)
+    rel = 1.0 / np.clip(np.nan_to_num(snr), 1.0, None)
+    s0, m0 = locus["sharpness"], locus["minor_sigma"]
+    s_noise = np.maximum(np.nan_to_num(sharpness_err, posinf=1.0), 2.0 * s0 * rel)
+    s_margin = np.maximum(n_sigma * np.hypot(locus["sharpness_scatter"], s_noise), 0.25 * s0)
+    m_margin = np.maximum(n_sigma * np.hypot(locus["minor_sigma_scatter"], 3.0 * m0 * rel), 0.15 * m0)
+    # two-sided: a cosmic-ray track a little too sharp for the CR test is not a star either
+    return ((np.abs(np.nan_to_num(sharpness, nan=np.inf) - s0) <= s_margin)
+            & (np.abs(np.nan_to_num(minor_sigma, nan=np.inf) - m0) <= m_margin))
+
+
+def _chi2_limit(chi2nu, snr, stars, extended_chi2, state):
+    """χ²_ν above which a fit says "not this PSF", per source: ``extended_chi2 · (1 + k·SNR²)``.
+
+    A PSF model off the stars by a fraction ε of their light leaves χ²_ν ≈ 1 + k·SNR² with k ∝ ε²;
+    k is the median of (χ²_ν − 1)/SNR² over the image's fitted sources with no detection within 4 FWHM,
+    compact or crowded, with aperture SNR > 30
+    (measured once, on the first tile; 0 with fewer than 10, i.e. the fixed ``extended_chi2``). With
+    the true PSF of a simulation k ≈ 0; with the drizzlepac library PSF on the 47 Tuc ACS/HRC flt
+    isolated stars read χ²_ν ≈ 11 at SNR 40-80 and 19 at SNR > 160.
+    """
+    if state.get("chi2_trend") is None:
+        use = stars & np.isfinite(chi2nu) & (np.nan_to_num(snr) > 30)
+        k = 0.0
+        if use.sum() >= 10:
+            k = float(max(np.median((chi2nu[use] - 1.0) / snr[use] ** 2), 0.0))
+        state["chi2_trend"] = {"k": k, "n": int(use.sum())}
+    k = state["chi2_trend"]["k"]
+    return float(extended_chi2) * (1.0 + k * np.nan_to_num(snr, nan=0.0) ** 2)
+
+
+#: A measured stellar locus smaller than this fraction of the library PSF's size is not made of
+#: stars: no star is sharper than the telescope's PSF. On the 47 Tuc ACS/HRC flt (60 s, cosmic rays
+#: not rejected, stars crowded) the compact end of the size distribution is cosmic rays and noise
+#: peaks: locus 2·r50 = 1.8 px against 2.9 px for the drizzlepac HRC F606W PSF, whose FWHM (2.15 px)
+#: the isolated bright stars of the image confirm (2.12 px, ``tests/test_sources_library.py``).
+LOCUS_MIN_FRACTION_OF_OPTICS = 0.8
+
+
+def _locus_against_optics(size_ref, state):
+    """The stellar-locus size, replaced by the library PSF's (and said) when it is sharper than optics allow."""
+    from .epsf import fallback_psf
+
+    lib = fallback_psf(state.get("image_meta"))
+    if lib is None:
+        return size_ref
+    optics = _psf_size(lib, lib.fwhm_pix)
+    if size_ref is None or size_ref < LOCUS_MIN_FRACTION_OF_OPTICS * optics:
+        if size_ref is not None:
+            warnings.warn(f"the compact sources' size (2·r50 = {size_ref:.2f} px) is below the {lib.meta['psf_source']} "
+                          f"PSF's ({optics:.2f} px): they are cosmic rays or noise, not stars; the PSF's size is used "
+                          "as the stellar locus", SourceExtractionWarning, stacklevel=4)
+        state["size_ref_reliable"] = True
+        state["size_ref_from_psf"] = True
+        state["locus_from"] = f"{lib.meta['psf_source']} PSF"
+        return optics
+    return size_ref
 
 
 def _local_size_ratio(prep, cat, snr_ap, state):
