@@ -1,0 +1,180 @@
+"""The shutter layer of the MSA overlay as one RGBA raster of the current view (notebook 04).
+
+Every display pixel of the view is mapped to the MSA plane (exact SIAF transforms on a coarse
+grid, bilinear in between: the map is smooth) and coloured by the shutter it falls in through a
+look-up table over all 249,660 shutters: operable, failed closed, failed open, holding a source,
+rest of its slitlet. Open areas and bars are resolved when a shutter spans >= 4 display pixels;
+zoomed out each cell is filled and failed-open and source shutters are drawn as 3 x 3 dots so
+that they stay visible. One raster replaces a 250k-polygon ``PolyCollection`` (REFERENCE
+section 7: 1.6-2 s per redraw), so a pointing change costs milliseconds.
+"""
+
+import numpy as np
+
+from .. import msa
+from .msa_style import _RGBA
+
+__all__ = ["ShutterColours", "render_shutter_raster", "block_reduce"]
+
+
+def block_reduce(data, factor):
+    """Mean over ``factor`` x ``factor`` blocks (NaN ignored): the image down-sampled for display."""
+    if factor <= 1:
+        return data
+    ny, nx = data.shape
+    ny2, nx2 = ny // factor * factor, nx // factor * factor
+    d = data[:ny2, :nx2].reshape(ny2 // factor, factor, nx2 // factor, factor)
+    with np.errstate(invalid="ignore"):
+        return np.nanmean(d, axis=(1, 3))
+
+
+def _interp_matrix(n_out, n_in):
+    """Dense (n_out, n_in) linear-interpolation weights from a coarse to a fine 1-D grid."""
+    pos = np.linspace(0.0, n_in - 1.0, n_out)
+    lo = np.clip(np.floor(pos).astype(int), 0, n_in - 2)
+    w = pos - lo
+    m = np.zeros((n_out, n_in))
+    m[np.arange(n_out), lo] = 1.0 - w
+    m[np.arange(n_out), lo + 1] = w
+    return m
+
+
+class ShutterColours:
+    """Look-up table shutter -> RGBA for the raster, with the static part cached per map.
+
+    Parameters
+    ----------
+    operability : helpers.msa.Operability
+    """
+
+    def __init__(self, operability):
+        self.operability = operability
+        self._state = operability.state.ravel()
+        self._cache = {}
+
+    def _base(self, near_only):
+        if near_only not in self._cache:
+            st = self._state
+            lut = np.zeros((msa.N_SHUTTERS + 1, 4), dtype=np.uint8)  # last entry: transparent (no shutter)
+            if not near_only:
+                lut[:-1][st == msa.STATE_OK] = _RGBA["operable"]
+                lut[:-1][st == msa.STATE_FAILED_CLOSED] = _RGBA["failed closed"]
+            lut[:-1][st == msa.STATE_FAILED_OPEN] = _RGBA["failed open"]
+            self._cache[near_only] = lut
+        return self._cache[near_only].copy()
+
+    def lut(self, near_only, hit_ids, slit_ids):
+        """The table for one state.
+
+        Parameters
+        ----------
+        near_only : bool
+            Draw operable / failed-closed shutters only within +-2 shutter_columns (spatial) and
+            +-1 shutter_row of a shutter holding a source (zoomed out over a crowded field).
+        hit_ids, slit_ids : ndarray of int
+            Flat shutter indices (``[q-1, j-1, i-1]`` raveled) holding a counted source, and the
+            rest of their slitlets.
+        """
+        st = self._state
+        lut = self._base(near_only)
+        if near_only and hit_ids.size:
+            q, j, i = np.unravel_index(hit_ids, msa.SHAPE)
+            for dj in (-2, -1, 0, 1, 2):
+                for di in (-1, 0, 1):
+                    jj, ii = j + dj, i + di
+                    ok = (jj >= 0) & (jj < msa.N_ROWS) & (ii >= 0) & (ii < msa.N_COLUMNS)
+                    ids = np.ravel_multi_index((q[ok], jj[ok], ii[ok]), msa.SHAPE)
+                    s = st[ids]
+                    lut[ids[s == msa.STATE_OK]] = _RGBA["operable"]
+                    lut[ids[s == msa.STATE_FAILED_CLOSED]] = _RGBA["failed closed"]
+        lut[slit_ids] = _RGBA["slitlet"]
+        lut[hit_ids] = _RGBA["source"]
+        return lut
+
+
+def _splat(rgba, x, y, view, colour):
+    """Paint 3 x 3 display-pixel dots at data positions (x, y) of the view (x0, x1, y0, y1)."""
+    h, w = rgba.shape[:2]
+    x0, x1, y0, y1 = view
+    px = np.rint((np.asarray(x) - x0) / (x1 - x0) * (w - 1)).astype(int)
+    py = np.rint((np.asarray(y) - y0) / (y1 - y0) * (h - 1)).astype(int)
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            ok = (px + dx >= 0) & (px + dx < w) & (py + dy >= 0) & (py + dy < h)
+            rgba[py[ok] + dy, px[ok] + dx] = colour
+
+
+def render_shutter_raster(pointing, wcs, view, shape_px, lut_for, failed_open_xy=None, hit_xy=None):
+    """RGBA raster of the shutters in a view of the image.
+
+    Parameters
+    ----------
+    pointing : helpers.msa.MSAPointing
+    wcs : `~astropy.wcs.WCS`
+        Celestial WCS of the image the view is in (data coordinates: 0-based pixels).
+    view : (x0, x1, y0, y1)
+        Data limits of the view, pixels.
+    shape_px : (h, w)
+        Raster size, display pixels.
+    lut_for : callable
+        ``lut_for(cell_px) -> (N_SHUTTERS + 1, 4) uint8`` table (`ShutterColours.lut`); it is
+        given the size of one shutter in display pixels to choose what to show.
+    failed_open_xy : callable, optional
+        Returns data (x, y) of the failed-open shutters; called only when zoomed out.
+    hit_xy : (x, y), optional
+        Data positions of the counted sources (3 x 3 dots when zoomed out).
+
+    Returns
+    -------
+    rgba : ndarray, shape (h, w, 4), uint8
+    cell_px : float
+        Display pixels per shutter pitch along the dispersion.
+    """
+    x0, x1, y0, y1 = view
+    h, w = shape_px
+    step = 8
+    hc, wc = h // step + 2, w // step + 2
+    gx = np.linspace(x0, x1, wc)
+    gy = np.linspace(y0, y1, hc)
+    GX, GY = np.meshgrid(gx, gy)
+    ra, dec = wcs.all_pix2world(GX.ravel(), GY.ravel(), 0)
+    v2, v3 = pointing.sky_to_v2v3(ra, dec)
+    mx, my = msa.v2v3_to_msa_xy(v2, v3, pointing.filter)
+    # bilinear up-sampling of the (smooth) MSA-plane coordinates to every display pixel
+    wy = _interp_matrix(h, hc).astype(np.float32)
+    wx = _interp_matrix(w, wc).astype(np.float32)
+    origin, jac, inv, open_um = msa._grid()
+    # float32 is plenty: 0.04 m * 6e-8 = 2.4 nm, 1e-5 of a shutter
+    X = wy @ (mx.reshape(hc, wc).astype(np.float32) @ wx.T)
+    Y = wy @ (my.reshape(hc, wc).astype(np.float32) @ wx.T)
+    qidx = (2 * (X > 0) + (Y > 0)).astype(np.intp)
+    o = origin.astype(np.float32)
+    m = inv.reshape(4, 4).astype(np.float32)
+    dx = X - o[:, 0].take(qidx)
+    dy = Y - o[:, 1].take(qidx)
+    a = m[:, 0].take(qidx) * dx + m[:, 1].take(qidx) * dy
+    b = m[:, 2].take(qidx) * dx + m[:, 3].take(qidx) * dy
+    ia = np.rint(a)
+    jb = np.rint(b)
+    hit = (ia >= 0) & (ia < msa.N_COLUMNS) & (jb >= 0) & (jb < msa.N_ROWS)
+    # display pixels per shutter along i (from the coarse grid spacing in the MSA plane)
+    pitch_m = float(np.hypot(jac[0, 0, 0], jac[0, 1, 0]))
+    pix_m = float(np.median(np.hypot(np.diff(mx.reshape(hc, wc), axis=1), np.diff(my.reshape(hc, wc), axis=1)))) / (
+        (w - 1.0) / (wc - 1.0))
+    cell_px = pitch_m / pix_m if pix_m > 0 else 1e9
+    if cell_px >= 4.0:  # resolve open areas and bars
+        half_i = 0.5e-6 * open_um[0] / pitch_m
+        half_j = 0.5e-6 * open_um[1] / float(np.hypot(jac[0, 0, 1], jac[0, 1, 1]))
+        hit &= (np.abs(a - ia) <= half_i) & (np.abs(b - jb) <= half_j)
+    lut = lut_for(cell_px)
+    flat = (qidx * msa.N_ROWS + jb.astype(np.intp)) * msa.N_COLUMNS + ia.astype(np.intp)
+    flat[~hit] = msa.N_SHUTTERS  # the LUT's last entry is transparent
+    rgba = lut.take(flat, axis=0)
+    if cell_px < 2.0:
+        if failed_open_xy is not None:
+            fx, fy = failed_open_xy()
+            if len(fx):
+                _splat(rgba, fx, fy, view, _RGBA["failed open"])
+        if hit_xy is not None and len(hit_xy[0]):
+            _splat(rgba, *hit_xy, view, _RGBA["source"])
+    return rgba, cell_px
