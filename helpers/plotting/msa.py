@@ -130,6 +130,7 @@ class OverlayScene:
         self._setup_sources(sources)
         self._targets_table = targets
         self._legend_in_figure = bool(legend)
+        self._dynamic_title = bool(dynamic_title)
         self._build_axes(image, max_display, disperser)
         self.dynamic_title = bool(dynamic_title)
         self._bg = None
@@ -249,7 +250,8 @@ class OverlayScene:
             line = Line2D([], [], color=colour, lw=1.0, animated=True, zorder=4)
             ax.add_line(line)
             self.outline_artists[name] = line
-        self.spectra_panel = SpectraPanel(fig, panel_rect, disperser) if disperser is not None else None
+        self.spectra_panel = (SpectraPanel(fig, panel_rect, disperser, live_label=self._dynamic_title)
+                              if disperser is not None else None)
         self.title_artist = ax.set_title("", fontsize=9)  # static: refreshed by full draws only
         pitch = float(np.median(msa.get_model(self.pointing.filter).pitch_spat))
         self.scale_bar = add_compass_and_scale(ax, self.wcs, self.shape, pitch)
@@ -444,9 +446,8 @@ class OverlayScene:
         """Change the disperser of the spectra panel (recomputed now)."""
         if self.spectra_panel is None:
             raise WorkbookError("this overlay has no spectra panel; create it with disperser=...")
-        from .msa_targets import canonical_disperser
-
-        self.spectra_panel.disperser = canonical_disperser(disperser)
+        if self.spectra_panel.set_disperser(disperser):
+            self._bg = None  # its label is part of the cached background: the next redraw is a full one
 
     def _update_outlines(self):
         show_q = self.layers.get("quadrants", True)

@@ -96,9 +96,13 @@ class SpectraPanel:
         Figure fraction of the panel.
     disperser : str
         A pair of `helpers.planning.disperser_pairs` (e.g. ``"G395M/F290LP"``).
+    live_label : bool
+        Write the counts into the panel's label at every update (static pictures). The widget
+        shows them in its counts table instead and keeps the label static: text redrawn at
+        every blitted update costs ~10 ms.
     """
 
-    def __init__(self, fig, rect, disperser):
+    def __init__(self, fig, rect, disperser, live_label=True):
         from matplotlib.collections import LineCollection
         from matplotlib.patches import Rectangle
 
@@ -123,14 +127,30 @@ class SpectraPanel:
                       labelpad=1)
         self.lines = LineCollection([], linewidths=1.6, animated=True, zorder=3)
         ax.add_collection(self.lines)
+        self.live_label = bool(live_label)
         self.label = ax.text(0.005, 1.04, "", transform=ax.transAxes, ha="left", va="bottom", fontsize=7,
-                             animated=True)
+                             animated=self.live_label)
+        if not self.live_label:
+            self._static_label()
         self.n_overlapping = 0
         self.n_pairs = 0
         self.n_drawn = 0
 
+    def _static_label(self):
+        self.label.set_text(f"{self.disperser}: spectra of the counted targets (red: overlapping another)")
+
     def artists(self):
-        return [self.lines, self.label]
+        """The artists redrawn at every update (blitted)."""
+        return [self.lines, self.label] if self.live_label else [self.lines]
+
+    def set_disperser(self, disperser):
+        """Change the disperser; returns True when a static part (the label) changed."""
+        new = canonical_disperser(disperser)
+        changed = new != self.disperser
+        self.disperser = new
+        if changed and not self.live_label:
+            self._static_label()
+        return changed and not self.live_label
 
     def set_visible(self, visible):
         for a in self.artists():
@@ -147,7 +167,7 @@ class SpectraPanel:
         from ..planning import find_overlaps, spectrum_extents
 
         if disperser is not None:
-            self.disperser = canonical_disperser(disperser)
+            self.set_disperser(disperser)
         q = np.asarray(quadrant, dtype=int)
         n_all = q.size
         q, i, j = q[:MAX_SPECTRA], np.asarray(i, int)[:MAX_SPECTRA], np.asarray(j, int)[:MAX_SPECTRA]
@@ -176,6 +196,7 @@ class SpectraPanel:
             self.lines.set_segments(segs)
             self.lines.set_color(colours)
         cut = f" (first {self.n_drawn} of {n_all})" if n_all > self.n_drawn else ""
-        self.label.set_text(f"{self.disperser}: {self.n_drawn} counted spectra{cut}, "
-                            f"{self.n_overlapping} overlapping another (red)")
+        if self.live_label:
+            self.label.set_text(f"{self.disperser}: {self.n_drawn} counted spectra{cut}, "
+                                f"{self.n_overlapping} overlapping another (red)")
         return {"with overlapping spectra": self.n_overlapping}
