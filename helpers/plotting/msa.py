@@ -446,8 +446,7 @@ class OverlayScene:
         """Change the disperser of the spectra panel (recomputed now)."""
         if self.spectra_panel is None:
             raise WorkbookError("this overlay has no spectra panel; create it with disperser=...")
-        if self.spectra_panel.set_disperser(disperser):
-            self._bg = None  # its label is part of the cached background: the next redraw is a full one
+        self.spectra_panel.set_disperser(disperser)
 
     def _update_outlines(self):
         show_q = self.layers.get("quadrants", True)

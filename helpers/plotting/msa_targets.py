@@ -137,20 +137,16 @@ class SpectraPanel:
         self.n_drawn = 0
 
     def _static_label(self):
-        self.label.set_text(f"{self.disperser}: spectra of the counted targets (red: overlapping another)")
+        # no disperser name here (the widget's menu shows it): a new disperser needs no full redraw
+        self.label.set_text("spectra of the counted targets on NRS1 | NRS2 (red: overlapping another)")
 
     def artists(self):
         """The artists redrawn at every update (blitted)."""
         return [self.lines, self.label] if self.live_label else [self.lines]
 
     def set_disperser(self, disperser):
-        """Change the disperser; returns True when a static part (the label) changed."""
-        new = canonical_disperser(disperser)
-        changed = new != self.disperser
-        self.disperser = new
-        if changed and not self.live_label:
-            self._static_label()
-        return changed and not self.live_label
+        """Change the disperser (the next `update` draws its spectra)."""
+        self.disperser = canonical_disperser(disperser)
 
     def set_visible(self, visible):
         for a in self.artists():
