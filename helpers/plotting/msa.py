@@ -320,10 +320,12 @@ class OverlayScene:
 
     def _set_default_view(self):
         """Zoom on the MSA footprint (with margin), inside the image when there is one."""
-        ra, dec = self.pointing.shutter_sky()
-        sub = (slice(None), slice(None, None, 10), slice(None, None, 10))
-        x, y = self.wcs.all_world2pix(ra[sub].ravel(), dec[sub].ravel(), 0)
-        cx, cy = np.nanmedian(x), np.nanmedian(y)
+        # the quadrants' outlines bound the grid: a few hundred points instead of 250k shutters
+        outlines = self.pointing.outlines_sky()
+        ra = np.concatenate([outlines[f"Q{k}"][0] for k in range(1, 5)])
+        dec = np.concatenate([outlines[f"Q{k}"][1] for k in range(1, 5)])
+        x, y = self.wcs.all_world2pix(ra, dec, 0)
+        cx, cy = 0.5 * (np.nanmin(x) + np.nanmax(x)), 0.5 * (np.nanmin(y) + np.nanmax(y))
         half = 0.62 * max(np.nanmax(x) - np.nanmin(x), np.nanmax(y) - np.nanmin(y))
         if not np.isfinite(half) or half <= 0:
             half = max(self.shape) / 2.0
@@ -335,8 +337,9 @@ class OverlayScene:
     def reset_view(self):
         """Back to the default view of the footprint, drawn at once (no idle round trip)."""
         self._set_default_view()
-        self._update_raster()
-        self.fig.canvas.draw()  # the draw event blits the animated layers over the new background
+        # the draw event makes the raster for the final view (after the equal-aspect box is applied)
+        # and draws the animated layers over the new background: one raster, not two
+        self.fig.canvas.draw()
         return self.fig
 
     # --- computing one state -------------------------------------------------------------

@@ -125,6 +125,10 @@ class SpectraPanel:
         ax.tick_params(labelsize=6, length=2, pad=1)
         ax.set_xlabel("along the dispersion (NRS1 pixels; NRS2 x = %.0f - s)" % lay["nrs2_x_plus_s"], fontsize=7,
                       labelpad=1)
+        if not live_label:
+            # in the widget: no pixel numbers (nine texts redrawn at every zoom and reset)
+            ax.set_xticks([])
+            ax.set_xlabel("along the dispersion (blue to red), NRS1 | gap | NRS2", fontsize=7, labelpad=1)
         self.lines = LineCollection([], linewidths=1.6, animated=True, zorder=3)
         ax.add_collection(self.lines)
         self.live_label = bool(live_label)
