@@ -381,7 +381,7 @@ class MSAOverlayWidget:
             import matplotlib.pyplot as plt
 
             # no legend in the canvas (HTML beside it): fewer pixels and no text to redraw per zoom
-            figsize = figsize or ((6.8, 7.0) if disperser is not None else (6.8, 6.2))
+            figsize = figsize or ((6.0, 6.2) if disperser is not None else (6.0, 5.5))
             with plt.ioff():
                 fig = plt.figure(figsize=figsize)
             fig.canvas.header_visible = False
@@ -469,8 +469,12 @@ class MSAOverlayWidget:
                            W.HBox(layer_boxes[6:] + [self.w_reset]),
                            W.HTML("<b>Counts</b> (hover a name for its definition)"), self.w_status, self.w_counts])
         figure_box = self.scene.fig.canvas if self.live else self.w_png
-        self.w_legend = W.HTML(legend_html(**self.scene.legend_options()), layout=W.Layout(width="560px"))
-        self.box = W.HBox([W.VBox([figure_box, self.w_legend] if self.live else [figure_box]), controls])
+        self.w_legend = W.HTML(legend_html(**self.scene.legend_options()), layout=W.Layout(width="520px"))
+        # the figure column keeps its size (a shrinking column let the controls cover the canvas);
+        # on a narrow page the controls wrap below it
+        controls.layout = W.Layout(flex="1 1 380px", min_width="380px")
+        figure_col = W.VBox([figure_box, self.w_legend] if self.live else [figure_box], layout=W.Layout(flex="0 0 auto"))
+        self.box = W.HBox([figure_col, controls], layout=W.Layout(flex_flow="row wrap", align_items="flex-start"))
         self._show_counts()
         if not self.live:
             self._render_png()

@@ -248,11 +248,25 @@ def test_notebook_04_in_chromium(tmp_path):
             page.mouse.move(box["x"] + 20, box["y"] + 20)  # ipympl shows its toolbar on hover
             page.locator("button[title^='Zoom to rectangle']").first.click()  # stays on for every zoom below
             for k in range(REPEAT):
+                # the controls' text reflows as counts change: find the canvas again, hover it first
+                canvas = page.locator(".jupyter-matplotlib-canvas-div canvas").first
+                canvas.scroll_into_view_if_needed()
+                box = canvas.bounding_box()
                 cx, cy = box["x"] + box["width"] * (0.40 + 0.02 * k), box["y"] + box["height"] * 0.42
+                page.mouse.move(box["x"] + 20, box["y"] + 20)  # the toolbar shows on hover
+                zoom_button = page.locator("button[title^='Zoom to rectangle']").first
+                if "mod-active" not in (zoom_button.get_attribute("class") or ""):
+                    zoom_button.click()  # the zoom mode was left (e.g. by a reset)
+                page.mouse.move(cx - 5, cy - 5)
+                page.wait_for_timeout(150)
                 page.mouse.move(cx, cy)
                 page.mouse.down()
                 page.mouse.move(cx + 60, cy + 60, steps=5)
-                samples["zoom"].append(_timed(page, page.mouse.up))
+                try:
+                    samples["zoom"].append(_timed(page, page.mouse.up))
+                except AssertionError:
+                    page.screenshot(path=str(shots / f"04_zoom_failed_{k}.png"))
+                    raise AssertionError(f"zoom {k + 1} of {REPEAT}: the canvas was not redrawn") from None
                 if k == 0:
                     page.screenshot(path=str(shots / "04_zoom.png"))
                 samples["reset view"].append(

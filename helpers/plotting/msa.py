@@ -39,9 +39,13 @@ def _layout(legend, spectra):
     bottom = 0.12 if legend else 0.0   # room for the legend under everything
     panel_h = 0.12 if spectra else 0.0
     main_bottom = bottom + (panel_h + 0.1 if spectra else 0.06)
-    main = [0.13, main_bottom, 0.66, 0.95 - main_bottom]
-    cbar = [0.86, main_bottom + 0.2 * main[3], 0.022, 0.6 * main[3]]
-    panel = [0.13, bottom + 0.045, 0.66, panel_h] if spectra else None
+    # without the legend this is the widget's canvas: ipympl's toolbar sits on its left edge, so
+    # keep the Dec tick labels and axis label clear of it
+    left = 0.13 if legend else 0.2
+    width = 0.66 if legend else 0.6
+    main = [left, main_bottom, width, 0.95 - main_bottom]
+    cbar = [left + width + 0.07, main_bottom + 0.2 * main[3], 0.022, 0.6 * main[3]]
+    panel = [left, bottom + 0.045, width, panel_h] if spectra else None
     return main, cbar, panel
 
 
