@@ -23,30 +23,16 @@ import numpy as np
 
 from .. import msa
 from ..errors import WorkbookError
-from .msa_raster import ShutterColours, block_reduce, render_shutter_raster
+from .msa_raster import (ShutterColours, block_reduce, counted_shutter_ids, crop_for_view, image_pyramid,
+                         render_shutter_raster)
 from .msa_style import (_IFU_COLOUR, _NO_SIGMA_COLOUR, _QUAD_COLOUR, _SIGMA_COLOURS, _SLIT_COLOUR,  # noqa: F401
-                        SIGMA_BANDS_MAS, _wrap, add_compass_and_scale, legend_handles, source_sigma_mas,
+                        SIGMA_BANDS_MAS, _wrap, add_compass_and_scale, legend_handles, overlay_layout, source_sigma_mas,
                         synthetic_wcs)
 from .msa_targets import SpectraPanel, TargetLayer
 
 __all__ = ["OverlayScene", "plot_msa_overlay", "source_sigma_mas", "SIGMA_BANDS_MAS", "synthetic_wcs"]
 
 _SHUTTER_MODES = ("auto", "all", "near sources")
-
-
-def _layout(legend, spectra):
-    """Figure-fraction rectangles (main axes, colour bar, spectra panel) for the scene's parts."""
-    bottom = 0.12 if legend else 0.0   # room for the legend under everything
-    panel_h = 0.12 if spectra else 0.0
-    main_bottom = bottom + (panel_h + 0.1 if spectra else 0.06)
-    # without the legend this is the widget's canvas: ipympl's toolbar sits on its left edge, so
-    # keep the Dec tick labels and axis label clear of it
-    left = 0.13 if legend else 0.2
-    width = 0.66 if legend else 0.6
-    main = [left, main_bottom, width, 0.95 - main_bottom]
-    cbar = [left + width + 0.07, main_bottom + 0.2 * main[3], 0.022, 0.6 * main[3]]
-    panel = [left, bottom + 0.045, width, panel_h] if spectra else None
-    return main, cbar, panel
 
 
 class OverlayScene:
@@ -172,7 +158,7 @@ class OverlayScene:
 
         fig = self.fig
         fig.clf()
-        main_rect, cbar_rect, panel_rect = _layout(self._legend_in_figure, disperser is not None)
+        main_rect, cbar_rect, panel_rect = overlay_layout(self._legend_in_figure, disperser is not None)
         # WCSAxes: RA/Dec ticks on the sky; data coordinates stay image pixels (0-based)
         ax = fig.add_axes(main_rect, projection=self.wcs)
         self.ax = ax
@@ -197,14 +183,7 @@ class OverlayScene:
             # A pyramid of 2x reductions, each colour-mapped once to RGBA: a zoom or reset then hands
             # matplotlib only the crop of the level that matches the view's screen resolution (it
             # processes every pixel it is given at every draw: ~30 ms for a 1400^2 image)
-            grey = matplotlib.colormaps["gray"]
-            self._pyramid = []
-            level, f = small, factor
-            while True:
-                self._pyramid.append((f, grey(np.ma.filled(norm(np.ma.masked_invalid(level)), np.nan), bytes=True)))
-                if max(level.shape) <= 256:
-                    break
-                level, f = block_reduce(level, 2), 2 * f
+            self._pyramid = image_pyramid(small, factor, norm, matplotlib.colormaps["gray"])
             rgb = self._pyramid[0][1]
             self.image_artist = ax.imshow(rgb, origin="lower", interpolation="nearest",
                                           extent=(-0.5, small.shape[1] * factor - 0.5, -0.5, small.shape[0] * factor - 0.5))
@@ -276,22 +255,11 @@ class OverlayScene:
         """Show the pyramid level with >= 1.2 image pixels per screen pixel, cropped to the view."""
         if not self._pyramid:
             return
-        x0, x1 = sorted(self.ax.get_xlim())
-        y0, y1 = sorted(self.ax.get_ylim())
         bbox = self.ax.get_window_extent()
-        per_screen = max((x1 - x0) / max(bbox.width, 50.0), (y1 - y0) / max(bbox.height, 50.0))
-        f, rgba = self._pyramid[0]
-        for lf, lrgba in self._pyramid[1:]:
-            if lf * 1.2 <= per_screen:
-                f, rgba = lf, lrgba
-        ny, nx = rgba.shape[:2]
-        i0 = int(np.clip(np.floor((x0 + 0.5) / f) - 1, 0, nx - 1))
-        i1 = int(np.clip(np.ceil((x1 + 0.5) / f) + 1, i0 + 1, nx))
-        j0 = int(np.clip(np.floor((y0 + 0.5) / f) - 1, 0, ny - 1))
-        j1 = int(np.clip(np.ceil((y1 + 0.5) / f) + 1, j0 + 1, ny))
-        self.image_artist.set_data(rgba[j0:j1, i0:i1])
-        self.image_artist.set_extent((i0 * f - 0.5, i1 * f - 0.5, j0 * f - 0.5, j1 * f - 0.5))
-        self.image_level = f
+        self.image_level, crop, extent = crop_for_view(self._pyramid, self.ax.get_xlim(), self.ax.get_ylim(),
+                                                       (bbox.width, bbox.height))
+        self.image_artist.set_data(crop)
+        self.image_artist.set_extent(extent)
 
     def legend_options(self):
         """Keywords of `msa_style.legend_entries` for this scene (what it shows)."""
@@ -419,16 +387,9 @@ class OverlayScene:
 
     def _mark_shutters(self, loc, chosen):
         """Shutters (flat ids) holding a counted source, and the rest of their slitlets."""
-        q = np.asarray(loc["quadrant"])[chosen] - 1
-        j = np.asarray(loc["j"])[chosen] - 1
-        i = np.asarray(loc["i"])[chosen] - 1
-        self._hit_ids = np.unique(np.ravel_multi_index((q, j, i), msa.SHAPE))
-        if self.nod and q.size:
-            nb = []
-            for dj in (-1, 1):
-                ok = (j + dj >= 0) & (j + dj < msa.N_ROWS)
-                nb.append(np.ravel_multi_index((q[ok], j[ok] + dj, i[ok]), msa.SHAPE))
-            self._slit_ids = np.unique(np.concatenate(nb))
+        self._hit_ids, slit = counted_shutter_ids(loc, chosen, self.nod)
+        if slit is not None:
+            self._slit_ids = slit
 
     def _chosen_shutters(self):
         """(quadrant, i, j) of the counted targets, or of the counted sources without a target list."""

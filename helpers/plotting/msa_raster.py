@@ -14,7 +14,8 @@ import numpy as np
 from .. import msa
 from .msa_style import _RGBA
 
-__all__ = ["ShutterColours", "render_shutter_raster", "block_reduce"]
+__all__ = ["ShutterColours", "render_shutter_raster", "block_reduce", "image_pyramid", "crop_for_view",
+           "counted_shutter_ids"]
 
 
 def block_reduce(data, factor):
@@ -47,6 +48,72 @@ def upsample_bilinear(coarse, h, w):
     lx, fx = _linear_weights(w, a.shape[1])
     rows = a[:, lx] * (1.0 - fx) + a[:, lx + 1] * fx
     return rows[ly] * (1.0 - fy)[:, None] + rows[ly + 1] * fy[:, None]
+
+
+def image_pyramid(small, factor, norm, cmap, min_size=256):
+    """2x reductions of the display image, each colour-mapped once to RGBA (uint8).
+
+    Parameters
+    ----------
+    small : 2-D ndarray
+        The image already block-reduced by ``factor``.
+    factor : int
+        Original pixels per pixel of ``small``.
+    norm : callable
+        Image normalisation to 0-1 (astropy ``ImageNormalize``).
+    cmap : `~matplotlib.colors.Colormap`
+    min_size : int
+        Stop at a level whose long side is at most this.
+
+    Returns
+    -------
+    list of (int, ndarray)
+        ``(original pixels per level pixel, RGBA)``, finest first. Matplotlib processes every
+        pixel of the image it is given at every draw (~30 ms for 1400^2 RGBA), so a view is
+        drawn from the level that matches its screen resolution (`crop_for_view`).
+    """
+    levels = []
+    level, f = small, int(factor)
+    while True:
+        levels.append((f, cmap(np.ma.filled(norm(np.ma.masked_invalid(level)), np.nan), bytes=True)))
+        if max(level.shape) <= min_size:
+            return levels
+        level, f = block_reduce(level, 2), 2 * f
+
+
+def crop_for_view(levels, xlim, ylim, screen_px):
+    """The coarsest level with >= 1.2 image pixels per screen pixel, cropped to the view.
+
+    Parameters
+    ----------
+    levels : list
+        From `image_pyramid`.
+    xlim, ylim : (float, float)
+        View in original image pixels (0-based).
+    screen_px : (float, float)
+        Width and height of the axes on screen, pixels.
+
+    Returns
+    -------
+    factor : int
+    crop : ndarray
+        RGBA of the level inside the view (plus one pixel of margin).
+    extent : (x0, x1, y0, y1)
+        Of the crop, original pixels (for ``imshow``'s ``extent``).
+    """
+    x0, x1 = sorted(xlim)
+    y0, y1 = sorted(ylim)
+    per_screen = max((x1 - x0) / max(screen_px[0], 50.0), (y1 - y0) / max(screen_px[1], 50.0))
+    f, rgba = levels[0]
+    for lf, lrgba in levels[1:]:
+        if lf * 1.2 <= per_screen:
+            f, rgba = lf, lrgba
+    ny, nx = rgba.shape[:2]
+    i0 = int(np.clip(np.floor((x0 + 0.5) / f) - 1, 0, nx - 1))
+    i1 = int(np.clip(np.ceil((x1 + 0.5) / f) + 1, i0 + 1, nx))
+    j0 = int(np.clip(np.floor((y0 + 0.5) / f) - 1, 0, ny - 1))
+    j1 = int(np.clip(np.ceil((y1 + 0.5) / f) + 1, j0 + 1, ny))
+    return f, rgba[j0:j1, i0:i1], (i0 * f - 0.5, i1 * f - 0.5, j0 * f - 0.5, j1 * f - 0.5)
 
 
 class ShutterColours:
@@ -100,6 +167,22 @@ class ShutterColours:
         lut[slit_ids] = _RGBA["slitlet"]
         lut[hit_ids] = _RGBA["source"]
         return lut
+
+
+def counted_shutter_ids(located, chosen, nod):
+    """Flat ids (``[q-1, j-1, i-1]`` raveled) of the shutters holding the counted sources, and of
+    the rest of their 3-shutter slitlets when nodding (None otherwise)."""
+    q = np.asarray(located["quadrant"])[chosen] - 1
+    j = np.asarray(located["j"])[chosen] - 1
+    i = np.asarray(located["i"])[chosen] - 1
+    hit = np.unique(np.ravel_multi_index((q, j, i), msa.SHAPE))
+    if not (nod and q.size):
+        return hit, None
+    nb = []
+    for dj in (-1, 1):
+        ok = (j + dj >= 0) & (j + dj < msa.N_ROWS)
+        nb.append(np.ravel_multi_index((q[ok], j[ok] + dj, i[ok]), msa.SHAPE))
+    return hit, np.unique(np.concatenate(nb))
 
 
 def _splat(rgba, x, y, view, colour):

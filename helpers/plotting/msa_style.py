@@ -9,7 +9,7 @@ the canvas would be redrawn with every zoom); North/East arrows and the one-shut
 import numpy as np
 
 __all__ = ["SIGMA_BANDS_MAS", "source_sigma_mas", "synthetic_wcs", "TARGET_STYLES", "priority_style",
-           "legend_entries", "legend_handles", "legend_html", "add_compass_and_scale"]
+           "legend_entries", "legend_handles", "legend_html", "add_compass_and_scale", "overlay_layout"]
 
 #: Colour bands of the per-source astrometric sigma (mas, 1 sigma per axis): the verdict bands.
 SIGMA_BANDS_MAS = (5.0, 10.0, 20.0, 50.0)
@@ -221,3 +221,18 @@ def add_compass_and_scale(ax, wcs, shape, pitch_arcsec):
                           fontproperties={"size": 7})
     ax.add_artist(bar)
     return bar
+
+
+def overlay_layout(legend, spectra):
+    """Figure-fraction rectangles (main axes, colour bar, spectra panel) for the scene's parts."""
+    bottom = 0.12 if legend else 0.0   # room for the legend under everything
+    panel_h = 0.12 if spectra else 0.0
+    main_bottom = bottom + (panel_h + 0.1 if spectra else 0.06)
+    # without the legend this is the widget's canvas: ipympl's toolbar sits on its left edge, so
+    # keep the Dec tick labels and axis label clear of it
+    left = 0.13 if legend else 0.2
+    width = 0.66 if legend else 0.6
+    main = [left, main_bottom, width, 0.95 - main_bottom]
+    cbar = [left + width + 0.07, main_bottom + 0.2 * main[3], 0.022, 0.6 * main[3]]
+    panel = [left, bottom + 0.045, width, panel_h] if spectra else None
+    return main, cbar, panel
