@@ -9,6 +9,10 @@ shutters). A slider move re-locates every source and redraws only the shutter ra
 outlines over a cached background (blitting): about 0.1 s for 250k shutters and 1e5
 sources.
 
+Every pointing the widget and notebook 04 build goes through one :class:`PointingFactory`, which
+carries the observation date: `helpers.msa.MSAPointing` then applies the differential velocity
+aberration, so the widget's counts are ``MSAPointing.count`` at the same pointing and date.
+
 Without the ipympl front-end (a headless run, a classic notebook) the same controls redraw
 a static PNG instead; :func:`helpers.plotting.msa.plot_msa_overlay` gives the picture alone.
 """
@@ -20,8 +24,8 @@ import numpy as np
 from . import msa
 from .errors import WorkbookError
 
-__all__ = ["MSAOverlayWidget", "enable_ipympl", "offset_pointing", "sky_offset_arcsec", "load_overlay_inputs",
-           "read_image"]
+__all__ = ["MSAOverlayWidget", "PointingFactory", "enable_ipympl", "offset_pointing", "sky_offset_arcsec",
+           "load_overlay_inputs", "load_targets", "read_image"]
 
 
 def read_image(path):
@@ -110,6 +114,63 @@ def load_overlay_inputs(cfg):
     return out
 
 
+def load_targets(cfg):
+    """The planner's target list for notebook 04: notebook 02's corrected list, else the list as given.
+
+    Parameters
+    ----------
+    cfg : helpers.config.FieldConfig
+
+    Returns
+    -------
+    targets : `~astropy.table.Table` or None
+        ``id, ra, dec`` (deg) and, when the list has them, ``priority``, ``weight`` ...
+    kind : {'corrected', 'as given', 'none'}
+    line : str
+        One line saying which list is used (and why not the corrected one), for the notebook.
+
+    Raises
+    ------
+    WorkbookError
+        The list as given cannot be read (the reader's one-line message).
+    """
+    from pathlib import Path
+
+    from astropy.table import Table
+
+    extra = cfg.extra or {}
+    record = extra.get("targets") or {}
+    corrected = record.get("corrected_path")
+    why_not = "notebook 02 has not judged it against the image yet"
+    if corrected:
+        path = Path(str(corrected))
+        if path.is_file():
+            try:
+                table = Table.read(path, format="ascii.ecsv")
+            except Exception as exc:  # noqa: BLE001 - a damaged file: said out loud, then the list as given
+                why_not = f"the corrected list {path.name} is unreadable ({exc.__class__.__name__}); re-run notebook 02"
+            else:
+                how = (record.get("correction") or {}).get("sentence") or ""
+                return table, "corrected", (f"targets: the corrected list {path.name} ({len(table)} targets, "
+                                            f"judged in notebook 02{': ' + how if how else ''})")
+        else:
+            why_not = f"the corrected list {path} is missing; re-run notebook 02"
+    given = extra.get("targets_path")
+    if given:
+        from .targets import read_target_list
+
+        import warnings
+
+        with warnings.catch_warnings(record=True) as caught:  # said in the returned line, not lost
+            warnings.simplefilter("always")
+            table = read_target_list(given)
+        notes = "".join(f"; {w.message}" for w in caught)
+        return table, "as given", (f"targets: the list as given, {Path(str(given)).name} ({len(table)} targets): "
+                                   f"{why_not}{notes}")
+    return None, "none", ("targets: none (this field has no target list: notebook 00 parameter targets= or CLI "
+                          "--targets); the counts are of the image catalog's sources")
+
+
 def enable_ipympl():
     """Switch the notebook's matplotlib to the interactive ipympl backend if possible.
 
@@ -132,12 +193,110 @@ def enable_ipympl():
         return False
 
 
+def _fast_png(canvas):
+    """Send the ipympl canvas's frames as PNG compressed at level 1 instead of 6.
+
+    Every update reaches the browser as a PNG (the whole figure, or the changed pixels of it);
+    at zlib level 6 the encoding of a noisy pre-image costs ~50 ms of each zoom, at level 1 about
+    half, with files no larger (the image noise does not compress anyway). The frame logic is
+    matplotlib's webagg one (full frame, or the pixels that changed since the last one); left
+    alone when the canvas lacks it (another matplotlib version).
+    """
+    import io
+
+    if not all(hasattr(canvas, a) for a in ("_png_is_old", "_force_full", "set_image_mode", "get_renderer")):
+        return False
+    from PIL import Image
+
+    def get_diff_image():
+        if not canvas._png_is_old:
+            return None
+        pixels = np.asarray(canvas.get_renderer().buffer_rgba())
+        frame = pixels.view(np.uint32).squeeze(2)
+        last = getattr(canvas, "_last_buff", None)
+        full = (canvas._force_full or last is None or last.shape != frame.shape or (pixels[:, :, 3] != 255).any())
+        canvas.set_image_mode("full" if full else "diff")
+        out = frame if full else np.where(frame != last, frame, 0)
+        canvas._last_buff = frame.copy()
+        canvas._force_full = False
+        canvas._png_is_old = False
+        with io.BytesIO() as png:
+            Image.fromarray(out.view(np.uint8).reshape(*out.shape, 4)).save(png, format="png", compress_level=1)
+            return png.getvalue()
+
+    canvas.get_diff_image = get_diff_image
+    return True
+
+
+class PointingFactory:
+    """Builds every MSA pointing of notebook 04 and its widget with one observation date.
+
+    `helpers.msa.MSAPointing` applies the differential velocity aberration (scale ~1e-4, a few mas
+    at the MSA edges) when it is given an ``epoch``; a pointing built without it silently drops
+    the correction. Building them all here keeps the widget's counts equal to
+    ``MSAPointing(ra, dec, apa, epoch=date).count(...)`` at the same pointing.
+
+    Parameters
+    ----------
+    epoch : str, float or `~astropy.time.Time`, optional
+        Planned observation date (ISO ``"2027-07-01"`` or decimal year). None: no aberration
+        (the pointings say so in ``velocity_aberration_note``).
+    velocity_aberration : bool or float
+        As `helpers.msa.MSAPointing`: True (default) derives the factor from ``epoch``; False
+        switches it off; a number in 0.999-1.001 is used as the factor.
+
+    Examples
+    --------
+    >>> make = PointingFactory("2027-01-01")
+    >>> p = make(53.1625, -27.791417, 45.0)
+    >>> p.epoch, 0.9999 < p.va_factor < 1.0001
+    ('2027-01-01', True)
+    """
+
+    def __init__(self, epoch=None, velocity_aberration=True):
+        self.epoch = epoch
+        self.velocity_aberration = velocity_aberration
+
+    @classmethod
+    def for_field(cls, cfg, date=None, velocity_aberration=True):
+        """The factory of a field: the planned ``date`` (ISO), else the field's epoch (notebook 04's rule)."""
+        from .planning.notebook import planned_date
+
+        return cls(planned_date(cfg, date), velocity_aberration)
+
+    @classmethod
+    def like(cls, pointing):
+        """The factory that built ``pointing`` (same epoch and aberration setting)."""
+        return cls(getattr(pointing, "epoch", None), getattr(pointing, "_va_setting", True))
+
+    def __call__(self, ra, dec, apa, filter="CLEAR"):
+        """`helpers.msa.MSAPointing` at (ra, dec) deg and aperture PA ``apa`` deg with this date."""
+        return msa.MSAPointing(ra, dec, apa, filter=filter, epoch=self.epoch,
+                               velocity_aberration=self.velocity_aberration)
+
+    def offset(self, base, d_ra_arcsec=0.0, d_dec_arcsec=0.0, apa=None, filter=None):
+        """The pointing moved by (dRA cos Dec, dDec) arcsec on the sky from ``base`` (see `offset_pointing`)."""
+        from astropy.coordinates import SkyCoord
+        import astropy.units as u
+
+        c = SkyCoord(base.ra * u.deg, base.dec * u.deg)
+        d_ra = float(d_ra_arcsec)
+        d_dec = float(d_dec_arcsec)
+        if d_ra or d_dec:
+            sep = math.hypot(d_ra, d_dec)
+            pa = math.degrees(math.atan2(d_ra, d_dec))
+            c = c.directional_offset_by(pa * u.deg, sep * u.arcsec)
+        return self(c.ra.deg, c.dec.deg, base.apa if apa is None else apa,
+                    filter=base.filter if filter is None else filter)
+
+
 def offset_pointing(base, d_ra_arcsec=0.0, d_dec_arcsec=0.0, apa=None, filter=None):
     """The pointing moved by (dRA cos Dec, dDec) arcsec on the sky from ``base``.
 
     Parameters
     ----------
     base : helpers.msa.MSAPointing
+        Its observation date and velocity-aberration setting carry over (`PointingFactory.like`).
     d_ra_arcsec, d_dec_arcsec : float
         Offsets along RA (true angle, i.e. already multiplied by cos Dec) and Dec, arcsec.
     apa : float, optional
@@ -148,18 +307,7 @@ def offset_pointing(base, d_ra_arcsec=0.0, d_dec_arcsec=0.0, apa=None, filter=No
     -------
     helpers.msa.MSAPointing
     """
-    from astropy.coordinates import SkyCoord
-    import astropy.units as u
-
-    c = SkyCoord(base.ra * u.deg, base.dec * u.deg)
-    d_ra = float(d_ra_arcsec)
-    d_dec = float(d_dec_arcsec)
-    if d_ra or d_dec:
-        sep = math.hypot(d_ra, d_dec)
-        pa = math.degrees(math.atan2(d_ra, d_dec))
-        c = c.directional_offset_by(pa * u.deg, sep * u.arcsec)
-    return msa.MSAPointing(c.ra.deg, c.dec.deg, base.apa if apa is None else apa,
-                           filter=base.filter if filter is None else filter)
+    return PointingFactory.like(base).offset(base, d_ra_arcsec, d_dec_arcsec, apa=apa, filter=filter)
 
 
 def sky_offset_arcsec(base, pointing):
@@ -195,6 +343,15 @@ class MSAOverlayWidget:
         Keyword arguments for `helpers.planning.optimize_pointing` used by the "optimize" button
         (e.g. ``d_ra_arcsec``, ``d_apa_deg``, ``apa_window`` table, ``disperser`` to forbid
         overlapping spectra); constraint, slitlet, operability and filter come from the controls.
+    targets : `~astropy.table.Table`, optional
+        The planner's target list (``ra, dec``, optional ``priority``; `load_targets`): drawn by
+        priority and counted per priority.
+    disperser : str or None
+        Disperser/filter pair of the spectra panel under the overlay (a dropdown changes it);
+        None: no panel.
+
+    Every pointing is built by `PointingFactory.like(pointing)`: the observation date of
+    ``pointing`` (and so its velocity aberration) carries over to every control move.
 
     Attributes
     ----------
@@ -206,12 +363,15 @@ class MSAOverlayWidget:
     """
 
     def __init__(self, pointing, image=None, wcs=None, sources=None, operability=None, constraint="Midpoint",
-                 nod=False, max_offset_arcsec=100.0, figsize=(8.0, 8.8), apa_window=None, optimize_options=None):
+                 nod=False, max_offset_arcsec=100.0, figsize=None, apa_window=None, optimize_options=None,
+                 targets=None, disperser="PRISM/CLEAR"):
         import ipywidgets as W
 
         from .plotting.msa import OverlayScene
+        from .plotting.msa_style import legend_html
 
         self.base = pointing
+        self.make_pointing = PointingFactory.like(pointing)
         self._sources = sources
         self.optimize_options = dict(optimize_options or {})
         self.last_plan = None
@@ -220,12 +380,18 @@ class MSAOverlayWidget:
         if self.live:
             import matplotlib.pyplot as plt
 
+            # no legend in the canvas (HTML beside it): fewer pixels and no text to redraw per zoom
+            figsize = figsize or ((6.0, 6.2) if disperser is not None else (6.0, 5.5))
             with plt.ioff():
                 fig = plt.figure(figsize=figsize)
             fig.canvas.header_visible = False
             fig.canvas.toolbar_position = "left"
+            _fast_png(fig.canvas)
+        else:
+            figsize = figsize or ((8.0, 9.5) if disperser is not None else (8.0, 8.8))
         self.scene = OverlayScene(pointing, image=image, wcs=wcs, sources=sources, operability=operability,
-                                  constraint=constraint, nod=nod, fig=fig, figsize=figsize, dynamic_title=not self.live)
+                                  constraint=constraint, nod=nod, fig=fig, figsize=figsize, dynamic_title=not self.live,
+                                  targets=targets, disperser=disperser, legend=not self.live)
         style = {"description_width": "95px"}
         lay = W.Layout(width="300px")
         box_lay = W.Layout(width="95px")
@@ -258,8 +424,15 @@ class MSAOverlayWidget:
         self.w_nod = W.Checkbox(value=bool(nod), description="3-shutter slitlet, 3-point nod", indent=False)
         self.w_shutters = W.ToggleButtons(options=["auto", "all", "near sources"], value="auto",
                                           description="shutters", style={"button_width": "90px"})
+        present = {"targets": self.scene.target_layer is not None, "spectra": self.scene.spectra_panel is not None}
         self.w_layers = {name: W.Checkbox(value=True, description=name, indent=False, layout=W.Layout(width="100px"))
-                         for name in self.scene.LAYERS}
+                         for name in self.scene.LAYERS if present.get(name, True)}
+        self.w_disperser = None
+        if self.scene.spectra_panel is not None:
+            from .planning import disperser_pairs
+
+            self.w_disperser = W.Dropdown(options=disperser_pairs(), value=self.scene.spectra_panel.disperser,
+                                          description="disperser", style=style, layout=lay)
         self.w_counts = W.HTML()
         self.w_status = W.HTML()
         self.w_reset = W.Button(description="reset view", layout=W.Layout(width="120px"))
@@ -278,9 +451,10 @@ class MSAOverlayWidget:
             self.nudge_buttons[label] = btn
         self.w_png = W.Output() if not self.live else None
         for w in (self.w_dra, self.w_ddec, self.w_apa, self.w_filter, self.w_constraint, self.w_nod, self.w_shutters,
-                  *self.w_layers.values()):
+                  *self.w_layers.values(), *([self.w_disperser] if self.w_disperser is not None else [])):
             w.observe(self._on_change, names="value")
         self.w_reset.on_click(self._on_reset)
+        layer_boxes = list(self.w_layers.values())
         controls = W.VBox([W.HTML("<b>Pointing</b> (type a value, use the steppers, or drag)"),
                            W.HBox([self.w_dra, self.w_dra_box]), W.HBox([self.w_ddec, self.w_ddec_box]),
                            W.HBox([self.w_apa, self.w_apa_box]),
@@ -290,11 +464,17 @@ class MSAOverlayWidget:
                            self.w_optimize,
                            self.w_filter,
                            W.HTML("<b>Slits</b>"), self.w_constraint, self.w_nod, self.w_shutters,
-                           W.HTML("<b>Layers</b>"), W.HBox(list(self.w_layers.values())[:3]),
-                           W.HBox(list(self.w_layers.values())[3:] + [self.w_reset]),
+                           *([self.w_disperser] if self.w_disperser is not None else []),
+                           W.HTML("<b>Layers</b>"), W.HBox(layer_boxes[:3]), W.HBox(layer_boxes[3:6]),
+                           W.HBox(layer_boxes[6:] + [self.w_reset]),
                            W.HTML("<b>Counts</b> (hover a name for its definition)"), self.w_status, self.w_counts])
         figure_box = self.scene.fig.canvas if self.live else self.w_png
-        self.box = W.HBox([figure_box, controls])
+        self.w_legend = W.HTML(legend_html(**self.scene.legend_options()), layout=W.Layout(width="520px"))
+        # the figure column keeps its size (a shrinking column let the controls cover the canvas);
+        # on a narrow page the controls wrap below it
+        controls.layout = W.Layout(flex="1 1 380px", min_width="380px")
+        figure_col = W.VBox([figure_box, self.w_legend] if self.live else [figure_box], layout=W.Layout(flex="0 0 auto"))
+        self.box = W.HBox([figure_col, controls], layout=W.Layout(flex_flow="row wrap", align_items="flex-start"))
         self._show_counts()
         if not self.live:
             self._render_png()
@@ -315,8 +495,8 @@ class MSAOverlayWidget:
         return self.scene.counts
 
     def _pointing_from_controls(self):
-        return offset_pointing(self.base, self.w_dra.value, self.w_ddec.value, apa=self.w_apa.value,
-                               filter=self.w_filter.value)
+        return self.make_pointing.offset(self.base, self.w_dra.value, self.w_ddec.value, apa=self.w_apa.value,
+                                         filter=self.w_filter.value)
 
     def _on_change(self, change=None):
         if getattr(self, "_batch", False):
@@ -324,7 +504,8 @@ class MSAOverlayWidget:
         try:
             layers = {k: w.value for k, w in self.w_layers.items()}
             self.scene.update(pointing=self._pointing_from_controls(), constraint=self.w_constraint.value,
-                              nod=self.w_nod.value, shutters=self.w_shutters.value, layers=layers)
+                              nod=self.w_nod.value, shutters=self.w_shutters.value, layers=layers,
+                              disperser=self.w_disperser.value if self.w_disperser is not None else None)
             self._show_counts()
         except WorkbookError as exc:
             self._show_counts()
@@ -333,11 +514,9 @@ class MSAOverlayWidget:
             self._render_png()
 
     def _on_reset(self, _=None):
-        self.scene._set_default_view()
-        self.scene.compute()
-        if self.live:
-            self.scene.fig.canvas.draw_idle()
-        else:
+        # drawn at once: draw_idle would cost a round trip to the browser before the draw
+        self.scene.reset_view()
+        if not self.live:
             self._render_png()
 
     def set(self, d_ra_arcsec=None, d_dec_arcsec=None, apa=None, filter=None, constraint=None, nod=None):
@@ -396,7 +575,7 @@ class MSAOverlayWidget:
                                    slitlet=3 if self.w_nod.value else 1, operability=self.scene.operability,
                                    filter=p.filter, no_overlaps=disperser is not None,
                                    disperser=disperser or "PRISM/CLEAR", **opts)
-        d_ra, d_dec = sky_offset_arcsec(self.base, msa.MSAPointing(result.ra, result.dec, result.apa, filter=p.filter))
+        d_ra, d_dec = sky_offset_arcsec(self.base, self.make_pointing(result.ra, result.dec, result.apa, filter=p.filter))
         self.set(d_ra_arcsec=round(d_ra, 4), d_dec_arcsec=round(d_dec, 4), apa=round(result.apa, 4))
         self.last_plan = result
         return result
@@ -412,17 +591,25 @@ class MSAOverlayWidget:
     def _show_counts(self):
         import html
 
+        def define(name):
+            try:
+                return msa.count_definition(name)
+            except KeyError:
+                return ""
+
         c = self.scene.counts
         rows = "".join(
-            f"<tr title='{html.escape(msa.COUNTS.get(k, ''), quote=True)}'><td>{k}</td>"
+            f"<tr title='{html.escape(define(k), quote=True)}'><td>{k}</td>"
             f"<td style='text-align:right'>{v}</td></tr>" for k, v in c.items() if k not in ("constraint", "nod"))
         p = self.scene.pointing
         head = (f"RA {p.ra:.6f}&deg;, Dec {p.dec:+.6f}&deg;, APA {p.apa:.2f}&deg; (V3PA {p.v3pa:.2f}&deg;), "
-                f"{p.filter}; centering: {c.get('constraint', self.scene.constraint)}")
+                f"{p.filter}; centering: {c.get('constraint', self.scene.constraint)}; "
+                f"{html.escape(p.velocity_aberration_note)}")
         zone = msa.zone_count_name(self.scene.constraint)
-        defs = "".join(f"<li><b>{k}</b>: {html.escape(msa.COUNTS[k])}</li>"
+        defs = "".join(f"<li><b>{k}</b>: {html.escape(define(k))}</li>"
                        for k in ("in MSA quadrants", "in open shutter area", "in operable open shutters",
-                                 "with operable nodded slitlet", zone) if k in c)
+                                 "with operable nodded slitlet", zone, msa.target_count_name(self.scene.constraint),
+                                 "with overlapping spectra") if k in c)
         self.w_status.value = (f"<div class='msa-warning' style='color:#c62828;font-weight:bold'>"
                                f"&#9888; {html.escape(self.scene.message)}</div>" if self.scene.message else "")
         self.w_counts.value = (f"<div class='msa-counts' style='font-size:90%'>{head}<table>{rows}</table>"

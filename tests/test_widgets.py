@@ -202,3 +202,29 @@ def test_widget_optimize_moves_the_controls(pointing, field):
     assert result.n_targets > before
     w._on_optimize()  # the button's handler reports in the status line
     assert "optimized:" in w.w_status.value
+
+
+def test_image_shown_at_the_view_resolution(pointing):
+    """Zoom/reset hand matplotlib only the crop of the pyramid level that matches the screen."""
+    wcs, shape = synthetic_wcs(pointing.ra, pointing.dec, scale_arcsec=0.06, size=4096)
+    image = np.add.outer(np.arange(4096.0), np.arange(4096.0)).astype(np.float32)  # smooth: levels agree
+    scene = OverlayScene(pointing, image=image, wcs=wcs, figsize=(6.8, 6.2), legend=False)
+    scene.fig.canvas.draw()
+    coarse = scene.image_level
+    shown = scene.image_artist.get_array()
+    x0, x1, y0, y1 = scene.image_artist.get_extent()
+    vx, vy = sorted(scene.ax.get_xlim()), sorted(scene.ax.get_ylim())
+    assert coarse > scene._pyramid[0][0] and shown.shape[0] * shown.shape[1] < 1000 ** 2
+    # the crop covers the view (up to the image edge, less the < 1 block a block reduction drops)
+    assert x0 <= max(vx[0], -0.5) and x1 >= min(vx[1], 4095.5) - coarse
+    assert y0 <= max(vy[0], -0.5) and y1 >= min(vy[1], 4095.5) - coarse
+    cx = 2000.0
+    scene.ax.set_xlim(cx - 60, cx + 60)
+    scene.ax.set_ylim(cx - 60, cx + 60)
+    assert scene.image_level == scene._pyramid[0][0]  # zoomed in: the finest level, cropped
+    shown = scene.image_artist.get_array()
+    assert shown.shape[0] < 80 and shown.shape[1] < 80
+    x0, x1, y0, y1 = scene.image_artist.get_extent()
+    assert x0 <= cx - 60 and x1 >= cx + 60 and y0 <= cx - 60 and y1 >= cx + 60
+    scene.reset_view()
+    assert scene.image_level == coarse

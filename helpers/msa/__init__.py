@@ -42,7 +42,7 @@ from .pointing import (  # noqa: F401
 )
 from .aberration import VA_FACTOR_RANGE, velocity_aberration_factor  # noqa: F401
 from .validation import idt_table_path, validate_against_idt  # noqa: F401
-from .counts import COUNTS, count_definition, count_sources, zone_count_name  # noqa: F401
+from .counts import COUNTS, count_definition, count_sources, count_targets, target_count_name, zone_count_name  # noqa: F401
 
 __all__ = [
     "N_QUADRANTS", "N_COLUMNS", "N_ROWS", "N_SHUTTERS", "FILTERS", "REFERENCE_APERTURE",
@@ -57,4 +57,5 @@ __all__ = [
     "validate_against_idt", "COUNTS", "count_definition", "count_sources", "zone_count_name",
     "shutter_id", "counted_mask", "canonical_constraint", "in_zone",
     "geometric_acceptance", "SHUTTER_PITCH_ARCSEC", "VA_FACTOR_RANGE", "velocity_aberration_factor",
+    "count_targets", "target_count_name",
 ]

@@ -11,10 +11,10 @@ then inside the centering zone.
 
 import numpy as np
 
-from ..nirspec import CENTERING_CONSTRAINTS, constraint_names
+from ..nirspec import CENTERING_CONSTRAINTS, canonical_constraint, constraint_names
 from .operability import STATE_FAILED_CLOSED, STATE_FAILED_OPEN, STATE_OK
 
-__all__ = ["COUNTS", "count_sources", "zone_count_name", "count_definition"]
+__all__ = ["COUNTS", "count_sources", "zone_count_name", "count_definition", "count_targets", "target_count_name"]
 
 
 def zone_count_name(constraint):
@@ -47,6 +47,14 @@ def count_definition(name):
     try:
         return COUNTS[name]
     except KeyError:
+        import re
+
+        m = re.fullmatch(r"priority (\S+) targets in (.+) zone|targets without priority in (.+) zone", str(name))
+        zone = m and (m.group(2) or m.group(3))
+        if zone in constraint_names():
+            which = f"of priority {m.group(1)}" if m.group(1) else "without a priority"
+            return (f"targets {which} inside the {zone} zone of their shutter with the whole slitlet operable "
+                    f"(the rule of 'in {zone} zone': MSAPointing.count)")
         raise KeyError(f"unknown count {name!r}; known: {', '.join(COUNTS)}") from None
 
 
@@ -96,3 +104,67 @@ def count_sources(located, operability, nod=False, sigma=None):
         c["without sigma"] = int((inside & ~np.isfinite(np.asarray(sigma, dtype=float))).sum())
     usable = operable_open & slit if nod else operable_open
     return c, usable
+
+
+def target_count_name(constraint, priority=None):
+    """Name of a count of the planner's targets inside a zone, all or one priority class.
+
+    ``'targets in Midpoint zone'``, ``'priority 1 targets in Midpoint zone'``, or
+    ``'targets without priority in Midpoint zone'`` (``priority`` NaN).
+    """
+    zone = zone_count_name(constraint)
+    if priority is None:
+        return f"targets {zone}"
+    p = float(priority)
+    return f"targets without priority {zone}" if p != p else f"priority {p:g} targets {zone}"
+
+
+COUNTS["targets in list"] = "rows of the planner's target list (notebook 02's corrected list, or as given) with a finite RA and Dec"
+for _name in constraint_names():
+    COUNTS[target_count_name(_name)] = (f"targets of the list inside the {_name} zone of their shutter with the whole "
+                                        f"slitlet operable (the rule of '{zone_count_name(_name)}': MSAPointing.count)")
+COUNTS["targets on failed shutters"] = "targets inside the cell of a failed-open or failed-closed shutter"
+COUNTS["with overlapping spectra"] = ("counted targets (counted sources without a target list) whose spectrum on "
+                                      "NRS1/NRS2 for the chosen disperser overlaps another counted one's: detector rows "
+                                      "closer than a slitlet and extents along the dispersion intersecting "
+                                      "(helpers.planning.find_overlaps)")
+del _name
+
+def count_targets(located, priority, constraint, slitlet, operability):
+    """Counts of the planner's targets at one pointing, per priority class, with the one counting rule.
+
+    Parameters
+    ----------
+    located : dict
+        ``MSAPointing.locate_arrays`` of the targets.
+    priority : array_like of float
+        Priority per target (1 = most wanted; NaN where none).
+    constraint : str
+        Centering constraint.
+    slitlet : int
+        Shutters per slitlet (3 with the nod).
+    operability : helpers.msa.Operability
+
+    Returns
+    -------
+    counts : dict
+        ``targets in list``, ``targets in <zone> zone``, one ``priority P targets in <zone> zone``
+        per class present (ascending; ``targets without priority ...`` last) and ``targets on failed
+        shutters``; names defined by `count_definition`.
+    counted : ndarray of bool
+        The targets counted (``counted_mask``).
+    """
+    from .pointing import counted_mask
+
+    name = canonical_constraint(constraint)
+    counted = counted_mask(located, name, slitlet, operability)
+    pri = np.asarray(priority, dtype=float).ravel()
+    q = np.asarray(located["quadrant"])
+    state = np.asarray(located["state"])
+    c = {"targets in list": int(q.size), target_count_name(name): int(counted.sum())}
+    for p in np.unique(pri[np.isfinite(pri)]):
+        c[target_count_name(name, p)] = int((counted & (pri == p)).sum())
+    if (~np.isfinite(pri)).any():
+        c[target_count_name(name, float("nan"))] = int((counted & ~np.isfinite(pri)).sum())
+    c["targets on failed shutters"] = int(((q > 0) & ((state == STATE_FAILED_OPEN) | (state == STATE_FAILED_CLOSED))).sum())
+    return c, counted
