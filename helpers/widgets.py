@@ -392,6 +392,7 @@ class MSAOverlayWidget:
         self.scene = OverlayScene(pointing, image=image, wcs=wcs, sources=sources, operability=operability,
                                   constraint=constraint, nod=nod, fig=fig, figsize=figsize, dynamic_title=not self.live,
                                   targets=targets, disperser=disperser, legend=not self.live)
+        self._targets = targets
         style = {"description_width": "95px"}
         lay = W.Layout(width="300px")
         box_lay = W.Layout(width="95px")
@@ -566,12 +567,17 @@ class MSAOverlayWidget:
         """
         from .planning import optimize_pointing
 
-        if self._sources is None or len(self._sources) == 0:
-            raise WorkbookError("no catalog in the widget: nothing to optimise; give sources= (notebook 02's catalog)")
+        to_place = self._targets if self._targets is not None and len(self._targets) else self._sources
+        if to_place is None or len(to_place) == 0:
+            raise WorkbookError("no catalog or targets in the widget: nothing to optimise; give sources= (notebook 02's "
+                                "catalog) or targets=")
         opts = {**self.optimize_options, **options}
         disperser = opts.pop("disperser", None)
         p = self.pointing
-        result = optimize_pointing(self._sources, p.ra, p.dec, p.apa, constraint=self.w_constraint.value,
+        # the planner's targets when given (their priorities weight the search), else the catalog;
+        # scored with this pointing's velocity-aberration factor so the result's counts are the widget's
+        opts.setdefault("velocity_aberration", p.va_factor if p.va_factor != 1.0 else False)
+        result = optimize_pointing(to_place, p.ra, p.dec, p.apa, constraint=self.w_constraint.value,
                                    slitlet=3 if self.w_nod.value else 1, operability=self.scene.operability,
                                    filter=p.filter, no_overlaps=disperser is not None,
                                    disperser=disperser or "PRISM/CLEAR", **opts)

@@ -62,6 +62,26 @@ def test_optimize_records_pointing_yield_and_alternatives(cfg):
     assert config.load_field("nb04-plan", cfg.config_file.parent.parent).extra["planning"]["n_targets"] == record["n_targets"]
 
 
+def test_optimize_scores_with_the_pointings_velocity_aberration():
+    """The notebook's optimizer counts at the result equal MSAPointing.count at the same date."""
+    from helpers.planning import score_pointing
+
+    rng = np.random.default_rng(5)
+    n = 3000
+    sources = Table({"ra": RA0 + rng.uniform(-100, 100, n) / 3600 / np.cos(np.radians(DEC0)),
+                     "dec": DEC0 + rng.uniform(-100, 100, n) / 3600})
+    start = msa.MSAPointing(RA0, DEC0, 45.0, epoch="2027-01-15")
+    assert start.va_factor != 1.0
+    oper = msa.default_operability()
+    result = planning_nb.optimize_notebook_pointing(
+        sources, start, d_ra_arcsec=0.5, d_dec_arcsec=0.5, d_apa_deg=0.0, constraint="Midpoint", nod=False,
+        operability=oper, objective="count", sigma_mas=0.0)
+    at_date = msa.MSAPointing(result.ra, result.dec, result.apa, epoch="2027-01-15")
+    assert result.n_targets == at_date.count(sources["ra"], sources["dec"], "Midpoint", slitlet=1, operability=oper)
+    assert result.n_targets == score_pointing(sources, result.ra, result.dec, result.apa, slitlet=1, operability=oper,
+                                              velocity_aberration=start.va_factor)[0]
+
+
 def test_optimize_without_a_catalog(cfg):
     with pytest.raises(WorkbookError, match="no catalog"):
         planning_nb.optimize_notebook_pointing(None, msa.MSAPointing(RA0, DEC0, 45.0), d_ra_arcsec=1, d_dec_arcsec=1,

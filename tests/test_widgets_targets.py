@@ -89,6 +89,30 @@ def test_widget_counts_equal_the_optimizer_score(va_pointing):
         assert w.counts[msa.zone_count_name(name)] == n_opt
 
 
+def test_optimize_scores_with_the_widgets_aberration_and_places_the_targets(va_pointing):
+    """The optimize button works on the planner's targets (not the catalog) with the pointing's VA."""
+    from helpers.planning import score_pointing
+
+    catalog = _edge_sources(va_pointing, n=1500, seed=4)
+    targets = Table({"id": np.arange(1, 301), "ra": catalog["ra"][:300], "dec": catalog["dec"][:300],
+                     "priority": np.repeat([1, 2, 3], 100)})
+    w = MSAOverlayWidget(va_pointing, sources=catalog, targets=targets, disperser=None,
+                         optimize_options=dict(d_ra_arcsec=0.5, d_dec_arcsec=0.5, d_apa_deg=0.0,
+                                               objective="count", sigma_mas=0.0))
+    assert w.pointing.va_factor != 1.0
+    result = w.optimize()
+    p = w.pointing
+    assert p.va_factor != 1.0  # the result is placed with the same date
+    # the optimizer's count is that of the targets (300 of them), at the widget's own aberration
+    slit = 3 if w.w_nod.value else 1
+    with_va = score_pointing(targets, p.ra, p.dec, p.apa, slitlet=slit, operability=w.scene.operability,
+                             velocity_aberration=p.va_factor)[0]
+    without = score_pointing(targets, p.ra, p.dec, p.apa, slitlet=slit, operability=w.scene.operability,
+                             velocity_aberration=False)[0]
+    assert result.n_targets == with_va != without  # scored with the aberration, which moves targets here
+    assert w.counts["targets in Midpoint zone"] == result.n_targets  # the widget shows what was optimised
+
+
 @pytest.fixture(scope="module")
 def target_field():
     p = msa.MSAPointing(*HUDF, 45.0)

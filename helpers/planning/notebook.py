@@ -66,7 +66,10 @@ def apa_window_around(cfg, date, days=30, live=None):
 
 def optimize_notebook_pointing(sources, pointing, *, d_ra_arcsec, d_dec_arcsec, d_apa_deg, constraint, nod,
                                operability, apa_window=None, disperser=None, **kwargs):
-    """Run `optimize_pointing` around the notebook's pointing on its catalog.
+    """Run `optimize_pointing` around the notebook's pointing on its catalog (or target list).
+
+    The search scores pointings with ``pointing``'s velocity-aberration factor (its epoch), so
+    the optimizer's counts equal the widget's; pass ``velocity_aberration=`` to override.
 
     ``disperser`` given: no two kept targets' spectra overlap (priority wins).
     """
@@ -78,6 +81,9 @@ def optimize_notebook_pointing(sources, pointing, *, d_ra_arcsec, d_dec_arcsec, 
     start_apa, note = float(pointing.apa), ""
     if window is not None:
         start_apa, note = start_apa_in_window(window, start_apa)
+    # score every candidate with the pointing's own velocity-aberration factor, so the optimizer's
+    # counts are the widget's and MSAPointing.count's at the same pointing
+    kwargs.setdefault("velocity_aberration", _pointing_va(pointing))
     result = optimize_pointing(sources, pointing.ra, pointing.dec, start_apa, d_ra_arcsec=d_ra_arcsec,
                                d_dec_arcsec=d_dec_arcsec, d_apa_deg=d_apa_deg, constraint=constraint,
                                slitlet=3 if nod else 1, operability=operability, apa_window=window,
@@ -85,6 +91,12 @@ def optimize_notebook_pointing(sources, pointing, *, d_ra_arcsec, d_dec_arcsec, 
                                disperser=disperser or "PRISM/CLEAR", **kwargs)
     result.start_note = note
     return result
+
+
+def _pointing_va(pointing):
+    """The velocity-aberration setting of ``pointing`` for `optimize_pointing`: its factor, or False."""
+    factor = float(getattr(pointing, "va_factor", 1.0))
+    return factor if factor != 1.0 else False
 
 
 def start_apa_in_window(window, apa):
