@@ -94,3 +94,28 @@ def test_start_apa_moves_into_the_window_and_says_so(cfg):
     assert planning_nb.start_apa_in_window(table, allowed) == (allowed, "")
     apa, note = planning_nb.start_apa_in_window(table, allowed + 180.0)
     assert apa == pytest.approx(float(table["apa_nominal"][3])) and "not allowed in the date window" in note
+
+
+def test_a_small_field_in_the_msa_gap_starts_on_a_quadrant():
+    """A 20" list centred on the MSA reference point (the gap between quadrants) moves onto a quadrant."""
+    from helpers.planning.notebook import start_on_targets
+
+    rng = np.random.default_rng(1)
+    start = msa.MSAPointing(RA0, DEC0, 45.0, epoch="2027-01-15")
+    ra = RA0 + rng.uniform(-10, 10, 200) / 3600 / np.cos(np.radians(DEC0))
+    dec = DEC0 + rng.uniform(-10, 10, 200) / 3600
+    assert np.count_nonzero(start.locate_arrays(ra, dec)["quadrant"] > 0) == 0  # all in the gap
+    d_ra, d_dec, line = start_on_targets(start, ra, dec)
+    assert "quadrant" in line and "d_ra_arcsec" in line
+    assert 40 < np.hypot(d_ra, d_dec) < 110  # one quadrant centre away (quadrants ~95" x 87")
+    from helpers.widgets import offset_pointing
+
+    moved = offset_pointing(start, d_ra, d_dec)
+    loc = moved.locate_arrays(ra, dec)
+    assert np.all(loc["quadrant"] > 0) and np.unique(loc["quadrant"]).size == 1  # all on one quadrant
+    # a wide list, or one already on the quadrants, keeps the field centre
+    wide_ra = RA0 + rng.uniform(-100, 100, 2000) / 3600 / np.cos(np.radians(DEC0))
+    wide_dec = DEC0 + rng.uniform(-100, 100, 2000) / 3600
+    assert start_on_targets(start, wide_ra, wide_dec) == (0.0, 0.0, "")
+    assert start_on_targets(moved, ra, dec) == (0.0, 0.0, "")
+    assert start_on_targets(start, [np.nan], [np.nan]) == (0.0, 0.0, "")

@@ -7,7 +7,12 @@ import numpy as np
 
 from ..errors import WorkbookError
 
-__all__ = ["planned_date", "apa_window_around", "optimize_notebook_pointing", "start_apa_in_window", "plan_record", "describe_plan"]
+__all__ = ["planned_date", "apa_window_around", "optimize_notebook_pointing", "start_apa_in_window", "plan_record",
+           "describe_plan", "start_on_targets"]
+
+# A list narrower than this fits inside one quadrant (~95" x 87" on the sky): when it falls in the
+# gaps between the quadrants at the field centre, start from a quadrant's centre instead.
+_QUADRANT_FIT_ARCSEC = 80.0
 
 
 def planned_date(cfg, date=None):
@@ -155,3 +160,68 @@ def describe_plan(record):
         lines.append(f"alternative {k}: RA {a['ra']:.6f}, Dec {a['dec']:+.6f}, APA {a['apa']:.2f}; "
                      f"{a['n_targets']} targets, {a['expected']:.1f} expected")
     return lines
+
+
+def start_on_targets(pointing, ra, dec, min_fraction=0.5):
+    """Offset that puts a small target list on a quadrant when it would sit in the MSA's gaps.
+
+    The MSA reference point of ``NRS_FULL_MSA`` is the centre of the cross-shaped gap between the
+    four quadrants; a field smaller than a quadrant (a single HST/WFPC2 image, a 20" target list)
+    centred there has no target on a shutter. When fewer than ``min_fraction`` of the positions
+    fall on the quadrants and they span less than a quadrant, the returned offset moves the MSA
+    rigidly so that the centre of the nearest quadrant lands on the positions' centre.
+
+    Parameters
+    ----------
+    pointing : helpers.msa.MSAPointing
+        The starting pointing (field centre).
+    ra, dec : array_like
+        Targets (or catalog sources), degrees.
+    min_fraction : float
+        Fraction of the positions on the quadrants below which the pointing moves.
+
+    Returns
+    -------
+    (float, float, str)
+        Offsets (dRA cos Dec, dDec) in arcsec for `helpers.widgets.PointingFactory.offset`, and a
+        line saying why the pointing moved ('' and zero offsets when it stays).
+    """
+    from .. import msa, skyplane
+
+    ra = np.asarray(ra, float).ravel()
+    dec = np.asarray(dec, float).ravel()
+    good = np.isfinite(ra) & np.isfinite(dec)
+    ra, dec = ra[good], dec[good]
+    if ra.size == 0:
+        return 0.0, 0.0, ""
+    on_msa = np.count_nonzero(pointing.locate_arrays(ra, dec)["quadrant"] > 0)
+    if on_msa >= min_fraction * ra.size:
+        return 0.0, 0.0, ""
+    ra0, dec0 = skyplane.tangent_point(ra, dec)
+    xi, eta = skyplane.sky_to_tangent(ra, dec, ra0, dec0)
+    if max(np.ptp(xi), np.ptp(eta)) > _QUADRANT_FIT_ARCSEC:
+        return 0.0, 0.0, ""  # a wide list: centring it on the MSA is the planner's usual start
+    q = np.array([1, 2, 3, 4])
+    centre_i, centre_j = (msa.SHAPE[2] + 1) // 2, (msa.SHAPE[1] + 1) // 2  # i along the dispersion, j spatial
+    q_ra, q_dec = pointing.shutter_sky(q, np.full(4, centre_i), np.full(4, centre_j))
+    q_xi, q_eta = skyplane.sky_to_tangent(q_ra, q_dec, ra0, dec0)
+    k = int(np.argmin(np.hypot(q_xi, q_eta)))
+    d_ra, d_dec = -float(q_xi[k]), -float(q_eta[k])
+    moved = msa.MSAPointing(*_offset_radec(pointing.ra, pointing.dec, d_ra, d_dec), pointing.apa,
+                            filter=pointing.filter, velocity_aberration=_pointing_va(pointing))
+    after = np.count_nonzero(moved.locate_arrays(ra, dec)["quadrant"] > 0)
+    line = (f"only {on_msa} of {ra.size} positions fall on the MSA quadrants at the field centre (it is the centre "
+            f"of the gap between the quadrants): the pointing starts with their centre on quadrant {q[k]}'s centre "
+            f"(offset {d_ra:+.1f}\" E, {d_dec:+.1f}\" N; {after} on the quadrants); give d_ra_arcsec / d_dec_arcsec "
+            "to choose another start")
+    return d_ra, d_dec, line
+
+
+def _offset_radec(ra, dec, d_ra_arcsec, d_dec_arcsec):
+    """RA, Dec (deg) moved by (dRA cos Dec, dDec) arcsec along a great circle."""
+    from astropy.coordinates import SkyCoord
+    import astropy.units as u
+
+    c = SkyCoord(ra * u.deg, dec * u.deg).directional_offset_by(
+        np.degrees(np.arctan2(d_ra_arcsec, d_dec_arcsec)) * u.deg, np.hypot(d_ra_arcsec, d_dec_arcsec) * u.arcsec)
+    return float(c.ra.deg), float(c.dec.deg)
