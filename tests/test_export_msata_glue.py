@@ -92,6 +92,11 @@ def test_glue_reads_epoch_gaia_pointing_and_sigma(workspace):
     assert kw2["gaia"] is None and kw2["pointing"] is None and kw2["sigma_calibration"] is None
     assert kw2["planned_epoch"] == 2028.0 and "field's epoch" in info2["notes"][0]
     assert "run notebook 01" in info2["notes"][1] and "run notebook 04" in info2["notes"][2]
+    # notebook 04 records the date it placed the MSA for: that date wins (no optimiser run needed)
+    bare.update(pointing={"ra": cfg.ra, "dec": cfg.dec, "apa": 45.0, "filter": "CLEAR", "date": "2029-03-01"})
+    kw3, info3 = export.msata_inputs(bare, cat)
+    assert kw3["planned_epoch"] == pytest.approx(2029.16, abs=0.01) and info3["date"] == "2029-03-01"
+    assert kw3["pointing"].epoch is not None and kw3["pointing"].va_factor != 1.0
 
 
 def test_fast_mover_and_failed_closed_star_are_excluded_with_their_reason(workspace, tmp_path):

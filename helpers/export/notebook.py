@@ -185,7 +185,7 @@ def target_mpt_table(cfg, image_mpt):
 
 
 def planned_epoch(cfg):
-    """The planned visit: notebook 04's planning date when it optimised, else the field's epoch.
+    """The planned visit: the date notebook 04 placed the MSA for, else the field's epoch.
 
     Returns
     -------
@@ -198,13 +198,15 @@ def planned_epoch(cfg):
     """
     from astropy.time import Time
 
-    plan = (cfg.extra or {}).get("planning") or {}
-    if plan.get("date"):
-        try:
-            t = Time(str(plan["date"]))
-        except ValueError:
-            raise WorkbookError(f"extra['planning']['date'] = {plan['date']!r} is not an ISO date; re-run notebook 04") from None
-        return float(t.decimalyear), t.strftime("%Y-%m-%d"), f"planned epoch {t.decimalyear:.3f} (notebook 04's date {plan['date']})"
+    # the date notebook 04 placed the MSA for (its velocity aberration), else its optimiser's date
+    for key, record in (("pointing", cfg.pointing or {}), ("extra['planning']", (cfg.extra or {}).get("planning") or {})):
+        if record.get("date"):
+            try:
+                t = Time(str(record["date"]))
+            except ValueError:
+                raise WorkbookError(f"{key}['date'] = {record['date']!r} is not an ISO date; re-run notebook 04") from None
+            return (float(t.decimalyear), t.strftime("%Y-%m-%d"),
+                    f"planned epoch {t.decimalyear:.3f} (notebook 04's date {record['date']})")
     t = Time(float(cfg.epoch), format="decimalyear")
     return float(cfg.epoch), t.strftime("%Y-%m-%d"), f"planned epoch {float(cfg.epoch):.3f} (the field's epoch; notebook 04 did not optimise a date)"
 
