@@ -24,6 +24,7 @@ from .._io import atomic_path
 from ..errors import WorkbookError
 from .downloads import verify_fits
 from .provenance import wcs_provenance
+from ..validate import require_instance, require_path
 
 __all__ = ["expand_image_paths", "local_images", "cutout_image", "require_imaging", "image_center",
            "LARGE_IMAGE_PIXELS", "CHECKSUM_MAX_BYTES"]
@@ -46,7 +47,7 @@ def expand_image_paths(images):
         images = [images]
     out = []
     for item in images or []:
-        text = str(Path(item).expanduser())
+        text = str(require_path(item, "image path"))
         matches = sorted(glob.glob(text)) if any(c in text for c in "*?[") else [text]
         if not matches or not Path(matches[0]).exists():
             raise WorkbookError(f"image {item!s} not found; give the path of a FITS image (or a glob that matches one)")
@@ -138,7 +139,7 @@ def cutout_image(path, center, size_arcsec, out_path, overwrite=False):
     from astropy.wcs import FITSFixedWarning
     from astropy.wcs.utils import proj_plane_pixel_scales
 
-    path = Path(path)
+    path = require_path(path, "image path")
     # memmap=False: .section then reads only the needed rows with file seeks; memory-mapped pages of a
     # multi-GB file would count against the process's resident memory as they are touched.
     with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
@@ -276,6 +277,8 @@ def require_imaging(cfg, images):
     WorkbookError
         If ``images`` is empty, the field is offline and it is not the demo.
     """
+    from ..config import FieldConfig
+    require_instance(cfg, FieldConfig, "cfg", "load it with helpers.config.load_field(field, workspace_root)")
     from ..config import DEMO_FIELD
 
     if images or cfg.live or cfg.name == DEMO_FIELD["name"]:

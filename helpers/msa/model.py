@@ -52,6 +52,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import WorkbookError
+from ..validate import require_array
 
 __all__ = [
     "N_QUADRANTS", "N_COLUMNS", "N_ROWS", "N_SHUTTERS", "SHAPE", "FILTERS", "DATA_DIR", "GRID_FILE",
@@ -243,9 +244,8 @@ def _grid():
 
 
 def _as_index_arrays(quadrant, i, j):
-    q = np.asarray(quadrant)
-    i = np.asarray(i)
-    j = np.asarray(j)
+    q, i, j = (require_array(a, n, ndim=None, what="shutter indices", allow_nan=False)
+               for a, n in ((quadrant, "quadrant"), (i, "i"), (j, "j")))
     try:
         q, i, j = np.broadcast_arrays(q, i, j)
     except ValueError:

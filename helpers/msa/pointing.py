@@ -15,6 +15,7 @@ import math
 import numpy as np
 
 from ..errors import WorkbookError
+from ..validate import require_array
 from ..nirspec import CENTERING_CONSTRAINTS, canonical_constraint, constraint_names, in_zone
 from .model import (N_COLUMNS, N_QUADRANTS, N_ROWS, SHAPE, _as_index_arrays, _check_filter, _grid,
                     _import_pysiaf, _lonlat, _siaf, _unit, get_model, shutter_corners_v2v3, v2v3_to_msa_xy)
@@ -50,8 +51,10 @@ def shutter_id(row, column):
     ``row`` is APT's ``shutter_row`` (1-365, along the dispersion; this package's ``i``) and
     ``column`` its ``shutter_column`` (1-171, spatial; this package's ``j``).
     """
-    row = np.asarray(row)
-    column = np.asarray(column)
+    row = require_array(row, "row", ndim=None, what="shutter rows", allow_nan=False).astype(int)
+    column = require_array(column, "column", ndim=None, what="shutter columns", allow_nan=False).astype(int)
+    if row.shape != column.shape and row.ndim and column.ndim:
+        raise WorkbookError(f"row has shape {row.shape}, column {column.shape}; give one column per row")
     return np.where((row > 0) & (column > 0), row + (column - 1) * N_COLUMNS, 0)
 
 

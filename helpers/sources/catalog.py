@@ -4,12 +4,12 @@ The catalog is notebook 02's output and the input of notebooks 03-05; its schema
 ``docs/DEVELOPING.md`` ("The source catalog schema").
 """
 
-from pathlib import Path
 
 import numpy as np
 from astropy.table import Table
 
 from .._io import atomic_path
+from ..validate import require_path
 
 
 FLAG_SATURATED = 1
@@ -133,7 +133,7 @@ def write_catalog(catalog, path, overwrite=True):
     -------
     path : `~pathlib.Path`
     """
-    path = Path(path)
+    path = require_path(path, "catalog path")
     with atomic_path(path, overwrite=overwrite) as tmp:
         catalog.write(tmp, format="ascii.ecsv", overwrite=True)
     return path

@@ -11,6 +11,7 @@ from astropy.table import Table
 from ..errors import WorkbookError
 from .catalog import SourceExtractionWarning, write_catalog
 from .extract import extract_sources_fits
+from ..validate import require_instance
 
 
 def field_images(cfg, max_images=None, progress=None):
@@ -41,6 +42,8 @@ def field_images(cfg, max_images=None, progress=None):
     WorkbookError
         If a listed image file is missing, or a field other than the demo has no images.
     """
+    from ..config import FieldConfig
+    require_instance(cfg, FieldConfig, "cfg", "load it with helpers.config.load_field(field, workspace_root)")
     from ..config import DEMO_FIELD
 
     images = list(cfg.extra.get("images") or [])
@@ -114,6 +117,8 @@ def extract_field_images(cfg, images, overwrite=True, progress=None, **options):
     -----
     Records the catalogs in ``cfg.extra["source_catalogs"]`` for notebooks 03–05.
     """
+    from ..config import FieldConfig
+    require_instance(cfg, FieldConfig, "cfg", "load it with helpers.config.load_field(field, workspace_root)")
     from tqdm.auto import tqdm
 
     rows, catalogs, records = [], {}, []

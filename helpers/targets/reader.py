@@ -171,7 +171,9 @@ def read_table_file(path, format=None, hdu=None):
     """
     from astropy.table import Table
 
-    path = Path(path).expanduser()
+    from ..validate import require_path
+
+    path = require_path(path, "target list path")
     if not path.exists():
         raise WorkbookError(f"target list {path} not found; check the path (absolute, or relative to {Path.cwd()})")
     if path.is_dir():
