@@ -550,16 +550,18 @@ spec("simulate.inject_gaussian_stars")(lambda fx: Call(simulate.inject_gaussian_
 spec("simulate.decimal_year_to_mjd")(lambda fx: Call(simulate.decimal_year_to_mjd, 2016.5))
 
 # --- validate (the boundary helpers themselves) -----------------------------------------
-spec("validate.require_number")(lambda fx: Call(validate.require_number, 3.0, "radius", minimum=0.0))
+# the validators: only the user's value is generated (name, bounds and hints are the developer's)
+spec("validate.require_number")(lambda fx: Call(lambda v: validate.require_number(v, "radius", minimum=0.0), 3.0))
 spec("validate.require_path")(lambda fx: Call(validate.require_path, "x.fits"))
-spec("validate.require_text")(lambda fx: Call(validate.require_text, "abc", "label"))
+spec("validate.require_text")(lambda fx: Call(lambda v: validate.require_text(v, "label"), "abc"))
 spec("validate.require_same_length")(lambda fx: Call(validate.require_same_length, ra=[1.0, 2.0], dec=[3.0, 4.0]))
 spec("validate.export_token")(lambda fx: Call(validate.export_token, "NGC 104"))
 spec("validate.open_fits")(lambda fx: Call(lambda p: validate.open_fits(p).__enter__().close(), fx.fits_path))
-spec("validate.celestial_wcs")(lambda fx: Call(validate.celestial_wcs, fx.sim.header))
-spec("validate.require_array")(lambda fx: Call(validate.require_array, [1.0, 2.0], "ra", what="degrees"))
-spec("validate.require_instance")(lambda fx: Call(validate.require_instance, fx.cat, Table, "catalog", "give a Table"))
-spec("validate.read_text_file")(lambda fx: Call(validate.read_text_file, fx.text_file))
+spec("validate.celestial_wcs")(lambda fx: Call(lambda v: validate.celestial_wcs(v), fx.sim.header))
+spec("validate.require_array")(lambda fx: Call(lambda v: validate.require_array(v, "ra", what="degrees"), [1.0, 2.0]))
+spec("validate.require_instance")(lambda fx: Call(lambda v: validate.require_instance(v, Table, "catalog", "give a Table"),
+                                                  fx.cat))
+spec("validate.read_text_file")(lambda fx: Call(lambda v: validate.read_text_file(v), fx.text_file))
 
 # --- archive ----------------------------------------------------------------------------
 DEMO = (53.1625, -27.791417)  # offline, MAST answers are replayed for the demo field only

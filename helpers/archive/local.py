@@ -45,6 +45,8 @@ def expand_image_paths(images):
     """
     if isinstance(images, (str, Path)):
         images = [images]
+    if images is not None and not isinstance(images, (list, tuple)):
+        raise WorkbookError(f"images = {images!r:.40} is not a list of paths; give a path, a glob or a list of them")
     out = []
     for item in images or []:
         text = str(require_path(item, "image path"))
@@ -95,9 +97,9 @@ def _science_hdu(hdul):
 
 def image_center(path):
     """Sky position of an image's central pixel, degrees ``(ra, dec)``."""
-    from astropy.io import fits
+    from ..validate import open_fits
 
-    with fits.open(path, memmap=True) as hdul:
+    with open_fits(path, "image", memmap=True) as hdul:
         i, w = _science_hdu(hdul)
         if i is None:
             raise WorkbookError(f"image {Path(path).name} has no celestial WCS; give an image with RA/Dec WCS keywords")
@@ -178,7 +180,7 @@ def cutout_image(path, center, size_arcsec, out_path, overwrite=False):
                 out[0] = fits.PrimaryHDU(data, header=header)
             else:
                 out.append(fits.ImageHDU(data, header=header))
-    out_path = Path(out_path)
+    out_path = require_path(out_path, "out_path")
     with atomic_path(out_path, overwrite=overwrite) as tmp:
         fits.HDUList(out).writeto(tmp)
     return out_path, {"x0": x0, "y0": y0, "shape": (y1 - y0, x1 - x0), "original_shape": (ny, nx)}

@@ -351,6 +351,8 @@ def pick_comparison(comparisons, combined=None):
 
 def reference_share(result):
     """Fraction (0-1) of the variance of the differences that the reference's own errors explain."""
+    if not isinstance(result, ComparisonResult):
+        raise WorkbookError(f"result is a {type(result).__name__}, not a ComparisonResult; pass what compare_catalogs returned")
     if not result.ref_sigma_rms:
         return 0.0
     num = sum(e * e for e in result.ref_sigma_rms)

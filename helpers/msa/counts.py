@@ -11,6 +11,7 @@ then inside the centering zone.
 
 import numpy as np
 
+from ..errors import WorkbookError
 from ..nirspec import CENTERING_CONSTRAINTS, constraint_names
 from .operability import STATE_FAILED_CLOSED, STATE_FAILED_OPEN, STATE_OK
 
@@ -47,7 +48,7 @@ def count_definition(name):
     try:
         return COUNTS[name]
     except KeyError:
-        raise KeyError(f"unknown count {name!r}; known: {', '.join(COUNTS)}") from None
+        raise WorkbookError(f"unknown count {name!r}; use one of: {', '.join(COUNTS)}") from None
 
 
 def count_sources(located, operability, nod=False, sigma=None):

@@ -212,6 +212,8 @@ def msa_xy_to_v2v3(x, y, filter="CLEAR"):
         arcsec.
     """
     ote, fore = _transforms(_check_filter(filter))
+    x = require_array(x, "x", ndim=None, what="MSA-plane positions in metres")
+    y = require_array(y, "y", ndim=None, what="MSA-plane positions in metres")
     xo, yo = fore.backward(x, y)
     v2, v3 = ote.backward(xo, yo)
     return v2 * 3600.0, v3 * 3600.0
@@ -220,7 +222,9 @@ def msa_xy_to_v2v3(x, y, filter="CLEAR"):
 def v2v3_to_msa_xy(v2, v3, filter="CLEAR"):
     """Telescope V2, V3 (arcsec) to the MSA plane (metres); inverse of `msa_xy_to_v2v3`."""
     ote, fore = _transforms(_check_filter(filter))
-    xo, yo = ote.forward(np.asarray(v2, dtype=float) / 3600.0, np.asarray(v3, dtype=float) / 3600.0)
+    v2 = require_array(v2, "v2", ndim=None, what="V2 in arcsec")
+    v3 = require_array(v3, "v3", ndim=None, what="V3 in arcsec")
+    xo, yo = ote.forward(v2 / 3600.0, v3 / 3600.0)
     return fore.forward(xo, yo)
 
 

@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from ..errors import WorkbookError
-from ..validate import require_array
+from ..validate import require_array, require_number
 from ..nirspec import CENTERING_CONSTRAINTS, canonical_constraint, constraint_names, in_zone
 from .model import (N_COLUMNS, N_QUADRANTS, N_ROWS, SHAPE, _as_index_arrays, _check_filter, _grid,
                     _import_pysiaf, _lonlat, _siaf, _unit, get_model, shutter_corners_v2v3, v2v3_to_msa_xy)
@@ -486,9 +486,14 @@ def slitlet_ok(quadrant, i, j, operability=None, n=3, require_ok=False):
     (with ``require_ok``: and none is failed open either -- the rule of `counted_mask`)."""
     if operability is None:
         operability = default_operability()
-    q = np.atleast_1d(np.asarray(quadrant))
-    i = np.atleast_1d(np.asarray(i))
-    rows = slitlet_rows(np.atleast_1d(np.asarray(j)), n)
+    q, i, j = (require_array(a, name, what="shutter indices", allow_nan=False)
+               for a, name in ((quadrant, "quadrant"), (i, "i"), (j, "j")))
+    if any(np.any(a != np.round(a)) for a in (q, i, j)):
+        raise WorkbookError("quadrant, i and j must be whole numbers (from MSAPointing.locate); round them")
+    q, i, j = q.astype(int), i.astype(int), j.astype(int)
+    if not (q.shape == i.shape == j.shape):
+        raise WorkbookError("quadrant, i and j have different lengths; give one of each per source")
+    rows = slitlet_rows(j, n)
     valid = (q[:, None] > 0) & (rows >= 1) & (rows <= N_ROWS)
     qq = np.clip(q[:, None], 1, 4) - 1
     ii = np.clip(i[:, None], 1, N_COLUMNS) - 1
@@ -496,6 +501,18 @@ def slitlet_ok(quadrant, i, j, operability=None, n=3, require_ok=False):
     st = operability.state[np.broadcast_to(qq, rr.shape), rr, np.broadcast_to(ii, rr.shape)]
     usable = (st == STATE_OK) if require_ok else (st != STATE_FAILED_CLOSED)
     return np.all(valid & usable, axis=-1)
+
+
+def _check_overlap_inputs(pointing, wcs, shape):
+    """One line for a pointing, WCS or image shape of the wrong kind (footprint_overlap, require_overlap)."""
+    if not isinstance(pointing, MSAPointing):
+        raise WorkbookError(f"pointing is a {type(pointing).__name__}, not an MSAPointing; build one with "
+                            "helpers.msa.MSAPointing(ra, dec, apa)")
+    if not hasattr(wcs, "all_world2pix") or not getattr(wcs, "has_celestial", False):
+        raise WorkbookError("wcs is not a celestial astropy WCS; pass the image's WCS (helpers.sources.read_image)")
+    if (not isinstance(shape, (tuple, list, np.ndarray)) or len(shape) < 2
+            or not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n > 0 for n in shape[:2])):
+        raise WorkbookError(f"shape = {shape!r:.40} is not an image shape; give (ny, nx), e.g. image.shape")
 
 
 def footprint_overlap(pointing, wcs, shape, step=8):
@@ -515,6 +532,8 @@ def footprint_overlap(pointing, wcs, shape, step=8):
     -------
     float
     """
+    _check_overlap_inputs(pointing, wcs, shape)
+    step = int(require_number(step, "step", minimum=1, maximum=64, integer=True, example="8"))
     q, j, i = np.indices(SHAPE)[:, :, ::step, ::step]
     ra, dec = pointing.shutter_sky(q.ravel() + 1, i.ravel() + 1, j.ravel() + 1)
     x, y = wcs.all_world2pix(ra, dec, 0)

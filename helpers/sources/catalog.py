@@ -8,6 +8,7 @@ The catalog is notebook 02's output and the input of notebooks 03-05; its schema
 import numpy as np
 from astropy.table import Table
 
+from ..errors import WorkbookError
 from .._io import atomic_path
 from ..validate import require_path
 
@@ -39,6 +40,9 @@ def flag_summary(catalogs):
     """
     from astropy.table import Table
 
+    if not isinstance(catalogs, dict):
+        raise WorkbookError(f"catalogs is a {type(catalogs).__name__}, not a dict {{image: catalog}}; pass what "
+                            "extract_field_images returned")
     rows = []
     for name, cat in catalogs.items():
         flags = np.asarray(cat["flags"])

@@ -175,6 +175,9 @@ def image_reading_summary(catalogs):
         ``corr_2x2``, ``corr_8x8`` (block-sum noise / uncorrelated expectation), ``error_factor``
         (applied to every position and flux error), ``dq_masked`` (pixels), ``assumed`` (notes).
     """
+    if not isinstance(catalogs, dict):
+        raise WorkbookError(f"catalogs is a {type(catalogs).__name__}, not a dict {{product_id: catalog}}; pass what "
+                            "extract_field_images returned")
     rows = []
     for pid, cat in catalogs.items():
         meta = cat.meta

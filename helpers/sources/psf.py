@@ -75,6 +75,9 @@ def psf_fwhm(psf):
     """
     if getattr(psf, "fwhm_pix", None):
         return float(psf.fwhm_pix)
+    if not hasattr(psf, "data"):
+        raise WorkbookError(f"psf is a {type(psf).__name__}, not a PSF model with .data; pass a photutils ImagePSF "
+                            "(e.g. the image's psf from helpers.simulate or build_epsf)")
     data = np.asarray(psf.data, float)
     os_ = int(np.atleast_1d(getattr(psf, "oversampling", 1))[0])
     cy, cx = np.unravel_index(np.argmax(data), data.shape)

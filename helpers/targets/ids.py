@@ -174,6 +174,8 @@ def write_id_mapping(table, path, overwrite=False):
     """
     from astropy.table import Table
 
+    if not isinstance(table, Table):
+        raise WorkbookError(f"table is a {type(table).__name__}, not the Table read_target_list gave; read the list with it")
     info = table.meta.get("target_list", {})
     if not info.get("id_mapping") or "id_original" not in table.colnames:
         raise WorkbookError("this target list kept its own IDs, so there is no ID mapping to write; "

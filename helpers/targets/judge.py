@@ -28,6 +28,7 @@ from ..astrometry.compare import _boot_solve_k, _solve_k  # the same calibration
 from ..astrometry.inputs import tangent_plane_mas
 from ..astrometry.stats import _ci, robust_sigma
 from ..errors import WorkbookError
+from ..validate import require_instance
 from ..skyplane import tangent_to_sky
 
 __all__ = ["TargetJudgement", "judge_targets", "correct_targets", "targets_record", "coarse_rotation_shift"]
@@ -331,6 +332,9 @@ def correct_targets(targets, judgement, measured=None, method="transform"):
         raise WorkbookError(f"method={method!r} is not known; use 'transform' or 'image'")
     if method == "image" and measured is None:
         raise WorkbookError("method='image' needs the measured catalog: pass measured=<the image's source catalog>")
+    require_instance(judgement, TargetJudgement, "judgement", "pass what judge_targets returned")
+    if not isinstance(targets, Table) or not {"ra", "dec"} <= set(targets.colnames):
+        raise WorkbookError("targets must be the Table read_target_list gave (with 'ra', 'dec'); read the list again")
     ra0, dec0 = judgement.center
     xt, yt = tangent_plane_mas(np.asarray(targets["ra"], float), np.asarray(targets["dec"], float), ra0, dec0)
     xa, ya = judgement.transform.apply(xt, yt)
@@ -380,6 +384,7 @@ def targets_record(judgement, path, correction):
         ``path, n, n_matched, offset_mas [E, N], rotation_arcsec, scale_ppm, sigma_mas, ci,
         verdict, correction`` (the method and its sentence), plus ``n_ambiguous``, ``n_unmatched``.
     """
+    require_instance(judgement, TargetJudgement, "judgement", "pass what judge_targets returned")
     st = np.asarray(judgement.per_target["status"])
     t = judgement.transform
     return {"path": str(path), "n": int(st.size), "n_matched": int(judgement.n_matched),
