@@ -120,7 +120,7 @@ def tangent_to_sky(xi, eta, ra0, dec0, unit="arcsec"):
 
 def unit_vectors(ra, dec):
     """Cartesian unit vectors, shape (N, 3), of positions in degrees."""
-    ra, dec = _pair(ra, dec, ("ra", "dec"), "degrees")
+    ra, dec = np.broadcast_arrays(*_pair(ra, dec, ("ra", "dec"), "degrees"))
     ra, dec = np.radians(ra), np.radians(dec)
     cd = np.cos(dec)
     return np.column_stack([cd * np.cos(ra), cd * np.sin(ra), np.sin(dec)])

@@ -268,9 +268,12 @@ def _as_index_arrays(quadrant, i, j):
 def msa_xy_from_index(quadrant, i, j):
     """MSA-plane centre (metres) of shutter (quadrant, i, j); fractional i, j allowed."""
     origin, jac, _, _ = _grid()
-    q = np.asarray(quadrant, dtype=np.intp) - 1
-    di = np.asarray(i, dtype=float) - 1.0
-    dj = np.asarray(j, dtype=float) - 1.0
+    q = require_array(quadrant, "quadrant", ndim=None, what="quadrants 1-4", allow_nan=False)
+    if q.size and (np.any(q != np.round(q)) or q.min() < 1 or q.max() > N_QUADRANTS):
+        raise WorkbookError(f"quadrant must be whole numbers 1-{N_QUADRANTS}; got {q.ravel()[:3]}")
+    q = q.astype(np.intp) - 1
+    di = require_array(i, "i", ndim=None, what="shutter rows") - 1.0
+    dj = require_array(j, "j", ndim=None, what="shutter columns") - 1.0
     x = origin[q, 0] + jac[q, 0, 0] * di + jac[q, 0, 1] * dj
     y = origin[q, 1] + jac[q, 1, 0] * di + jac[q, 1, 1] * dj
     return x, y
@@ -285,7 +288,11 @@ def _unit(lon_deg, lat_deg):
 
 def sky_unit(ra, dec):
     """ICRS unit vectors (3, N) of RA, Dec in degrees (for `MSAPointing.locate_arrays`)."""
-    return _unit(np.asarray(ra, dtype=float).ravel(), np.asarray(dec, dtype=float).ravel())
+    ra = require_array(ra, "ra", ndim=None, what="RA in degrees").ravel()
+    dec = require_array(dec, "dec", ndim=None, what="Dec in degrees").ravel()
+    if ra.size != dec.size:
+        raise WorkbookError(f"ra has {ra.size} values and dec {dec.size}; give one dec per ra")
+    return _unit(ra, dec)
 
 
 def _lonlat(vec):

@@ -433,8 +433,10 @@ def locate_v2v3(v2, v3, filter="CLEAR"):
         ``quadrant, i, j`` (0 outside), ``fi, fj`` (offset in units of the pitch along i, j),
         ``dx_disp, dy_spat`` (arcsec), ``in_open`` (bool), ``x, y`` (MSA plane, m).
     """
-    v2 = np.asarray(v2, dtype=float).ravel()
-    v3 = np.asarray(v3, dtype=float).ravel()
+    v2 = require_array(v2, "v2", ndim=None, what="V2 in arcsec").ravel()
+    v3 = require_array(v3, "v3", ndim=None, what="V3 in arcsec").ravel()
+    if v2.size != v3.size:
+        raise WorkbookError(f"v2 has {v2.size} values and v3 {v3.size}; give one v3 per v2")
     # Only sources near the MSA go through the optics polynomials (wide catalogs: most do not).
     # The grid lies within 150" of the NRS_FULL_MSA reference point; 250" is a safe box.
     m = get_model(filter)
@@ -477,8 +479,12 @@ def locate_v2v3(v2, v3, filter="CLEAR"):
 
 def slitlet_rows(j, n=3):
     """Rows of an ``n``-shutter slitlet centred on row ``j`` (spatial direction); e.g. j-1, j, j+1."""
+    n = require_number(n, "n", minimum=1, maximum=N_ROWS, integer=True, example="3")
     half = n // 2
-    return np.asarray(j)[..., None] + np.arange(-half, half + 1)
+    j = require_array(j, "j", ndim=None, what="shutter columns", allow_nan=False)
+    if np.any(j != np.round(j)):
+        raise WorkbookError("j must be whole numbers (shutter_column, 1-based); round them")
+    return j.astype(int)[..., None] + np.arange(-half, half + 1)
 
 
 def slitlet_ok(quadrant, i, j, operability=None, n=3, require_ok=False):
