@@ -196,9 +196,14 @@ def zone_probabilities(sigma_x_mas, sigma_y_mas, msata_mas=20.0, zones=None, pla
     from astropy.table import Table
     from scipy.special import erf
 
+    from ..validate import require_array, require_number
+
     zones = zones or centering_constraints()
-    sx = np.sqrt(np.asarray(sigma_x_mas, float) ** 2 + msata_mas ** 2) / 1000.0
-    sy = np.sqrt(np.asarray(sigma_y_mas, float) ** 2 + msata_mas ** 2) / 1000.0
+    msata_mas = require_number(msata_mas, "msata_mas", minimum=0.0, example="20.0")
+    sigma_x_mas = require_array(sigma_x_mas, "sigma_x_mas", ndim=None, what="1-sigma errors in mas", allow_nan=False)
+    sigma_y_mas = require_array(sigma_y_mas, "sigma_y_mas", ndim=None, what="1-sigma errors in mas", allow_nan=False)
+    sx = np.sqrt(sigma_x_mas ** 2 + msata_mas ** 2) / 1000.0
+    sy = np.sqrt(sigma_y_mas ** 2 + msata_mas ** 2) / 1000.0
     sx, sy = np.maximum(sx, 1e-9), np.maximum(sy, 1e-9)
     out = Table()
     if planned not in ("centre", "uniform", "cell"):

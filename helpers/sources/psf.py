@@ -117,7 +117,13 @@ def crb_curve(psf, snr, n_phase=4):
     sigma : ndarray
         Pixels, same shape as ``snr``.
     """
-    return _crb_coef(_PRF(psf), n_phase) / np.asarray(snr, float)
+    from ..validate import require_array, require_number
+
+    snr = require_array(snr, "snr", ndim=None, what="signal-to-noise ratios")
+    n_phase = require_number(n_phase, "n_phase", minimum=1, maximum=16, integer=True, example="4")
+    if not hasattr(psf, "data") and np.ndim(psf) != 2:
+        raise WorkbookError(f"psf is a {type(psf).__name__}, not a PSF model or a 2-D array; pass a photutils ImagePSF")
+    return _crb_coef(_PRF(psf), n_phase) / snr
 
 
 def _crb_coef(prf, n_phase=4):
