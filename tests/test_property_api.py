@@ -820,13 +820,9 @@ KNOWN_FAILING = {
     'simulate.perturb_catalog': "AttributeError at helpers/simulate/catalogs.py:91 for arg0=''",
     'sources.build_epsf': 'ValueError at helpers/sources/stamps.py:8 for arg0=0',
     'sources.extract_field_images': 'TypeError at helpers/sources/notebook.py:125 for arg1=1e+300',
-    'sources.extract_sources': "AttributeError at helpers/sources/extract.py:208 for error='abc'",
-    'sources.flag_summary': "TypeError at helpers/sources/catalog.py:48 for arg0={'a': 1}",
-    'sources.write_catalog': 'AttributeError at helpers/sources/catalog.py:142 for arg0=True',
     'targets.correct_targets': "ValueError at helpers/targets/judge.py:339 for arg0=Table(33 rows, ['id', 'ra', 'dec', 'priority'])",
     'targets.judge_targets': "KeyError at helpers/targets/judge.py:223 for arg0=Table(33 rows, ['id', 'ra', 'priority'])",
     'targets.parse_sexagesimal': 'TypeError at helpers/targets/coords.py:172 for arg0=nan',
-    'targets.target_list_summary': 'AttributeError at helpers/targets/reader.py:482 for arg0=-1e+30',
     'targets.targets_record': 'TypeError at helpers/targets/judge.py:397 for arg2=-1',
     'validate.export_token': 'accepts every generated bad value without a word',
 }

@@ -43,6 +43,9 @@ def flag_summary(catalogs):
     if not isinstance(catalogs, dict):
         raise WorkbookError(f"catalogs is a {type(catalogs).__name__}, not a dict {{image: catalog}}; pass what "
                             "extract_field_images returned")
+    if not all(isinstance(c, Table) for c in catalogs.values()):
+        raise WorkbookError("catalogs must map each image to its source catalog (a Table); pass what "
+                            "extract_field_images returned")
     rows = []
     for name, cat in catalogs.items():
         flags = np.asarray(cat["flags"])
@@ -137,6 +140,8 @@ def write_catalog(catalog, path, overwrite=True):
     -------
     path : `~pathlib.Path`
     """
+    if not isinstance(catalog, Table):
+        raise WorkbookError(f"catalog is a {type(catalog).__name__}, not a Table; pass what extract_sources returned")
     path = require_path(path, "catalog path")
     with atomic_path(path, overwrite=overwrite) as tmp:
         catalog.write(tmp, format="ascii.ecsv", overwrite=True)

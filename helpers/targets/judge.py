@@ -216,6 +216,10 @@ def judge_targets(targets, measured, max_sep=0.3, search_arcsec=5.0, max_rotatio
     """
     from scipy.spatial import cKDTree
 
+    for name, table in (("targets", targets), (reference, measured)):
+        if not isinstance(table, Table) or not {"ra", "dec"} <= set(table.colnames):
+            raise WorkbookError(f"the {name} must be a Table with 'ra' and 'dec' columns (degrees); read it with "
+                                "helpers.targets.read_target_list / take the catalog from notebook 02")
     if len(targets) == 0:
         raise WorkbookError("the target list is empty; give a list with at least one target")
     if len(measured) == 0:

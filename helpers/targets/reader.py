@@ -479,7 +479,7 @@ def target_list_summary(targets):
     >>> print(target_list_summary(read_target_list(p, frame="icrs")))  # doctest: +ELLIPSIS
     2 targets from .../t.csv (csv), within 0.0... deg of RA 53.1650, Dec -27.7850. Columns: id <- id, ra <- ra, dec <- dec, priority <- priority. Frame: icrs (given as frame=). Weight = max(priority) + 1 - priority, from column 'priority'.
     """
-    info = targets.meta.get("target_list")
+    info = targets.meta.get("target_list") if hasattr(targets, "meta") else None
     if not info:
         raise WorkbookError("this table was not made by read_target_list (no meta['target_list']); read the list with "
                             "helpers.targets.read_target_list first")
