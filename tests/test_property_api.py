@@ -216,7 +216,8 @@ def spec(name, per_arg=5):
 
 def build_inputs(root):
     fx = SimpleNamespace()
-    fx.sandbox = root / "sandbox"
+    fx.root = root
+    fx.sandbox = root / "sandbox"  # each test gets its own below (small listings, no cross-talk)
     fx.sandbox.mkdir()
     files = root / "files"
     files.mkdir()
@@ -664,21 +665,21 @@ spec("export.image_header")(lambda fx: Call(export.image_header, fx.cfg, {"path"
 
 
 def _mpt_file(fx):
-    path = fx.sandbox.parent / "files" / "m.cat"
+    path = fx.root / "files" / "m.cat"
     if not path.exists():
         export.write_mpt_catalog(_mpt(fx), path)
     return path
 
 
 def _session_file(fx):
-    path = fx.sandbox.parent / "files" / "session.json"
+    path = fx.root / "files" / "session.json"
     if not path.exists():
         export.write_session(path, fx.cfg)
     return path
 
 
 def _figures_dir(fx):
-    d = fx.sandbox.parent / "files" / "figures"
+    d = fx.root / "files" / "figures"
     if not d.exists():
         d.mkdir()
         (d / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 20)
@@ -850,6 +851,8 @@ def test_bad_values_property(name, fx, monkeypatch):
     """The valid call returns; every generated bad value is a clean refusal or a result."""
     import matplotlib.pyplot as plt
 
+    fx.sandbox = fx.root / "sandbox" / name
+    fx.sandbox.mkdir(parents=True, exist_ok=True)
     monkeypatch.chdir(fx.sandbox)  # relative garbage paths land in the sandbox, never the worktree
     builder, per_arg = SPECS[name]
     call = builder(fx)
