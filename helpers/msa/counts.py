@@ -12,7 +12,7 @@ then inside the centering zone.
 import numpy as np
 
 from ..errors import WorkbookError
-from ..nirspec import CENTERING_CONSTRAINTS, constraint_names
+from ..nirspec import CENTERING_CONSTRAINTS, canonical_constraint, constraint_names
 from .operability import STATE_FAILED_CLOSED, STATE_FAILED_OPEN, STATE_OK
 
 __all__ = ["COUNTS", "count_sources", "zone_count_name", "count_definition"]
@@ -20,7 +20,7 @@ __all__ = ["COUNTS", "count_sources", "zone_count_name", "count_definition"]
 
 def zone_count_name(constraint):
     """Name of the count of sources inside a centering zone, e.g. ``'in Midpoint zone'``."""
-    return f"in {constraint} zone"
+    return f"in {canonical_constraint(constraint)} zone"
 
 
 #: Count name -> one-line definition. Order = the order shown to the user.
