@@ -75,6 +75,9 @@ def count_sources(located, operability, nod=False, sigma=None):
     """
     from .pointing import counted_mask, slitlet_ok
 
+    if not (isinstance(located, dict) or hasattr(located, "colnames")) or "quadrant" not in located.keys():
+        raise WorkbookError(f"located is a {type(located).__name__}, not the table MSAPointing.locate returned; "
+                            "pass pointing.locate(ra, dec)")
     q = np.asarray(located["quadrant"])
     inside = q > 0
     state = np.asarray(located["state"])

@@ -394,6 +394,9 @@ def counted_mask(located, constraint="Midpoint", slitlet=3, operability=None):
         n = 0
     if n < 1 or n != slitlet:
         raise WorkbookError(f"slitlet = {slitlet!r}; give the number of shutters per slitlet (1, 3, 5 ...)")
+    if not (isinstance(located, dict) or hasattr(located, "colnames")) or "quadrant" not in located.keys():
+        raise WorkbookError(f"located is a {type(located).__name__}, not the table MSAPointing.locate returned; "
+                            "pass pointing.locate(ra, dec)")
     ok = np.asarray(located[_zone_column(name)], bool).copy()
     if ok.any():
         ok[ok] = slitlet_ok(np.asarray(located["quadrant"])[ok], np.asarray(located["i"])[ok], np.asarray(located["j"])[ok],

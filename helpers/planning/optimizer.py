@@ -272,7 +272,7 @@ def _check_inputs(targets, ra, dec, apa, d_ra_arcsec, d_dec_arcsec, d_apa_deg, w
         require_number(v, what, example="a finite number of degrees")
     for v, what, lim in ((d_ra_arcsec, "d_ra_arcsec", MAX_SEARCH_ARCSEC), (d_dec_arcsec, "d_dec_arcsec", MAX_SEARCH_ARCSEC),
                          (d_apa_deg, "d_apa_deg", 180.0)):
-        v = float(v)
+        v = require_number(v, what, minimum=0.0, example="10.0")
         if not np.isfinite(v) or v < 0:
             raise WorkbookError(f"{what} = {v!r}; give a non-negative half-range")
         if v > lim:

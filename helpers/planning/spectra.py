@@ -251,8 +251,8 @@ def drop_overlaps(quadrant, i, j, disperser="PRISM/CLEAR", slitlet=3, priority=N
     q, i, j = _index_arrays(quadrant, i, j)
     n = q.size
     pairs = find_overlaps(q, i, j, disperser, slitlet)
-    pri = np.zeros(n) if priority is None else np.asarray(priority, float).ravel()
-    w = np.zeros(n) if weights is None else np.asarray(weights, float).ravel()
+    pri = np.zeros(n) if priority is None else require_array(priority, "priority", ndim=None, what="priorities").ravel()
+    w = np.zeros(n) if weights is None else require_array(weights, "weights", ndim=None, what="weights").ravel()
     if pri.size != n or w.size != n:
         raise WorkbookError("priority/weights must have one value per target")
     order = np.lexsort((np.arange(n), -w, pri))

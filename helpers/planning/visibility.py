@@ -249,6 +249,9 @@ def _mjd(iso):
 def check_apa(apa, window):
     """Raise `WorkbookError` unless ``apa`` (deg) is allowed on some day of ``window`` (an `apa_windows` table)."""
     a = require_number(apa, "apa", example="45.0 (degrees)") % 360.0
+    if not hasattr(window, "colnames") or len(window) == 0 or "visible" not in window.colnames:
+        raise WorkbookError("window is not a non-empty apa_windows table; compute it with "
+                            "helpers.planning.apa_windows(ra, dec, start, end)")
     ok = _apa_allowed(a, window)
     if not ok.any():
         vis = np.asarray(window["visible"], bool)

@@ -121,6 +121,10 @@ def extract_field_images(cfg, images, overwrite=True, progress=None, **options):
     require_instance(cfg, FieldConfig, "cfg", "load it with helpers.config.load_field(field, workspace_root)")
     from tqdm.auto import tqdm
 
+    if not isinstance(images, (list, tuple)) or not all(isinstance(im, dict) and "path" in im and "product_id" in im
+                                                         for im in images):
+        raise WorkbookError("images must be the list of {product_id, path, ...} dicts of cfg.extra['images'] "
+                            "(field_images(cfg)); run notebook 01 first")
     rows, catalogs, records = [], {}, []
     for im in tqdm(images, desc="images", unit="image", disable=None if progress is None else not progress):
         meta = {"image": im["product_id"], "epoch": im.get("epoch"), "instrument": im.get("instrument"),
