@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 from .errors import WorkbookError
+from .validate import require_path
 
 __all__ = ["atomic_path", "ensure_writable_dir", "refuse_existing"]
 
@@ -43,7 +44,7 @@ def ensure_writable_dir(directory):
     WorkbookError
         If the directory cannot be created or written to.
     """
-    path = Path(directory).expanduser()
+    path = require_path(directory, "directory")
     if path.exists() and not path.is_dir():
         raise WorkbookError(f"{path} exists and is not a directory; choose another workspace path")
     try:

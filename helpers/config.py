@@ -25,6 +25,7 @@ from pathlib import Path
 
 from .errors import WorkbookError
 from ._io import atomic_path, ensure_writable_dir
+from .validate import require_instance, require_path
 
 __all__ = [
     "DEMO_FIELD",
@@ -74,7 +75,7 @@ def default_workspace_root(workspace_root=None):
     root : `~pathlib.Path`
     """
     if workspace_root:
-        return Path(workspace_root).expanduser()
+        return require_path(workspace_root, "workspace_root")
     env = os.environ.get("MSA_WORKBOOK_WORKSPACE")
     if env:
         return Path(env).expanduser()
@@ -500,9 +501,10 @@ def record_own_data(cfg, images=None, targets=None):
     WorkbookError
         A target list path that does not exist.
     """
+    require_instance(cfg, FieldConfig, "cfg", "load it with helpers.config.load_field(field, workspace_root)")
     if isinstance(images, (str, Path)):
         images = [images]
-    own = [str(Path(p).expanduser().absolute()) for p in (images or [])]
+    own = [str(require_path(p, "image path").absolute()) for p in (images or [])]
     target_path = None
     if targets:
         target_path = Path(targets).expanduser().absolute()

@@ -10,11 +10,34 @@ import math
 
 import numpy as np
 
+from .validate import require_array, require_number
+from .errors import WorkbookError
+
 __all__ = ["UNIT_PER_RADIAN", "sky_to_tangent", "tangent_to_sky", "unit_vectors", "tangent_point"]
 
 #: Standard-coordinate units per radian.
 UNIT_PER_RADIAN = {"rad": 1.0, "deg": math.degrees(1.0), "arcsec": math.degrees(1.0) * 3600.0,
                    "mas": math.degrees(1.0) * 3.6e6}
+
+
+def _pair(a, b, names, what):
+    """Two broadcastable float arrays, or one WorkbookError line (the public-boundary check)."""
+    a = require_array(a, names[0], ndim=None, what=what)
+    b = require_array(b, names[1], ndim=None, what=what)
+    if a.shape != b.shape:
+        try:
+            np.broadcast_shapes(a.shape, b.shape)
+        except ValueError:
+            raise WorkbookError(f"{names[0]} has shape {a.shape} and {names[1]} {b.shape}; give one "
+                                f"{names[0]} and one {names[1]} per position") from None
+    return a, b
+
+
+def _centre(ra0, dec0, unit):
+    if unit not in UNIT_PER_RADIAN:
+        raise WorkbookError(f"unit = {unit!r} is not one of {sorted(UNIT_PER_RADIAN)}; choose one of them")
+    return (require_number(ra0, "ra0", example="53.16 (degrees)"),
+            require_number(dec0, "dec0", minimum=-90.0, maximum=90.0, example="-27.79 (degrees)"))
 
 
 def sky_to_tangent(ra, dec, ra0, dec0, unit="arcsec", far_as_nan=False):
@@ -43,8 +66,10 @@ def sky_to_tangent(ra, dec, ra0, dec0, unit="arcsec", far_as_nan=False):
     >>> round(float(xi), 3), round(float(eta), 3)
     (3600.0, 0.0)
     """
-    a = np.radians(np.asarray(ra, float) - ra0)
-    d = np.radians(np.asarray(dec, float))
+    ra, dec = _pair(ra, dec, ("ra", "dec"), "degrees")
+    ra0, dec0 = _centre(ra0, dec0, unit)
+    a = np.radians(ra - ra0)
+    d = np.radians(dec)
     d0 = math.radians(dec0)
     cosd, sind, cosa = np.cos(d), np.sin(d), np.cos(a)
     cosc = math.sin(d0) * sind + math.cos(d0) * cosd * cosa
@@ -81,9 +106,11 @@ def tangent_to_sky(xi, eta, ra0, dec0, unit="arcsec"):
     >>> round(float(ra), 9), round(float(dec), 9)
     (53.2, -27.8)
     """
+    xi, eta = _pair(xi, eta, ("xi", "eta"), unit if isinstance(unit, str) else "offsets")
+    ra0, dec0 = _centre(ra0, dec0, unit)
     k = UNIT_PER_RADIAN[unit]
-    xi = np.asarray(xi, float) / k
-    eta = np.asarray(eta, float) / k
+    xi = xi / k
+    eta = eta / k
     d0 = math.radians(dec0)
     denom = math.cos(d0) - eta * math.sin(d0)
     ra = math.radians(ra0) + np.arctan2(xi, denom)
@@ -93,6 +120,7 @@ def tangent_to_sky(xi, eta, ra0, dec0, unit="arcsec"):
 
 def unit_vectors(ra, dec):
     """Cartesian unit vectors, shape (N, 3), of positions in degrees."""
+    ra, dec = np.broadcast_arrays(*_pair(ra, dec, ("ra", "dec"), "degrees"))
     ra, dec = np.radians(ra), np.radians(dec)
     cd = np.cos(dec)
     return np.column_stack([cd * np.cos(ra), cd * np.sin(ra), np.sin(dec)])
@@ -125,8 +153,10 @@ def tangent_point(ra, dec):
     >>> round(ra0 % 360.0, 6) in (0.0, 360.0), round(dec0, 6)
     (True, 0.0)
     """
-    ra = np.asarray(ra, float).ravel()
-    dec = np.asarray(dec, float).ravel()
+    ra, dec = _pair(ra, dec, ("ra", "dec"), "degrees")
+    ra, dec = ra.ravel(), dec.ravel()
+    if ra.size != dec.size:
+        raise WorkbookError(f"ra has {ra.size} values and dec {dec.size}; give one dec per ra")
     good = np.isfinite(ra) & np.isfinite(dec)
     if not good.any():
         raise ValueError("no finite RA/Dec to take a tangent point from")

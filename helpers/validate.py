@@ -13,6 +13,8 @@ import os
 import re
 from pathlib import Path
 
+import numpy as np
+
 from .errors import WorkbookError
 
 __all__ = [
@@ -20,6 +22,8 @@ __all__ = [
     "require_path",
     "require_text",
     "require_same_length",
+    "require_array",
+    "require_instance",
     "export_token",
     "open_fits",
     "celestial_wcs",
@@ -52,6 +56,9 @@ def require_number(value, name, *, minimum=None, maximum=None, integer=False, al
     number : float or int or None
     """
     hint = f", e.g. {example}" if example is not None else ""
+    for bound in (minimum, maximum):  # a programming error, not the user's: say so plainly
+        if bound is not None and not isinstance(bound, numbers.Real):
+            raise TypeError(f"require_number bound {bound!r} for {name} is not a number")
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -88,11 +95,76 @@ def require_text(value, name, allow_none=False):
 
 def require_same_length(**arrays):
     """Refuse arrays of different lengths in one line naming each length; return that length."""
+    for key, v in arrays.items():
+        if isinstance(v, (str, bytes)) or not hasattr(v, "__len__"):
+            raise WorkbookError(f"{key} = {v!r:.40} is not a list of values; give one value per source")
     lengths = {key: len(v) for key, v in arrays.items()}
     if len(set(lengths.values())) > 1:
         described = ", ".join(f"{key} has {n}" for key, n in lengths.items())
         raise WorkbookError(f"{described} values; give one value per source in each")
     return next(iter(lengths.values())) if lengths else 0
+
+
+def require_array(values, name, *, ndim=1, what="numbers", allow_nan=True):
+    """``values`` as a float `numpy.ndarray`, or one `WorkbookError` line saying why not.
+
+    Parameters
+    ----------
+    values : array-like
+        Numbers (lists, tuples, arrays, table columns; a scalar counts as one value when
+        ``ndim`` is 1). Text, bytes, booleans, None and objects are refused, not parsed.
+    name : str
+        Argument name, used in the message.
+    ndim : int or None
+        Required number of dimensions after conversion (None: any).
+    what : str
+        What the numbers are (``"RA in degrees"``), used in the message.
+    allow_nan : bool
+        Accept NaN (missing values the caller handles); infinities are always refused.
+
+    Returns
+    -------
+    array : ndarray of float
+    """
+    if values is None or isinstance(values, (str, bytes, dict)):
+        raise WorkbookError(f"{name} = {values!r:.40} is not an array of {what}; give a list or array of {what}")
+    raw = getattr(values, "value", values)  # astropy Quantity/Column: the numbers, unit already checked upstream
+    try:
+        arr = np.asarray(raw)
+    except Exception as exc:  # noqa: BLE001 - ragged lists raise ValueError in numpy >= 1.24
+        raise WorkbookError(f"{name} is not an array of {what} ({exc.__class__.__name__}); give equal-length "
+                            f"lists or arrays of {what}") from None
+    if arr.dtype.kind not in "iuf":
+        raise WorkbookError(f"{name} holds {arr.dtype.kind!r}-type values ({arr.ravel()[:2].tolist()!r:.40}), "
+                            f"not numbers; give {what} as numbers")
+    arr = arr.astype(float, copy=False)
+    if ndim == 1 and arr.ndim == 0:
+        arr = arr.reshape(1)
+    if ndim is not None and arr.ndim != ndim:
+        raise WorkbookError(f"{name} has shape {arr.shape}, not {ndim}-D; give a {ndim}-D array of {what}")
+    bad = np.isinf(arr) if allow_nan else ~np.isfinite(arr)
+    if bad.any():
+        raise WorkbookError(f"{name} has {int(bad.sum())} non-finite value(s); give finite {what} "
+                            "(drop or mask the missing ones)")
+    return arr
+
+
+def require_instance(value, kinds, name, hint):
+    """Return ``value`` if it is an instance of ``kinds``, else one `WorkbookError` line.
+
+    Parameters
+    ----------
+    value : object
+    kinds : type or tuple of type
+    name : str
+        Argument name, used in the message.
+    hint : str
+        What to pass instead (``"load it with helpers.config.load_field(field)"``).
+    """
+    if not isinstance(value, kinds):
+        wanted = " or ".join(k.__name__ for k in (kinds if isinstance(kinds, tuple) else (kinds,)))
+        raise WorkbookError(f"{name} is a {type(value).__name__} ({value!r:.40}), not a {wanted}; {hint}")
+    return value
 
 
 # Characters that would break a whitespace-delimited line with '#' comments: any whitespace
@@ -146,11 +218,12 @@ def open_fits(path, what="file", **kwargs):
         hdul.close()
 
 
-def celestial_wcs(header, where="the image"):
+def celestial_wcs(header, where="the image", fobj=None):
     """Build an `~astropy.wcs.WCS` from a header; an inconsistent WCS is one `WorkbookError` line.
 
     A header with an RA axis but no Dec axis (or other inconsistent ``CTYPE``s) makes
-    astropy raise ``InconsistentAxisTypesError`` deep inside wcslib.
+    astropy raise ``InconsistentAxisTypesError`` deep inside wcslib. ``fobj`` (the open
+    `~astropy.io.fits.HDUList`) lets astropy read distortion look-up tables (D2IM, CPDIS).
     """
     import warnings
 
@@ -159,7 +232,7 @@ def celestial_wcs(header, where="the image"):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FITSFixedWarning)
-            return WCS(header)
+            return WCS(header, fobj)
     except Exception as exc:  # noqa: BLE001 - wcslib raises a family of its own exception types
         ctypes = [str(header.get(f"CTYPE{i}", "")) for i in (1, 2)] if hasattr(header, "get") else []
         raise WorkbookError(f"the WCS of {where} is unusable ({exc.__class__.__name__}; CTYPE1/2 = {ctypes}); "

@@ -600,7 +600,7 @@ class MSAOverlayWidget:
         def define(name):
             try:
                 return msa.count_definition(name)
-            except KeyError:
+            except WorkbookError:  # entries that are settings, not counts (constraint, nod)
                 return ""
 
         c = self.scene.counts

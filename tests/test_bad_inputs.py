@@ -2,17 +2,51 @@
 
 Two parts:
 
-* regression tests, one per class of failure found by probing the API (config, chain, archive,
-  export); each fails on the code before #17;
-* a property-style sweep: seeded random generators build bad values (wrong types, NaN/inf,
-  negative, empty, mismatched lengths, garbage files) for every public function listed in
-  docs/DEVELOPING.md and check that each call either returns or raises a `WorkbookError`, or
-  a ValueError/TypeError raised by the workbook's own code (last traceback frame in
-  ``helpers/``), never a numpy/astropy/scipy exception; and that a refused write leaves the
-  directory listing unchanged. Functions owned by other issues (#12 msa, #13 sources, #15
-  astrometry) are marked ``xfail(strict=False)`` where they fail today.
-"""
+* regression tests, one per class of failure found by probing the API; each fails on the code
+  before its fix;
+* property sweeps: seeded random generators build bad values (wrong types, NaN/inf, negative,
+  empty, mismatched lengths, garbage files). The sweep over *every* public name of every
+  package in docs/DEVELOPING.md is `tests/test_property_api.py` (it fails when a new public
+  name is neither swept nor exempt with a reason); the older, narrower sweeps below stay.
 
+Classes of failure and their tests
+==================================
+
+================================================  ==============================================================
+class                                             test
+================================================  ==============================================================
+field name with newline / ``../`` (nothing made)  test_field_name_refused_and_nothing_written
+``field.json`` values of the wrong type           test_field_json_wrong_types_refused_at_load
+``field.json`` a JSON list / not an object        test_field_json_not_an_object
+``create_field`` argument types                   test_create_field_argument_types
+CLI: refuse before creating anything              test_chain_refuses_before_creating_anything
+CLI: ``--epoch 0`` and falsy values used          test_chain_falsy_values_reach_notebook_00
+``run_chain`` bad parameters                      test_run_chain_bad_parameters
+FITS cut at a 2,880-byte boundary passes          test_verify_fits_every_block_boundary_truncation_refused
+FITS sizes do not add up (padding, short)         test_verify_fits_sizes_add_up_without_nextend
+``verify_fits`` wrong argument types              test_verify_fits_wrong_types
+truncated download cached as verified             test_truncated_download_never_cached_as_verified
+WCS with RA but no Dec; non-FITS provenance       test_wcs_provenance_ra_without_dec_and_non_fits
+WCS with RA but no Dec read as an image           test_read_image_wcs_ra_without_dec
+``decode_wcsname`` wrong types                    test_decode_wcsname_wrong_types
+DS9 circles: negative radius, unequal lengths     test_ds9_circles_refused
+newline/tab/``#`` in exported text                test_every_exported_text_reads_back_round_trip
+binary garbage as an MPT catalog                  test_binary_garbage_as_mpt_catalog
+empty MSATA candidate list                        test_empty_msata_candidates
+session file without ``field``                    test_session_without_field
+"pass overwrite=True" for a directory             test_overwrite_advice_for_a_directory
+"nothing to export" without an action             test_empty_catalog_says_what_to_do
+text/objects/ragged arrays as RA/Dec (numpy)      test_sky_positions_of_the_wrong_kind
+a non-path as a file path (pathlib TypeError)     test_non_paths_refused_in_one_line
+a non-FieldConfig as ``cfg`` (AttributeError)     test_cfg_of_the_wrong_kind
+shutter indices of the wrong kind (numpy)         test_shutter_indices_of_the_wrong_kind
+library exception from any public name            tests/test_property_api.py::test_bad_values_property
+a public name nobody sweeps                       tests/test_property_api.py::test_every_public_function_is_swept
+garbage / truncated files to every reader         test_garbage_files_property
+#12/#15 call sites (npz, locate, verdict)         test_other_owners_bad_values
+still open: names the sweep still breaks          tests/test_property_api.py::KNOWN_FAILING (what escapes, where)
+================================================  ==============================================================
+"""
 import json
 import os
 import random
@@ -465,3 +499,77 @@ def test_other_owners_bad_values(owner, name, call, tmp_path):
     values = bad_values(rng, n=8) + [tmp_path / "garbage.npz"]
     for value in values:
         check_clean(lambda: call(value))
+
+
+# ----------------------------------------------------------------------------------------
+# classes found by the sweep over every public name (tests/test_property_api.py)
+# ----------------------------------------------------------------------------------------
+
+def test_read_image_wcs_ra_without_dec(tmp_path):
+    from helpers import sources
+
+    header = fits.Header({"CTYPE1": "RA---TAN", "CTYPE2": "PIXEL", "CRVAL1": 10.0, "CDELT1": -1e-5})
+    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(np.ones((16, 16), "f4"), header=header, name="SCI")]).writeto(
+        tmp_path / "radec_drz.fits")
+    with pytest.raises(WorkbookError, match="WCS of radec_drz.fits is unusable.*RA---/DEC-- axis pair"):
+        sources.read_image(tmp_path / "radec_drz.fits")
+
+
+@pytest.mark.parametrize("ra, dec, words", [
+    (["a", "b"], [1.0, 2.0], "not numbers"), ("53.1", [1.0], "not an array"), (None, [1.0], "not an array"),
+    ([[1.0, 2.0], [3.0]], [1.0, 2.0], "not an array"), ([1.0, 2.0, 3.0], [1.0, 2.0], "shape"),
+    ([1.0, np.inf], [1.0, 2.0], "non-finite")])
+def test_sky_positions_of_the_wrong_kind(ra, dec, words):
+    from helpers import skyplane
+
+    for call in (lambda: skyplane.sky_to_tangent(ra, dec, 53.0, -27.0), lambda: skyplane.unit_vectors(ra, dec),
+                 lambda: skyplane.tangent_point(ra, dec)):
+        with pytest.raises(WorkbookError, match=words):
+            call()
+    # NaN stays allowed (a missing position the caller masks), the projection is unchanged
+    xi, eta = skyplane.sky_to_tangent([53.0, np.nan], [-27.0, -27.0], 53.0, -27.0)
+    assert xi[0] == 0.0 and eta[0] == 0.0 and np.isnan(xi[1])
+    with pytest.raises(WorkbookError, match="dec0"):
+        skyplane.sky_to_tangent([53.0], [-27.0], 53.0, "south")
+
+
+@pytest.mark.parametrize("bad", [3.5, None, ["a.fits"], True, b"x"])
+def test_non_paths_refused_in_one_line(bad, tmp_path, monkeypatch):
+    from helpers import plotting, sources, targets
+
+    monkeypatch.chdir(tmp_path)
+    calls = [lambda: sources.read_image(bad), lambda: targets.read_table_file(bad),
+             lambda: sources.write_catalog(Table({"id": [1]}), bad), lambda: archive.image_center(bad),
+             lambda: plotting.save_figure(None, bad)]
+    if bad is not None:  # None means "the default" for the workspace root
+        calls.append(lambda: config.default_workspace_root(bad))
+    for call in calls:
+        with pytest.raises(WorkbookError, match="is not a file path; give a str or pathlib.Path"):
+            call()
+    assert _listing(tmp_path) == []
+
+
+def test_cfg_of_the_wrong_kind(tmp_path):
+    from helpers import astrometry, sources
+
+    for call in (lambda c: sources.field_images(c), lambda c: astrometry.load_inputs(c),
+                 lambda c: export.find_source_catalog(c), lambda c: export.write_session(tmp_path / "s.json", c),
+                 lambda c: config.record_own_data(c, images=["x.fits"]), lambda c: archive.own_imaging(c)):
+        for bad in ({"name": "demo"}, "demo-hudf", None):
+            with pytest.raises(WorkbookError, match="not a FieldConfig; load it with helpers.config.load_field"):
+                call(bad)
+    assert _listing(tmp_path) == []
+
+
+def test_shutter_indices_of_the_wrong_kind():
+    from helpers import msa, planning
+
+    for q, i, j in (([1, "2"], [10, 20], [5, 6]), ([1, 2], [10.5, 20], [5, 6]), ([1, 2], [10, 20], [5, np.nan]),
+                    (None, [10], [5])):
+        for call in (lambda: planning.spectrum_extents(q, i, j), lambda: msa.shutter_v2v3(q, i, j),
+                     lambda: msa.slitlet_ok(q, i, j)):
+            with pytest.raises(WorkbookError):
+                call()
+    with pytest.raises(WorkbookError, match="not numbers"):
+        msa.shutter_id(["1"], [2])
+    assert msa.shutter_id([1, 365], [1, 2]).tolist() == [1, 730]

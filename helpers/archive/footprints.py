@@ -138,6 +138,8 @@ def footprint_geometries(s_regions, ra0, dec0):
     """
     import shapely
 
+    if isinstance(s_regions, (str, bytes)) or not hasattr(s_regions, "__len__"):
+        raise WorkbookError(f"s_regions = {s_regions!r:.40} is not a list of S_REGION strings; give one string per footprint")
     n = len(s_regions)
     parts = parse_s_region(s_regions)
     out = np.full(n, shapely.Polygon(), dtype=object)

@@ -24,6 +24,7 @@ from .._io import atomic_path
 from ..errors import WorkbookError
 from .downloads import verify_fits
 from .provenance import wcs_provenance
+from ..validate import require_instance, require_path
 
 __all__ = ["expand_image_paths", "local_images", "cutout_image", "require_imaging", "image_center", "on_image",
            "LARGE_IMAGE_PIXELS", "CHECKSUM_MAX_BYTES"]
@@ -44,9 +45,11 @@ def expand_image_paths(images):
     """
     if isinstance(images, (str, Path)):
         images = [images]
+    if images is not None and not isinstance(images, (list, tuple)):
+        raise WorkbookError(f"images = {images!r:.40} is not a list of paths; give a path, a glob or a list of them")
     out = []
     for item in images or []:
-        text = str(Path(item).expanduser())
+        text = str(require_path(item, "image path"))
         matches = sorted(glob.glob(text)) if any(c in text for c in "*?[") else [text]
         if not matches or not Path(matches[0]).exists():
             raise WorkbookError(f"image {item!s} not found; give the path of a FITS image (or a glob that matches one)")
@@ -94,9 +97,9 @@ def _science_hdu(hdul):
 
 def image_center(path):
     """Sky position of an image's central pixel, degrees ``(ra, dec)``."""
-    from astropy.io import fits
+    from ..validate import open_fits
 
-    with fits.open(path, memmap=True) as hdul:
+    with open_fits(path, "image", memmap=True) as hdul:
         i, w = _science_hdu(hdul)
         if i is None:
             raise WorkbookError(f"image {Path(path).name} has no celestial WCS; give an image with RA/Dec WCS keywords")
@@ -171,7 +174,7 @@ def cutout_image(path, center, size_arcsec, out_path, overwrite=False):
     from astropy.wcs import FITSFixedWarning
     from astropy.wcs.utils import proj_plane_pixel_scales
 
-    path = Path(path)
+    path = require_path(path, "image path")
     # memmap=False: .section then reads only the needed rows with file seeks; memory-mapped pages of a
     # multi-GB file would count against the process's resident memory as they are touched.
     with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
@@ -210,7 +213,7 @@ def cutout_image(path, center, size_arcsec, out_path, overwrite=False):
                 out[0] = fits.PrimaryHDU(data, header=header)
             else:
                 out.append(fits.ImageHDU(data, header=header))
-    out_path = Path(out_path)
+    out_path = require_path(out_path, "out_path")
     with atomic_path(out_path, overwrite=overwrite) as tmp:
         fits.HDUList(out).writeto(tmp)
     return out_path, {"x0": x0, "y0": y0, "shape": (y1 - y0, x1 - x0), "original_shape": (ny, nx)}
@@ -309,6 +312,8 @@ def require_imaging(cfg, images):
     WorkbookError
         If ``images`` is empty, the field is offline and it is not the demo.
     """
+    from ..config import FieldConfig
+    require_instance(cfg, FieldConfig, "cfg", "load it with helpers.config.load_field(field, workspace_root)")
     from ..config import DEMO_FIELD
 
     if images or cfg.live or cfg.name == DEMO_FIELD["name"]:

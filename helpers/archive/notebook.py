@@ -11,6 +11,7 @@ import numpy as np
 from ..errors import WorkbookError
 from .local import local_images, require_imaging
 from .mast import ArchiveWarning
+from ..validate import require_instance
 
 __all__ = ["images_for_config", "own_imaging"]
 
@@ -88,6 +89,8 @@ def own_imaging(cfg, images=None):
         Offline, a field that is not the demo and has no images (one line naming ``images=``,
         ``--image`` and ``--live``); or a bad image.
     """
+    from ..config import FieldConfig
+    require_instance(cfg, FieldConfig, "cfg", "load it with helpers.config.load_field(field, workspace_root)")
     given = images or cfg.extra.get("own_images") or []
     own = local_images(given, center=(cfg.ra, cfg.dec), out_dir=cfg.subdir("archive")) if given else []
     require_imaging(cfg, own)

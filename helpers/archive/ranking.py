@@ -313,6 +313,10 @@ def refine_ranking(ranked, products=None, provenance=None):
     ranked : `~astropy.table.Table`
         A re-sorted copy with ``rank`` renumbered.
     """
+    from astropy.table import Table
+
+    if not isinstance(ranked, Table):
+        raise WorkbookError(f"ranked is a {type(ranked).__name__}, not a Table; pass what rank_candidates returned")
     out = ranked.copy(copy_data=True)
     out.meta = dict(ranked.meta)
     index = {str(p): i for i, p in enumerate(out["product_id"])}

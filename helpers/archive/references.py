@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .._io import atomic_path
+from ..validate import require_path
 from .mast import _as_coord, _radius_arcmin, _transport, _with_retries
 from .ranking import _decimal_year
 
@@ -87,7 +88,7 @@ def query_gaia(coord, radius_arcmin=2.5, *, live=True, cache=None, refresh=False
     """
     coord = _as_coord(coord)
     radius = _radius_arcmin(radius_arcmin)
-    path = Path(cache) / "gaia.ecsv" if cache is not None else None
+    path = require_path(cache, "cache") / "gaia.ecsv" if cache is not None else None
     table = _cached_catalog(path, coord, radius, refresh)
     if table is not None:
         return table
@@ -142,7 +143,7 @@ def query_hsc(coord, radius_arcmin=2.5, *, live=True, cache=None, refresh=False)
 
     coord = _as_coord(coord)
     radius = _radius_arcmin(radius_arcmin)
-    path = Path(cache) / "hsc.ecsv" if cache is not None else None
+    path = require_path(cache, "cache") / "hsc.ecsv" if cache is not None else None
     table = _cached_catalog(path, coord, radius, refresh)
     if table is not None:
         return table

@@ -25,6 +25,7 @@ from .inputs import _col_values
 from .injection import injection_recovery, injection_sigma_model, predicted_catalog_sigma
 from .stats import _ci, _mixture_sigma
 from .threecorner import three_cornered_hat
+from ..validate import require_instance
 
 __all__ = [
     "load_inputs",
@@ -66,6 +67,8 @@ def load_inputs(cfg):
     WorkbookError
         No source catalog at all (run notebook 02 first).
     """
+    from ..config import FieldConfig
+    require_instance(cfg, FieldConfig, "cfg", "load it with helpers.config.load_field(field, workspace_root)")
     from pathlib import Path
     from astropy.table import Table
 
@@ -478,6 +481,8 @@ def pick_comparison(comparisons, combined=None):
 
 def reference_share(result):
     """Fraction (0-1) of the variance of the differences that the reference's own errors explain."""
+    if not isinstance(result, ComparisonResult):
+        raise WorkbookError(f"result is a {type(result).__name__}, not a ComparisonResult; pass what compare_catalogs returned")
     if not result.ref_sigma_rms:
         return 0.0
     num = sum(e * e for e in result.ref_sigma_rms)
@@ -603,10 +608,10 @@ def write_summary(summary, path, overwrite=True):
     -------
     path : Path
     """
-    from pathlib import Path
     from .._io import atomic_path
+    from ..validate import require_path
 
-    path = Path(path)
+    path = require_path(path, "summary path")
     text = json.dumps(_jsonable(summary), indent=2) + "\n"
     with atomic_path(path, overwrite=overwrite) as tmp:
         tmp.write_text(text)

@@ -12,6 +12,8 @@ import math
 
 import numpy as np
 
+from ..validate import require_array
+
 __all__ = [
     "MAD_TO_SIGMA",
     "robust_sigma",
@@ -40,7 +42,7 @@ def robust_sigma(values, axis=None):
     >>> round(float(robust_sigma(x)), 1)
     5.0
     """
-    values = np.asarray(values, float)
+    values = require_array(values, "values", ndim=None, what="residuals")
     med = np.median(values, axis=axis, keepdims=True)
     return MAD_TO_SIGMA * np.median(np.abs(values - med), axis=axis)
 

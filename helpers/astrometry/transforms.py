@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from ..errors import WorkbookError
+from ..validate import require_array, require_number, require_same_length
 from .stats import robust_sigma
 
 __all__ = [
@@ -155,7 +156,11 @@ def fit_transform(xc, yc, xr, yr, fit="shift+rotation+scale", clip_sigma=5.0, ma
     """
     kind = _normalise_fit(fit)
     n_par = _FIT_TYPES[kind]
-    xc, yc, xr, yr = (np.asarray(v, float) for v in (xc, yc, xr, yr))
+    xc, yc, xr, yr = (require_array(v, n, what="tangent-plane positions in mas", allow_nan=False)
+                      for v, n in ((xc, "xc"), (yc, "yc"), (xr, "xr"), (yr, "yr")))
+    require_same_length(xc=xc, yc=yc, xr=xr, yr=yr)
+    clip_sigma = require_number(clip_sigma, "clip_sigma", minimum=0.5, example="5.0")
+    max_iter = require_number(max_iter, "max_iter", minimum=1, integer=True, example="10")
     scale = 1.0e5  # mas -> units of 100": keeps the design matrix well conditioned
     used = np.ones(xc.size, bool)
     for _ in range(max_iter):

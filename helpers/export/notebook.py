@@ -12,6 +12,7 @@ import numpy as np
 
 from ..errors import WorkbookError
 from .._io import atomic_path, ensure_writable_dir
+from ..validate import require_instance, require_path
 
 __all__ = [
     "target_mpt_table",
@@ -57,6 +58,8 @@ def find_source_catalog(cfg):
     WorkbookError
         No ``sources_*.ecsv`` in the workspace (run notebook 02).
     """
+    from ..config import FieldConfig
+    require_instance(cfg, FieldConfig, "cfg", "load it with helpers.config.load_field(field, workspace_root)")
     cat_dir = cfg.subdir("catalogs")
     catalogs = sorted(cat_dir.glob("sources_*.ecsv"))
     if not catalogs:
@@ -74,6 +77,8 @@ def find_source_catalog(cfg):
 
 def image_header(cfg, image):
     """Merged primary + first image-extension FITS header of an image entry, or None."""
+    from ..config import FieldConfig
+    require_instance(cfg, FieldConfig, "cfg", "load it with helpers.config.load_field(field, workspace_root)")
     if not image:
         return None
     from astropy.io import fits
@@ -116,7 +121,7 @@ def list_figures(figures_dir, pattern="*.png"):
     paths : list of `~pathlib.Path`
         Existing figure files, sorted by name (empty if there are none).
     """
-    figures_dir = Path(figures_dir)
+    figures_dir = require_path(figures_dir, "figures_dir")
     return sorted(p for p in figures_dir.glob(pattern) if p.is_file()) if figures_dir.is_dir() else []
 
 

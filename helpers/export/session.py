@@ -10,6 +10,7 @@ import numpy as np
 
 from ..errors import WorkbookError
 from .._io import atomic_path, refuse_existing
+from ..validate import require_instance
 
 __all__ = [
     "software_versions",
@@ -71,6 +72,8 @@ def write_session(path, cfg, files=None, inputs=None, msata=None, notes=None, ov
     -------
     path : `~pathlib.Path`
     """
+    from ..config import FieldConfig
+    require_instance(cfg, FieldConfig, "cfg", "load it with helpers.config.load_field(field, workspace_root)")
     path = refuse_existing(path, overwrite)
     field = cfg.to_dict()
     record = {

@@ -26,6 +26,7 @@ import math
 import numpy as np
 
 from ..errors import WorkbookError
+from ..validate import require_number
 
 __all__ = ["VA_FACTOR_RANGE", "velocity_aberration_factor", "check_va_factor", "vmpt_va_factor"]
 
@@ -80,7 +81,8 @@ def velocity_aberration_factor(ra, dec, epoch):
                             "give an ISO date such as '2027-03-01' or a decimal year") from None
     _, vel = get_body_barycentric_posvel("earth-moon-barycenter", t)
     beta = vel.xyz.to_value(u.km / u.s) * _L2_DISTANCE_RATIO / constants.c.to_value(u.km / u.s)
-    r, d = math.radians(float(ra)), math.radians(float(dec))
+    r = math.radians(require_number(ra, "ra", example="53.16 (degrees)"))
+    d = math.radians(require_number(dec, "dec", minimum=-90.0, maximum=90.0, example="-27.79 (degrees)"))
     unit = np.array([math.cos(d) * math.cos(r), math.cos(d) * math.sin(r), math.sin(d)])
     return float((1.0 + unit @ beta) / math.sqrt(1.0 - beta @ beta))
 

@@ -11,6 +11,7 @@ then inside the centering zone.
 
 import numpy as np
 
+from ..errors import WorkbookError
 from ..nirspec import CENTERING_CONSTRAINTS, canonical_constraint, constraint_names
 from .operability import STATE_FAILED_CLOSED, STATE_FAILED_OPEN, STATE_OK
 
@@ -19,7 +20,7 @@ __all__ = ["COUNTS", "count_sources", "zone_count_name", "count_definition", "co
 
 def zone_count_name(constraint):
     """Name of the count of sources inside a centering zone, e.g. ``'in Midpoint zone'``."""
-    return f"in {constraint} zone"
+    return f"in {canonical_constraint(constraint)} zone"
 
 
 #: Count name -> one-line definition. Order = the order shown to the user.
@@ -55,7 +56,7 @@ def count_definition(name):
             which = f"of priority {m.group(1)}" if m.group(1) else "without a priority"
             return (f"targets {which} inside the {zone} zone of their shutter with the whole slitlet operable "
                     f"(the rule of 'in {zone} zone': MSAPointing.count)")
-        raise KeyError(f"unknown count {name!r}; known: {', '.join(COUNTS)}") from None
+        raise WorkbookError(f"unknown count {name!r}; use one of: {', '.join(COUNTS)}") from None
 
 
 def count_sources(located, operability, nod=False, sigma=None):
@@ -82,6 +83,9 @@ def count_sources(located, operability, nod=False, sigma=None):
     """
     from .pointing import counted_mask, slitlet_ok
 
+    if not (isinstance(located, dict) or hasattr(located, "colnames")) or "quadrant" not in located.keys():
+        raise WorkbookError(f"located is a {type(located).__name__}, not the table MSAPointing.locate returned; "
+                            "pass pointing.locate(ra, dec)")
     q = np.asarray(located["quadrant"])
     inside = q > 0
     state = np.asarray(located["state"])

@@ -52,6 +52,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import WorkbookError
+from ..validate import require_array
 
 __all__ = [
     "N_QUADRANTS", "N_COLUMNS", "N_ROWS", "N_SHUTTERS", "SHAPE", "FILTERS", "DATA_DIR", "GRID_FILE",
@@ -211,6 +212,8 @@ def msa_xy_to_v2v3(x, y, filter="CLEAR"):
         arcsec.
     """
     ote, fore = _transforms(_check_filter(filter))
+    x = require_array(x, "x", ndim=None, what="MSA-plane positions in metres")
+    y = require_array(y, "y", ndim=None, what="MSA-plane positions in metres")
     xo, yo = fore.backward(x, y)
     v2, v3 = ote.backward(xo, yo)
     return v2 * 3600.0, v3 * 3600.0
@@ -219,7 +222,9 @@ def msa_xy_to_v2v3(x, y, filter="CLEAR"):
 def v2v3_to_msa_xy(v2, v3, filter="CLEAR"):
     """Telescope V2, V3 (arcsec) to the MSA plane (metres); inverse of `msa_xy_to_v2v3`."""
     ote, fore = _transforms(_check_filter(filter))
-    xo, yo = ote.forward(np.asarray(v2, dtype=float) / 3600.0, np.asarray(v3, dtype=float) / 3600.0)
+    v2 = require_array(v2, "v2", ndim=None, what="V2 in arcsec")
+    v3 = require_array(v3, "v3", ndim=None, what="V3 in arcsec")
+    xo, yo = ote.forward(v2 / 3600.0, v3 / 3600.0)
     return fore.forward(xo, yo)
 
 
@@ -243,9 +248,8 @@ def _grid():
 
 
 def _as_index_arrays(quadrant, i, j):
-    q = np.asarray(quadrant)
-    i = np.asarray(i)
-    j = np.asarray(j)
+    q, i, j = (require_array(a, n, ndim=None, what="shutter indices", allow_nan=False)
+               for a, n in ((quadrant, "quadrant"), (i, "i"), (j, "j")))
     try:
         q, i, j = np.broadcast_arrays(q, i, j)
     except ValueError:
@@ -264,9 +268,12 @@ def _as_index_arrays(quadrant, i, j):
 def msa_xy_from_index(quadrant, i, j):
     """MSA-plane centre (metres) of shutter (quadrant, i, j); fractional i, j allowed."""
     origin, jac, _, _ = _grid()
-    q = np.asarray(quadrant, dtype=np.intp) - 1
-    di = np.asarray(i, dtype=float) - 1.0
-    dj = np.asarray(j, dtype=float) - 1.0
+    q = require_array(quadrant, "quadrant", ndim=None, what="quadrants 1-4", allow_nan=False)
+    if q.size and (np.any(q != np.round(q)) or q.min() < 1 or q.max() > N_QUADRANTS):
+        raise WorkbookError(f"quadrant must be whole numbers 1-{N_QUADRANTS}; got {q.ravel()[:3]}")
+    q = q.astype(np.intp) - 1
+    di = require_array(i, "i", ndim=None, what="shutter rows") - 1.0
+    dj = require_array(j, "j", ndim=None, what="shutter columns") - 1.0
     x = origin[q, 0] + jac[q, 0, 0] * di + jac[q, 0, 1] * dj
     y = origin[q, 1] + jac[q, 1, 0] * di + jac[q, 1, 1] * dj
     return x, y
@@ -281,7 +288,11 @@ def _unit(lon_deg, lat_deg):
 
 def sky_unit(ra, dec):
     """ICRS unit vectors (3, N) of RA, Dec in degrees (for `MSAPointing.locate_arrays`)."""
-    return _unit(np.asarray(ra, dtype=float).ravel(), np.asarray(dec, dtype=float).ravel())
+    ra = require_array(ra, "ra", ndim=None, what="RA in degrees").ravel()
+    dec = require_array(dec, "dec", ndim=None, what="Dec in degrees").ravel()
+    if ra.size != dec.size:
+        raise WorkbookError(f"ra has {ra.size} values and dec {dec.size}; give one dec per ra")
+    return _unit(ra, dec)
 
 
 def _lonlat(vec):

@@ -15,6 +15,7 @@ import math
 import numpy as np
 
 from ..errors import WorkbookError
+from ..validate import require_array, require_number
 from ..nirspec import CENTERING_CONSTRAINTS, canonical_constraint, constraint_names, in_zone
 from .model import (N_COLUMNS, N_QUADRANTS, N_ROWS, SHAPE, _as_index_arrays, _check_filter, _grid,
                     _import_pysiaf, _lonlat, _siaf, _unit, get_model, shutter_corners_v2v3, v2v3_to_msa_xy)
@@ -50,8 +51,10 @@ def shutter_id(row, column):
     ``row`` is APT's ``shutter_row`` (1-365, along the dispersion; this package's ``i``) and
     ``column`` its ``shutter_column`` (1-171, spatial; this package's ``j``).
     """
-    row = np.asarray(row)
-    column = np.asarray(column)
+    row = require_array(row, "row", ndim=None, what="shutter rows", allow_nan=False).astype(int)
+    column = require_array(column, "column", ndim=None, what="shutter columns", allow_nan=False).astype(int)
+    if row.shape != column.shape and row.ndim and column.ndim:
+        raise WorkbookError(f"row has shape {row.shape}, column {column.shape}; give one column per row")
     return np.where((row > 0) & (column > 0), row + (column - 1) * N_COLUMNS, 0)
 
 
@@ -391,6 +394,9 @@ def counted_mask(located, constraint="Midpoint", slitlet=3, operability=None):
         n = 0
     if n < 1 or n != slitlet:
         raise WorkbookError(f"slitlet = {slitlet!r}; give the number of shutters per slitlet (1, 3, 5 ...)")
+    if not (isinstance(located, dict) or hasattr(located, "colnames")) or "quadrant" not in located.keys():
+        raise WorkbookError(f"located is a {type(located).__name__}, not the table MSAPointing.locate returned; "
+                            "pass pointing.locate(ra, dec)")
     ok = np.asarray(located[_zone_column(name)], bool).copy()
     if ok.any():
         ok[ok] = slitlet_ok(np.asarray(located["quadrant"])[ok], np.asarray(located["i"])[ok], np.asarray(located["j"])[ok],
@@ -430,8 +436,10 @@ def locate_v2v3(v2, v3, filter="CLEAR"):
         ``quadrant, i, j`` (0 outside), ``fi, fj`` (offset in units of the pitch along i, j),
         ``dx_disp, dy_spat`` (arcsec), ``in_open`` (bool), ``x, y`` (MSA plane, m).
     """
-    v2 = np.asarray(v2, dtype=float).ravel()
-    v3 = np.asarray(v3, dtype=float).ravel()
+    v2 = require_array(v2, "v2", ndim=None, what="V2 in arcsec").ravel()
+    v3 = require_array(v3, "v3", ndim=None, what="V3 in arcsec").ravel()
+    if v2.size != v3.size:
+        raise WorkbookError(f"v2 has {v2.size} values and v3 {v3.size}; give one v3 per v2")
     # Only sources near the MSA go through the optics polynomials (wide catalogs: most do not).
     # The grid lies within 150" of the NRS_FULL_MSA reference point; 250" is a safe box.
     m = get_model(filter)
@@ -474,8 +482,12 @@ def locate_v2v3(v2, v3, filter="CLEAR"):
 
 def slitlet_rows(j, n=3):
     """Rows of an ``n``-shutter slitlet centred on row ``j`` (spatial direction); e.g. j-1, j, j+1."""
+    n = require_number(n, "n", minimum=1, maximum=N_ROWS, integer=True, example="3")
     half = n // 2
-    return np.asarray(j)[..., None] + np.arange(-half, half + 1)
+    j = require_array(j, "j", ndim=None, what="shutter columns", allow_nan=False)
+    if np.any(j != np.round(j)):
+        raise WorkbookError("j must be whole numbers (shutter_column, 1-based); round them")
+    return j.astype(int)[..., None] + np.arange(-half, half + 1)
 
 
 def slitlet_ok(quadrant, i, j, operability=None, n=3, require_ok=False):
@@ -483,9 +495,14 @@ def slitlet_ok(quadrant, i, j, operability=None, n=3, require_ok=False):
     (with ``require_ok``: and none is failed open either -- the rule of `counted_mask`)."""
     if operability is None:
         operability = default_operability()
-    q = np.atleast_1d(np.asarray(quadrant))
-    i = np.atleast_1d(np.asarray(i))
-    rows = slitlet_rows(np.atleast_1d(np.asarray(j)), n)
+    q, i, j = (require_array(a, name, what="shutter indices", allow_nan=False)
+               for a, name in ((quadrant, "quadrant"), (i, "i"), (j, "j")))
+    if any(np.any(a != np.round(a)) for a in (q, i, j)):
+        raise WorkbookError("quadrant, i and j must be whole numbers (from MSAPointing.locate); round them")
+    q, i, j = q.astype(int), i.astype(int), j.astype(int)
+    if not (q.shape == i.shape == j.shape):
+        raise WorkbookError("quadrant, i and j have different lengths; give one of each per source")
+    rows = slitlet_rows(j, n)
     valid = (q[:, None] > 0) & (rows >= 1) & (rows <= N_ROWS)
     qq = np.clip(q[:, None], 1, 4) - 1
     ii = np.clip(i[:, None], 1, N_COLUMNS) - 1
@@ -493,6 +510,18 @@ def slitlet_ok(quadrant, i, j, operability=None, n=3, require_ok=False):
     st = operability.state[np.broadcast_to(qq, rr.shape), rr, np.broadcast_to(ii, rr.shape)]
     usable = (st == STATE_OK) if require_ok else (st != STATE_FAILED_CLOSED)
     return np.all(valid & usable, axis=-1)
+
+
+def _check_overlap_inputs(pointing, wcs, shape):
+    """One line for a pointing, WCS or image shape of the wrong kind (footprint_overlap, require_overlap)."""
+    if not isinstance(pointing, MSAPointing):
+        raise WorkbookError(f"pointing is a {type(pointing).__name__}, not an MSAPointing; build one with "
+                            "helpers.msa.MSAPointing(ra, dec, apa)")
+    if not hasattr(wcs, "all_world2pix") or not getattr(wcs, "has_celestial", False):
+        raise WorkbookError("wcs is not a celestial astropy WCS; pass the image's WCS (helpers.sources.read_image)")
+    if (not isinstance(shape, (tuple, list, np.ndarray)) or len(shape) < 2
+            or not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n > 0 for n in shape[:2])):
+        raise WorkbookError(f"shape = {shape!r:.40} is not an image shape; give (ny, nx), e.g. image.shape")
 
 
 def footprint_overlap(pointing, wcs, shape, step=8):
@@ -512,6 +541,8 @@ def footprint_overlap(pointing, wcs, shape, step=8):
     -------
     float
     """
+    _check_overlap_inputs(pointing, wcs, shape)
+    step = int(require_number(step, "step", minimum=1, maximum=64, integer=True, example="8"))
     q, j, i = np.indices(SHAPE)[:, :, ::step, ::step]
     ra, dec = pointing.shutter_sky(q.ravel() + 1, i.ravel() + 1, j.ravel() + 1)
     x, y = wcs.all_world2pix(ra, dec, 0)

@@ -15,6 +15,8 @@ __all__ = ["idt_table_path", "validate_against_idt"]
 
 def idt_table_path(quadrant):
     """Path of pysiaf's NIRSpec IDT per-shutter table for one quadrant (the validation data)."""
+    from ..validate import require_number
+    quadrant = require_number(quadrant, "quadrant", minimum=1, maximum=4, integer=True, example="1")
     pysiaf = _import_pysiaf()
 
     return (Path(pysiaf.__file__).parent / "source_data" / "NIRSpec" / "delivery" / "test_data"

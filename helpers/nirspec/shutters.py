@@ -18,6 +18,7 @@ vertical MSA bars"); *Entire Open Shutter Area* (0.035") is about the open area.
 import numpy as np
 
 from ..errors import WorkbookError
+from ..validate import require_array
 
 __all__ = ["CENTERING_CONSTRAINTS", "CENTERING_SOURCE", "CENTERING_MARGINS_ARCSEC", "ETC_EXTRACTION_OFFSETS",
            "ETC_EXTRACTION_SOURCE", "SHUTTER_OPEN_ARCSEC", "SHUTTER_PITCH_ARCSEC", "constraint_names",
@@ -126,6 +127,10 @@ def in_zone(frac_disp, frac_spat, name):
     (True, False)
     """
     fx, fy = zone_fraction_limits(name)
+    frac_disp = require_array(frac_disp, "frac_disp", ndim=None, what="offsets in shutter pitches")
+    frac_spat = require_array(frac_spat, "frac_spat", ndim=None, what="offsets in shutter pitches")
+    if frac_disp.shape != frac_spat.shape and frac_disp.ndim and frac_spat.ndim:
+        raise WorkbookError(f"frac_disp has shape {frac_disp.shape}, frac_spat {frac_spat.shape}; give one of each per source")
     with np.errstate(invalid="ignore"):
         return (np.abs(frac_disp) < fx) & (np.abs(frac_spat) < fy)
 

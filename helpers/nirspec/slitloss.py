@@ -100,6 +100,7 @@ def jwst_like_psf(wavelength_um, n_fft=1024, n_pupil=256):
     No wavefront error, no detector or NIRSpec fore-optics blur: a best case whose slit losses
     are lower limits. Good enough to show how losses grow with mis-centring.
     """
+    wavelength_um, n_fft, n_pupil = _check_psf_arguments(wavelength_um, n_fft, n_pupil)
     pupil, dx = _jwst_pupil(n_pupil)
     field = np.zeros((n_fft, n_fft))
     field[:n_pupil, :n_pupil] = pupil
@@ -108,6 +109,15 @@ def jwst_like_psf(wavelength_um, n_fft=1024, n_pupil=256):
     psf /= np.sum(pupil ** 2) * n_fft ** 2  # Parseval: sum |FFT|^2 = N^2 sum |pupil|^2
     pixel_arcsec = math.degrees(wavelength_um * 1e-6 / (n_fft * dx)) * 3600.0
     return psf, pixel_arcsec
+
+
+def _check_psf_arguments(wavelength_um, n_fft, n_pupil):
+    from ..validate import require_number
+
+    wavelength_um = require_number(wavelength_um, "wavelength_um", minimum=0.1, maximum=30.0, example="2.0")
+    n_pupil = require_number(n_pupil, "n_pupil", minimum=16, maximum=4096, integer=True, example="256")
+    n_fft = require_number(n_fft, "n_fft", minimum=n_pupil, maximum=8192, integer=True, example="1024")
+    return wavelength_um, n_fft, n_pupil
 
 
 def slit_throughput_grid(wavelengths_um=(1.0, 2.0, 3.0, 4.0, 5.0), open_arcsec=SHUTTER_OPEN_ARCSEC,
@@ -132,11 +142,19 @@ def slit_throughput_grid(wavelengths_um=(1.0, 2.0, 3.0, 4.0, 5.0), open_arcsec=S
         ``dx, dy`` (1-D offset axes, arcsec), ``wavelengths_um``, ``throughput``
         (n_lambda, n_dy, n_dx) fraction of the total flux.
     """
+    from ..validate import require_array, require_number
+    step_arcsec = require_number(step_arcsec, "step_arcsec", minimum=1e-4, maximum=0.1, example="0.005")
+    open_arcsec = require_array(open_arcsec, "open_arcsec", what="arcsec", allow_nan=False)
+    half_range_arcsec = require_array(half_range_arcsec, "half_range_arcsec", what="arcsec", allow_nan=False)
+    if open_arcsec.size != 2 or half_range_arcsec.size != 2 or (open_arcsec <= 0).any() or (half_range_arcsec <= 0).any():
+        raise WorkbookError("open_arcsec and half_range_arcsec are (dispersion, spatial) pairs of positive arcsec; e.g. (0.2, 0.46)")
     from scipy.ndimage import map_coordinates
 
     ox = np.arange(-half_range_arcsec[0], half_range_arcsec[0] + step_arcsec / 2, step_arcsec)
     oy = np.arange(-half_range_arcsec[1], half_range_arcsec[1] + step_arcsec / 2, step_arcsec)
     OX, OY = np.meshgrid(ox, oy)
+    from ..validate import require_array
+    wavelengths_um = require_array(wavelengths_um, "wavelengths_um", what="wavelengths in micron", allow_nan=False)
     out = np.empty((len(wavelengths_um),) + OX.shape)
     w, h = open_arcsec[0] / 2.0, open_arcsec[1] / 2.0
     for k, lam in enumerate(wavelengths_um):
@@ -197,9 +215,14 @@ def zone_probabilities(sigma_x_mas, sigma_y_mas, msata_mas=20.0, zones=None, pla
     from astropy.table import Table
     from scipy.special import erf
 
+    from ..validate import require_array, require_number
+
     zones = zones or centering_constraints()
-    sx = np.sqrt(np.asarray(sigma_x_mas, float) ** 2 + msata_mas ** 2) / 1000.0
-    sy = np.sqrt(np.asarray(sigma_y_mas, float) ** 2 + msata_mas ** 2) / 1000.0
+    msata_mas = require_number(msata_mas, "msata_mas", minimum=0.0, example="20.0")
+    sigma_x_mas = require_array(sigma_x_mas, "sigma_x_mas", ndim=None, what="1-sigma errors in mas", allow_nan=False)
+    sigma_y_mas = require_array(sigma_y_mas, "sigma_y_mas", ndim=None, what="1-sigma errors in mas", allow_nan=False)
+    sx = np.sqrt(sigma_x_mas ** 2 + msata_mas ** 2) / 1000.0
+    sy = np.sqrt(sigma_y_mas ** 2 + msata_mas ** 2) / 1000.0
     sx, sy = np.maximum(sx, 1e-9), np.maximum(sy, 1e-9)
     out = Table()
     if planned not in ("centre", "uniform", "cell"):

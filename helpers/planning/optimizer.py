@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import WorkbookError
+from ..validate import require_number
 from .. import msa as _msa
 from .zones import PITCH_ARCSEC, zone_half_widths
 
@@ -337,11 +338,10 @@ def _check_inputs(targets, ra, dec, apa, d_ra_arcsec, d_dec_arcsec, d_apa_deg, w
     if not (np.all(np.isfinite(tra)) and np.all(np.isfinite(tdec))):
         raise WorkbookError(f"{int((~np.isfinite(tra) | ~np.isfinite(tdec)).sum())} targets have non-finite ra/dec; remove them")
     for v, what in ((ra, "ra"), (dec, "dec"), (apa, "apa")):
-        if not np.isfinite(float(v)):
-            raise WorkbookError(f"{what} = {v!r}; give a finite number of degrees")
+        require_number(v, what, example="a finite number of degrees")
     for v, what, lim in ((d_ra_arcsec, "d_ra_arcsec", MAX_SEARCH_ARCSEC), (d_dec_arcsec, "d_dec_arcsec", MAX_SEARCH_ARCSEC),
                          (d_apa_deg, "d_apa_deg", 180.0)):
-        v = float(v)
+        v = require_number(v, what, minimum=0.0, example="10.0")
         if not np.isfinite(v) or v < 0:
             raise WorkbookError(f"{what} = {v!r}; give a non-negative half-range")
         if v > lim:
@@ -457,7 +457,8 @@ def optimize_pointing(targets, ra, dec, apa, *, d_ra_arcsec=10.0, d_dec_arcsec=1
     t_start = time.perf_counter()
     if objective not in ("expected", "count"):
         raise WorkbookError(f"objective {objective!r}; use 'expected' or 'count'")
-    ra, dec, apa = float(ra), float(dec), float(apa) % 360.0
+    ra, dec = require_number(ra, "ra", example="53.16"), require_number(dec, "dec", example="-27.79")
+    apa = require_number(apa, "apa", example="45.0") % 360.0
     tra, tdec, w, sig = _check_inputs(targets, ra, dec, apa, d_ra_arcsec, d_dec_arcsec, d_apa_deg, weights, sigma_mas)
     _msa.MSAPointing(ra, dec, apa, filter=filter, epoch=epoch, velocity_aberration=velocity_aberration)  # bad VA fails here
     if operability is None:

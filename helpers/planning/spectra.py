@@ -37,6 +37,7 @@ import os
 import numpy as np
 
 from ..errors import WorkbookError
+from ..validate import require_array
 
 __all__ = ["DISPERSERS", "disperser_pairs", "detector_layout", "spectrum_extents", "find_overlaps",
            "drop_overlaps"]
@@ -139,7 +140,11 @@ def detector_layout():
 
 
 def _index_arrays(quadrant, i, j):
-    q, i, j = (np.atleast_1d(np.asarray(a)).astype(int).ravel() for a in (quadrant, i, j))
+    q, i, j = (require_array(a, n, ndim=None, what="shutter indices", allow_nan=False).ravel()
+               for a, n in ((quadrant, "quadrant"), (i, "i"), (j, "j")))
+    if any(np.any(a != np.round(a)) for a in (q, i, j)):
+        raise WorkbookError("quadrant, i and j must be whole numbers (1-based, from MSAPointing.locate); round them")
+    q, i, j = q.astype(int), i.astype(int), j.astype(int)
     if not (q.shape == i.shape == j.shape):
         raise WorkbookError("quadrant, i and j have different lengths; give one of each per target")
     bad = (q < 1) | (q > 4) | (i < 1) | (i > 365) | (j < 1) | (j > 171)
@@ -282,8 +287,8 @@ def drop_overlaps(quadrant, i, j, disperser="PRISM/CLEAR", slitlet=3, priority=N
     q, i, j = _index_arrays(quadrant, i, j)
     n = q.size
     pairs = find_overlaps(q, i, j, disperser, slitlet)
-    pri = np.zeros(n) if priority is None else np.asarray(priority, float).ravel()
-    w = np.zeros(n) if weights is None else np.asarray(weights, float).ravel()
+    pri = np.zeros(n) if priority is None else require_array(priority, "priority", ndim=None, what="priorities").ravel()
+    w = np.zeros(n) if weights is None else require_array(weights, "weights", ndim=None, what="weights").ravel()
     if pri.size != n or w.size != n:
         raise WorkbookError("priority/weights must have one value per target")
     order = np.lexsort((np.arange(n), -w, pri))

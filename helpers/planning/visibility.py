@@ -28,6 +28,7 @@ import warnings
 import numpy as np
 
 from ..errors import WorkbookError
+from ..validate import require_number
 
 __all__ = ["apa_windows", "check_apa", "visible_periods", "MIN_SUN_ANGLE_DEG", "MAX_SUN_ANGLE_DEG",
            "GTVT_EPHEMERIS_RANGE", "nrs_msa_v3idlyangle", "EphemerisWarning"]
@@ -53,6 +54,12 @@ def nrs_msa_v3idlyangle():
     return float(MSAPointing(0.0, 0.0, 0.0).v3idlyangle)
 
 
+def _check_position(ra, dec):
+    """RA, Dec (deg) as floats, or one WorkbookError line."""
+    return (require_number(ra, "ra", minimum=-360.0, maximum=360.0, example="53.16 (degrees)"),
+            require_number(dec, "dec", minimum=-90.0, maximum=90.0, example="-27.79 (degrees)"))
+
+
 def _dates(start, end, step_days):
     from astropy.time import Time
 
@@ -60,7 +67,7 @@ def _dates(start, end, step_days):
         t0, t1 = Time(start), Time(end)
     except (ValueError, TypeError) as exc:
         raise WorkbookError(f"dates {start!r} .. {end!r} not understood ({exc}); give ISO dates like '2024-01-31'") from None
-    step = float(step_days)
+    step = require_number(step_days, "step_days", example="1")
     if not np.isfinite(step) or step <= 0:
         raise WorkbookError(f"step_days = {step_days!r}; give a positive number of days")
     if t1 < t0:
@@ -120,8 +127,10 @@ def visible_periods(ra, dec, start, days=366):
     """Visibility windows of (ra, dec) over ``days`` from ``start``: list of (first, last) ISO dates."""
     import astropy.units as u
 
+    ra, dec = _check_position(ra, dec)
+    days = require_number(days, "days", minimum=1, maximum=3660, example="366")
     times = _dates(start, (_dates(start, start, 1)[0] + days * u.day).iso, 1)
-    _, _, _, vis = _geometry(float(ra), float(dec), times)
+    _, _, _, vis = _geometry(ra, dec, times)
     out = []
     edges = np.flatnonzero(np.diff(np.concatenate([[0], vis.astype(int), [0]])))
     for a, b in zip(edges[::2], edges[1::2]):
@@ -189,7 +198,8 @@ def apa_windows(ra, dec, start, end, step_days=1, *, live=False):
             ok = False
         if not ok:
             raise WorkbookError(f"{what} = {v!r} is not a finite number of degrees; give ICRS degrees")
-    ra, dec = float(ra) % 360.0, float(dec)
+    ra = require_number(ra, "ra", example="53.16 (degrees)") % 360.0
+    dec = require_number(dec, "dec", example="-27.79 (degrees)")
     if not -90 <= dec <= 90:
         raise WorkbookError(f"dec = {dec:g} deg is outside [-90, 90]; check the sign and value")
     times = _dates(start, end, step_days)
@@ -238,7 +248,10 @@ def _mjd(iso):
 
 def check_apa(apa, window):
     """Raise `WorkbookError` unless ``apa`` (deg) is allowed on some day of ``window`` (an `apa_windows` table)."""
-    a = float(apa) % 360.0
+    a = require_number(apa, "apa", example="45.0 (degrees)") % 360.0
+    if not hasattr(window, "colnames") or len(window) == 0 or "visible" not in window.colnames:
+        raise WorkbookError("window is not a non-empty apa_windows table; compute it with "
+                            "helpers.planning.apa_windows(ra, dec, start, end)")
     ok = _apa_allowed(a, window)
     if not ok.any():
         vis = np.asarray(window["visible"], bool)

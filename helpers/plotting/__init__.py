@@ -4,9 +4,9 @@ import matplotlib. Every function takes an optional ``ax``/``fig`` and returns t
 :func:`save_figure` writes it atomically into the field's ``figures/`` directory.
 """
 
-from pathlib import Path
 
 from .._io import atomic_path
+from ..validate import require_path
 
 __all__ = ["save_figure"]
 
@@ -27,7 +27,7 @@ def save_figure(fig, path, dpi=110, overwrite=True):
     -------
     path : `~pathlib.Path`
     """
-    path = Path(path)
+    path = require_path(path, "figure path")
     with atomic_path(path, overwrite=overwrite) as tmp:
         fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png", bbox_inches="tight")
     return path

@@ -4,12 +4,13 @@ The catalog is notebook 02's output and the input of notebooks 03-05; its schema
 ``docs/DEVELOPING.md`` ("The source catalog schema").
 """
 
-from pathlib import Path
 
 import numpy as np
 from astropy.table import Table
 
+from ..errors import WorkbookError
 from .._io import atomic_path
+from ..validate import require_path
 
 
 FLAG_SATURATED = 1
@@ -39,6 +40,12 @@ def flag_summary(catalogs):
     """
     from astropy.table import Table
 
+    if not isinstance(catalogs, dict):
+        raise WorkbookError(f"catalogs is a {type(catalogs).__name__}, not a dict {{image: catalog}}; pass what "
+                            "extract_field_images returned")
+    if not all(isinstance(c, Table) for c in catalogs.values()):
+        raise WorkbookError("catalogs must map each image to its source catalog (a Table); pass what "
+                            "extract_field_images returned")
     rows = []
     for name, cat in catalogs.items():
         flags = np.asarray(cat["flags"])
@@ -133,7 +140,9 @@ def write_catalog(catalog, path, overwrite=True):
     -------
     path : `~pathlib.Path`
     """
-    path = Path(path)
+    if not isinstance(catalog, Table):
+        raise WorkbookError(f"catalog is a {type(catalog).__name__}, not a Table; pass what extract_sources returned")
+    path = require_path(path, "catalog path")
     with atomic_path(path, overwrite=overwrite) as tmp:
         catalog.write(tmp, format="ascii.ecsv", overwrite=True)
     return path

@@ -210,7 +210,12 @@ def _as_reader(image, error, weight, mask):
                             f"{type(image).__name__}")
     if len(image.shape) != 2:
         raise WorkbookError(f"image must be 2-D, got shape {tuple(image.shape)}; pass one science plane (SCI)")
+    if not isinstance(image, _SectionArray) and np.asarray(image).dtype.kind not in "biuf":
+        raise WorkbookError(f"image holds {np.asarray(image).dtype} values, not numbers; pass the SCI pixel array")
     for name, arr in (("error", error), ("weight", weight), ("mask", mask)):
+        if arr is not None and not hasattr(arr, "shape"):
+            raise WorkbookError(f"{name} is a {type(arr).__name__}, not an array; pass the {name} plane "
+                                "with the image's shape, or None")
         if arr is not None and tuple(arr.shape) != tuple(image.shape):
             raise WorkbookError(f"{name} has shape {tuple(arr.shape)} but the image is {tuple(image.shape)}; "
                                 "pass the matching ERR/WHT/mask plane")

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..archive.provenance import filter_from_header
 from ..errors import WorkbookError
+from ..validate import celestial_wcs, require_path
 
 
 @dataclass
@@ -74,9 +75,8 @@ def read_image(path):
         everywhere; if the filter keywords disagree.
     """
     from astropy.io import fits
-    from astropy.wcs import WCS
 
-    path = Path(path).expanduser()
+    path = require_path(path, "image path")
     if not path.exists():
         raise WorkbookError(f"image file {path} does not exist; check the path (notebook 01 lists the downloaded images)")
     try:
@@ -104,9 +104,7 @@ def read_image(path):
         for key, value in sci.header.items():
             if key not in header and key not in ("", "COMMENT", "HISTORY"):
                 header[key] = value
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            wcs = WCS(sci.header, hdul)
+        wcs = celestial_wcs(sci.header, where=path.name, fobj=hdul)
         meta = _meta_from_header(header, wcs, path)
         meta["distortion"] = _distortion_note(header, wcs, path, shape)
         # what a library PSF needs to be resampled to this image (helpers.sources.library)

@@ -11,6 +11,7 @@ from astropy.table import Table
 from ..errors import WorkbookError
 from .catalog import SourceExtractionWarning, write_catalog
 from .extract import extract_sources_fits
+from ..validate import require_instance
 
 
 def field_images(cfg, max_images=None, progress=None):
@@ -41,6 +42,8 @@ def field_images(cfg, max_images=None, progress=None):
     WorkbookError
         If a listed image file is missing, or a field other than the demo has no images.
     """
+    from ..config import FieldConfig
+    require_instance(cfg, FieldConfig, "cfg", "load it with helpers.config.load_field(field, workspace_root)")
     from ..config import DEMO_FIELD
 
     images = list(cfg.extra.get("images") or [])
@@ -114,8 +117,14 @@ def extract_field_images(cfg, images, overwrite=True, progress=None, **options):
     -----
     Records the catalogs in ``cfg.extra["source_catalogs"]`` for notebooks 03–05.
     """
+    from ..config import FieldConfig
+    require_instance(cfg, FieldConfig, "cfg", "load it with helpers.config.load_field(field, workspace_root)")
     from tqdm.auto import tqdm
 
+    if not isinstance(images, (list, tuple)) or not all(isinstance(im, dict) and "path" in im and "product_id" in im
+                                                         for im in images):
+        raise WorkbookError("images must be the list of {product_id, path, ...} dicts of cfg.extra['images'] "
+                            "(field_images(cfg)); run notebook 01 first")
     rows, catalogs, records = [], {}, []
     for im in tqdm(images, desc="images", unit="image", disable=None if progress is None else not progress):
         meta = {"image": im["product_id"], "epoch": im.get("epoch"), "instrument": im.get("instrument"),
@@ -175,6 +184,9 @@ def image_reading_summary(catalogs):
         ``model`` (instrument), ``supplied`` or ``none``), ``fwhm_pix`` and ``fwhm_source``,
         ``dq_masked`` (pixels), ``assumed`` (notes).
     """
+    if not isinstance(catalogs, dict):
+        raise WorkbookError(f"catalogs is a {type(catalogs).__name__}, not a dict {{product_id: catalog}}; pass what "
+                            "extract_field_images returned")
     rows = []
     for pid, cat in catalogs.items():
         meta = cat.meta

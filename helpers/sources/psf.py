@@ -75,6 +75,9 @@ def psf_fwhm(psf):
     """
     if getattr(psf, "fwhm_pix", None):
         return float(psf.fwhm_pix)
+    if not hasattr(psf, "data"):
+        raise WorkbookError(f"psf is a {type(psf).__name__}, not a PSF model with .data; pass a photutils ImagePSF "
+                            "(e.g. the image's psf from helpers.simulate or build_epsf)")
     data = np.asarray(psf.data, float)
     os_ = int(np.atleast_1d(getattr(psf, "oversampling", 1))[0])
     cy, cx = np.unravel_index(np.argmax(data), data.shape)
@@ -114,7 +117,13 @@ def crb_curve(psf, snr, n_phase=4):
     sigma : ndarray
         Pixels, same shape as ``snr``.
     """
-    return _crb_coef(_PRF(psf), n_phase) / np.asarray(snr, float)
+    from ..validate import require_array, require_number
+
+    snr = require_array(snr, "snr", ndim=None, what="signal-to-noise ratios")
+    n_phase = require_number(n_phase, "n_phase", minimum=1, maximum=16, integer=True, example="4")
+    if not hasattr(psf, "data") and np.ndim(psf) != 2:
+        raise WorkbookError(f"psf is a {type(psf).__name__}, not a PSF model or a 2-D array; pass a photutils ImagePSF")
+    return _crb_coef(_PRF(psf), n_phase) / snr
 
 
 def _crb_coef(prf, n_phase=4):

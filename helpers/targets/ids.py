@@ -142,6 +142,8 @@ def weight_from_priority(priority):
     >>> weight_from_priority([1, 2, 3, 1])
     array([3., 2., 1., 3.])
     """
+    if priority is None or isinstance(priority, (str, bytes, dict)) or np.asarray(priority).dtype.kind not in "biufm":
+        raise WorkbookError(f"priority = {priority!r:.40} is not a list of numbers; give one priority (1 = highest) per target")
     p = np.ma.filled(np.ma.asarray(priority, dtype=float), np.nan)
     bad = ~np.isfinite(p) | (p <= 0)
     if bad.any():
@@ -174,6 +176,8 @@ def write_id_mapping(table, path, overwrite=False):
     """
     from astropy.table import Table
 
+    if not isinstance(table, Table):
+        raise WorkbookError(f"table is a {type(table).__name__}, not the Table read_target_list gave; read the list with it")
     info = table.meta.get("target_list", {})
     if not info.get("id_mapping") or "id_original" not in table.colnames:
         raise WorkbookError("this target list kept its own IDs, so there is no ID mapping to write; "

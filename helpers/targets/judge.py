@@ -30,6 +30,7 @@ from ..astrometry.compare import _boot_solve_k, _solve_k  # the same calibration
 from ..astrometry.inputs import tangent_plane_mas
 from ..astrometry.stats import _ci, robust_sigma
 from ..errors import WorkbookError
+from ..validate import require_array, require_instance, require_number
 from ..skyplane import tangent_to_sky
 
 __all__ = ["TargetJudgement", "judge_targets", "correct_targets", "targets_record"]
@@ -146,6 +147,11 @@ def judge_targets(targets, measured, max_sep=0.3, search_arcsec=5.0, max_rotatio
     """
     from scipy.spatial import cKDTree
 
+    n_boot = require_number(n_boot, "n_boot", minimum=0, maximum=100000, integer=True, example="200")
+    for name, table in (("targets", targets), (reference, measured)):
+        if not isinstance(table, Table) or not {"ra", "dec"} <= set(table.colnames):
+            raise WorkbookError(f"the {name} must be a Table with 'ra' and 'dec' columns (degrees); read it with "
+                                "helpers.targets.read_target_list / take the catalog from notebook 02")
     if len(targets) == 0:
         raise WorkbookError("the target list is empty; give a list with at least one target")
     if len(measured) == 0:
@@ -306,8 +312,12 @@ def correct_targets(targets, judgement, measured=None, method="transform"):
         raise WorkbookError(f"method={method!r} is not known; use 'transform' or 'image'")
     if method == "image" and measured is None:
         raise WorkbookError("method='image' needs the measured catalog: pass measured=<the image's source catalog>")
+    require_instance(judgement, TargetJudgement, "judgement", "pass what judge_targets returned")
+    if not isinstance(targets, Table) or not {"ra", "dec"} <= set(targets.colnames):
+        raise WorkbookError("targets must be the Table read_target_list gave (with 'ra', 'dec'); read the list again")
     ra0, dec0 = judgement.center
-    xt, yt = tangent_plane_mas(np.asarray(targets["ra"], float), np.asarray(targets["dec"], float), ra0, dec0)
+    xt, yt = tangent_plane_mas(require_array(targets["ra"], "targets['ra']", what="RA in degrees"),
+                               require_array(targets["dec"], "targets['dec']", what="Dec in degrees"), ra0, dec0)
     xa, ya = judgement.transform.apply(xt, yt)
     ra, dec = tangent_to_sky(xa, ya, ra0, dec0, unit="mas")
     ra, dec = np.asarray(ra, float) % 360.0, np.asarray(dec, float)
@@ -352,6 +362,13 @@ def _rounded(value, digits):
     return round(value, digits) if math.isfinite(value) else None
 
 
+def _correction_dict(correction):
+    if not isinstance(correction, dict):
+        raise WorkbookError(f"correction is a {type(correction).__name__}, not the dict correct_targets recorded "
+                            "(corrected.meta['correction']); pass that, a short text or None")
+    return dict(correction)
+
+
 def targets_record(judgement, path, correction):
     """The ``extra["targets"]`` entry of ``field.json``.
 
@@ -362,6 +379,7 @@ def targets_record(judgement, path, correction):
         verdict, correction`` (the method and its sentence), plus ``n_ambiguous``, ``n_unmatched``,
         ``offset_err_mas`` and ``rotation_err_arcsec`` (1 sigma; None without a rotation).
     """
+    require_instance(judgement, TargetJudgement, "judgement", "pass what judge_targets returned")
     st = np.asarray(judgement.per_target["status"])
     t = judgement.transform
     return {"path": str(path), "n": int(st.size), "n_matched": int(judgement.n_matched),
@@ -374,4 +392,4 @@ def targets_record(judgement, path, correction):
             "scale_ppm": round(float(t.scale_ppm), 1),
             "sigma_mas": round(float(judgement.sigma_mas), 2), "ci": [round(float(v), 2) for v in judgement.ci],
             "verdict": judgement.verdict.band, "sentence": judgement.verdict.sentence,
-            "correction": correction if isinstance(correction, (str, type(None))) else dict(correction)}
+            "correction": correction if isinstance(correction, (str, type(None))) else _correction_dict(correction)}

@@ -171,7 +171,9 @@ def read_table_file(path, format=None, hdu=None):
     """
     from astropy.table import Table
 
-    path = Path(path).expanduser()
+    from ..validate import require_path
+
+    path = require_path(path, "target list path")
     if not path.exists():
         raise WorkbookError(f"target list {path} not found; check the path (absolute, or relative to {Path.cwd()})")
     if path.is_dir():
@@ -477,7 +479,7 @@ def target_list_summary(targets):
     >>> print(target_list_summary(read_target_list(p, frame="icrs")))  # doctest: +ELLIPSIS
     2 targets from .../t.csv (csv), within 0.0... deg of RA 53.1650, Dec -27.7850. Columns: id <- id, ra <- ra, dec <- dec, priority <- priority. Frame: icrs (given as frame=). Weight = max(priority) + 1 - priority, from column 'priority'.
     """
-    info = targets.meta.get("target_list")
+    info = targets.meta.get("target_list") if hasattr(targets, "meta") else None
     if not info:
         raise WorkbookError("this table was not made by read_target_list (no meta['target_list']); read the list with "
                             "helpers.targets.read_target_list first")

@@ -80,6 +80,10 @@ def check_positions(ra, dec, ids=None, max_radius_deg=MPT_MAX_RADIUS_DEG, source
         Missing/NaN positions, RA outside [0, 360), Dec outside [-90, 90], an extent of
         ``max_radius_deg`` or more.
     """
+    from ..validate import require_array, require_same_length
+    ra = require_array(ra, "ra", what="RA in degrees")
+    dec = require_array(dec, "dec", what="Dec in degrees")
+    require_same_length(ra=ra, dec=dec)
     if len(ra) == 0:
         raise WorkbookError(f"the {source} has no rows; give a list with at least one target")
     missing = ~(np.isfinite(ra) & np.isfinite(dec))
