@@ -742,7 +742,6 @@ KNOWN_FAILING = {
     'astrometry.catalog_equivalent': "TypeError at helpers/astrometry/budget.py:148 for arg0='1e400'",
     'astrometry.coarse_align': 'ValueError at helpers/astrometry/alignment.py:220 for arg2=array(400,)float64',
     'astrometry.coarse_offset': 'TypeError at helpers/astrometry/matching.py:145 for search_arcsec=None',
-    'astrometry.compare_catalogs': 'TypeError at helpers/astrometry/stats.py:78 for n_boot=1e+300',
     'astrometry.error_budget': 'AttributeError at helpers/astrometry/budget.py:70 for arg0=-1e+30',
     'astrometry.hsc_reference': "AttributeError at helpers/astrometry/inputs.py:50 for arg0='x\\ny'",
     'astrometry.injection_on_image': 'AttributeError at helpers/astrometry/notebook.py:295 for arg0=-1',

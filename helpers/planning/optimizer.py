@@ -622,8 +622,12 @@ def _refine(scorer, r, d, a, ra0, dec0, apa0, hr, hd, ha, step, objective, apa_w
         E, N, A = (x.ravel() for x in np.meshgrid(g, g, ga, indexing="ij"))
         ce = (r - ra0) * 3600 * cosd
         cn = (d - dec0) * 3600
-        inside = (np.abs(ce + E) <= hr + 1e-9) & (np.abs(cn + N) <= hd + 1e-9)
+        # 1 uas of slack: a zero half-range (no search along that axis) must keep the centre even
+        # when the great-circle offsets of earlier stages leave a rounding residue
+        inside = (np.abs(ce + E) <= hr + 1e-6) & (np.abs(cn + N) <= hd + 1e-6)
         E, N, A = E[inside], N[inside], A[inside]
+        if E.size == 0:
+            continue
         move = 1.5 * hxy + _MSA_RADIUS_ARCSEC * math.radians(hapa)
         anc = scorer.anchor(r, d, a, apa_step_deg=0.05 if ha > 0 else None)
         anc = scorer.near_grid(anc, 1 + move / 0.2679, 1 + move / 0.5294)
