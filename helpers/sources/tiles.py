@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 
-from .background import _prepare_tile
+from .background import _Noise, _prepare_tile
 from .catalog import FLAG_BLENDED, FLAG_COSMIC_RAY, FLAG_EDGE, FLAG_MASKED, FLAG_PSF_FAILED, FLAG_SATURATED, SourceExtractionWarning
 from .cosmics import _cr_against_locus, _cr_locus, _physically_sharp, _shape_measures
 from .centroids import WINDOWED_FLOOR_FWHM, _windowed_errors
@@ -16,7 +16,7 @@ from .epsf import EPSF_FLOOR_FWHM, _epsf_model_error, _image_fwhm, _make_prf
 from .fitting import _core_deficit, _fit_psf, _mask_cores, _psf_error_floor, _refit_minus_neighbours, _render_models
 from .noise import correlation_factor
 from .psf import _psf_size
-from .stamps import _stamp_any
+from .stamps import _stamp_any, _stamp_index
 
 
 def _process_tile(reader, region, core, opts, state):
@@ -86,6 +86,7 @@ def _process_tile(reader, region, core, opts, state):
         cat["y_win_err"][small] = np.sqrt(ey**2 + floor**2)
         cat["cov_xy_win"][small], cat["sig_win"][small] = cxy, sig
         cat["win_failed"][small] = bad_w
+    crowding_var = _add_crowding_errors(prep, cat, state)
     size_ratio = 2 * cat["r50"] / state["size_ref"]
     # For the point/extended decision only: the size within a fixed radius (crowding-robust).
     local_ratio = _local_size_ratio(prep, cat, snr_ap, state)
@@ -127,6 +128,11 @@ def _process_tile(reader, region, core, opts, state):
     y = cat["y_win"].copy()
     x_err = cat["x_win_err"].copy()
     y_err = cat["y_win_err"].copy()
+    # the windowed errors from the pixel noise alone: the PSF-fit floor and the choice of estimator
+    # compare noise with noise (the PSF fit subtracts its neighbours' models, the crowding term is
+    # the windowed centroid's, so it is not a measure of the fit's advantage)
+    x_err_pix = cat.get("x_win_err_pix", cat["x_win_err"]).copy()
+    y_err_pix = cat.get("y_win_err_pix", cat["y_win_err"]).copy()
     cov_xy = cat["cov_xy_win"].copy()
     flux = flux_ap.copy()
     flux_err = flux_ap_err.copy()
@@ -237,7 +243,7 @@ def _process_tile(reader, region, core, opts, state):
         # Windowed centroids of undersampled PSFs carry a sub-pixel-phase bias; its size in this
         # image is measured against the PSF fits of bright point sources and added to the windowed
         # errors (the PSF fits are unbiased: the ePSF is anchored on centres of mass, see _make_prf).
-        win_floor = _psf_error_floor(x[idx] - fit["x"], y[idx] - fit["y"], sx, sy, x_err[idx], y_err[idx],
+        win_floor = _psf_error_floor(x[idx] - fit["x"], y[idx] - fit["y"], sx, sy, x_err_pix[idx], y_err_pix[idx],
                                      point & (snr_ap[idx] > 30) & (flags[idx] == 0))
         state.setdefault("win_floor_pix", []).append(win_floor)
         x_err = np.sqrt(x_err**2 + win_floor**2)
@@ -246,7 +252,7 @@ def _process_tile(reader, region, core, opts, state):
         # Point-like by the fit whichever estimator gives the position (the class is the PSF's verdict).
         fit_point[idx] = point & ~cr_like[idx]
         fit_unusable[idx] = ~ok
-        point &= (sx**2 + sy**2) <= (x_err[idx] ** 2 + y_err[idx] ** 2)
+        point &= (sx**2 + sy**2) <= (x_err_pix[idx] ** 2 + y_err_pix[idx] ** 2 + 2 * win_floor**2)
         use = idx[point]
         x[use], y[use] = fit["x"][point], fit["y"][point]
         x_err[use], y_err[use], cov_xy[use] = sx[point], sy[point], sxy[point]
@@ -300,6 +306,65 @@ def _process_tile(reader, region, core, opts, state):
         cols["xy_cov"] = np.asarray(cols["xy_cov"]) * corr**2
         cols["snr"] = np.asarray(cols["snr"]) / corr
     return {k: np.asarray(v)[keep] for k, v in cols.items()}
+
+
+#: Annulus (inner, outer radius in FWHM) where the local confusion noise around a source is measured:
+#: outside the star's core (its own light > 10x the sky there only for SNR > ~1000) and inside the
+#: distance at which neighbours' wings reach a windowed centroid's window (σ_w ≈ FWHM/2.35; 4 σ_w).
+CROWDING_ANNULUS_FWHM = (1.5, 3.5)
+
+
+def _local_confusion_variance(prep, x, y, fwhm):
+    """Per-source local confusion variance (image units²): the robust variance (1.4826 MAD)² of the
+    background-subtracted pixels in an annulus of :data:`CROWDING_ANNULUS_FWHM` around the source,
+    minus the median per-pixel noise variance there (ERR², 1/WHT), never below zero.
+
+    What the annulus fluctuates by beyond the pixel noise is the light of neighbours and unresolved
+    stars that also lies under the source's window; it moves a centroid as sky noise of that size
+    would (measured on the 47 Tuc ACS/HRC flt, ``benchmarks/bench_sources.py real``)."""
+    r_in, r_out = CROWDING_ANNULUS_FWHM[0] * fwhm, CROWDING_ANNULUS_FWHM[1] * fwhm
+    radius = int(math.ceil(r_out))
+    px, py, inside = _stamp_index(x, y, radius, prep["sub"].shape)
+    k = np.arange(-radius, radius + 1, dtype=float)
+    ix, iy = np.rint(x), np.rint(y)
+    dx = k[None, None, :] + (ix - x)[:, None, None]
+    dy = k[None, :, None] + (iy - y)[:, None, None]
+    r = np.hypot(dx, dy)
+    use = inside & (r >= r_in) & (r <= r_out) & ~prep["bad"][py, px]
+    vals = np.where(use, prep["sub"][py, px], np.nan).reshape(len(x), -1)
+    med = np.nanmedian(vals, axis=1)
+    mad_var = (1.4826 * np.nanmedian(np.abs(vals - med[:, None]), axis=1)) ** 2
+    pix_var = np.where(use, prep["noise"].var(py, px), np.nan).reshape(len(x), -1)
+    pix_var = np.where(np.isfinite(pix_var), pix_var, np.nan)
+    extra = mad_var - np.nanmedian(pix_var, axis=1)
+    return np.where(np.isfinite(extra) & (extra > 0), extra, 0.0)
+
+
+def _add_crowding_errors(prep, cat, state):
+    """Fold the local confusion noise into the windowed errors (``x_win_err``, ``y_win_err``,
+    ``cov_xy_win`` of ``cat``, in place) on a crowded tile; return the per-source confusion variance
+    (zeros elsewhere).
+
+    On a crowded sky (more than half the pixels in sources: the tile's ``confusion_scale`` > 1) the
+    windowed centroid sees its neighbours' light as well as the pixel noise: injected stars in the
+    47 Tuc flt read pulls of 5.8 with the pixel noise alone. The term is σ_conf² (from
+    :func:`_local_confusion_variance`) times the window's propagation factor, i.e. the errors of the
+    same windowed centroid on unit white noise; an uncrowded tile is left unchanged.
+    """
+    n = len(cat["x_win"])
+    if prep["sky_noise"].get("confusion_scale", 1.0) <= 1.0 or n == 0:
+        return np.zeros(n)
+    fwhm = state.get("fwhm") or state["size_ref"] / 1.35
+    conf_var = _local_confusion_variance(prep, cat["x_win"], cat["y_win"], fwhm)
+    ex1, ey1, cxy1 = _windowed_errors(prep["sub"], _Noise(scalar_rms=1.0), prep["bad"], cat["x_win"], cat["y_win"],
+                                      cat["sig_win"])
+    ok = np.isfinite(ex1) & np.isfinite(ey1)
+    cat["x_win_err_pix"], cat["y_win_err_pix"] = cat["x_win_err"].copy(), cat["y_win_err"].copy()
+    cat["x_win_err"] = np.where(ok, np.sqrt(cat["x_win_err"] ** 2 + conf_var * ex1**2), cat["x_win_err"])
+    cat["y_win_err"] = np.where(ok, np.sqrt(cat["y_win_err"] ** 2 + conf_var * ey1**2), cat["y_win_err"])
+    cat["cov_xy_win"] = np.where(ok & np.isfinite(cxy1), cat["cov_xy_win"] + conf_var * cxy1, cat["cov_xy_win"])
+    state["crowding_sigma_median"] = float(np.median(np.sqrt(conf_var)))
+    return conf_var
 
 
 def _star_shaped(sharpness, minor_sigma, snr, sharpness_err, locus, n_sigma=3.0):
