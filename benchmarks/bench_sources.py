@@ -439,7 +439,8 @@ def real_files():
         print(f"    [{'ok' if 0.85 <= np.std(pulls) <= 1.15 else 'open'}] 47 Tuc flt (sky not subtracted) {label}: "
               f"{n_found} of {len(px)} injected stars found within 1 px, {len(pulls) // 2} unflagged: pull std "
               f"{np.std(pulls):.2f}, robust {1.4826 * np.median(np.abs(pulls)):.2f} (target 0.85-1.15; crowding "
-              f"term median {cat.meta.get('crowding_sigma_median', float('nan')):.1f} image units)")
+              f"term median {cat.meta.get('crowding_sigma_median', float('nan')):.1f} image units, confusion correlation "
+              f"{cat.meta.get('crowding_correlation_factor', 1.0):.2f})")
 
 
 def _injected_pulls(cat, px, py, flags_off=0):

@@ -36,7 +36,7 @@ def _star_grid(rng, pixel_sigma, confusion_sigma, n_side=16, step=24):
 
 def _windowed(image, xs, ys, pixel_sigma, confusion_scale):
     err = np.full(image.shape, pixel_sigma, np.float32)
-    prep = {"sub": image, "bad": np.zeros(image.shape, bool), "noise": _Noise(error=err),
+    prep = {"sub": image, "det": image / err, "bad": np.zeros(image.shape, bool), "noise": _Noise(error=err),
             "sky_noise": {"confusion_scale": confusion_scale}}
     sig = np.full(xs.size, SIG)
     xw, yw, _ = sep.winpos(image, xs + 0.3, ys - 0.2, sig)
@@ -108,3 +108,22 @@ def test_injection_avoid_bad_input():
     with pytest.raises(WorkbookError, match="no grid position is free"):
         simulate.inject_gaussian_stars(base, 5.0, np.random.default_rng(5),
                                        avoid=(gx.ravel(), gy.ravel(), np.full(gx.size, 1e8)))
+
+
+def test_correlated_confusion_is_measured_and_calibrates_pulls():
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(6)
+    image, xs, ys = _star_grid(rng, pixel_sigma=5.0, confusion_sigma=0.0)
+    smooth = gaussian_filter(rng.normal(0, 1, image.shape), 1.2)  # confusion: smooth on the PSF scale
+    image = (image + 20.0 * smooth / smooth.std()).astype(np.float32)
+    scale = float(np.hypot(5.0, 20.0) / 5.0)
+    prep, cat = _windowed(image, xs, ys, 5.0, scale)
+    from helpers.sources.tiles import _confusion_autocorrelation
+
+    rho = _confusion_autocorrelation(prep)
+    assert rho[8, 9] > 0.5  # a Gaussian of σ 1.2 px smoothing white noise: ρ(1 px) = exp(-1/4σ²) = 0.84
+    state = {"fwhm": FWHM}
+    _add_crowding_errors(prep, cat, state)
+    assert state["crowding_correlation_factor"] != 1.0
+    assert 0.85 <= _pull_std(cat, xs, ys) <= 1.15

@@ -301,6 +301,7 @@ def _extract(reader, wcs, opts_in, meta):
         cat.meta["noise_measurement"] = f"not measured: {sky['crowded_fraction']:.0%} of the pixels in sources"
         if state.get("crowding_sigma_median") is not None:
             cat.meta["crowding_sigma_median"] = state["crowding_sigma_median"]
+            cat.meta["crowding_correlation_factor"] = state.get("crowding_correlation_factor", 1.0)
     if sky:
         # what the sky showed (first tile): σ relative to the claimed ERR/WHT/rms and its correlation
         cat.meta.update({

@@ -355,16 +355,81 @@ def _add_crowding_errors(prep, cat, state):
     if prep["sky_noise"].get("confusion_scale", 1.0) <= 1.0 or n == 0:
         return np.zeros(n)
     fwhm = state.get("fwhm") or state["size_ref"] / 1.35
+    if state.get("crowding_autocorrelation") is None:
+        state["crowding_autocorrelation"] = _confusion_autocorrelation(prep)
     conf_var = _local_confusion_variance(prep, cat["x_win"], cat["y_win"], fwhm)
     ex1, ey1, cxy1 = _windowed_errors(prep["sub"], _Noise(scalar_rms=1.0), prep["bad"], cat["x_win"], cat["y_win"],
                                       cat["sig_win"])
+    # white-noise propagation, then the confusion's own correlation at the window's scale
+    ratio = _correlated_centroid_factor(state["crowding_autocorrelation"], np.asarray(cat["sig_win"], float))
+    ex1, ey1, cxy1 = ex1 * np.sqrt(ratio[:, 0]), ey1 * np.sqrt(ratio[:, 1]), cxy1 * np.sqrt(ratio[:, 0] * ratio[:, 1])
+    conf_corr = float(np.sqrt(np.median(ratio)))
     ok = np.isfinite(ex1) & np.isfinite(ey1)
     cat["x_win_err_pix"], cat["y_win_err_pix"] = cat["x_win_err"].copy(), cat["y_win_err"].copy()
     cat["x_win_err"] = np.where(ok, np.sqrt(cat["x_win_err"] ** 2 + conf_var * ex1**2), cat["x_win_err"])
     cat["y_win_err"] = np.where(ok, np.sqrt(cat["y_win_err"] ** 2 + conf_var * ey1**2), cat["y_win_err"])
     cat["cov_xy_win"] = np.where(ok & np.isfinite(cxy1), cat["cov_xy_win"] + conf_var * cxy1, cat["cov_xy_win"])
     state["crowding_sigma_median"] = float(np.median(np.sqrt(conf_var)))
+    state["crowding_correlation_factor"] = float(conf_corr)
     return conf_var
+
+
+def _confusion_autocorrelation(prep, window=512, max_lag=8):
+    """Normalised autocorrelation ρ(Δy, Δx) of the confusion noise alone, lags up to ``max_lag`` px,
+    from the tile's central window (a (2L+1)² array, 1 at zero lag).
+
+    The confusion (unresolved stars, neighbours' wings) is smooth on the PSF scale, so it moves a
+    centroid as correlated noise does. The autocorrelation of the whole "sky" (detection image,
+    pixels within 3 robust σ: pixel noise, white on a detector-frame exposure, plus confusion) is
+    split with the measured confusion scale ``s`` (sky σ / pixel σ): ρ_conf = (ρ s² − δ) / (s² − 1).
+    """
+    from scipy.signal import fftconvolve
+
+    s = float(prep["sky_noise"].get("confusion_scale", 1.0))
+    size = 2 * max_lag + 1
+    delta = np.zeros((size, size))
+    delta[max_lag, max_lag] = 1.0
+    if s <= 1.0:
+        return delta
+    det = prep["det"]
+    ny, nx = det.shape
+    y0, x0 = max(0, (ny - window) // 2), max(0, (nx - window) // 2)
+    img = np.asarray(det[y0:y0 + window, x0:x0 + window], float)
+    good = np.isfinite(img) & ~prep["bad"][y0:y0 + window, x0:x0 + window]
+    med = np.median(img[good])
+    sig = 1.4826 * np.median(np.abs(img[good] - med))
+    good &= np.abs(img - med) < 3 * sig
+    v = np.where(good, img - np.mean(img[good]), 0.0)
+    m = good.astype(float)
+    num = fftconvolve(v, v[::-1, ::-1], mode="full")
+    den = fftconvolve(m, m[::-1, ::-1], mode="full")
+    cy, cx = v.shape[0] - 1, v.shape[1] - 1
+    sl = (slice(cy - max_lag, cy + max_lag + 1), slice(cx - max_lag, cx + max_lag + 1))
+    acov = num[sl] / np.maximum(den[sl], 1.0)
+    rho = acov / acov[max_lag, max_lag]
+    return (rho * s * s - delta) / (s * s - 1.0)
+
+
+def _correlated_centroid_factor(rho, sig_win):
+    """Variance ratio (x, y) of a windowed centroid on noise of autocorrelation ``rho`` vs white
+    noise of the same per-pixel σ: Σ_ij g_i g_j ρ(i−j) / Σ_i g_i² with g = w·d, the window's
+    first-moment weights (d = offset along the axis, w = exp(−r²/2σ_w²) within 4 σ_w)."""
+    from scipy.signal import fftconvolve
+
+    out = np.ones((len(sig_win), 2))
+    lag = rho.shape[0] // 2
+    for sw in np.unique(np.round(sig_win, 2)):
+        r = int(np.clip(np.ceil(4 * sw), 2, 40))
+        k = np.arange(-r, r + 1, dtype=float)
+        dx, dy = np.meshgrid(k, k)
+        w = np.where(dx**2 + dy**2 <= 16 * sw * sw, np.exp(-(dx**2 + dy**2) / (2 * sw * sw)), 0.0)
+        sel = np.round(sig_win, 2) == sw
+        for axis, d in enumerate((dx, dy)):
+            g = w * d
+            conv = fftconvolve(g, rho[::-1, ::-1] if r >= lag else rho[lag - r:lag + r + 1, lag - r:lag + r + 1][::-1, ::-1],
+                               mode="same")
+            out[sel, axis] = max(float(np.sum(g * conv) / np.sum(g * g)), 0.0)
+    return out
 
 
 def _star_shaped(sharpness, minor_sigma, snr, sharpness_err, locus, n_sigma=3.0):
