@@ -127,3 +127,33 @@ def test_correlated_confusion_is_measured_and_calibrates_pulls():
     _add_crowding_errors(prep, cat, state)
     assert state["crowding_correlation_factor"] != 1.0
     assert 0.85 <= _pull_std(cat, xs, ys) <= 1.15
+
+
+def _flt_47tuc():
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("spherical_geometry")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / "tests" / "data" / "j8bt06nyq_flt.fits"
+    return path if path.exists() else None
+
+
+def test_real_47tuc_fast_path_classes_the_cluster_stars_point_and_reports_crowding():
+    import warnings
+
+    from helpers.sources import extract_sources_fits
+
+    path = _flt_47tuc()
+    if path is None:
+        pytest.skip("47 Tuc ACS/HRC flt not found: install spherical-geometry 1.4.0 (ships tests/data/j8bt06nyq_flt.fits)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cat = extract_sources_fits(path, progress=False, use_psf_fit=False)
+    bright = np.asarray(cat["snr"]) > 20
+    # issue #13: >= 70 % of the SNR > 20 sources of a globular cluster classed point (was 64.5 %)
+    assert np.mean(np.asarray(cat["kind"])[bright] == "point") >= 0.70
+    # the windowed errors carry the measured confusion (smooth on the PSF scale: factor > 1)
+    assert cat.meta["crowding_sigma_median"] > 0
+    assert cat.meta["crowding_correlation_factor"] > 1.5
