@@ -434,8 +434,8 @@ def _correlated_centroid_factor(rho, sig_win):
         sel = np.round(sig_win, 2) == sw
         for axis, d in enumerate((dx, dy)):
             g = w * d
-            conv = fftconvolve(g, rho[::-1, ::-1] if r >= lag else rho[lag - r:lag + r + 1, lag - r:lag + r + 1][::-1, ::-1],
-                               mode="same")
+            kernel = rho if r >= lag else rho[lag - r:lag + r + 1, lag - r:lag + r + 1]
+            conv = fftconvolve(g, kernel[::-1, ::-1], mode="same")
             out[sel, axis] = max(float(np.sum(g * conv) / np.sum(g * g)), 0.0)
     return out
 
