@@ -402,9 +402,8 @@ def real_files():
               f"confusion {cat.meta.get('confusion_scale', 1.0):.1f}x")
         check(len(cat) >= 2000, f"47 Tuc {label}: {len(cat)} sources (target >= 2000)")
         check(elapsed <= 30.0, f"47 Tuc {label}: {elapsed:.1f} s (target <= 30 s, load average {os.getloadavg()[0]:.1f})")
-        # reported, not gated: the issue's target is not met yet (see the #13 report)
-        print(f"    [{'ok' if point >= 0.7 else 'open'}] 47 Tuc {label}: {point:.0%} of {bright.sum()} SNR > 20 "
-              "sources classed point (target >= 70 %, open)")
+        check(point >= 0.7, f"47 Tuc {label}: {point:.1%} of {bright.sum()} SNR > 20 sources classed point "
+              "(target >= 70 %)")
     check(abs(fwhm["fast"] / fwhm["full"] - 1) < 0.01, f"47 Tuc: fast and full paths read the same FWHM "
           f"({fwhm['fast']:.3f} / {fwhm['full']:.3f} px)")
     lib = library_psf("ACS/HRC", "F606W", 0.025)
@@ -417,17 +416,44 @@ def real_files():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             wcs = WCS(h["SCI"].header, h)
-    img, px, py = simulate.inject_gaussian_stars(sci, float(np.median(err)), np.random.default_rng(47), psf=lib,
-                                                 spacing=64, snr_range=(30.0, 300.0))
     meta = {"instrument": "ACS/HRC", "filter": "F606W", "pixel_scale": 0.025, "image_frame": "detector"}
+    # Stars are placed only where they can be recovered: where the flt's own sources (its fast-path
+    # catalog) put less than 20 % of the injected star's peak at its centre; the rest sit in bright
+    # stars' wings, below the local confusion, and say nothing about the error model.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        base = sources.extract_sources(sci, wcs, error=err, mask=bad, progress=False, use_psf_fit=False, meta=meta)
+    n_grid = len(np.arange(40, sci.shape[0] - 40, 32)) ** 2
+    img, px, py = simulate.inject_gaussian_stars(sci, float(np.median(err)), np.random.default_rng(47), psf=lib,
+                                                 spacing=32, snr_range=(30.0, 300.0),
+                                                 avoid=(base["x"], base["y"], base["flux"]))
+    print(f"    47 Tuc injection: {len(px)} of {n_grid} grid positions free of the flt's own sources' light "
+          "(< 20 % of the injected peak)")
     for label, use_psf in (("windowed", False), ("PSF fit", True)):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             cat = sources.extract_sources(img, wcs, error=err, mask=bad, progress=False, use_psf_fit=use_psf, meta=meta)
         pulls = _injected_pulls(cat, px, py, flags_off=1 | 2 | 8)
+        n_found = len(_injected_pulls(cat, px, py)) // 2
+        if label == "windowed":
+            # found fraction against the injected star's SNR on the confusion noise (detection is at
+            # threshold x confusion): the faint ones are below the crowded field's detection limit
+            added = img - sci
+            peak = np.array([added[int(round(y)) - 2:int(round(y)) + 3, int(round(x)) - 2:int(round(x)) + 3].max()
+                             for x, y in zip(px, py)])
+            peak_conf = peak / (np.median(err) * cat.meta.get("confusion_scale", 1.0))
+            d_found = np.array([np.min(np.hypot(np.asarray(cat["x"]) - x, np.asarray(cat["y"]) - y)) < 1.0
+                                for x, y in zip(px, py)])
+            cells = []
+            for lo, hi in ((0, 2), (2, 4), (4, 8), (8, np.inf)):
+                b = (peak_conf >= lo) & (peak_conf < hi)
+                cells.append(f"peak {lo:g}-{hi:g} confusion-σ: {d_found[b].sum()}/{b.sum()}")
+            print("    47 Tuc injection found: " + "; ".join(cells))
         print(f"    [{'ok' if 0.85 <= np.std(pulls) <= 1.15 else 'open'}] 47 Tuc flt (sky not subtracted) {label}: "
-              f"{len(pulls) // 2} of {len(px)} injected stars, pull std {np.std(pulls):.2f}, robust "
-              f"{1.4826 * np.median(np.abs(pulls)):.2f} (target 0.85-1.15, open: crowding errors not modelled)")
+              f"{n_found} of {len(px)} injected stars found within 1 px, {len(pulls) // 2} unflagged: pull std "
+              f"{np.std(pulls):.2f}, robust {1.4826 * np.median(np.abs(pulls)):.2f} (target 0.85-1.15; crowding "
+              f"term median {cat.meta.get('crowding_sigma_median', float('nan')):.1f} image units, confusion correlation "
+              f"{cat.meta.get('crowding_correlation_factor', 1.0):.2f})")
 
 
 def _injected_pulls(cat, px, py, flags_off=0):

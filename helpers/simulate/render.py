@@ -112,7 +112,8 @@ def _galaxy_stamps(rows, x, y, flux, psf_kernel, scale):
         yield ix - radius, iy - radius, img
 
 
-def inject_gaussian_stars(image, sky_sigma, rng, fwhm=2.5, spacing=42, margin=40, snr_range=(15.0, 150.0), psf=None):
+def inject_gaussian_stars(image, sky_sigma, rng, fwhm=2.5, spacing=42, margin=40, snr_range=(15.0, 150.0), psf=None,
+                          avoid=None, max_contamination=0.2):
     """Add Gaussian stars on a jittered grid to a (real) image: the injection test of a noise model.
 
     Parameters
@@ -133,12 +134,27 @@ def inject_gaussian_stars(image, sky_sigma, rng, fwhm=2.5, spacing=42, margin=40
         Render the stars with this pixel-integrated, oversampled model instead of a Gaussian (an
         injection test of a PSF fit with the PSF the extraction uses on the image); ``fwhm`` is then
         ignored. Same draws, so the positions and SNRs equal the Gaussian injection's.
+    avoid : (x, y, flux) of array, optional
+        Sources already in the image (0-based pixels; total flux, image units), e.g. a catalog of
+        it. A grid position is skipped when their light at its centre, rendered with the same
+        profile, exceeds ``max_contamination`` x the injected star's peak: on a crowded image (a
+        globular cluster) a star placed in a bright star's wings is below the local confusion and is
+        not recoverable by any extractor, so counting it as "lost" says nothing about the extraction.
+        The draws are made for the whole grid first, so the kept stars are a subset of those
+        injected without ``avoid``.
+    max_contamination : float
+        Largest neighbours' light at the centre, in units of the injected star's peak pixel.
 
     Returns
     -------
     injected : ndarray of float32
     x, y : ndarray
         True 0-based positions of the injected stars, pixels.
+
+    Raises
+    ------
+    WorkbookError
+        ``avoid`` leaves no free grid position, or is not three arrays of one length.
     """
     n = image.shape[0]
     sig = fwhm / 2.3548
@@ -148,6 +164,9 @@ def inject_gaussian_stars(image, sky_sigma, rng, fwhm=2.5, spacing=42, margin=40
     py = py.ravel() + rng.uniform(-0.5, 0.5, py.size)
     snr = 10 ** rng.uniform(np.log10(snr_range[0]), np.log10(snr_range[1]), px.size)
     out = image.astype(np.float32).copy()
+    if avoid is not None:
+        free = _free_positions(px, py, snr, sky_sigma, avoid, max_contamination, psf, sig)
+        px, py, snr = px[free], py[free], snr[free]
     if psf is not None:
         return _inject_psf_stars(out, psf, sky_sigma, px, py, snr), px, py
     flux = snr * sky_sigma * np.sqrt(4 * np.pi * sig**2)
@@ -181,3 +200,54 @@ def _inject_psf_stars(out, psf, sky_sigma, px, py, snr, half=12):
         xs = slice(max(x0, 0), min(x0 + 2 * half + 1, out.shape[1]))
         out[ys, xs] += (flux * stamp[ys.start - y0:ys.stop - y0, xs.start - x0:xs.stop - x0]).astype(np.float32)
     return out
+
+
+def _free_positions(px, py, snr, sky_sigma, avoid, max_contamination, psf, sig):
+    """True where the light of the ``avoid`` sources at (px, py) is below ``max_contamination`` x the
+    peak of the star injected there (same profile: the PSF model, or the Gaussian of σ ``sig``)."""
+    from ..errors import WorkbookError
+
+    try:
+        ax, ay, af = (np.asarray(v, float).ravel() for v in avoid)
+    except (TypeError, ValueError):
+        raise WorkbookError("avoid must be (x, y, flux) arrays of the sources already in the image") from None
+    if not (ax.size == ay.size == af.size):
+        raise WorkbookError(f"avoid: x, y and flux have {ax.size}, {ay.size} and {af.size} values; "
+                            "give one (x, y, flux) per source") from None
+    good = np.isfinite(ax) & np.isfinite(ay) & np.isfinite(af) & (af > 0)
+    ax, ay, af = ax[good], ay[good], af[good]
+    if psf is not None:
+        prf = _PRF(psf)
+        k = np.arange(-12, 13, dtype=float)
+        centred = prf.sample(*np.meshgrid(k, k))
+        centred = centred / centred.sum()
+        peak = float(centred.max())
+        star_flux = snr * sky_sigma / np.sqrt(np.sum(centred**2))  # as _inject_psf_stars (optimal SNR)
+        reach = float(prf.half_pix)
+
+        def profile(dx, dy):
+            return prf.sample(dx, dy) / prf.sample(np.zeros(1), np.zeros(1))[0] * peak
+    else:
+        peak = 1.0 / (2 * np.pi * sig**2)
+        star_flux = snr * sky_sigma * np.sqrt(4 * np.pi * sig**2)
+        reach = 8.0 * sig
+
+        def profile(dx, dy):
+            return peak * np.exp(-(dx**2 + dy**2) / (2 * sig**2))
+
+    from scipy.spatial import cKDTree
+
+    tree = cKDTree(np.column_stack([ax, ay])) if ax.size else None
+    free = np.ones(px.size, bool)
+    for i in range(px.size):
+        near = tree.query_ball_point([px[i], py[i]], reach) if tree is not None else []
+        if not near:
+            continue
+        near = np.asarray(near)
+        light = float(np.sum(af[near] * profile(ax[near] - px[i], ay[near] - py[i])))
+        free[i] = light <= max_contamination * star_flux[i] * peak
+    if not free.any():
+        raise WorkbookError(f"no grid position is free of the avoided sources' light (all {px.size} hold more than "
+                            f"{max_contamination:g}x an injected star's peak); use a smaller spacing or a larger "
+                            "max_contamination")
+    return free
