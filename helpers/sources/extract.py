@@ -395,3 +395,5 @@ def extract_sources_fits(path, *, mask=None, progress=None, meta=None, **options
                                **options)
     finally:
         info["hdul"].close()
+        if info.get("raw_hdul") is not None:
+            info["raw_hdul"].close()
