@@ -232,3 +232,29 @@ def test_issue_13_target_on_the_drizzled_products(which, request, tmp_path):
     for row in rows:
         assert row["psf_over_crb"] <= 1.15, row
         assert 0.9 <= row["pull_psf"] <= 1.1 and 0.9 <= row["pull_windowed"] <= 1.1, row
+
+
+def test_unsigned_dq_stored_with_bzero_is_read_tile_by_tile(nircam, tmp_path):
+    """JWST cal/i2d and HST flt write DQ as unsigned integers, which FITS stores as signed ones with
+    BZERO; astropy refuses to memory-map scaled data. The DQ is read unscaled and offset by hand, on
+    the whole-image path and the tiled one, and its high bits survive the offset."""
+    from helpers.sources import extract_sources_fits
+
+    path = nircam.writeto(tmp_path / "tb_nrc_i2d.fits")
+    ny, nx = nircam.sci.shape
+    dq = np.zeros((ny, nx), np.uint32)
+    dq[100:110, 200:210] = 1  # DO_NOT_USE: masked
+    dq[300:320, 50:60] = np.uint32(2**31)  # a high bit only (JWST 'REFERENCE_PIXEL' is 2**31): not masked
+    with fits.open(path) as hdul:
+        hdul.append(fits.ImageHDU(dq, name="DQ"))
+        hdul.writeto(tmp_path / "with_dq.fits")
+    with fits.open(tmp_path / "with_dq.fits", memmap=True) as hdul:
+        assert hdul["DQ"].header["BZERO"] == 2**31  # the layout that crashed
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        whole = extract_sources_fits(tmp_path / "with_dq.fits", use_psf_fit=False)
+        tiled = extract_sources_fits(tmp_path / "with_dq.fits", use_psf_fit=False, tile_size=256)
+    assert whole.meta["dq_masked_pixels"] == 100
+    assert len(whole) > 100 and abs(len(tiled) - len(whole)) <= 2
+    near = (np.abs(whole["x"] - 205) < 8) & (np.abs(whole["y"] - 105) < 8)
+    assert np.all(np.asarray(whole["flags"])[near] & 8)  # sources on the masked pixels are flagged masked
