@@ -304,6 +304,8 @@ def _extract(reader, wcs, opts_in, meta):
             "noise_pixel_scale": sky["pixel_scale"], "noise_scale_applied": bool(sky["scale_applied"]),
             "noise_correlation": {f"{k}x{k}": round(v, 3) for k, v in sky["correlation"].items()},
             "noise_correlation_factor": float(sky["correlation_factor"]),
+            # the Poisson term model/gain scaled by the drizzled per-pixel variance ratio (no ERR plane)
+            "noise_poisson_variance_ratio": sky.get("poisson_variance_ratio"),
         })
     if len(cat) == 0:
         warnings.warn(f"no sources above {opts['threshold']:g} sigma; the catalog is empty "

@@ -93,3 +93,31 @@ def correlation_factor(correlation, fwhm_pix):
     scale = float(np.clip(1.5 * fwhm_pix, 1.0, sizes[-1]))
     factor = float(np.interp(np.log(scale), np.log(sizes), ratios))
     return factor if factor >= CORRELATION_APPLY_MIN else 1.0
+
+
+def resampled_variance_ratio(correlation):
+    """Per-pixel variance of resampled (drizzled) noise relative to the noise it was made from.
+
+    Drizzling conserves flux, so the variance of a sum over a block much larger than the kernel is
+    the sum of the input pixels' variances; per pixel it is spread into correlated neighbours, whose
+    per-pixel variance is smaller by the large-block ratio squared. A source's Poisson variance in a
+    drizzled pixel, ``model / gain`` in the exposures, is reduced by the same ratio (the sky's
+    variance is measured directly and already is). On the drizzled test bed (ACS/WFC F814W, pixfrac 1,
+    0.05"/px, EXP weights) the 8x8 block ratio is 1.38, so the ratio is 0.52; without it PSF-fit
+    pulls were 0.76-0.85 (errors ~25 % too large) in every SNR bin.
+
+    Parameters
+    ----------
+    correlation : dict
+        ``{block: ratio}`` from `measure_sky_noise`.
+
+    Returns
+    -------
+    ratio : float
+        Dimensionless, in (0, 1]; 1 when nothing was measured or the correlation is below
+        `CORRELATION_APPLY_MIN` (white noise).
+    """
+    if not correlation:
+        return 1.0
+    largest = float(correlation[max(correlation)])
+    return 1.0 / largest**2 if largest >= CORRELATION_APPLY_MIN else 1.0
