@@ -187,6 +187,35 @@ def test_correlated_noise_is_what_the_noise_module_measures(acs):
     assert resampled_variance_ratio({2: 1.01, 4: 1.02, 8: 1.03}) == 1.0  # white noise: nothing applied
 
 
+def test_position_errors_inflate_by_the_derivative_kernels_factor(acs):
+    """The truth: a position estimator's weights (∂PSF/∂x, lobes of both signs) applied to the noise
+    of a source-free drizzle scatter by exactly the inflation the sky autocorrelation of the product
+    with stars predicts, which is below the block-sum (flux) factor."""
+    from scipy import ndimage
+
+    from helpers.sources.noise import correlation_factor, measure_sky_noise, position_correlation_factor
+
+    empty = make_drizzled(_truth(23.0, 0.05, 0, 3), "ACS/WFC", "F814W", shape=(512, 512), out_scale=0.04,
+                          pixfrac=0.8, exptime=500.0, sky=0.08, seed=12, name="tb_empty2")
+    ctx = empty.extensions["CTX"]
+    ys, xs = np.nonzero(ctx == 15)
+    noise = empty.sci[ys.min() + 8:ys.max() - 8, xs.min() + 8:xs.max() - 8].astype(float)
+    noise = (noise - noise.mean()) / noise.std()
+    fwhm = 2.5
+    sig = fwhm / 2.3548
+    yy, xx = np.mgrid[-8:9, -8:9].astype(float)
+    g = xx * np.exp(-(xx**2 + yy**2) / (2 * sig**2))
+    est = ndimage.correlate(noise, g, mode="constant")[10:-10, 10:-10]
+    truth_factor = np.std(est) / np.sqrt(np.sum(g * g))
+    w = acs.extensions["WHT"]
+    sky = measure_sky_noise(np.where(w > 0, acs.sci * np.sqrt(w), 0.0))
+    predicted = position_correlation_factor(sky["autocorrelation"], fwhm)
+    assert truth_factor > 1.1  # drizzling inflates position errors too
+    assert predicted == pytest.approx(truth_factor, rel=0.05)
+    assert predicted < correlation_factor(sky["correlation"], fwhm)
+    assert position_correlation_factor(None, fwhm) is None
+
+
 def test_bad_inputs_are_refused_in_one_line():
     truth = _truth(10.0, 0.05, 5, 1)
     for kwargs, match in ((dict(pixfrac=0.0), "pixfrac"), (dict(pixfrac=1.5), "pixfrac"),
