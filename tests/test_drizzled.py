@@ -175,6 +175,45 @@ def test_correlated_noise_is_what_the_noise_module_measures(acs):
     measured = measure_sky_noise(normalized)["correlation"]
     for b in (2, 4, 8):
         assert measured[b] == pytest.approx(truth_ratio[b], rel=0.06)
+    # The per-pixel variance drizzling leaves (relative to the noise it spread) is the large-block
+    # limit of the ratio: 8x8 is within 15 % of it (32x32 sums of the source-free product: 0.43, the
+    # 8x8 estimate 0.49 at 0.04"/px pixfrac 0.8; the Poisson term it scales is part of the variance only).
+    from helpers.sources.noise import resampled_variance_ratio
+
+    b = 32
+    ny, nx = (noise.shape[0] // b) * b, (noise.shape[1] // b) * b
+    sums = noise[:ny, :nx].reshape(ny // b, b, nx // b, b).sum(axis=(1, 3))
+    assert resampled_variance_ratio(measured) == pytest.approx((b * sigma / np.std(sums)) ** 2, rel=0.15)
+    assert resampled_variance_ratio({2: 1.01, 4: 1.02, 8: 1.03}) == 1.0  # white noise: nothing applied
+
+
+def test_position_errors_inflate_by_the_derivative_kernels_factor(acs):
+    """The truth: a position estimator's weights (∂PSF/∂x, lobes of both signs) applied to the noise
+    of a source-free drizzle scatter by exactly the inflation the sky autocorrelation of the product
+    with stars predicts, which is below the block-sum (flux) factor."""
+    from scipy import ndimage
+
+    from helpers.sources.noise import correlation_factor, measure_sky_noise, position_correlation_factor
+
+    empty = make_drizzled(_truth(23.0, 0.05, 0, 3), "ACS/WFC", "F814W", shape=(512, 512), out_scale=0.04,
+                          pixfrac=0.8, exptime=500.0, sky=0.08, seed=12, name="tb_empty2")
+    ctx = empty.extensions["CTX"]
+    ys, xs = np.nonzero(ctx == 15)
+    noise = empty.sci[ys.min() + 8:ys.max() - 8, xs.min() + 8:xs.max() - 8].astype(float)
+    noise = (noise - noise.mean()) / noise.std()
+    fwhm = 2.5
+    sig = fwhm / 2.3548
+    yy, xx = np.mgrid[-8:9, -8:9].astype(float)
+    g = xx * np.exp(-(xx**2 + yy**2) / (2 * sig**2))
+    est = ndimage.correlate(noise, g, mode="constant")[10:-10, 10:-10]
+    truth_factor = np.std(est) / np.sqrt(np.sum(g * g))
+    w = acs.extensions["WHT"]
+    sky = measure_sky_noise(np.where(w > 0, acs.sci * np.sqrt(w), 0.0))
+    predicted = position_correlation_factor(sky["autocorrelation"], fwhm)
+    assert truth_factor > 1.1  # drizzling inflates position errors too
+    assert predicted == pytest.approx(truth_factor, rel=0.05)
+    assert predicted < correlation_factor(sky["correlation"], fwhm)
+    assert position_correlation_factor(None, fwhm) is None
 
 
 def test_bad_inputs_are_refused_in_one_line():
@@ -205,25 +244,28 @@ def _scores(product, tmp_path):
 @pytest.mark.parametrize("which", ["acs_native", "nircam"])
 def test_extraction_on_the_drizzled_products_is_calibrated_where_measured(which, request, tmp_path):
     """A regression guard on what helpers.sources already does on the drizzled test bed (pixfrac 1,
-    native scale): the drizzle correlation is measured and applied, errors are right within 40 % in
+    native scale): the drizzle correlation is measured and applied, errors are right within 20 % in
     every SNR bin of the PSF path and below SNR 100 for the windowed one (pulls 1.3-1.8 before #13's
-    noise work; at SNR 100-300 the windowed errors are ~2x too large, see the report), and the PSF fit
-    stays within 1.35x the exposures' bound below SNR 100. The issue's own target is the strict xfail below."""
+    noise work; at SNR 100-300 the windowed errors are ~1.4x too large on NIRCam), and the PSF fit
+    stays within 1.3x the exposures' bound below SNR 100 (NIRCam SNR 30-100: 1.84x with the ePSF on a
+    4x grid from 54 stars, 1.24x on the 2x grid). The issue's own target is the strict xfail below."""
     product = request.getfixturevalue(which)
     cat, rows = _scores(product, tmp_path)
     assert cat.meta["noise_correlation_factor"] > 1.05  # the correlation was seen and applied
     for row in rows:
         assert row["n"] >= 15, row
         if row["n_psf"] >= 15:
-            assert 0.6 < row["pull_psf"] < 1.4, row
+            assert 0.8 < row["pull_psf"] < 1.2, row
         if row["snr_hi"] <= 100 and row["n_psf"] >= 15:
-            assert row["psf_over_crb"] < 1.35, row
-            assert 0.6 < row["pull_windowed"] < 1.4, row
+            assert row["psf_over_crb"] < 1.3, row
+            assert 0.8 < row["pull_windowed"] < 1.2, row
 
 
-@pytest.mark.xfail(strict=True, reason="issue #13 target not met yet by helpers.sources (engineer 'real'): "
-                   "PSF-fit scatter 1.4-2.6x the exposures' bound at SNR 100-300, pulls 0.83-0.87 on ACS "
-                   "(bench_drizzled.py prints the figures)")
+@pytest.mark.xfail(strict=True, reason="issue #13 target not met yet by helpers.sources: at pixfrac 1 PSF-fit "
+                   "scatter 1.24x (NIRCam, SNR 30-100) and 1.41x (ACS, SNR 100-300) the exposures' bound, NIRCam "
+                   "SNR 100-300 keeps no PSF fit (ePSF error 0.008 px) and its windowed pulls are 0.75, ACS PSF "
+                   "pulls 0.86 at SNR 30-100 (the rest 0.90-1.16); pixfrac 0.8/0.6: 2.3-3.4x and pulls 1.9-2.8 at "
+                   "SNR 100-300, a sub-pixel-phase dependent drizzled PSF (benchmarks/bench_drizzled.py prints the table)")
 @pytest.mark.parametrize("which", ["acs_native", "nircam"])
 def test_issue_13_target_on_the_drizzled_products(which, request, tmp_path):
     """#13: PSF-fit scatter ≤ 1.15× the exposures' bound at SNR 10–300, pulls 0.9–1.1 in every bin."""
@@ -232,3 +274,29 @@ def test_issue_13_target_on_the_drizzled_products(which, request, tmp_path):
     for row in rows:
         assert row["psf_over_crb"] <= 1.15, row
         assert 0.9 <= row["pull_psf"] <= 1.1 and 0.9 <= row["pull_windowed"] <= 1.1, row
+
+
+def test_unsigned_dq_stored_with_bzero_is_read_tile_by_tile(nircam, tmp_path):
+    """JWST cal/i2d and HST flt write DQ as unsigned integers, which FITS stores as signed ones with
+    BZERO; astropy refuses to memory-map scaled data. The DQ is read unscaled and offset by hand, on
+    the whole-image path and the tiled one, and its high bits survive the offset."""
+    from helpers.sources import extract_sources_fits
+
+    path = nircam.writeto(tmp_path / "tb_nrc_i2d.fits")
+    ny, nx = nircam.sci.shape
+    dq = np.zeros((ny, nx), np.uint32)
+    dq[100:110, 200:210] = 1  # DO_NOT_USE: masked
+    dq[300:320, 50:60] = np.uint32(2**31)  # a high bit only (JWST 'REFERENCE_PIXEL' is 2**31): not masked
+    with fits.open(path) as hdul:
+        hdul.append(fits.ImageHDU(dq, name="DQ"))
+        hdul.writeto(tmp_path / "with_dq.fits")
+    with fits.open(tmp_path / "with_dq.fits", memmap=True) as hdul:
+        assert hdul["DQ"].header["BZERO"] == 2**31  # the layout that crashed
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        whole = extract_sources_fits(tmp_path / "with_dq.fits", use_psf_fit=False)
+        tiled = extract_sources_fits(tmp_path / "with_dq.fits", use_psf_fit=False, tile_size=256)
+    assert whole.meta["dq_masked_pixels"] == 100
+    assert len(whole) > 100 and abs(len(tiled) - len(whole)) <= 2
+    near = (np.abs(whole["x"] - 205) < 8) & (np.abs(whole["y"] - 105) < 8)
+    assert np.all(np.asarray(whole["flags"])[near] & 8)  # sources on the masked pixels are flagged masked

@@ -3,7 +3,7 @@ detection image."""
 
 import numpy as np
 
-from .noise import SCALE_APPLY_TOLERANCE, measure_sky_noise
+from .noise import SCALE_APPLY_TOLERANCE, measure_sky_noise, resampled_variance_ratio
 
 
 class _Noise:
@@ -113,8 +113,14 @@ def _prepare_tile(data, error, weight, mask, opts):
         else:
             weight = weight / np.float32(scale**2)
         sky_noise["scale_applied"] = True
+    gain = opts["gain"]
+    if gain and error is None:
+        # the source's Poisson term in a drizzled pixel is spread into its correlated neighbours like
+        # the sky's (see resampled_variance_ratio); gain is counts per image unit of the exposures
+        gain = gain / resampled_variance_ratio(sky_noise["correlation"])
+        sky_noise["poisson_variance_ratio"] = round(float(opts["gain"] / gain), 3)
     noise = _Noise(error=error, weight=weight, scalar_rms=float(bkg.globalrms) if bkg.globalrms > 0 else 1.0,
-                   gain=opts["gain"])
+                   gain=gain)
     return {"sub": data, "det": det, "det_err": det_err, "bad": bad_or_masked, "edge_bad": bad,
             "user_mask": user_mask, "noise": noise, "any_bad": any_bad, "globalrms": float(bkg.globalrms),
             "sky_noise": sky_noise}

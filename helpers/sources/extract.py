@@ -25,7 +25,8 @@ The catalog this module writes is the input of every later step, so its position
   PSF as a cubic spline of an oversampled pixel-response model: a supplied
   `photutils.psf.ImagePSF` (e.g. the true PSF of a simulation) or an **empirical PSF (ePSF)**
   built from the image's own bright, isolated, unsaturated stars (`build_epsf`, in the spirit of
-  Anderson & King 2000, PASP 112, 1360; oversampling 4). In a single image the ePSF's shape and
+  Anderson & King 2000, PASP 112, 1360; oversampling 4, or 2 for FWHM >= 2 px with fewer than 128
+  stars, see ``epsf._epsf_oversampling``). In a single image the ePSF's shape and
   the stars' sub-pixel positions are degenerate: a model built on windowed centroids inherits
   their phase bias. The ePSF is therefore anchored on tapered centres of mass, which are free of
   phase bias for PSFs band-limited below 1 cycle/pixel (HST and JWST at drizzled scales). The
@@ -41,7 +42,8 @@ The catalog this module writes is the input of every later step, so its position
   Pixels are weighted by 1/variance; the variance is the ``ERR`` array squared when given (it
   includes the source's Poisson noise, as HST and JWST pipelines' ``ERR`` arrays do), otherwise
   the background variance (``1/WHT`` or the background RMS) plus the model's Poisson term
-  (``model/gain``) when ``gain`` is known. Neighbours' fitted models are subtracted and the fit is
+  (``model/gain``, times the drizzled per-pixel variance ratio measured on the sky,
+  ``noise.resampled_variance_ratio``) when ``gain`` is known. Neighbours' fitted models are subtracted and the fit is
   repeated. The 1σ errors are the square roots of the diagonal of the inverse Fisher matrix
   (the covariance of the maximum-likelihood estimate, which reaches the Cramér–Rao bound), scaled
   by √χ²_ν only when the fit is significantly worse than the noise. A source keeps the PSF-fit
@@ -174,7 +176,7 @@ def extract_sources(image, wcs, error=None, mask=None, *, weight=None, threshold
         ``nn_dist`` (pix, nearest other detection). ``meta`` has ``fwhm_pix`` (the same on the fast
         and the full path) and ``fwhm_source``, ``n_tiles``, ``psf_model``, ``psf_source`` (``epsf``,
         ``library`` (drizzlepac), ``model`` (instrument), ``supplied``, ``none``), ``noise_planes``,
-        ``chi2_trend``, ``pixel_convention``, ``timing_s`` and what ``meta`` gave (its ``instrument``,
+        ``chi2_trend``, ``noise_poisson_variance_ratio``, ``pixel_convention``, ``timing_s`` and what ``meta`` gave (its ``instrument``,
         ``filter``, ``pixel_scale``, ``image_frame``, ``pixfrac`` choose the library PSF when the image has
         fewer than 30 bright isolated stars; see `helpers.sources.library`).
 
@@ -313,6 +315,8 @@ def _extract(reader, wcs, opts_in, meta):
             "noise_pixel_scale": sky["pixel_scale"], "noise_scale_applied": bool(sky["scale_applied"]),
             "noise_correlation": {f"{k}x{k}": round(v, 3) for k, v in sky["correlation"].items()},
             "noise_correlation_factor": float(sky["correlation_factor"]),
+            # the Poisson term model/gain scaled by the drizzled per-pixel variance ratio (no ERR plane)
+            "noise_poisson_variance_ratio": sky.get("poisson_variance_ratio"),
         })
     if len(cat) == 0:
         warnings.warn(f"no sources above {opts['threshold']:g} sigma; the catalog is empty "
@@ -404,3 +408,5 @@ def extract_sources_fits(path, *, mask=None, progress=None, meta=None, **options
                                **options)
     finally:
         info["hdul"].close()
+        if info.get("raw_hdul") is not None:
+            info["raw_hdul"].close()

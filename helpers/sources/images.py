@@ -56,8 +56,10 @@ def read_image(path):
     Returns
     -------
     image : dict
-        ``hdul`` (open `~astropy.io.fits.HDUList`, memory-mapped; close it when done), ``sci``,
-        ``err``, ``wht`` (HDUs or None), ``wcs``, ``header`` (primary + science keywords),
+        ``hdul`` (open `~astropy.io.fits.HDUList`, memory-mapped; close it when done), ``raw_hdul``
+        (the same file opened unscaled when a plane has BZERO/BSCALE/BLANK, e.g. a uint32 DQ; else None;
+        close it too), ``sci``, ``err``, ``wht`` (HDUs or None; a scaled plane is a read-only stand-in
+        with ``header``, ``data``, ``section``), ``wcs``, ``header`` (primary + science keywords),
         ``dq`` (HDU or None), ``meta`` (``image, epoch, instrument, filter, pixel_scale, wcsname,
         bunit, distortion`` (the distortion model the WCS carries, or what it ignores), ``image_frame``
         (``detector`` for flt/flc/cal, else ``rectified``), ``pixfrac`` (``D001PIXF``, when present),
@@ -98,8 +100,19 @@ def read_image(path):
         raise WorkbookError(f"{path.name} has no 2-D science image (NAXIS={ndim}); "
                             "give a drizzled drz/drc or i2d product")
     shape = (int(sci.header["NAXIS2"]), int(sci.header["NAXIS1"]))
+    raw = {}
+
+    def unscaled(hdu):
+        # JWST and HST write unsigned DQ (uint32/uint16) as signed integers with BZERO; astropy cannot
+        # memory-map scaled data, so such planes are read unscaled and scaled here, section by section
+        if hdu is None or not _is_scaled(hdu):
+            return hdu
+        if "hdul" not in raw:
+            raw["hdul"] = fits.open(path, memmap=True, do_not_scale_image_data=True)
+        return _ScaledPlane(hdu, raw["hdul"][hdul.index_of(hdu)])
+
     try:
-        err, wht, dq, notes, noise = _auxiliary_planes(hdul, names, sci, shape, path.name)
+        err, wht, dq, notes, noise = _auxiliary_planes(hdul, names, sci, shape, path.name, wrap=unscaled)
         header = hdul[0].header.copy()
         for key, value in sci.header.items():
             if key not in header and key not in ("", "COMMENT", "HISTORY"):
@@ -113,6 +126,8 @@ def read_image(path):
             meta["pixfrac"] = float(header["D001PIXF"])
     except WorkbookError:
         hdul.close()
+        if "hdul" in raw:
+            raw["hdul"].close()
         raise
     if sci.name != "SCI":
         notes.append(f"no SCI extension: the {sci.name or 'primary'} image was taken as the science image")
@@ -124,7 +139,49 @@ def read_image(path):
             warnings.warn(f"{path.name}: {note}", stacklevel=2)
     meta["read_notes"] = "; ".join(notes)
     meta["noise_notes"] = "; ".join(noise_notes)
-    return {"hdul": hdul, "sci": sci, "err": err, "wht": wht, "dq": dq, "wcs": wcs, "header": header, "meta": meta}
+    return {"hdul": hdul, "raw_hdul": raw.get("hdul"), "sci": unscaled(sci), "err": err, "wht": wht, "dq": dq,
+            "wcs": wcs, "header": header, "meta": meta}
+
+
+def _is_scaled(hdu):
+    """True for an image HDU whose stored values need BZERO/BSCALE/BLANK applied."""
+    h = hdu.header
+    return (float(h.get("BZERO", 0) or 0) != 0 or float(h.get("BSCALE", 1) or 1) != 1
+            or ("BLANK" in h and int(h.get("BITPIX", -32)) > 0))
+
+
+class _ScaledPlane:
+    """A scaled (BZERO/BSCALE/BLANK) image HDU read from a memory map, section by section.
+
+    ``hdu`` is the normally opened HDU (header); ``raw`` the same HDU opened with
+    ``do_not_scale_image_data=True``. Integer planes keep integers (uint32 DQ comes back as int64);
+    with BSCALE or BLANK the values are float64 and BLANK pixels NaN.
+    """
+
+    def __init__(self, hdu, raw):
+        self.header, self.name, self._raw = hdu.header, hdu.name, raw
+        self.shape = tuple(int(hdu.header[f"NAXIS{i}"]) for i in range(int(hdu.header["NAXIS"]), 0, -1))
+        self.ndim = len(self.shape)
+        self._bzero = float(hdu.header.get("BZERO", 0) or 0)
+        self._bscale = float(hdu.header.get("BSCALE", 1) or 1)
+        self._blank = hdu.header.get("BLANK") if int(hdu.header.get("BITPIX", -32)) > 0 else None
+
+    @property
+    def section(self):
+        return self
+
+    @property
+    def data(self):
+        return self[tuple(slice(None) for _ in self.shape)]
+
+    def __getitem__(self, key):
+        stored = np.asarray(self._raw.section[key])
+        if self._bscale == 1 and self._blank is None and float(self._bzero).is_integer() and stored.dtype.kind in "iu":
+            return stored.astype(np.int64) + int(self._bzero)
+        out = stored.astype(np.float64) * self._bscale + self._bzero
+        if self._blank is not None:
+            out[stored == int(self._blank)] = np.nan
+        return out
 
 
 # DQ bits masked before detection. HST (ACS/WFC3/WFPC2 data handbooks): 4 bad detector pixel,
@@ -141,7 +198,7 @@ def _sampled(hdu, shape, n_side=512):
     return np.asarray(hdu.data[::step, ::step], dtype=np.float64)
 
 
-def _auxiliary_planes(hdul, names, sci, shape, name):
+def _auxiliary_planes(hdul, names, sci, shape, name, wrap=lambda hdu: hdu):
     """ERR, WHT and DQ HDUs that can be used, with one-line notes on what was assumed.
 
     Raises `WorkbookError` for planes that cannot be right (ERR negative, WHT zero everywhere)."""
@@ -156,7 +213,7 @@ def _auxiliary_planes(hdul, names, sci, shape, name):
             if got != shape:
                 notes.append(f"{ext} has shape {got}, SCI {shape}: {ext} ignored")
                 hdu = None
-        planes[ext] = hdu
+        planes[ext] = wrap(hdu)
     err, wht, dq = planes["ERR"], planes["WHT"], planes["DQ"]
     if err is not None:
         sample = _sampled(err, shape)

@@ -14,7 +14,7 @@ from .centroids import WINDOWED_FLOOR_FWHM, _windowed_errors
 from .detection import _aperture_flux, _fast_tile, _neighbour_distance, _saturated, _stellar_size
 from .epsf import EPSF_FLOOR_FWHM, _epsf_model_error, _image_fwhm, _make_prf
 from .fitting import _core_deficit, _fit_psf, _mask_cores, _psf_error_floor, _refit_minus_neighbours, _render_models
-from .noise import correlation_factor
+from .noise import correlation_factor, position_correlation_factor
 from .psf import _psf_size
 from .stamps import _stamp_any, _stamp_index
 
@@ -306,12 +306,19 @@ def _process_tile(reader, region, core, opts, state):
             "y_win_err": np.sqrt(cat["y_win_err"] ** 2 + win_floor**2), "flux_aper": flux_ap, "flux_aper_err": flux_ap_err, "r50": cat["r50"],
             "npix": cat["npix"], "peak": cat["peak"], "chi2nu": chi2nu, "nn_dist": nn}
     # Correlated (drizzled) noise: every error at the PSF scale grows by the measured block-sum ratio
-    corr = correlation_factor(prep["sky_noise"]["correlation"], state.get("fwhm") or 2 * np.median(cat["r50"]))
-    state.setdefault("sky_noise", dict(prep["sky_noise"], correlation_factor=corr))
+    scale_fwhm = state.get("fwhm") or 2 * np.median(cat["r50"])
+    corr = correlation_factor(prep["sky_noise"]["correlation"], scale_fwhm)
+    # positions: the derivative kernel's own factor from the sky's autocorrelation (smaller than the
+    # block sum's, see position_correlation_factor); fluxes keep the block-sum factor
+    corr_pos = position_correlation_factor(prep["sky_noise"].get("autocorrelation"), scale_fwhm) if corr != 1.0 else None
+    corr_pos = corr if corr_pos is None else float(np.clip(corr_pos, 1.0, corr))
+    state.setdefault("sky_noise", dict(prep["sky_noise"], correlation_factor=corr, position_correlation_factor=corr_pos))
     if corr != 1.0:
-        for name in ("x_err", "y_err", "flux_err", "x_win_err", "y_win_err", "flux_aper_err"):
+        for name in ("flux_err", "flux_aper_err"):
             cols[name] = np.asarray(cols[name]) * corr
-        cols["xy_cov"] = np.asarray(cols["xy_cov"]) * corr**2
+        for name in ("x_err", "y_err", "x_win_err", "y_win_err"):
+            cols[name] = np.asarray(cols[name]) * corr_pos
+        cols["xy_cov"] = np.asarray(cols["xy_cov"]) * corr_pos**2
         cols["snr"] = np.asarray(cols["snr"]) / corr
     return {k: np.asarray(v)[keep] for k, v in cols.items()}
 
