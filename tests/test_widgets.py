@@ -180,6 +180,51 @@ def test_widget_live_with_ipympl_canvas_blits():
     assert res.returncode == 0 and "OK" in res.stdout, res.stderr[-2000:]
 
 
+def test_widget_zoom_costs_one_draw_not_two():
+    """A toolbar zoom asks for one full draw (on release), not one more on the press.
+
+    In a kernel, every comm message ends with pyplot's ``draw_all``, which redraws each stale figure
+    it knows; the zoom press leaves the overlay stale (the equal aspect is re-applied), so a
+    figure in pyplot's list got a useless full draw per zoom, seen as ~100-440 ms in the browser.
+    """
+    pytest.importorskip("ipympl")
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import matplotlib
+        matplotlib.use("module://ipympl.backend_nbagg")
+        import matplotlib.pyplot as plt
+        from matplotlib._pylab_helpers import Gcf
+        from helpers import msa, widgets
+        w = widgets.MSAOverlayWidget(msa.MSAPointing(53.1625, -27.791417, 45.0))
+        canvas = w.scene.fig.canvas
+        canvas.draw()
+        calls = []
+        canvas.draw_idle = lambda *a, **k: calls.append(1)
+        h = canvas.get_renderer().height
+        def mouse(kind, x, y, buttons):
+            canvas.handle_event({"type": kind, "x": x, "y": y, "button": 0, "buttons": buttons, "modifiers": []})
+        canvas.toolbar.zoom()
+        lims = w.scene.ax.get_xlim()
+        mouse("motion_notify", 250, 250, 0)
+        mouse("button_press", 250, 250, 1)
+        assert w.scene.fig.stale  # the press re-applied the aspect
+        Gcf.draw_all()  # what the kernel runs after each comm message
+        assert calls == [], f"the press scheduled {len(calls)} draws"
+        mouse("motion_notify", 300, 300, 1)
+        mouse("button_release", 320, 320, 0)
+        Gcf.draw_all()
+        assert len(calls) >= 1 and w.scene.ax.get_xlim() != lims  # the zoom itself is drawn
+        assert plt.get_fignums() == []  # the widget's figure is not pyplot's
+        print("OK")
+    """)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=str(__import__("pathlib").Path(__file__).resolve().parent.parent))
+    assert res.returncode == 0 and "OK" in res.stdout, res.stderr[-2000:]
+
+
 def test_widget_optimize_moves_the_controls(pointing, field):
     pytest.importorskip("ipywidgets")
     from helpers.planning import score_pointing
