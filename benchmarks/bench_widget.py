@@ -12,7 +12,12 @@ Baselines measured in the same run:
 * updates: the same scene redrawn in full at every move (no blitting) with PNG level 6;
 * zoom / reset: the scene as it was drawn before this round: legend inside the canvas
   (8 x 9.5 in), the whole down-sampled image handed to matplotlib at every draw (no pyramid),
-  PNG frames at zlib level 6 (matplotlib's webagg default).
+  PNG frames at zlib level 6 (matplotlib's webagg default), every reset a full draw (no kept
+  background of the default view).
+
+"reset view" returns to an unchanged default view (zoom in, reset, zoom in...: the kept
+background is blitted); "reset view (after a move)" follows a pointing move, whose new default
+view is drawn in full.
 
 Targets (kernel side, so that the browser sees <= 200 ms per update and < 300 ms per zoom/reset
 with ~50-80 ms of transport and decoding): updates <= 120 ms, zoom and reset <= 200 ms; and each
@@ -45,7 +50,8 @@ from helpers.plotting.msa import OverlayScene, synthetic_wcs  # noqa: E402
 from helpers.widgets import PointingFactory  # noqa: E402
 
 HUDF = (53.1625, -27.791417)
-TARGET_MS = {"update (pointing move)": 120.0, "update (disperser)": 120.0, "zoom": 200.0, "reset view": 200.0}
+TARGET_MS = {"update (pointing move)": 120.0, "update (disperser)": 120.0, "zoom": 200.0, "reset view": 200.0,
+             "reset view (after a move)": 200.0}
 TARGET_RATIO = 0.7
 
 
@@ -87,7 +93,7 @@ def field():
     return make, p, image, wcs, sources, targets
 
 
-def measure(scene, make, p, level, blit=True):
+def measure(scene, make, p, level, blit=True, keep_default_view=True):
     canvas = scene.fig.canvas
     canvas.draw()
     state = {"last": frame_png(canvas, None, level)[0], "k": 0}
@@ -122,8 +128,19 @@ def measure(scene, make, p, level, blit=True):
         send()
 
     def reset():
+        if not keep_default_view:
+            scene._default_bg = None  # as before this round: every reset a full draw
         scene.reset_view()
         send()
+
+    def reset_after_move():
+        state["k"] += 1  # a new default view (it follows the footprint): a full draw either way
+        scene.update(pointing=make(p.ra + 1e-5 * state["k"], p.dec, 45.0 + 0.05 * state["k"]))
+        send()
+        zoom()
+        t0 = time.perf_counter()
+        reset()
+        return 1000 * (time.perf_counter() - t0)
 
     out = {"update (pointing move)": timeit(move), "update (disperser)": timeit(disperser, 4)}
     zooms, resets = [], []
@@ -132,6 +149,8 @@ def measure(scene, make, p, level, blit=True):
         resets.append(timeit(reset, 1)[0])
     out["zoom"] = (min(zooms), statistics.median(zooms))
     out["reset view"] = (min(resets), statistics.median(resets))
+    after_move = [reset_after_move() for _ in range(3)]
+    out["reset view (after a move)"] = (min(after_move), statistics.median(after_move))
     return out
 
 
@@ -146,8 +165,9 @@ def main():
     old = OverlayScene(p, legend=True, figsize=(8.0, 9.5), **kw)
     old._pyramid = old._pyramid[:1]  # the whole down-sampled image at every draw, as before
     old._fit_image_to_view()
-    base_view = measure(old, make, p, level=6)
+    base_view = measure(old, make, p, level=6, keep_default_view=False)
     base["zoom"], base["reset view"] = base_view["zoom"], base_view["reset view"]
+    base["reset view (after a move)"] = base_view["reset view (after a move)"]
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; best of several runs (median)")
     print(f"{'control':26s} {'time':>9s} {'(median)':>10s} {'target':>8s} {'baseline':>10s} {'ratio':>7s}")
     failed = False
@@ -155,7 +175,8 @@ def main():
         t, med = res[name]
         b, _ = base[name]
         ratio = t / b
-        ok = t <= target and ratio <= TARGET_RATIO
+        # after a move the reset is a full draw, as before: its ratio is shown, only its time is a target
+        ok = t <= target and (ratio <= TARGET_RATIO or name == "reset view (after a move)")
         failed |= not ok
         print(f"{name:26s} {t:7.1f}ms ({med:6.1f}ms) {target:6.0f}ms {b:8.1f}ms {ratio:7.2f}  {'OK' if ok else 'MISSED'}")
     c = new.counts

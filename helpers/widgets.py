@@ -228,6 +228,25 @@ def _fast_png(canvas):
     return True
 
 
+def _unregistered_live_figure(figsize):
+    """An ipympl figure that only the widget (and its toolbar) draws: not in pyplot's figure list.
+
+    After every comm message (a mouse press, a button click) ``comm`` fires IPython's
+    ``post_execute``, and pyplot's hook then calls ``draw_idle`` on every stale figure it knows.
+    A zoom press leaves the overlay stale (``get_position`` re-applies the equal aspect), so each
+    zoom cost a useless full draw before the real one (about 100-440 ms under load, seen in the
+    browser timeline), and other clicks queued a full redraw behind their blit. The widget
+    draws what it changes itself (blit, or ``canvas.draw`` for a reset) and ipympl's toolbar calls
+    ``draw_idle`` for its zoom, pan and home, so nothing is lost by leaving pyplot out.
+    """
+    import matplotlib.pyplot as plt
+
+    with plt.ioff():  # ioff: ipympl would also queue the figure for display after the cell
+        # the number only names the canvas (ipympl's hidden header): the one pyplot would give
+        manager = plt.new_figure_manager(max(plt.get_fignums(), default=0) + 1, figsize=figsize)
+    return manager.canvas.figure
+
+
 class PointingFactory:
     """Builds every MSA pointing of notebook 04 and its widget with one observation date.
 
@@ -378,12 +397,9 @@ class MSAOverlayWidget:
         self.live = self._live_canvas_available()
         fig = None
         if self.live:
-            import matplotlib.pyplot as plt
-
             # no legend in the canvas (HTML beside it): fewer pixels and no text to redraw per zoom
             figsize = figsize or ((6.0, 6.2) if disperser is not None else (6.0, 5.5))
-            with plt.ioff():
-                fig = plt.figure(figsize=figsize)
+            fig = _unregistered_live_figure(figsize)
             fig.canvas.header_visible = False
             fig.canvas.toolbar_position = "left"
             _fast_png(fig.canvas)

@@ -180,6 +180,51 @@ def test_widget_live_with_ipympl_canvas_blits():
     assert res.returncode == 0 and "OK" in res.stdout, res.stderr[-2000:]
 
 
+def test_widget_zoom_costs_one_draw_not_two():
+    """A toolbar zoom asks for one full draw (on release), not one more on the press.
+
+    In a kernel, every comm message ends with pyplot's ``draw_all``, which redraws each stale figure
+    it knows; the zoom press leaves the overlay stale (the equal aspect is re-applied), so a
+    figure in pyplot's list got a useless full draw per zoom, seen as ~100-440 ms in the browser.
+    """
+    pytest.importorskip("ipympl")
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import matplotlib
+        matplotlib.use("module://ipympl.backend_nbagg")
+        import matplotlib.pyplot as plt
+        from matplotlib._pylab_helpers import Gcf
+        from helpers import msa, widgets
+        w = widgets.MSAOverlayWidget(msa.MSAPointing(53.1625, -27.791417, 45.0))
+        canvas = w.scene.fig.canvas
+        canvas.draw()
+        calls = []
+        canvas.draw_idle = lambda *a, **k: calls.append(1)
+        h = canvas.get_renderer().height
+        def mouse(kind, x, y, buttons):
+            canvas.handle_event({"type": kind, "x": x, "y": y, "button": 0, "buttons": buttons, "modifiers": []})
+        canvas.toolbar.zoom()
+        lims = w.scene.ax.get_xlim()
+        mouse("motion_notify", 250, 250, 0)
+        mouse("button_press", 250, 250, 1)
+        assert w.scene.fig.stale  # the press re-applied the aspect
+        Gcf.draw_all()  # what the kernel runs after each comm message
+        assert calls == [], f"the press scheduled {len(calls)} draws"
+        mouse("motion_notify", 300, 300, 1)
+        mouse("button_release", 320, 320, 0)
+        Gcf.draw_all()
+        assert len(calls) >= 1 and w.scene.ax.get_xlim() != lims  # the zoom itself is drawn
+        assert plt.get_fignums() == []  # the widget's figure is not pyplot's
+        print("OK")
+    """)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=str(__import__("pathlib").Path(__file__).resolve().parent.parent))
+    assert res.returncode == 0 and "OK" in res.stdout, res.stderr[-2000:]
+
+
 def test_widget_optimize_moves_the_controls(pointing, field):
     pytest.importorskip("ipywidgets")
     from helpers.planning import score_pointing
@@ -228,3 +273,52 @@ def test_image_shown_at_the_view_resolution(pointing):
     assert x0 <= cx - 60 and x1 >= cx + 60 and y0 <= cx - 60 and y1 >= cx + 60
     scene.reset_view()
     assert scene.image_level == coarse
+
+
+def test_reset_view_reuses_the_default_background_and_shows_the_same_pixels(pointing, field):
+    """A reset after a zoom is a blit over the default view's kept background, pixel for pixel a full draw.
+
+    The reference is a full draw of the same state: the reset may not change what is shown, only skip
+    the WCS axes' redraw. A static layer switched off drops the kept background (next reset: full draw).
+    """
+    image, wcs, t, _ = field
+    scene = OverlayScene(pointing, image=image, wcs=wcs, sources=t, figsize=(6.0, 6.2), legend=False,
+                         dynamic_title=False, disperser="PRISM/CLEAR")
+    canvas = scene.fig.canvas
+    draws = []
+    canvas.mpl_connect("draw_event", lambda _e: draws.append(1))
+
+    def zoom(f):
+        x0, x1 = scene.ax.get_xlim()
+        y0, y1 = scene.ax.get_ylim()
+        scene.ax.set_xlim(x0 + f * (x1 - x0), x1 - 0.5 * f * (x1 - x0))  # not square: the aspect moves the box
+        scene.ax.set_ylim(y0 + f * (y1 - y0), y1 - f * (y1 - y0))
+        canvas.draw()
+
+    canvas.draw()
+    zoom(0.3)
+    scene.reset_view()  # the first reset draws in full and keeps the background
+    zoom(0.25)
+    scene.update(pointing=scene.pointing.offset(0.53, 0.0))  # a move: the default view follows the footprint
+    n = len(draws)
+    scene.reset_view()
+    assert len(draws) == n + 1, "a reset to a new default view must draw it in full"
+    zoom(0.25)
+    scene.update(nod=not scene.nod)  # a change of the animated layers only, while zoomed
+    n = len(draws)
+    scene.reset_view()
+    assert len(draws) == n, "the reset drew the whole figure again"
+    shown = np.asarray(canvas.buffer_rgba()).copy()
+    box = scene.ax.get_position().bounds
+    canvas.draw()  # the reference: a full draw of the same state
+    assert scene.ax.get_position().bounds == pytest.approx(box)
+    reference = np.asarray(canvas.buffer_rgba())
+    assert shown.shape == reference.shape
+    differ = np.any(shown != reference, axis=2)
+    yy, xx = np.nonzero(differ)
+    assert differ.mean() == 0.0, f"{differ.sum()} pixels differ from a full draw (rows {yy.min()}-{yy.max()})"
+    scene.set_layers(sources=False)  # static layer change: the kept background is stale
+    zoom(0.3)
+    n = len(draws)
+    scene.reset_view()
+    assert len(draws) == n + 1
