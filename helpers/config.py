@@ -25,7 +25,7 @@ from pathlib import Path
 
 from .errors import WorkbookError
 from ._io import atomic_path, ensure_writable_dir
-from .validate import require_instance, require_path
+from .validate import require_instance, require_number, require_path, require_text
 
 __all__ = [
     "DEMO_FIELD",
@@ -127,6 +127,24 @@ class FieldConfig:
     extra: dict = dataclasses.field(default_factory=dict)
     created: str = dataclasses.field(
         default_factory=lambda: datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+
+    def __post_init__(self):
+        # a FieldConfig built by hand (not create_field/load_field) is checked here, so a bad value is refused
+        # where it was given rather than deep in a notebook
+        require_text(self.name, "name")
+        if not self.name.strip():
+            raise WorkbookError("name is empty; give a short field name, e.g. 'goods-s'")
+        self.ra = require_number(self.ra, "ra", minimum=0.0, maximum=360.0, example=53.16)
+        self.dec = require_number(self.dec, "dec", minimum=-90.0, maximum=90.0, example=-27.79)
+        self.radius_arcmin = require_number(self.radius_arcmin, "radius_arcmin", minimum=1e-3, example=2.5)
+        self.epoch = require_number(self.epoch, "epoch", minimum=1900.0, maximum=2100.0, example=2027.0)
+        require_path(self.workspace, "workspace")
+        require_text(self.target, "target", allow_none=True)
+        require_instance(self.instruments, (list, tuple), "instruments", "give a list such as ['ACS/WFC', 'NIRCAM']")
+        require_instance(self.live, bool, "live", "give True (query MAST/Gaia) or False (recorded answers)")
+        if self.pointing is not None:
+            require_instance(self.pointing, dict, "pointing", "give {'ra': deg, 'dec': deg, 'apa': deg} or None")
+        require_instance(self.extra, dict, "extra", "give a dict (or leave the default)")
 
     @property
     def path(self):
@@ -502,8 +520,12 @@ def record_own_data(cfg, images=None, targets=None):
         A target list path that does not exist.
     """
     require_instance(cfg, FieldConfig, "cfg", "load it with helpers.config.load_field(field, workspace_root)")
-    if isinstance(images, (str, Path)):
+    if isinstance(images, (str, os.PathLike)):
         images = [images]
+    if images is not None:
+        require_instance(images, (list, tuple), "images", "give a FITS path, a glob, or a list of them")
+    if targets is not None and not isinstance(targets, (str, os.PathLike)):
+        raise WorkbookError(f"targets = {targets!r:.40} is not a file path; give the path of your target list (str)")
     own = [str(require_path(p, "image path").absolute()) for p in (images or [])]
     target_path = None
     if targets:

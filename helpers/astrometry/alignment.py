@@ -227,6 +227,9 @@ def coarse_align(ra1, dec1, ra2, dec2, max_shift_arcsec=6.0, max_rotation_deg=3.
     x2, y2 = sky_to_tangent(ra2[g2], dec2[g2], ra0, dec0, unit="arcsec", far_as_nan=True)
     keep1, keep2 = np.isfinite(x1), np.isfinite(x2)
     x1, y1, x2, y2 = x1[keep1], y1[keep1], x2[keep2], y2[keep2]
+    if x1.size == 0 or x2.size == 0:  # e.g. RA in the wrong unit or sign: nothing near the other's field
+        raise WorkbookError("no source of catalog 1 lies on the sky hemisphere of catalog 2; check that both "
+                            "catalogs cover the same field in degrees")
     r2 = np.hypot(x2, y2)
     if r2.size > max_sources:
         disc = np.partition(r2, int(max_sources) - 1)[int(max_sources) - 1]

@@ -16,12 +16,13 @@ import numpy as np
 
 from ..errors import WorkbookError
 from .budget import error_budget
-from .compare import compare_catalogs
-from .inputs import _col_values
-from .notebook import as_estimate, method_line, pull_estimate, repeatability, repeatability_estimate, usable_sources
+from .compare import ComparisonResult, compare_catalogs
+from .inputs import _col_values, _require_record, _require_table
+from .notebook import _require_catalogs, as_estimate, method_line, pull_estimate, repeatability, repeatability_estimate, usable_sources
 from .references import hsc_reference, select_gaia
 from .tail import per_source_sigma, precision_tail
 from .verdicts import combine_methods
+from ..validate import require_array, require_instance, require_number
 
 __all__ = ["gaia_method", "hsc_method", "assess_catalog", "confirmed_sources", "target_sigmas", "precision_verdict",
            "verdict_report"]
@@ -94,8 +95,11 @@ def assess_catalog(catalogs, name, gaia=None, hsc=None, fit="shift+rotation+scal
         :func:`method_line`), ``messages``, ``catalog`` (the usable sources), ``select`` (the confirmed ones
         among them, :func:`confirmed_sources`, or None for all).
     """
-    if name not in catalogs:
-        raise WorkbookError(f"catalog {name!r} is not among {sorted(catalogs)}; pass one of them")
+    _require_catalogs(catalogs, name)
+    require_number(n_boot, "n_boot", minimum=0, integer=True, example=200)
+    for label, ref in (("gaia", gaia), ("hsc", hsc)):
+        if ref is not None:
+            _require_table(ref, label)
     usable = {k: v[usable_sources(v)] for k, v in catalogs.items()}
     cat = usable[name]
     kw = dict(fit=fit, max_sep=max_sep, n_boot=n_boot, clip_sigma=clip_sigma, error_floor_mas=error_floor_mas)
@@ -148,6 +152,14 @@ def confirmed_sources(cat, comparisons, rep=None, min_sources=30):
     select, message : ndarray of bool or None, str or None
         None, None when every source is confirmed or fewer than ``min_sources`` are (then nothing is left out).
     """
+    _require_table(cat, "cat")
+    require_instance(comparisons, dict, "comparisons", "pass {label: ComparisonResult}")
+    for key, res in comparisons.items():
+        require_instance(res, ComparisonResult, f"comparisons[{key!r}]", "pass what compare_catalogs returned")
+        if len(res.pairs) and np.max(np.asarray(res.pairs["idx_cat"], int)) >= len(cat):
+            raise WorkbookError(f"comparisons[{key!r}] matched rows beyond the {len(cat)} of cat; pass the catalog "
+                                "that comparison was made with")
+    min_sources = require_number(min_sources, "min_sources", minimum=0, integer=True, example=30)
     seen = np.zeros(len(cat), bool)
     for res in comparisons.values():
         seen[np.asarray(res.pairs["idx_cat"], int)] = True
@@ -188,6 +200,10 @@ def target_sigmas(targets, cat, calibration, judged_against=None, name=None, max
     """
     import astropy.units as u
 
+    _require_table(targets, "targets")
+    _require_table(cat, "cat", ("ra_err", "dec_err"))
+    if len(require_array(calibration, "calibration", what="error ratios")) != 2:
+        raise WorkbookError(f"calibration = {calibration!r:.40} is not two ratios; give (k_ra, k_dec)")
     n = len(targets)
     ids = np.asarray(targets["id"]) if "id" in targets.colnames else np.arange(1, n + 1)
     sig_all = per_source_sigma(_col_values(cat, "ra_err", u.mas), _col_values(cat, "dec_err", u.mas), calibration)
@@ -244,6 +260,12 @@ def precision_verdict(combined, cat, budget, cfg=None, name=None, select=None, g
     """
     import astropy.units as u
 
+    _require_record(combined, "combined", ("sigma", "verdict"), "combine_methods")
+    _require_table(cat, "cat", ("ra_err", "dec_err"))
+    _require_record(budget, "budget", ("sigma_1d",), "error_budget")
+    goal_mas = require_number(goal_mas, "goal_mas", minimum=0.0, example=10.0)
+    if targets is not None:
+        _require_table(targets, "targets")
     k = float(combined["sigma"]) / max(float(budget["sigma_1d"]), 1e-9)
     sel = np.ones(len(cat), bool) if select is None else np.asarray(select, bool)
     sig = per_source_sigma(_col_values(cat, "ra_err", u.mas), _col_values(cat, "dec_err", u.mas), (k, k))[sel]
@@ -299,6 +321,10 @@ def verdict_report(combined, estimates, judged=None):
     -------
     str
     """
+    _require_record(combined, "combined", ("verdict", "agreeing", "n_methods", "backed", "outliers"), "combine_methods")
+    require_instance(estimates, dict, "estimates", "pass {method: estimate dict}")
+    if judged is not None:
+        _require_record(judged, "judged", ("sentence", "messages"), "precision_verdict")
     lines = [method_line(k, v) for k, v in estimates.items()]
     lines += ["", judged["sentence"] if judged else combined["verdict"].sentence]
     lines += list(judged["messages"]) if judged else []

@@ -10,8 +10,9 @@ import math
 import numpy as np
 
 from ..errors import WorkbookError
-from .inputs import _col_values
 from .stats import _ci, _mixture_sigma
+from ..validate import require_array, require_number
+from .inputs import _col_values, _require_table
 
 __all__ = [
     "error_budget",
@@ -63,6 +64,10 @@ def error_budget(cat, snr_bins=(3, 10, 30, 100, 300, 1000, 1e9), calibration=1.0
     >>> round(b["sigma_1d"], 2)
     5.0
     """
+    _require_table(cat, "cat")
+    n_boot = require_number(n_boot, "n_boot", minimum=0, integer=True, example=200)
+    require_number(seed, "seed", minimum=0, integer=True, allow_none=True, example=0)
+    error_floor_mas = require_number(error_floor_mas, "error_floor_mas", minimum=0.0, example=0.0)
     import astropy.units as u
     from astropy.table import Table
 
@@ -129,6 +134,15 @@ def catalog_equivalent(sigma, ci, cat, subset, select=None, error_floor_mas=0.0)
     sigma_all, ci_all, factor : float, (float, float), float
         ``factor`` = 1 when the catalog carries no errors.
     """
+    sigma = require_number(sigma, "sigma", minimum=0.0, allow_none=True, example=3.0)
+    if len(require_array(ci, "ci", what="mas")) != 2:
+        raise WorkbookError(f"ci = {ci!r:.40} is not an interval; give (low, high) in mas")
+    _require_table(cat, "cat")
+    subset = require_array(subset, "subset", what="row indices")
+    if subset.size and (subset.min() < 0 or subset.max() >= len(cat) or np.any(subset != np.round(subset))):
+        raise WorkbookError(f"subset holds row indices outside 0..{len(cat) - 1} (or not whole); give rows of cat")
+    subset = subset.astype(int)
+    error_floor_mas = require_number(error_floor_mas, "error_floor_mas", minimum=0.0, example=0.0)
     if "ra_err" not in cat.colnames or "dec_err" not in cat.colnames or sigma is None:
         return sigma, ci, 1.0
     import astropy.units as u

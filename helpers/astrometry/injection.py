@@ -11,8 +11,9 @@ import math
 import numpy as np
 
 from ..errors import WorkbookError
-from .inputs import _col_values
 from .stats import MAD_TO_SIGMA, _bootstrap_order_stats, _ci, _mixture_sigma, robust_sigma
+from .inputs import _col_values, _require_record
+from ..validate import require_instance, require_number
 
 __all__ = [
     "injection_recovery",
@@ -79,6 +80,16 @@ def injection_recovery(image, wcs, psf, extract=None, error=None, n_inject=300, 
     WorkbookError
         Image too small for the injection, the extractor failing, or nothing recovered.
     """
+    if not isinstance(image, np.ndarray) or image.dtype.kind not in "iuf":
+        raise WorkbookError(f"image = {image!r:.40} is not a numeric array; give the 2-D science array (numpy)")
+    from astropy.wcs import WCS
+
+    require_instance(wcs, WCS, "wcs", "pass the image's astropy.wcs.WCS (helpers.validate.celestial_wcs(header))")
+    if not callable(psf) or not hasattr(psf, "copy") or not all(hasattr(psf, p) for p in ("x_0", "y_0", "flux")):
+        raise WorkbookError(f"psf = {psf!r:.40} is not a photutils PSF model; pass e.g. CircularGaussianPRF(fwhm=2.5)")
+    n_inject = require_number(n_inject, "n_inject", minimum=1, integer=True, example=300)
+    require_number(seed, "seed", minimum=0, integer=True, allow_none=True, example=0)
+    n_boot = require_number(n_boot, "n_boot", minimum=0, integer=True, example=200)
     from astropy.table import Table
     from astropy.wcs.utils import proj_plane_pixel_scales
 
@@ -245,6 +256,9 @@ def injection_sigma_model(result, n_boot=100, seed=0):
         ``"injected optimal"`` when the extractor reports no SNR (then the prediction is pessimistic by
         the ratio of the two definitions, ~10% for aperture SNR).
     """
+    _require_record(result, "result", ("stars",), "injection_recovery")
+    n_boot = require_number(n_boot, "n_boot", minimum=0, integer=True, example=100)
+    require_number(seed, "seed", minimum=0, integer=True, allow_none=True, example=0)
     from scipy.optimize import minimize
 
     st = result["stars"]
@@ -294,6 +308,9 @@ def predicted_catalog_sigma(model, snr, select=None):
     sigma, ci : float, (float, float)
         Gaussian-equivalent 1.4826 x MAD of the mixture over the catalog's sources, mas.
     """
+    _require_record(model, "model", ("a", "b"), "injection_sigma_model")
+    if isinstance(snr, (str, bytes, dict)) or np.asarray(snr).dtype.kind not in "iuf":
+        raise WorkbookError(f"snr = {snr!r:.40} is not an array of numbers; give the catalog's 'snr' column")
     snr = np.asarray(snr, float)
     if select is not None:
         snr = snr[np.asarray(select, bool)]

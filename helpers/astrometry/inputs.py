@@ -45,6 +45,29 @@ def _col_values(table, name, unit=None):
     return values
 
 
+def _require_table(table, what, columns=()):
+    """``table`` if it is an astropy Table holding ``columns``; else one `WorkbookError` line."""
+    from astropy.table import Table
+
+    if not isinstance(table, Table):
+        raise WorkbookError(f"{what} is a {type(table).__name__} ({table!r:.40}), not an astropy Table; "
+                            "give the catalog as a Table (e.g. read with Table.read(path))")
+    missing = [c for c in columns if c not in table.colnames]
+    if missing:
+        raise WorkbookError(f"{what} has no column(s) {missing}; give a catalog with {list(columns)} "
+                            "(as helpers.sources.extract_sources writes it)")
+    return table
+
+
+def _require_record(record, what, keys, made_by):
+    """``record`` if it is a dict holding ``keys`` (a result of ``made_by``); else one `WorkbookError` line."""
+    if not isinstance(record, dict) or any(k not in record for k in keys):
+        shown = f"a dict without {[k for k in keys if k not in record]}" if isinstance(record, dict) else \
+            f"a {type(record).__name__} ({record!r:.40})"
+        raise WorkbookError(f"{what} is {shown}; pass the result of {made_by}")
+    return record
+
+
 def _find(table, names):
     for name in names:
         if name in table.colnames:

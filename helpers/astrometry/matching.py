@@ -12,6 +12,7 @@ import numpy as np
 from ..errors import WorkbookError
 from ..skyplane import tangent_point, tangent_to_sky, unit_vectors
 from .inputs import _as_mas, _radec, tangent_plane_mas
+from ..validate import require_number
 
 __all__ = [
     "match",
@@ -129,6 +130,9 @@ def coarse_offset(cat, ref, search_arcsec=3.0, bin_mas=None, max_sources=3000, d
     >>> round(dx, -1), round(dy, -1)
     (1000.0, -500.0)
     """
+    search_arcsec = require_number(search_arcsec, "search_arcsec", minimum=1e-3, maximum=3600.0, example=3.0)
+    bin_mas = require_number(bin_mas, "bin_mas", minimum=1e-3, allow_none=True, example=50.0)
+    max_sources = require_number(max_sources, "max_sources", minimum=1, integer=True, example=3000)
     from scipy.spatial import cKDTree
 
     ra1, dec1, g1 = _radec(cat, "the catalog", drop_nan)

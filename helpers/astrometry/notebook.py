@@ -21,11 +21,11 @@ import numpy as np
 from ..errors import WorkbookError
 from .budget import catalog_equivalent, error_budget
 from .compare import _ASSUMPTION, ComparisonResult, _catalog_epoch, compare_catalogs
-from .inputs import _col_values
+from .inputs import _col_values, _require_record, _require_table
 from .injection import injection_recovery, injection_sigma_model, predicted_catalog_sigma
 from .stats import _ci, _mixture_sigma
 from .threecorner import three_cornered_hat
-from ..validate import require_instance
+from ..validate import require_instance, require_number
 
 __all__ = [
     "load_inputs",
@@ -121,6 +121,7 @@ def load_inputs(cfg):
 def usable_sources(cat):
     """Sources that count for the catalog's scatter: finite errors, not saturated (flag 1) and
     no failed PSF fit (flag 16)."""
+    _require_table(cat, "cat")
     ok = np.ones(len(cat), bool)
     if "flags" in cat.colnames:
         ok &= (np.asarray(cat["flags"], int) & (1 | 16)) == 0
@@ -146,6 +147,10 @@ def as_estimate(obj, cat=None, select=None, label=None, error_floor_mas=0.0):
     """
     if obj is None:
         return None
+    if not isinstance(obj, ComparisonResult):
+        _require_record(obj, "obj", (), "compare_catalogs, error_budget, three_cornered_hat or a method")
+    if cat is not None:
+        _require_table(cat, "cat")
     subset, pairs = None, True
     if isinstance(obj, ComparisonResult):
         sigma, ci, n = obj.sigma, obj.sigma_ci, obj.n_pairs
@@ -165,6 +170,7 @@ def as_estimate(obj, cat=None, select=None, label=None, error_floor_mas=0.0):
         measured = f"nothing (a prediction from the reported errors of {obj['n']} sources)"
         assumption = "the extraction's reported errors are right"
     else:
+        _require_record(obj, "obj", ("sigma", "ci"), "a method (a dict with sigma and ci)")
         sigma, ci, n, what = obj["sigma"], obj["ci"], obj.get("n", 0), obj.get("what", "")
         measured, assumption = obj.get("measured", what), obj.get("assumption", "")
     out = {"sigma": float(sigma), "ci": tuple(map(float, ci)), "n": int(n), "raw_sigma": float(sigma),
@@ -194,6 +200,15 @@ def as_estimate(obj, cat=None, select=None, label=None, error_floor_mas=0.0):
     return out
 
 
+def _require_catalogs(catalogs, main):
+    """Refuse anything but ``{name: Table}`` holding ``main``, in one line."""
+    require_instance(catalogs, dict, "catalogs", "pass {name: source catalog Table}")
+    for key, cat in catalogs.items():
+        _require_table(cat, f"catalogs[{key!r}]")
+    if not isinstance(main, str) or main not in catalogs:
+        raise WorkbookError(f"main = {main!r:.40} is not among the catalogs {sorted(catalogs)}; pass one of their names")
+
+
 def _static_view(cat, keep_kinds=("extended", "galaxy")):
     """Rows of ``cat`` that do not move (galaxies) and their original indices."""
     if "kind" not in cat.colnames:
@@ -219,6 +234,9 @@ def same_visit(a, b, max_days=1.0):
     -------
     bool
     """
+    _require_table(a, "a")
+    _require_table(b, "b")
+    max_days = require_number(max_days, "max_days", minimum=0.0, example=1.0)
     ma, mb = getattr(a, "meta", {}) or {}, getattr(b, "meta", {}) or {}
     if ma.get("visit") is not None and mb.get("visit") is not None:
         return str(ma["visit"]) == str(mb["visit"])
@@ -268,6 +286,7 @@ def repeatability(catalogs, main, fit="shift+rotation+scale", max_sep=0.3, n_boo
         :func:`same_visit`), ``same_visit`` (names of the other catalogs sharing the main one's visit),
         ``notes`` (list of str).
     """
+    _require_catalogs(catalogs, main)
     cat = catalogs[main]
     others = [k for k in catalogs if k != main]
     notes, results = [], {}
@@ -322,6 +341,8 @@ def repeatability_estimate(rep, catalogs, main, select=None, error_floor_mas=0.0
     """The per-catalog estimate of a :func:`repeatability` result (the hat, else the largest pairwise
     comparison), scaled to ``catalogs[main][select]``; flagged ``lower_bound`` (with ``same_visit_pairs``)
     when it rests on catalogs of one visit (:func:`same_visit`). None when nothing could be compared."""
+    _require_record(rep, "rep", ("results", "hat"), "repeatability(catalogs, main)")
+    _require_catalogs(catalogs, main)
     cat, results, hat = catalogs[main], rep["results"], rep["hat"]
     if hat is not None:
         est = as_estimate(hat, cat, select, label=main, error_floor_mas=error_floor_mas)
@@ -362,6 +383,7 @@ def method_line(name, estimate):
     """
     if not estimate:
         return f"{name}: did not run"
+    _require_record(estimate, "estimate", ("sigma", "ci"), "as_estimate (a dict with sigma and ci)")
     lo, hi = estimate["ci"]
     line = f"{name}: measured {estimate.get('measured') or estimate.get('what', '')}"
     raw = estimate.get("raw_sigma", estimate["sigma"])
@@ -398,6 +420,10 @@ def injection_on_image(cat, image_info, n_inject=300, snr_range=(5.0, 1000.0), m
         ((sigma, ci) from the model), ``estimate`` ({sigma, ci, n, what}), ``psf`` (description),
         ``pull`` (per axis or None).
     """
+    _require_table(cat, "cat")
+    _require_record(image_info, "image_info", ("path",), "the field's image list (cfg.extra['images'] entries)")
+    require_number(n_inject, "n_inject", minimum=1, integer=True, example=300)
+    require_number(n_boot, "n_boot", minimum=0, integer=True, example=200)
     data, error, wcs, _, (x0, y0) = read_image(image_info["path"], max_size=max_size)
     psf, psf_what = injection_psf(cat.meta)
     existing = None
@@ -440,6 +466,8 @@ def pull_estimate(inj, sources, error_floor_mas=0.0):
     -------
     estimate : dict
     """
+    _require_record(inj, "inj", ("pull", "pull_boot", "n_recovered"), "injection_recovery")
+    _require_table(sources, "sources")
     budget = error_budget(sources, n_boot=0, error_floor_mas=error_floor_mas)
     (bx, by), (kx, ky) = budget["sigma"], inj["pull"]
     est = math.sqrt(0.5 * ((kx * bx) ** 2 + (ky * by) ** 2))
@@ -468,6 +496,11 @@ def pick_comparison(comparisons, combined=None):
     """
     if not comparisons:
         return None, None
+    require_instance(comparisons, dict, "comparisons", "pass {name: ComparisonResult}")
+    for key, res in comparisons.items():
+        require_instance(res, ComparisonResult, f"comparisons[{key!r}]", "pass what compare_catalogs returned")
+    if combined is not None:
+        _require_record(combined, "combined", (), "combine_methods")
     agreeing = " | ".join(combined.get("agreeing", [])) if combined else ""
 
     def agrees(name):
@@ -499,6 +532,11 @@ def summary_record(catalog_name, combined, estimates, extra=None):
         ``catalog, sigma_mas, ci, verdict`` (band), ``sentence, n_pairs, agree, methods``
         ({name: {sigma_mas, ci, n, what}}).
     """
+    _require_record(combined, "combined", ("verdict", "sigma", "ci", "n_pairs", "agree", "outliers"), "combine_methods")
+    require_instance(estimates, dict, "estimates", "pass {method: estimate dict}")
+    for key, est in estimates.items():
+        if est:
+            _require_record(est, f"estimates[{key!r}]", ("sigma", "ci", "n"), "as_estimate")
     v = combined["verdict"]
     rec = {"catalog": catalog_name, "sigma_mas": round(float(combined["sigma"]), 3),
            "ci": [round(float(c), 3) for c in combined["ci"]], "verdict": v.band, "sentence": v.sentence,
@@ -530,6 +568,7 @@ def read_image(path, max_size=None):
     """
     from ..sources import read_image as open_product  # finds SCI/ERR/WHT and the WCS (upstream module)
 
+    max_size = require_number(max_size, "max_size", minimum=1, integer=True, allow_none=True, example=1500)
     info = open_product(path)
     with info["hdul"]:
         sci, wcs = info["sci"], info["wcs"]
@@ -556,6 +595,7 @@ def injection_psf(meta):
     catalog's measured FWHM (``meta['fwhm_pix']``)."""
     from .. import simulate
 
+    require_instance(meta, dict, "meta", "pass the catalog's meta (a dict: instrument, filter, fwhm_pix)")
     inst, filt = str(meta.get("instrument", "")).upper(), str(meta.get("filter", "")).upper()
     key = next((k for k in simulate.INSTRUMENTS if k.replace("/", "").upper() == inst.replace("/", "")
                 or k.upper() == inst), None)

@@ -7,10 +7,12 @@ Units: tangent-plane positions and offsets in mas; patch size in arcsec.
 import math
 
 import numpy as np
+from astropy.table import Table
 
 from ..errors import WorkbookError
 from .compare import ComparisonResult
 from .stats import robust_sigma
+from ..validate import require_instance, require_number
 
 __all__ = [
     "patch_map",
@@ -53,7 +55,12 @@ def patch_map(result_or_pairs, patch_arcsec=30.0, min_per_patch=5, significance=
     >>> bool(np.all(p["flag"] == (p["xi"] > 6e4)))
     True
     """
-    from astropy.table import Table
+    require_instance(result_or_pairs, (ComparisonResult, Table), "result_or_pairs",
+                     "pass what compare_catalogs returned, or a Table with xi, eta, dx, dy (mas)")
+    patch_arcsec = require_number(patch_arcsec, "patch_arcsec", minimum=1e-3, example=30.0)
+    min_per_patch = require_number(min_per_patch, "min_per_patch", minimum=1, integer=True, example=5)
+    significance = require_number(significance, "significance", minimum=0.0, example=3.0)
+    min_offset_mas = require_number(min_offset_mas, "min_offset_mas", minimum=0.0, allow_none=True, example=2.0)
     from scipy.stats import chi2 as chi2_dist
 
     pairs = result_or_pairs.pairs if isinstance(result_or_pairs, ComparisonResult) else result_or_pairs

@@ -10,7 +10,8 @@ import warnings
 import numpy as np
 
 from ..errors import WorkbookError
-from .inputs import _DEC_NAMES, _RA_NAMES, _col_values, _find, _radec
+from .inputs import _DEC_NAMES, _RA_NAMES, _col_values, _find, _radec, _require_table
+from ..validate import require_number
 
 __all__ = [
     "propagate_reference",
@@ -62,9 +63,10 @@ def propagate_reference(ref, epoch, ref_epoch=None, max_err_mas=None):
     from astropy.coordinates import SkyCoord, Distance
     from astropy.time import Time
 
+    _require_table(ref, "ref")
     if epoch is None:
         raise WorkbookError("no epoch to propagate the reference to; pass epoch=<decimal year of the image>")
-    epoch = float(epoch)
+    epoch = require_number(epoch, "epoch", example=2012.75)
     if not 1900 <= epoch <= 2100:
         raise WorkbookError(f"epoch = {epoch!r} is not a decimal year; give e.g. 2012.75")
     if ref_epoch is None:
@@ -131,6 +133,9 @@ def select_gaia(gaia, max_ruwe=1.4, min_g=None):
     reasons : dict
         Counts of stars dropped per reason.
     """
+    _require_table(gaia, "gaia")
+    max_ruwe = require_number(max_ruwe, "max_ruwe", minimum=0.0, allow_none=True, example=1.4)
+    min_g = require_number(min_g, "min_g", allow_none=True, example=12.0)
     keep = np.ones(len(gaia), bool)
     reasons = {}
     if "pmra" in gaia.colnames:
@@ -163,6 +168,7 @@ def hsc_reference(hsc):
     """
     from astropy.table import Table
 
+    _require_table(hsc, "hsc")
     ra_n, dec_n = _find(hsc, _RA_NAMES), _find(hsc, _DEC_NAMES)
     if ra_n is None or dec_n is None:
         raise WorkbookError("the HSC table has no MatchRA/MatchDec columns; re-run notebook 01 to fetch it")

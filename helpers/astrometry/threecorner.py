@@ -10,10 +10,11 @@ import numpy as np
 
 from ..errors import WorkbookError
 from ..skyplane import tangent_point
-from .inputs import _radec, tangent_plane_mas
 from .matching import match
 from .stats import _ci
 from .transforms import _FIT_TYPES, _normalise_fit, fit_transform
+from ..validate import require_instance, require_number
+from .inputs import _radec, _require_table, tangent_plane_mas
 
 __all__ = [
     "three_cornered_hat",
@@ -51,6 +52,11 @@ def three_cornered_hat(catalogs, labels=None, max_sep=0.3, fit="shift+rotation+s
     WorkbookError
         Not three catalogs, or fewer than 3 sources common to all three.
     """
+    require_instance(catalogs, (list, tuple), "catalogs", "pass a list of three source catalog Tables")
+    for k, cat in enumerate(catalogs):
+        _require_table(cat, f"catalogs[{k}]")
+    n_boot = require_number(n_boot, "n_boot", minimum=0, maximum=10**6, integer=True, example=200)
+    require_number(seed, "seed", minimum=0, integer=True, allow_none=True, example=0)
     if len(catalogs) != 3:
         raise WorkbookError(f"the three-cornered hat needs exactly 3 catalogs, got {len(catalogs)}; "
                             "use compare_catalogs(..., equal=True) for two")

@@ -12,6 +12,7 @@ then inside the centering zone.
 import numpy as np
 
 from ..errors import WorkbookError
+from ..validate import require_instance, require_number
 from ..nirspec import CENTERING_CONSTRAINTS, canonical_constraint, constraint_names
 from .operability import STATE_FAILED_CLOSED, STATE_FAILED_OPEN, STATE_OK
 
@@ -81,6 +82,9 @@ def count_sources(located, operability, nod=False, sigma=None):
     usable : ndarray of bool
         Sources counted as usable (operable open shutter, and operable slitlet when nodding).
     """
+    from .operability import Operability
+
+    require_instance(operability, Operability, "operability", "pass helpers.msa.default_operability() or load_operability(path)")
     from .pointing import counted_mask, slitlet_ok
 
     if not (isinstance(located, dict) or hasattr(located, "colnames")) or "quadrant" not in located.keys():
@@ -116,6 +120,8 @@ def target_count_name(constraint, priority=None):
     ``'targets in Midpoint zone'``, ``'priority 1 targets in Midpoint zone'``, or
     ``'targets without priority in Midpoint zone'`` (``priority`` NaN).
     """
+    if priority is not None and not (isinstance(priority, float) and priority != priority):  # NaN: no priority
+        priority = require_number(priority, "priority", example=1)
     zone = zone_count_name(constraint)
     if priority is None:
         return f"targets {zone}"

@@ -196,6 +196,15 @@ def _transforms(filter_name):
     return ote, fore
 
 
+def _broadcast_pair(a, b, name_a, name_b):
+    """``a``, ``b`` broadcast to one shape (a scalar pairs with an array), or one `WorkbookError` line."""
+    try:
+        return tuple(np.array(v, dtype=float) for v in np.broadcast_arrays(a, b))
+    except ValueError:
+        raise WorkbookError(f"{name_a} has shape {np.shape(a)} and {name_b} {np.shape(b)}; give one value per "
+                            "position in each (equal-length arrays)") from None
+
+
 def msa_xy_to_v2v3(x, y, filter="CLEAR"):
     """MSA-plane position (metres) to telescope V2, V3 (arcsec) through the SIAF optics model.
 
@@ -214,6 +223,7 @@ def msa_xy_to_v2v3(x, y, filter="CLEAR"):
     ote, fore = _transforms(_check_filter(filter))
     x = require_array(x, "x", ndim=None, what="MSA-plane positions in metres")
     y = require_array(y, "y", ndim=None, what="MSA-plane positions in metres")
+    x, y = _broadcast_pair(x, y, "x", "y")
     xo, yo = fore.backward(x, y)
     v2, v3 = ote.backward(xo, yo)
     return v2 * 3600.0, v3 * 3600.0
@@ -224,6 +234,7 @@ def v2v3_to_msa_xy(v2, v3, filter="CLEAR"):
     ote, fore = _transforms(_check_filter(filter))
     v2 = require_array(v2, "v2", ndim=None, what="V2 in arcsec")
     v3 = require_array(v3, "v3", ndim=None, what="V3 in arcsec")
+    v2, v3 = _broadcast_pair(v2, v3, "v2", "v3")
     xo, yo = ote.forward(v2 / 3600.0, v3 / 3600.0)
     return fore.forward(xo, yo)
 
@@ -274,6 +285,11 @@ def msa_xy_from_index(quadrant, i, j):
     q = q.astype(np.intp) - 1
     di = require_array(i, "i", ndim=None, what="shutter rows") - 1.0
     dj = require_array(j, "j", ndim=None, what="shutter columns") - 1.0
+    try:
+        np.broadcast_shapes(q.shape, di.shape, dj.shape)
+    except ValueError:
+        raise WorkbookError(f"quadrant, i and j have shapes {q.shape}, {di.shape}, {dj.shape}; give one value "
+                            "(or equal-length arrays) per shutter") from None
     x = origin[q, 0] + jac[q, 0, 0] * di + jac[q, 0, 1] * dj
     y = origin[q, 1] + jac[q, 1, 0] * di + jac[q, 1, 1] * dj
     return x, y

@@ -323,6 +323,17 @@ def slit_throughput_consequence(sigma_cat_mas=None, wavelengths_um=(1.0, 2.0, 3.
     """
     from scipy.ndimage import map_coordinates
 
+    from ..validate import require_array, require_number
+
+    if sigma_cat_mas is not None:
+        sigma_cat_mas = require_array(sigma_cat_mas, "sigma_cat_mas", what="catalog sigmas in mas", allow_nan=False)
+        if (sigma_cat_mas < 0).any():
+            raise WorkbookError("sigma_cat_mas holds negative values; give catalog sigmas >= 0 mas")
+    n_mc = require_number(n_mc, "n_mc", minimum=10, maximum=10**7, integer=True, example=20000)
+    require_number(seed, "seed", minimum=0, integer=True, allow_none=True, example=0)
+    grid_keys = ("dx", "dy", "throughput", "wavelengths_um", "open_arcsec")
+    if grid is not None and (not isinstance(grid, dict) or any(k not in grid for k in grid_keys)):
+        raise WorkbookError(f"grid = {grid!r:.40} is not a throughput grid; pass slit_throughput_grid(...) or None")
     sig = np.geomspace(1, 100, 25) if sigma_cat_mas is None else np.atleast_1d(np.asarray(sigma_cat_mas, float))
     grid = grid or slit_throughput_grid(wavelengths_um)
     ox, oy, thr = grid["dx"], grid["dy"], grid["throughput"]

@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 
 from ..errors import WorkbookError
+from ..validate import require_array, require_number, require_same_length
 from .background import _Noise
 from .catalog import SourceExtractionWarning
 from .centroids import _com_positions
@@ -79,8 +80,16 @@ def build_epsf(data, x, y, variance=None, bad=None, fwhm=2.5, oversampling=4, ra
     from photutils.psf import ImagePSF
     from scipy import ndimage
 
-    x = np.asarray(x, float)
-    y = np.asarray(y, float)
+    if not isinstance(data, np.ndarray) or data.ndim != 2 or data.dtype.kind not in "iuf":
+        raise WorkbookError(f"data = {data!r:.40} is not a 2-D numeric image; give the background-subtracted array")
+    x = require_array(x, "x", what="pixel positions", allow_nan=False)
+    y = require_array(y, "y", what="pixel positions", allow_nan=False)
+    require_same_length(x=x, y=y)
+    fwhm = require_number(fwhm, "fwhm", minimum=0.3, maximum=100.0, example=2.5)
+    oversampling = require_number(oversampling, "oversampling", minimum=1, maximum=16, integer=True, example=4)
+    radius = require_number(radius, "radius", minimum=1, maximum=500, integer=True, allow_none=True, example=10)
+    n_iter = require_number(n_iter, "n_iter", minimum=0, maximum=1000, integer=True, example=16)
+    smoothing = require_number(smoothing, "smoothing", minimum=0.0, example=0.0)
     if x.size < 5:
         raise WorkbookError(f"only {x.size} bright isolated stars for an empirical PSF (need >= 5); "
                             "supply a PSF model (psf=...) or set use_psf_fit=False")

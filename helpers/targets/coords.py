@@ -161,6 +161,9 @@ def parse_sexagesimal(values, hours, what="RA"):
     >>> parse_sexagesimal(["-00:30:00"], hours=False)
     array([-0.5])
     """
+    if isinstance(values, (str, bytes)) or np.ndim(values) != 1:
+        raise WorkbookError(f"{what} values = {values!r:.40} are not a list of sexagesimal strings; give one string "
+                            "per target, e.g. ['03:32:39.0']")
     text, first, second, third = _split_fields(values)
     lengths = (first != "").astype(np.int64) + (second != "") + (third != "")
     bad = (first == "") | (np.char.find(third, " ") >= 0)
