@@ -30,9 +30,9 @@ def save_figure(fig, path, dpi=110, overwrite=True):
     """
     from matplotlib.figure import Figure
 
+    path = require_path(path, "figure path")
     require_instance(fig, Figure, "fig", "pass the figure a helpers.plotting function returned")
     dpi = require_number(dpi, "dpi", minimum=1, maximum=2400, example=110)
-    path = require_path(path, "figure path")
     fmt = path.suffix.lstrip(".").lower() or "png"
     if fmt not in fig.canvas.get_supported_filetypes():
         raise WorkbookError(f"figure path {path.name!r} has suffix .{fmt}, not an image format; "
