@@ -5,10 +5,8 @@ what to do, before any work (so a refused call writes nothing). The MSA model is
 ``helpers.export`` stays cheap to import.
 """
 
-import numpy as np
-
 from ..errors import WorkbookError
-from ..validate import require_array, require_instance
+from ..validate import require_instance
 
 
 def require_field(cfg, name="cfg"):
@@ -41,7 +39,8 @@ def require_table(table, name, columns=(), hint="give the table the previous ste
     allow_empty : bool
         Accept a table without rows.
     numeric : sequence of str
-        Columns (of ``columns``) that must hold numbers (NaN allowed, not text or infinities).
+        Columns that, when present, must hold numbers (not text or objects); values are not
+        checked (NaN and infinities are the caller's to handle, as before).
     """
     from astropy.table import Table
 
@@ -52,9 +51,9 @@ def require_table(table, name, columns=(), hint="give the table the previous ste
     if not allow_empty and len(table) == 0:
         raise WorkbookError(f"{name} has no rows; {hint}")
     for c in numeric:
-        if c in table.colnames:
-            require_array(np.ma.filled(np.ma.asarray(table[c]), np.nan) if table[c].dtype.kind == "f" else table[c],
-                          f"{name}[{c!r}]", ndim=None)
+        if c in table.colnames and table[c].dtype.kind not in "iufb":
+            raise WorkbookError(f"{name}[{c!r}] holds {table[c].dtype.kind!r}-type values "
+                                f"({list(table[c][:2])!r:.40}), not numbers; {hint}")
     return table
 
 

@@ -12,7 +12,8 @@ def check_sources(sources, name="sources"):
     """None, or a Table with numeric ``ra, dec`` (and ``ra_err, dec_err`` when present)."""
     if sources is None:
         return None
-    return require_table(sources, name, ("ra", "dec"), numeric=("ra", "dec", "ra_err", "dec_err"),
+    empty = hasattr(sources, "__len__") and len(sources) == 0  # drawn as no sources, columns or not
+    return require_table(sources, name, () if empty else ("ra", "dec"), numeric=("ra", "dec", "ra_err", "dec_err"),
                          hint="pass the source catalog (helpers.sources.extract_sources) or None")
 
 

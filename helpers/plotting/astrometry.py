@@ -239,11 +239,6 @@ def plot_astrometry_methods(estimates, combined=None, ax=None):
     if not isinstance(estimates, dict) or not all(v is None or isinstance(v, dict) for v in estimates.values()):
         raise WorkbookError(f"estimates = {estimates!r:.40} is not a dict of method name -> estimate dict; "
                             "build each with helpers.astrometry.as_estimate")
-    for name, v in estimates.items():
-        if v and v.get("sigma") is not None:
-            require_number(v["sigma"], f"estimates[{name!r}]['sigma']", minimum=0)
-            if len(require_array(v.get("ci"), f"estimates[{name!r}]['ci']", what="mas")) != 2:
-                raise WorkbookError(f"estimates[{name!r}]['ci'] is not a (low, high) pair; build it with as_estimate")
     if combined is not None:
         require_keys(combined, "combined", ("sigma", "ci"), hint="pass what helpers.astrometry.combine_methods returned")
     names = list(estimates)
