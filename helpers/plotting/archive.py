@@ -62,9 +62,8 @@ def plot_archive_coverage(ranked, ra0=None, dec0=None, apa=None, radius_arcmin=N
     -------
     fig : `matplotlib.figure.Figure`
     """
-    hint = "pass what helpers.archive.find_imaging or rank_candidates returned"
-    require_table(ranked, "ranked", hint=hint)  # an empty ranking draws the field alone, columns or not
-    require_table(ranked, "ranked", ("rank", "instrument", "filter", "coverage") if len(ranked) else (), hint=hint)
+    require_table(ranked, "ranked", ("s_region", "rank", "instrument", "filter", "coverage"),
+                  hint="pass what helpers.archive.find_imaging or rank_candidates returned")
     ra0 = require_number(ra0, "ra0", minimum=-360, maximum=720, allow_none=True, example=53.16)
     dec0 = require_number(dec0, "dec0", minimum=-90, maximum=90, allow_none=True, example=-27.79)
     apa = require_number(apa, "apa", allow_none=True, example=45.0)

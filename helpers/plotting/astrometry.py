@@ -343,7 +343,7 @@ def plot_astrometry_consequence(consequence, measured_sigma=None, sdss_sigma=50.
     if isinstance(measured_sigma, (tuple, list)):
         if len(measured_sigma) != 2:
             raise WorkbookError(f"measured_sigma = {measured_sigma!r:.40}; give a sigma in mas or (sigma, (low, high))")
-        require_number(measured_sigma[0], "measured_sigma", minimum=0)
+        require_number(measured_sigma[0], "measured_sigma", minimum=0, allow_none=True)
     else:
         require_number(measured_sigma, "measured_sigma", minimum=0, allow_none=True, example=5.0)
     sdss_sigma = require_number(sdss_sigma, "sdss_sigma", minimum=0, allow_none=True, example=50.0)
