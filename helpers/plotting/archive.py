@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ..export._checks import require_field, require_keys, require_table
+from ..export._checks import require_table
 from ..validate import require_number, require_text
 
 __all__ = ["plot_archive_coverage"]

@@ -3,7 +3,7 @@
 import numpy as np
 
 from ..errors import WorkbookError
-from ..export._checks import require_field, require_keys, require_table
+from ..export._checks import require_table
 from ..validate import require_array, require_text
 
 __all__ = ["plot_msata_candidates"]

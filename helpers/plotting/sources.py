@@ -6,7 +6,7 @@ optional ``fig``/``ax`` and returns the figure (save it with :func:`helpers.plot
 import numpy as np
 
 from ..errors import WorkbookError
-from ..export._checks import require_field, require_keys, require_table
+from ..export._checks import require_table
 from ..validate import require_array, require_number, require_text
 
 __all__ = ["plot_sources_cutouts", "plot_sources_precision", "plot_sources_overview"]
