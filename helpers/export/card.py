@@ -3,6 +3,9 @@
 import math
 from pathlib import Path
 
+from ..errors import WorkbookError
+from ..validate import require_number, require_text
+
 __all__ = [
     "summary_card",
     "astrometry_summary",
@@ -17,6 +20,9 @@ def astrometry_summary(record):
     ``label``/``text``/``band``). Returns ``None`` values when absent.
     """
     out = {"sigma_mas": None, "verdict": None, "sentence": None}
+    if record is not None and not isinstance(record, dict):
+        raise WorkbookError(f"record = {record!r:.40} is not a dict; pass notebook 03's cfg.extra.get('astrometry') "
+                            "(None when it did not run)")
     if not isinstance(record, dict):
         return out
     if record.get("sentence"):
@@ -63,6 +69,15 @@ def summary_card(field, imaging, astrometry, counts, files, msata=None, plan=Non
     """
     import textwrap
 
+    for value, name in ((field, "field"), (counts, "counts"), (files, "files")):
+        if not isinstance(value, dict):
+            raise WorkbookError(f"{name} = {value!r:.40} is not a dict; see summary_card's docstring for what to pass")
+    for value, name in ((astrometry, "astrometry"), (msata, "msata"), (plan, "plan")):
+        if value is not None and not isinstance(value, dict):
+            raise WorkbookError(f"{name} = {value!r:.40} is not a dict or None; see summary_card's docstring")
+    require_number(field.get("ra"), "field['ra']", example=53.16)
+    require_number(field.get("dec"), "field['dec']", example=-27.79)
+    require_text(imaging, "imaging")
     rows = [("Field centre", f"RA {field.get('ra'):.6f} deg, Dec {field.get('dec'):.6f} deg (ICRS)")]
     p = field.get("pointing")
     if p:

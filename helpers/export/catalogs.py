@@ -3,6 +3,8 @@
 import numpy as np
 
 from .._io import atomic_path, refuse_existing
+from ..errors import WorkbookError
+from ._checks import require_table
 
 __all__ = [
     "write_catalog_ecsv",
@@ -16,6 +18,10 @@ def full_catalog(sources, mpt, candidates=None, located=None, mag_pre=None, mag_
     from astropy.table import Table
     import astropy.units as u
 
+    require_table(sources, "sources", hint="give the source catalog notebook 02 wrote")
+    require_table(mpt, "mpt", ("ID",), hint="give the MPT table build_mpt_table returned")
+    if len(mpt) != len(sources):
+        raise WorkbookError(f"mpt has {len(mpt)} rows and sources {len(sources)}; give the MPT table built from these sources")
     out = Table(sources, copy=True)
     out.meta = dict(sources.meta)
     out["mpt_id"] = np.asarray(mpt["ID"])
@@ -52,6 +58,7 @@ def full_catalog(sources, mpt, candidates=None, located=None, mag_pre=None, mag_
 
 def write_catalog_ecsv(table, path, overwrite=False):
     """Write a table (with units, sigma and flags) as ECSV, atomically."""
+    require_table(table, "table", hint="give the table full_catalog returned")
     path = refuse_existing(path, overwrite)
     with atomic_path(path, overwrite=overwrite) as tmp:
         table.write(tmp, format="ascii.ecsv", overwrite=True)

@@ -3,6 +3,7 @@
 import numpy as np
 
 from ..errors import WorkbookError
+from ..validate import require_array, require_number, require_same_length
 
 __all__ = [
     "msa_outline_polygons",
@@ -69,6 +70,8 @@ def msa_outline_polygons(ra, dec, apa, filter_name="CLEAR"):
 
 def quadrant_outlines(outlines):
     """The quadrant polygons (names starting with ``Q``) of an outline dict, as a dict."""
+    if outlines is not None and not isinstance(outlines, (dict, list, tuple)):
+        raise WorkbookError(f"outlines = {outlines!r:.40} is not a dict or list of polygons; pass pointing.outlines_sky()")
     if not outlines:
         return None
     if not isinstance(outlines, dict):
@@ -99,6 +102,16 @@ def msa_counts(pointing, ra, dec, epoch=None):
         ``in_open, state`` ... from ``MSAPointing.locate``.
     note : str
     """
+    if not isinstance(pointing, dict):
+        raise WorkbookError(f"pointing = {pointing!r:.40} is not a dict; pass notebook 04's cfg.pointing "
+                            "({'ra', 'dec', 'apa', 'filter'})")
+    for key in ("ra", "dec", "apa"):
+        require_number(pointing.get(key), f"pointing[{key!r}]", example=45.0)
+    ra = require_array(ra, "ra", what="RA in degrees")
+    dec = require_array(dec, "dec", what="Dec in degrees")
+    require_same_length(ra=ra, dec=dec)
+    if epoch is not None and (isinstance(epoch, bool) or not isinstance(epoch, (str, int, float))):
+        raise WorkbookError(f"epoch = {epoch!r:.40} is not a date; give an ISO date ('2027-01-15'), a decimal year or None")
     try:
         from .. import msa
 

@@ -5,6 +5,8 @@ import math
 import numpy as np
 
 from ..errors import WorkbookError
+from ..validate import require_number, require_text
+from ._checks import require_table
 
 __all__ = [
     "ab_zeropoint",
@@ -55,6 +57,11 @@ def ab_zeropoint(header=None, instrument=None, filter_name=None, zeropoint=None)
     >>> round(zp, 2)
     26.49
     """
+    zeropoint = require_number(zeropoint, "zeropoint", allow_none=True, example=25.9)
+    if header is not None and not hasattr(header, "get"):
+        raise WorkbookError(f"header = {header!r:.40} is not a FITS header or dict; pass the image's header or None")
+    require_text(instrument, "instrument", allow_none=True)
+    require_text(filter_name, "filter_name", allow_none=True)
     if zeropoint is not None:
         return float(zeropoint), "given zeropoint"
     header = header or {}
@@ -85,7 +92,13 @@ def flux_to_abmag(flux, zeropoint):
     >>> float(flux_to_abmag(100.0, 25.0))
     20.0
     """
-    flux = np.ma.filled(np.ma.asarray(flux, dtype=float), np.nan)
+    zeropoint = require_number(zeropoint, "zeropoint", example=25.9)
+    if isinstance(flux, (str, bytes)) or flux is None:
+        raise WorkbookError(f"flux = {flux!r:.40} is not an array of fluxes; give the catalog's flux column")
+    try:
+        flux = np.ma.filled(np.ma.asarray(flux, dtype=float), np.nan)
+    except (TypeError, ValueError):
+        raise WorkbookError(f"flux = {flux!r:.40} is not an array of numbers; give the catalog's flux column") from None
     with np.errstate(divide="ignore", invalid="ignore"):
         mag = zeropoint - 2.5 * np.log10(np.where(flux > 0, flux, np.nan))
     return mag
@@ -108,6 +121,8 @@ def catalog_magnitudes(sources, header=None, zeropoint=None, colour_offset=0.0):
     how : str
         Provenance of the zeropoint.
     """
+    require_table(sources, "sources", hint="give the source catalog notebook 02 wrote")
+    colour_offset = require_number(colour_offset, "colour_offset", example=0.0)
     if "flux" not in sources.colnames:
         raise WorkbookError("the source catalog has no 'flux' column; re-run notebook 02 to measure fluxes")
     zp, how = ab_zeropoint(header, sources.meta.get("instrument"), sources.meta.get("filter"), zeropoint)

@@ -36,6 +36,8 @@ import numpy as np
 from ..errors import WorkbookError
 from .._io import atomic_path, refuse_existing
 from ..validate import export_token, read_text_file
+from ..validate import require_array, require_number
+from ._checks import require_table
 from .geometry import _centre_and_radius
 
 __all__ = [
@@ -151,6 +153,7 @@ def validate_mpt_table(table, max_radius_deg=MPT_MAX_RADIUS_DEG):
     """
     from astropy.table import Table
 
+    max_radius_deg = require_number(max_radius_deg, "max_radius_deg", minimum=0, maximum=180, example=MPT_MAX_RADIUS_DEG)
     if table is not None and not isinstance(table, Table):
         raise WorkbookError(f"the catalog is a {type(table).__name__}, not an astropy Table; "
                             "pass the source catalog table (e.g. Table.read('catalogs/sources_<image>.ecsv'))")
@@ -391,14 +394,23 @@ def build_mpt_table(sources, mag_ta=None, mag_preimage=None, candidates=None, id
     from astropy.table import Table
     import astropy.units as u
 
+    require_table(sources, "sources", hint="give the source catalog notebook 02 wrote")
+    id_offset = require_number(id_offset, "id_offset", minimum=0, integer=True, example=0)
+    mag_ta, mag_preimage, weight = (None if v is None else require_array(v, name, what="values, one per source")
+                                    for v, name in ((mag_ta, "mag_ta"), (mag_preimage, "mag_preimage"),
+                                                    (weight, "weight")))
+    if candidates is not None:
+        require_table(candidates, "candidates", ("id", "selected"), hint="give the table msata_candidates returned")
     n = len(sources)
     out = Table(meta={"frame": sources.meta.get("frame", "icrs")})
     id_name = _find_col(sources, "id")
     if id_name is None:
         raise WorkbookError("the source catalog has no 'id' column; re-run notebook 02")
     out["ID"] = np.asarray(sources[id_name]).astype(np.int64) + int(id_offset)
-    out["RA"] = np.asarray(sources[_find_col(sources, "ra")], float) * u.deg
-    out["DEC"] = np.asarray(sources[_find_col(sources, "dec")], float) * u.deg
+    if _find_col(sources, "ra") is None or _find_col(sources, "dec") is None:
+        raise WorkbookError("the source catalog has no 'ra'/'dec' columns; re-run notebook 02")
+    out["RA"] = require_array(sources[_find_col(sources, "ra")], "sources['ra']", what="RA in degrees") * u.deg
+    out["DEC"] = require_array(sources[_find_col(sources, "dec")], "sources['dec']", what="Dec in degrees") * u.deg
     if mag_ta is not None:
         out["Magnitude"] = np.asarray(mag_ta, float)
         out["Magnitude"].description = "AB magnitude in the TA filter, estimated from the pre-image (colour term unknown)"
@@ -461,7 +473,13 @@ def build_target_mpt_table(targets, image_table, idx_image):
     from astropy.table import Table, vstack
     import astropy.units as u
 
-    idx = np.asarray(idx_image, int)
+    require_table(targets, "targets", hint="give the target list helpers.targets read")
+    require_table(image_table, "image_table", ("ID", "RA", "DEC"), hint="give the MPT table build_mpt_table returned")
+    idx = require_array(idx_image, "idx_image", what="indices into image_table (-1 = no match)", allow_nan=False)
+    if np.any(idx != np.round(idx)) or np.any(idx >= len(image_table)) or np.any(idx < -1):
+        raise WorkbookError(f"idx_image holds values outside -1..{len(image_table) - 1} or non-integers; give the "
+                            "judgement's per_target['idx_ref']")
+    idx = idx.astype(int)
     n_t, n_i = len(targets), len(image_table)
     if idx.size != n_t:
         raise WorkbookError("idx_image must have one entry per target (the judgement's per_target['idx_ref'])")
@@ -506,6 +524,7 @@ def round_trip_check(table, back):
     """Largest position difference (mas) and whether IDs are identical between a table
     given to :func:`write_mpt_catalog` and what :func:`read_mpt_catalog` returns."""
     ids, ra, dec, _ = validate_mpt_table(table)
+    require_table(back, "back", ("ID", "RA", "DEC"), hint="give the table read_mpt_catalog read back")
     ra2, dec2 = np.radians(np.asarray(back["RA"], float)), np.radians(np.asarray(back["DEC"], float))
     ra1, dec1 = np.radians(ra), np.radians(dec)
     # haversine, accurate at sub-microarcsecond separations

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import WorkbookError
 from ..nirspec import SHUTTER_PITCH_ARCSEC
+from ..validate import require_number, require_text
 from .footprint import quadrant_outlines
 from .geometry import _centre_and_radius, _points_in_polygon, tangent_plane_arcsec
 from .mpt import _find_col
@@ -73,14 +74,17 @@ def load_brightness_windows(windows=None):
         return [dict(r, source=MSATA_WINDOWS_SOURCE) for r in MSATA_WINDOWS]
     if isinstance(windows, (str, Path)):
         path = Path(windows)
-        if not path.exists():
-            raise WorkbookError(f"brightness-window table {path} not found; give a CSV with columns "
+        if not path.is_file():
+            raise WorkbookError(f"brightness-window table {path} not found (or not a file); give a CSV with columns "
                                 "ta_filter, readout, bright_mag, faint_mag")
         with open(path, newline="") as fh:
             rows = [dict(r, source=str(path)) for r in csv.DictReader(
                 line for line in fh if not line.lstrip().startswith("#"))]
-    else:
+    elif isinstance(windows, (list, tuple)) and all(isinstance(r, dict) for r in windows):
         rows = [dict(r) for r in windows]
+    else:
+        raise WorkbookError(f"windows = {windows!r:.40} is not a path or a list of dicts; give None (the built-in table), "
+                            "a CSV path, or [{'ta_filter', 'readout', 'bright_mag', 'faint_mag'}, ...]")
     out = []
     for r in rows:
         try:
@@ -219,6 +223,13 @@ def msata_candidates(catalog, ta_filter="F110W", readout="NRSRAPID", mag_column=
     if need or mag_column not in catalog.colnames:
         raise WorkbookError(f"catalog lacks column(s) {', '.join(need + ([mag_column] if mag_column not in catalog.colnames else []))}; "
                             "add TA-filter magnitudes (see flux_to_abmag) before selecting MSATA stars")
+    sigma_goal_mas = require_number(sigma_goal_mas, "sigma_goal_mas", minimum=0, example=10.0)
+    isolation_radius_arcsec = require_number(isolation_radius_arcsec, "isolation_radius_arcsec", minimum=0, example=1.0)
+    isolation_dmag = require_number(isolation_dmag, "isolation_dmag", example=3.0)
+    n_max = require_number(n_max, "n_max", minimum=1, integer=True, example=8)
+    n_min = require_number(n_min, "n_min", minimum=0, integer=True, example=5)
+    max_motion_fraction = require_number(max_motion_fraction, "max_motion_fraction", minimum=0, example=0.1)
+    require_text(mag_column, "mag_column")
     bright, faint, source = ta_magnitude_window(ta_filter, readout, windows)
     n = len(catalog)
     ids = np.asarray(catalog[_find_col(catalog, "id")])

@@ -12,7 +12,8 @@ import numpy as np
 
 from ..errors import WorkbookError
 from .._io import atomic_path, ensure_writable_dir
-from ..validate import require_instance, require_path
+from ..validate import require_instance, require_path, require_text
+from ._checks import require_field, require_pointing, require_table
 
 __all__ = [
     "target_mpt_table",
@@ -81,6 +82,8 @@ def image_header(cfg, image):
     require_instance(cfg, FieldConfig, "cfg", "load it with helpers.config.load_field(field, workspace_root)")
     if not image:
         return None
+    if not isinstance(image, dict):
+        raise WorkbookError(f"image = {image!r:.40} is not an image entry; pass one dict of cfg.extra['images']")
     from astropy.io import fits
 
     for key in _IMAGE_PATH_KEYS:
@@ -133,7 +136,9 @@ def copy_figures(src_dir, dest_dir, overwrite=False, pattern="*.png"):
     paths : list of `~pathlib.Path`
         Copied files (empty if there were none).
     """
-    src_dir = Path(src_dir)
+    src_dir = require_path(src_dir, "src_dir")
+    dest_dir = require_path(dest_dir, "dest_dir")
+    require_text(pattern, "pattern")
     if not src_dir.is_dir():
         return []
     dest_dir = ensure_writable_dir(dest_dir)
@@ -203,6 +208,7 @@ def planned_epoch(cfg):
     """
     from astropy.time import Time
 
+    require_field(cfg)
     # the date notebook 04 placed the MSA for (its velocity aberration), else its optimiser's date
     for key, record in (("pointing", cfg.pointing or {}), ("extra['planning']", (cfg.extra or {}).get("planning") or {})):
         if record.get("date"):
@@ -232,6 +238,8 @@ def chosen_pointing(cfg, date=None):
     """
     from .. import msa
 
+    require_field(cfg)
+    require_text(date, "date", allow_none=True)
     rec, where = cfg.pointing, "notebook 04's pointing (field.json)"
     if not rec:
         rec, where = (cfg.extra or {}).get("planning"), "notebook 04's optimizer record (extra['planning'])"
@@ -268,6 +276,8 @@ def sigma_calibration(cfg, sources):
     """
     from ..astrometry import usable_sources
 
+    require_field(cfg)
+    require_table(sources, "sources", hint="give the source catalog notebook 02 wrote")
     sigma = (cfg.extra or {}).get("astrometry", {}) or {}
     sigma = sigma.get("sigma_mas") if isinstance(sigma, dict) else None
     if not isinstance(sigma, (int, float)) or not np.isfinite(sigma) or sigma <= 0:
@@ -290,6 +300,7 @@ def reference_gaia(cfg):
     ``archive/gaia.ecsv``), or None, with a note."""
     from astropy.table import Table
 
+    require_field(cfg)
     imaging = (cfg.extra or {}).get("imaging") or {}
     path = Path(imaging.get("gaia_catalog") or cfg.subdir("archive") / "gaia.ecsv")
     if not path.is_file():
@@ -319,6 +330,8 @@ def msata_inputs(cfg, sources):
     info : dict
         ``date`` (ISO planned date), ``pointing_record`` and ``notes`` (list of str).
     """
+    require_field(cfg)
+    require_table(sources, "sources", hint="give the source catalog notebook 02 wrote")
     epoch, date, n_epoch = planned_epoch(cfg)
     gaia, n_gaia = reference_gaia(cfg)
     pointing, record, n_point = chosen_pointing(cfg, date=date)
@@ -353,6 +366,12 @@ def field_plan(cfg, pointing, record, mpt, disperser=None):
     from ..planning import disperser_pairs
     from .slitlets import mpt_pointing, overlap_record, planned_slitlets, priority_classes
 
+    require_field(cfg)
+    require_pointing(pointing, "pointing")
+    if not isinstance(record, dict) or "constraint" not in record:
+        raise WorkbookError(f"record = {record!r:.40} is not chosen_pointing's record; pass the record chosen_pointing(cfg) returned")
+    require_table(mpt, "mpt", ("ID", "RA", "DEC"), hint="give the MPT catalog build_mpt_table returned")
+    require_text(disperser, "disperser", allow_none=True)
     notes = []
     planning = (cfg.extra or {}).get("planning") or {}
     if disperser is None:

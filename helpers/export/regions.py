@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import WorkbookError
 from .._io import atomic_path, refuse_existing
-from ..validate import require_number, require_same_length
+from ..validate import require_array, require_number, require_same_length, require_text
 
 __all__ = [
     "write_ds9_circles",
@@ -141,8 +141,11 @@ def write_regions(regions_list, path, overwrite=False, format="ds9"):
     -------
     path : `~pathlib.Path`
     """
-    from regions import Regions
+    from regions import Region, Regions
 
+    if not isinstance(regions_list, (list, tuple)) or not all(isinstance(r, Region) for r in regions_list):
+        raise WorkbookError(f"regions_list = {regions_list!r:.40} is not a list of regions; pass what outline_regions "
+                            "or slitlet_regions returned")
     path = refuse_existing(path, overwrite)
     text = Regions(list(regions_list)).serialize(format=format)
     with atomic_path(path, overwrite=overwrite) as tmp:
@@ -159,6 +162,15 @@ def outline_regions(outlines, color="yellow", labels=None):
 
     if isinstance(outlines, dict):
         labels, outlines = list(outlines.keys()), list(outlines.values())
+    if not isinstance(outlines, (list, tuple)):
+        raise WorkbookError(f"outlines = {outlines!r:.40} is not a dict or list of polygons; pass pointing.outlines_sky()")
+    outlines = [require_array(p, f"outline {k}", ndim=2, what="(ra, dec) corners in degrees", allow_nan=False)
+                for k, p in enumerate(outlines, start=1)]
+    if any(p.shape[1] != 2 or len(p) < 3 for p in outlines):
+        raise WorkbookError("an outline is not an (N >= 3, 2) array of (ra, dec) corners; pass pointing.outlines_sky()")
+    if labels is not None and len(labels) != len(outlines):
+        raise WorkbookError(f"{len(labels)} labels for {len(outlines)} outlines; give one label per outline")
+    require_text(color, "color")
     out = []
     for q, poly in enumerate(outlines, start=1):
         poly = np.asarray(poly, float)

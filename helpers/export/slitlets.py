@@ -11,6 +11,8 @@ import numpy as np
 
 from ..errors import WorkbookError
 from .._io import atomic_path, refuse_existing
+from ..validate import require_array, require_instance, require_number, require_path, require_same_length
+from ._checks import require_pointing, require_table
 
 __all__ = [
     "PRIORITY_COLORS",
@@ -30,6 +32,11 @@ ZONE_COLORS = {"Tightly Constrained": "green", "Constrained": "cyan", "Midpoint"
                "Entire Open Shutter Area": "orange", "Unconstrained": "red"}
 
 
+def _require_planned(planned):
+    require_table(planned, "planned", ("id", "priority", "shutter_quadrant", "shutter_row", "shutter_column",
+                                       "best_zone"), hint="give the table planned_slitlets returned")
+
+
 def priority_classes(weight):
     """Priority classes 1, 2, ... from MPT ``Weight`` values (largest weight = class 1).
 
@@ -42,7 +49,7 @@ def priority_classes(weight):
     ndarray of int
         1 for the largest distinct weight, 2 for the next, ...
     """
-    w = np.asarray(weight, float)
+    w = require_array(weight, "weight", what="MPT weights")
     if w.size and not np.all(np.isfinite(w)):
         raise WorkbookError("the Weight column has NaN/inf values; fix the MPT catalog's weights")
     levels = np.unique(-w)
@@ -92,6 +99,17 @@ def planned_slitlets(pointing, ra, dec, ids=None, priority=None, constraint="Mid
     from ..planning import find_overlaps
     from ..planning.spectra import _pair
 
+    require_pointing(pointing)
+    ra = require_array(ra, "ra", what="RA in degrees")
+    dec = require_array(dec, "dec", what="Dec in degrees")
+    require_same_length(ra=ra, dec=dec)
+    if ids is not None:
+        require_same_length(ra=ra, ids=np.atleast_1d(ids))
+    if priority is not None:
+        priority = require_array(priority, "priority", what="priority classes (1 = most wanted)", allow_nan=False)
+    slitlet = require_number(slitlet, "slitlet", minimum=1, integer=True, example=3)
+    if operability is not None:
+        require_instance(operability, msa.Operability, "operability", "build it with helpers.msa.default_operability()")
     name = msa.canonical_constraint(constraint)
     key = None if disperser is None else _pair(disperser)  # fail on a bad name before any work
     ra = np.atleast_1d(np.asarray(ra, float))
@@ -152,6 +170,8 @@ def slitlet_regions(pointing, planned, frame="fk5"):
 
     from ..msa import slitlet_rows
 
+    require_pointing(pointing)
+    _require_planned(planned)
     if frame not in ("fk5", "icrs"):
         raise WorkbookError(f"frame = {frame!r}; use 'fk5' or 'icrs'")
     n_sh = int(planned.meta.get("slitlet", 3))
@@ -196,6 +216,9 @@ def write_slitlet_regions(pointing, planned, path, frame="fk5", overwrite=False)
     """
     from regions import Regions
 
+    require_pointing(pointing)
+    _require_planned(planned)
+    path = require_path(path, "path")
     path = refuse_existing(path, overwrite)
     text = Regions(slitlet_regions(pointing, planned, frame=frame)).serialize(format="ds9")
     with atomic_path(path, overwrite=overwrite) as tmp:
@@ -221,6 +244,7 @@ def mpt_pointing(pointing):
 
     from ..msa import REFERENCE_APERTURE
 
+    require_pointing(pointing)
     c = SkyCoord(pointing.ra * u.deg, pointing.dec * u.deg, frame="icrs")
     return {"aperture": REFERENCE_APERTURE, "ra_deg": round(float(pointing.ra), 9),
             "dec_deg": round(float(pointing.dec), 9),
@@ -232,6 +256,7 @@ def mpt_pointing(pointing):
 
 def overlap_record(planned):
     """JSON-ready summary of `planned_slitlets`' overlaps for the session file and the card."""
+    _require_planned(planned)
     pairs = planned.meta.get("overlaps") or []
     return {"disperser": planned.meta.get("disperser"), "n_planned": int(planned.meta.get("n_planned", len(planned))),
             "n_pairs": len(pairs), "pairs": [[int(a), int(b)] if str(a).lstrip("-").isdigit() and str(b).lstrip("-").isdigit()

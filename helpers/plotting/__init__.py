@@ -6,7 +6,8 @@ import matplotlib. Every function takes an optional ``ax``/``fig`` and returns t
 
 
 from .._io import atomic_path
-from ..validate import require_path
+from ..errors import WorkbookError
+from ..validate import require_instance, require_number, require_path
 
 __all__ = ["save_figure"]
 
@@ -27,7 +28,15 @@ def save_figure(fig, path, dpi=110, overwrite=True):
     -------
     path : `~pathlib.Path`
     """
+    from matplotlib.figure import Figure
+
     path = require_path(path, "figure path")
+    require_instance(fig, Figure, "fig", "pass the figure a helpers.plotting function returned")
+    dpi = require_number(dpi, "dpi", minimum=1, maximum=2400, example=110)
+    fmt = path.suffix.lstrip(".").lower() or "png"
+    if fmt not in fig.canvas.get_supported_filetypes():
+        raise WorkbookError(f"figure path {path.name!r} has suffix .{fmt}, not an image format; "
+                            f"use one of .{', .'.join(sorted(fig.canvas.get_supported_filetypes()))}")
     with atomic_path(path, overwrite=overwrite) as tmp:
-        fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png", bbox_inches="tight")
+        fig.savefig(tmp, dpi=dpi, format=fmt, bbox_inches="tight")
     return path

@@ -2,6 +2,9 @@
 
 import numpy as np
 
+from ..export._checks import require_table
+from ..validate import require_number, require_text
+
 __all__ = ["plot_archive_coverage"]
 
 
@@ -59,6 +62,14 @@ def plot_archive_coverage(ranked, ra0=None, dec0=None, apa=None, radius_arcmin=N
     -------
     fig : `matplotlib.figure.Figure`
     """
+    require_table(ranked, "ranked", ("s_region", "rank", "instrument", "filter", "coverage"),
+                  hint="pass what helpers.archive.find_imaging or rank_candidates returned")
+    ra0 = require_number(ra0, "ra0", minimum=-360, maximum=720, allow_none=True, example=53.16)
+    dec0 = require_number(dec0, "dec0", minimum=-90, maximum=90, allow_none=True, example=-27.79)
+    apa = require_number(apa, "apa", allow_none=True, example=45.0)
+    radius_arcmin = require_number(radius_arcmin, "radius_arcmin", minimum=0, allow_none=True, example=3.0)
+    max_products = require_number(max_products, "max_products", minimum=1, integer=True, example=8)
+    require_text(title, "title", allow_none=True)
     import matplotlib.pyplot as plt
     from matplotlib.patches import Circle, Polygon
 

@@ -9,6 +9,10 @@ import math
 
 import numpy as np
 
+from ..errors import WorkbookError
+from ..export._checks import require_keys, require_table
+from ..validate import require_array, require_number, require_same_length, require_text
+
 __all__ = [
     "BAND_COLOURS",
     "plot_astrometry_verdict",
@@ -74,6 +78,15 @@ def plot_astrometry_verdict(dx, dy, verdict, sigma_axes=None, scale=1.0, ax=None
     -------
     fig : `matplotlib.figure.Figure`
     """
+    dx = require_array(dx, "dx", what="residuals in mas")
+    dy = require_array(dy, "dy", what="residuals in mas")
+    require_same_length(dx=dx, dy=dy)
+    if not all(hasattr(verdict, a) for a in ("sigma_mas", "sentence")):
+        raise WorkbookError(f"verdict is a {type(verdict).__name__} ({verdict!r:.40}), not a Verdict; "
+                            "pass what helpers.astrometry.verdict returned")
+    scale = require_number(scale, "scale", minimum=0, example=1.0)
+    bins = require_number(bins, "bins", minimum=1, integer=True, example=60)
+    require_text(label, "label", allow_none=True)
     fig, ax = _new_axes(ax)
     dx, dy = np.asarray(dx, float) * scale, np.asarray(dy, float) * scale
     s = max(np.nanstd(np.concatenate([dx, dy])), 1.0)
@@ -123,6 +136,8 @@ def plot_astrometry_error_budget(cat, budget=None, ax=None):
     -------
     fig : `matplotlib.figure.Figure`
     """
+    require_table(cat, "cat", ("ra_err", "dec_err", "snr"), numeric=("ra_err", "dec_err", "snr"),
+                  hint="give the source catalog helpers.sources.extract_sources returned")
     fig, ax = _new_axes(ax)
     err = np.sqrt(0.5 * (np.asarray(cat["ra_err"], float) ** 2 + np.asarray(cat["dec_err"], float) ** 2))
     snr = np.asarray(cat["snr"], float)
@@ -165,6 +180,12 @@ def plot_astrometry_quiver(result, patches=None, max_arrows=1500, arrow_scale_ma
     -------
     fig : `matplotlib.figure.Figure`
     """
+    require_table(getattr(result, "pairs", None), "result.pairs", ("used", "xi", "eta", "dx", "dy"),
+                  hint="pass what helpers.astrometry.compare_catalogs returned")
+    if patches is not None:
+        require_table(patches, "patches", ("xi", "eta", "mean_dx", "mean_dy"), hint="pass what helpers.astrometry.patch_map returned")
+    max_arrows = require_number(max_arrows, "max_arrows", minimum=1, integer=True, example=1500)
+    arrow_scale_mas = require_number(arrow_scale_mas, "arrow_scale_mas", minimum=1e-6, example=10.0)
     from matplotlib.patches import Rectangle
 
     fig, ax = _new_axes(ax, figsize=(6.4, 6.0))
@@ -215,6 +236,11 @@ def plot_astrometry_methods(estimates, combined=None, ax=None):
     -------
     fig : `matplotlib.figure.Figure`
     """
+    if not isinstance(estimates, dict) or not all(v is None or isinstance(v, dict) for v in estimates.values()):
+        raise WorkbookError(f"estimates = {estimates!r:.40} is not a dict of method name -> estimate dict; "
+                            "build each with helpers.astrometry.as_estimate")
+    if combined is not None:
+        require_keys(combined, "combined", ("sigma", "ci"), hint="pass what helpers.astrometry.combine_methods returned")
     names = list(estimates)
     fig, ax = _new_axes(ax, figsize=(7.0, 0.9 + 0.45 * (len(names) + 1)))
     vals = [v.get("sigma") for v in estimates.values() if v and v.get("sigma") is not None]
@@ -266,6 +292,10 @@ def plot_astrometry_injection(result, ax=None):
     -------
     fig : `matplotlib.figure.Figure`
     """
+    require_keys(result, "result", ("stars", "by_snr", "n_injected", "n_recovered"),
+                 hint="pass what helpers.astrometry.injection_recovery returned")
+    require_table(result["stars"], "result['stars']", ("recovered", "snr_inj", "dx_mas", "dy_mas", "err_x_mas", "err_y_mas"),
+                  hint="pass what helpers.astrometry.injection_recovery returned")
     fig, ax = _new_axes(ax)
     st = result["stars"]
     rec = np.asarray(st["recovered"], bool)
@@ -307,6 +337,16 @@ def plot_astrometry_consequence(consequence, measured_sigma=None, sdss_sigma=50.
     -------
     fig : `matplotlib.figure.Figure`
     """
+    require_keys(consequence, "consequence", ("sigma_cat_mas", "offset_median_mas", "offset_p90_mas", "wavelengths_um",
+                                              "relative_mean", "throughput_p10", "throughput_centred", "zone_probability",
+                                              "assumptions"), hint="pass what helpers.nirspec.slit_throughput_consequence returned")
+    if isinstance(measured_sigma, (tuple, list)):
+        if len(measured_sigma) != 2:
+            raise WorkbookError(f"measured_sigma = {measured_sigma!r:.40}; give a sigma in mas or (sigma, (low, high))")
+        require_number(measured_sigma[0], "measured_sigma", minimum=0, allow_none=True)
+    else:
+        require_number(measured_sigma, "measured_sigma", minimum=0, allow_none=True, example=5.0)
+    sdss_sigma = require_number(sdss_sigma, "sdss_sigma", minimum=0, allow_none=True, example=50.0)
     import matplotlib.pyplot as plt
 
     if fig is None:

@@ -2,6 +2,10 @@
 
 import numpy as np
 
+from ..errors import WorkbookError
+from ..export._checks import require_table
+from ..validate import require_array, require_text
+
 __all__ = ["plot_msata_candidates"]
 
 
@@ -23,6 +27,14 @@ def plot_msata_candidates(sources, candidates, quadrants=None, title="MSATA cand
     -------
     fig : `matplotlib.figure.Figure`
     """
+    require_table(sources, "sources", ("ra", "dec"), numeric=("ra", "dec"), hint="give the catalog passed to msata_candidates")
+    require_table(candidates, "candidates", ("ra", "dec", "usable", "selected", "rank"), hint="pass what msata_candidates returned")
+    if quadrants is not None:
+        if not isinstance(quadrants, dict):
+            raise WorkbookError(f"quadrants = {quadrants!r:.40} is not a dict; pass export.quadrant_outlines(outlines)")
+        for name, poly in quadrants.items():
+            require_array(poly, f"quadrants[{name!r}]", ndim=2, what="(ra, dec) vertices in degrees")
+    require_text(title, "title")
     import matplotlib.pyplot as plt
 
     if ax is None:

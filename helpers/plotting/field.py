@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from ..export._checks import require_field
+
 __all__ = ["plot_field_overview"]
 
 #: Approximate extent of the four MSA quadrants on the sky, arcmin (JDox "NIRSpec MSA").
@@ -20,6 +22,7 @@ def plot_field_overview(config, ax=None):
     -------
     fig : `matplotlib.figure.Figure`
     """
+    require_field(config, "config")
     import matplotlib.pyplot as plt
     from matplotlib.patches import Circle, Rectangle
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from .. import msa
 from ..errors import WorkbookError
+from ._checks import check_overlay_inputs
 from .msa_raster import (ShutterColours, block_reduce, counted_shutter_ids, crop_for_view, image_pyramid,
                          render_shutter_raster)
 from .msa_style import (_IFU_COLOUR, _NO_SIGMA_COLOUR, _QUAD_COLOUR, _SIGMA_COLOURS, _SLIT_COLOUR,  # noqa: F401
@@ -86,6 +87,7 @@ class OverlayScene:
                  constraint="Midpoint", nod=False, shutters="auto", layers=None, fig=None,
                  figsize=(8.0, 8.0), max_display=1600, max_raster=512, dynamic_title=True,
                  targets=None, disperser=None, legend=True):
+        check_overlay_inputs(pointing, image, wcs, sources, operability, figsize)  # one line per bad input
         if fig is None:
             from matplotlib.figure import Figure
             from matplotlib.backends.backend_agg import FigureCanvasAgg

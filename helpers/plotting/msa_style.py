@@ -8,6 +8,8 @@ the canvas would be redrawn with every zoom); North/East arrows and the one-shut
 
 import numpy as np
 
+from ._checks import check_sources, check_synthetic_wcs
+
 __all__ = ["SIGMA_BANDS_MAS", "source_sigma_mas", "synthetic_wcs", "TARGET_STYLES", "priority_style",
            "legend_entries", "legend_handles", "legend_html", "add_compass_and_scale", "overlay_layout"]
 
@@ -42,6 +44,7 @@ def source_sigma_mas(sources):
     -------
     sigma : ndarray
     """
+    check_sources(sources)
     if sources is None:
         return np.zeros(0)
     n = len(sources)
@@ -68,6 +71,7 @@ def source_sigma_mas(sources):
 
 def synthetic_wcs(ra, dec, scale_arcsec=0.1, size=3000):
     """A north-up TAN WCS centred on (ra, dec) for drawing the footprint without an image."""
+    check_synthetic_wcs(ra, dec, scale_arcsec, size)
     from astropy.wcs import WCS
 
     w = WCS(naxis=2)

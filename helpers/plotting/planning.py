@@ -2,6 +2,10 @@
 
 import numpy as np
 
+from ..errors import WorkbookError
+from ..export._checks import require_table
+from ..validate import require_number
+
 __all__ = ["plot_apa_windows"]
 
 
@@ -20,6 +24,12 @@ def plot_apa_windows(table, epoch=None, ax=None):
     -------
     `matplotlib.figure.Figure`
     """
+    require_table(table, "table", ("mjd", "visible", "apa_nominal", "apa_min", "apa_max"),
+                  numeric=("mjd", "apa_nominal", "apa_min", "apa_max"), hint="pass what helpers.planning.apa_windows returned")
+    if epoch is not None and (isinstance(epoch, bool) or not isinstance(epoch, (str, int, float))):
+        raise WorkbookError(f"epoch = {epoch!r:.40} is not a date; give an ISO date ('2027-01-15'), an MJD or None")
+    if isinstance(epoch, float):
+        require_number(epoch, "epoch", example=61400.0)
     import matplotlib.pyplot as plt
     from astropy.time import Time
 

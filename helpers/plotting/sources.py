@@ -5,6 +5,10 @@ optional ``fig``/``ax`` and returns the figure (save it with :func:`helpers.plot
 
 import numpy as np
 
+from ..errors import WorkbookError
+from ..export._checks import require_table
+from ..validate import require_array, require_number, require_text
+
 __all__ = ["plot_sources_cutouts", "plot_sources_precision", "plot_sources_overview"]
 
 
@@ -17,6 +21,14 @@ def _ellipse(ax, x, y, sx, sy, cxy, scale, **kw):
     angle = np.degrees(np.arctan2(vecs[1, 1], vecs[0, 1]))
     ax.add_patch(Ellipse((x, y), 2 * scale * np.sqrt(vals[1]), 2 * scale * np.sqrt(vals[0]), angle=angle,
                          fill=False, **kw))
+
+
+def _require_image(data):
+    """A 2-D numeric image, checked without reading it (it may be memory-mapped)."""
+    if not isinstance(data, np.ndarray) or data.ndim != 2 or data.dtype.kind not in "iuf" or 0 in data.shape:
+        described = f"{data.dtype} array of shape {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
+        raise WorkbookError(f"data is a {described}, not a 2-D image; pass the SCI array (e.g. image.data)")
+    return data
 
 
 def pick_cutout_sources(catalog, n=8):
@@ -73,6 +85,16 @@ def plot_sources_cutouts(data, catalog, rows=None, size=21, ellipse_scale=None, 
     -------
     fig : `matplotlib.figure.Figure`
     """
+    _require_image(data)
+    require_table(catalog, "catalog", ("x", "y", "x_err", "y_err", "snr", "kind", "flags"),
+                  numeric=("x", "y", "x_err", "y_err", "snr"), hint="pass what helpers.sources.extract_sources returned")
+    if rows is not None:
+        rows = require_array(rows, "rows", what="row indices", allow_nan=False)
+        if np.any(rows != np.round(rows)) or np.any((rows < 0) | (rows >= len(catalog))):
+            raise WorkbookError(f"rows holds values outside 0..{len(catalog) - 1} or non-integers; give row indices into catalog")
+    size = require_number(size, "size", minimum=3, integer=True, example=21)
+    ellipse_scale = require_number(ellipse_scale, "ellipse_scale", minimum=1e-12, allow_none=True, example=100.0)
+    ncols = require_number(ncols, "ncols", minimum=1, integer=True, example=4)
     import matplotlib.pyplot as plt
 
     rows = pick_cutout_sources(catalog) if rows is None else np.asarray(rows, int)
@@ -131,6 +153,11 @@ def plot_sources_precision(catalog, crb_coef=None, fwhm=None, ax=None, title=Non
     -------
     fig : `matplotlib.figure.Figure`
     """
+    require_table(catalog, "catalog", ("snr", "x_err", "y_err", "method", "flags", "kind"),
+                  numeric=("snr", "x_err", "y_err"), hint="pass what helpers.sources.extract_sources returned")
+    crb_coef = require_number(crb_coef, "crb_coef", minimum=0, allow_none=True, example=1.2)
+    fwhm = require_number(fwhm, "fwhm", minimum=0, allow_none=True, example=2.0)
+    require_text(title, "title", allow_none=True)
     import matplotlib.pyplot as plt
 
     if ax is None:
@@ -183,6 +210,11 @@ def plot_sources_overview(data, catalog, ax=None, max_pixels=1500, title=None):
     -------
     fig : `matplotlib.figure.Figure`
     """
+    _require_image(data)
+    require_table(catalog, "catalog", ("x", "y", "kind"), numeric=("x", "y"),
+                  hint="pass what helpers.sources.extract_sources returned")
+    max_pixels = require_number(max_pixels, "max_pixels", minimum=1, integer=True, example=1500)
+    require_text(title, "title", allow_none=True)
     import matplotlib.pyplot as plt
 
     if ax is None:

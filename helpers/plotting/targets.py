@@ -4,6 +4,8 @@ for every reference (:func:`plot_targets_judgements`). Residuals in mas."""
 
 import numpy as np
 
+from ..errors import WorkbookError
+from ..validate import require_instance, require_number
 from .astrometry import _new_axes, _shade_bands
 
 __all__ = ["plot_targets_quiver", "plot_targets_histogram", "plot_targets_judgements"]
@@ -13,6 +15,12 @@ def _nice(value):
     """The 1-2-5 number nearest above ``value`` (a key arrow's length)."""
     exp = 10.0 ** np.floor(np.log10(max(value, 1e-3)))
     return float(next(m * exp for m in (1, 2, 5, 10) if m * exp >= value))
+
+
+def _require_judgement(judgement, name="judgement"):
+    from ..targets import TargetJudgement
+
+    return require_instance(judgement, TargetJudgement, name, "give what helpers.targets.judge_targets returned")
 
 
 def plot_targets_quiver(judgement, arrow_scale_mas=None, max_arrows=3000, ax=None):
@@ -31,6 +39,9 @@ def plot_targets_quiver(judgement, arrow_scale_mas=None, max_arrows=3000, ax=Non
     -------
     fig : matplotlib Figure
     """
+    _require_judgement(judgement)
+    arrow_scale_mas = require_number(arrow_scale_mas, "arrow_scale_mas", minimum=1e-6, allow_none=True, example=20)
+    max_arrows = require_number(max_arrows, "max_arrows", minimum=0, integer=True, example=3000)
     fig, ax = _new_axes(ax, figsize=(6.4, 6.0))
     per = judgement.per_target
     st = np.asarray(per["status"])
@@ -72,6 +83,8 @@ def plot_targets_histogram(judgement, bins=50, ax=None):
     -------
     fig : matplotlib Figure
     """
+    _require_judgement(judgement)
+    bins = require_number(bins, "bins", minimum=2, integer=True, example=50)
     fig, ax = _new_axes(ax)
     per = judgement.per_target
     ok = np.asarray(per["status"]) == "matched"
@@ -111,6 +124,12 @@ def plot_targets_judgements(judgements, arrow_scale_mas=None):
 
     import matplotlib.pyplot as plt
 
+    if not isinstance(judgements, dict):
+        raise WorkbookError(f"judgements = {judgements!r:.40} is not a dict; pass {{'image': judgement, 'Gaia': judgement or reason}}")
+    for name, j in judgements.items():
+        if j is not None and not isinstance(j, str):
+            _require_judgement(j, f"judgements[{name!r}]")
+    arrow_scale_mas = require_number(arrow_scale_mas, "arrow_scale_mas", minimum=1e-6, allow_none=True, example=20)
     rows = [(name, j) for name, j in judgements.items() if j is not None]
     if not rows:
         raise ValueError("no judgement to draw: pass {'image': judgement, ...}")
