@@ -552,6 +552,55 @@ spec("simulate.inject_gaussian_stars")(lambda fx: Call(simulate.inject_gaussian_
                                                        np.random.default_rng(0), fwhm=2.5, spacing=30, margin=10))
 spec("simulate.decimal_year_to_mjd")(lambda fx: Call(simulate.decimal_year_to_mjd, 2016.5))
 
+
+def _tb_truth(fx):
+    """A small isolated-star truth for the drizzled test bed (4" field, a few stars)."""
+    if not hasattr(fx, "tb_truth"):
+        fx.tb_truth = simulate.isolated(simulate.make_truth(center=CENTER, size_arcsec=4.0, n_stars=4, n_galaxies=0,
+                                                            n_pairs=0, n_saturated=0, seed=1), 0.5)
+    return fx.tb_truth
+
+
+def _tb_product(fx):
+    """A 64x64 two-exposure ACS/WFC drizzled product (~1.5 s), built once."""
+    if not hasattr(fx, "tb_product"):
+        fx.tb_product = simulate.make_drizzled(_tb_truth(fx), shape=(64, 64), dither=((0, 0), (0.5, 0.5)), seed=1)
+    return fx.tb_product
+
+
+def _tb_scene(fx):
+    t = _tb_truth(fx)
+    return Table({"id": np.asarray(t["id"]), "kind": ["star"] * len(t), "ra": np.asarray(t["ra"]),
+                  "dec": np.asarray(t["dec"]), "flux": np.full(len(t), 200.0)})
+
+
+def _tb_catalog(fx):
+    """A catalog shaped like extract_sources' output: the truth moved by 0.02 px, errors 0.02 px."""
+    t = _tb_product(fx).truth
+    n = len(t)
+    err = np.full(n, 0.02)
+    return Table({"x": np.asarray(t["x"]) + 0.02, "y": np.asarray(t["y"]) - 0.02, "x_err": err, "y_err": err,
+                  "x_win": np.asarray(t["x"]), "y_win": np.asarray(t["y"]), "x_win_err": err, "y_win_err": err,
+                  "method": ["psf"] * n, "flags": np.zeros(n, int), "kind": ["point"] * n})
+
+
+spec("simulate.isolated")(lambda fx: Call(simulate.isolated, fx.truth, 0.5))
+spec("simulate.ExposureSpec")(lambda fx: Call(simulate.ExposureSpec, detector="ACS/WFC", filter="F814W",
+                                              shape=(32, 32), crval=CENTER, roll=10.0, exptime=100.0, sky=0.08,
+                                              epoch=2004.8, seed=1))
+spec("simulate.make_exposure", 3)(lambda fx: Call(simulate.make_exposure, _tb_scene(fx),
+                                                  simulate.ExposureSpec(shape=(32, 32), crval=CENTER, seed=1)))
+spec("simulate.make_drizzled", 1)(lambda fx: Call(simulate.make_drizzled, _tb_truth(fx), shape=(48, 48),
+                                                  dither=((0, 0), (0.5, 0.5)), pixfrac=0.8, out_scale=0.05,
+                                                  exptime=200.0, seed=2))
+spec("simulate.drizzle_exposures", 2)(lambda fx: Call(simulate.drizzle_exposures, _tb_product(fx).exposures, 0.05,
+                                                      pixfrac=0.8, wht_type="EXP", cr_rejection="truth"))
+spec("simulate.joint_exposure_fit", 3)(lambda fx: Call(simulate.joint_exposure_fit, _tb_product(fx),
+                                                       np.asarray(_tb_product(fx).truth["id"][:1]), radius=6,
+                                                       iterations=2))
+spec("simulate.score_catalog")(lambda fx: Call(simulate.score_catalog, _tb_catalog(fx), _tb_product(fx).truth,
+                                               match_pix=1.0, edge_pix=5.0, shape=(64, 64)))
+
 # --- validate (the boundary helpers themselves) -----------------------------------------
 # the validators: only the user's value is generated (name, bounds and hints are the developer's)
 spec("validate.require_number")(lambda fx: Call(lambda v: validate.require_number(v, "radius", minimum=0.0), 3.0))
@@ -615,6 +664,7 @@ spec("archive.local_images", 4)(lambda fx: Call(archive.local_images, [str(fx.fi
 spec("archive.expand_image_paths")(lambda fx: Call(archive.expand_image_paths, [str(fx.fits_path)]))
 spec("archive.cutout_image")(lambda fx: Call(archive.cutout_image, fx.fits_path, CENTER, 5.0,
                                              fx.sandbox / "cut_drz.fits", overwrite=True))
+spec("archive.on_image")(lambda fx: Call(archive.on_image, fx.fits_path, fx.ra, fx.dec))
 spec("archive.image_center")(lambda fx: Call(archive.image_center, fx.fits_path))
 spec("archive.require_imaging")(lambda fx: Call(archive.require_imaging, fx.cfg, [{"path": str(fx.fits_path)}]))
 spec("archive.save_table")(lambda fx: Call(archive.save_table, fx.gaia, fx.sandbox / "t.ecsv"))
@@ -695,6 +745,8 @@ def _figures_dir(fx):
 # ----------------------------------------------------------------------------------------
 
 EXEMPT = {
+    "simulate.Exposure": "result record returned by make_exposure (swept); not built by users",
+    "simulate.DrizzledProduct": "result record returned by make_drizzled (swept); not built by users",
     "archive.download": "the replayed download renders the demo images (~12 s a call); its bad inputs are "
                         "test_bad_inputs::test_truncated_download_never_cached_as_verified and test_archive's",
     "astrometry.CoarseAlignment": "result record returned by coarse_align (swept); not built by users",
