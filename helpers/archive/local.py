@@ -274,7 +274,10 @@ def local_images(images, center=None, size_arcsec=300.0, out_dir=None, max_pixel
     """
     center = _require_center(center) if center is not None else None
     size_arcsec = require_number(size_arcsec, "size_arcsec", minimum=1e-3, maximum=36000.0, example="300")
-    max_pixels = require_number(max_pixels, "max_pixels", minimum=1, example="1e8")
+    # infinity is a valid max_pixels ("never cut"), so require_number (finite only) does not fit here
+    if isinstance(max_pixels, (bool, np.bool_)) or not isinstance(max_pixels, (int, float, np.integer, np.floating)) \
+            or not max_pixels >= 1:
+        raise WorkbookError(f"max_pixels = {max_pixels!r:.30} is not a pixel count >= 1; give e.g. 1e8 (inf: never cut)")
     if out_dir is not None:
         out_dir = require_path(out_dir, "out_dir")
     paths = expand_image_paths(images)
