@@ -99,7 +99,7 @@ def perturb_catalog(table, sigma_mas, seed=0, ra_col="ra", dec_col="dec"):
     ra_col, dec_col = require_text(ra_col, "ra_col"), require_text(dec_col, "dec_col")
     hint = f"give a Table with RA/Dec columns {ra_col!r}, {dec_col!r} in degrees"
     require_table(table, "table", (ra_col, dec_col), hint)
-    require_numeric_columns(table, "table", (ra_col, dec_col), hint)
+    require_numeric_columns(table, "table", (ra_col, dec_col), hint, allow_nan=True)  # missing rows stay missing
     sigma = require_array(sigma_mas, "sigma_mas", what="scatter in mas", allow_nan=False)
     if (sigma < 0).any() or sigma.size not in (1, len(table)):
         raise WorkbookError(f"sigma_mas has {sigma.size} value(s) (min {sigma.min() if sigma.size else 'none'}); "

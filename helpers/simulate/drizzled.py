@@ -54,8 +54,6 @@ from .truth import _propagate
 #: A 4-point box (native pixels): half-pixel phases in x and y, a few pixels apart, in the spirit of
 #: APT's ACS-WFC-DITHER-BOX and WFC3-UVIS-DITHER-BOX patterns.
 BOX4 = ((0.0, 0.0), (2.5, 1.0), (2.0, 3.5), (-0.5, 2.5))
-#: Kernels of ``drizzle.resample.Drizzle``.
-_KERNELS = ("square", "gaussian", "point", "turbo", "lanczos2", "lanczos3")
 #: AstroDrizzle's driz_cr defaults: (snr, scale) of the first and second passes.
 DRIZ_CR = ((3.5, 1.2), (3.0, 0.7))
 
@@ -246,15 +244,16 @@ def drizzle_exposures(exposures, out_scale, pixfrac=0.8, kernel="square", wht_ty
     notes : dict
         Sky levels, CR pixels rejected per exposure, total exposure time.
     """
-    from drizzle.resample import Drizzle
+    from drizzle.resample import SUPPORTED_DRIZZLE_KERNELS, Drizzle
 
     if isinstance(exposures, (str, bytes, dict)) or not hasattr(exposures, "__len__") or not exposures:
         raise WorkbookError(f"exposures = {exposures!r:.40} is not a list of Exposure; give make_exposure's results")
     for e in exposures:
         require_instance(e, Exposure, "each exposure", "give the Exposure objects make_exposure returned")
     kernel = require_text(kernel, "kernel")
-    if kernel not in _KERNELS:
-        raise WorkbookError(f"kernel = {kernel!r}; use one of {', '.join(_KERNELS)} ('square' as AstroDrizzle)")
+    if kernel not in SUPPORTED_DRIZZLE_KERNELS:
+        raise WorkbookError(f"kernel = {kernel!r}; use one of {', '.join(SUPPORTED_DRIZZLE_KERNELS)} ('square' as "
+                            "AstroDrizzle)")
     if not isinstance(wht_type, str) or not isinstance(cr_rejection, str):
         raise WorkbookError(f"wht_type = {wht_type!r:.20}, cr_rejection = {cr_rejection!r:.20}; give them as text, "
                             "e.g. 'EXP' and 'truth'")

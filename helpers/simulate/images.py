@@ -16,7 +16,7 @@ from astropy.table import Table
 from astropy.wcs import WCS
 
 from ..errors import WorkbookError
-from ..validate import require_array, require_instance, require_number, require_text
+from ..validate import require_instance, require_number, require_text
 from ._checks import require_numeric_columns, require_pair, require_table
 from .geometry import _build_wcs, _sip_coefficients, _systematic_offsets
 from .presets import ARCSEC_PER_RAD, FILTERS, INSTRUMENTS
