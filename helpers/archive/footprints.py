@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import WorkbookError
 from ..skyplane import sky_to_tangent
+from ..validate import require_array, require_number
 
 __all__ = [
     "MSA_FIELD_ARCMIN",
@@ -66,6 +67,8 @@ def parse_s_region(s_regions):
     >>> p["ring_owner"].tolist(), p["circle_owner"].tolist(), p["ra"].size
     ([0], [1], 3)
     """
+    if isinstance(s_regions, (str, bytes, dict)) or not hasattr(s_regions, "__iter__"):
+        raise WorkbookError(f"s_regions = {s_regions!r:.40} is not a list of S_REGION strings; give one string per footprint")
     ring_values, ring_owner, circles = [], [], []
     for i, text in enumerate(s_regions):
         if not isinstance(text, str) or not text.strip():
@@ -191,16 +194,38 @@ def outline_geometry(outlines, ra0, dec0):
     """
     import shapely
 
+    ra0, dec0 = _require_center(ra0, dec0)
+    if isinstance(outlines, (str, bytes)) or not hasattr(outlines, "__iter__"):
+        raise WorkbookError(f"outlines = {outlines!r:.40} is not MSA outlines; give MSAPointing.outlines_sky() "
+                            "(name -> (ra, dec) arrays)")
     if isinstance(outlines, dict):
         quadrants = {k: v for k, v in outlines.items() if str(k).upper().startswith("Q")}
         outlines = list((quadrants or outlines).values())
     polys = []
-    for ra, dec in outlines:
+    for outline in outlines:
+        if isinstance(outline, (str, bytes)) or not hasattr(outline, "__len__") or len(outline) != 2:
+            raise WorkbookError(f"an MSA outline is {outline!r:.40}, not an (ra, dec) pair of arrays; "
+                                "give MSAPointing.outlines_sky()")
+        ra = require_array(outline[0], "outline RA", what="degrees", allow_nan=False)
+        dec = require_array(outline[1], "outline Dec", what="degrees", allow_nan=False)
+        if ra.size != dec.size or ra.size < 3:
+            raise WorkbookError(f"an MSA outline has {ra.size} RA and {dec.size} Dec vertices; give >= 3 (ra, dec) "
+                                "vertices per quadrant")
         x, y = tangent_plane(ra, dec, ra0, dec0)
+        if not (np.isfinite(x).all() and np.isfinite(y).all()):
+            raise WorkbookError("an MSA outline lies 90 deg or more from the field centre; give the outline of "
+                                "the MSA at this field")
         polys.append(shapely.make_valid(shapely.Polygon(np.column_stack([x, y]))))
     if not polys:
         raise WorkbookError("the MSA outline is empty; pass the quadrant outlines as name -> (ra, dec) arrays")
     return shapely.union_all(polys)
+
+
+def _require_center(ra0, dec0):
+    """(ra0, dec0) as finite degrees with Dec in [-90, 90], or one line saying which is wrong."""
+    ra0 = require_number(ra0, "ra0", example="53.16 (degrees)")
+    dec0 = require_number(dec0, "dec0", minimum=-90.0, maximum=90.0, example="-27.79 (degrees)")
+    return ra0, dec0
 
 
 def msa_field_geometry(ra0, dec0, apa=None, outlines=None):
@@ -230,6 +255,8 @@ def msa_field_geometry(ra0, dec0, apa=None, outlines=None):
     """
     import shapely
 
+    ra0, dec0 = _require_center(ra0, dec0)
+    apa = require_number(apa, "apa", allow_none=True, example="30.0 (degrees)")
     if outlines is not None:
         return outline_geometry(outlines, ra0, dec0), "msa-model"
     if apa is None:

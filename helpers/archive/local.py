@@ -24,7 +24,8 @@ from .._io import atomic_path
 from ..errors import WorkbookError
 from .downloads import verify_fits
 from .provenance import wcs_provenance
-from ..validate import require_instance, require_path
+from ..validate import (open_fits, require_array, require_instance, require_number, require_path,
+                        require_same_length)
 
 __all__ = ["expand_image_paths", "local_images", "cutout_image", "require_imaging", "image_center", "on_image",
            "LARGE_IMAGE_PIXELS", "CHECKSUM_MAX_BYTES"]
@@ -128,17 +129,27 @@ def on_image(path, ra, dec):
     WorkbookError
         The image has no celestial WCS.
     """
-    from astropy.io import fits
-
-    with fits.open(path, memmap=True) as hdul:
+    ra = require_array(ra, "ra", what="RA in degrees")
+    dec = require_array(dec, "dec", what="Dec in degrees")
+    require_same_length(ra=ra, dec=dec)
+    with open_fits(path, "image", memmap=True) as hdul:
         i, w = _science_hdu(hdul)
         if i is None:
             raise WorkbookError(f"image {Path(path).name} has no celestial WCS; give an image with RA/Dec WCS keywords")
         ny, nx = hdul[i].header["NAXIS2"], hdul[i].header["NAXIS1"]
     with np.errstate(invalid="ignore"):
-        x, y = w.world_to_pixel_values(np.asarray(ra, float), np.asarray(dec, float))
+        x, y = w.world_to_pixel_values(ra, dec)
         x, y = np.asarray(x, float), np.asarray(y, float)
         return np.isfinite(x) & np.isfinite(y) & (x >= -0.5) & (x <= nx - 0.5) & (y >= -0.5) & (y <= ny - 0.5)
+
+
+def _require_center(center):
+    """``center`` as (RA, Dec) floats in degrees, or one line saying what is wrong."""
+    if isinstance(center, (str, bytes, dict)) or not hasattr(center, "__len__") or len(center) != 2:
+        raise WorkbookError(f"center = {center!r:.40} is not (RA, Dec); give two numbers in degrees, e.g. (53.16, -27.79)")
+    ra = require_number(center[0], "center RA", example="53.16 (degrees)")
+    dec = require_number(center[1], "center Dec", minimum=-90.0, maximum=90.0, example="-27.79 (degrees)")
+    return ra, dec
 
 
 def cutout_image(path, center, size_arcsec, out_path, overwrite=False):
@@ -175,9 +186,14 @@ def cutout_image(path, center, size_arcsec, out_path, overwrite=False):
     from astropy.wcs.utils import proj_plane_pixel_scales
 
     path = require_path(path, "image path")
+    center = _require_center(center)
+    size_arcsec = require_number(size_arcsec, "size_arcsec", minimum=1e-3, maximum=36000.0, example="300")
+    out_path = require_path(out_path, "out_path")
+    if not isinstance(overwrite, (bool, np.bool_)):
+        raise WorkbookError(f"overwrite = {overwrite!r:.30} is not True/False; give a bool")
     # memmap=False: .section then reads only the needed rows with file seeks; memory-mapped pages of a
     # multi-GB file would count against the process's resident memory as they are touched.
-    with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
+    with open_fits(path, "image", memmap=False, lazy_load_hdus=True) as hdul:
         i, w = _science_hdu(hdul)
         if i is None:
             raise WorkbookError(f"image {path.name} has no celestial WCS; give an image with RA/Dec WCS keywords")
@@ -213,7 +229,6 @@ def cutout_image(path, center, size_arcsec, out_path, overwrite=False):
                 out[0] = fits.PrimaryHDU(data, header=header)
             else:
                 out.append(fits.ImageHDU(data, header=header))
-    out_path = require_path(out_path, "out_path")
     with atomic_path(out_path, overwrite=overwrite) as tmp:
         fits.HDUList(out).writeto(tmp)
     return out_path, {"x0": x0, "y0": y0, "shape": (y1 - y0, x1 - x0), "original_shape": (ny, nx)}
@@ -257,10 +272,17 @@ def local_images(images, center=None, size_arcsec=300.0, out_dir=None, max_pixel
     WorkbookError
         Missing or non-FITS file, no celestial WCS, or an image that does not contain the centre.
     """
+    center = _require_center(center) if center is not None else None
+    size_arcsec = require_number(size_arcsec, "size_arcsec", minimum=1e-3, maximum=36000.0, example="300")
+    # infinity is a valid max_pixels ("never cut"), so require_number (finite only) does not fit here
+    if isinstance(max_pixels, (bool, np.bool_)) or not isinstance(max_pixels, (int, float, np.integer, np.floating)) \
+            or not max_pixels >= 1:
+        raise WorkbookError(f"max_pixels = {max_pixels!r:.30} is not a pixel count >= 1; give e.g. 1e8 (inf: never cut)")
+    if out_dir is not None:
+        out_dir = require_path(out_dir, "out_dir")
     paths = expand_image_paths(images)
     if not paths:
         raise WorkbookError("no images given; pass images=['your.fits'] (CLI: --image PATH)")
-    center = tuple(center) if center is not None else None
     records = []
     for p in paths:
         if p.stat().st_size <= CHECKSUM_MAX_BYTES:

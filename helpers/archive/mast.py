@@ -123,9 +123,14 @@ def _radius_arcmin(radius):
     import astropy.units as u
 
     if hasattr(radius, "unit"):
-        value = radius.to_value(u.arcmin)
+        try:
+            value = float(radius.to_value(u.arcmin))
+        except (u.UnitsError, TypeError, ValueError):
+            raise WorkbookError(f"search radius {radius!r:.40} is not an angle; give arcmin, e.g. 2.5") from None
     else:
-        value = float(radius)
+        from ..validate import require_number
+
+        value = require_number(radius, "search radius", example="2.5 (arcmin)")
     if not (np.isfinite(value) and 0 < value <= 60):
         raise WorkbookError(f"search radius {value:g} arcmin is out of range; use 0 < radius <= 60 arcmin (2.5 covers the MSA)")
     return value
@@ -272,6 +277,12 @@ def select_products(ranked, max_products=4, live=None):
     from astropy.table import Table, vstack  # noqa: F401
     from astroquery.mast import Observations
 
+    from ..validate import require_instance
+
+    require_instance(ranked, Table, "ranked", "pass the Table find_imaging returned")
+    missing = [c for c in ("obsid", "product_id") if c not in ranked.colnames]
+    if missing:
+        raise WorkbookError(f"ranked lacks column(s) {missing}; pass the Table find_imaging returned")
     if len(ranked) == 0:
         raise WorkbookError("no ranked imaging to choose from; run find_imaging with a larger radius first")
     if not isinstance(max_products, (int, np.integer)) or max_products < 1:

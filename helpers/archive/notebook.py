@@ -43,6 +43,20 @@ def images_for_config(products, manifest, provenance):
     WorkbookError
         If no downloaded file has a celestial WCS.
     """
+    from astropy.table import Table
+
+    for name, table, columns, source in (
+            ("products", products, ("product_id", "instrument", "filter", "epoch", "pixel_scale", "rank"), "select_products"),
+            ("manifest", manifest, ("file", "path"), "download"),
+            ("provenance", provenance, ("file", "has_celestial_wcs", "epoch", "pixel_scale", "wcsname", "provenance",
+                                        "replay"), "provenance_table")):
+        require_instance(table, Table, name, f"pass the Table {source} returned")
+        missing = [c for c in columns if c not in table.colnames]
+        if missing:
+            raise WorkbookError(f"{name} lacks column(s) {missing}; pass the Table {source} returned")
+    if len(products) != len(manifest):
+        raise WorkbookError(f"products has {len(products)} rows, manifest {len(manifest)}; pass the manifest "
+                            "download made of these products")
     prov = {str(r["file"]): r for r in provenance}
     images, skipped = [], []
     for prod, man in zip(products, manifest):

@@ -320,6 +320,10 @@ def provenance_table(paths):
 
     if isinstance(paths, (str, Path)):  # one file, not its characters
         paths = [paths]
+    if isinstance(paths, (bytes, dict)) or not hasattr(paths, "__iter__"):
+        from ..errors import WorkbookError
+
+        raise WorkbookError(f"paths = {paths!r:.40} is not a list of FITS paths; give e.g. manifest['path']")
     rows = [wcs_provenance(p) for p in paths]
     table = Table(rows=rows) if rows else Table()
     for name, unit in (("rms_ra_mas", u.mas), ("rms_dec_mas", u.mas), ("expected_abs_mas", u.mas),

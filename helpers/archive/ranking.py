@@ -12,6 +12,7 @@ import re
 import numpy as np
 
 from ..errors import WorkbookError
+from ..validate import require_instance, require_number
 from .footprints import footprint_coverage, msa_field_geometry
 
 __all__ = [
@@ -171,6 +172,15 @@ def rank_candidates(caom, ra0, dec0, epoch=None, apa=None, instruments=SUPPORTED
     from astropy.table import Table
     import astropy.units as u
 
+    require_instance(caom, Table, "caom", "give the CAOM observation Table of a MAST query (query_observations)")
+    epoch = require_number(epoch, "epoch", minimum=1900.0, maximum=2200.0, allow_none=True, example="2027.5")
+    apa = require_number(apa, "apa", allow_none=True, example="30.0 (degrees)")
+    min_coverage = require_number(min_coverage, "min_coverage", minimum=0.0, maximum=1.0, example="0.2")
+    min_calib_level = require_number(min_calib_level, "min_calib_level", integer=True, example="3")
+    if isinstance(instruments, (bytes, dict)) or not hasattr(instruments, "__iter__"):
+        raise WorkbookError(f"instruments = {instruments!r:.40} is not a list of names; give e.g. ['ACS/WFC', 'NIRCAM']")
+    if isinstance(instruments, str):
+        instruments = [instruments]
     if epoch is None:
         now = datetime.datetime.now(datetime.timezone.utc)
         epoch = now.year + (now.timetuple().tm_yday - 1) / 365.25
@@ -295,6 +305,11 @@ def _apply_ranking(table, epoch, min_coverage):
     return table
 
 
+#: Columns of a ranked table that :func:`refine_ranking` reads or re-ranks by.
+_RANKED_COLUMNS = ("product_id", "instrument", "n_exposures", "dithered", "gaia_aligned", "pixel_scale", "coverage",
+                   "epoch", "exptime", "rank_class")
+
+
 def refine_ranking(ranked, products=None, provenance=None):
     """Re-rank with what the product lists and headers revealed.
 
@@ -317,6 +332,17 @@ def refine_ranking(ranked, products=None, provenance=None):
 
     if not isinstance(ranked, Table):
         raise WorkbookError(f"ranked is a {type(ranked).__name__}, not a Table; pass what rank_candidates returned")
+    for name, table, columns in (("ranked", ranked, _RANKED_COLUMNS), ("products", products, ("product_id", "n_exposures")),
+                                 ("provenance", provenance, ("file", "gaia", "pixel_scale"))):
+        if table is None:
+            continue
+        require_instance(table, Table, name, "pass the Tables find_imaging / select_products / provenance_table returned")
+        missing = [c for c in columns if c not in table.colnames]
+        if missing:
+            raise WorkbookError(f"{name} lacks column(s) {missing}; pass the Table find_imaging / select_products / "
+                                "provenance_table returned")
+    if provenance is not None and products is not None and "productFilename" not in products.colnames:
+        raise WorkbookError("products lacks column 'productFilename'; pass the Table select_products returned")
     out = ranked.copy(copy_data=True)
     out.meta = dict(ranked.meta)
     index = {str(p): i for i, p in enumerate(out["product_id"])}

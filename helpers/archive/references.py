@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .._io import atomic_path
-from ..validate import require_path
+from ..validate import require_instance, require_path
 from .mast import _as_coord, _radius_arcmin, _transport, _with_retries
 from .ranking import _decimal_year
 
@@ -56,6 +56,10 @@ def save_table(table, path, overwrite=True):
     -------
     path : `~pathlib.Path`
     """
+    from astropy.table import Table
+
+    require_instance(table, Table, "table", "give an astropy Table")
+    path = require_path(path, "path")
     out = table.copy(copy_data=False)
     out.meta = {k: (float(v) if isinstance(v, np.floating) else v) for k, v in table.meta.items()
                 if not str(k).startswith("_")}

@@ -4,6 +4,9 @@ copies of a catalog with known Gaussian position scatter."""
 import numpy as np
 from astropy.table import Table
 
+from ..errors import WorkbookError
+from ..validate import require_array, require_number, require_text
+from ._checks import require_numeric_columns, require_seed, require_table
 from .presets import MAS_PER_DEG
 
 
@@ -30,7 +33,13 @@ def gaia_like_catalog(truth, g_limit=21.0, seed=3, bright_limit=12.0):
         ``pmra, pmdec, pmra_error, pmdec_error`` (mas/yr), ``parallax, parallax_error`` (mas),
         ``phot_g_mean_mag``, ``ref_epoch`` (yr), ``astrometric_params_solved``.
     """
-    rng = np.random.default_rng(seed)
+    hint = "give the truth table make_truth returned"
+    require_table(truth, "truth", ("kind", "mag", "ra", "dec", "pmra", "pmdec"), hint)
+    require_numeric_columns(truth, "truth", ("ra", "dec", "pmra", "pmdec"), hint)
+    require_numeric_columns(truth, "truth", ("mag",), hint, allow_nan=True)
+    g_limit = require_number(g_limit, "g_limit", minimum=-5.0, maximum=40.0, example="21.0")
+    bright_limit = require_number(bright_limit, "bright_limit", minimum=-5.0, maximum=40.0, example="12.0")
+    rng = np.random.default_rng(require_seed(seed))
     stars = truth[(np.asarray(truth["kind"]).astype(str) != "galaxy")]
     g = np.asarray(stars["mag"], float)
     keep = (g < g_limit) & (g > bright_limit)
@@ -87,10 +96,18 @@ def perturb_catalog(table, sigma_mas, seed=0, ra_col="ra", dec_col="dec"):
     out : `~astropy.table.Table`
         With ``ra_err, dec_err`` (mas) set to ``sigma_mas`` and ``meta['injected_sigma_mas']``.
     """
-    rng = np.random.default_rng(seed)
+    ra_col, dec_col = require_text(ra_col, "ra_col"), require_text(dec_col, "dec_col")
+    hint = f"give a Table with RA/Dec columns {ra_col!r}, {dec_col!r} in degrees"
+    require_table(table, "table", (ra_col, dec_col), hint)
+    require_numeric_columns(table, "table", (ra_col, dec_col), hint, allow_nan=True)  # missing rows stay missing
+    sigma = require_array(sigma_mas, "sigma_mas", what="scatter in mas", allow_nan=False)
+    if (sigma < 0).any() or sigma.size not in (1, len(table)):
+        raise WorkbookError(f"sigma_mas has {sigma.size} value(s) (min {sigma.min() if sigma.size else 'none'}); "
+                            f"give one non-negative scatter in mas, or one per row ({len(table)})")
+    rng = np.random.default_rng(require_seed(seed))
     out = table.copy()
     n = len(out)
-    sigma = np.broadcast_to(np.asarray(sigma_mas, float), (n,))
+    sigma = np.broadcast_to(sigma if np.ndim(sigma_mas) else sigma[0], (n,))
     dec = np.asarray(out[dec_col], float)
     out[ra_col] = (np.asarray(out[ra_col], float)
                    + rng.normal(0, 1, n) * sigma / MAS_PER_DEG / np.cos(np.radians(dec))) % 360.0

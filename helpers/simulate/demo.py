@@ -24,6 +24,9 @@ def demo_field(size_pix=3000):
     specs : list of ImageSpec
     """
     from ..config import DEMO_FIELD
+    from ..validate import require_number
+
+    size_pix = require_number(size_pix, "size_pix", integer=True, minimum=16, maximum=20000, example="3000")
 
     center = (DEMO_FIELD["ra"], DEMO_FIELD["dec"])
     side = size_pix * 0.06

@@ -42,8 +42,10 @@ from astropy.table import Table
 from astropy.wcs import WCS
 
 from ..errors import WorkbookError
+from ..validate import require_instance, require_number, require_text
+from ._checks import require_numeric_columns, require_pair, require_seed, require_table
 from .detectors import detector, pixel_area_arcsec2
-from .exposures import PSF_INSTRUMENT, ExposureSpec, make_exposure
+from .exposures import PSF_INSTRUMENT, Exposure, ExposureSpec, make_exposure
 from .presets import ARCSEC_PER_RAD, FILTERS, INSTRUMENTS
 from .psf import make_psf
 from .render import _PRF, _flux_for_snr
@@ -242,13 +244,22 @@ def drizzle_exposures(exposures, out_scale, pixfrac=0.8, kernel="square", wht_ty
     notes : dict
         Sky levels, CR pixels rejected per exposure, total exposure time.
     """
-    from drizzle.resample import Drizzle
+    from drizzle.resample import SUPPORTED_DRIZZLE_KERNELS, Drizzle
 
-    if not exposures:
-        raise WorkbookError("no exposures to drizzle; give at least one Exposure")
-    if not (isinstance(pixfrac, (int, float)) and 0 < pixfrac <= 1):
+    if isinstance(exposures, (str, bytes, dict)) or not hasattr(exposures, "__len__") or not exposures:
+        raise WorkbookError(f"exposures = {exposures!r:.40} is not a list of Exposure; give make_exposure's results")
+    for e in exposures:
+        require_instance(e, Exposure, "each exposure", "give the Exposure objects make_exposure returned")
+    kernel = require_text(kernel, "kernel")
+    if kernel not in SUPPORTED_DRIZZLE_KERNELS:
+        raise WorkbookError(f"kernel = {kernel!r}; use one of {', '.join(SUPPORTED_DRIZZLE_KERNELS)} ('square' as "
+                            "AstroDrizzle)")
+    if not isinstance(wht_type, str) or not isinstance(cr_rejection, str):
+        raise WorkbookError(f"wht_type = {wht_type!r:.20}, cr_rejection = {cr_rejection!r:.20}; give them as text, "
+                            "e.g. 'EXP' and 'truth'")
+    if not (isinstance(pixfrac, (int, float)) and not isinstance(pixfrac, bool) and 0 < pixfrac <= 1):
         raise WorkbookError(f"pixfrac = {pixfrac!r} must be in (0, 1]; AstroDrizzle uses 0.6-1.0")
-    if not (isinstance(out_scale, (int, float)) and out_scale > 0):
+    if not (isinstance(out_scale, (int, float)) and not isinstance(out_scale, bool) and 0 < out_scale < 100):
         raise WorkbookError(f"out_scale = {out_scale!r} must be a positive pixel scale in arcsec")
     wht_type = str(wht_type).upper()
     if wht_type not in ("EXP", "IVM"):
@@ -465,11 +476,30 @@ def make_drizzled(truth, detector_name="ACS/WFC", filter="F814W", shape=(1024, 1
     -------
     product : DrizzledProduct
     """
-    det = detector(detector_name)
-    if filter not in FILTERS:
+    hint = "give the truth table make_truth returned"
+    require_table(truth, "truth", ("id", "kind", "ra", "dec", "mag"), hint)
+    require_numeric_columns(truth, "truth", ("ra", "dec"), hint)
+    det = detector(detector_name if isinstance(detector_name, str) else repr(detector_name))
+    if not isinstance(filter, str) or filter not in FILTERS:
         raise WorkbookError(f"unknown filter {filter!r}; use one of {', '.join(FILTERS)}")
-    if len(dither) < 1:
+    if isinstance(dither, (str, bytes, dict)) or not hasattr(dither, "__len__") or len(dither) < 1:
         raise WorkbookError("the dither has no position; give at least one (dx, dy) offset")
+    dither = [require_pair(d, "each dither offset", example="(2.5, 1.0) native pixels") for d in dither]
+    shape = require_pair(shape, "shape", integer=True, minimum=8, example="(1024, 1024)")
+    exptime = require_number(exptime, "exptime", minimum=1e-3, example="500.0")
+    sky = require_number(sky, "sky", minimum=0.0, example="0.08")
+    roll = require_number(roll, "roll", example="0.0")
+    epoch = require_number(epoch, "epoch", minimum=1900.0, maximum=2200.0, example="2004.8")
+    seed = require_seed(seed) or 0
+    name = require_text(name, "name")
+    if out_scale is not None:
+        out_scale = require_number(out_scale, "out_scale", minimum=1e-4, maximum=100.0, example="0.04")
+    if origin is not None:
+        origin = require_pair(origin, "origin", integer=True, minimum=0, example="(0, 0)")
+    if center is not None:
+        center = require_pair(center, "center")
+    elif "center" not in truth.meta:
+        raise WorkbookError("truth has no meta['center']; give center=(RA, Dec) in degrees")
     out_scale = float(out_scale or det["native_scale"])
     center = tuple(center) if center is not None else tuple(truth.meta["center"])
     scene = _scene(truth, detector_name, filter, epoch, exptime, sky, len(dither))
@@ -515,6 +545,10 @@ def isolated(truth, min_sep_arcsec):
     """
     from scipy.spatial import cKDTree
 
+    hint = "give a truth table (make_truth) with ra, dec in degrees"
+    require_table(truth, "truth", ("ra", "dec"), hint)
+    require_numeric_columns(truth, "truth", ("ra", "dec"), hint)
+    min_sep_arcsec = require_number(min_sep_arcsec, "min_sep_arcsec", minimum=0.0, example="0.6")
     dec0 = math.radians(float(np.mean(truth["dec"])))
     xy = np.c_[np.asarray(truth["ra"], float) * math.cos(dec0), np.asarray(truth["dec"], float)] * 3600.0
     if len(truth) < 2:

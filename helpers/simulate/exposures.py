@@ -32,6 +32,8 @@ from astropy.io import fits
 from astropy.table import Table
 
 from ..errors import WorkbookError
+from ..validate import require_instance, require_number, require_text
+from ._checks import require_numeric_columns, require_pair, require_table
 from .detectors import detector, exposure_wcs, pixel_area_arcsec2, relative_pixel_area
 from .presets import ARCSEC_PER_RAD, FILTERS, INSTRUMENTS
 from .psf import make_psf
@@ -91,6 +93,27 @@ class ExposureSpec:
     cosmic_rays: bool = True
     hot_pixels: bool = True
     saturation: bool = True
+
+    def __post_init__(self):
+        # refuse here, where the mistake is made, not deep inside the rendering
+        detector(require_text(self.detector, "detector"))
+        if require_text(self.filter, "filter") not in FILTERS:
+            raise WorkbookError(f"unknown filter {self.filter!r}; use one of {', '.join(FILTERS)}")
+        self.shape = require_pair(self.shape, "shape", integer=True, minimum=1, example="(1024, 1024)")
+        if self.origin is not None:
+            self.origin = require_pair(self.origin, "origin", integer=True, minimum=0, example="(0, 0)")
+        self.crval = require_pair(self.crval, "crval")
+        if not -90.0 <= self.crval[1] <= 90.0:
+            raise WorkbookError(f"crval Dec = {self.crval[1]} is outside [-90, 90]; give (RA, Dec) in degrees")
+        self.roll = require_number(self.roll, "roll", example="0.0")
+        self.exptime = require_number(self.exptime, "exptime", minimum=1e-3, example="500.0")
+        self.sky = require_number(self.sky, "sky", minimum=0.0, example="0.08")
+        self.epoch = require_number(self.epoch, "epoch", minimum=1900.0, maximum=2200.0, example="2004.8")
+        self.seed = require_number(self.seed, "seed", integer=True, minimum=0, example="1")
+        require_text(self.name, "name")
+        for key in ("cosmic_rays", "hot_pixels", "saturation"):
+            if not isinstance(getattr(self, key), (bool, np.bool_)):
+                raise WorkbookError(f"{key} = {getattr(self, key)!r:.30} is not True/False; give a bool")
 
 
 @dataclasses.dataclass
@@ -325,6 +348,10 @@ def make_exposure(scene, spec):
     -------
     exposure : Exposure
     """
+    require_instance(spec, ExposureSpec, "spec", "give an ExposureSpec(detector=..., filter=..., shape=...)")
+    hint = "give a scene Table with id, kind, ra, dec (deg) and flux (e-/s)"
+    require_table(scene, "scene", ("id", "kind", "ra", "dec", "flux"), hint)
+    require_numeric_columns(scene, "scene", ("ra", "dec", "flux"), hint)
     det = detector(spec.detector)
     if spec.filter not in FILTERS:
         raise WorkbookError(f"unknown filter {spec.filter!r}; use one of {', '.join(FILTERS)}")

@@ -16,6 +16,8 @@ from astropy.table import Table
 from astropy.wcs import WCS
 
 from ..errors import WorkbookError
+from ..validate import require_instance, require_number, require_text
+from ._checks import require_numeric_columns, require_pair, require_table
 from .geometry import _build_wcs, _sip_coefficients, _systematic_offsets
 from .presets import ARCSEC_PER_RAD, FILTERS, INSTRUMENTS
 from .psf import make_psf
@@ -93,6 +95,38 @@ class ImageSpec:
     sky_residual: float = 0.02
     noise: bool = True
 
+    def __post_init__(self):
+        # refuse here, where the mistake is made, not deep inside the rendering
+        if require_text(self.instrument, "instrument") not in INSTRUMENTS:
+            raise WorkbookError(f"unknown instrument {self.instrument!r}; use one of {', '.join(INSTRUMENTS)}")
+        if require_text(self.filter, "filter") not in FILTERS:
+            raise WorkbookError(f"unknown filter {self.filter!r}; use one of {', '.join(FILTERS)}")
+        self.shape = require_pair(self.shape, "shape", integer=True, minimum=1, example="(1024, 1024)")
+        if self.center is not None:
+            self.center = require_pair(self.center, "center")
+            if not -90.0 <= self.center[1] <= 90.0:
+                raise WorkbookError(f"center Dec = {self.center[1]} is outside [-90, 90]; give (RA, Dec) in degrees")
+        num = require_number
+        self.pixel_scale = num(self.pixel_scale, "pixel_scale", minimum=1e-4, maximum=100.0, allow_none=True,
+                               example="0.05")
+        self.orientat = num(self.orientat, "orientat", example="0.0")
+        self.epoch = num(self.epoch, "epoch", minimum=1900.0, maximum=2200.0, example="2004.8")
+        self.exptime = num(self.exptime, "exptime", minimum=1e-3, example="4000.0")
+        self.n_exposures = num(self.n_exposures, "n_exposures", integer=True, minimum=1, example="4")
+        self.sky = num(self.sky, "sky", minimum=0.0, example="0.08")
+        self.seed = num(self.seed, "seed", integer=True, minimum=0, example="1")
+        self.wcs_shift_mas = require_pair(self.wcs_shift_mas, "wcs_shift_mas", example="(1.5, -1.0)")
+        for key in ("wcs_rotation_arcsec", "wcs_scale_ppm", "systematic_mas"):
+            setattr(self, key, num(getattr(self, key), key, example="0.0"))
+        self.systematic_scale_arcsec = num(self.systematic_scale_arcsec, "systematic_scale_arcsec", minimum=1e-3,
+                                           example="60.0")
+        require_text(self.systematic, "systematic", allow_none=True)
+        require_text(self.name, "name")
+        self.sky_residual = num(self.sky_residual, "sky_residual", example="0.02")
+        for key in ("sip", "chip_gap", "noise"):
+            if not isinstance(getattr(self, key), (bool, np.bool_)):
+                raise WorkbookError(f"{key} = {getattr(self, key)!r:.30} is not True/False; give a bool")
+
 
 @dataclasses.dataclass
 class SimulatedImage:
@@ -126,6 +160,22 @@ class SimulatedImage:
     truth: Table
     spec: ImageSpec
     unit_scale: float = 1.0
+
+    def __post_init__(self):
+        hint = "build images with make_image, not by hand"
+        for key in ("data", "error", "weight"):
+            value = require_instance(getattr(self, key), np.ndarray, key, hint)
+            if value.ndim != 2 or value.dtype.kind != "f":
+                raise WorkbookError(f"{key} is a {value.ndim}-D {value.dtype} array, not a 2-D float image; {hint}")
+            if value.shape != self.data.shape:
+                raise WorkbookError(f"{key} has shape {value.shape}, data {self.data.shape}; give arrays of one shape")
+        require_instance(self.wcs, WCS, "wcs", hint)
+        require_instance(self.header, fits.Header, "header", hint)
+        if not hasattr(self.psf, "fwhm_pix"):
+            raise WorkbookError(f"psf = {self.psf!r:.40} is not a make_psf PSF (no fwhm_pix); {hint}")
+        require_instance(self.truth, Table, "truth", hint)
+        require_instance(self.spec, ImageSpec, "spec", hint)
+        self.unit_scale = require_number(self.unit_scale, "unit_scale", minimum=1e-30, example="1.0")
 
     @property
     def fwhm_pix(self):
@@ -179,6 +229,12 @@ def make_image(truth, spec):
         (Cramér–Rao bound per axis, pixels, position and flux unknown; NaN for galaxies),
         ``saturated`` (bool).
     """
+    require_instance(spec, ImageSpec, "spec", "give an ImageSpec(instrument=..., filter=..., shape=...)")
+    hint = "give the truth table make_truth returned"
+    require_table(truth, "truth", ("id", "kind", "ra", "dec", "mag"), hint)
+    require_numeric_columns(truth, "truth", ("ra", "dec"), hint)
+    if spec.center is None and "center" not in truth.meta:
+        raise WorkbookError("truth has no meta['center'] and spec.center is None; give ImageSpec(center=(RA, Dec))")
     if spec.instrument not in INSTRUMENTS:
         raise WorkbookError(f"unknown instrument {spec.instrument!r}; use one of {', '.join(INSTRUMENTS)}")
     inst = INSTRUMENTS[spec.instrument]
@@ -386,4 +442,12 @@ def make_images(truth, specs, progress=True):
     """
     from tqdm.auto import tqdm
 
+    if isinstance(specs, (str, bytes, dict, ImageSpec)) or not hasattr(specs, "__iter__"):
+        raise WorkbookError(f"specs = {specs!r:.40} is not a list of ImageSpec; give e.g. [ImageSpec(...), ...]")
+    specs = list(specs)
+    if not isinstance(progress, (bool, np.bool_)):
+        raise WorkbookError(f"progress = {progress!r:.30} is not True/False; give a bool")
+    for spec in specs:
+        require_instance(spec, ImageSpec, "each spec", "give a list of ImageSpec")
+    require_table(truth, "truth", ("id", "kind", "ra", "dec", "mag"), "give the truth table make_truth returned")
     return [make_image(truth, spec) for spec in tqdm(specs, desc="simulating images", disable=not progress)]

@@ -10,6 +10,9 @@ drizzled product (which cannot have more information than the exposures).
 
 import numpy as np
 
+from ..errors import WorkbookError
+from ..validate import require_array, require_instance, require_number
+from ._checks import require_numeric_columns, require_pair, require_table
 from .render import _PRF, _stamp_offsets
 
 
@@ -47,8 +50,19 @@ def joint_exposure_fit(product, ids, radius=6, iterations=6):
     x_err, y_err : ndarray
         1σ from the inverse Fisher matrix at the fit, pixels.
     """
+    from .drizzled import DrizzledProduct
+
+    require_instance(product, DrizzledProduct, "product", "give the DrizzledProduct make_drizzled returned")
+    radius = require_number(radius, "radius", integer=True, minimum=1, maximum=100, example="6")
+    iterations = require_number(iterations, "iterations", integer=True, minimum=0, maximum=100, example="6")
     truth = product.truth
     row = {v: k for k, v in enumerate(np.asarray(truth["id"]))}
+    wanted = require_array(ids, "ids", what="truth ids", allow_nan=False)
+    unknown = [i for i in wanted if i not in row]
+    if unknown or (wanted != np.round(wanted)).any():
+        raise WorkbookError(f"ids {unknown[:3] or wanted[:3].tolist()} are not ids of product.truth; "
+                            "give ids from product.truth['id']")
+    ids = wanted.astype(int)
     k_rows = np.array([row[i] for i in ids], int)
     xo = np.asarray(truth["x"], float)[k_rows].copy()
     yo = np.asarray(truth["y"], float)[k_rows].copy()
@@ -143,6 +157,23 @@ def score_catalog(catalog, truth, bins=SNR_BINS, match_pix=1.0, edge_pix=15.0, s
     """
     from scipy.spatial import cKDTree
 
+    require_table(catalog, "catalog", ("x", "y", "x_err", "y_err", "x_win", "y_win", "x_win_err", "y_win_err",
+                                       "method", "flags", "kind"), "give the catalog helpers.sources.extract_sources returned")
+    require_numeric_columns(catalog, "catalog", ("x", "y"), "give positions in pixels")
+    require_numeric_columns(catalog, "catalog", ("x_err", "y_err", "x_win", "y_win", "x_win_err", "y_win_err"),
+                            "give pixel positions and errors as numbers", allow_nan=True)
+    require_table(truth, "truth", ("x", "y", "crb_x", "crb_y", "snr", "kind", "n_exp"),
+                  "give DrizzledProduct.truth (make_drizzled)")
+    require_numeric_columns(truth, "truth", ("x", "y", "n_exp"), "give DrizzledProduct.truth (make_drizzled)")
+    require_numeric_columns(truth, "truth", ("crb_x", "crb_y", "snr"), "give DrizzledProduct.truth (make_drizzled)",
+                            allow_nan=True)
+    if isinstance(bins, (str, bytes, dict)) or not hasattr(bins, "__len__"):
+        raise WorkbookError(f"bins = {bins!r:.40} is not a list of (lo, hi) SNR pairs; give e.g. [(5, 20), (20, 100)]")
+    bins = [require_pair(b, "each SNR bin", example="(5, 20)") for b in bins]
+    match_pix = require_number(match_pix, "match_pix", minimum=1e-6, example="1.0")
+    edge_pix = require_number(edge_pix, "edge_pix", minimum=0.0, example="15.0")
+    if shape is not None:
+        shape = require_pair(shape, "shape", integer=True, minimum=1, example="(1024, 1024)")
     n_max = int(np.max(truth["n_exp"])) if len(truth) else 0
     t = truth[(np.asarray(truth["kind"]).astype(str) == "star") & (np.asarray(truth["n_exp"]) == n_max)]
     if shape is not None:

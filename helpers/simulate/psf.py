@@ -13,6 +13,7 @@ from scipy import fft as sp_fft
 from scipy import ndimage
 
 from ..errors import WorkbookError
+from ..validate import require_number
 from .presets import ARCSEC_PER_RAD, FILTERS, INSTRUMENTS
 
 _PUPILS = {
@@ -142,10 +143,14 @@ def make_psf(instrument="ACS/WFC", filter="F814W", pixel_scale=None, oversample=
     """
     from photutils.psf import ImagePSF
 
-    if instrument not in INSTRUMENTS:
+    if not isinstance(instrument, str) or instrument not in INSTRUMENTS:
         raise WorkbookError(f"unknown instrument {instrument!r}; use one of {', '.join(INSTRUMENTS)}")
-    if filter not in FILTERS:
+    if not isinstance(filter, str) or filter not in FILTERS:
         raise WorkbookError(f"unknown filter {filter!r}; use one of {', '.join(FILTERS)}")
+    pixel_scale = require_number(pixel_scale, "pixel_scale", minimum=1e-4, maximum=100.0, allow_none=True,
+                                 example="0.05")
+    oversample = require_number(oversample, "oversample", integer=True, minimum=1, maximum=16, example="4")
+    size_pix = require_number(size_pix, "size_pix", integer=True, minimum=3, maximum=1001, example="63")
     inst = INSTRUMENTS[instrument]
     scale = float(pixel_scale or inst["pixel_scale"])
     image = _psf_samples(instrument, filter, scale, int(oversample), int(size_pix)).copy()

@@ -156,6 +156,21 @@ def inject_gaussian_stars(image, sky_sigma, rng, fwhm=2.5, spacing=42, margin=40
     WorkbookError
         ``avoid`` leaves no free grid position, or is not three arrays of one length.
     """
+    from ..errors import WorkbookError
+    from ..validate import require_instance, require_number
+    from ._checks import require_pair
+
+    if not (isinstance(image, np.ndarray) and image.ndim == 2 and image.dtype.kind in "iuf" and min(image.shape) > 0):
+        raise WorkbookError(f"image = {image!r:.40} is not a 2-D numeric image; give the science array (ndarray)")
+    sky_sigma = require_number(sky_sigma, "sky_sigma", minimum=0.0, example="1.0")
+    require_instance(rng, np.random.Generator, "rng", "give numpy.random.default_rng(seed)")
+    fwhm = require_number(fwhm, "fwhm", minimum=0.1, maximum=1000.0, example="2.5")
+    spacing = require_number(spacing, "spacing", integer=True, minimum=1, example="42")
+    margin = require_number(margin, "margin", integer=True, minimum=0, example="40")
+    snr_range = require_pair(snr_range, "snr_range", minimum=1e-6, example="(15.0, 150.0)")
+    max_contamination = require_number(max_contamination, "max_contamination", minimum=0.0, example="0.2")
+    if psf is not None and not hasattr(psf, "data"):
+        raise WorkbookError(f"psf = {psf!r:.40} is not an ImagePSF; give make_psf's or build_epsf's model, or None")
     n = image.shape[0]
     sig = fwhm / 2.3548
     grid = np.arange(margin, n - margin, spacing)

@@ -4,7 +4,10 @@ and their positions at any epoch."""
 import numpy as np
 from astropy.table import Table
 
+from ..errors import WorkbookError
 from ..skyplane import tangent_to_sky
+from ..validate import require_number
+from ._checks import require_pair, require_seed
 from .presets import MAS_PER_DEG
 
 _REF_EPOCH = 2016.0  # Gaia DR3 reference epoch: truth positions are given at this epoch
@@ -21,7 +24,8 @@ def decimal_year_to_mjd(year):
     -------
     mjd : float
     """
-    return 51544.5 + (float(year) - 2000.0) * 365.25
+    year = require_number(year, "year", example="2016.5")
+    return 51544.5 + (year - 2000.0) * 365.25
 
 
 def make_truth(center=(53.1625, -27.791417), size_arcsec=180.0, n_stars=600, n_galaxies=800,
@@ -59,8 +63,19 @@ def make_truth(center=(53.1625, -27.791417), size_arcsec=180.0, n_stars=600, n_g
         ``snr_target`` (NaN unless ``star_snr``), ``r_eff`` (arcsec), ``sersic_n``, ``ellip``,
         ``theta`` (rad) for galaxies.
     """
-    rng = np.random.default_rng(seed)
-    ra0, dec0 = float(center[0]), float(center[1])
+    ra0, dec0 = require_pair(center, "center")
+    if not -90.0 <= dec0 <= 90.0:
+        raise WorkbookError(f"center Dec = {dec0} is outside [-90, 90]; give (RA, Dec) in degrees")
+    size_arcsec = require_number(size_arcsec, "size_arcsec", minimum=1e-3, maximum=36000.0, example="60")
+    n_stars, n_galaxies, n_pairs, n_saturated = (
+        require_number(v, k, integer=True, minimum=0, maximum=10_000_000, example="100")
+        for k, v in (("n_stars", n_stars), ("n_galaxies", n_galaxies), ("n_pairs", n_pairs), ("n_saturated", n_saturated)))
+    star_mag_range = require_pair(star_mag_range, "star_mag_range", example="(19.0, 28.5)")
+    galaxy_mag_range = require_pair(galaxy_mag_range, "galaxy_mag_range", example="(21.0, 27.5)")
+    if star_snr is not None:
+        star_snr = require_pair(star_snr, "star_snr", minimum=1e-3, example="(10, 300)")
+    pm_sigma_mas_yr = require_number(pm_sigma_mas_yr, "pm_sigma_mas_yr", minimum=0.0, example="5.0")
+    rng = np.random.default_rng(require_seed(seed))
     half = size_arcsec / 2.0 / 3600.0
     n_single = int(n_stars) + int(n_saturated) + int(n_galaxies) + int(n_pairs)
     xi = rng.uniform(-half, half, n_single)
