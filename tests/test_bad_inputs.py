@@ -44,7 +44,7 @@ library exception from any public name            tests/test_property_api.py::te
 a public name nobody sweeps                       tests/test_property_api.py::test_every_public_function_is_swept
 garbage / truncated files to every reader         test_garbage_files_property
 #12/#15 call sites (npz, locate, verdict)         test_other_owners_bad_values
-still open: names the sweep still breaks          tests/test_property_api.py::KNOWN_FAILING (what escapes, where)
+a regression of a swept name                      tests/test_property_api.py::KNOWN_FAILING (empty: every name passes)
 ================================================  ==============================================================
 """
 import json
