@@ -228,6 +228,58 @@ def _fast_png(canvas):
     return True
 
 
+def _draw_navigation_in_kernel(canvas):
+    """Draw a toolbar zoom, pan release, home, back or forward in the kernel at once.
+
+    Matplotlib's toolbar ends each of these with ``draw_idle``, which ipympl turns into a message
+    to the browser that sends a draw request back: one round trip (~56 ms in the browser
+    timeline) before the draw starts. Here ``draw_idle`` is held back during those calls and the
+    canvas is drawn once when they return, if any axis limits changed (a cancelled zoom, a click
+    under 5 pixels, keeps ipympl's own ``draw_idle``); a pan release always draws (its limits
+    moved during the drag). Dragging a pan still uses ``draw_idle``: the browser's
+    request-per-frame paces the drag. Left alone when the toolbar lacks these
+    methods (another matplotlib version).
+
+    Returns
+    -------
+    bool
+        True when the toolbar's methods were wrapped.
+    """
+    toolbar = getattr(canvas, "toolbar", None)
+    names = ("release_zoom", "release_pan", "_update_view")
+    if toolbar is None or not all(callable(getattr(toolbar, n, None)) for n in names):
+        return False
+
+    def views():
+        return [tuple(ax.viewLim.bounds) for ax in canvas.figure.axes]
+
+    def drawn_here(method, always):
+        def wrapped(*args, **kwargs):
+            before, requested = views(), []
+            had_own = "draw_idle" in vars(canvas)
+            previous = canvas.draw_idle
+            canvas.draw_idle = lambda *a, **k: requested.append(1)
+            try:
+                return method(*args, **kwargs)
+            finally:
+                if had_own:
+                    canvas.draw_idle = previous
+                else:
+                    del canvas.draw_idle
+                if requested:
+                    if always or views() != before:
+                        canvas.draw()
+                    else:
+                        canvas.draw_idle()
+
+        wrapped.__name__ = method.__name__
+        return wrapped
+
+    for name in names:
+        setattr(toolbar, name, drawn_here(getattr(toolbar, name), always=name == "release_pan"))
+    return True
+
+
 def _unregistered_live_figure(figsize):
     """An ipympl figure that only the widget (and its toolbar) draws: not in pyplot's figure list.
 
@@ -403,6 +455,7 @@ class MSAOverlayWidget:
             fig.canvas.header_visible = False
             fig.canvas.toolbar_position = "left"
             _fast_png(fig.canvas)
+            _draw_navigation_in_kernel(fig.canvas)
         else:
             figsize = figsize or ((8.0, 9.5) if disperser is not None else (8.0, 8.8))
         self.scene = OverlayScene(pointing, image=image, wcs=wcs, sources=sources, operability=operability,

@@ -181,7 +181,7 @@ def test_widget_live_with_ipympl_canvas_blits():
 
 
 def test_widget_zoom_costs_one_draw_not_two():
-    """A toolbar zoom asks for one full draw (on release), not one more on the press.
+    """A toolbar zoom costs one full draw, drawn in the kernel on release, none on the press.
 
     In a kernel, every comm message ends with pyplot's ``draw_all``, which redraws each stale figure
     it knows; the zoom press leaves the overlay stale (the equal aspect is re-applied), so a
@@ -213,11 +213,76 @@ def test_widget_zoom_costs_one_draw_not_two():
         assert w.scene.fig.stale  # the press re-applied the aspect
         Gcf.draw_all()  # what the kernel runs after each comm message
         assert calls == [], f"the press scheduled {len(calls)} draws"
+        draws = []
+        full_draw = canvas.draw
+        canvas.draw = lambda: (draws.append(1), full_draw())
         mouse("motion_notify", 300, 300, 1)
         mouse("button_release", 320, 320, 0)
         Gcf.draw_all()
-        assert len(calls) >= 1 and w.scene.ax.get_xlim() != lims  # the zoom itself is drawn
+        assert w.scene.ax.get_xlim() != lims
+        # the zoom itself is drawn once, in the kernel, without a draw request to the browser
+        assert calls == [] and draws == [1], (calls, draws)
         assert plt.get_fignums() == []  # the widget's figure is not pyplot's
+        print("OK")
+    """)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=str(__import__("pathlib").Path(__file__).resolve().parent.parent))
+    assert res.returncode == 0 and "OK" in res.stdout, res.stderr[-2000:]
+
+
+def test_toolbar_navigation_draws_in_the_kernel_once():
+    """Zoom release, pan release and home draw at once in the kernel (no browser round trip).
+
+    ipympl's ``draw_idle`` only asks the browser to send a draw request back (~56 ms per zoom in
+    the browser timeline). A cancelled zoom (under 5 pixels) changes no limits and keeps
+    ipympl's ``draw_idle``; a pan drag keeps it too (the browser paces the drag).
+    """
+    pytest.importorskip("ipympl")
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import matplotlib
+        matplotlib.use("module://ipympl.backend_nbagg")
+        import numpy as np
+        from helpers import msa, widgets
+        w = widgets.MSAOverlayWidget(msa.MSAPointing(53.1625, -27.791417, 45.0))
+        canvas = w.scene.fig.canvas
+        canvas.draw()
+        sent, draws = [], []
+        canvas.send_event = lambda kind, **kw: sent.append(kind)
+        full_draw = canvas.draw
+        canvas.draw = lambda: (draws.append(1), full_draw())
+        def mouse(kind, x, y, buttons):
+            canvas.handle_event({"type": kind, "x": x, "y": y, "button": 0, "buttons": buttons, "modifiers": []})
+        def drag(x0, y0, x1, y1):
+            mouse("motion_notify", x0, y0, 0)
+            mouse("button_press", x0, y0, 1)
+            mouse("motion_notify", (x0 + x1) // 2, (y0 + y1) // 2, 1)
+            mouse("button_release", x1, y1, 0)
+        home = w.scene.ax.get_xlim()
+        canvas.toolbar.zoom()
+        drag(250, 250, 252, 251)  # under 5 pixels: cancelled, nothing changes
+        assert draws == [] and sent.count("draw") == 1, (draws, sent)
+        sent.clear()
+        drag(250, 250, 330, 330)
+        zoomed = w.scene.ax.get_xlim()
+        assert zoomed != home and draws == [1] and "draw" not in sent, (draws, sent)
+        # the kernel's draw shows what the browser's draw request would have
+        kernel_frame = np.asarray(canvas.buffer_rgba()).copy()
+        full_draw()
+        assert np.array_equal(kernel_frame, np.asarray(canvas.buffer_rgba()))
+        draws.clear(); sent.clear()
+        canvas.toolbar.zoom()  # off
+        canvas.toolbar.pan()
+        drag(250, 250, 280, 270)
+        assert w.scene.ax.get_xlim() != zoomed and draws == [1], (draws, sent)
+        assert sent.count("draw") == 1  # the one drag motion, paced by the browser
+        draws.clear(); sent.clear()
+        canvas.toolbar.home()
+        assert np.allclose(w.scene.ax.get_xlim(), home) and draws == [1] and "draw" not in sent, (draws, sent)
+        assert "draw_idle" not in vars(canvas)  # the class's own draw_idle is back
         print("OK")
     """)
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
