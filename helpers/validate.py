@@ -24,6 +24,7 @@ __all__ = [
     "require_same_length",
     "require_array",
     "require_instance",
+    "require_table",
     "export_token",
     "open_fits",
     "celestial_wcs",
@@ -164,6 +165,42 @@ def require_instance(value, kinds, name, hint):
     if not isinstance(value, kinds):
         wanted = " or ".join(k.__name__ for k in (kinds if isinstance(kinds, tuple) else (kinds,)))
         raise WorkbookError(f"{name} is a {type(value).__name__} ({value!r:.40}), not a {wanted}; {hint}")
+    return value
+
+
+def require_table(value, name, columns=(), hint="give the table the previous step returned", allow_empty=True,
+                  numeric=()):
+    """Return ``value`` if it is an astropy `~astropy.table.Table` holding ``columns``, else one line.
+
+    Parameters
+    ----------
+    value : object
+    name : str
+        Argument name, used in the message.
+    columns : sequence of str
+        Columns the caller reads.
+    hint : str
+        What to pass instead, or where a valid table comes from (``"make it with make_truth"``).
+    allow_empty : bool
+        Accept a table without rows (an empty field is a valid scene).
+    numeric : sequence of str
+        Columns that, when present, must hold numbers (not text or objects); values are not
+        checked (NaN and infinities are the caller's to handle).
+    """
+    from astropy.table import Table
+
+    if not isinstance(value, Table):
+        raise WorkbookError(f"{name} is a {type(value).__name__} ({value!r:.40}), not an astropy Table; {hint}")
+    missing = [c for c in columns if c not in value.colnames]
+    if missing:
+        raise WorkbookError(f"{name} lacks column(s) {', '.join(missing)} "
+                            f"(has {', '.join(value.colnames[:8]) or 'none'}); {hint}")
+    if not allow_empty and len(value) == 0:
+        raise WorkbookError(f"{name} has no rows; {hint}")
+    for c in numeric:
+        if c in value.colnames and value[c].dtype.kind not in "iufb":
+            raise WorkbookError(f"{name}[{c!r}] holds {value[c].dtype.kind!r}-type values "
+                                f"({list(value[c][:2])!r:.40}), not numbers; {hint}")
     return value
 
 

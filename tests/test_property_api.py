@@ -643,6 +643,8 @@ spec("validate.celestial_wcs")(lambda fx: Call(lambda v: validate.celestial_wcs(
 spec("validate.require_array")(lambda fx: Call(lambda v: validate.require_array(v, "ra", what="degrees"), [1.0, 2.0]))
 spec("validate.require_instance")(lambda fx: Call(lambda v: validate.require_instance(v, Table, "catalog", "give a Table"),
                                                   fx.cat))
+spec("validate.require_table")(lambda fx: Call(lambda v: validate.require_table(v, "catalog", ("ra", "dec"), numeric=("ra",)),
+                                                   fx.cat))
 spec("validate.read_text_file")(lambda fx: Call(lambda v: validate.read_text_file(v), fx.text_file))
 
 # --- archive ----------------------------------------------------------------------------

@@ -1,15 +1,14 @@
 """Issue #13 (C): detection never fails for sep's internal buffers (crowded fields, real 47 Tuc flt)."""
 
-import importlib.util
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from helpers.sources import extract_sources_fits
 from helpers.sources.detection import _KERNEL_NOISE, _detect
+from .conftest import flt_47tuc
 
 
 def _crowded_prep(n=1024):
@@ -40,18 +39,9 @@ def test_detection_raises_the_buffer_instead_of_failing():
     assert prep["detect_threshold"] == OPTS["threshold"]
 
 
-def _flt_47tuc():
-    spec = importlib.util.find_spec("spherical_geometry")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(list(spec.submodule_search_locations)[0]) / "tests" / "data" / "j8bt06nyq_flt.fits"
-    return path if path.exists() else None
-
 
 def test_real_47tuc_hrc_flt_extracts_with_defaults():
-    path = _flt_47tuc()
-    if path is None:
-        pytest.skip("47 Tuc ACS/HRC flt not found: install spherical-geometry 1.4.0 (ships tests/data/j8bt06nyq_flt.fits)")
+    path = flt_47tuc()
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

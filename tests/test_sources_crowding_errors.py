@@ -13,6 +13,7 @@ from helpers.errors import WorkbookError
 from helpers.sources.background import _Noise
 from helpers.sources.centroids import _windowed_errors
 from helpers.sources.tiles import _add_crowding_errors, _local_confusion_variance
+from .conftest import flt_47tuc
 
 FWHM = 2.5
 SIG = FWHM / 2.3548
@@ -129,25 +130,12 @@ def test_correlated_confusion_is_measured_and_calibrates_pulls():
     assert 0.85 <= _pull_std(cat, xs, ys) <= 1.15
 
 
-def _flt_47tuc():
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.find_spec("spherical_geometry")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(list(spec.submodule_search_locations)[0]) / "tests" / "data" / "j8bt06nyq_flt.fits"
-    return path if path.exists() else None
-
-
 def test_real_47tuc_fast_path_classes_the_cluster_stars_point_and_reports_crowding():
     import warnings
 
     from helpers.sources import extract_sources_fits
 
-    path = _flt_47tuc()
-    if path is None:
-        pytest.skip("47 Tuc ACS/HRC flt not found: install spherical-geometry 1.4.0 (ships tests/data/j8bt06nyq_flt.fits)")
+    path = flt_47tuc()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cat = extract_sources_fits(path, progress=False, use_psf_fit=False)

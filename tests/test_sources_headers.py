@@ -1,7 +1,6 @@
 """Issue #13 (A): headers of every supported instrument, distortion of detector-frame exposures,
 and the one-line answers to bad auxiliary planes (ERR, WHT, DQ) in `helpers.sources.read_image`."""
 
-import importlib.util
 import warnings
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from helpers.archive.provenance import filter_from_header, wcs_provenance
 from helpers.errors import WorkbookError
 from helpers.sources import extract_sources_fits, read_image
 from helpers.sources.images import distortion_ignored_pix, dq_mask
+from .conftest import flt_47tuc
 
 
 @pytest.mark.parametrize("keywords, expected", [
@@ -228,18 +228,9 @@ def test_dq_flagged_cosmic_ray_is_not_detected(tmp_path):
     assert cat_dq.meta["dq_masked_pixels"] == 4
 
 
-def _spherical_geometry_flt():
-    spec = importlib.util.find_spec("spherical_geometry")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(list(spec.submodule_search_locations)[0]) / "tests" / "data" / "j8bt06nyq_flt.fits"
-    return path if path.exists() else None
-
 
 def test_real_47tuc_acs_hrc_flt_headers():
-    path = _spherical_geometry_flt()
-    if path is None:
-        pytest.skip("47 Tuc ACS/HRC flt not found: install spherical-geometry 1.4.0 (ships tests/data/j8bt06nyq_flt.fits)")
+    path = flt_47tuc()
     info, said = _read(path)
     assert info["meta"]["filter"] == "F606W"
     assert info["meta"]["instrument"] == "ACS/HRC"

@@ -3,9 +3,7 @@ instrument model when an image has too few bright isolated stars for an ePSF, re
 ``meta['psf_source']`` and said in one line; one FWHM for the fast and full paths. Checked against
 real files (47 Tuc ACS/HRC flt, HDF-S WFPC2 mosaic) and simulations with known truth."""
 
-import importlib.util
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,13 +15,7 @@ from helpers.errors import WorkbookError
 from helpers.sources import extract_sources, extract_sources_fits
 from helpers.sources.library import LIBRARY_FILE, library_psf
 
-
-def _package_file(package, *parts):
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(list(spec.submodule_search_locations)[0]).joinpath(*parts)
-    return path if path.exists() else None
+from .conftest import package_file
 
 
 def _half_max_width(row):
@@ -79,7 +71,7 @@ def test_instrument_model_and_unknown_cameras():
 
 
 def test_47tuc_flt_uses_the_library_psf_and_both_paths_read_the_same_fwhm():
-    path = _package_file("spherical_geometry", "tests", "data", "j8bt06nyq_flt.fits")
+    path = package_file("spherical_geometry", "tests", "data", "j8bt06nyq_flt.fits")
     if path is None:
         pytest.skip("47 Tuc ACS/HRC flt not found: install spherical-geometry 1.4.0")
     cats = {}
@@ -107,7 +99,7 @@ def test_47tuc_flt_uses_the_library_psf_and_both_paths_read_the_same_fwhm():
 
 
 def test_hdfs_injection_with_the_instrument_model_pulls_near_one_on_both_paths():
-    path = _package_file("mpdaf", "data", "obj", "HST-HDFS.fits")
+    path = package_file("mpdaf", "data", "obj", "HST-HDFS.fits")
     if path is None:
         pytest.skip("HDF-S mosaic not found: install the test extra (mpdaf 3.6)")
     base = fits.getdata(path, 1).astype(np.float32)

@@ -47,16 +47,10 @@ def _col_values(table, name, unit=None):
 
 def _require_table(table, what, columns=()):
     """``table`` if it is an astropy Table holding ``columns``; else one `WorkbookError` line."""
-    from astropy.table import Table
+    from ..validate import require_table
 
-    if not isinstance(table, Table):
-        raise WorkbookError(f"{what} is a {type(table).__name__} ({table!r:.40}), not an astropy Table; "
-                            "give the catalog as a Table (e.g. read with Table.read(path))")
-    missing = [c for c in columns if c not in table.colnames]
-    if missing:
-        raise WorkbookError(f"{what} has no column(s) {missing}; give a catalog with {list(columns)} "
-                            "(as helpers.sources.extract_sources writes it)")
-    return table
+    return require_table(table, what, columns, hint=f"give a catalog with {list(columns)} as an astropy Table "
+                         "(as helpers.sources.extract_sources writes it, or read with Table.read(path))")
 
 
 def _require_record(record, what, keys, made_by):

@@ -6,7 +6,7 @@ what to do, before any work (so a refused call writes nothing). The MSA model is
 """
 
 from ..errors import WorkbookError
-from ..validate import require_instance
+from ..validate import require_instance, require_table  # noqa: F401  (require_table: one definition, in validate)
 
 
 def require_field(cfg, name="cfg"):
@@ -21,40 +21,6 @@ def require_pointing(pointing, name="pointing"):
     from ..msa import MSAPointing
 
     return require_instance(pointing, MSAPointing, name, "build it with helpers.msa.MSAPointing(ra, dec, apa)")
-
-
-def require_table(table, name, columns=(), hint="give the table the previous step returned", allow_empty=True,
-                  numeric=()):
-    """``table`` if it is an astropy `~astropy.table.Table` holding ``columns``, else one line.
-
-    Parameters
-    ----------
-    table : object
-    name : str
-        Argument name, used in the message.
-    columns : sequence of str
-        Columns that must be present.
-    hint : str
-        What to pass instead.
-    allow_empty : bool
-        Accept a table without rows.
-    numeric : sequence of str
-        Columns that, when present, must hold numbers (not text or objects); values are not
-        checked (NaN and infinities are the caller's to handle, as before).
-    """
-    from astropy.table import Table
-
-    require_instance(table, Table, name, hint)
-    missing = [c for c in columns if c not in table.colnames]
-    if missing:
-        raise WorkbookError(f"{name} lacks column(s) {', '.join(missing)} (has {', '.join(table.colnames[:8]) or 'none'}); {hint}")
-    if not allow_empty and len(table) == 0:
-        raise WorkbookError(f"{name} has no rows; {hint}")
-    for c in numeric:
-        if c in table.colnames and table[c].dtype.kind not in "iufb":
-            raise WorkbookError(f"{name}[{c!r}] holds {table[c].dtype.kind!r}-type values "
-                                f"({list(table[c][:2])!r:.40}), not numbers; {hint}")
-    return table
 
 
 def require_keys(value, name, keys, hint):

@@ -5,34 +5,8 @@ with required columns, (RA, Dec) / (ny, nx) pairs, seeds), so each public functi
 in a line or two at its top.
 """
 
-from astropy.table import Table
-
 from ..errors import WorkbookError
-from ..validate import require_array, require_instance, require_number
-
-
-def require_table(value, name, columns, hint, allow_empty=True):
-    """``value`` if it is a `~astropy.table.Table` holding ``columns``, else one line.
-
-    Parameters
-    ----------
-    value : object
-    name : str
-        Argument name, used in the message.
-    columns : sequence of str
-        Columns the caller reads.
-    hint : str
-        Where a valid table comes from (``"make it with make_truth"``).
-    allow_empty : bool
-        Accept a table without rows (an empty field is a valid scene).
-    """
-    require_instance(value, Table, name, hint)
-    missing = [c for c in columns if c not in value.colnames]
-    if missing:
-        raise WorkbookError(f"{name} lacks column(s) {missing} (has {value.colnames[:6]}); {hint}")
-    if len(value) == 0 and not allow_empty:
-        raise WorkbookError(f"{name} has no rows; {hint}")
-    return value
+from ..validate import require_array, require_instance, require_number, require_table  # noqa: F401
 
 
 def require_numeric_columns(table, name, columns, hint, allow_nan=False):
