@@ -13,7 +13,7 @@ import numpy as np
 from .validate import require_array, require_number
 from .errors import WorkbookError
 
-__all__ = ["UNIT_PER_RADIAN", "sky_to_tangent", "tangent_to_sky", "unit_vectors", "tangent_point"]
+__all__ = ["UNIT_PER_RADIAN", "sky_to_tangent", "tangent_to_sky", "unit_vectors", "tangent_point", "offset_radec"]
 
 #: Standard-coordinate units per radian.
 UNIT_PER_RADIAN = {"rad": 1.0, "deg": math.degrees(1.0), "arcsec": math.degrees(1.0) * 3600.0,
@@ -168,3 +168,41 @@ def tangent_point(ra, dec):
     ra0 = math.degrees(math.atan2(m[1], m[0])) % 360.0
     dec0 = math.degrees(math.asin(max(-1.0, min(1.0, m[2]))))
     return ra0, dec0
+
+
+def offset_radec(ra, dec, d_ra_arcsec, d_dec_arcsec):
+    """One position moved by (dRA cos Dec, dDec) arcsec along the great circle of that direction.
+
+    The offset of a pointing as a planner gives it (a nudge, a search step, a start moved onto a
+    quadrant): ``hypot(d_ra, d_dec)`` arcsec at the position angle ``atan2(d_ra, d_dec)``.
+
+    Parameters
+    ----------
+    ra, dec : float
+        Position, degrees.
+    d_ra_arcsec, d_dec_arcsec : float
+        Offsets towards East (a true angle, already multiplied by cos Dec) and North, arcsec.
+
+    Returns
+    -------
+    (float, float)
+        RA, Dec of the moved position, degrees (the inputs themselves for a zero offset).
+
+    Examples
+    --------
+    >>> ra, dec = offset_radec(53.1625, -27.791417, 0.0, 36.0)
+    >>> round(ra, 6), round(dec, 6)
+    (53.1625, -27.781417)
+    """
+    ra = require_number(ra, "ra", minimum=-360.0, maximum=720.0, example="53.16")
+    dec = require_number(dec, "dec", minimum=-90.0, maximum=90.0, example="-27.79")
+    d_ra = require_number(d_ra_arcsec, "d_ra_arcsec", example="0.5")
+    d_dec = require_number(d_dec_arcsec, "d_dec_arcsec", example="-0.3")
+    if not (d_ra or d_dec):
+        return ra, dec
+    from astropy.coordinates import SkyCoord
+    import astropy.units as u
+
+    c = SkyCoord(ra * u.deg, dec * u.deg).directional_offset_by(
+        math.degrees(math.atan2(d_ra, d_dec)) * u.deg, math.hypot(d_ra, d_dec) * u.arcsec)
+    return float(c.ra.deg), float(c.dec.deg)

@@ -23,6 +23,7 @@ import numpy as np
 
 from . import msa
 from .errors import WorkbookError
+from .skyplane import offset_radec
 
 __all__ = ["MSAOverlayWidget", "PointingFactory", "enable_ipympl", "offset_pointing", "sky_offset_arcsec",
            "load_overlay_inputs", "load_targets", "read_image"]
@@ -347,18 +348,8 @@ class PointingFactory:
 
     def offset(self, base, d_ra_arcsec=0.0, d_dec_arcsec=0.0, apa=None, filter=None):
         """The pointing moved by (dRA cos Dec, dDec) arcsec on the sky from ``base`` (see `offset_pointing`)."""
-        from astropy.coordinates import SkyCoord
-        import astropy.units as u
-
-        c = SkyCoord(base.ra * u.deg, base.dec * u.deg)
-        d_ra = float(d_ra_arcsec)
-        d_dec = float(d_dec_arcsec)
-        if d_ra or d_dec:
-            sep = math.hypot(d_ra, d_dec)
-            pa = math.degrees(math.atan2(d_ra, d_dec))
-            c = c.directional_offset_by(pa * u.deg, sep * u.arcsec)
-        return self(c.ra.deg, c.dec.deg, base.apa if apa is None else apa,
-                    filter=base.filter if filter is None else filter)
+        ra, dec = offset_radec(base.ra, base.dec, d_ra_arcsec, d_dec_arcsec)
+        return self(ra, dec, base.apa if apa is None else apa, filter=base.filter if filter is None else filter)
 
 
 def offset_pointing(base, d_ra_arcsec=0.0, d_dec_arcsec=0.0, apa=None, filter=None):

@@ -288,6 +288,7 @@ def _comparison(fx):
 
 
 # --- skyplane ---------------------------------------------------------------------------
+spec("skyplane.offset_radec")(lambda fx: Call(skyplane.offset_radec, 53.1625, -27.791417, 0.5, -0.3))
 spec("skyplane.sky_to_tangent")(lambda fx: Call(skyplane.sky_to_tangent, fx.ra, fx.dec, *CENTER))
 spec("skyplane.tangent_to_sky")(lambda fx: Call(skyplane.tangent_to_sky, np.array([1.0, -2.0]),
                                                 np.array([0.5, 3.0]), *CENTER))

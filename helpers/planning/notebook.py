@@ -207,7 +207,7 @@ def start_on_targets(pointing, ra, dec, min_fraction=0.5):
     q_xi, q_eta = skyplane.sky_to_tangent(q_ra, q_dec, ra0, dec0)
     k = int(np.argmin(np.hypot(q_xi, q_eta)))
     d_ra, d_dec = -float(q_xi[k]), -float(q_eta[k])
-    moved = msa.MSAPointing(*_offset_radec(pointing.ra, pointing.dec, d_ra, d_dec), pointing.apa,
+    moved = msa.MSAPointing(*skyplane.offset_radec(pointing.ra, pointing.dec, d_ra, d_dec), pointing.apa,
                             filter=pointing.filter, velocity_aberration=_pointing_va(pointing))
     after = np.count_nonzero(moved.locate_arrays(ra, dec)["quadrant"] > 0)
     line = (f"only {on_msa} of {ra.size} positions fall on the MSA quadrants at the field centre (it is the centre "
@@ -216,12 +216,3 @@ def start_on_targets(pointing, ra, dec, min_fraction=0.5):
             "to choose another start")
     return d_ra, d_dec, line
 
-
-def _offset_radec(ra, dec, d_ra_arcsec, d_dec_arcsec):
-    """RA, Dec (deg) moved by (dRA cos Dec, dDec) arcsec along a great circle."""
-    from astropy.coordinates import SkyCoord
-    import astropy.units as u
-
-    c = SkyCoord(ra * u.deg, dec * u.deg).directional_offset_by(
-        np.degrees(np.arctan2(d_ra_arcsec, d_dec_arcsec)) * u.deg, np.hypot(d_ra_arcsec, d_dec_arcsec) * u.arcsec)
-    return float(c.ra.deg), float(c.dec.deg)
