@@ -155,16 +155,24 @@ def test_widget_headless(pointing, field):
     assert p.dec == pytest.approx(pointing.dec + 10 / 3600, abs=1e-9)
 
 
-def test_widget_live_with_ipympl_canvas_blits():
-    """With the ipympl backend (as in JupyterLab) slider moves are blitted, not full redraws."""
-    pytest.importorskip("ipympl")
+def _run_in_ipympl_kernel(body):
+    """Run ``body`` (indented script text ending with ``print("OK")``) in a fresh interpreter with
+    ipympl's backend, as in JupyterLab; its own asserts decide, the return code and "OK" tell."""
     import subprocess
     import sys
     import textwrap
+    from pathlib import Path
 
-    code = textwrap.dedent("""
-        import matplotlib
-        matplotlib.use("module://ipympl.backend_nbagg")
+    code = 'import matplotlib\nmatplotlib.use("module://ipympl.backend_nbagg")\n' + textwrap.dedent(body)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=str(Path(__file__).resolve().parent.parent))
+    assert res.returncode == 0 and "OK" in res.stdout, res.stderr[-2000:]
+
+
+def test_widget_live_with_ipympl_canvas_blits():
+    """With the ipympl backend (as in JupyterLab) slider moves are blitted, not full redraws."""
+    pytest.importorskip("ipympl")
+    _run_in_ipympl_kernel("""
         from helpers import msa, widgets
         w = widgets.MSAOverlayWidget(msa.MSAPointing(53.1625, -27.791417, 45.0))
         assert w.live and type(w.scene.fig.canvas).__name__ == "Canvas"
@@ -175,9 +183,6 @@ def test_widget_live_with_ipympl_canvas_blits():
         assert abs(w.pointing.apa - 50.0) < 1e-9
         print("OK")
     """)
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                         cwd=str(__import__("pathlib").Path(__file__).resolve().parent.parent))
-    assert res.returncode == 0 and "OK" in res.stdout, res.stderr[-2000:]
 
 
 def test_widget_zoom_costs_one_draw_not_two():
@@ -188,13 +193,7 @@ def test_widget_zoom_costs_one_draw_not_two():
     figure in pyplot's list got a useless full draw per zoom, seen as ~100-440 ms in the browser.
     """
     pytest.importorskip("ipympl")
-    import subprocess
-    import sys
-    import textwrap
-
-    code = textwrap.dedent("""
-        import matplotlib
-        matplotlib.use("module://ipympl.backend_nbagg")
+    _run_in_ipympl_kernel("""
         import matplotlib.pyplot as plt
         from matplotlib._pylab_helpers import Gcf
         from helpers import msa, widgets
@@ -225,9 +224,6 @@ def test_widget_zoom_costs_one_draw_not_two():
         assert plt.get_fignums() == []  # the widget's figure is not pyplot's
         print("OK")
     """)
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                         cwd=str(__import__("pathlib").Path(__file__).resolve().parent.parent))
-    assert res.returncode == 0 and "OK" in res.stdout, res.stderr[-2000:]
 
 
 def test_toolbar_navigation_draws_in_the_kernel_once():
@@ -238,13 +234,7 @@ def test_toolbar_navigation_draws_in_the_kernel_once():
     ipympl's ``draw_idle``; a pan drag keeps it too (the browser paces the drag).
     """
     pytest.importorskip("ipympl")
-    import subprocess
-    import sys
-    import textwrap
-
-    code = textwrap.dedent("""
-        import matplotlib
-        matplotlib.use("module://ipympl.backend_nbagg")
+    _run_in_ipympl_kernel("""
         import numpy as np
         from helpers import msa, widgets
         w = widgets.MSAOverlayWidget(msa.MSAPointing(53.1625, -27.791417, 45.0))
@@ -285,9 +275,6 @@ def test_toolbar_navigation_draws_in_the_kernel_once():
         assert "draw_idle" not in vars(canvas)  # the class's own draw_idle is back
         print("OK")
     """)
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                         cwd=str(__import__("pathlib").Path(__file__).resolve().parent.parent))
-    assert res.returncode == 0 and "OK" in res.stdout, res.stderr[-2000:]
 
 
 def test_widget_optimize_moves_the_controls(pointing, field):
