@@ -490,18 +490,28 @@ def slitlet_rows(j, n=3):
     return j.astype(int)[..., None] + np.arange(-half, half + 1)
 
 
+def shutter_index_arrays(quadrant, i, j, ndim=1, per="source"):
+    """Shutter indices (1-based quadrant, i, j, as `MSAPointing.locate` gives them) as int arrays.
+
+    One line (`WorkbookError`) for text, NaN, fractions or arrays of different shapes; ``ndim``
+    as `helpers.validate.require_array` (None: any shape); ``per`` names what each index is of.
+    """
+    q, i, j = (require_array(a, name, ndim=ndim, what="shutter indices", allow_nan=False)
+               for a, name in ((quadrant, "quadrant"), (i, "i"), (j, "j")))
+    if any(np.any(a != np.round(a)) for a in (q, i, j)):
+        raise WorkbookError("quadrant, i and j must be whole numbers (1-based, from MSAPointing.locate); round them")
+    q, i, j = q.astype(int), i.astype(int), j.astype(int)
+    if not (q.shape == i.shape == j.shape):
+        raise WorkbookError(f"quadrant, i and j have different lengths; give one of each per {per}")
+    return q, i, j
+
+
 def slitlet_ok(quadrant, i, j, operability=None, n=3, require_ok=False):
     """True where every shutter of the ``n``-shutter slitlet around (q, i, j) exists and can open
     (with ``require_ok``: and none is failed open either -- the rule of `counted_mask`)."""
     if operability is None:
         operability = default_operability()
-    q, i, j = (require_array(a, name, what="shutter indices", allow_nan=False)
-               for a, name in ((quadrant, "quadrant"), (i, "i"), (j, "j")))
-    if any(np.any(a != np.round(a)) for a in (q, i, j)):
-        raise WorkbookError("quadrant, i and j must be whole numbers (from MSAPointing.locate); round them")
-    q, i, j = q.astype(int), i.astype(int), j.astype(int)
-    if not (q.shape == i.shape == j.shape):
-        raise WorkbookError("quadrant, i and j have different lengths; give one of each per source")
+    q, i, j = shutter_index_arrays(quadrant, i, j)
     rows = slitlet_rows(j, n)
     valid = (q[:, None] > 0) & (rows >= 1) & (rows <= N_ROWS)
     qq = np.clip(q[:, None], 1, 4) - 1

@@ -37,6 +37,7 @@ import os
 import numpy as np
 
 from ..errors import WorkbookError
+from ..msa.pointing import shutter_index_arrays
 from ..validate import require_array
 
 __all__ = ["DISPERSERS", "disperser_pairs", "detector_layout", "spectrum_extents", "find_overlaps",
@@ -140,13 +141,7 @@ def detector_layout():
 
 
 def _index_arrays(quadrant, i, j):
-    q, i, j = (require_array(a, n, ndim=None, what="shutter indices", allow_nan=False).ravel()
-               for a, n in ((quadrant, "quadrant"), (i, "i"), (j, "j")))
-    if any(np.any(a != np.round(a)) for a in (q, i, j)):
-        raise WorkbookError("quadrant, i and j must be whole numbers (1-based, from MSAPointing.locate); round them")
-    q, i, j = q.astype(int), i.astype(int), j.astype(int)
-    if not (q.shape == i.shape == j.shape):
-        raise WorkbookError("quadrant, i and j have different lengths; give one of each per target")
+    q, i, j = (a.ravel() for a in shutter_index_arrays(quadrant, i, j, ndim=None, per="target"))
     bad = (q < 1) | (q > 4) | (i < 1) | (i > 365) | (j < 1) | (j > 171)
     if bad.any():
         raise WorkbookError(f"{int(bad.sum())} shutter index(es) outside quadrant 1-4, i 1-365, j 1-171; "
