@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["decode_wcsname", "wcs_provenance", "provenance_table", "filter_from_header"]
+__all__ = ["decode_wcsname", "wcs_provenance", "provenance_table", "filter_from_header", "hap_product",
+           "exposure_weighted_epoch"]
 
 
 # ----------------------------------------------------------------------------------------
@@ -135,6 +136,93 @@ def filter_from_header(*headers, source="header"):
     return ""
 
 
+# ----------------------------------------------------------------------------------------
+# Hubble Advanced Products (drizzlepac runsinglehap / runmultihap)
+# ----------------------------------------------------------------------------------------
+
+# SVM: hst_<propid>_<obsetid>_<instr>_<detector>_<filter>_<ipppss>_dr[cz]; MVM: hst_skycell-p<PPPP>x<XX>y<YY>_...
+# (drizzlepac doc/source/mast_data_products/hap_api.rst)
+_SVM_NAME = re.compile(r"^hst_\d{4,5}_[0-9a-z]{2}_[a-z0-9]+_[a-z0-9]+_")
+_MVM_NAME = re.compile(r"^hst_skycell-p\d{4}x\d{2}y\d{2}_")
+
+
+def hap_product(*headers, filename=""):
+    """Which Hubble Advanced Product a file is: ``"MVM"``, ``"SVM"`` or ``""`` (not a HAP product).
+
+    From ``HAPLEVEL`` (drizzlepac ``haputils/product.py``: 1 exposure-level and 2 filter-level SVM
+    products, 4 MVM SkyCell layers), ``SCELLID`` (MVM only) or the HAP file name.
+
+    Parameters
+    ----------
+    *headers : `~astropy.io.fits.Header` or dict or None
+    filename : str
+
+    Returns
+    -------
+    kind : str
+
+    Examples
+    --------
+    >>> hap_product({"HAPLEVEL": 4})
+    'MVM'
+    >>> hap_product({}, filename="hst_10188_10_acs_wfc_f814w_j90i10_drc.fits")
+    'SVM'
+    """
+    headers = [h for h in headers if h is not None]
+    name = str(filename or "").lower()
+    level = _header_value(headers, "HAPLEVEL")
+    try:
+        level = int(level) if level is not None else None
+    except (TypeError, ValueError):
+        level = None
+    if level == 4 or _header_value(headers, "SCELLID") is not None or _MVM_NAME.match(name):
+        return "MVM"
+    if level in (1, 2, 3) or _SVM_NAME.match(name):
+        return "SVM"
+    return ""
+
+
+def exposure_weighted_epoch(hdul):
+    """Exposure-time weighted mean epoch of a mosaic's inputs, from its HDRTAB (HAP / AstroDrizzle).
+
+    A multi-visit mosaic holds exposures years apart; its ``EXPSTART`` is the first one's. Positions
+    measured on it are at the exposures' weighted mean epoch.
+
+    Parameters
+    ----------
+    hdul : `~astropy.io.fits.HDUList`
+
+    Returns
+    -------
+    result : dict or None
+        ``epoch`` (decimal year), ``first``, ``last`` (decimal years of the earliest start and latest
+        end), ``n`` (input exposures); None when there is no HDRTAB with ``EXPSTART`` and ``EXPTIME``.
+    """
+    names = [h.name.upper() for h in hdul]
+    if "HDRTAB" not in names:
+        return None
+    try:
+        data = hdul["HDRTAB"].data
+        cols = [c.upper() for c in data.columns.names]
+        if data is None or len(data) == 0 or "EXPSTART" not in cols or "EXPTIME" not in cols:
+            return None
+        start = np.asarray(data["EXPSTART"], float)
+        exptime = np.asarray(data["EXPTIME"], float)
+        end = np.asarray(data["EXPEND"], float) if "EXPEND" in cols else start + exptime / 86400.0
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+    ok = np.isfinite(start) & np.isfinite(end) & np.isfinite(exptime) & (exptime > 0)
+    if not ok.any():
+        return None
+
+    def year(mjd):
+        return 2000.0 + (float(mjd) - 51544.5) / 365.25
+
+    mid = 0.5 * (start[ok] + end[ok])
+    return {"epoch": year(np.sum(mid * exptime[ok]) / np.sum(exptime[ok])), "first": year(start[ok].min()),
+            "last": year(end[ok].max()), "n": int(ok.sum())}
+
+
 def decode_wcsname(wcsname, telescope=None):
     """Explain a WCS name in plain words.
 
@@ -233,6 +321,8 @@ def wcs_provenance(path):
                 if hdu.name == "SCI":
                     break
         headers = [sci, primary]
+        hap = hap_product(sci, primary, filename=path.name)
+        weighted = exposure_weighted_epoch(hdul) if hap == "MVM" else None
         has_wcs, pix = False, np.nan
         if sci is not None:
             try:
@@ -259,13 +349,26 @@ def wcs_provenance(path):
             epoch = float(Time(str(_header_value(headers, "DATE-OBS"))).decimalyear)
     except (ValueError, TypeError):
         pass
+    if weighted is not None:  # a multi-visit mosaic: its EXPSTART is only the first visit's
+        epoch = weighted["epoch"]
     rms_ra = _header_value(headers, "RMS_RA")
     rms_dec = _header_value(headers, "RMS_DEC")
     nmatch = _header_value(headers, "NMATCHES", "NMATCH")
     replay = bool(_header_value(headers, "SIMULATE", "REPLAY")) or "SIMULAT" in str(
         _header_value(headers, "ORIGIN") or "").upper()
+    method = decoded["method"]
+    if hap == "MVM":
+        # MVM layers drizzle SVM-aligned exposures and keep their WCSNAME (drizzlepac has no FIT_MVM)
+        cell = _header_value(headers, "SCELLID")
+        method = (f"HAP multi-visit mosaic{' (SkyCell ' + str(cell) + ')' if cell else ''} of visits aligned one "
+                  f"by one ({decoded['method']})")
+    elif hap == "SVM" and "HAP SVM" not in method:
+        method = f"HAP single-visit mosaic; {method}"
     words = [f"aligned to {decoded['aligned_to']}" if decoded["aligned_to"] != "guide stars only"
-             else "guide stars only", decoded["method"]]
+             else "guide stars only", method]
+    if weighted is not None:
+        words.append(f"{weighted['n']} exposures {weighted['first']:.2f}-{weighted['last']:.2f}, "
+                     f"exposure-weighted epoch {weighted['epoch']:.2f}")
     if rms_ra is not None or rms_dec is not None:
         words.append(f"fit rms {_fmt(rms_ra)} x {_fmt(rms_dec)} mas (RA x Dec)")
     if nmatch is not None:
@@ -275,7 +378,7 @@ def wcs_provenance(path):
         words.append("SIMULATED REPLAY, not a real MAST file")
     if not has_wcs:
         words = [f"no celestial WCS: cannot be used for astrometry{' (' + wcs_problem + ')' if wcs_problem else ''}"]
-    ncomb = _header_value(headers, "NDRIZIM", "NCOMBINE", "NEXPOSUR", "NEXPOSURES")
+    ncomb = _header_value(headers, "NUMEXP", "NDRIZIM", "NCOMBINE", "NEXPOSUR", "NEXPOSURES")
     return {
         "file": path.name, "path": str(path.resolve()), "telescope": str(telescope),
         "instrument": f"{inst}/{det}" if det and det.upper() not in inst.upper() and inst.upper() != "NIRCAM" else inst,
@@ -283,7 +386,7 @@ def wcs_provenance(path):
         "n_exposures": int(ncomb) if ncomb is not None else -1, "pixel_scale": pix,
         "wcsname": str(wcsname or ""), "wcstype": str(_header_value(headers, "WCSTYPE") or ""),
         "aligned_to": decoded["aligned_to"] if has_wcs else "", "gaia": bool(decoded["gaia"] and has_wcs),
-        "method": decoded["method"], "rms_ra_mas": _float(rms_ra), "rms_dec_mas": _float(rms_dec),
+        "method": method, "hap": hap, "rms_ra_mas": _float(rms_ra), "rms_dec_mas": _float(rms_dec),
         "n_matches": int(nmatch) if nmatch is not None else -1,
         "expected_abs_mas": decoded["expected_abs_mas"] if has_wcs else np.nan,
         "has_celestial_wcs": has_wcs, "replay": replay, "provenance": "; ".join(words),
