@@ -54,11 +54,25 @@ def test_filter_of_every_instrument(keywords, expected):
     {"INSTRUME": "WFC3", "FILTER": "F606W", "PHOTMODE": "WFC3 UVIS1 F814W"},
     {"INSTRUME": "WFPC2", "FILTNAM1": "F606W", "PHOTMODE": "WFPC2,1,A2D7,F814W,,CAL"},
     {"INSTRUME": "ACS", "FILTER": "F606W", "FILTER1": "F814W", "FILTER2": "CLEAR2L"},
+    # NIRCam pupil-wheel filters sit behind one wide filter only (JDox "NIRCam Filters")
+    {"INSTRUME": "NIRCAM", "FILTER": "F200W", "PUPIL": "F162M"},
+    {"INSTRUME": "NIRCAM", "FILTER": "F150W2", "PUPIL": "F470N"},
 ])
 def test_disagreeing_filter_keywords_are_refused(keywords):
     with pytest.raises(WorkbookError, match=r"x\.fits: the filter keywords disagree .*; fix") as info:
         filter_from_header(fits.Header(keywords), source="x.fits")
     assert "\n" not in str(info.value)
+
+
+def test_a_keyword_that_disagrees_between_primary_and_sci_is_refused():
+    """Both headers are read: PHOTMODE=F814W in the primary beside the chip's PHOTMODE=F606W was
+    accepted by the provenance (SCI first) and refused by the reader (primary first)."""
+    primary = fits.Header({"INSTRUME": "ACS", "FILTER1": "F606W", "FILTER2": "CLEAR2S", "PHOTMODE": "ACS HRC F814W"})
+    sci = fits.Header({"PHOTMODE": "ACS HRC F606W MJD#52000"})
+    for order in ((sci, primary), (primary, sci)):
+        with pytest.raises(WorkbookError, match=r"PHOTMODE=F606W\+F814W|PHOTMODE=F814W\+F606W"):
+            filter_from_header(*order, source="x_flt.fits")
+    assert filter_from_header(fits.Header({"INSTRUME": "NIRCAM", "FILTER": "F150W2", "PUPIL": "F164N"})) == "F164N"
 
 
 def test_filter_read_from_sci_and_primary_together():

@@ -46,6 +46,17 @@ _PHOTMODE_FILTER = re.compile(r"\bF\d{3,4}[A-Z]{1,2}\d?\b")
 # NIRCam pupil-wheel filters are used behind a wide filter of the filter wheel; the
 # bandpass is the narrow one (JDox "NIRCam Filters": F162M/F164N behind F150W2, ...)
 _NIRCAM_WIDE_PARTNERS = ("F150W2", "F322W2", "F444W")
+# ... and only behind that one (JDox "NIRCam Filters": F162M, F164N with F150W2; F323N with F322W2;
+# F405N, F466N, F470N with F444W): any other FILTER beside them is a header that contradicts itself
+_NIRCAM_PUPIL_PARTNER = {"F162M": "F150W2", "F164N": "F150W2", "F323N": "F322W2", "F405N": "F444W",
+                         "F466N": "F444W", "F470N": "F444W"}
+
+
+def _every_value(headers, key):
+    """The distinct values of one keyword over all headers, joined by ``;`` (the primary and SCI may
+    both carry it, and a filter keyword that disagrees between them must be seen)."""
+    values = [str(h[key]).strip() for h in headers if key in h and h[key] not in (None, "")]
+    return ";".join(dict.fromkeys(values))
 
 
 def _filter_names(value):
@@ -101,9 +112,14 @@ def filter_from_header(*headers, source="header"):
     headers = [h for h in headers if h is not None]
     instrument = str(_header_value(headers, "INSTRUME") or "").strip().upper()
     found = {}  # keyword family -> names
-    plain = _filter_names(_header_value(headers, "FILTER"))
+    plain = _filter_names(_every_value(headers, "FILTER"))
     # PUPIL also holds grisms, masks and weak lenses: only a filter there names the bandpass
-    pupil = [n for n in _filter_names(_header_value(headers, "PUPIL")) if re.match(r"F\d", n)]
+    pupil = [n for n in _filter_names(_every_value(headers, "PUPIL")) if re.match(r"F\d", n)]
+    if instrument == "NIRCAM" and pupil and plain and pupil[0] in _NIRCAM_PUPIL_PARTNER \
+            and plain[0] != _NIRCAM_PUPIL_PARTNER[pupil[0]]:
+        raise WorkbookError(f"{source}: the filter keywords disagree (PUPIL={pupil[0]} is used behind "
+                            f"FILTER={_NIRCAM_PUPIL_PARTNER[pupil[0]]} only, FILTER={plain[0]}); fix the wrong keyword "
+                            "(astropy.io.fits.setval) or download the file again")
     if instrument in ("NIRCAM", "NIRISS") and pupil:
         if plain and not (instrument == "NIRCAM" and plain[0] in _NIRCAM_WIDE_PARTNERS):
             plain = plain + pupil
@@ -112,13 +128,13 @@ def filter_from_header(*headers, source="header"):
     if plain:
         found["FILTER" + ("/PUPIL" if pupil else "")] = plain
     if instrument != "WFPC2":
-        pair = _filter_names(_header_value(headers, "FILTER1")) + _filter_names(_header_value(headers, "FILTER2"))
+        pair = _filter_names(_every_value(headers, "FILTER1")) + _filter_names(_every_value(headers, "FILTER2"))
         if pair:
             found["FILTER1/FILTER2"] = pair
-    names = _filter_names(_header_value(headers, "FILTNAM1")) + _filter_names(_header_value(headers, "FILTNAM2"))
+    names = _filter_names(_every_value(headers, "FILTNAM1")) + _filter_names(_every_value(headers, "FILTNAM2"))
     if names:
         found["FILTNAM1/FILTNAM2"] = names
-    photmode = _PHOTMODE_FILTER.findall(str(_header_value(headers, "PHOTMODE") or "").upper())
+    photmode = _PHOTMODE_FILTER.findall(str(_every_value(headers, "PHOTMODE")).upper())
     if photmode:
         found["PHOTMODE"] = photmode
     if not found:
@@ -297,7 +313,9 @@ def wcs_provenance(path):
     -------
     prov : dict
         Plain-word summary (``provenance``) plus the raw values; ``has_celestial_wcs`` is
-        False (and ``provenance`` says so, and why) for a product without a usable celestial WCS.
+        False (and ``provenance`` says so, and why) for a product without a usable celestial WCS;
+        ``naxis`` the science image's dimensions (3 for a cube); ``hap`` ``SVM``/``MVM``/``""``
+        (:func:`hap_product`; an MVM's ``epoch`` is its inputs' exposure-weighted mean).
 
     Raises
     ------
@@ -320,6 +338,7 @@ def wcs_provenance(path):
                 sci = hdu.header
                 if hdu.name == "SCI":
                     break
+        naxis = int(sci.get("NAXIS", 0)) if sci is not None else 0
         headers = [sci, primary]
         hap = hap_product(sci, primary, filename=path.name)
         weighted = exposure_weighted_epoch(hdul) if hap == "MVM" else None
@@ -389,7 +408,7 @@ def wcs_provenance(path):
         "method": method, "hap": hap, "rms_ra_mas": _float(rms_ra), "rms_dec_mas": _float(rms_dec),
         "n_matches": int(nmatch) if nmatch is not None else -1,
         "expected_abs_mas": decoded["expected_abs_mas"] if has_wcs else np.nan,
-        "has_celestial_wcs": has_wcs, "replay": replay, "provenance": "; ".join(words),
+        "has_celestial_wcs": has_wcs, "replay": replay, "provenance": "; ".join(words), "naxis": naxis,
     }
 
 

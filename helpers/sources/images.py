@@ -254,9 +254,9 @@ def _auxiliary_planes(hdul, names, sci, shape, name, wrap=lambda hdu: hdu):
         if finite.size == 0 or not np.any(finite > 0):
             raise WorkbookError(f"{name}: the WHT extension is zero everywhere (no pixel has data); "
                                 "download the file again or delete WHT to use the image without weights")
-        if err is None and np.ptp(finite) == 0:
+        if np.ptp(finite) == 0:
             noise.append(f"WHT is constant ({finite[0]:g}): it carries no per-pixel noise, so the noise is taken "
-                         "from the sky")
+                         + ("from ERR" if err is not None else "from the sky"))
             wht = None
     if err is None and wht is None and not noise:
         noise.append("no usable ERR or WHT extension: the noise is taken from the sky of the image (uniform noise assumed)")
