@@ -711,3 +711,22 @@ def test_issue_13_bad_images_as_a_user_meets_them(case, src, images_13, tmp_path
             has_err = src in ("i2d", "flc", "47tuc")
             assert lines[0].endswith("from ERR" if has_err else "from the sky"), lines[0]
     assert _listing(tmp_path) == before
+
+
+def test_an_image_edited_as_notebook_02_advises_is_told_how_to_write_it(tmp_path):
+    """Deleting a bad ERR (the advice of the ERR refusal) leaves NEXTEND = 3 in the real 47 Tuc flt:
+    notebook 00 says how to write the edited file, not only "truncated"."""
+    from .conftest import flt_47tuc
+    from helpers.targets.notebook import check_own_data
+
+    with fits.open(flt_47tuc()) as hdul:
+        del hdul["ERR"]
+        hdul.writeto(tmp_path / "j8bt06nyq_flt.fits")
+    with pytest.raises(WorkbookError, match=r"NEXTEND = 3\); give a complete FITS image \(edited it with astropy\? "
+                                            r"set NEXTEND to its number of extensions and write it with checksum=True\)"):
+        check_own_data(images=[str(tmp_path / "j8bt06nyq_flt.fits")])
+    with fits.open(tmp_path / "j8bt06nyq_flt.fits") as hdul:
+        hdul[0].header["NEXTEND"] = len(hdul) - 1
+        hdul.writeto(tmp_path / "fixed_flt.fits", checksum=True)
+    records, _ = check_own_data(images=[str(tmp_path / "fixed_flt.fits")])  # as advised: accepted
+    assert records[0]["filter"] == "F606W"

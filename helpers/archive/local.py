@@ -290,7 +290,10 @@ def local_images(images, center=None, size_arcsec=300.0, out_dir=None, max_pixel
         else:
             (ok, reason), checksum = _structural_check(p), "not checked (large file)"
         if not ok:
-            raise WorkbookError(f"image {p.name}: {reason}; give a complete FITS image")
+            # an image edited with astropy (e.g. a bad ERR deleted, as notebook 02 advises) keeps its old
+            # NEXTEND and CHECKSUM cards: say how to write it, not only "complete"
+            raise WorkbookError(f"image {p.name}: {reason}; give a complete FITS image (edited it with astropy? set "
+                                "NEXTEND to its number of extensions and write it with checksum=True)")
         try:
             prov = wcs_provenance(p)
         except WorkbookError:  # already one line saying what is wrong (e.g. filter keywords that disagree)
