@@ -45,6 +45,9 @@ a public name nobody sweeps                       tests/test_property_api.py::te
 garbage / truncated files to every reader         test_garbage_files_property
 #12/#15 call sites (npz, locate, verdict)         test_other_owners_bad_values
 a regression of a swept name                      tests/test_property_api.py::KNOWN_FAILING (empty: every name passes)
+#13 bad images, bed-written and real files:      test_issue_13_bad_images_as_a_user_meets_them
+WHT zero/equal, no ERR/WHT, DQ shape, ERR < 0,    (notebook 00's check_own_data, then notebook 02's extraction;
+cube, DATA only, filters disagree, TAN-only flt   one line each, refused before anything is written)
 ================================================  ==============================================================
 """
 import json
@@ -573,3 +576,157 @@ def test_shutter_indices_of_the_wrong_kind():
     with pytest.raises(WorkbookError, match="not numbers"):
         msa.shutter_id(["1"], [2])
     assert msa.shutter_id([1, 365], [1, 2]).tolist() == [1, 730]
+
+
+# ----------------------------------------------------------------------------------------
+# class: issue #13's bad images, on files the test bed writes and on real files from wheels
+# ----------------------------------------------------------------------------------------
+
+_REFUSED_13 = {"wht_zero": "the WHT extension is zero everywhere (no pixel has data); download the file again or delete WHT",
+               "err_negative": "the ERR extension has negative values, so it is not a 1-sigma error; download",
+               "cube": "the science image is a 3-D cube (NAXIS=3), not a 2-D image; give one science plane",
+               "filters_disagree": "the filter keywords disagree ("}
+_SAID_13 = {"wht_equal": "WHT is constant (7): it carries no per-pixel noise, so the noise is taken from ",
+            "no_err_no_wht": "no usable ERR or WHT extension: the noise is taken from the sky of the image",
+            "dq_shape": "DQ ignored",
+            "data_only": "no SCI extension: the DATA image was taken as the science image",
+            "distorted_no_model": "a detector-frame exposure with a TAN-only WCS: its geometric distortion (up to "}
+
+
+@pytest.fixture(scope="module")
+def images_13(tmp_path_factory):
+    """Small bed-written products (drc, HAP MVM, NIRCam i2d, an ACS flc) and the real 47 Tuc flt and HDF-S mosaic."""
+    from .conftest import package_file
+
+    folder = tmp_path_factory.mktemp("bed13")
+    center = (53.1625, -27.791417)
+    truth = simulate.isolated(simulate.make_truth(center=center, size_arcsec=6.0, n_stars=20, n_galaxies=0, n_pairs=0,
+                                                  n_saturated=0, star_snr=(10, 300), seed=2), 0.6)
+    out = {"drc": simulate.make_drizzled(truth, shape=(128, 128), seed=1).writeto(folder / "bed_drc.fits")}
+    mvm = simulate.make_drizzled(truth, shape=(128, 128), seed=1, layout="hap-mvm")
+    out["mvm"] = mvm.writeto(folder / mvm.filename)
+    out["i2d"] = simulate.make_drizzled(truth, "NIRCAM/SW", "F200W", shape=(128, 128), seed=1,
+                                        sky=0.2).writeto(folder / "bed_i2d.fits")
+    flc = simulate.make_exposure(mvm.exposures[0].truth, simulate.ExposureSpec(shape=(128, 128), crval=center, seed=1,
+                                                                                 name="bedexp"))
+    out["flc"] = flc.writeto(folder / "bedexp_flc.fits")
+    out["47tuc"] = package_file("spherical_geometry", "tests", "data", "j8bt06nyq_flt.fits")
+    out["hdfs"] = package_file("mpdaf", "data", "obj", "HST-HDFS.fits")
+    return out
+
+
+def _bad_13(case, source, folder):
+    """The file as a user would have made it bad with astropy (NEXTEND and checksums kept honest)."""
+    with fits.open(source) as hdul:
+        h = fits.HDUList([x.copy() for x in hdul])
+    names = [x.name for x in h]
+    k = names.index("SCI") if "SCI" in names else 1
+    shape = h[k].data.shape
+
+    def plane(name, data):
+        if name in [x.name for x in h]:
+            h[name].data = data
+        else:
+            h.append(fits.ImageHDU(data, name=name))
+
+    if case in ("wht_zero", "wht_equal"):
+        plane("WHT", np.full(shape, 0.0 if case == "wht_zero" else 7.0, np.float32))
+    elif case == "no_err_no_wht":
+        for name in ("ERR", "WHT"):
+            if name in [x.name for x in h]:
+                del h[name]
+    elif case == "dq_shape":
+        plane("DQ", np.zeros((shape[0] // 2, shape[1]), np.int16))
+    elif case == "err_negative":
+        err = np.abs(np.asarray(h["ERR"].data, np.float32)) if "ERR" in names else np.ones(shape, np.float32)
+        err[shape[0] // 2, shape[1] // 2] = -1.0
+        plane("ERR", err)
+    elif case == "cube":
+        h[k].data = np.stack([h[k].data] * 3)
+    elif case == "data_only":
+        h = fits.HDUList([fits.PrimaryHDU(header=h[0].header), fits.ImageHDU(h[k].data, header=h[k].header, name="DATA")])
+    elif case == "filters_disagree":
+        h0 = h[0].header
+        if h0.get("INSTRUME") == "NIRCAM":
+            h0["PUPIL"] = "F162M"  # used behind F150W2 only, FILTER says F200W
+        elif h0.get("INSTRUME") == "WFPC2":
+            h0["FILTNAM1"] = "F814W"  # PHOTMODE names F606W
+        else:
+            h0["PHOTMODE"] = "ACS WFC1 F555W"
+    elif case == "distorted_no_model":
+        sci = h[k].header
+        for key in [key for key in sci if key.startswith(("A_", "B_", "AP_", "BP_"))]:
+            del sci[key]
+        sci["CTYPE1"], sci["CTYPE2"] = "RA---TAN", "DEC--TAN"
+    if "NEXTEND" in h[0].header:
+        h[0].header["NEXTEND"] = len(h) - 1
+    path = folder / Path(source).name
+    h.writeto(path, checksum=any("CHECKSUM" in x.header for x in h))
+    return path
+
+
+# Only detector-frame files are distorted; the HDF-S mosaic (a 5,000-card header: ~4 s per look) is
+# taken for what it is the real example of: a DATA-only WFPC2 mosaic without ERR/WHT, and its filters.
+_CASES_13 = [(case, src) for case in list(_REFUSED_13) + list(_SAID_13)
+             for src in ("drc", "mvm", "i2d", "flc", "47tuc", "hdfs")
+             if (case != "distorted_no_model" or src in ("flc", "47tuc"))
+             and (src != "hdfs" or case in ("data_only", "no_err_no_wht", "filters_disagree"))]
+
+
+@pytest.mark.parametrize("case, src", _CASES_13)
+def test_issue_13_bad_images_as_a_user_meets_them(case, src, images_13, tmp_path):
+    """Notebook 00 (check_own_data, before any workspace exists) refuses what cannot be right in one line
+    naming the file and what to do; what can be assumed goes on to the extraction, which says what it
+    assumed once; nothing is written beside the image either way."""
+    import warnings
+
+    from helpers.sources import extract_sources_fits, read_image
+    from helpers.targets.notebook import check_own_data
+
+    if images_13[src] is None:
+        pytest.skip(f"the real file for {src} is not installed (spherical-geometry 1.4.0 / mpdaf 3.6)")
+    path = _bad_13(case, images_13[src], tmp_path)
+    before = _listing(tmp_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if case in _REFUSED_13:
+            with pytest.raises(WorkbookError) as info:
+                check_own_data(images=[str(path)])
+            message = str(info.value)
+            assert _REFUSED_13[case] in message and path.name in message and "\n" not in message, message
+        else:
+            check_own_data(images=[str(path)])
+            if src in ("47tuc", "hdfs"):  # real files' extraction is measured elsewhere; the reader says it
+                info = read_image(path)
+                info["hdul"].close()
+                for note in filter(None, info["meta"]["noise_notes"].split("; ")):  # said by the extraction
+                    warnings.warn(f"{path.name}: {note}")
+            else:
+                cat = extract_sources_fits(path, use_psf_fit=False, progress=False)
+                assert len(cat) > 0 and cat.meta["image"] == path.stem
+    if case in _SAID_13:
+        lines = [str(w.message) for w in caught if _SAID_13[case] in str(w.message)]
+        assert len(lines) == 1 and "\n" not in lines[0] and lines[0].startswith(path.name), lines
+        if case == "wht_equal":  # what the noise is taken from instead
+            has_err = src in ("i2d", "flc", "47tuc")
+            assert lines[0].endswith("from ERR" if has_err else "from the sky"), lines[0]
+    assert _listing(tmp_path) == before
+
+
+def test_an_image_edited_as_notebook_02_advises_is_told_how_to_write_it(tmp_path):
+    """Deleting a bad ERR (the advice of the ERR refusal) leaves NEXTEND = 3 in the real 47 Tuc flt:
+    notebook 00 says how to write the edited file, not only "truncated"."""
+    from .conftest import flt_47tuc
+    from helpers.targets.notebook import check_own_data
+
+    with fits.open(flt_47tuc()) as hdul:
+        del hdul["ERR"]
+        hdul.writeto(tmp_path / "j8bt06nyq_flt.fits")
+    with pytest.raises(WorkbookError, match=r"NEXTEND = 3\); give a complete FITS image \(edited it with astropy\? "
+                                            r"set NEXTEND to its number of extensions and write it with checksum=True\)"):
+        check_own_data(images=[str(tmp_path / "j8bt06nyq_flt.fits")])
+    with fits.open(tmp_path / "j8bt06nyq_flt.fits") as hdul:
+        hdul[0].header["NEXTEND"] = len(hdul) - 1
+        hdul.writeto(tmp_path / "fixed_flt.fits", checksum=True)
+    records, _ = check_own_data(images=[str(tmp_path / "fixed_flt.fits")])  # as advised: accepted
+    assert records[0]["filter"] == "F606W"

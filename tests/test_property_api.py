@@ -621,7 +621,7 @@ spec("simulate.make_exposure", 3)(lambda fx: Call(simulate.make_exposure, _tb_sc
                                                   simulate.ExposureSpec(shape=(32, 32), crval=CENTER, seed=1)))
 spec("simulate.make_drizzled", 1)(lambda fx: Call(simulate.make_drizzled, _tb_truth(fx), shape=(48, 48),
                                                   dither=((0, 0), (0.5, 0.5)), pixfrac=0.8, out_scale=0.05,
-                                                  exptime=200.0, seed=2))
+                                                  exptime=200.0, seed=2, layout="hap-svm"))
 spec("simulate.drizzle_exposures", 2)(lambda fx: Call(simulate.drizzle_exposures, _tb_product(fx).exposures, 0.05,
                                                       pixfrac=0.8, wht_type="EXP", cr_rejection="truth"))
 spec("simulate.joint_exposure_fit", 3)(lambda fx: Call(simulate.joint_exposure_fit, _tb_product(fx),

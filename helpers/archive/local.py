@@ -290,12 +290,20 @@ def local_images(images, center=None, size_arcsec=300.0, out_dir=None, max_pixel
         else:
             (ok, reason), checksum = _structural_check(p), "not checked (large file)"
         if not ok:
-            raise WorkbookError(f"image {p.name}: {reason}; give a complete FITS image")
+            # an image edited with astropy (e.g. a bad ERR deleted, as notebook 02 advises) keeps its old
+            # NEXTEND and CHECKSUM cards: say how to write it, not only "complete"
+            raise WorkbookError(f"image {p.name}: {reason}; give a complete FITS image (edited it with astropy? set "
+                                "NEXTEND to its number of extensions and write it with checksum=True)")
         try:
             prov = wcs_provenance(p)
+        except WorkbookError:  # already one line saying what is wrong (e.g. filter keywords that disagree)
+            raise
         except Exception as exc:  # a FITS file whose headers astropy cannot read
             raise WorkbookError(f"image {p.name}: headers not readable ({exc.__class__.__name__}); "
                                 "give a FITS image with a celestial WCS") from None
+        if prov.get("naxis", 2) != 2:
+            raise WorkbookError(f"image {p.name}: the science image is a {prov['naxis']}-D cube (NAXIS={prov['naxis']}), "
+                                "not a 2-D image; give one science plane (a drizzled drz/drc or i2d)")
         if not prov["has_celestial_wcs"]:
             raise WorkbookError(f"image {p.name} has no celestial WCS (RA/Dec CTYPE/CD keywords); "
                                 "give a calibrated, astrometrically solved image")

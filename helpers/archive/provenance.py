@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["decode_wcsname", "wcs_provenance", "provenance_table", "filter_from_header"]
+__all__ = ["decode_wcsname", "wcs_provenance", "provenance_table", "filter_from_header", "hap_product",
+           "exposure_weighted_epoch"]
 
 
 # ----------------------------------------------------------------------------------------
@@ -45,6 +46,17 @@ _PHOTMODE_FILTER = re.compile(r"\bF\d{3,4}[A-Z]{1,2}\d?\b")
 # NIRCam pupil-wheel filters are used behind a wide filter of the filter wheel; the
 # bandpass is the narrow one (JDox "NIRCam Filters": F162M/F164N behind F150W2, ...)
 _NIRCAM_WIDE_PARTNERS = ("F150W2", "F322W2", "F444W")
+# ... and only behind that one (JDox "NIRCam Filters": F162M, F164N with F150W2; F323N with F322W2;
+# F405N, F466N, F470N with F444W): any other FILTER beside them is a header that contradicts itself
+_NIRCAM_PUPIL_PARTNER = {"F162M": "F150W2", "F164N": "F150W2", "F323N": "F322W2", "F405N": "F444W",
+                         "F466N": "F444W", "F470N": "F444W"}
+
+
+def _every_value(headers, key):
+    """The distinct values of one keyword over all headers, joined by ``;`` (the primary and SCI may
+    both carry it, and a filter keyword that disagrees between them must be seen)."""
+    values = [str(h[key]).strip() for h in headers if key in h and h[key] not in (None, "")]
+    return ";".join(dict.fromkeys(values))
 
 
 def _filter_names(value):
@@ -100,9 +112,14 @@ def filter_from_header(*headers, source="header"):
     headers = [h for h in headers if h is not None]
     instrument = str(_header_value(headers, "INSTRUME") or "").strip().upper()
     found = {}  # keyword family -> names
-    plain = _filter_names(_header_value(headers, "FILTER"))
+    plain = _filter_names(_every_value(headers, "FILTER"))
     # PUPIL also holds grisms, masks and weak lenses: only a filter there names the bandpass
-    pupil = [n for n in _filter_names(_header_value(headers, "PUPIL")) if re.match(r"F\d", n)]
+    pupil = [n for n in _filter_names(_every_value(headers, "PUPIL")) if re.match(r"F\d", n)]
+    if instrument == "NIRCAM" and pupil and plain and pupil[0] in _NIRCAM_PUPIL_PARTNER \
+            and plain[0] != _NIRCAM_PUPIL_PARTNER[pupil[0]]:
+        raise WorkbookError(f"{source}: the filter keywords disagree (PUPIL={pupil[0]} is used behind "
+                            f"FILTER={_NIRCAM_PUPIL_PARTNER[pupil[0]]} only, FILTER={plain[0]}); fix the wrong keyword "
+                            "(astropy.io.fits.setval) or download the file again")
     if instrument in ("NIRCAM", "NIRISS") and pupil:
         if plain and not (instrument == "NIRCAM" and plain[0] in _NIRCAM_WIDE_PARTNERS):
             plain = plain + pupil
@@ -111,13 +128,13 @@ def filter_from_header(*headers, source="header"):
     if plain:
         found["FILTER" + ("/PUPIL" if pupil else "")] = plain
     if instrument != "WFPC2":
-        pair = _filter_names(_header_value(headers, "FILTER1")) + _filter_names(_header_value(headers, "FILTER2"))
+        pair = _filter_names(_every_value(headers, "FILTER1")) + _filter_names(_every_value(headers, "FILTER2"))
         if pair:
             found["FILTER1/FILTER2"] = pair
-    names = _filter_names(_header_value(headers, "FILTNAM1")) + _filter_names(_header_value(headers, "FILTNAM2"))
+    names = _filter_names(_every_value(headers, "FILTNAM1")) + _filter_names(_every_value(headers, "FILTNAM2"))
     if names:
         found["FILTNAM1/FILTNAM2"] = names
-    photmode = _PHOTMODE_FILTER.findall(str(_header_value(headers, "PHOTMODE") or "").upper())
+    photmode = _PHOTMODE_FILTER.findall(str(_every_value(headers, "PHOTMODE")).upper())
     if photmode:
         found["PHOTMODE"] = photmode
     if not found:
@@ -133,6 +150,93 @@ def filter_from_header(*headers, source="header"):
         if family in found:
             return ";".join(dict.fromkeys(found[family]))
     return ""
+
+
+# ----------------------------------------------------------------------------------------
+# Hubble Advanced Products (drizzlepac runsinglehap / runmultihap)
+# ----------------------------------------------------------------------------------------
+
+# SVM: hst_<propid>_<obsetid>_<instr>_<detector>_<filter>_<ipppss>_dr[cz]; MVM: hst_skycell-p<PPPP>x<XX>y<YY>_...
+# (drizzlepac doc/source/mast_data_products/hap_api.rst)
+_SVM_NAME = re.compile(r"^hst_\d{4,5}_[0-9a-z]{2}_[a-z0-9]+_[a-z0-9]+_")
+_MVM_NAME = re.compile(r"^hst_skycell-p\d{4}x\d{2}y\d{2}_")
+
+
+def hap_product(*headers, filename=""):
+    """Which Hubble Advanced Product a file is: ``"MVM"``, ``"SVM"`` or ``""`` (not a HAP product).
+
+    From ``HAPLEVEL`` (drizzlepac ``haputils/product.py``: 1 exposure-level and 2 filter-level SVM
+    products, 4 MVM SkyCell layers), ``SCELLID`` (MVM only) or the HAP file name.
+
+    Parameters
+    ----------
+    *headers : `~astropy.io.fits.Header` or dict or None
+    filename : str
+
+    Returns
+    -------
+    kind : str
+
+    Examples
+    --------
+    >>> hap_product({"HAPLEVEL": 4})
+    'MVM'
+    >>> hap_product({}, filename="hst_10188_10_acs_wfc_f814w_j90i10_drc.fits")
+    'SVM'
+    """
+    headers = [h for h in headers if h is not None]
+    name = str(filename or "").lower()
+    level = _header_value(headers, "HAPLEVEL")
+    try:
+        level = int(level) if level is not None else None
+    except (TypeError, ValueError):
+        level = None
+    if level == 4 or _header_value(headers, "SCELLID") is not None or _MVM_NAME.match(name):
+        return "MVM"
+    if level in (1, 2, 3) or _SVM_NAME.match(name):
+        return "SVM"
+    return ""
+
+
+def exposure_weighted_epoch(hdul):
+    """Exposure-time weighted mean epoch of a mosaic's inputs, from its HDRTAB (HAP / AstroDrizzle).
+
+    A multi-visit mosaic holds exposures years apart; its ``EXPSTART`` is the first one's. Positions
+    measured on it are at the exposures' weighted mean epoch.
+
+    Parameters
+    ----------
+    hdul : `~astropy.io.fits.HDUList`
+
+    Returns
+    -------
+    result : dict or None
+        ``epoch`` (decimal year), ``first``, ``last`` (decimal years of the earliest start and latest
+        end), ``n`` (input exposures); None when there is no HDRTAB with ``EXPSTART`` and ``EXPTIME``.
+    """
+    names = [h.name.upper() for h in hdul]
+    if "HDRTAB" not in names:
+        return None
+    try:
+        data = hdul["HDRTAB"].data
+        cols = [c.upper() for c in data.columns.names]
+        if data is None or len(data) == 0 or "EXPSTART" not in cols or "EXPTIME" not in cols:
+            return None
+        start = np.asarray(data["EXPSTART"], float)
+        exptime = np.asarray(data["EXPTIME"], float)
+        end = np.asarray(data["EXPEND"], float) if "EXPEND" in cols else start + exptime / 86400.0
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+    ok = np.isfinite(start) & np.isfinite(end) & np.isfinite(exptime) & (exptime > 0)
+    if not ok.any():
+        return None
+
+    def year(mjd):
+        return 2000.0 + (float(mjd) - 51544.5) / 365.25
+
+    mid = 0.5 * (start[ok] + end[ok])
+    return {"epoch": year(np.sum(mid * exptime[ok]) / np.sum(exptime[ok])), "first": year(start[ok].min()),
+            "last": year(end[ok].max()), "n": int(ok.sum())}
 
 
 def decode_wcsname(wcsname, telescope=None):
@@ -209,7 +313,9 @@ def wcs_provenance(path):
     -------
     prov : dict
         Plain-word summary (``provenance``) plus the raw values; ``has_celestial_wcs`` is
-        False (and ``provenance`` says so, and why) for a product without a usable celestial WCS.
+        False (and ``provenance`` says so, and why) for a product without a usable celestial WCS;
+        ``naxis`` the science image's dimensions (3 for a cube); ``hap`` ``SVM``/``MVM``/``""``
+        (:func:`hap_product`; an MVM's ``epoch`` is its inputs' exposure-weighted mean).
 
     Raises
     ------
@@ -232,7 +338,10 @@ def wcs_provenance(path):
                 sci = hdu.header
                 if hdu.name == "SCI":
                     break
+        naxis = int(sci.get("NAXIS", 0)) if sci is not None else 0
         headers = [sci, primary]
+        hap = hap_product(sci, primary, filename=path.name)
+        weighted = exposure_weighted_epoch(hdul) if hap == "MVM" else None
         has_wcs, pix = False, np.nan
         if sci is not None:
             try:
@@ -259,13 +368,26 @@ def wcs_provenance(path):
             epoch = float(Time(str(_header_value(headers, "DATE-OBS"))).decimalyear)
     except (ValueError, TypeError):
         pass
+    if weighted is not None:  # a multi-visit mosaic: its EXPSTART is only the first visit's
+        epoch = weighted["epoch"]
     rms_ra = _header_value(headers, "RMS_RA")
     rms_dec = _header_value(headers, "RMS_DEC")
     nmatch = _header_value(headers, "NMATCHES", "NMATCH")
     replay = bool(_header_value(headers, "SIMULATE", "REPLAY")) or "SIMULAT" in str(
         _header_value(headers, "ORIGIN") or "").upper()
+    method = decoded["method"]
+    if hap == "MVM":
+        # MVM layers drizzle SVM-aligned exposures and keep their WCSNAME (drizzlepac has no FIT_MVM)
+        cell = _header_value(headers, "SCELLID")
+        method = (f"HAP multi-visit mosaic{' (SkyCell ' + str(cell) + ')' if cell else ''} of visits aligned one "
+                  f"by one ({decoded['method']})")
+    elif hap == "SVM" and "HAP SVM" not in method:
+        method = f"HAP single-visit mosaic; {method}"
     words = [f"aligned to {decoded['aligned_to']}" if decoded["aligned_to"] != "guide stars only"
-             else "guide stars only", decoded["method"]]
+             else "guide stars only", method]
+    if weighted is not None:
+        words.append(f"{weighted['n']} exposures {weighted['first']:.2f}-{weighted['last']:.2f}, "
+                     f"exposure-weighted epoch {weighted['epoch']:.2f}")
     if rms_ra is not None or rms_dec is not None:
         words.append(f"fit rms {_fmt(rms_ra)} x {_fmt(rms_dec)} mas (RA x Dec)")
     if nmatch is not None:
@@ -275,7 +397,7 @@ def wcs_provenance(path):
         words.append("SIMULATED REPLAY, not a real MAST file")
     if not has_wcs:
         words = [f"no celestial WCS: cannot be used for astrometry{' (' + wcs_problem + ')' if wcs_problem else ''}"]
-    ncomb = _header_value(headers, "NDRIZIM", "NCOMBINE", "NEXPOSUR", "NEXPOSURES")
+    ncomb = _header_value(headers, "NUMEXP", "NDRIZIM", "NCOMBINE", "NEXPOSUR", "NEXPOSURES")
     return {
         "file": path.name, "path": str(path.resolve()), "telescope": str(telescope),
         "instrument": f"{inst}/{det}" if det and det.upper() not in inst.upper() and inst.upper() != "NIRCAM" else inst,
@@ -283,10 +405,10 @@ def wcs_provenance(path):
         "n_exposures": int(ncomb) if ncomb is not None else -1, "pixel_scale": pix,
         "wcsname": str(wcsname or ""), "wcstype": str(_header_value(headers, "WCSTYPE") or ""),
         "aligned_to": decoded["aligned_to"] if has_wcs else "", "gaia": bool(decoded["gaia"] and has_wcs),
-        "method": decoded["method"], "rms_ra_mas": _float(rms_ra), "rms_dec_mas": _float(rms_dec),
+        "method": method, "hap": hap, "rms_ra_mas": _float(rms_ra), "rms_dec_mas": _float(rms_dec),
         "n_matches": int(nmatch) if nmatch is not None else -1,
         "expected_abs_mas": decoded["expected_abs_mas"] if has_wcs else np.nan,
-        "has_celestial_wcs": has_wcs, "replay": replay, "provenance": "; ".join(words),
+        "has_celestial_wcs": has_wcs, "replay": replay, "provenance": "; ".join(words), "naxis": naxis,
     }
 
 

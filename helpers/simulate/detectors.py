@@ -2,9 +2,10 @@
 as the SIP polynomial of the exposure's header, derived from pysiaf's science-to-ideal polynomials.
 
 ``DETECTORS`` holds per-detector facts (native pixel scale, read noise, dark, full well, cosmic-ray
-rate and track length, hot-pixel fraction, output units and DQ bit values). The values are the
-round numbers of the instrument handbooks (ACS IHB ch. 4-5, WFC3 IHB ch. 5-7, JDox "NIRCam
-Detector Performance"); they set a realistic test bed, not a calibration.
+event rate, charge and size, hot-pixel fraction, output units and DQ bit values). Noise, dark and
+full well are the round numbers of the instrument handbooks (ACS IHB ch. 4-5, WFC3 IHB ch. 5-7,
+JDox "NIRCam Detector Performance"); the cosmic-ray figures are cited one by one in
+:data:`COSMIC_RAYS`. They set a realistic test bed, not a calibration.
 
 The distortion is exact, not invented: for a SIAF aperture the ideal frame (arcsec) is
 ``x_idl = Σ X_ij u^(i-j) v^j`` with ``u, v`` the pixel offsets from the reference pixel
@@ -27,35 +28,70 @@ HST_DQ = {"bad_pixel": 4, "hot_pixel": 16, "saturated": 256, "cr_astrodrizzle": 
 #: JWST DQ bit values (``jwst.datamodels.dqflags.pixel``).
 JWST_DQ = {"do_not_use": 1, "saturated": 2, "jump_det": 4, "hot": 2048}
 
+#: Cosmic rays per detector, from the instrument documentation (one line per number says where).
+#: ``rate_cm2_s``: events per cm² of detector per second; ``pixel_um``: pixel pitch (µm), so that
+#: events per pixel per second = rate · pitch²; ``charge_e``: (floor, median) charge of one event
+#: (e-; above the floor log-normal with 0.3 dex); ``track_pix``: mean length (pixels, exponential) of
+#: the path along which the charge is laid, each deposit shared bilinearly over 2×2 pixels (charge
+#: diffusion), which together give the cited number of pixels per event;
+#: ``fraction_1000s``: the documented fraction of pixels an event touches above 5× the read noise
+#: in 1000 s (the check, ``tests/test_simulate_exposures.py``); ``in_data``: False for IR arrays, whose
+#: up-the-ramp fit removes a detected jump (DQ flags it) and leaves only the residual of jumps below
+#: the detection threshold (:func:`.exposures._cosmic_rays`).
+COSMIC_RAYS = {
+    # ACS IHB §4.3.6 / Riess 2002 (ISR ACS 2002-07): "the fraction of pixels affected by cosmic rays
+    # varies from 1.5% to 3% during a 1000 second exposure" (taken: the middle, 2.25 %); "negligible
+    # events of less than 500 e- and a median of ~1000 e-"; pixels per event "strongly peaked at 4 to 5"
+    # (track 1.05 px gives 4.75 px above 5σ, median 4). Rate = 2.25 % / 4.8 px / (15 µm)² / 1000 s.
+    "ACS/WFC": dict(rate_cm2_s=2.08, pixel_um=15.0, charge_e=(500.0, 1000.0), track_pix=1.05, fraction_1000s=0.0225,
+                    in_data=True),
+    # WFC3 IHB §6.10.2: "the cosmic-ray fluxes for WFC3 UVIS are comparable to the levels seen in ACS,
+    # STIS CCD, and WFPC2": ACS's figures, on the same 15 µm pixels (track 0.9 px: the 3.1 e- read
+    # noise puts the 5σ cut lower, so the same events touch 4.7 px above it).
+    "WFC3/UVIS": dict(rate_cm2_s=2.08, pixel_um=15.0, charge_e=(500.0, 1000.0), track_pix=0.9, fraction_1000s=0.0225,
+                      in_data=True),
+    # HgCdTe in low-Earth orbit: NICMOS IHB (ch. 7, "Cosmic rays"): "1.2 to 1.6 events/second/Camera"
+    # above 5σ on 256² pixels of 40 µm (1.4/s over 1.05 cm²: 1.33 events cm⁻² s⁻¹). Event size on 18 µm HgCdTe
+    # pixels: ~7.1 pixels and ~5200 e- per hit (JWST NIRSpec H2RG on orbit, Rauscher & Fixsen 2025,
+    # PASP 137, 095003; track 2.8 px gives 7.2-7.3). Fraction = 1.33 · (18 µm)² · 7.1 px · 1000 s = 3.1 %.
+    "WFC3/IR": dict(rate_cm2_s=1.33, pixel_um=18.0, charge_e=(1000.0, 5200.0), track_pix=2.8, fraction_1000s=0.031,
+                    in_data=False),
+    # JWST at L2: 2.3-4.3 ions cm⁻² s⁻¹ measured on NIRSpec's H2RG (same 18 µm pixels as NIRCam),
+    # ~7.1 pixels and ~5200 e- per hit (Rauscher & Fixsen 2025); taken 3.3. (JDox "JWST ETC Cosmic Ray
+    # Implementation" plans with 8 events cm⁻² s⁻¹ and 9 pixels: an upper bound.)
+    # Fraction = 3.3 · (18 µm)² · 7.1 px · 1000 s = 7.6 %.
+    "NIRCAM/SW": dict(rate_cm2_s=3.3, pixel_um=18.0, charge_e=(1000.0, 5200.0), track_pix=2.8, fraction_1000s=0.076,
+                      in_data=False),
+    "NIRCAM/LW": dict(rate_cm2_s=3.3, pixel_um=18.0, charge_e=(1000.0, 5200.0), track_pix=2.8, fraction_1000s=0.076,
+                      in_data=False),
+}
+
 #: Per-detector presets. ``chip`` is the (ny, nx) size of one detector (flt/cal frame);
 #: ``siaf`` the pysiaf (observatory/instrument, aperture) whose polynomial is the distortion;
-#: ``cr_fraction_1000s`` the fraction of pixels hit by cosmic rays in 1000 s; ``cr_track_pix`` the
-#: mean track length (pixels); ``cr_charge_e`` the median charge of an event (e-, log-normal,
-#: 0.3 dex); ``cr_in_data`` False when the ramp fit removes the jump (IR arrays: only DQ says it);
-#: ``hot_fraction`` pixels with dark current above ``hot_dark`` e-/s; ``bleeds`` whether saturated
-#: charge spills along columns (CCDs) or not (HgCdTe); ``units`` as the pipeline writes the exposure.
+#: ``cr`` the cosmic-ray figures of :data:`COSMIC_RAYS` and ``cr_in_data`` False when the ramp fit
+#: removes the jump (IR arrays: DQ says it); ``hot_fraction`` pixels with dark current above
+#: ``hot_dark`` e-/s; ``bleeds`` whether saturated charge spills along columns (CCDs) or not
+#: (HgCdTe); ``units`` as the pipeline writes the exposure.
 DETECTORS = {
     "ACS/WFC": dict(instrument="ACS/WFC", chip=(2048, 4096), siaf=("HST", "JWFC1FIX"), native_scale=0.05,
-                    read_noise=4.0, dark=0.01, full_well=84700.0, cr_fraction_1000s=0.02, cr_track_pix=4.0,
-                    cr_charge_e=1500.0, cr_in_data=True, hot_fraction=0.01, hot_dark=0.1, bleeds=True,
+                    read_noise=4.0, dark=0.01, full_well=84700.0, hot_fraction=0.01, hot_dark=0.1, bleeds=True,
                     units="ELECTRONS", suffix="flc", telescope="HST", dq=HST_DQ),
     "WFC3/UVIS": dict(instrument="WFC3/UVIS", chip=(2051, 4096), siaf=("HST", "IUVIS1FIX"), native_scale=0.04,
-                      read_noise=3.1, dark=0.005, full_well=63000.0, cr_fraction_1000s=0.025, cr_track_pix=4.0,
-                      cr_charge_e=1500.0, cr_in_data=True, hot_fraction=0.01, hot_dark=0.1, bleeds=True,
+                      read_noise=3.1, dark=0.005, full_well=63000.0, hot_fraction=0.01, hot_dark=0.1, bleeds=True,
                       units="ELECTRONS", suffix="flc", telescope="HST", dq=HST_DQ),
     "WFC3/IR": dict(instrument="WFC3/IR", chip=(1014, 1014), siaf=("HST", "IIRFIX"), native_scale=0.13,
-                    read_noise=15.0, dark=0.05, full_well=78000.0, cr_fraction_1000s=0.02, cr_track_pix=2.0,
-                    cr_charge_e=1500.0, cr_in_data=False, hot_fraction=0.005, hot_dark=1.0, bleeds=False,
+                    read_noise=15.0, dark=0.05, full_well=78000.0, hot_fraction=0.005, hot_dark=1.0, bleeds=False,
                     units="ELECTRONS/S", suffix="flt", telescope="HST", dq=HST_DQ),
     "NIRCAM/SW": dict(instrument="NIRCAM", chip=(2048, 2048), siaf=("NIRCam", "NRCA1_FULL"), native_scale=0.031,
-                      read_noise=15.0, dark=0.002, full_well=100000.0, cr_fraction_1000s=0.05, cr_track_pix=2.0,
-                      cr_charge_e=2000.0, cr_in_data=False, hot_fraction=0.005, hot_dark=1.0, bleeds=False,
+                      read_noise=15.0, dark=0.002, full_well=100000.0, hot_fraction=0.005, hot_dark=1.0, bleeds=False,
                       units="MJy/sr", suffix="cal", telescope="JWST", dq=JWST_DQ, detector="NRCA1"),
     "NIRCAM/LW": dict(instrument="NIRCAM", chip=(2048, 2048), siaf=("NIRCam", "NRCA5_FULL"), native_scale=0.063,
-                      read_noise=15.0, dark=0.03, full_well=100000.0, cr_fraction_1000s=0.05, cr_track_pix=2.0,
-                      cr_charge_e=2000.0, cr_in_data=False, hot_fraction=0.005, hot_dark=1.0, bleeds=False,
+                      read_noise=15.0, dark=0.03, full_well=100000.0, hot_fraction=0.005, hot_dark=1.0, bleeds=False,
                       units="MJy/sr", suffix="cal", telescope="JWST", dq=JWST_DQ, detector="NRCA5"),
 }
+for _name, _det in DETECTORS.items():
+    _det["cr"] = COSMIC_RAYS[_name]
+    _det["cr_in_data"] = COSMIC_RAYS[_name]["in_data"]
 
 
 def detector(name):

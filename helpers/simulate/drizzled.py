@@ -9,6 +9,10 @@ frames with SIP distortion, cosmic rays, hot pixels, saturation) and combines th
   (``EXP``: exposure time, AstroDrizzle's default; ``IVM``: inverse variance of sky + dark +
   read noise), CTX, and **no ERR**. Each exposure is sky-subtracted first (a clipped median,
   recorded as ``MDRIZSKY``), as AstroDrizzle's sky step does.
+* **HAP SVM / MVM** (``layout="hap-svm"`` / ``"hap-mvm"``): the same drizzle, laid out, named and
+  weighted as drizzlepac's ``runsinglehap`` / ``runmultihap`` write Hubble Advanced Products
+  (native-scale North-up visit mosaics; SkyCell layers at 0.04"/0.12" on a projection cell's tangent
+  plane; HAPLEVEL, footprint keywords, HDRTAB), see :mod:`.hap` for every fact and its source.
 * **JWST ``_i2d``** (NIRCam): SCI in MJy/sr, ERR, CON, WHT (``ivm`` = 1/VAR_RNOISE, the jwst
   default), VAR_POISSON, VAR_RNOISE, VAR_FLAT (variances drizzled with squared weights, as jwst
   does), sky-subtracted as skymatch does.
@@ -46,6 +50,7 @@ from ..validate import require_instance, require_number, require_text
 from ._checks import require_numeric_columns, require_pair, require_seed, require_table
 from .detectors import detector, pixel_area_arcsec2
 from .exposures import PSF_INSTRUMENT, Exposure, ExposureSpec, make_exposure
+from . import hap
 from .presets import ARCSEC_PER_RAD, FILTERS, INSTRUMENTS
 from .psf import make_psf
 from .render import _PRF, _flux_for_snr
@@ -81,7 +86,13 @@ class DrizzledProduct:
     suffix : str
         ``drz``, ``drc`` or ``i2d``.
     params : dict
-        pixfrac, kernel, scales, weight type, CR rejection.
+        pixfrac, kernel, scales, weight type, CR rejection, layout.
+    filename : str
+        The file name the layout's pipeline gives the product (``<name>_drc.fits``;
+        ``hst_<propid>_<visit>_acs_wfc_f814w_<ipppss>_drc.fits`` for an SVM; ``hst_skycell-p…_drc.fits``
+        for an MVM layer).
+    hdrtab : `~astropy.table.Table` or None
+        HAP's HDRTAB (one row per input exposure), written as a binary-table extension.
     """
 
     extensions: dict
@@ -92,6 +103,8 @@ class DrizzledProduct:
     exposures: list
     suffix: str
     params: dict
+    filename: str = ""
+    hdrtab: Table = None
 
     @property
     def sci(self):
@@ -107,12 +120,18 @@ class DrizzledProduct:
                 h.update(self.sci_header)
             h["EXTVER"] = 1
             hdus.append(fits.ImageHDU(arr, header=h, name=name))
+        if self.hdrtab is not None:
+            hdus.append(hap.hdrtab_hdu(self.hdrtab))
         return fits.HDUList(hdus)
 
     def writeto(self, path, overwrite=False):
-        """Write the product atomically (``<name>_drc.fits`` etc. is the caller's choice of path)."""
+        """Write the product atomically; a directory gets the layout's own file name (:attr:`filename`)."""
+        from pathlib import Path
+
         from .._io import atomic_path
 
+        if isinstance(path, (str, Path)) and Path(path).is_dir():
+            path = Path(path) / (self.filename or f"product_{self.suffix}.fits")
         with atomic_path(path, overwrite=overwrite) as tmp:
             self.to_hdulist().writeto(tmp, checksum=True)
         return path
@@ -141,11 +160,16 @@ def _scene(truth, det_name, filter, epoch, exptime, sky, n_exposures):
     return scene
 
 
-def _output_wcs(exposures, scale, margin=2):
-    """North-up TAN frame at ``scale`` arcsec/px covering every exposure's footprint."""
+def _output_wcs(exposures, scale, margin=2, tangent_point=None):
+    """North-up TAN frame at ``scale`` arcsec/px covering every exposure's footprint.
+
+    The tangent point is the first exposure's centre, or ``tangent_point`` (RA, Dec, degrees): an MVM
+    SkyCell layer is a sub-array of its projection cell's plane, tangent far outside the image."""
     first = exposures[0]
     ny, nx = first.spec.shape
     ra0, dec0 = first.wcs.all_pix2world([[(nx - 1) / 2.0, (ny - 1) / 2.0]], 0)[0]
+    if tangent_point is not None:
+        ra0, dec0 = tangent_point
     w = WCS(naxis=2)
     w.wcs.ctype = ["RA---TAN", "DEC--TAN"]
     w.wcs.crval = [ra0, dec0]
@@ -220,7 +244,8 @@ def _median_cr_masks(exposures, pixmaps, skies, out_shape, iscale):
     return masks
 
 
-def drizzle_exposures(exposures, out_scale, pixfrac=0.8, kernel="square", wht_type="EXP", cr_rejection="truth"):
+def drizzle_exposures(exposures, out_scale, pixfrac=0.8, kernel="square", wht_type="EXP", cr_rejection="truth",
+                      tangent_point=None):
     """Combine exposures of one detector with ``drizzle.resample.Drizzle`` into pipeline-like arrays.
 
     Parameters
@@ -236,6 +261,8 @@ def drizzle_exposures(exposures, out_scale, pixfrac=0.8, kernel="square", wht_ty
         HST ``final_wht_type``; JWST products always use ``ivm``.
     cr_rejection : {"truth", "median", "none"}
         See the module docstring.
+    tangent_point : (float, float), optional
+        Tangent point of the output frame (RA, Dec, degrees); default the first exposure's centre.
 
     Returns
     -------
@@ -270,7 +297,9 @@ def drizzle_exposures(exposures, out_scale, pixfrac=0.8, kernel="square", wht_ty
     if any(e.spec.detector != exposures[0].spec.detector for e in exposures):
         raise WorkbookError("the exposures come from different detectors; drizzle one detector at a time")
     jwst = det["telescope"] == "JWST"
-    out_wcs, out_shape = _output_wcs(exposures, out_scale)
+    if tangent_point is not None:
+        tangent_point = require_pair(tangent_point, "tangent_point", example="(53.0, -28.0) degrees")
+    out_wcs, out_shape = _output_wcs(exposures, out_scale, tangent_point=tangent_point)
     # e-/s per input pixel -> per output pixel: the ratio of the true pixel areas (ACS/WFC's pixel is
     # 0.0491" x 0.0486", not 0.05"); surface brightness (MJy/sr) needs no scaling
     iscale = 1.0 if jwst else out_scale**2 / pixel_area_arcsec2(exposures[0].spec.detector)
@@ -386,7 +415,7 @@ def _headers(exposures, params, notes, suffix, name):
     h["FILENAME"] = (f"{name}_{suffix}.fits", "file name")
     h["NDRIZIM"] = (len(exposures), "number of drizzled images")
     h["SIMULATE"] = (True, "simulated by helpers.simulate (not real data)")
-    h["ORIGIN"] = ("helpers.simulate.drizzled (drizzle 3)", "MSA Astrometry Workbook test bed")
+    h["ORIGIN"] = ("helpers.simulate.drizzled (drizzle 3)", "workbook test bed")
     inst = INSTRUMENTS[PSF_INSTRUMENT[exposures[0].spec.detector]]
     sci = fits.Header()
     sci["WCSNAME"] = (inst["wcsname"] if det["telescope"] == "HST" else "FIT_REL_GAIADR3", "WCS alignment (simulated)")
@@ -411,7 +440,7 @@ def _headers(exposures, params, notes, suffix, name):
             h[f"{p}INUN"] = ("counts" if e.header.get("BUNIT", det["units"]) == "ELECTRONS" else "cps",
                              "drizzle, units of input image - counts or cps")
             h[f"{p}OUUN"] = ("cps", "drizzle, units of output image - counts or cps")
-            h[f"{p}FVAL"] = ("0", "drizzle, fill value for zero weight output pixels")
+            h[f"{p}FVAL"] = ("0", "drizzle, fill value for zero weight output pix")
             h[f"{p}WKEY"] = ("", "input image WCS Version used")
         h.add_history(f"AstroDrizzle-like combination: final_wht_type = {params['wht_type']}, "
                       f"final_pixfrac = {params['pixfrac']}, final_scale = {params['out_scale']}, "
@@ -435,10 +464,10 @@ def _headers(exposures, params, notes, suffix, name):
 
 
 def make_drizzled(truth, detector_name="ACS/WFC", filter="F814W", shape=(1024, 1024), dither=BOX4, exptime=500.0,
-                  sky=0.08, out_scale=None, pixfrac=0.8, kernel="square", wht_type="EXP", cr_rejection="truth",
+                  sky=0.08, out_scale=None, pixfrac=None, kernel="square", wht_type="EXP", cr_rejection="truth",
                   roll=0.0, epoch=2004.8, origin=None, seed=0, name="sim", center=None, cosmic_rays=True,
-                  hot_pixels=True, saturation=True):
-    """Render a dither of detector exposures and drizzle them into an HST drz/drc or JWST i2d product.
+                  hot_pixels=True, saturation=True, layout="pipeline"):
+    """Render a dither of detector exposures and drizzle them into an HST drz/drc (pipeline or HAP) or JWST i2d.
 
     Parameters
     ----------
@@ -456,9 +485,13 @@ def make_drizzled(truth, detector_name="ACS/WFC", filter="F814W", shape=(1024, 1
     sky : float
         e-/s per native pixel.
     out_scale : float, optional
-        Output scale, arcsec; default the native scale.
-    pixfrac, kernel, wht_type, cr_rejection
-        See :func:`drizzle_exposures`.
+        Output scale, arcsec; default the layout's: the native scale (``pipeline``, ``hap-svm``), the
+        fine SkyCell scale 0.04" (``hap-mvm``; 0.12" makes WFC3/IR's coarse layer).
+    pixfrac : float, optional
+        Drizzle pixfrac; default the layout's: 0.8 (``pipeline``), HAP's 1.0 (0.8 for ACS/WFC and
+        WFC3/UVIS SVM visits of ≥ 6 exposures).
+    kernel, wht_type, cr_rejection
+        See :func:`drizzle_exposures` (HAP layouts accept only ``wht_type="EXP"``, as HAP writes).
     roll : float
         Position angle of the detector's ideal +y axis, degrees East of North.
     epoch : float
@@ -471,6 +504,9 @@ def make_drizzled(truth, detector_name="ACS/WFC", filter="F814W", shape=(1024, 1
     center : (float, float), optional
         Sky position of the sub-array centre of the first exposure; default the truth's centre.
     cosmic_rays, hot_pixels, saturation : bool
+    layout : {"pipeline", "hap-svm", "hap-mvm"}
+        How the product is laid out and named: the calibration pipeline's ``runastrodriz`` drz/drc (or
+        the JWST i2d), a HAP Single-Visit Mosaic, or a HAP Multi-Visit Mosaic SkyCell layer (:mod:`.hap`).
 
     Returns
     -------
@@ -494,13 +530,18 @@ def make_drizzled(truth, detector_name="ACS/WFC", filter="F814W", shape=(1024, 1
     name = require_text(name, "name")
     if out_scale is not None:
         out_scale = require_number(out_scale, "out_scale", minimum=1e-4, maximum=100.0, example="0.04")
+    if pixfrac is not None and not (isinstance(pixfrac, (int, float)) and not isinstance(pixfrac, bool)
+                                    and 0 < pixfrac <= 1):
+        raise WorkbookError(f"pixfrac = {pixfrac!r:.20} must be in (0, 1]; AstroDrizzle uses 0.6-1.0")
+    layout = hap.check_layout(layout, det["telescope"], detector_name, wht_type)
+    out_scale, pixfrac, layer = hap.layout_drizzle_parameters(layout, detector_name, det["native_scale"], len(dither),
+                                                              out_scale, pixfrac)
     if origin is not None:
         origin = require_pair(origin, "origin", integer=True, minimum=0, example="(0, 0)")
     if center is not None:
         center = require_pair(center, "center")
     elif "center" not in truth.meta:
         raise WorkbookError("truth has no meta['center']; give center=(RA, Dec) in degrees")
-    out_scale = float(out_scale or det["native_scale"])
     center = tuple(center) if center is not None else tuple(truth.meta["center"])
     scene = _scene(truth, detector_name, filter, epoch, exptime, sky, len(dither))
     # pointing: the first exposure's sub-array centre on `center`; the others offset by the dither
@@ -521,20 +562,29 @@ def make_drizzled(truth, detector_name="ACS/WFC", filter="F814W", shape=(1024, 1
                             epoch=epoch + k * mjd_step / 365.25, seed=int(seed) * 100 + k, name=f"{name}{k + 1:02d}",
                             cosmic_rays=cosmic_rays, hot_pixels=hot_pixels, saturation=saturation)
         exposures.append(make_exposure(scene, spec))
-    extensions, out_wcs, notes = drizzle_exposures(exposures, out_scale, pixfrac, kernel, wht_type, cr_rejection)
+    tangent, skycell = hap.projection_cell(*center) if layout == "hap-mvm" else (None, None)
+    extensions, out_wcs, notes = drizzle_exposures(exposures, out_scale, pixfrac, kernel, wht_type, cr_rejection,
+                                                   tangent_point=tangent)
     for e, s in zip(exposures, notes["sky"]):
         e.header["MDRIZSKY"] = (s, "sky subtracted before drizzling (image units)")
     params = {"pixfrac": float(pixfrac), "kernel": kernel, "out_scale": out_scale, "native_scale": det["native_scale"],
               "wht_type": "IVM" if det["telescope"] == "JWST" else str(wht_type).upper(),
               "cr_rejection": cr_rejection, "n_exposures": len(exposures), "exptime": float(exptime),
-              "cr_rejected_pixels": notes["cr_rejected_pixels"]}
+              "cr_rejected_pixels": notes["cr_rejected_pixels"], "layout": layout, "mvm_layer": layer,
+              "skycell": skycell}
     suffix = "i2d" if det["telescope"] == "JWST" else ("drc" if det["suffix"] == "flc" else "drz")
     header, sci_header = _headers(exposures, params, notes, suffix, name)
+    inst = exposures[0].header
+    root, filename, inputs = hap.names(layout, inst["INSTRUME"], inst["DETECTOR"], filter, suffix, det["suffix"],
+                                       len(exposures), skycell=skycell, layer=layer, name=name)
+    hdrtab = None
+    if layout != "pipeline":
+        hdrtab = hap.hap_headers(layout, header, sci_header, exposures, extensions, inputs, root, filename, skycell)
     truth_out = _truth_in_output(scene, exposures, out_wcs)
     truth_out.meta.update({"epoch": float(epoch), "detector": detector_name, "filter": filter, "pixel_scale": out_scale,
                            "params": params, "crb": "summed Fisher information of the exposures' used pixels"})
     return DrizzledProduct(extensions=extensions, wcs=out_wcs, header=header, sci_header=sci_header, truth=truth_out,
-                           exposures=exposures, suffix=suffix, params=params)
+                           exposures=exposures, suffix=suffix, params=params, filename=filename, hdrtab=hdrtab)
 
 
 def isolated(truth, min_sep_arcsec):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..archive.provenance import filter_from_header
+from ..archive.provenance import exposure_weighted_epoch, filter_from_header, hap_product
 from ..errors import WorkbookError
 from ..validate import celestial_wcs, require_path
 
@@ -60,9 +60,13 @@ def read_image(path):
         (the same file opened unscaled when a plane has BZERO/BSCALE/BLANK, e.g. a uint32 DQ; else None;
         close it too), ``sci``, ``err``, ``wht`` (HDUs or None; a scaled plane is a read-only stand-in
         with ``header``, ``data``, ``section``), ``wcs``, ``header`` (primary + science keywords),
-        ``dq`` (HDU or None), ``meta`` (``image, epoch, instrument, filter, pixel_scale, wcsname,
+        ``dq`` (HDU or None), ``meta`` (``image, epoch`` (decimal year; for a HAP multi-visit mosaic the
+        exposure-weighted mean of its HDRTAB, said in a note), ``instrument, filter, pixel_scale, wcsname,
         bunit, distortion`` (the distortion model the WCS carries, or what it ignores), ``image_frame``
         (``detector`` for flt/flc/cal, else ``rectified``), ``pixfrac`` (``D001PIXF``, when present),
+        ``hap`` (``SVM``, ``MVM`` or ``""``: a Hubble Advanced Product), ``wht_type`` (``EXP``/``IVM``/``ERR``
+        when the header says which, ``""`` when it does not or there is no WHT: the extraction judges the
+        WHT against the sky either way),
         ``read_notes`` (what was assumed), ``noise_notes`` (the part about ERR/WHT, said as a
         warning by `extract_sources_fits`)).
 
@@ -124,6 +128,17 @@ def read_image(path):
         meta["image_frame"] = "detector" if _on_detector(header, path) else "rectified"
         if "D001PIXF" in header:
             meta["pixfrac"] = float(header["D001PIXF"])
+        meta["hap"] = hap_product(header, filename=path.name)
+        meta["wht_type"] = _wht_type(header, meta["hap"]) if wht is not None else ""
+        if meta["hap"] == "MVM":
+            weighted = exposure_weighted_epoch(hdul)
+            if weighted is not None and meta["epoch"] is None:
+                meta["epoch"] = weighted["epoch"]
+            elif weighted is not None and abs(weighted["epoch"] - meta["epoch"]) > 0.01:
+                notes.append(f"a multi-visit mosaic of {weighted['n']} exposures ({weighted['first']:.2f}-"
+                             f"{weighted['last']:.2f}): its epoch is their exposure-weighted mean "
+                             f"{weighted['epoch']:.2f} (HDRTAB), not the first EXPSTART {meta['epoch']:.2f}")
+                meta["epoch"] = weighted["epoch"]
     except WorkbookError:
         hdul.close()
         if "hdul" in raw:
@@ -141,6 +156,19 @@ def read_image(path):
     meta["noise_notes"] = "; ".join(noise_notes)
     return {"hdul": hdul, "raw_hdul": raw.get("hdul"), "sci": unscaled(sci), "err": err, "wht": wht, "dq": dq,
             "wcs": wcs, "header": header, "meta": meta}
+
+
+def _wht_type(header, hap):
+    """What the WHT is, when the header says it: HAP products are always EXP (``final_wht_type`` in every
+    drizzlepac ``pars/hap_pars`` file); else a HISTORY line ``final_wht_type = IVM`` (as the test bed and
+    AstroDrizzle parameter dumps write it); else ``""``."""
+    import re
+
+    if hap:
+        return "EXP"
+    history = " ".join(str(v) for v in header.get("HISTORY", []))
+    found = re.search(r"final_wht_type\s*=\s*(EXP|IVM|ERR)\b", history, re.IGNORECASE)
+    return found.group(1).upper() if found else ""
 
 
 def _is_scaled(hdu):
@@ -226,9 +254,9 @@ def _auxiliary_planes(hdul, names, sci, shape, name, wrap=lambda hdu: hdu):
         if finite.size == 0 or not np.any(finite > 0):
             raise WorkbookError(f"{name}: the WHT extension is zero everywhere (no pixel has data); "
                                 "download the file again or delete WHT to use the image without weights")
-        if err is None and np.ptp(finite) == 0:
+        if np.ptp(finite) == 0:
             noise.append(f"WHT is constant ({finite[0]:g}): it carries no per-pixel noise, so the noise is taken "
-                         "from the sky")
+                         + ("from ERR" if err is not None else "from the sky"))
             wht = None
     if err is None and wht is None and not noise:
         noise.append("no usable ERR or WHT extension: the noise is taken from the sky of the image (uniform noise assumed)")

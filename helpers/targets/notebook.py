@@ -26,11 +26,27 @@ GAIA_NAME = "gaia.ecsv"
 ID_MAPPING_NAME = "targets_id_mapping.csv"
 
 
+def _check_planes(records):
+    """Refuse, before anything is written, an image whose ERR/WHT planes notebook 02 would refuse
+    (negative ERR, WHT zero everywhere): `helpers.sources.read_image` reads only a strided sample.
+    What it assumes and goes on with (a constant WHT, a DATA-only file) is said by notebook 02."""
+    from ..sources import read_image
+
+    for rec in records:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            info = read_image(rec["path"])
+        info["hdul"].close()
+        if info.get("raw_hdul") is not None:
+            info["raw_hdul"].close()
+
+
 def check_own_data(images=None, targets=None, center=None):
     """Check the planner's own images and target list before anything is written (notebook 00, CLI).
 
     Every problem a planner can fix stops here, in one line, before a field workspace exists: a
-    missing or non-FITS image, one without a celestial WCS or not containing the field centre; a
+    missing or non-FITS image, one without a celestial WCS or not containing the field centre, a
+    cube, filter keywords that disagree, a negative ERR or a WHT zero everywhere; a
     target list without recognisable RA/Dec, with garbage sexagesimal, duplicate IDs or B1950
     coordinates (see `read_target_list`); and a list whose targets are all off the images (or all
     but fewer than the 10 the frame judgement needs).
@@ -72,6 +88,7 @@ def check_own_data(images=None, targets=None, center=None):
             warnings.simplefilter("ignore")  # said in notebook 02, where the list is judged
             table = read_target_list(targets)
     records = local_images(images, center=center, max_pixels=float("inf")) if images else []
+    _check_planes(records)
     if table is not None and records:
         ra, dec = np.asarray(table["ra"], float), np.asarray(table["dec"], float)
         inside = np.zeros(len(table), bool)
