@@ -374,7 +374,7 @@ def real_files():
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 cat = sources.extract_sources(img, wcs, progress=False, use_psf_fit=use_psf, meta=meta)
-            pulls = _injected_pulls(cat, px, py)
+            pulls, _ = _injected_pulls(cat, px, py, frame=False)
             pull = float(np.std(pulls))
             check(0.85 <= pull <= 1.15,
                   f"HDF-S {label:<9} {len(pulls) // 2} injected stars, pull std {pull:.2f} (target 0.85-1.15); "
@@ -433,8 +433,17 @@ def real_files():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             cat = sources.extract_sources(img, wcs, error=err, mask=bad, progress=False, use_psf_fit=use_psf, meta=meta)
-        pulls = _injected_pulls(cat, px, py, flags_off=1 | 2 | 8)
-        n_found = len(_injected_pulls(cat, px, py)) // 2
+        # Recovery of every injected star, not only of the easy ones: found within 1 px; a lost star
+        # either has no detection within 2 px (below the crowded field's detection limit, or merged
+        # into a neighbour's detection) or one 1-2 px away (confused with a neighbour).
+        d_near = np.array([np.min(np.hypot(np.asarray(cat["x"]) - x, np.asarray(cat["y"]) - y)) for x, y in zip(px, py)])
+        found = d_near < 1.0
+        # Pulls about the injected stars' common offset (the frame offset every comparison fits and
+        # removes): the HRC library PSF's core is asymmetric, so a windowed centroid's reference point
+        # sits ~0.04 px from the PSF model's centre, the same for every star.
+        pulls, offset = _injected_pulls(cat, px, py, flags_off=1 | 2 | 8)
+        clean, _ = _injected_pulls(cat, px, py, flags_off=~0)
+        raw, _ = _injected_pulls(cat, px, py, flags_off=1 | 2 | 8, frame=False)
         if label == "windowed":
             # found fraction against the injected star's SNR on the confusion noise (detection is at
             # threshold x confusion): the faint ones are below the crowded field's detection limit
@@ -442,31 +451,40 @@ def real_files():
             peak = np.array([added[int(round(y)) - 2:int(round(y)) + 3, int(round(x)) - 2:int(round(x)) + 3].max()
                              for x, y in zip(px, py)])
             peak_conf = peak / (np.median(err) * cat.meta.get("confusion_scale", 1.0))
-            d_found = np.array([np.min(np.hypot(np.asarray(cat["x"]) - x, np.asarray(cat["y"]) - y)) < 1.0
-                                for x, y in zip(px, py)])
             cells = []
             for lo, hi in ((0, 2), (2, 4), (4, 8), (8, np.inf)):
                 b = (peak_conf >= lo) & (peak_conf < hi)
-                cells.append(f"peak {lo:g}-{hi:g} confusion-σ: {d_found[b].sum()}/{b.sum()}")
+                cells.append(f"peak {lo:g}-{hi:g} confusion-σ: {found[b].sum()}/{b.sum()}")
             print("    47 Tuc injection found: " + "; ".join(cells))
-        print(f"    [{'ok' if 0.85 <= np.std(pulls) <= 1.15 else 'open'}] 47 Tuc flt (sky not subtracted) {label}: "
-              f"{n_found} of {len(px)} injected stars found within 1 px, {len(pulls) // 2} unflagged: pull std "
-              f"{np.std(pulls):.2f}, robust {1.4826 * np.median(np.abs(pulls)):.2f} (target 0.85-1.15; crowding "
-              f"term median {cat.meta.get('crowding_sigma_median', float('nan')):.1f} image units, confusion correlation "
+        print(f"    47 Tuc flt (sky not subtracted) {label}: {found.sum()} of {len(px)} injected stars found within 1 px "
+              f"({found.mean():.0%}); lost: {np.sum(d_near >= 2.0)} with no detection within 2 px, "
+              f"{np.sum((d_near >= 1.0) & (d_near < 2.0))} with one 1-2 px away")
+        print(f"    [{'ok' if 0.85 <= np.std(clean) <= 1.15 else 'open'}] 47 Tuc {label}: {len(clean) // 2} unflagged: pull std "
+              f"{np.std(clean):.2f}, robust {1.4826 * np.median(np.abs(clean)):.2f}; {len(pulls) // 2} without flags 1|2|8: "
+              f"{np.std(pulls):.2f}, robust {1.4826 * np.median(np.abs(pulls)):.2f} (target 0.85-1.15; about the common "
+              f"offset {offset[0]:+.3f}, {offset[1]:+.3f} px; without removing it {np.std(raw):.2f}, robust "
+              f"{1.4826 * np.median(np.abs(raw)):.2f}; crowding term median "
+              f"{cat.meta.get('crowding_sigma_median', float('nan')):.1f} image units, confusion correlation "
               f"{cat.meta.get('crowding_correlation_factor', 1.0):.2f})")
 
 
-def _injected_pulls(cat, px, py, flags_off=0):
-    """Pulls (x and y) of the injected stars matched within 1 px, skipping those with ``flags_off`` flags."""
+def _injected_pulls(cat, px, py, flags_off=0, frame=True):
+    """Pulls (x and y) of the injected stars matched within 1 px, skipping those with ``flags_off`` flags,
+    and the common offset (median dx, dy, pixels) removed from them when ``frame`` (else zeros)."""
     cx, cy = np.asarray(cat["x"]), np.asarray(cat["y"])
     flags = np.asarray(cat["flags"])
-    pulls = []
+    dx, dy, ex, ey = [], [], [], []
     for x, y in zip(px, py):
         d = np.hypot(cx - x, cy - y)
         i = int(np.argmin(d))
         if d[i] < 1.0 and not flags[i] & flags_off:
-            pulls += [(cx[i] - x) / cat["x_err"][i], (cy[i] - y) / cat["y_err"][i]]
-    return np.array(pulls)
+            dx.append(cx[i] - x)
+            dy.append(cy[i] - y)
+            ex.append(cat["x_err"][i])
+            ey.append(cat["y_err"][i])
+    dx, dy = np.array(dx), np.array(dy)
+    offset = (float(np.median(dx)), float(np.median(dy))) if frame and dx.size else (0.0, 0.0)
+    return np.concatenate([(dx - offset[0]) / np.array(ex), (dy - offset[1]) / np.array(ey)]), offset
 
 
 # ---------------------------------------------------------------------------------------------
