@@ -19,7 +19,10 @@ Prints ratios measured in this run and exits non-zero if a target is missed:
 5. Real files (issue #13; skipped with a message when absent): stars injected into the WFPC2 HDF-S
    mosaic (``HDFS_FITS``, mpdaf 3.6 wheel), pull std (target 0.85-1.15, windowed and PSF fit);
    47 Tuc ACS/HRC flt (spherical-geometry wheel) with defaults: sources, point fraction, time,
-   the PSF source and FWHM of both paths, stars injected into the flt (sky not subtracted).
+   the PSF source and FWHM of both paths, stars injected into the flt (sky not subtracted): the
+   fraction of all injected stars found and why the others were lost, and the pull std of the
+   unflagged ones (and of those without flags 1|2|8) about their common offset (a frame offset: the
+   HRC library PSF's asymmetric core puts a windowed centroid ~0.04 px from the model's centre).
 6. Cosmic rays (issue #13): a single CR-damaged exposure, fraction of point sources that are CRs.
 7. Dense field (issue #13): a star every 24 px, full / fast path time (aim <= 3x) and fast path vs SEP.
 
