@@ -45,11 +45,16 @@ def _fit_psf(sub, noise, bad, x0, y0, f0, prf, radius, n_iter=6, others=None):
         # batched matrix products (~8x faster than einsum over a trailing parameter axis)
         jac = np.empty((x.size, 4) + px.shape[1:])
         jac[:, 3] = 1.0
+        # weights fixed by ERR (or a WHT without a source Poisson term): computed once
+        w_fixed = np.where(use, 1.0 / np.where(use, v_fixed, 1.0), 0.0) if v_fixed is not None else None
         for it in range(n_iter):
             p, gx, gy = _prf_on_stamps(prf, x, y, radius, grad=True, centre=centre)
             model = f[:, None, None] * p + b[:, None, None]
-            v = v_fixed if v_fixed is not None else noise.var(py, px, model)
-            w = np.where(use, 1.0 / np.where(use, v, 1.0), 0.0)
+            if w_fixed is None:
+                v = noise.var(py, px, model)
+                w = np.where(use, 1.0 / np.where(use, v, 1.0), 0.0)
+            else:
+                w = w_fixed
             np.multiply(-f[:, None, None], gx, out=jac[:, 0])
             np.multiply(-f[:, None, None], gy, out=jac[:, 1])
             jac[:, 2] = p
