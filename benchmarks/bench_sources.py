@@ -24,7 +24,8 @@ Prints ratios measured in this run and exits non-zero if a target is missed:
    unflagged ones (and of those without flags 1|2|8) about their common offset (a frame offset: the
    HRC library PSF's asymmetric core puts a windowed centroid ~0.04 px from the model's centre).
 6. Cosmic rays (issue #13): a single CR-damaged exposure, fraction of point sources that are CRs.
-7. Dense field (issue #13): a star every 24 px, full / fast path time (aim <= 3x) and fast path vs SEP.
+7. Dense field (issue #13): a star every 24 px, full / fast path time (aim <= 3x) and fast path vs SEP;
+   the PSF model sampled per stamp (the fits' hot loop) vs per pixel, time and largest difference.
 
 Run: ``.venv/bin/python benchmarks/bench_sources.py`` (about 3–4 minutes on 2 cores); one section
 only: ``--section 4`` (or its name: ``precision``, ``throughput``, ``mosaic``, ``demo``, ``real``,
@@ -215,6 +216,25 @@ def dense_field():
     print(f"    {n_stars} stars; fast {t_fast:.2f} s ({len(cat)} sources), full {t_full:.2f} s "
           f"({np.sum(cat_full['method'] == 'psf')} PSF fits, PSF {cat_full.meta['psf_source']}), SEP {t_sep:.2f} s; "
           f"load average {os.getloadavg()[0]:.1f}")
+    # the PSF fits' hot loop: the model on every stamp, once per source vs per pixel (same values)
+    from helpers.sources.library import library_psf
+    from helpers.sources.psf import _PRF
+    from helpers.sources.stamps import _prf_on_stamps, _stamp_index
+
+    prf = _PRF(library_psf("ACS/WFC", "F814W", 0.05))
+    sx, sy = np.asarray(cat_full["x"], float), np.asarray(cat_full["y"], float)
+
+    def per_pixel():
+        px, py, _ = _stamp_index(sx, sy, 5, data.shape)
+        return prf.sample(px - sx[:, None, None], py - sy[:, None, None], grad=True)
+
+    t_pix, ref = best_time(per_pixel, repeat=3)
+    t_stamp, got = best_time(lambda: _prf_on_stamps(prf, sx, sy, 5, grad=True), repeat=3)
+    px, py, inside = _stamp_index(sx, sy, 5, data.shape)
+    worst = max(float(np.max(np.abs(np.where(inside, a - b, 0.0))) / np.max(np.abs(a))) for a, b in zip(ref, got))
+    print(f"    PSF model on {len(sx)} 11x11 stamps with gradients: per pixel (map_coordinates) {t_pix * 1e3:.0f} ms, "
+          f"per stamp {t_stamp * 1e3:.0f} ms ({t_pix / t_stamp:.1f}x), largest difference {worst:.1e} of the peak")
+    check(worst < 1e-12, f"dense field: the per-stamp PSF sampling equals the per-pixel one ({worst:.1e})")
     check(t_full / t_fast <= 3.0, f"dense field: full path / fast path time {t_full / t_fast:.2f} <= 3")
     check(t_sep / t_fast >= 0.7, f"dense field: fast path vs SEP {t_sep / t_fast:.2f}x >= 0.7x")
 
