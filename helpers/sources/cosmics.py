@@ -28,13 +28,15 @@ SHARPNESS_MAX_OPTICAL = 0.6
 MINOR_SIGMA_MIN_OPTICAL = 0.42
 
 
-def _shape_measures(sub, x, y, pixel_noise=None):
+def _shape_measures(sub, x, y, pixel_noise=None, with_major=False):
     """``sharpness`` (peak / 3x3 sum) and ``minor_sigma`` (pixels) around the brightest pixel of
     the 3x3 box at each rounded position of the background-subtracted image ``sub``; with
-    ``pixel_noise`` (per-source pixel σ, image units) also ``sharpness_err`` (propagated noise)."""
+    ``pixel_noise`` (per-source pixel σ, image units) also ``sharpness_err`` (propagated noise); with
+    ``with_major`` also ``major_sigma`` (pixels, the rms width along the widest axis of the same 5x5
+    light: a star's is the locus's, an unresolved pair 1-2 FWHM apart is wider along its axis), last."""
     n = len(x)
     if n == 0:
-        return (np.zeros(0), np.zeros(0)) if pixel_noise is None else (np.zeros(0), np.zeros(0), np.zeros(0))
+        return (np.zeros(0),) * (2 + (pixel_noise is not None) + bool(with_major))
     px, py, inside = _stamp_index(x, y, 1, sub.shape)
     box = np.where(inside, sub[py, px], -np.inf).reshape(n, -1)
     best = np.argmax(box, axis=1)
@@ -56,12 +58,13 @@ def _shape_measures(sub, x, y, pixel_noise=None):
     half_trace = 0.5 * (cxx + cyy)
     minor = half_trace - np.sqrt(np.maximum(0.25 * (cxx - cyy) ** 2 + cxy**2, 0.0))
     minor_sigma = np.sqrt(np.maximum(minor, 0.0))
+    extra = (np.sqrt(np.maximum(2 * half_trace - minor, 0.0)),) if with_major else ()
     if pixel_noise is None:
-        return sharpness, minor_sigma
+        return (sharpness, minor_sigma) + extra
     # d(p/S)/dp = (1-s)/S for the peak pixel, -s/S for each of the 8 others
     s = np.nan_to_num(sharpness)
     sharpness_err = np.asarray(pixel_noise) * np.sqrt((1 - s) ** 2 + 8 * s**2) / np.where(total3 > 0, total3, np.nan)
-    return sharpness, minor_sigma, np.nan_to_num(sharpness_err, nan=np.inf)
+    return (sharpness, minor_sigma, np.nan_to_num(sharpness_err, nan=np.inf)) + extra
 
 
 def _physically_sharp(sharpness, minor_sigma):
@@ -70,15 +73,17 @@ def _physically_sharp(sharpness, minor_sigma):
                                                                   < MINOR_SIGMA_MIN_OPTICAL)
 
 
-def _cr_locus(sharpness, minor_sigma, locus_mask):
-    """The stellar locus of the two measures: median and robust scatter (1.4826 MAD) over
+def _cr_locus(sharpness, minor_sigma, locus_mask, major_sigma=None):
+    """The stellar locus of the measures: median and robust scatter (1.4826 MAD) over
     ``locus_mask`` (bright, compact sources that are not physically sharp); None values and
-    ``n`` < 5 when there are too few (then only the physical bound applies)."""
+    ``n`` < 5 when there are too few (then only the physical bound applies). ``major_sigma`` (from
+    ``_shape_measures(..., with_major=True)``) adds its locus too."""
     n = int(np.sum(locus_mask))
+    names = ("sharpness", "minor_sigma") + (("major_sigma",) if major_sigma is not None else ())
     if n < 5:
-        return {"sharpness": None, "minor_sigma": None, "sharpness_scatter": None, "minor_sigma_scatter": None, "n": n}
+        return dict({k: None for name in names for k in (name, name + "_scatter")}, n=n)
     out = {"n": n}
-    for name, values in (("sharpness", sharpness), ("minor_sigma", minor_sigma)):
+    for name, values in zip(names, (sharpness, minor_sigma, major_sigma)):
         v = values[locus_mask & np.isfinite(values)]
         med = float(np.median(v))
         out[name], out[name + "_scatter"] = med, 1.4826 * float(np.median(np.abs(v - med)))

@@ -143,7 +143,7 @@ def build_epsf(data, x, y, variance=None, bad=None, fwhm=2.5, oversampling=4, ra
         dx = px - xs[:, None, None]
         dy = py - ys[:, None, None]
         val = (img - bkg[:, None, None]) / np.where(flux > 0, flux, 1.0)[:, None, None]
-        resid = val - (prf.sample(dx, dy) if prf is not None else 0.0)
+        resid = val - (p_model if prf is not None else 0.0)  # the model sampled above, same stamps
         w = np.where(use & keep[:, None, None], flux[:, None, None] ** 2 / np.where(use, var, 1.0), 0.0)
         # Inverse-variance weights, but no star counts more than one at SNR 100: each star samples
         # one sub-pixel phase, and a few very bright stars must not decide the whole model.

@@ -3,7 +3,7 @@ neighbours' models subtracted and refits of saturated cores."""
 
 import numpy as np
 
-from .stamps import _stamp_index
+from .stamps import _prf_on_stamps, _stamp_index
 
 
 def _fit_psf(sub, noise, bad, x0, y0, f0, prf, radius, n_iter=6, others=None):
@@ -40,18 +40,29 @@ def _fit_psf(sub, noise, bad, x0, y0, f0, prf, radius, n_iter=6, others=None):
         v0 = v_fixed if v_fixed is not None else noise.var(py, px)
         use &= np.isfinite(v0) & (v0 > 0)
         ok = np.ones(x.size, bool)
+        centre = (np.rint(out["x"][sl]), np.rint(out["y"][sl]))  # the stamps' centres, as _stamp_index's
+        # Jacobian as (N, 4 parameters, pixels), filled in place: the normal equations are then
+        # batched matrix products (~8x faster than einsum over a trailing parameter axis)
+        jac = np.empty((x.size, 4) + px.shape[1:])
+        jac[:, 3] = 1.0
+        # weights fixed by ERR (or a WHT without a source Poisson term): computed once
+        w_fixed = np.where(use, 1.0 / np.where(use, v_fixed, 1.0), 0.0) if v_fixed is not None else None
         for it in range(n_iter):
-            dx = px - x[:, None, None]
-            dy = py - y[:, None, None]
-            p, gx, gy = prf.sample(dx, dy, grad=True)
+            p, gx, gy = _prf_on_stamps(prf, x, y, radius, grad=True, centre=centre)
             model = f[:, None, None] * p + b[:, None, None]
-            v = v_fixed if v_fixed is not None else noise.var(py, px, model)
-            w = np.where(use, 1.0 / np.where(use, v, 1.0), 0.0)
-            jac = np.stack([-f[:, None, None] * gx, -f[:, None, None] * gy, p, np.ones_like(p)], axis=-1)
+            if w_fixed is None:
+                v = noise.var(py, px, model)
+                w = np.where(use, 1.0 / np.where(use, v, 1.0), 0.0)
+            else:
+                w = w_fixed
+            np.multiply(-f[:, None, None], gx, out=jac[:, 0])
+            np.multiply(-f[:, None, None], gy, out=jac[:, 1])
+            jac[:, 2] = p
+            flat = jac.reshape(x.size, 4, -1)
             resid = img - model
-            jw = jac * w[..., None]
-            hess = np.einsum("nijk,nijl->nkl", jw, jac)
-            grad = np.einsum("nijk,nij->nk", jw, resid)
+            jw = flat * w.reshape(x.size, 1, -1)
+            hess = np.matmul(jw, flat.transpose(0, 2, 1))
+            grad = np.matmul(jw, resid.reshape(x.size, -1, 1))[..., 0]
             try:
                 step = np.linalg.solve(hess + np.eye(4) * 1e-30, grad[..., None])[..., 0]
             except np.linalg.LinAlgError:
@@ -124,7 +135,7 @@ def _render_models(shape, x, y, flux, prf, radius):
     if len(x) == 0:
         return model
     px, py, inside = _stamp_index(x, y, radius, shape)
-    p = prf.sample(px - x[:, None, None], py - y[:, None, None]) * flux[:, None, None]
+    p = _prf_on_stamps(prf, x, y, radius) * flux[:, None, None]
     ny, nx = shape
     model += np.bincount((py[inside] * nx + px[inside]), weights=p[inside], minlength=nx * ny).reshape(shape)
     return model
