@@ -16,6 +16,7 @@ from .epsf import EPSF_FLOOR_FWHM, _epsf_model_error, _image_fwhm, _make_prf
 from .fitting import _core_deficit, _fit_psf, _mask_cores, _psf_error_floor, _refit_minus_neighbours, _render_models
 from .noise import correlation_factor, position_correlation_factor
 from .psf import _psf_size
+from .redrizzle import _extraction_floor
 from .stamps import _stamp_any, _stamp_index
 
 
@@ -124,6 +125,13 @@ def _process_tile(reader, region, core, opts, state):
     else:
         prf = None
     fwhm = state["fwhm"]
+    # The drizzle's own position error (a drizzled product's PSF depends on each star's phase on the
+    # input grids; helpers.sources.redrizzle measures it by re-drizzling the PSF): a floor per estimator
+    driz = _extraction_floor(state, fwhm, state["size_ref"] / 2.3548, prf.os if prf is not None else 2) or {}
+    # (with PSF fits the windowed centroids' own phase bias is measured against them, so they share
+    # only the drizzle's part, the PSF fit's floor; without, they take their whole re-drizzled error)
+    s_psf = driz.get("psf_pix", 0.0)
+    s_win = s_psf if prf is not None else driz.get("windowed_pix", 0.0)
     x = cat["x_win"].copy()
     y = cat["y_win"].copy()
     x_err = cat["x_win_err"].copy()
@@ -252,7 +260,8 @@ def _process_tile(reader, region, core, opts, state):
         # Point-like by the fit whichever estimator gives the position (the class is the PSF's verdict).
         fit_point[idx] = point & ~cr_like[idx]
         fit_unusable[idx] = ~ok
-        point &= (sx**2 + sy**2) <= (x_err_pix[idx] ** 2 + y_err_pix[idx] ** 2 + 2 * win_floor**2)
+        point &= (sx**2 + sy**2 + 2 * s_psf**2) <= (x_err_pix[idx] ** 2 + y_err_pix[idx] ** 2 + 2 * win_floor**2
+                                                    + 2 * s_win**2)
         use = idx[point]
         x[use], y[use] = fit["x"][point], fit["y"][point]
         x_err[use], y_err[use], cov_xy[use] = sx[point], sy[point], sxy[point]
@@ -320,6 +329,12 @@ def _process_tile(reader, region, core, opts, state):
             cols[name] = np.asarray(cols[name]) * corr_pos
         cols["xy_cov"] = np.asarray(cols["xy_cov"]) * corr_pos**2
         cols["snr"] = np.asarray(cols["snr"]) / corr
+    if s_psf or s_win:  # systematic, so after the noise's correlation factor
+        floor2 = np.where(method == "psf", s_psf**2, s_win**2)
+        for name in ("x_err", "y_err"):
+            cols[name] = np.sqrt(np.asarray(cols[name]) ** 2 + floor2)
+        for name in ("x_win_err", "y_win_err"):
+            cols[name] = np.sqrt(np.asarray(cols[name]) ** 2 + s_win**2)
     return {k: np.asarray(v)[keep] for k, v in cols.items()}
 
 
