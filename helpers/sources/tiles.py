@@ -239,6 +239,7 @@ def _process_tile(reader, region, core, opts, state):
         point = ok & ((compact[idx] & (good_fit | (size_ratio[idx] < 1.1))) | (crowded_fit[idx] & good_fit))
         # PSF-model error floor, from the consistency of the fits with the windowed centroids.
         # Empirical PSF: add its own position error (split-half estimate).
+        sx_fit, sy_fit, epsf_err2 = sx, sy, 0.0
         if opts["psf"] is None:
             if state.get("epsf_error_pix") is None:
                 bright = point & (snr_ap[idx] > 50) & (flags[idx] == 0)
@@ -251,8 +252,8 @@ def _process_tile(reader, region, core, opts, state):
         # Windowed centroids of undersampled PSFs carry a sub-pixel-phase bias; its size in this
         # image is measured against the PSF fits of bright point sources and added to the windowed
         # errors (the PSF fits are unbiased: the ePSF is anchored on centres of mass, see _make_prf).
-        win_floor = _psf_error_floor(x[idx] - fit["x"], y[idx] - fit["y"], sx, sy, x_err_pix[idx], y_err_pix[idx],
-                                     point & (snr_ap[idx] > 30) & (flags[idx] == 0))
+        win_floor = _psf_error_floor(x[idx] - fit["x"], y[idx] - fit["y"], sx_fit, sy_fit, x_err_pix[idx],
+                                     y_err_pix[idx], point & (snr_ap[idx] > 30) & (flags[idx] == 0), model_var=epsf_err2)
         state.setdefault("win_floor_pix", []).append(win_floor)
         x_err = np.sqrt(x_err**2 + win_floor**2)
         y_err = np.sqrt(y_err**2 + win_floor**2)
