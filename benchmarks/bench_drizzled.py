@@ -31,6 +31,14 @@ CASES = {
     "acs": ("ACS/WFC", "F814W", 0.05, 23.0, 0.08, 4, 2),
     "nircam": ("NIRCAM/SW", "F200W", 0.031, 14.5, 0.2, 5, 3),
 }
+#: The demo's pipeline-like products (run by name: ``acs06``, ``lw``): an ACS/WFC drc at 0.06"/px from
+#: 0.05" exposures and a NIRCam LW i2d. (instrument: detector, filter, output scale "/px, field side ",
+#: sky, truth seed, noise seed; native scale from the detector)
+EXTRA_CASES = {
+    "acs06": ("ACS/WFC", "F814W", 0.06, 27.5, 0.08, 6, 4),
+    "lw": ("NIRCAM/LW", "F444W", 0.063, 29.5, 0.5, 7, 5),
+}
+CASES.update(EXTRA_CASES)
 PIXFRACS = (1.0, 0.8, 0.6)
 FAILURES = []
 
@@ -45,11 +53,14 @@ def _product(which, pixfrac, field=0):
     from helpers.simulate import make_truth
     from helpers.simulate.drizzled import isolated, make_drizzled
 
-    det, filt, native, side, sky, seed_truth, seed = CASES[which]
+    from helpers.simulate.detectors import detector
+
+    det, filt, scale, side, sky, seed_truth, seed = CASES[which]
+    native = detector(det)["native_scale"]
     truth = make_truth(center=CENTER, size_arcsec=side, n_stars=180, n_galaxies=0, n_pairs=0, n_saturated=0,
                        star_snr=(10, 300), seed=seed_truth + 100 * field)
-    truth = isolated(truth, 12 * native)
-    return make_drizzled(truth, det, filt, shape=(512, 512), out_scale=native, pixfrac=pixfrac, exptime=500.0,
+    truth = isolated(truth, 12 * max(native, scale))
+    return make_drizzled(truth, det, filt, shape=(512, 512), out_scale=scale, pixfrac=pixfrac, exptime=500.0,
                          sky=sky, seed=seed + 100 * field, name=f"bench_{which}_{int(pixfrac * 10)}_{field}")
 
 
@@ -120,7 +131,7 @@ def run(which, pixfrac, workdir, n_fields=N_FIELDS):
 def main():
     t0 = time.perf_counter()
     args = sys.argv[1:]
-    which = [a for a in args if a in CASES] or list(CASES)
+    which = [a for a in args if a in CASES] or [c for c in CASES if c not in EXTRA_CASES]
     pixfracs = [float(args[i + 1]) for i, a in enumerate(args) if a == "--pixfrac" and i + 1 < len(args)] or PIXFRACS
     n_fields = ([int(args[i + 1]) for i, a in enumerate(args) if a == "--fields" and i + 1 < len(args)] or [N_FIELDS])[0]
     print("Drizzled test bed (issue #13): extraction with defaults against the exposures' Cramér-Rao bound")
