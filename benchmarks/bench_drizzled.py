@@ -7,12 +7,19 @@ defaults (``extract_sources_fits``, full path). Per true-SNR bin it prints, for 
 point stars matched to the truth (``helpers.simulate.limits.score_catalog``): the PSF-fit scatter
 over the exposures' Cramér–Rao bound (target ≤ 1.15, the information drizzling cannot add), the
 pull std of the PSF and windowed paths (target 0.9–1.1), the windowed scatter over the bound,
-how many stars kept the PSF fit, and the image's ePSF / noise figures. Both ratios are measured in
+how many stars kept the PSF fit, and the image's ePSF / noise figures with the drizzle floor
+(``meta['drizzle_floor']``: the drizzle's own position error, measured by re-drizzling the instrument's
+PSF with the product's drizzle keywords, ``helpers.sources.redrizzle``). Both ratios are measured in
 this run against a bound computed for the same stars, so load does not enter them. Exits 1 when a
 target is missed (the issue's target is not met yet: the closing note gives the figures).
 
-Run: ``.venv/bin/python benchmarks/bench_drizzled.py`` (about 1-2 minutes on 2 cores);
-``acs`` or ``nircam`` for one instrument, ``--pixfrac 1.0`` (repeatable) for some pixfracs.
+Each case pools :data:`N_FIELDS` independent fields (>= 150 stars per SNR bin: the std of a pull std
+from n values is ~1/sqrt(2n), so a bin of 40 stars alone is +-11 %, the size of the target window).
+
+Run: ``.venv/bin/python benchmarks/bench_drizzled.py`` (about 2-3 minutes on 2 cores);
+``acs`` or ``nircam`` for one instrument, ``--pixfrac 1.0`` (repeatable) for some pixfracs,
+``--fields N`` for another number of fields; ``acs06`` (ACS/WFC drc at 0.06"/px from 0.05" exposures)
+and ``lw`` (NIRCam LW F444W i2d), the demo's products, run only when named.
 """
 
 import sys
@@ -27,20 +34,55 @@ CASES = {
     "acs": ("ACS/WFC", "F814W", 0.05, 23.0, 0.08, 4, 2),
     "nircam": ("NIRCAM/SW", "F200W", 0.031, 14.5, 0.2, 5, 3),
 }
+#: The demo's pipeline-like products (run by name: ``acs06``, ``lw``): an ACS/WFC drc at 0.06"/px from
+#: 0.05" exposures and a NIRCam LW i2d. (instrument: detector, filter, output scale "/px, field side ",
+#: sky, truth seed, noise seed; native scale from the detector)
+EXTRA_CASES = {
+    "acs06": ("ACS/WFC", "F814W", 0.06, 27.5, 0.08, 6, 4),
+    "lw": ("NIRCAM/LW", "F444W", 0.063, 29.5, 0.5, 7, 5),
+}
+CASES.update(EXTRA_CASES)
 PIXFRACS = (1.0, 0.8, 0.6)
 FAILURES = []
 
 
-def _product(which, pixfrac):
+#: Independent fields (truth and noise seeds) per case: ~45 stars per SNR bin each, so that every bin
+#: holds >= 150 stars (the std of a pull std from n values is ~1/sqrt(2n): +-5.8 % at 150, against the
+#: 0.9-1.1 target window).
+N_FIELDS = 5
+
+
+def _product(which, pixfrac, field=0):
     from helpers.simulate import make_truth
     from helpers.simulate.drizzled import isolated, make_drizzled
 
-    det, filt, native, side, sky, seed_truth, seed = CASES[which]
+    from helpers.simulate.detectors import detector
+
+    det, filt, scale, side, sky, seed_truth, seed = CASES[which]
+    native = detector(det)["native_scale"]
     truth = make_truth(center=CENTER, size_arcsec=side, n_stars=180, n_galaxies=0, n_pairs=0, n_saturated=0,
-                       star_snr=(10, 300), seed=seed_truth)
-    truth = isolated(truth, 12 * native)
-    return make_drizzled(truth, det, filt, shape=(512, 512), out_scale=native, pixfrac=pixfrac, exptime=500.0,
-                         sky=sky, seed=seed, name=f"bench_{which}_{int(pixfrac * 10)}")
+                       star_snr=(10, 300), seed=seed_truth + 100 * field)
+    truth = isolated(truth, 12 * max(native, scale))
+    return make_drizzled(truth, det, filt, shape=(512, 512), out_scale=scale, pixfrac=pixfrac, exptime=500.0,
+                         sky=sky, seed=seed + 100 * field, name=f"bench_{which}_{int(pixfrac * 10)}_{field}")
+
+
+def _pooled(catalogs, truths, shapes, edge_pix=15.0):
+    """One catalog and one truth of several fields (each field's pixels offset by 10^5 in x), so that
+    ``score_catalog`` bins all their stars at once."""
+    from astropy.table import vstack
+
+    cats, ts = [], []
+    for k, (c, t, (ny, nx)) in enumerate(zip(catalogs, truths, shapes)):
+        t = t[(t["x"] > edge_pix) & (t["y"] > edge_pix) & (t["x"] < nx - 1 - edge_pix) & (t["y"] < ny - 1 - edge_pix)]
+        c, t = c.copy(), t.copy()
+        for tab, cols in ((c, ("x", "x_win")), (t, ("x",))):
+            for col in cols:
+                tab[col] = tab[col] + 1e5 * k
+        c.meta, t.meta = {}, {}
+        cats.append(c)
+        ts.append(t)
+    return vstack(cats, metadata_conflicts="silent"), vstack(ts, metadata_conflicts="silent")
 
 
 def _check(ok, text):
@@ -49,48 +91,57 @@ def _check(ok, text):
         FAILURES.append(text)
 
 
-def run(which, pixfrac, workdir):
+def run(which, pixfrac, workdir, n_fields=N_FIELDS):
     from helpers.simulate.limits import score_catalog
     from helpers.sources import extract_sources_fits
 
-    product = _product(which, pixfrac)
-    path = product.writeto(Path(workdir) / f"{which}_{pixfrac:.1f}_{product.suffix}.fits")
-    t0 = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cat = extract_sources_fits(path)
-    dt = time.perf_counter() - t0
-    m = cat.meta
-    print(f"  {CASES[which][0]} {CASES[which][1]} pixfrac {pixfrac:.1f}: {len(cat)} sources in {dt:.1f} s; "
-          f"PSF {m['psf_model']}; FWHM {m['fwhm_pix']:.2f} px; ePSF error {m.get('epsf_error_pix') or 0:.4f} px; "
-          f"windowed floor {m['windowed_floor_pix']:.4f} px; noise correlation factor "
-          f"{m.get('noise_correlation_factor', 1.0):.2f}, Poisson variance ratio {m.get('noise_poisson_variance_ratio')}")
+    cats, truths, shapes, dt = [], [], [], 0.0
+    for field in range(n_fields):
+        product = _product(which, pixfrac, field)
+        path = product.writeto(Path(workdir) / f"{which}_{pixfrac:.1f}_{field}_{product.suffix}.fits")
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cat = extract_sources_fits(path)
+        dt += time.perf_counter() - t0
+        cats.append(cat)
+        truths.append(product.truth)
+        shapes.append(product.sci.shape)
+    m = cats[0].meta
+    floor = m.get("drizzle_floor") or {}
+    print(f"  {CASES[which][0]} {CASES[which][1]} pixfrac {pixfrac:.1f}: {n_fields} fields, {sum(map(len, cats))} sources "
+          f"in {dt:.1f} s; PSF {m['psf_model']}; FWHM {m['fwhm_pix']:.2f} px; ePSF error "
+          f"{m.get('epsf_error_pix') or 0:.4f} px; windowed floor {m['windowed_floor_pix']:.4f} px; drizzle floor "
+          f"{floor.get('psf_pix', 0):.4f} px (PSF) {floor.get('windowed_pix', 0):.4f} px (windowed); noise correlation factor {m.get('noise_correlation_factor', 1.0):.2f}, "
+          f"Poisson variance ratio {m.get('noise_poisson_variance_ratio')}")
     print("    SNR bin     n  n_psf  psf/CRB  pull_psf  win/CRB  pull_win")
-    rows = score_catalog(cat, product.truth, shape=product.sci.shape)
+    cat, truth = _pooled(cats, truths, shapes)
+    rows = score_catalog(cat, truth)
     for r in rows:
         print(f"    {r['snr_lo']:>4.0f}-{r['snr_hi']:<4.0f} {r['n']:>4d} {r['n_psf']:>6d} {r['psf_over_crb']:>8.2f} "
               f"{r['pull_psf']:>9.2f} {r['windowed_over_crb']:>8.2f} {r['pull_windowed']:>9.2f}")
     for r in rows:
         label = f"{which} pixfrac {pixfrac:.1f} SNR {r['snr_lo']:.0f}-{r['snr_hi']:.0f}"
-        if r["n_psf"] >= 10:
+        if r["n_psf"] >= 30:
             _check(r["psf_over_crb"] <= 1.15, f"{label}: PSF-fit scatter {r['psf_over_crb']:.2f}x the exposures' bound <= 1.15")
             _check(0.9 <= r["pull_psf"] <= 1.1, f"{label}: PSF pull std {r['pull_psf']:.2f} in 0.9-1.1")
         else:
             _check(False, f"{label}: only {r['n_psf']} of {r['n']} stars kept the PSF fit (its error exceeded the windowed one)")
-        if r["n"] >= 10:
+        if r["n"] >= 30:
             _check(0.9 <= r["pull_windowed"] <= 1.1, f"{label}: windowed pull std {r['pull_windowed']:.2f} in 0.9-1.1")
 
 
 def main():
     t0 = time.perf_counter()
     args = sys.argv[1:]
-    which = [a for a in args if a in CASES] or list(CASES)
+    which = [a for a in args if a in CASES] or [c for c in CASES if c not in EXTRA_CASES]
     pixfracs = [float(args[i + 1]) for i, a in enumerate(args) if a == "--pixfrac" and i + 1 < len(args)] or PIXFRACS
+    n_fields = ([int(args[i + 1]) for i, a in enumerate(args) if a == "--fields" and i + 1 < len(args)] or [N_FIELDS])[0]
     print("Drizzled test bed (issue #13): extraction with defaults against the exposures' Cramér-Rao bound")
     with tempfile.TemporaryDirectory() as workdir:
         for w in which:
             for pf in pixfracs:
-                run(w, pf, workdir)
+                run(w, pf, workdir, n_fields)
     print(f"bench_drizzled: {len(FAILURES)} target(s) missed; {time.perf_counter() - t0:.0f} s")
     for f in FAILURES:
         print(f"  MISSED: {f}")

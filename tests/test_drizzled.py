@@ -261,16 +261,56 @@ def test_extraction_on_the_drizzled_products_is_calibrated_where_measured(which,
             assert 0.8 < row["pull_windowed"] < 1.2, row
 
 
-@pytest.mark.xfail(strict=True, reason="issue #13 target not met yet by helpers.sources: at pixfrac 1 PSF-fit "
-                   "scatter 1.24x (NIRCam, SNR 30-100) and 1.41x (ACS, SNR 100-300) the exposures' bound, NIRCam "
-                   "SNR 100-300 keeps no PSF fit (ePSF error 0.008 px) and its windowed pulls are 0.75, ACS PSF "
-                   "pulls 0.86 at SNR 30-100 (the rest 0.90-1.16); pixfrac 0.8/0.6: 2.3-3.4x and pulls 1.9-2.8 at "
-                   "SNR 100-300, a sub-pixel-phase dependent drizzled PSF (benchmarks/bench_drizzled.py prints the table)")
-@pytest.mark.parametrize("which", ["acs_native", "nircam"])
+@pytest.fixture(scope="module")
+def acs_wide(tmp_path_factory):
+    """ACS/WFC F814W drc at its native scale, pixfrac 0.8, a 1024² field of 510 isolated stars (>= 150
+    matched per SNR bin: the std of a pull std from n values is ~1/sqrt(2n), ±5.7 % at 150), extracted
+    with defaults."""
+    truth = _truth(46.0, 0.05, 760, 21)
+    product = make_drizzled(truth, "ACS/WFC", "F814W", shape=(1024, 1024), out_scale=0.05, pixfrac=0.8,
+                            exptime=500.0, sky=0.08, seed=22, name="tb_wide")
+    cat, rows = _scores(product, tmp_path_factory.mktemp("wide"))
+    return product, cat, rows
+
+
+def test_errors_are_calibrated_on_a_pixfrac_08_drc(acs_wide):
+    """#13's pull target, both paths, every SNR bin, at pixfrac 0.8 (before helpers.sources.redrizzle:
+    PSF pulls 1.18 / 1.92 and windowed 1.39 / 2.74 at SNR 30-100 / 100-300; measured 1.00 / 1.02 / 0.95
+    (PSF) and 0.99 / 1.01 / 0.95 (windowed) at SNR 10-30 / 30-100 / 100-300)."""
+    _, cat, rows = acs_wide
+    assert cat.meta["drizzle"]["pixfrac"] == 0.8
+    for row in rows:
+        assert row["n"] >= 150 and row["n_psf"] >= 80, row
+        assert 0.9 <= row["pull_psf"] <= 1.1, row
+        assert 0.9 <= row["pull_windowed"] <= 1.1, row
+
+
+def test_the_drizzle_floor_is_the_scatter_a_mean_psf_cannot_remove(acs_wide):
+    """The floor measured by re-drizzling the library PSF (no truth) is the bright stars' PSF-fit scatter
+    beyond the exposures' bound, measured against the truth: 0.017 px against a floor of 0.0179 px
+    (SNR 100-300, pixfrac 0.8). A single mean PSF cannot follow each star's phases on the input grids,
+    so this is a limit of any estimator with one PSF on the product: 2.5x the bound at SNR 100-300."""
+    _, cat, rows = acs_wide
+    bright = rows[-1]
+    excess = np.sqrt(bright["psf_rms_pix"] ** 2 - bright["crb_rms_pix"] ** 2)
+    assert excess == pytest.approx(cat.meta["drizzle_floor"]["psf_pix"], rel=0.25)
+    assert bright["psf_over_crb"] > 1.8  # the limit is real: the strict xfail below holds the target
+
+
+@pytest.mark.xfail(strict=True, reason="issue #13's scatter target is not reachable by a mean-PSF estimator on "
+                   "a pixfrac < 1 product: PSF-fit scatter 1.33 / 2.37x the exposures' bound at SNR 30-100 / 100-300 "
+                   "(ACS pixfrac 0.8; 1.21 / 1.92x at 0.6; NIRCam 1.41 / 3.45x at 0.8, 1.29 / 2.88x at 0.6), which "
+                   "the re-drizzled PSF measures as the drizzle's own 0.017-0.020 px (helpers.sources.redrizzle); at "
+                   "pixfrac 1 ACS is 1.16 / 1.18x, NIRCam's ePSF 1.13 / 2.20x with PSF pulls 1.25 and windowed 0.79 "
+                   "at SNR 100-300 (its ePSF error exceeds its bootstrap estimate); NIRCam pixfrac 0.8 PSF pulls 1.12 "
+                   "/ 1.19; pixfrac 0.8-0.6 ACS keeps the PSF fit for only 25-28 of 186 stars at SNR 100-300 (PSF "
+                   "pulls 0.80, windowed 0.96 / 0.88: the floor assumes aligned input grids) "
+                   "(benchmarks/bench_drizzled.py, 5 fields per case)")
+@pytest.mark.parametrize("which", ["acs_wide", "nircam"])
 def test_issue_13_target_on_the_drizzled_products(which, request, tmp_path):
     """#13: PSF-fit scatter ≤ 1.15× the exposures' bound at SNR 10–300, pulls 0.9–1.1 in every bin."""
-    product = request.getfixturevalue(which)
-    _, rows = _scores(product, tmp_path)
+    fixture = request.getfixturevalue(which)
+    rows = fixture[2] if which == "acs_wide" else _scores(fixture, tmp_path)[1]
     for row in rows:
         assert row["psf_over_crb"] <= 1.15, row
         assert 0.9 <= row["pull_psf"] <= 1.1 and 0.9 <= row["pull_windowed"] <= 1.1, row

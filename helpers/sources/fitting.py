@@ -91,21 +91,24 @@ def _fit_psf(sub, noise, bad, x0, y0, f0, prf, radius, n_iter=6, others=None):
     return out
 
 
-def _psf_error_floor(dx, dy, sx, sy, wx, wy, sel, max_floor=1.0):
+def _psf_error_floor(dx, dy, sx, sy, wx, wy, sel, max_floor=1.0, model_var=0.0):
     """Systematic error (pixels) of windowed centroids, from windowed − PSF-fit differences.
 
-    Both estimators measure the same star; when the PSF fit is efficient (its error is the
-    Cramér–Rao bound) the difference has variance σ_win² − σ_psf². A systematic error of the
-    windowed centroid (its sub-pixel-phase bias on undersampled PSFs) adds σ_sys² to it. σ_sys is
-    the smallest value making the robust (1.4826·MAD) standard deviation of
-    d / √(max(σ_win² − σ_psf², 0.1 σ_psf²) + σ_sys²) equal to one, over bright unflagged point
-    sources (0 when fewer than 10 or already consistent).
+    Both estimators measure the same star; when the PSF fit is efficient (its noise error ``sx`` is
+    the Cramér–Rao bound) the difference has variance σ_win² − σ_psf², plus ``model_var`` (pix²), the
+    PSF model's own position error (an ePSF's, independent of the image noise: without it, an ePSF
+    worse than the windowed centroid was read as a windowed floor, and the two errors kept each other's
+    fits: NIRCam LW i2d, windowed pulls 0.44). A systematic error of the windowed centroid (its
+    sub-pixel-phase bias on undersampled PSFs) adds σ_sys² to it. σ_sys is the smallest value making
+    the robust (1.4826·MAD) standard deviation of d / √(max(σ_win² − σ_psf², 0.1 σ_psf²) + model_var
+    + σ_sys²) equal to one, over bright unflagged point sources (0 when fewer than 10 or already
+    consistent).
     """
     if np.sum(sel) < 10:
         return 0.0
     d = np.concatenate([dx[sel], dy[sel]])
     v = np.concatenate([np.maximum(wx[sel] ** 2 - sx[sel] ** 2, 0.1 * sx[sel] ** 2),
-                        np.maximum(wy[sel] ** 2 - sy[sel] ** 2, 0.1 * sy[sel] ** 2)])
+                        np.maximum(wy[sel] ** 2 - sy[sel] ** 2, 0.1 * sy[sel] ** 2)]) + model_var
     ok = np.isfinite(d) & np.isfinite(v)
     d, v = d[ok], v[ok]
     if d.size < 20:

@@ -182,7 +182,9 @@ def image_reading_summary(catalogs):
         noise / uncorrelated expectation), ``error_factor`` (applied to every position and flux
         error), ``psf_source`` (``epsf`` built from the image's stars, ``library`` (drizzlepac),
         ``model`` (instrument), ``supplied`` or ``none``), ``fwhm_pix`` and ``fwhm_source``,
-        ``dq_masked`` (pixels), ``assumed`` (notes).
+        ``dq_masked`` (pixels), ``drizzle_floor`` (the drizzle's own position error added to the errors,
+        measured by re-drizzling the PSF with the product's drizzle keywords, `helpers.sources.redrizzle`),
+        ``assumed`` (notes).
     """
     if not isinstance(catalogs, dict):
         raise WorkbookError(f"catalogs is a {type(catalogs).__name__}, not a dict {{product_id: catalog}}; pass what "
@@ -196,10 +198,20 @@ def image_reading_summary(catalogs):
                      float(corr.get("2x2", np.nan)), float(corr.get("8x8", np.nan)),
                      float(meta.get("noise_correlation_factor", 1.0)), str(meta.get("psf_source", "none")),
                      float(meta.get("fwhm_pix") or np.nan), str(meta.get("fwhm_source", "")),
-                     int(meta.get("dq_masked_pixels", 0)), str(meta.get("read_notes", "")) or "-"))
+                     int(meta.get("dq_masked_pixels", 0)), _drizzle_floor_text(meta),
+                     str(meta.get("read_notes", "")) or "-"))
     names = ("product_id", "filter", "distortion", "noise_from", "noise_pixel_scale", "scale_applied", "corr_2x2",
-             "corr_8x8", "error_factor", "psf_source", "fwhm_pix", "fwhm_source", "dq_masked", "assumed")
+             "corr_8x8", "error_factor", "psf_source", "fwhm_pix", "fwhm_source", "dq_masked", "drizzle_floor",
+             "assumed")
     return Table(rows=rows, names=names) if rows else Table(names=names)
+
+
+def _drizzle_floor_text(meta):
+    """One phrase: the drizzle's own position error added to every error (helpers.sources.redrizzle)."""
+    floor = meta.get("drizzle_floor")
+    if not floor:
+        return "none (not a drizzled product, or no drizzle keywords)"
+    return floor.get("note", "")
 
 
 def _noise_from(meta):

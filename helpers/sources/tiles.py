@@ -16,6 +16,7 @@ from .epsf import EPSF_FLOOR_FWHM, _epsf_model_error, _image_fwhm, _make_prf
 from .fitting import _core_deficit, _fit_psf, _mask_cores, _psf_error_floor, _refit_minus_neighbours, _render_models
 from .noise import correlation_factor, position_correlation_factor
 from .psf import _psf_size
+from .redrizzle import _extraction_floor
 from .stamps import _stamp_any, _stamp_index
 
 
@@ -150,6 +151,14 @@ def _process_tile(reader, region, core, opts, state):
     else:
         prf = None
     fwhm = state["fwhm"]
+    # The drizzle's own position error (a drizzled product's PSF depends on each star's phase on the
+    # input grids; helpers.sources.redrizzle measures it by re-drizzling the PSF): a floor per estimator
+    driz = _extraction_floor(state, fwhm, state["size_ref"] / 2.3548, prf.os if prf is not None else 2) or {}
+    # (with PSF fits the windowed centroids' own phase bias is measured against them, so they share
+    # only the drizzle's part, the PSF fit's floor; without, they take their whole re-drizzled error)
+    s_psf = driz.get("psf_pix", 0.0)
+    s_win = s_psf if prf is not None else driz.get("windowed_pix", 0.0)
+    s_win_total = driz.get("windowed_pix", 0.0)  # the windowed centroids' whole error on the re-drizzled PSF
     x = cat["x_win"].copy()
     y = cat["y_win"].copy()
     x_err = cat["x_win_err"].copy()
@@ -257,6 +266,7 @@ def _process_tile(reader, region, core, opts, state):
         point = ok & ((compact[idx] & (good_fit | (size_ratio[idx] < 1.1))) | (crowded_fit[idx] & good_fit))
         # PSF-model error floor, from the consistency of the fits with the windowed centroids.
         # Empirical PSF: add its own position error (split-half estimate).
+        sx_fit, sy_fit, epsf_err2 = sx, sy, 0.0
         if opts["psf"] is None:
             if state.get("epsf_error_pix") is None:
                 bright = point & (snr_ap[idx] > 50) & (flags[idx] == 0)
@@ -269,16 +279,20 @@ def _process_tile(reader, region, core, opts, state):
         # Windowed centroids of undersampled PSFs carry a sub-pixel-phase bias; its size in this
         # image is measured against the PSF fits of bright point sources and added to the windowed
         # errors (the PSF fits are unbiased: the ePSF is anchored on centres of mass, see _make_prf).
-        win_floor = _psf_error_floor(x[idx] - fit["x"], y[idx] - fit["y"], sx, sy, x_err_pix[idx], y_err_pix[idx],
-                                     point & (snr_ap[idx] > 30) & (flags[idx] == 0))
+        win_floor = _psf_error_floor(x[idx] - fit["x"], y[idx] - fit["y"], sx_fit, sy_fit, x_err_pix[idx],
+                                     y_err_pix[idx], point & (snr_ap[idx] > 30) & (flags[idx] == 0), model_var=epsf_err2)
         state.setdefault("win_floor_pix", []).append(win_floor)
+        # ... at least what the re-drizzled PSF shows (an undersampled drc: ACS/WFC at 0.06"/px from
+        # 0.05" exposures, windowed pulls 1.19-1.40 at SNR 100-300 with the measured floor alone)
+        s_win = math.sqrt(max(s_win**2, s_win_total**2 - win_floor**2))
         x_err = np.sqrt(x_err**2 + win_floor**2)
         y_err = np.sqrt(y_err**2 + win_floor**2)
         # Keep the PSF fit where it is the more precise estimator.
         # Point-like by the fit whichever estimator gives the position (the class is the PSF's verdict).
         fit_point[idx] = point & ~cr_like[idx]
         fit_unusable[idx] = ~ok
-        point &= (sx**2 + sy**2) <= (x_err_pix[idx] ** 2 + y_err_pix[idx] ** 2 + 2 * win_floor**2)
+        point &= (sx**2 + sy**2 + 2 * s_psf**2) <= (x_err_pix[idx] ** 2 + y_err_pix[idx] ** 2 + 2 * win_floor**2
+                                                    + 2 * s_win**2)
         use = idx[point]
         x[use], y[use] = fit["x"][point], fit["y"][point]
         x_err[use], y_err[use], cov_xy[use] = sx[point], sy[point], sxy[point]
@@ -353,6 +367,12 @@ def _process_tile(reader, region, core, opts, state):
             cols[name] = np.asarray(cols[name]) * corr_pos
         cols["xy_cov"] = np.asarray(cols["xy_cov"]) * corr_pos**2
         cols["snr"] = np.asarray(cols["snr"]) / corr
+    if s_psf or s_win:  # systematic, so after the noise's correlation factor
+        floor2 = np.where(method == "psf", s_psf**2, s_win**2)
+        for name in ("x_err", "y_err"):
+            cols[name] = np.sqrt(np.asarray(cols[name]) ** 2 + floor2)
+        for name in ("x_win_err", "y_win_err"):
+            cols[name] = np.sqrt(np.asarray(cols[name]) ** 2 + s_win**2)
     return {k: np.asarray(v)[keep] for k, v in cols.items()}
 
 

@@ -1,0 +1,355 @@
+"""The drizzle's own position error on a drizzled product, measured by re-drizzling the image's PSF.
+
+Each output pixel of a drizzled product is the weighted mean of the drops (``pixfrac`` × an input
+pixel) that overlap it, so its effective sample location is not its centre: it moves by a fraction
+of a pixel in a moiré pattern set by the relative phases of the input grids, which change across
+the field with the dither and the distortion (Fruchter & Hook 2002, PASP 114, 144). The drizzled
+image of a star therefore depends on where the star falls on every input grid. A single mean PSF
+(an ePSF built from the image's stars, or a library PSF) cannot represent that, so a PSF fit *and* a
+windowed centroid on the product carry a star-dependent systematic error that no resampling of the
+product's noise reveals (the bootstrap of the ePSF sees only the model's noise).
+
+:func:`drizzle_position_floor` measures that error by forward modelling: noise-free stars of the
+image's detector-scale PSF (the drizzlepac library or the instrument model, :mod:`.library`) are
+rendered on ``n_inputs`` synthetic input exposures with random sub-pixel dithers, a small random
+rotation and a mild quadratic distortion (so the phases vary across the field, as on a real chip),
+combined by STScI's ``drizzle.resample.Drizzle`` with the product's own ``pixfrac``, kernel and
+output/input scale (read from its headers by :func:`drizzle_parameters`), and measured by the same
+estimators the extraction uses (an ePSF built from the re-drizzled stars and the vectorised PSF
+fit; SExtractor windowed centroids with the extraction's window). The rms of the estimated minus the
+true positions (per axis, its mean removed) is the floor each estimator's error gets in quadrature.
+No truth of any simulation enters: only the headers and the PSF model of the instrument.
+"""
+
+import math
+
+import numpy as np
+
+from ..errors import WorkbookError
+from ..validate import require_number
+
+#: Inputs re-drizzled at most: with more, the phases fill the pixel and the floor is negligible
+#: (a 192-exposure WFPC2 mosaic such as the HDF-S one is modelled with this many).
+MAX_INPUTS = 16
+#: Synthetic fields re-drizzled per measurement (independent dithers and distortions).
+N_REALISATIONS = 8
+#: Stars per side of the square grid of each synthetic field.
+GRID_SIDE = 7
+#: Spacing of the stars (output pixels, at least this many FWHM).
+SPACING_FWHM = 9.0
+#: The rotation between exposures (degrees, uniform ±) and the quadratic distortion's departure
+#: across the synthetic field (input pixels, uniform ±): small, as between the exposures of a dither
+#: after the distortion correction; the phases of the input grids then change across the field.
+ROTATION_DEG = 0.01
+DISTORTION_PIX = 3.0
+#: Spread (degrees, uniform ±) of the orientation of the input grids on the output grid about the
+#: assumed one.
+ORIENTATION_JITTER_DEG = 2.0
+
+_CACHE = {}
+
+
+def drizzle_parameters(header, sci_header=None, native_scale=None):
+    """The drizzle parameters of a product from its headers, or None when it was not drizzled.
+
+    HST drz/drc (AstroDrizzle): ``D00nPIXF`` (drop size), ``D00nKERN`` (kernel), ``D00nSCAL``
+    (output scale, arcsec), ``D00nISCL`` (input scale), one ``D00nDATA`` per input. JWST i2d (the
+    ``resample`` step): ``PIXFRAC``, ``KERNEL``, ``PXSCLRT`` (output/input pixel scale ratio) in the
+    SCI header, the number of inputs from ``NDRIZIM`` or the primary header's ``NINPUTS``
+    (default 4 when absent). IRAF drizzle's ``D00nROT`` (each input's rotation) gives the angle of the
+    input grids on the output grid (``orientation_deg``, modulo 90°); AstroDrizzle and jwst record none.
+
+    Parameters
+    ----------
+    header : `~astropy.io.fits.Header`
+        Primary header.
+    sci_header : `~astropy.io.fits.Header`, optional
+        SCI extension header (JWST keywords).
+    native_scale : float, optional
+        Detector pixel scale, arcsec, when the header gives no input scale.
+
+    Returns
+    -------
+    params : dict or None
+        ``pixfrac`` (median over the inputs), ``kernel``, ``scale_ratio`` (output / input pixel size),
+        ``n_inputs``, ``source`` (which keywords), ``orientation_deg`` where the headers give it.
+    """
+    sci_header = sci_header if sci_header is not None else {}
+    if "D001PIXF" in header:
+        n = 1
+        while f"D{n + 1:03d}PIXF" in header or f"D{n + 1:03d}DATA" in header:
+            n += 1
+        keys = [f"D{k:03d}" for k in range(1, n + 1)]
+        pixfrac = float(np.median([float(header.get(f"{p}PIXF", header["D001PIXF"])) for p in keys]))
+        if "D001ISCL" in header or native_scale:
+            # AstroDrizzle: D00nSCAL is the output pixel size (arcsec), D00nISCL the input's
+            in_scale = float(header.get("D001ISCL") or native_scale)
+            ratio = float(header.get("D001SCAL", in_scale)) / in_scale
+        else:
+            # IRAF drizzle (e.g. WFPC2 mosaics): D00nSCAL is the output pixel size in input pixels
+            ratio = float(np.median([float(header.get(f"{p}SCAL", 1.0)) for p in keys]))
+        params = {"pixfrac": pixfrac, "kernel": str(header.get("D001KERN", "square")).strip() or "square",
+                  "scale_ratio": ratio, "n_inputs": int(n), "source": "D00n* keywords"}
+        rotations = [float(header[f"{p}ROT"]) for p in keys if f"{p}ROT" in header]
+        if rotations:
+            # IRAF drizzle records each input's rotation: the grids' angle modulo a right angle
+            folded = (np.asarray(rotations) + 45.0) % 90.0 - 45.0
+            params["orientation_deg"] = float(np.median(folded))
+        return params
+    for h in (sci_header, header):
+        if "PIXFRAC" in h:
+            n = int(header.get("NDRIZIM") or header.get("NINPUTS") or 4)
+            return {"pixfrac": float(h["PIXFRAC"]), "kernel": str(h.get("KERNEL", "square")).strip(),
+                    "scale_ratio": float(h.get("PXSCLRT", 1.0)), "n_inputs": n,
+                    "source": "PIXFRAC/KERNEL/PXSCLRT (jwst resample)"}
+    return None
+
+
+def _dither_phases(n_inputs, rng):
+    """Sub-pixel phases (input pixels) of ``n_inputs`` exposures: a pattern designed to fill the
+    pixel (the half-pixel box of ACS-WFC-DITHER-BOX / WFC3-UVIS-DITHER-BOX for 4, a line of 1/n steps
+    otherwise), at a random common phase."""
+    if n_inputs == 4:
+        base = np.array([[0.0, 0.0], [0.5, 0.0], [0.0, 0.5], [0.5, 0.5]])
+    elif n_inputs > 4:
+        return rng.uniform(0.0, 1.0, (n_inputs, 2))
+    else:
+        steps = np.arange(n_inputs) / n_inputs
+        base = np.c_[steps, (steps * 0.5) % 1.0]
+    return (base + rng.uniform(0.0, 1.0, 2)) % 1.0
+
+
+def _synthetic_inputs(prf_native, n_inputs, scale_ratio, fwhm_out, rng, phases=None, orientation_deg=0.0):
+    """True output positions, input images and pixmaps of one synthetic dithered field.
+
+    One geometry for every exposure (a random orientation of the output grid on the detector and a
+    mild common quadratic distortion), each exposure offset by its dither (a few pixels plus its
+    sub-pixel phase) and turned by a tiny relative rotation: the relative phases of the inputs stay
+    close to the designed pattern while their phase with respect to the output grid changes across
+    the field, as on a real chip (the drizzled test bed's 4-point box over an ACS/WFC sub-array).
+    """
+    spacing = max(12.0, SPACING_FWHM * fwhm_out)
+    side_out = int(math.ceil((GRID_SIDE + 1) * spacing))
+    g = (np.arange(GRID_SIDE) + 1.0) * spacing
+    xo, yo = np.meshgrid(g, g)
+    xo = (xo + rng.uniform(-0.5, 0.5, xo.shape)).ravel()
+    yo = (yo + rng.uniform(-0.5, 0.5, yo.shape)).ravel()
+    margin = 8
+    n_in = int(math.ceil(side_out * scale_ratio * math.sqrt(2.0))) + 2 * margin
+    half = int(min(prf_native.half_pix - 1, math.ceil(4 * fwhm_out * scale_ratio) + 2))
+    k = np.arange(-half, half + 1)
+    images, pixmaps = [], []
+    yy, xx = np.mgrid[0:n_in, 0:n_in].astype(float)
+    phases = _dither_phases(n_inputs, rng) if phases is None else phases
+    theta0 = math.radians(orientation_deg + rng.uniform(-ORIENTATION_JITTER_DEG, ORIENTATION_JITTER_DEG))
+    quad = rng.uniform(-DISTORTION_PIX, DISTORTION_PIX, 2) / (n_in / 2.0) ** 2
+    centre_out = side_out / 2.0
+    for i in range(n_inputs):
+        theta = theta0 + math.radians(rng.uniform(-ROTATION_DEG, ROTATION_DEG))
+        shift = phases[i] + rng.integers(-3, 4, 2)  # input pixels: the dither
+        c, s = math.cos(theta), math.sin(theta)
+
+        def to_out(xi, yi):
+            u, v = xi - n_in / 2.0, yi - n_in / 2.0
+            u, v = u + quad[0] * v**2, v + quad[1] * u**2  # the detector's (common) distortion
+            u, v = u + shift[0], v + shift[1]
+            return centre_out + (c * u - s * v) / scale_ratio, centre_out + (s * u + c * v) / scale_ratio
+
+        ox, oy = to_out(xx, yy)
+        pixmaps.append(np.dstack([ox, oy]).astype(np.float64))
+        # each star's input position: invert the smooth map by Newton steps on its Jacobian
+        du, dv = (xo - centre_out) * scale_ratio, (yo - centre_out) * scale_ratio
+        xi = c * du + s * dv - shift[0] + n_in / 2.0
+        yi = -s * du + c * dv - shift[1] + n_in / 2.0
+        for _ in range(8):
+            fx, fy = to_out(xi, yi)
+            h = 1e-3
+            ax, ay = to_out(xi + h, yi)
+            bx, by = to_out(xi, yi + h)
+            j11, j21, j12, j22 = (ax - fx) / h, (ay - fy) / h, (bx - fx) / h, (by - fy) / h
+            det = j11 * j22 - j12 * j21
+            ex, ey = xo - fx, yo - fy
+            xi, yi = xi + (j22 * ex - j12 * ey) / det, yi + (-j21 * ex + j11 * ey) / det
+        img = np.zeros((n_in, n_in))
+        cx, cy = np.rint(xi).astype(int), np.rint(yi).astype(int)
+        px = np.broadcast_to(cx[:, None, None] + k[None, None, :], (cx.size, k.size, k.size))
+        py = np.broadcast_to(cy[:, None, None] + k[None, :, None], (cx.size, k.size, k.size))
+        vals = prf_native.sample(px - xi[:, None, None], py - yi[:, None, None])
+        ok = (px >= 0) & (px < n_in) & (py >= 0) & (py < n_in)
+        np.add.at(img, (py[ok], px[ok]), vals[ok])
+        images.append(img.astype(np.float32))
+    return xo, yo, images, pixmaps, side_out
+
+
+def _redrizzled_field(prf_native, params, fwhm_out, rng, random_phases=False, orientation_deg=0.0):
+    from drizzle.resample import Drizzle
+
+    n_inputs = int(min(params["n_inputs"], MAX_INPUTS))
+    phases = rng.uniform(0.0, 1.0, (n_inputs, 2)) if random_phases else None
+    xo, yo, images, pixmaps, side = _synthetic_inputs(prf_native, n_inputs, params["scale_ratio"],
+                                                      fwhm_out, rng, phases, orientation_deg)
+    driz = Drizzle(kernel=params["kernel"], out_shape=(side, side), fillval="0", disable_ctx=True)
+    for img, pm in zip(images, pixmaps):
+        driz.add_image(img, exptime=1.0, pixmap=pm, weight_map=np.ones_like(img), pixfrac=float(params["pixfrac"]),
+                       in_units="cps", iscale=params["scale_ratio"] ** -2)
+    return np.asarray(driz.out_img, float), xo, yo
+
+
+def _direct_field(prf_native, scale_ratio, xo, yo, shape, fwhm_out):
+    """Noise-free stars at (xo, yo) rendered straight on the output grid (no drizzle)."""
+    half = int(math.ceil(4 * fwhm_out)) + 2
+    k = np.arange(-half, half + 1)
+    cx, cy = np.rint(xo).astype(int), np.rint(yo).astype(int)
+    px = np.broadcast_to(cx[:, None, None] + k[None, None, :], (cx.size, k.size, k.size))
+    py = np.broadcast_to(cy[:, None, None] + k[None, :, None], (cx.size, k.size, k.size))
+    vals = prf_native.sample((px - xo[:, None, None]) * scale_ratio, (py - yo[:, None, None]) * scale_ratio)
+    img = np.zeros(shape)
+    ok = (px >= 0) & (px < shape[1]) & (py >= 0) & (py < shape[0])
+    np.add.at(img, (py[ok], px[ok]), vals[ok])
+    return img
+
+
+def _measure(image, xo, yo, fwhm, sig, R, radius, oversampling):
+    """The extraction's estimators on a noise-free field: an ePSF anchored on tapered centres of mass
+    and the vectorised PSF fit (`_make_prf`, `_fit_psf`), and SExtractor windowed centroids."""
+    import sep
+
+    from .background import _Noise
+    from .centroids import _com_positions
+    from .epsf import build_epsf
+    from .fitting import _fit_psf
+    from .psf import _PRF
+
+    noise = _Noise(scalar_rms=1.0)
+    bad = np.zeros(image.shape, bool)
+    xc, yc = _com_positions(image, xo, yo, max(4.0, 2.5 * fwhm))
+    epsf = build_epsf(image, xc, yc, bad=bad, fwhm=fwhm, radius=R, _noise=noise, oversampling=oversampling)
+    prf = _PRF(epsf)
+    flux = np.full(xo.size, float(np.sum(image)) / xo.size)
+    fit = _fit_psf(image, noise, bad, xc, yc, flux, prf, int(min(radius, max(3, prf.half_pix - 2))), n_iter=6)
+    xw, yw, _ = sep.winpos(np.ascontiguousarray(image), xc, yc, np.full(xo.size, sig), subpix=1)
+    return fit, xw, yw
+
+
+def drizzle_position_floor(psf_native, params, fwhm, window_sigma=None, oversampling=2, seed=2024, random_phases=False,
+                           orientation_deg=0.0):
+    """Rms systematic position error (pixels, per axis) of the PSF fit and of windowed centroids on a
+    drizzled product, from noise-free stars of ``psf_native`` re-drizzled with ``params``.
+
+    Parameters
+    ----------
+    psf_native : `photutils.psf.ImagePSF`
+        The instrument's PSF at the detector's pixel scale (pixel-integrated, oversampled), e.g.
+        ``library_psf(instrument, filter, native_scale, drizzled=False)``.
+    params : dict
+        From :func:`drizzle_parameters` (``pixfrac``, ``kernel``, ``scale_ratio``, ``n_inputs``).
+    fwhm : float
+        The product's FWHM, output pixels (sets the ePSF radius and the fit stamp, as in the extraction).
+    window_sigma : float, optional
+        Gaussian window σ of the windowed centroids, output pixels (default FWHM / 2.35).
+    oversampling : int
+        Oversampling of the ePSF built from the re-drizzled stars (the extraction's choice).
+    seed : int
+        Seed of the synthetic dithers (fixed: an extraction is reproducible).
+
+    Returns
+    -------
+    floor : dict
+        ``psf_pix`` and ``windowed_pix`` (rms over both axes, mean removed), ``n_stars``, ``params``.
+    """
+    from .psf import _PRF
+
+    if not isinstance(params, dict) or not {"pixfrac", "kernel", "scale_ratio", "n_inputs"} <= set(params):
+        raise WorkbookError("params must be the dict drizzle_parameters returns (pixfrac, kernel, scale_ratio, "
+                            "n_inputs); read it from the product's headers")
+    fwhm = require_number(fwhm, "fwhm", minimum=0.5, maximum=50.0, example="2.2")
+    key = (id(psf_native), round(float(params["pixfrac"]), 4), params["kernel"], round(float(params["scale_ratio"]), 4),
+           int(params["n_inputs"]), round(fwhm, 2), None if window_sigma is None else round(float(window_sigma), 3),
+           int(oversampling), int(seed), bool(random_phases), round(float(orientation_deg), 2))
+    if key in _CACHE:
+        return _CACHE[key]
+    prf_native = _PRF(psf_native)
+    rng = np.random.default_rng(seed)
+    sig = float(window_sigma or fwhm / 2.3548)
+    R = int(max(6, math.ceil(4 * fwhm)))
+    radius = int(max(4, math.ceil(2.5 * fwhm)))
+    d_psf, d_win, b_psf, b_win, n_stars = [], [], [], [], 0
+    for _ in range(N_REALISATIONS):
+        out, xo, yo = _redrizzled_field(prf_native, params, fwhm, rng, random_phases, orientation_deg)
+        # the same stars rendered straight onto the output grid: what the estimators do without drizzle
+        direct = _direct_field(prf_native, params["scale_ratio"], xo, yo, out.shape, fwhm)
+        for image, dp, dw in ((out, d_psf, d_win), (direct, b_psf, b_win)):
+            fit, xw, yw = _measure(image, xo, yo, fwhm, sig, R, radius, int(oversampling))
+            ok = fit["ok"]
+            dp.append(np.c_[fit["x"][ok] - xo[ok], fit["y"][ok] - yo[ok]])
+            dw.append(np.c_[xw - xo, yw - yo])
+            n_stars += int(ok.sum()) if image is out else 0
+
+    def rms(parts):
+        d = np.concatenate([p - np.median(p, axis=0) for p in parts])
+        d = d[np.all(np.isfinite(d), axis=1)]
+        return float(np.sqrt(np.mean(d**2))) if d.size else 0.0
+
+    def excess(total, base):
+        # the estimator's own systematic (phase bias of a window, ePSF construction) is in both and is
+        # already in the extraction's floors (WINDOWED_FLOOR_FWHM, EPSF_FLOOR_FWHM, the bootstrap)
+        return float(np.sqrt(max(total**2 - base**2, 0.0)))
+
+    # The drizzle shifts the star's image, so both estimators see the same error (their totals agree to
+    # a few %): the PSF fit's excess over the direct field is the part windowed-minus-PSF differences
+    # (the windowed floor of the full path) cannot see. The windowed centroid's total on the drizzled
+    # field is its floor where no PSF fit measures its own phase bias (the fast path).
+    result = {"psf_pix": excess(rms(d_psf), rms(b_psf)), "windowed_pix": rms(d_win),
+              "psf_total_pix": rms(d_psf), "psf_direct_pix": rms(b_psf), "n_stars": n_stars,
+              "params": {k: params[k] for k in ("pixfrac", "kernel", "scale_ratio", "n_inputs")}}
+    _CACHE[key] = result
+    return result
+
+
+def _extraction_floor(state, fwhm, window_sigma, oversampling):
+    """The drizzle floor of this extraction (cached in ``state``), from the image meta's ``drizzle``
+    parameters and the instrument's detector-scale PSF; None for an image that was not drizzled.
+
+    The orientation of the input grids on the output grid is not recorded in drz/drc/i2d headers;
+    they are taken as aligned (a North-up product of exposures at the same orientation, the test
+    bed's and most single-visit products' case), where the floor is largest: rotated by more than a
+    few degrees, the moiré averages over a star and the floor is 3-7x smaller (measured by this
+    module), so bright stars' errors are then conservative. ``meta['drizzle_orientation_deg']``
+    overrides it.
+    """
+    from .library import library_psf
+
+    if "drizzle_floor" in state:
+        return state["drizzle_floor"]
+    meta = state.get("image_meta") or {}
+    params = meta.get("drizzle")
+    state["drizzle_floor"] = None
+    if not isinstance(params, dict) or not fwhm:
+        return None
+    scale = meta.get("pixel_scale")
+    native = float(scale) / float(params["scale_ratio"]) if scale else None
+    psf = None
+    if meta.get("instrument") and meta.get("filter"):
+        try:
+            psf = library_psf(meta["instrument"], meta["filter"], native, drizzled=False)
+        except WorkbookError:
+            psf = None
+    if psf is None:
+        state["drizzle_floor"] = {"psf_pix": 0.0, "windowed_pix": 0.0, "note": (
+            f"drizzled (pixfrac {params['pixfrac']:g}) but no PSF model for instrument {meta.get('instrument') or '?'} "
+            f"filter {meta.get('filter') or '?'}: the drizzle's own position error is not measured nor included")}
+        return state["drizzle_floor"]
+    orientation = float(meta.get("drizzle_orientation_deg", params.get("orientation_deg", 0.0)))
+    known = "drizzle_orientation_deg" in meta or "orientation_deg" in params
+    floor = dict(drizzle_position_floor(psf, params, fwhm, window_sigma=window_sigma, oversampling=oversampling,
+                                        orientation_deg=orientation))
+    floor["psf_model"] = psf.meta.get("psf_source", "model")
+    floor["orientation_deg"] = orientation
+    floor["note"] = (f"drizzle floor: {floor['psf_pix']:.4f} px (PSF fit), {floor['windowed_pix']:.4f} px (windowed), "
+                     f"from {floor['n_stars']} noise-free {floor['psf_model']}-PSF stars re-drizzled by drizzle with this "
+                     f"product's pixfrac {params['pixfrac']:g}, {params['kernel']} kernel, scale ratio "
+                     f"{params['scale_ratio']:.3g} and {params['n_inputs']} inputs ({params['source']}); input grids at "
+                     f"{orientation:.3g} deg to the output's" + ("" if known else " (assumed: not in the headers; the worst "
+                                                                    "case, a rotated dither has a 3-7x smaller floor)"))
+    state["drizzle_floor"] = floor
+    return floor
