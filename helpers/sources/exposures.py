@@ -65,6 +65,8 @@ MODEL_ERROR_FRACTION = 0.03
 #: (FWHM 2.1 px, 59 stars x 4 exposures) a 4x grid left 1.61x the bound at SNR 100-300, a 2x grid 1.09x
 #: (the true PSF: 1.07x): each node of a 4x grid is measured from a quarter of the phases.
 EPSF_OVERSAMPLING = 2
+#: Radius of the fit, in FWHM (detector pixels).
+FIT_RADIUS_FWHM = 2.5
 #: Neighbours fainter than this fraction of a star do not make it unfit for the ePSF.
 NEIGHBOUR_FLUX_RATIO = 0.02
 
@@ -523,8 +525,9 @@ def refine_on_exposures(catalog, exposure_paths, product, *, psf=None, epsf_iter
     from .psf import _PRF
 
     hint = "give the catalog extract_sources_fits returned for the drizzled product"
-    require_table(catalog, "catalog", ("x", "y", "x_err", "y_err", "kind", "flags", "snr", "method"), hint,
-                  numeric=("x", "y", "x_err", "y_err", "flags", "snr"))
+    require_table(catalog, "catalog", ("x", "y", "x_err", "y_err", "ra", "dec", "ra_err", "dec_err", "flux", "kind",
+                                       "flags", "snr", "method"), hint,
+                  numeric=("x", "y", "x_err", "y_err", "ra", "dec", "ra_err", "dec_err", "flux", "flags", "snr"))
     if isinstance(exposure_paths, (str, bytes, Path)) or not hasattr(exposure_paths, "__len__"):
         raise WorkbookError(f"exposure_paths = {exposure_paths!r:.60} is not a list of files; give the flt/flc/cal "
                             "paths as a list, e.g. sorted(glob.glob('*_flc.fits'))")
@@ -549,7 +552,7 @@ def refine_on_exposures(catalog, exposure_paths, product, *, psf=None, epsf_iter
     product_scale = float(meta.get("pixel_scale") or scale)
     fwhm = float(meta.get("fwhm_pix") or 2.0) * product_scale / scale  # exposure pixels
     r_epsf = int(max(6, math.ceil(4 * fwhm)))
-    radius = int(max(4, math.ceil(2.5 * fwhm)))
+    radius = int(max(4, math.ceil(FIT_RADIUS_FWHM * fwhm)))
     obs = _Observations(exposures, product_wcs, xo0, yo0, half=r_epsf + 2)
     for e, n_on in zip(exposures, obs.on_exposure):
         if n_on == 0:
