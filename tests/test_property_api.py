@@ -401,6 +401,8 @@ def _exposure_bed(fx):
 
 spec("sources.refine_on_exposures", 3)(lambda fx: Call(sources.refine_on_exposures, *_exposure_bed(fx)))
 spec("sources.read_exposure")(lambda fx: Call(sources.read_exposure, _exposure_bed(fx)[1][0]))
+spec("sources.refine_field_on_exposures")(lambda fx: Call(sources.refine_field_on_exposures, fx.cfg, fx.images,
+                                                             {"sim": fx.cat}, {}))
 spec("sources.extract_field_images", 4)(lambda fx: Call(sources.extract_field_images, fx.cfg, fx.images, progress=False,
                                                                       use_psf_fit=False))
 spec("sources.flag_summary")(lambda fx: Call(sources.flag_summary, {"sim": fx.cat}))

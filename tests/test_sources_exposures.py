@@ -14,10 +14,11 @@ import pytest
 from astropy.io import fits
 from scipy.spatial import cKDTree
 
+from helpers import config
 from helpers.errors import WorkbookError
 from helpers.simulate import make_truth
 from helpers.simulate.drizzled import isolated, make_drizzled
-from helpers.sources import extract_sources_fits, read_exposure, refine_on_exposures
+from helpers.sources import extract_sources_fits, read_exposure, refine_field_on_exposures, refine_on_exposures
 
 CENTER = (53.1625, -27.791417)
 
@@ -145,10 +146,10 @@ def test_nircam_cal_files_are_read_with_their_variances(tmp_path):
                               / e.data[e.data > 20 * np.median(e.error)])
     assert chip["gain"] == pytest.approx(expected_gain, rel=0.05)
     assert chip["bad"][(e.dq & 4) != 0].all()  # JUMP_DET rejected
-    # a small field (too few stars for an ePSF: the stated fallback, the instrument's model) still refines
-    with pytest.warns(UserWarning, match="bright isolated point sources for an ePSF"):
-        refined = refine_on_exposures(catalog, paths, path)
-    assert refined.meta["exposures"]["psf_source"] in ("library", "model")
+    # with too few stars for an ePSF (none above epsf_min_snr here) the stated fallback: NIRCam's model
+    with pytest.warns(UserWarning, match="0 bright isolated point sources for an ePSF.*instrument model NIRCAM"):
+        refined = refine_on_exposures(catalog, paths, path, epsf_min_snr=1e9)
+    assert refined.meta["exposures"]["psf_source"] == "model"
     # bright stars take the joint fit; the rest keep the product's position only where its error is smaller
     point = (np.asarray(refined["kind"]) == "point") & (refined["n_exposures"] >= 2)
     taken = np.asarray(refined["method"]) == "exposures"
@@ -238,3 +239,28 @@ def test_tan_only_exposure_warns_with_the_size_of_its_distortion(small, tmp_path
         exposure = read_exposure(damaged[0])
     assert exposure["distortion"].startswith("ignored")
     assert read_exposure(paths[0])["distortion"].startswith("SIP")
+
+
+def test_notebook_refines_the_products_given_exposures_and_says_which_estimator(small, tmp_path, capsys):
+    product, path, paths, catalog = small
+    cfg = config.create_field("exposures-nb", ra=CENTER[0], dec=CENTER[1], workspace_root=tmp_path / "ws")
+    images = [{"product_id": "xsmall", "path": str(path)}]
+    catalogs, lines = refine_field_on_exposures(cfg, images, {"xsmall": catalog.copy()}, {})
+    assert len(lines) == 1 and "no exposures given" in lines[0] and "drizzled product (PSF fits)" in lines[0]
+    assert "method" in catalogs["xsmall"].colnames and "x_exp" not in catalogs["xsmall"].colnames
+    glob_pattern = str(paths[0].parent / "*_flc.fits")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        catalogs, lines = refine_field_on_exposures(cfg, images, {"xsmall": catalog.copy()}, {"xsmall": glob_pattern})
+    assert "joint PSF fit on 4 exposures" in lines[0] and lines[0] in capsys.readouterr().out
+    written = cfg.subdir("catalogs") / "sources_xsmall.ecsv"
+    from astropy.table import Table
+
+    back = Table.read(written)
+    assert np.sum(back["method"] == "exposures") == catalogs["xsmall"].meta["exposures"]["n_refined"] > 0
+    for bad, words in (({"other": glob_pattern}, "not one of this field's images"),
+                       ({"xsmall": str(tmp_path / "none*_flc.fits")}, "matches no file"),
+                       ({"xsmall": [str(tmp_path / "gone_flc.fits")]}, "not found"), (["a"], "not a dict")):
+        with pytest.raises(WorkbookError) as exc:
+            refine_field_on_exposures(cfg, images, {"xsmall": catalog.copy()}, bad)
+        _one_line(exc, words)

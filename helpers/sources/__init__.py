@@ -54,7 +54,7 @@ from .epsf import EPSF_FLOOR_FWHM, build_epsf  # noqa: F401
 from .exposures import read_exposure, refine_on_exposures  # noqa: F401
 from .extract import extract_sources, extract_sources_fits  # noqa: F401
 from .images import read_image  # noqa: F401
-from .notebook import extract_field_images, field_images, image_reading_summary  # noqa: F401
+from .notebook import extract_field_images, field_images, image_reading_summary, refine_field_on_exposures  # noqa: F401
 from .psf import crb_curve, psf_fwhm  # noqa: F401
 
 __all__ = [
@@ -78,5 +78,6 @@ __all__ = [
     "extract_field_images",
     "flag_summary",
     "image_reading_summary",
+    "refine_field_on_exposures",
     "SourceExtractionWarning",
 ]

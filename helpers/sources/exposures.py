@@ -43,7 +43,7 @@ import numpy as np
 
 from ..errors import WorkbookError
 from ..validate import celestial_wcs, open_fits, require_number, require_path, require_table
-from .catalog import FLAG_EDGE, FLAG_PSF_FAILED, FLAG_SATURATED, SourceExtractionWarning, _sky_columns
+from .catalog import FLAG_EDGE, FLAG_PSF_FAILED, SourceExtractionWarning, _sky_columns
 from .epsf import EPSF_COARSE_GRID_FWHM
 
 #: HST DQ bits a drizzle rejects (ACS/WFC3 data handbooks; AstroDrizzle's default ``final_bits``
@@ -286,6 +286,15 @@ def _ring_background(obs, xd, yd, r_in):
                                                                                           axis=1)
 
 
+def _median_by_star(values, star, n):
+    """Median of ``values`` over the observations of each star (NaN for a star without any)."""
+    out = np.full(n, np.nan)
+    order = np.argsort(star, kind="stable")
+    groups = np.split(values[order], np.flatnonzero(np.diff(star[order])) + 1)
+    out[np.unique(star)] = [np.median(g) for g in groups]
+    return out
+
+
 def _joint_fit(obs, prf, xo, yo, radius, iterations=8, clip=True, clip_sigma=CLIP_SIGMA):
     """Weighted Gauss–Newton fit of every star's output position, flux and background per observation.
 
@@ -356,14 +365,18 @@ def _joint_fit(obs, prf, xo, yo, radius, iterations=8, clip=True, clip_sigma=CLI
             # robust, iterated clip against the joint model (recomputed from the current model each time)
             model = model_star + bkg[:, None, None]
             z = np.abs(data - model) / np.sqrt(np.where(var > 0, var, np.inf) + (MODEL_ERROR_FRACTION * model_star) ** 2)
+            # a PSF model that misfits a bright star misfits it in every exposure; a cosmic ray hits one: the
+            # threshold grows with the star's median chi2_nu over its exposures, which one hit barely moves
+            chi2_obs = np.sum(np.where(use, z**2, 0.0), axis=(1, 2)) / np.maximum(use.sum(axis=(1, 2)), 1)
+            scale = np.sqrt(np.maximum(_median_by_star(chi2_obs, obs.star, n), 1.0))[obs.star]
             inner = np.hypot(dx, dy) <= radius + 0.5
-            hard = can_clip[:, None, None] & inner & ~rejected & (z > clip_sigma)
+            hard = can_clip[:, None, None] & inner & ~rejected & (z > clip_sigma * scale[:, None, None])
             grown = np.zeros_like(hard)
             grown[:, 1:, :] |= hard[:, :-1, :]
             grown[:, :-1, :] |= hard[:, 1:, :]
             grown[:, :, 1:] |= hard[:, :, :-1]
             grown[:, :, :-1] |= hard[:, :, 1:]
-            clipped[...] = hard | (grown & inner & (z > clip_sigma / 2))
+            clipped[...] = hard | (grown & inner & (z > clip_sigma / 2 * scale[:, None, None]))
     n_pix_obs = use.sum(axis=(1, 2))
     chi2_obs = np.sum(w * resid**2, axis=(1, 2))
     n_pix = np.bincount(obs.star, weights=n_pix_obs, minlength=n)
@@ -436,6 +449,21 @@ def _symmetric_centre(epsf, fwhm):
     out.meta = dict(epsf.meta, symmetric_shift_pix=(round(sx, 5), round(sy, 5)))
     out.fwhm_pix = epsf.fwhm_pix
     return out
+
+
+def _core_rejected(obs, n, fwhm):
+    """Stars with rejected pixels within 1 FWHM of the centre in at least half of their exposures.
+
+    A saturated core is rejected in every exposure (DQ), a cosmic ray or a hot pixel in one. Saturation
+    is judged from the exposures' DQ, which is what the fit sees: the product's saturation flag also
+    marks flat-topped cores that no exposure saturates (on the 256² ACS bed, its 10 brightest stars;
+    an ePSF without them misfit them at chi2_nu 3-5).
+    """
+    c = obs.half
+    core = np.hypot(obs.gx - c, obs.gy - c) <= fwhm
+    hit = np.any(obs.bad[:, core], axis=1)
+    n_hit = np.bincount(obs.star, weights=hit.astype(float), minlength=n)
+    return n_hit >= 0.5 * np.maximum(np.bincount(obs.star, minlength=n), 1)
 
 
 def _nearest_real_source(catalog, rows, min_flux_ratio=NEIGHBOUR_FLUX_RATIO):
@@ -567,8 +595,8 @@ def refine_on_exposures(catalog, exposure_paths, product, *, psf=None, epsf_iter
     nn = _nearest_real_source(catalog, point)
     # isolated from real sources (cosmic-ray detections of the product, kind "artifact", are not
     # neighbours: the exposures' own pixels are clipped), unsaturated, off the edge, fitted
-    bright = np.nonzero(((flags & (FLAG_SATURATED | FLAG_EDGE | FLAG_PSF_FAILED)) == 0) & (snr > epsf_min_snr)
-                        & (n_obs_star >= 2) & (nn * product_scale / scale > r_epsf + 2 * fwhm))[0]
+    bright = np.nonzero(((flags & (FLAG_EDGE | FLAG_PSF_FAILED)) == 0) & (snr > epsf_min_snr) & (n_obs_star >= 2)
+                        & (nn * product_scale / scale > r_epsf + 2 * fwhm) & ~_core_rejected(obs, point.size, fwhm))[0]
     fit = {"x": xo0, "y": yo0, "bkg": None}
     if psf is not None:
         prf, source, model = _PRF(psf), "supplied", str(getattr(psf, "meta", {}).get("model", "supplied PSF"))
