@@ -97,6 +97,33 @@ def test_joint_fit_reaches_the_exposures_bound(acs):
     assert np.all(refined["ra_err"][taken] > 0) and np.all(np.isfinite(refined["x_exp_err"][taken]))
 
 
+def test_a_misaligned_exposure_header_is_fitted(acs, tmp_path):
+    """One flc header 0.2 px off (a relative alignment error): its offset is fitted, and the positions
+    reach the bound relative to each other (the common frame moves by a quarter of it, and says so)."""
+    product, path, paths, catalog = acs
+
+    def shifted(hdul):
+        for h in hdul[1:]:
+            if "CRVAL2" in h.header:
+                h.header["CRVAL2"] += 0.2 * 0.05 / 3600.0  # ~0.2 detector pixels along y
+    (tmp_path / "shift").mkdir()
+    damaged = _copy_with(paths, tmp_path / "shift", shifted, which=1)
+    refined = refine_on_exposures(catalog, damaged, path)
+    meta = refined.meta["exposures"]
+    offsets = np.array(meta["wcs_offsets_pix"])
+    relative = offsets[1] - np.delete(offsets, 1, axis=0).mean(axis=0)
+    assert abs(relative[0]) < 0.01 and 0.18 < relative[1] < 0.22, offsets
+    assert np.all(np.abs(np.delete(offsets, 1, axis=0)[:, 0]) < 0.01)
+    snr, dx, dy, sx, sy, cx, cy = _scores(refined, product.truth, product.sci.shape, "exposures")
+    bright = snr > 30
+    mx, my = (np.sum(d[bright] / s[bright] ** 2) / np.sum(1 / s[bright] ** 2) for d, s in ((dx, sx), (dy, sy)))
+    assert abs(my - 0.2 / 4 * 0.05 / 0.05) < 0.01  # the mean of the exposures' frames
+    assert meta["frame_offset_from_product_pix"]["y"][0] == pytest.approx(my, abs=0.01)
+    hi = snr >= 100
+    ratio = np.sqrt(np.mean(np.r_[(dx[hi] - mx) ** 2, (dy[hi] - my) ** 2]) / np.mean(np.r_[cx[hi] ** 2, cy[hi] ** 2]))
+    assert hi.sum() >= 30 and ratio < 1.25, ratio  # unaligned: 2.2x
+
+
 def _cosmic_ray_hits(product, ra, dec, radius, sigma):
     """Per source: cosmic-ray pixels above ``sigma`` (0: any) of the exposures within ``radius`` px (the truth)."""
     hits = np.zeros(len(ra), int)
