@@ -49,7 +49,6 @@ import numpy as np
 from ..errors import WorkbookError
 from ..validate import celestial_wcs, open_fits, require_number, require_path, require_table
 from .catalog import FLAG_EDGE, FLAG_PSF_FAILED, SourceExtractionWarning, _sky_columns
-from .epsf import EPSF_COARSE_GRID_FWHM
 
 #: HST DQ bits a drizzle rejects (ACS/WFC3 data handbooks; AstroDrizzle's default ``final_bits``
 #: accepts only warm pixels and CTE tails, 32 | 64): 1 data lost, 2 filled, 4 bad detector pixel,
@@ -62,14 +61,19 @@ JWST_REJECT_BITS = 1 | 2 | 4
 EPSF_MIN_STARS = 12
 #: Outlier clip against the joint model, in σ (pixel noise plus `MODEL_ERROR_FRACTION` of the model).
 CLIP_SIGMA = 5.0
+#: Neighbours of a clipped pixel are clipped above this many σ, up to this many pixels away.
+GROW_SIGMA = 2.5
+GROW_PASSES = 1
 #: Fraction of the model added (in quadrature) to the noise when judging outliers: an ePSF is not
 #: perfect, and a bright star's core must not be clipped for the model's error.
 MODEL_ERROR_FRACTION = 0.03
-#: Oversampling of the ePSF grid built from the exposures: 2, or 4 on images sampled more coarsely than
-#: FWHM `EPSF_COARSE_GRID_FWHM` px, where a 2x grid cannot follow the core. On the ACS/WFC F814W test bed
+#: Oversampling of the ePSF grid built from the exposures: 2, or 4 when the first 2x stack of the exposures'
+#: stars is narrower than `EPSF_FINE_GRID_FWHM` px (e.g. WFC3/IR, FWHM ~1.2 px: a 2x grid cannot follow such
+#: a core; not measured on the bed, whose detector PSFs are 2.0 px wide). On the ACS/WFC F814W test bed
 #: (FWHM 2.1 px, 59 stars x 4 exposures) a 4x grid left 1.61x the bound at SNR 100-300, a 2x grid 1.09x
 #: (the true PSF: 1.07x): each node of a 4x grid is measured from a quarter of the phases.
 EPSF_OVERSAMPLING = 2
+EPSF_FINE_GRID_FWHM = 1.5
 #: Radius of the fit, in FWHM (detector pixels).
 FIT_RADIUS_FWHM = 2.5
 #: Neighbours fainter than this fraction of a star do not make it unfit for the ePSF.
@@ -420,12 +424,18 @@ def _joint_fit(obs, prf, xo, yo, radius, iterations=8, clip=True, clip_sigma=CLI
             scale = np.sqrt(np.maximum(_median_by_star(chi2_obs, obs.star, n), 1.0))[obs.star]
             inner = np.hypot(dx, dy) <= radius + 0.5
             hard = can_clip[:, None, None] & inner & ~rejected & (z > clip_sigma * scale[:, None, None])
-            grown = np.zeros_like(hard)
-            grown[:, 1:, :] |= hard[:, :-1, :]
-            grown[:, :-1, :] |= hard[:, 1:, :]
-            grown[:, :, 1:] |= hard[:, :, :-1]
-            grown[:, :, :-1] |= hard[:, :, 1:]
-            clipped[...] = hard | (grown & inner & (z > clip_sigma / 2 * scale[:, None, None]))
+            # a track's fainter edge pixels: neighbours (up to GROW_PASSES pixels away, 8-connected) of a
+            # clipped pixel above GROW_SIGMA
+            grown = hard.copy()
+            for _ in range(GROW_PASSES):
+                g = grown.copy()
+                g[:, 1:, :] |= grown[:, :-1, :]
+                g[:, :-1, :] |= grown[:, 1:, :]
+                g[:, :, 1:] |= g[:, :, :-1].copy()
+                g[:, :, :-1] |= g[:, :, 1:].copy()
+                grown = g & inner & (z > GROW_SIGMA * scale[:, None, None])
+                grown |= hard
+            clipped[...] = grown
     n_pix_obs = use.sum(axis=(1, 2))
     chi2_obs = np.sum(w * resid**2, axis=(1, 2))
     n_pix = np.bincount(obs.star, weights=n_pix_obs, minlength=n)
@@ -670,7 +680,7 @@ def refine_on_exposures(catalog, exposure_paths, product, *, psf=None, epsf_iter
                       stacklevel=2)
         prf, source, model = _PRF(lib), lib.meta["psf_source"], lib.meta["model"]
     epsf = None
-    oversampling = EPSF_OVERSAMPLING if fwhm >= EPSF_COARSE_GRID_FWHM else 4
+    oversampling = EPSF_OVERSAMPLING
     rounds = max(1, epsf_iterations) if source == "epsf" else (2 if align_exposures else 1)
     offset_err = np.full((obs.shift.shape[0], 2), np.nan)
     for k in range(rounds):
@@ -679,6 +689,11 @@ def refine_on_exposures(catalog, exposure_paths, product, *, psf=None, epsf_iter
                 xd, yd, _ = obs.detector(xo0, yo0)
                 fit["bkg"] = _ring_background(obs, xd, yd, radius + 0.5)[0]
             epsf = _epsf_from_observations(obs, fit, bright, fwhm, r_epsf, oversampling, initial=epsf)
+            if k == 0 and float(epsf.fwhm_pix) < EPSF_FINE_GRID_FWHM:
+                # judged on the exposures' own stack, not the product's FWHM (cosmic rays left in a product
+                # shrink its stellar locus: FWHM read 1.83 px for 2.16, and a 4x grid then cost 2.8x the bound)
+                oversampling = 4
+                epsf = _epsf_from_observations(obs, fit, bright, fwhm, r_epsf, oversampling)
             prf = _PRF(epsf)
             model = (f"ePSF from {bright.size} stars in {len(exposures)} exposures (oversampling {oversampling}, "
                      f"{k + 1} round(s) with the joint fit)")
