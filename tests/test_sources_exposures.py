@@ -285,6 +285,18 @@ def test_notebook_refines_the_products_given_exposures_and_says_which_estimator(
 
     back = Table.read(written)
     assert np.sum(back["method"] == "exposures") == catalogs["xsmall"].meta["exposures"]["n_refined"] > 0
+    # notebook 02's error-SNR figure draws the refined positions as their own series
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from helpers.plotting.sources import plot_sources_precision
+
+    fig = plot_sources_precision(catalogs["xsmall"])
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert any(label.startswith("joint fit on the exposures (") for label in labels), labels
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
     for bad, words in (({"other": glob_pattern}, "not one of this field's images"),
                        ({"xsmall": str(tmp_path / "none*_flc.fits")}, "matches no file"),
                        ({"xsmall": [str(tmp_path / "gone_flc.fits")]}, "not found"), (["a"], "not a dict")):
