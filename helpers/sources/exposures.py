@@ -297,18 +297,22 @@ def _chip_offsets(obs, prf, fit, stars, radius):
     xd, yd, _ = obs.detector(fit["x"], fit["y"])
     bkg, sky_var = _ring_background(obs, xd, yd, radius + 0.5)
     sel = np.isin(obs.star, stars) & np.isfinite(fit["flux"]) & (fit["flux"] > 0)
+    h2 = min(obs.half, radius + 2)
+    o = obs.half - h2
+    box = (slice(o, o + 2 * h2 + 1), slice(o, o + 2 * h2 + 1))
     n_chip = obs.shift.shape[0]
     num, den = np.zeros((n_chip, 2)), np.zeros((n_chip, 2, 2))
     if sel.any():
         j = np.nonzero(sel)[0]
-        dx, dy = obs.gx[None] - xd[j, None, None], obs.gy[None] - yd[j, None, None]
+        dx, dy = obs.gx[box][None] - xd[j, None, None], obs.gy[box][None] - yd[j, None, None]
         p, gx, gy = prf.sample(dx, dy, grad=True)
         f = fit["flux"][j, None, None]
         model = f * p
         var = sky_var[j, None, None] + np.asarray(obs.gain)[obs.chip[j], None, None] * np.clip(model, 0, None)
-        use = (np.hypot(dx, dy) <= radius + 0.5) & ~obs.bad[j] & ~obs.clipped[j] & (var > 0)
+        use = (np.hypot(dx, dy) <= radius + 0.5) & ~obs.bad[j][:, box[0], box[1]] & ~obs.clipped[j][:, box[0], box[1]]
+        use &= var > 0
         w = np.where(use, 1.0 / np.where(use, var, 1.0), 0.0)
-        resid = np.where(use, obs.data[j] - model - fit["bkg"][j, None, None], 0.0)
+        resid = np.where(use, obs.data[j][:, box[0], box[1]] - model - fit["bkg"][j, None, None], 0.0)
         d = np.stack([-f * gx, -f * gy, p, np.ones_like(p)], axis=-1)  # d(model)/d(shift x, y), flux, background
         hess = np.einsum("nijk,nij,nijl->nkl", d, w, d) + np.eye(4) * 1e-30
         grad = np.einsum("nijk,nij,nij->nk", d, w, resid)
@@ -583,7 +587,8 @@ def refine_on_exposures(catalog, exposure_paths, product, *, psf=None, epsf_iter
     epsf_iterations : int
         Rounds of (ePSF from the exposures at the current positions, joint fit).
     iterations : int
-        Gauss–Newton iterations of each joint fit.
+        Gauss–Newton iterations of the first joint fit (half as many, at least 4, in later rounds, which
+        start from converged positions).
     clip_sigma : float
         Outlier clip against the joint model, σ (stars seen in ≥ 3 exposures).
     epsf_min_snr : float
@@ -698,7 +703,7 @@ def refine_on_exposures(catalog, exposure_paths, product, *, psf=None, epsf_iter
             model = (f"ePSF from {bright.size} stars in {len(exposures)} exposures (oversampling {oversampling}, "
                      f"{k + 1} round(s) with the joint fit)")
         fit = _joint_fit(obs, prf, xo0 if k == 0 else fit["x"], yo0 if k == 0 else fit["y"], radius,
-                         iterations=iterations, clip_sigma=clip_sigma)
+                         iterations=iterations if k == 0 else max(4, iterations // 2), clip_sigma=clip_sigma)
         if k < rounds - 1 and align_exposures and bright.size >= 3:
             offset, offset_err = _chip_offsets(obs, prf, fit, bright, radius)
             obs.shift += offset
