@@ -14,12 +14,14 @@ instead. `refine_on_exposures` does that for the catalog of a drizzled product:
   plus the star's Poisson term ``g · model``, where ``g`` (variance per unit of signal) is read
   from the file itself (the slope of ERR² or VAR_POISSON against SCI, `_poisson_gain`). A model
   rather than the data sets the Poisson term, so the weights do not correlate with the noise.
-* **PSF.** An ePSF (`helpers.sources.epsf.build_epsf`, oversampled 4×) built jointly from the bright
-  isolated point sources of the catalog in all exposures, at the positions the catalog (then the
-  joint fit) predicts through each exposure's WCS; the exposures sample many sub-pixel phases of
-  each star, which breaks the shape/position degeneracy a single image has (Anderson & King 2000,
-  PASP 112, 1360). ePSF and positions are iterated. With fewer than `EPSF_MIN_STARS` such stars the
-  library PSF (`helpers.sources.library`) at the detector's sampling is used, said in one line.
+* **PSF.** An ePSF (`helpers.sources.epsf.build_epsf`, on a 2× grid, see `EPSF_OVERSAMPLING` for
+  why not 4×) built jointly from the bright isolated point sources of the catalog in all exposures,
+  at the positions the catalog (then the joint fit) predicts through each exposure's WCS; the
+  exposures sample many sub-pixel phases of each star, which breaks the shape/position degeneracy
+  a single image has (Anderson & King 2000, PASP 112, 1360). Its origin is put on the centre of
+  symmetry of its core (`_symmetric_centre`). ePSF and positions are iterated (``epsf_iterations``
+  rounds). With fewer than `EPSF_MIN_STARS` such stars the library PSF (`helpers.sources.library`)
+  at the detector's sampling is used, said in one line.
 * **Fit.** Per star: one output-frame position (the product's pixels) common to all exposures,
   mapped through each exposure's WCS with its local Jacobian, and one flux scale and background
   per exposure (flat fields, pixel areas and units differ between files), by weighted
@@ -32,12 +34,15 @@ instead. `refine_on_exposures` does that for the catalog of a drizzled product:
   exposures' frames; the offset from the product's frame is reported). A 0.2 px error in one of four
   ACS/WFC headers left 2.2x the bound at SNR 100-300 unaligned, 1.09x aligned (the bed's truth).
 * **Cosmic rays.** CCD flt/flc cosmic rays are not in DQ unless a rejection flagged them. With
-  ≥ 3 exposures of a star, pixels more than `CLIP_SIGMA` σ from the joint model (and their
-  neighbours beyond half of it) are clipped and the star refitted, iterated; the catalog meta says
-  how many pixels were clipped.
+  ≥ 3 exposures of a star, pixels more than `CLIP_SIGMA` σ from the joint model (σ: the pixel noise,
+  `MODEL_ERROR_FRACTION` of the model, times the star's median √χ²_ν over its exposures, so that a
+  PSF that misfits a bright star everywhere is not taken for a cosmic ray) and their neighbours
+  above `GROW_SIGMA` are clipped and the star refitted, iterated; the catalog meta says how many
+  pixels were clipped.
 
 A star keeps the product's position unless the joint fit on ≥ 2 exposures beats its error;
-``method`` is ``"exposures"`` where it does.
+``method`` is ``"exposures"`` where it does. Each star is fitted alone (neighbours are not
+subtracted): blended stars keep the product's deblended positions only if their error is smaller.
 """
 
 import math
@@ -421,7 +426,8 @@ def _joint_fit(obs, prf, xo, yo, radius, iterations=8, clip=True, clip_sigma=CLI
         if clip and it >= 2 and it % 2 == 0 and it < iterations - 1:
             # robust, iterated clip against the joint model (recomputed from the current model each time)
             model = model_star + bkg[:, None, None]
-            z = np.abs(data - model) / np.sqrt(np.where(var > 0, var, np.inf) + (MODEL_ERROR_FRACTION * model_star) ** 2)
+            noise2 = np.where(var > 0, var, np.inf) + (MODEL_ERROR_FRACTION * model_star) ** 2
+            z = np.abs(data - model) / np.sqrt(noise2)
             # a PSF model that misfits a bright star misfits it in every exposure; a cosmic ray hits one: the
             # threshold grows with the star's median chi2_nu over its exposures, which one hit barely moves
             chi2_obs = np.sum(np.where(use, z**2, 0.0), axis=(1, 2)) / np.maximum(use.sum(axis=(1, 2)), 1)
@@ -596,8 +602,9 @@ def refine_on_exposures(catalog, exposure_paths, product, *, psf=None, epsf_iter
     min_exposures : int
         Exposures a star must be fitted on to take the refined position (≥ 2).
     align_exposures : bool
-        Fit a detector-pixel offset of each chip's WCS relative to the other exposures (their mean held
-        at zero, so positions stay in the product's frame), from the ePSF stars, between rounds.
+        Fit a detector-pixel offset of each chip's WCS relative to the other exposures, from the ePSF
+        stars, between rounds. Their mean is held at zero: the positions are on the mean of the
+        exposures' frames (the meta gives its offset from the product's).
 
     Returns
     -------
@@ -771,6 +778,7 @@ def _refined_table(catalog, point, fit, obs, product_wcs, exposures, source, mod
         "poisson_gain": [round(float(c["gain"]), 6) for e in exposures for c in e["chips"]],
         "frame_offset_from_product_pix": {"x": frame[0], "y": frame[1]},
         "wcs_offsets_pix": [[round(float(v), 5) for v in row] for row in obs.shift],
-        "wcs_offset_errors_pix": [[None if not np.isfinite(v) else round(float(v), 5) for v in row] for row in offset_err],
+        "wcs_offset_errors_pix": [[round(float(v), 5) if np.isfinite(v) else None for v in row]
+                                  for row in offset_err],
         "sentence": sentence}
     return out

@@ -226,12 +226,13 @@ def _exposure_paths(spec, product_id):
     if isinstance(spec, (str, Path)):
         paths = sorted(glob.glob(str(Path(spec).expanduser())))
         if not paths:
-            raise WorkbookError(f"exposure_files[{product_id!r}] = {str(spec)!r} matches no file; give the flt/flc/cal "
-                                "files of the product's association (a glob such as 'archive/j8xi*_flc.fits' or a list)")
+            raise WorkbookError(f"exposure_files[{product_id!r}] = {str(spec)!r} matches no file; give the "
+                                "flt/flc/cal files of the product's association (a glob such as "
+                                "'archive/j8xi*_flc.fits' or a list)")
         return [Path(p) for p in paths]
     if not isinstance(spec, (list, tuple)) or not all(isinstance(p, (str, Path)) for p in spec):
-        raise WorkbookError(f"exposure_files[{product_id!r}] is a {type(spec).__name__}, not a list of paths or a glob; "
-                            "give e.g. ['j8xi01a1q_flc.fits', 'j8xi01a2q_flc.fits'] or 'archive/j8xi*_flc.fits'")
+        raise WorkbookError(f"exposure_files[{product_id!r}] is a {type(spec).__name__}, not a list of paths or a "
+                            "glob; give e.g. ['j8xi01a1q_flc.fits', 'j8xi01a2q_flc.fits'] or 'archive/j8xi*_flc.fits'")
     missing = [str(p) for p in spec if not Path(p).expanduser().is_file()]
     if missing:
         raise WorkbookError(f"exposure_files[{product_id!r}]: {missing[0]} not found ({len(missing)} missing); "
