@@ -378,6 +378,31 @@ spec("sources.build_epsf", 3)(lambda fx: Call(sources.build_epsf, fx.sim.data, n
 spec("sources.psf_fwhm")(lambda fx: Call(sources.psf_fwhm, fx.sim.psf))
 spec("sources.crb_curve")(lambda fx: Call(sources.crb_curve, fx.sim.psf, np.array([10.0, 100.0])))
 spec("sources.field_images")(lambda fx: Call(sources.field_images, fx.cfg))
+
+
+def _exposure_bed(fx):
+    """(catalog, exposure paths, product path) of a small drizzled bed, written once (2 exposures)."""
+    if not hasattr(fx, "exposure_bed"):
+        from helpers.simulate.drizzled import make_drizzled
+
+        d = fx.root / "files" / "exposures"
+        d.mkdir()
+        truth = simulate.make_truth(center=CENTER, size_arcsec=9.0, n_stars=25, n_galaxies=0, n_pairs=0,
+                                    n_saturated=0, star_snr=(30, 300), seed=23)
+        product = make_drizzled(truth, "ACS/WFC", "F814W", shape=(192, 192), dither=((0.0, 0.0), (2.5, 1.5)),
+                                center=CENTER, seed=3, name="sweep")
+        path = product.writeto(d / "sweep_drc.fits")
+        paths = [e.writeto(d / e.header["FILENAME"]) for e in product.exposures]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fx.exposure_bed = (sources.extract_sources_fits(path), paths, path)
+    return fx.exposure_bed
+
+
+spec("sources.refine_on_exposures", 3)(lambda fx: Call(sources.refine_on_exposures, *_exposure_bed(fx)))
+spec("sources.read_exposure")(lambda fx: Call(sources.read_exposure, _exposure_bed(fx)[1][0]))
+spec("sources.refine_field_on_exposures")(lambda fx: Call(sources.refine_field_on_exposures, fx.cfg, fx.images,
+                                                             {"sim": fx.cat}, {}))
 spec("sources.extract_field_images", 4)(lambda fx: Call(sources.extract_field_images, fx.cfg, fx.images, progress=False,
                                                                       use_psf_fit=False))
 spec("sources.flag_summary")(lambda fx: Call(sources.flag_summary, {"sim": fx.cat}))

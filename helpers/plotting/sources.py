@@ -122,7 +122,7 @@ def plot_sources_cutouts(data, catalog, rows=None, size=21, ellipse_scale=None, 
         cxy = float(catalog["xy_cov"][r]) if "xy_cov" in catalog.colnames and np.isfinite(catalog["xy_cov"][r]) else 0.0
         _ellipse(ax, x, y, float(catalog["x_err"][r]), float(catalog["y_err"][r]), cxy, ellipse_scale,
                  color="tab:orange", lw=1.5)
-        if "x_win" in catalog.colnames and catalog["method"][r] == "psf":
+        if "x_win" in catalog.colnames and catalog["method"][r] in ("psf", "exposures"):
             ax.plot(catalog["x_win"][r], catalog["y_win"][r], "x", color="tab:cyan", ms=6)
         ax.set_title(f"#{catalog['id'][r]} {catalog['kind'][r]} SNR {catalog['snr'][r]:.0f}\n"
                      f"σ=({catalog['x_err'][r] * 1000:.0f}, {catalog['y_err'][r] * 1000:.0f}) mpx, {catalog['method'][r]}",
@@ -172,6 +172,7 @@ def plot_sources_precision(catalog, crb_coef=None, fwhm=None, ax=None, title=Non
     method = np.asarray(catalog["method"]).astype(str)
     kind = np.asarray(catalog["kind"]).astype(str)
     for sel, label, color in (((method == "psf") & clean, "PSF fit", "tab:blue"),
+                              ((method == "exposures") & clean, "joint fit on the exposures", "tab:purple"),
                               ((method == "windowed") & (kind == "point") & clean, "windowed, point", "tab:green"),
                               ((kind == "extended") & clean, "windowed, extended", "tab:gray")):
         if sel.any():

@@ -27,6 +27,9 @@ The method (windowed centroids, PSF fits, their error models, tiling) is describ
     Extraction of one tile and the tiling plan.
 ``extract``
     `extract_sources`, `extract_sources_fits`: the entry points (02; 03's injection-recovery).
+``exposures``
+    `refine_on_exposures`: positions from a joint PSF fit on the product's input exposures
+    (flt/flc/cal), `read_exposure` (02).
 ``notebook``
     Notebook 02's glue: the field's images, their extraction, the record for 03-05.
 """
@@ -48,9 +51,10 @@ from .catalog import (  # noqa: F401
 )
 from .centroids import MAX_WINDOW_SIGMA, WINDOWED_FLOOR_FWHM  # noqa: F401
 from .epsf import EPSF_FLOOR_FWHM, build_epsf  # noqa: F401
+from .exposures import read_exposure, refine_on_exposures  # noqa: F401
 from .extract import extract_sources, extract_sources_fits  # noqa: F401
 from .images import read_image  # noqa: F401
-from .notebook import extract_field_images, field_images, image_reading_summary  # noqa: F401
+from .notebook import extract_field_images, field_images, image_reading_summary, refine_field_on_exposures  # noqa: F401
 from .psf import crb_curve, psf_fwhm  # noqa: F401
 
 __all__ = [
@@ -63,6 +67,8 @@ __all__ = [
     "SCHEMA",
     "extract_sources",
     "extract_sources_fits",
+    "refine_on_exposures",
+    "read_exposure",
     "read_image",
     "write_catalog",
     "build_epsf",
@@ -72,5 +78,6 @@ __all__ = [
     "extract_field_images",
     "flag_summary",
     "image_reading_summary",
+    "refine_field_on_exposures",
     "SourceExtractionWarning",
 ]

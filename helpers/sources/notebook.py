@@ -229,3 +229,97 @@ def _noise_from(meta):
     if planes == "none":
         return "the sky (no usable ERR or WHT)"
     return "as given to extract_sources"
+
+
+def _exposure_paths(spec, product_id):
+    """The exposure files one entry of ``exposure_files`` names: a list of paths, or a glob pattern."""
+    import glob
+
+    if isinstance(spec, (str, Path)):
+        paths = sorted(glob.glob(str(Path(spec).expanduser())))
+        if not paths:
+            raise WorkbookError(f"exposure_files[{product_id!r}] = {str(spec)!r} matches no file; give the "
+                                "flt/flc/cal files of the product's association (a glob such as "
+                                "'archive/j8xi*_flc.fits' or a list)")
+        return [Path(p) for p in paths]
+    if not isinstance(spec, (list, tuple)) or not all(isinstance(p, (str, Path)) for p in spec):
+        raise WorkbookError(f"exposure_files[{product_id!r}] is a {type(spec).__name__}, not a list of paths or a "
+                            "glob; give e.g. ['j8xi01a1q_flc.fits', 'j8xi01a2q_flc.fits'] or 'archive/j8xi*_flc.fits'")
+    missing = [str(p) for p in spec if not Path(p).expanduser().is_file()]
+    if missing:
+        raise WorkbookError(f"exposure_files[{product_id!r}]: {missing[0]} not found ({len(missing)} missing); "
+                            "check the paths (download the flt/flc/cal members of the product from MAST)")
+    return [Path(p).expanduser() for p in spec]
+
+
+def refine_field_on_exposures(cfg, images, catalogs, exposure_files=None, overwrite=True):
+    """Refine each product's catalog on its input exposures where they are given (notebook 02).
+
+    A drizzled product's PSF depends on each star's sub-pixel position relative to every input grid,
+    so a fit on the product has a floor at high SNR; a joint fit on the exposures (flt/flc/cal) does not
+    (`refine_on_exposures`). One line per product says which estimator gave the positions and why.
+
+    Parameters
+    ----------
+    cfg : `helpers.config.FieldConfig`
+    images : list of dict
+        From :func:`field_images` (``product_id``, ``path``).
+    catalogs : dict
+        ``{product_id: catalog}`` from :func:`extract_field_images`.
+    exposure_files : dict, optional
+        ``{product_id: [paths] or "glob"}``: the flt/flc/cal members of each product. Empty or None:
+        nothing is refined (the line says so).
+    overwrite : bool
+        Replace ``catalogs/sources_<product_id>.ecsv`` with the refined catalog.
+
+    Returns
+    -------
+    catalogs : dict
+        The same dict, with refined catalogs where exposures were given.
+    lines : list of str
+        The lines printed.
+
+    Raises
+    ------
+    WorkbookError
+        An ``exposure_files`` key that is not a product id of ``images``, a glob matching nothing, a
+        missing file, or exposures that do not belong to the product (see `refine_on_exposures`).
+    """
+    from ..config import FieldConfig
+    from .exposures import refine_on_exposures
+
+    require_instance(cfg, FieldConfig, "cfg", "load it with helpers.config.load_field(field, workspace_root)")
+    if not isinstance(images, (list, tuple)) or not all(isinstance(im, dict) and "path" in im and "product_id" in im
+                                                         for im in images):
+        raise WorkbookError("images must be the list of {product_id, path, ...} dicts of field_images(cfg); "
+                            "run the cell that loads the field's images first")
+    if not isinstance(catalogs, dict):
+        raise WorkbookError(f"catalogs is a {type(catalogs).__name__}, not a dict {{product_id: catalog}}; pass what "
+                            "extract_field_images returned")
+    exposure_files = {} if exposure_files is None else exposure_files
+    if not isinstance(exposure_files, dict):
+        raise WorkbookError(f"exposure_files is a {type(exposure_files).__name__}, not a dict; give "
+                            "{product_id: [flt/flc/cal paths] or 'glob'}, or {} for none")
+    by_id = {im["product_id"]: im for im in images}
+    unknown = [k for k in exposure_files if k not in by_id]
+    if unknown:
+        raise WorkbookError(f"exposure_files names product {unknown[0]!r}, which is not one of this field's images "
+                            f"({', '.join(map(str, by_id)) or 'none'}); use their product_id as the key")
+    lines = []
+    for pid, im in by_id.items():
+        cat = catalogs.get(pid)
+        if cat is None:
+            continue
+        if pid not in exposure_files:
+            how = "PSF fits" if np.any(np.asarray(cat["method"]) == "psf") else "windowed centroids"
+            lines.append(f"{pid}: positions from the drizzled product ({how}); no exposures given (exposure_files) "
+                         "- at high SNR a product with pixfrac < 1 leaves a floor the flt/flc/cal exposures do not")
+            continue
+        paths = _exposure_paths(exposure_files[pid], pid)
+        refined = refine_on_exposures(cat, paths, im["path"])
+        write_catalog(refined, cfg.subdir("catalogs") / f"sources_{pid}.ecsv", overwrite=overwrite)
+        catalogs[pid] = refined
+        lines.append(f"{pid}: {refined.meta['exposures']['sentence']}")
+    for line in lines:
+        print(line)
+    return catalogs, lines
