@@ -47,7 +47,7 @@ def _scores(catalog, truth, shape, method, edge=15.0):
     t = t[(t["x"] > edge) & (t["y"] > edge) & (t["x"] < nx - 1 - edge) & (t["y"] < ny - 1 - edge)]
     d, i = cKDTree(np.c_[catalog["x"], catalog["y"]]).query(np.c_[t["x"], t["y"]])
     c, t = catalog[i[d < 1.0]], t[d < 1.0]
-    keep = (c["flags"] == 0) & (c["kind"] == "point") & (c["method"] == method)
+    keep = (c["flags"] == 0) & (c["kind"] == "point") & np.isin(np.asarray(c["method"]), np.atleast_1d(method))
     c, t = c[keep], t[keep]
     return (np.asarray(t["snr"]), np.asarray(c["x"] - t["x"]), np.asarray(c["y"] - t["y"]), np.asarray(c["x_err"]),
             np.asarray(c["y_err"]), np.asarray(t["crb_x"]), np.asarray(t["crb_y"]))
@@ -87,7 +87,9 @@ def test_joint_fit_reaches_the_exposures_bound(acs):
     # (a 4x ePSF grid or an ePSF centred on its noisy first moment gave 1.6x and 1.28x here)
     n_hi, ratio_hi, pull_hi = _ratio_pull(ours, 100, 300)
     assert n_hi >= 30 and ratio_hi <= 1.2 and 0.8 <= pull_hi <= 1.25, (n_hi, ratio_hi, pull_hi)
-    _, ratio_product, _ = _ratio_pull(_scores(catalog, product.truth, product.sci.shape, "psf"), 100, 300)
+    # the product's own best estimator on the same bed (with the drizzle floor most bright stars keep
+    # the windowed centroid there, both ~2x the bound)
+    _, ratio_product, _ = _ratio_pull(_scores(catalog, product.truth, product.sci.shape, ("psf", "windowed")), 100, 300)
     assert ratio_product > 1.5 * ratio_hi
     # the sky columns follow the refined pixels through the product's WCS; the rest is untouched
     taken = np.asarray(refined["method"]) == "exposures"
@@ -137,8 +139,15 @@ def _cosmic_ray_hits(product, ra, dec, radius, sigma):
     return hits
 
 
-def test_unflagged_cosmic_rays_are_clipped(tmp_path):
-    """Cosmic rays left in the flc files (no driz_cr): the clip against the joint model finds them."""
+def test_unflagged_cosmic_rays_are_clipped(tmp_path, monkeypatch):
+    """Cosmic rays left in the flc files (no driz_cr): the clip against the joint model finds them.
+
+    A quarter of the ACS handbook's event rate, so that some stars have stamps no cosmic ray touched
+    in any of the four exposures (at the full rate, ~1 % of pixels per 500 s, none do) and the
+    clip's specificity can be tested as well as its sensitivity."""
+    from helpers.simulate.detectors import COSMIC_RAYS
+
+    monkeypatch.setitem(COSMIC_RAYS["ACS/WFC"], "rate_cm2_s", COSMIC_RAYS["ACS/WFC"]["rate_cm2_s"] / 4)
     product, path, paths, catalog = _bed(tmp_path, "xcr", cr_rejection="none")
     for e in product.exposures:
         assert not np.any(e.dq & 4096)  # nothing flagged them: only the clip can
@@ -184,7 +193,12 @@ def test_nircam_cal_files_are_read_with_their_variances(tmp_path):
     error = np.hypot(refined["x_exp_err"], refined["y_exp_err"])
     assert np.all(np.hypot(catalog["x_err"], catalog["y_err"])[point & ~taken] <= error[point & ~taken])
     n, ratio, pull = _ratio_pull(_scores(refined, product.truth, product.sci.shape, "exposures"))
-    assert n >= 5 and ratio <= 1.3, (n, ratio, pull)  # accuracy on NIRCam: benchmarks/bench_exposures.py
+    # a sanity bound only: 5-12 bright stars here (the rms over 2n values scatters 0.5-1.7x between
+    # noise seeds), so 1.3x the bound times chi2's 99.9 % point; accuracy on NIRCam, 190-360 stars
+    # per SNR bin: benchmarks/bench_exposures.py
+    from scipy.stats import chi2
+
+    assert n >= 5 and ratio <= 1.3 * np.sqrt(chi2.ppf(0.999, 2 * n) / (2 * n)), (n, ratio, pull)
 
 
 def _copy_with(paths, tmp, edit, which=0):
