@@ -96,21 +96,30 @@ def chip_pointings(detector_name, center, pa_deg, offset_pix=(0.0, 0.0), chips=N
     ref = _siaf_aperture(observatory, POINTING_APERTURE.get(detector_name, first))
     scale = det["native_scale"]
     v2, v3 = ref.idl_to_tel(float(offset_pix[0]) * scale, float(offset_pix[1]) * scale)
-    # V3 position angle at the aperture = PA of its ideal +y - V3IdlYAngle (JWST-STScI-001550)
-    attitude = rotations.attitude(float(v2), float(v3), float(center[0]), float(center[1]),
-                                  float(pa_deg) - float(ref.V3IdlYAngle))
+    # V3 position angle at the aperture = PA of its ideal +y - V3IdlYAngle (JWST-STScI-001550); the ideal
+    # frame's tilt against V2/V3 off the axis leaves ~2" of roll, removed by one correction
+    v3pa = float(pa_deg) - float(ref.V3IdlYAngle)
+    for _ in range(2):
+        attitude = rotations.attitude(float(v2), float(v3), float(center[0]), float(center[1]), v3pa)
+        ref.set_attitude_matrix(attitude)
+        v3pa += float(pa_deg) - _ideal_y_pa(ref)
     ny, nx = det["chip"]
     out = []
     for name in chips:
         ap = _siaf_aperture(observatory, name)
         ap.set_attitude_matrix(attitude)
+        # the bed's chip WCS is referenced at the chip centre (detectors.exposure_wcs)
         ra, dec = ap.sci_to_sky((nx + 1) / 2.0, (ny + 1) / 2.0)
-        ra0, dec0 = ap.idl_to_sky(0.0, 0.0)
-        ra1, dec1 = ap.idl_to_sky(0.0, 10.0)
-        d_east = (float(ra1) - float(ra0)) * math.cos(math.radians(float(dec0)))
-        roll = math.degrees(math.atan2(d_east, float(dec1) - float(dec0)))
-        out.append((name, (float(ra) % 360.0, float(dec)), roll))
+        out.append((name, (float(ra) % 360.0, float(dec)), _ideal_y_pa(ap)))
     return out
+
+
+def _ideal_y_pa(aperture):
+    """Position angle (degrees East of North) of an attitude-set aperture's ideal +y at its reference point."""
+    ra0, dec0 = (float(v) for v in aperture.idl_to_sky(0.0, 0.0))
+    ra1, dec1 = (float(v) for v in aperture.idl_to_sky(0.0, 10.0))
+    d_east = ((ra1 - ra0 + 180.0) % 360.0 - 180.0) * math.cos(math.radians(dec0))
+    return math.degrees(math.atan2(d_east, dec1 - dec0))
 
 
 def _subarray(wcs_chip, chip_shape, frame_wcs, frame_shape, margin=16):
