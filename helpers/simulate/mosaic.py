@@ -175,14 +175,24 @@ def _plan(spec, detector_name, center, frame_wcs, exptime):
                 if sub is None:
                     continue
                 origin, shape = sub
-                letter = "abcdefghijklmnopqrstuvwxyz"[t % 26]
                 plan.append(ExposureSpec(
                     detector=detector_name, filter=spec.filter, shape=shape, origin=origin, crval=crval, roll=roll,
                     exptime=exptime, sky=spec.sky * pixel_area_arcsec2(detector_name, aperture) / spec_scale(spec) ** 2,
                     epoch=spec.epoch + (t * len(dither) + k) * 0.03 / 365.25,
-                    seed=int(spec.seed) * 1000 + t * 64 + k * 4 + c, name=f"{spec.name}_{letter}{k + 1:02d}",
+                    seed=int(spec.seed) * 1000 + t * 64 + k * 4 + c, name=member_name(spec, t, k),
                     aperture=aperture))
     return plan
+
+
+def member_name(spec, tile, k):
+    """Rootname of exposure ``k`` (0-based) of tile ``tile``: ``<product>_<tile letter><k+1>`` (``..._a01``).
+    Both chips of one exposure share it, as both are in one flc file."""
+    return f"{spec.name}_{'abcdefghijklmnopqrstuvwxyz'[int(tile) % 26]}{int(k) + 1:02d}"
+
+
+def member_names(spec):
+    """Rootnames of every exposure a drizzled spec is made of (tile by tile), as MAST lists a product's members."""
+    return [member_name(spec, t, k) for t in range(len(spec.tiles)) for k in range(int(spec.n_exposures))]
 
 
 def spec_scale(spec):
