@@ -26,6 +26,7 @@ drizzled by STScI's ``drizzle`` engine into one output frame, as the demo's prod
 """
 
 import dataclasses
+import functools
 import math
 import warnings
 
@@ -58,12 +59,19 @@ def bed_detector(spec):
     return name
 
 
-def _siaf_aperture(observatory, name):
+@functools.lru_cache(maxsize=4)
+def _siaf(observatory):
+    """pysiaf's SIAF of one observatory, read once (reading NIRCam's takes ~0.7 s)."""
     import pysiaf
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pysiaf warns that the PRD version cannot be checked offline
-        return pysiaf.Siaf(observatory)[name]
+        return pysiaf.Siaf(observatory)
+
+
+def _siaf_aperture(observatory, name):
+    # shared objects: every use sets its attitude matrix first
+    return _siaf(observatory)[name]
 
 
 def chip_pointings(detector_name, center, pa_deg, offset_pix=(0.0, 0.0), chips=None):
