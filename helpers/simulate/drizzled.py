@@ -76,7 +76,8 @@ class DrizzledProduct:
     truth : `~astropy.table.Table`
         ``id, kind, ra, dec, x, y`` (0-based output pixels), ``flux`` (e-/s), ``snr`` (from the
         summed Fisher information, point sources), ``crb_x, crb_y`` (Cramér–Rao bound per axis,
-        output pixels), ``n_exp`` (exposures that saw it), ``saturated``.
+        output pixels), ``n_exp`` (exposures that saw it: a star where its pixels gave information, a
+        galaxy where its centre fell on the exposure), ``saturated``.
     exposures : list of Exposure
     suffix : str
         ``drz``, ``drc`` or ``i2d``.

@@ -18,7 +18,8 @@ drizzled by STScI's ``drizzle`` engine into one output frame, as the demo's prod
   pixel's area.
 * **Drizzle**: exposures are added one at a time (cosmic rays rejected with the simulation's own
   mask, AstroDrizzle's sky subtraction, EXP weights for HST, ``ivm`` for JWST) and their pixels
-  dropped, so memory is bounded by one chip plus the output (about 1 GB for a 3000² demo product).
+  dropped, so memory is bounded by one chip plus the output (peak 1.2-1.3 GB for the three 3000² demo
+  products, ``benchmarks/bench_mosaic.py``; keeping the exposures would take ~10 GB).
 * **Truth**: positions in the true output frame, the known header error of the spec
   (``wcs_shift_mas``, ``wcs_rotation_arcsec``, ``wcs_scale_ppm``) written to the file's WCS only
   (``x_wcs, y_wcs`` say where the header puts each source), and the Cramér–Rao bound summed over
