@@ -260,6 +260,8 @@ class DemoReplay(MastReplay):
         return rows
 
     def _products_rows(self, params):
+        from ..simulate.mosaic import member_names
+
         truth, specs = self.field
         wanted = {s.strip() for s in str(params.get("obsid", "")).split(",") if s.strip()}
         rows = []
@@ -276,8 +278,11 @@ class DemoReplay(MastReplay):
                          "productSubGroupDescription": info["filename"].rsplit("_", 1)[1][:-5].upper(),
                          "productFilename": info["filename"], "size": None})
             member = "cal" if info["telescope"] == "JWST" else "flc"
-            for k in range(int(spec.n_exposures)):
-                fn = f"{spec.name}_e{k + 1:02d}_{member}.fits"
+            # the members' rootnames are those the product's D00nDATA keywords name (the drizzled bed's)
+            roots = (member_names(spec) if spec.drizzled
+                     else [f"{spec.name}_e{k + 1:02d}" for k in range(int(spec.n_exposures))])
+            for root in roots:
+                fn = f"{root}_{member}.fits"
                 rows.append({**common, "description": "SIMULATED REPLAY member exposure (not served)",
                              "type": "S", "dataURI": f"mast:REPLAY/product/{fn}", "productType": "SCIENCE",
                              "productGroupDescription": None, "productSubGroupDescription": member.upper(),

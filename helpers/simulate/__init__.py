@@ -54,11 +54,17 @@ Submodules (concern; where the workbook uses it):
 ``drizzled``
     ``make_drizzled``, ``drizzle_exposures``: a dither drizzled by ``drizzle`` into drz/drc/i2d
     products, with the exposures' Cramér–Rao bound in the truth; ``isolated``.
+``mosaic``
+    ``make_mosaic`` behind ``make_image`` for ``ImageSpec(drizzled=True)``: tiles, each with its
+    own dither, of both ACS/WFC (WFC3/UVIS) chips placed by pysiaf with the real inter-chip gap, or
+    of a NIRCam detector, drizzled one exposure at a time into one output frame (the demo's
+    products), with the bound summed over every exposure that saw each star.
 ``limits``
     ``joint_exposure_fit`` (the fit on the exposures' pixels that reaches the bound) and
     ``score_catalog`` (scatter/bound and pulls of a catalog on the test bed).
 ``demo``
-    ``demo_field``: the offline demo's truth and image specs (01 replay, 02 fallback).
+    ``demo_field``: the offline demo's truth and image specs, rendered by the drizzled bed
+    (01 replay, 02 fallback).
 
 No submodule is notebook glue: notebooks reach this package through ``archive`` and ``sources``.
 """

@@ -127,9 +127,16 @@ def _terms(degree):
     return [(i, j) for i in range(degree + 1) for j in range(i + 1)]
 
 
-def ideal_from_pixel(name, u, v):
+def _siaf_of(name, aperture=None):
+    """(observatory, aperture) of a detector preset, or of another aperture of the same observatory
+    (e.g. ACS/WFC's second chip, ``JWFC2FIX``)."""
+    observatory, default = DETECTORS[name]["siaf"]
+    return observatory, default if aperture is None else str(aperture)
+
+
+def ideal_from_pixel(name, u, v, aperture=None):
     """SIAF ideal coordinates (arcsec) at offsets ``u, v`` (pixels) from the reference pixel."""
-    degree, cx, cy, _ = siaf_polynomial(*DETECTORS[name]["siaf"])
+    degree, cx, cy, _ = siaf_polynomial(*_siaf_of(name, aperture))
     u, v = np.asarray(u, float), np.asarray(v, float)
     x = np.zeros(np.broadcast(u, v).shape)
     y = np.zeros_like(x)
@@ -140,8 +147,9 @@ def ideal_from_pixel(name, u, v):
     return x, y
 
 
-def sip_from_siaf(name):
-    """Linear part and SIP polynomials equivalent to the detector's SIAF distortion.
+def sip_from_siaf(name, aperture=None):
+    """Linear part and SIP polynomials equivalent to the detector's SIAF distortion
+    (``aperture``: another SIAF aperture of the same observatory, e.g. ``JWFC2FIX``).
 
     Returns
     -------
@@ -150,7 +158,7 @@ def sip_from_siaf(name):
     a, b : ndarray
         SIP ``A_p_q``, ``B_p_q`` arrays (order = the SIAF degree; terms of total degree ≥ 2), pixels.
     """
-    degree, cx, cy, _ = siaf_polynomial(*DETECTORS[name]["siaf"])
+    degree, cx, cy, _ = siaf_polynomial(*_siaf_of(name, aperture))
     terms = _terms(degree)
     lin = np.array([[cx[terms.index((1, 0))], cx[terms.index((1, 1))]],
                     [cy[terms.index((1, 0))], cy[terms.index((1, 1))]]])
@@ -166,9 +174,9 @@ def sip_from_siaf(name):
     return lin, a, b
 
 
-def pixel_area_arcsec2(name):
+def pixel_area_arcsec2(name, aperture=None):
     """Sky area of the reference pixel, arcsec² (|det| of the SIAF linear part; ACS/WFC 0.00239, not 0.05²)."""
-    lin, _, _ = sip_from_siaf(name)
+    lin, _, _ = sip_from_siaf(name, aperture)
     return float(abs(np.linalg.det(lin)))
 
 
@@ -182,7 +190,7 @@ def max_distortion_pix(name):
     return float(np.max(np.hypot(du, dv)))
 
 
-def exposure_wcs(name, crval, roll_deg, shape, origin=None):
+def exposure_wcs(name, crval, roll_deg, shape, origin=None, aperture=None):
     """TAN-SIP WCS of a detector sub-array, with the SIAF distortion.
 
     Parameters
@@ -199,6 +207,9 @@ def exposure_wcs(name, crval, roll_deg, shape, origin=None):
         0-based chip pixel (x0, y0) of the sub-array's first pixel; default centred on the chip.
         The reference pixel stays the chip's (as in flt/cal headers of sub-arrays), so the SIP is
         the whole chip's polynomial.
+    aperture : str, optional
+        SIAF aperture whose polynomial is the distortion (default the preset's; ``JWFC2FIX`` for
+        ACS/WFC's second chip).
 
     Returns
     -------
@@ -212,7 +223,7 @@ def exposure_wcs(name, crval, roll_deg, shape, origin=None):
     ny, nx = int(shape[0]), int(shape[1])
     if origin is None:
         origin = ((nx_chip - nx) // 2, (ny_chip - ny) // 2)
-    lin, a, b = sip_from_siaf(name)
+    lin, a, b = sip_from_siaf(name, aperture)
     pa = math.radians(roll_deg)
     # ideal (x, y) -> tangent plane (East, North): +y_idl at PA `roll`, x_idl to the West (parity -1)
     rot = np.array([[-math.cos(pa), math.sin(pa)], [math.sin(pa), math.cos(pa)]])
@@ -235,12 +246,14 @@ def relative_pixel_area(wcs, shape):
     Flat-fielded HST and JWST exposures have a flat sky, so a point source's counts are divided by
     this area in the flt/cal (the pixel-area map of the instrument teams).
     """
-    ny, nx = shape
-    y, x = np.mgrid[0:ny, 0:nx].astype(float)
-    det = np.ones((ny, nx))
-    if wcs.sip is not None:
-        h = 0.5
+    from .geometry import _smooth_field
 
+    ny, nx = shape
+    if wcs.sip is None:
+        return np.ones((ny, nx))
+    h = 0.5
+
+    def jacobian_det(x, y):
         def foc(px, py):
             return wcs.sip_pix2foc(np.stack([px.ravel(), py.ravel()], axis=1), 0)
 
@@ -250,5 +263,7 @@ def relative_pixel_area(wcs, shape):
         dvdx = (fx1[:, 1] - fx0[:, 1]) / (2 * h)
         dudy = (fy1[:, 0] - fy0[:, 0]) / (2 * h)
         dvdy = (fy1[:, 1] - fy0[:, 1]) / (2 * h)
-        det = (dudx * dvdy - dudy * dvdx).reshape(ny, nx)
-    return det
+        return (dudx * dvdy - dudy * dvdx).reshape(x.shape)
+
+    # the determinant of a polynomial map is smooth: exact on a 16-px grid, splined in between
+    return _smooth_field(jacobian_det, (ny, nx))

@@ -81,7 +81,8 @@ class DrizzledProduct:
     truth : `~astropy.table.Table`
         ``id, kind, ra, dec, x, y`` (0-based output pixels), ``flux`` (e-/s), ``snr`` (from the
         summed Fisher information, point sources), ``crb_x, crb_y`` (Cramér–Rao bound per axis,
-        output pixels), ``n_exp`` (exposures that saw it), ``saturated``.
+        output pixels), ``n_exp`` (exposures that saw it: a star where its pixels gave information, a
+        galaxy where its centre fell on the exposure), ``saturated``.
     exposures : list of Exposure
     suffix : str
         ``drz``, ``drc`` or ``i2d``.
@@ -93,6 +94,9 @@ class DrizzledProduct:
         for an MVM layer).
     hdrtab : `~astropy.table.Table` or None
         HAP's HDRTAB (one row per input exposure), written as a binary-table extension.
+    header_wcs : `~astropy.wcs.WCS`, optional
+        The WCS written to the file when it differs from the true frame ``wcs`` (a known header
+        error, as :class:`.ImageSpec`'s ``wcs_shift_mas``); default ``wcs``.
     """
 
     extensions: dict
@@ -105,6 +109,7 @@ class DrizzledProduct:
     params: dict
     filename: str = ""
     hdrtab: Table = None
+    header_wcs: WCS = None
 
     @property
     def sci(self):
@@ -112,7 +117,7 @@ class DrizzledProduct:
 
     def to_hdulist(self):
         primary = fits.PrimaryHDU(header=self.header.copy())
-        wcs_header = self.wcs.to_header()
+        wcs_header = (self.wcs if self.header_wcs is None else self.header_wcs).to_header()
         hdus = [primary]
         for name, arr in self.extensions.items():
             h = wcs_header.copy()
@@ -196,10 +201,14 @@ def _output_wcs(exposures, scale, margin=2, tangent_point=None):
 
 
 def _pixmap(exposure, out_wcs):
-    ny, nx = exposure.spec.shape
-    y, x = np.mgrid[0:ny, 0:nx].astype(float)
-    ra, dec = exposure.wcs.all_pix2world(x, y, 0)
-    ox, oy = out_wcs.wcs_world2pix(ra, dec, 0)
+    """Output-frame pixel of every exposure pixel (drizzle's ``pixmap``), through the exposure's SIP."""
+    from .geometry import _smooth_field
+
+    def to_output(x, y):
+        ra, dec = exposure.wcs.all_pix2world(x, y, 0)
+        return tuple(out_wcs.wcs_world2pix(ra, dec, 0))
+
+    ox, oy = _smooth_field(to_output, exposure.spec.shape)
     return np.dstack([ox, oy])
 
 
@@ -242,6 +251,35 @@ def _median_cr_masks(exposures, pixmaps, skies, out_shape, iscale):
         grown = ndimage.binary_dilation(first, np.ones((3, 3), bool))
         masks.append(first | (grown & (diff > snr2 * sigma + sc2 * deriv)))
     return masks
+
+
+def _add_exposure(driz, e, pixmap, use, sky, wht_type, iscale, pixfrac, out_scale):
+    """Drizzle one exposure (sky-subtracted, e-/s or MJy/sr) with its weight: EXP (exposure time) or
+    IVM (inverse background variance) for HST, 1/VAR_RNOISE and the three variances for JWST."""
+    det = detector(e.spec.detector)
+    jwst = det["telescope"] == "JWST"
+    use = use.astype(np.float32)
+    data = np.nan_to_num((e.data - sky) * (1.0 if jwst else e.to_e_per_s))
+    if jwst:
+        weight = use / np.where(e.variance["rnoise"] > 0, e.variance["rnoise"], np.inf)
+        data2 = [np.nan_to_num(e.variance[k]).astype(np.float32) for k in ("poisson", "rnoise", "flat")]
+    else:
+        weight = use * (e.spec.exptime if wht_type == "EXP" else
+                        1.0 / (e.variance["background"] * e.to_e_per_s**2))
+        data2 = None
+    driz.add_image(data.astype(np.float32), exptime=e.spec.exptime, pixmap=pixmap, data2=data2,
+                   weight_map=weight.astype(np.float32), iscale=iscale, pixfrac=float(pixfrac), in_units="cps",
+                   pixel_scale_ratio=out_scale / det["native_scale"])
+
+
+def _extensions(driz, jwst):
+    """The product's arrays in file order: SCI, WHT, CTX (HST) or SCI, ERR, CON, WHT, VAR_* (JWST)."""
+    ctx = driz.out_ctx[0] if driz.out_ctx.shape[0] == 1 else driz.out_ctx
+    if jwst:
+        var_p, var_r, var_f = (np.asarray(v, np.float32) for v in driz.out_img2)
+        return {"SCI": driz.out_img, "ERR": np.sqrt(var_p + var_r + var_f).astype(np.float32), "CON": ctx,
+                "WHT": driz.out_wht, "VAR_POISSON": var_p, "VAR_RNOISE": var_r, "VAR_FLAT": var_f}
+    return {"SCI": driz.out_img, "WHT": driz.out_wht, "CTX": ctx}
 
 
 def drizzle_exposures(exposures, out_scale, pixfrac=0.8, kernel="square", wht_type="EXP", cr_rejection="truth",
@@ -317,50 +355,49 @@ def drizzle_exposures(exposures, out_scale, pixfrac=0.8, kernel="square", wht_ty
     driz = Drizzle(kernel=kernel, out_shape=out_shape, fillval="NaN" if jwst else "0",
                    fillval2="NaN" if jwst else None, max_ctx_id=len(exposures) - 1)
     for e, pm, good, m, sky in zip(exposures, pixmaps, goods, cr_masks, skies):
-        use = (good & ~m).astype(np.float32)
-        data = np.nan_to_num((e.data - sky) * (1.0 if jwst else e.to_e_per_s))
-        if jwst:
-            weight = use / np.where(e.variance["rnoise"] > 0, e.variance["rnoise"], np.inf)
-            data2 = [np.nan_to_num(e.variance[k]).astype(np.float32) for k in ("poisson", "rnoise", "flat")]
-        else:
-            weight = use * (e.spec.exptime if wht_type == "EXP" else
-                            1.0 / (e.variance["background"] * e.to_e_per_s**2))
-            data2 = None
-        driz.add_image(data.astype(np.float32), exptime=e.spec.exptime, pixmap=pm, data2=data2,
-                       weight_map=weight.astype(np.float32), iscale=iscale, pixfrac=float(pixfrac), in_units="cps",
-                       pixel_scale_ratio=out_scale / det["native_scale"])
-    ctx = driz.out_ctx[0] if driz.out_ctx.shape[0] == 1 else driz.out_ctx
-    if jwst:
-        var_p, var_r, var_f = (np.asarray(v, np.float32) for v in driz.out_img2)
-        extensions = {"SCI": driz.out_img, "ERR": np.sqrt(var_p + var_r + var_f).astype(np.float32), "CON": ctx,
-                      "WHT": driz.out_wht, "VAR_POISSON": var_p, "VAR_RNOISE": var_r, "VAR_FLAT": var_f}
-    else:
-        extensions = {"SCI": driz.out_img, "WHT": driz.out_wht, "CTX": ctx}
+        _add_exposure(driz, e, pm, good & ~m, sky, wht_type, iscale, pixfrac, out_scale)
+    extensions = _extensions(driz, jwst)
     notes = {"sky": skies, "cr_rejected_pixels": [int(m.sum()) for m in cr_masks], "exptime": driz.total_exptime,
              "iscale": iscale}
     return extensions, out_wcs, notes
 
 
-def _truth_in_output(scene, exposures, out_wcs):
-    """Output-frame positions and the Cramér–Rao bound from the exposures' summed Fisher information."""
-    ids = np.asarray(scene["id"])
-    n = ids.size
-    xo, yo = out_wcs.wcs_world2pix(np.asarray(scene["ra"], float), np.asarray(scene["dec"], float), 0)
-    fisher = np.zeros((n, 3, 3))
-    n_exp = np.zeros(n, int)
-    saturated = np.zeros(n, bool)
-    h = 0.05
-    for e in exposures:
-        row = {v: k for k, v in enumerate(ids)}
-        k = np.array([row[i] for i in np.asarray(e.truth["id"])], int)
+class _FisherInOutput:
+    """The exposures' Fisher information on each source's (x, y, flux), summed in the output frame.
+
+    Each exposure's (n, 3, 3) information (detector pixels) is mapped to output pixels through the
+    Jacobian of that exposure's distortion at the source; the sum inverts to the Cramér–Rao bound.
+    Exposures are added one at a time, so a mosaic need not keep their pixels.
+    """
+
+    def __init__(self, scene, out_wcs):
+        self.scene = scene
+        self.out_wcs = out_wcs
+        self.ids = np.asarray(scene["id"])
+        self.row = {v: k for k, v in enumerate(self.ids)}
+        n = self.ids.size
+        self.xo, self.yo = out_wcs.wcs_world2pix(np.asarray(scene["ra"], float), np.asarray(scene["dec"], float), 0)
+        self.fisher = np.zeros((n, 3, 3))
+        self.n_exp = np.zeros(n, int)
+        self.saturated = np.zeros(n, bool)
+
+    def add(self, e):
+        k = np.array([self.row[i] for i in np.asarray(e.truth["id"])], int)
         if k.size == 0:
-            continue
-        contributes = e.fisher[:, 2, 2] > 0
-        n_exp[k[contributes]] += 1
-        saturated[k] |= np.asarray(e.truth["saturated"], bool)
+            return
+        # a star counts where its pixels gave information; a galaxy (no bound) where its centre fell
+        ny, nx = e.spec.shape
+        x, y = np.asarray(e.truth["x"], float), np.asarray(e.truth["y"], float)
+        galaxy = np.asarray(e.truth["kind"]).astype(str) == "galaxy"
+        on_chip = (x >= -0.5) & (x < nx - 0.5) & (y >= -0.5) & (y < ny - 0.5)
+        contributes = (e.fisher[:, 2, 2] > 0) | (galaxy & on_chip)
+        self.n_exp[k[contributes]] += 1
+        self.saturated[k] |= np.asarray(e.truth["saturated"], bool)
+        h = 0.05
+        xo, yo = self.xo[k], self.yo[k]
 
         def det_xy(dx, dy):
-            ra, dec = out_wcs.wcs_pix2world(xo[k] + dx, yo[k] + dy, 0)
+            ra, dec = self.out_wcs.wcs_pix2world(xo + dx, yo + dy, 0)
             return np.stack(e.wcs.all_world2pix(ra, dec, 0, tolerance=1e-10, maxiter=50, quiet=True))
 
         jx = (det_xy(h, 0) - det_xy(-h, 0)) / (2 * h)
@@ -369,30 +406,46 @@ def _truth_in_output(scene, exposures, out_wcs):
         t[:, :2, 0] = jx.T
         t[:, :2, 1] = jy.T
         t[:, 2, 2] = 1.0
-        fisher[k] += np.einsum("nai,nab,nbj->nij", t, e.fisher, t)
-    crb_x = np.full(n, np.nan)
-    crb_y = np.full(n, np.nan)
-    snr = np.full(n, np.nan)
-    ok = fisher[:, 2, 2] > 0
-    if ok.any():
-        cov = np.linalg.inv(fisher[ok])
-        crb_x[ok] = np.sqrt(cov[:, 0, 0])
-        crb_y[ok] = np.sqrt(cov[:, 1, 1])
-        snr[ok] = np.asarray(scene["flux"], float)[ok] * np.sqrt(fisher[ok, 2, 2])
-    truth = Table()
-    for col in ("id", "kind", "ra", "dec"):
-        truth[col] = scene[col]
-    truth["x"], truth["y"] = xo, yo
-    truth["flux"] = np.asarray(scene["flux"], float)
-    truth["snr"] = snr
-    truth["crb_x"], truth["crb_y"] = crb_x, crb_y
-    truth["n_exp"] = n_exp
-    truth["saturated"] = saturated
-    for col, unit in (("ra", "deg"), ("dec", "deg"), ("x", "pix"), ("y", "pix"), ("flux", "electron/s"),
-                      ("crb_x", "pix"), ("crb_y", "pix")):
-        truth[col].unit = unit
-    inside = (xo >= 0) & (yo >= 0) & (xo < out_wcs.pixel_shape[0]) & (yo < out_wcs.pixel_shape[1]) & (n_exp > 0)
-    return truth[inside]
+        self.fisher[k] += np.einsum("nai,nab,nbj->nij", t, e.fisher, t)
+
+    def table(self):
+        """``id, kind, ra, dec, x, y, flux, snr, crb_x, crb_y, n_exp, saturated`` of the sources inside
+        the output frame and seen by at least one exposure."""
+        n = self.ids.size
+        scene, out_wcs, fisher = self.scene, self.out_wcs, self.fisher
+        crb_x = np.full(n, np.nan)
+        crb_y = np.full(n, np.nan)
+        snr = np.full(n, np.nan)
+        ok = fisher[:, 2, 2] > 0
+        if ok.any():
+            cov = np.linalg.inv(fisher[ok])
+            crb_x[ok] = np.sqrt(cov[:, 0, 0])
+            crb_y[ok] = np.sqrt(cov[:, 1, 1])
+            snr[ok] = np.asarray(scene["flux"], float)[ok] * np.sqrt(fisher[ok, 2, 2])
+        truth = Table()
+        for col in ("id", "kind", "ra", "dec"):
+            truth[col] = scene[col]
+        truth["x"], truth["y"] = self.xo, self.yo
+        truth["flux"] = np.asarray(scene["flux"], float)
+        truth["snr"] = snr
+        truth["crb_x"], truth["crb_y"] = crb_x, crb_y
+        truth["n_exp"] = self.n_exp
+        truth["saturated"] = self.saturated
+        for col, unit in (("ra", "deg"), ("dec", "deg"), ("x", "pix"), ("y", "pix"), ("flux", "electron/s"),
+                          ("crb_x", "pix"), ("crb_y", "pix")):
+            truth[col].unit = unit
+        xo, yo = self.xo, self.yo
+        inside = ((xo >= 0) & (yo >= 0) & (xo < out_wcs.pixel_shape[0]) & (yo < out_wcs.pixel_shape[1])
+                  & (self.n_exp > 0))
+        return truth[inside]
+
+
+def _truth_in_output(scene, exposures, out_wcs):
+    """Output-frame positions and the Cramér–Rao bound from the exposures' summed Fisher information."""
+    acc = _FisherInOutput(scene, out_wcs)
+    for e in exposures:
+        acc.add(e)
+    return acc.table()
 
 
 def _headers(exposures, params, notes, suffix, name):

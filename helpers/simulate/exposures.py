@@ -83,6 +83,9 @@ class ExposureSpec:
         threshold (:func:`_ramp_residual`). Off by default: the residual is real but sparse,
         heavy-tailed noise the truth's Cramér–Rao bound does not include (on the NIRCam F200W bed it
         takes the PSF fit at SNR 30–100 from 1.28x to 1.38x the bound).
+    aperture : str or None
+        SIAF aperture of the chip (default the preset's first chip; ``JWFC2FIX`` is ACS/WFC's second,
+        ``IUVIS2FIX`` WFC3/UVIS's): its polynomial is the distortion.
     """
 
     detector: str = "ACS/WFC"
@@ -100,6 +103,7 @@ class ExposureSpec:
     hot_pixels: bool = True
     saturation: bool = True
     jump_residual: bool = False
+    aperture: str | None = None
 
     def __post_init__(self):
         # refuse here, where the mistake is made, not deep inside the rendering
@@ -118,6 +122,14 @@ class ExposureSpec:
         self.epoch = require_number(self.epoch, "epoch", minimum=1900.0, maximum=2200.0, example="2004.8")
         self.seed = require_number(self.seed, "seed", integer=True, minimum=0, example="1")
         require_text(self.name, "name")
+        if require_text(self.aperture, "aperture", allow_none=True) is not None:
+            from .detectors import siaf_polynomial, _siaf_of
+
+            try:
+                siaf_polynomial(*_siaf_of(self.detector, self.aperture))
+            except Exception as exc:  # pysiaf's KeyError names nothing the user can act on
+                raise WorkbookError(f"aperture {self.aperture!r} is not a SIAF aperture of {self.detector}'s "
+                                    f"observatory ({exc.__class__.__name__}); use e.g. 'JWFC2FIX'") from None
         for key in ("cosmic_rays", "hot_pixels", "saturation", "jump_residual"):
             if not isinstance(getattr(self, key), (bool, np.bool_)):
                 raise WorkbookError(f"{key} = {getattr(self, key)!r:.30} is not True/False; give a bool")
@@ -347,8 +359,10 @@ def _header(spec, det, to_e_per_s):
     h["ROOTNAME"] = (spec.name, "rootname")
     h["FILENAME"] = (f"{spec.name}_{det['suffix']}.fits", "file name")
     if det["telescope"] == "HST":
-        h["IDCTAB"] = (f"pysiaf:{det['siaf'][1]}", "distortion: the SIAF polynomial, as SIP in SCI")
-        h["CCDCHIP"] = (1, "chip")
+        aperture = spec.aperture or det["siaf"][1]
+        h["IDCTAB"] = (f"pysiaf:{aperture}", "distortion: the SIAF polynomial, as SIP in SCI")
+        # the chip number as the flc's CCDCHIP: 1 for JWFC1/UVIS1 (the preset), 2 for the second chip
+        h["CCDCHIP"] = (2 if aperture.removesuffix("FIX").endswith("2") else 1, "chip")
         plam = filt["pivot_um"] * 1e4
         h["PHOTFLAM"] = (10 ** (-0.4 * (filt["zp_ab"] + 21.10 + 5 * math.log10(plam) - 18.692)),
                          "inverse sensitivity, erg/cm2/A/e-")
@@ -391,7 +405,7 @@ def make_exposure(scene, spec):
     rng = np.random.default_rng([int(spec.seed), 13])
     t = float(spec.exptime)
     scale = det["native_scale"]
-    wcs = exposure_wcs(spec.detector, spec.crval, spec.roll, (ny, nx), spec.origin)
+    wcs = exposure_wcs(spec.detector, spec.crval, spec.roll, (ny, nx), spec.origin, spec.aperture)
     area = relative_pixel_area(wcs, (ny, nx))
     psf = make_psf(PSF_INSTRUMENT[spec.detector], spec.filter, pixel_scale=scale)
     prf = _PRF(psf)

@@ -70,6 +70,21 @@ class ImageSpec:
         Residual sky pedestal left after sky subtraction, in units of the background σ.
     noise : bool
         Add noise (False gives the expected image: for tests of the rendering itself).
+    drizzled : bool
+        Render through the drizzled test bed (:func:`.mosaic.make_mosaic`): detector exposures
+        (SIAF distortion, cosmic rays, hot pixels, bleeding, both chips of ACS/WFC and WFC3/UVIS
+        with their real gap unless ``chip_gap`` is False) combined by STScI's ``drizzle`` into a
+        drc/drz (SCI e-/s, WHT, CTX, no ERR) or i2d, as real products are made; ``make_image``
+        then returns a :class:`.drizzled.DrizzledProduct`. ``exptime`` is one tile's total over its
+        ``n_exposures``; ``sip``, ``systematic``, ``sky_residual`` and ``noise=False`` belong to the
+        direct renderer only.
+    tiles : sequence of (float, float)
+        Drizzled bed: pointing centres, arcsec along the frame's +x, +y from ``center``.
+    dither : sequence of (float, float) or None
+        Drizzled bed: the dither of each tile, native pixels along the pointing aperture's ideal
+        x, y (``n_exposures`` positions; default :data:`.mosaic.GAP4` or :data:`.drizzled.BOX4`).
+    pixfrac : float
+        Drizzled bed: drizzle's ``pixfrac`` (0 < pixfrac ≤ 1).
     """
 
     instrument: str = "ACS/WFC"
@@ -94,6 +109,10 @@ class ImageSpec:
     chip_gap: bool = True
     sky_residual: float = 0.02
     noise: bool = True
+    drizzled: bool = False
+    tiles: tuple = ((0.0, 0.0),)
+    dither: tuple | None = None
+    pixfrac: float = 0.8
 
     def __post_init__(self):
         # refuse here, where the mistake is made, not deep inside the rendering
@@ -123,9 +142,31 @@ class ImageSpec:
         require_text(self.systematic, "systematic", allow_none=True)
         require_text(self.name, "name")
         self.sky_residual = num(self.sky_residual, "sky_residual", example="0.02")
-        for key in ("sip", "chip_gap", "noise"):
+        for key in ("sip", "chip_gap", "noise", "drizzled"):
             if not isinstance(getattr(self, key), (bool, np.bool_)):
                 raise WorkbookError(f"{key} = {getattr(self, key)!r:.30} is not True/False; give a bool")
+        self.tiles = _pairs(self.tiles, "tiles", "((0.0, 0.0), (60.0, 0.0)) arcsec")
+        if self.dither is not None:
+            self.dither = _pairs(self.dither, "dither", "((0.0, 0.0), (0.5, 30.0)) native pixels")
+            if len(self.dither) != self.n_exposures:
+                raise WorkbookError(f"dither has {len(self.dither)} positions but n_exposures = {self.n_exposures}; "
+                                    "give one offset per exposure")
+        self.pixfrac = num(self.pixfrac, "pixfrac", minimum=1e-3, maximum=1.0, example="0.8")
+        if self.drizzled:
+            from .mosaic import bed_detector
+
+            bed_detector(self)
+            direct_only = [k for k, bad in (("sip", self.sip), ("systematic", self.systematic not in (None, "", "none")),
+                                            ("noise=False", not self.noise)) if bad]
+            if direct_only:
+                raise WorkbookError(f"{', '.join(direct_only)} belong to the direct renderer; drizzled products get "
+                                    "their distortion, noise and artefacts from the exposures (set drizzled=False)")
+
+
+def _pairs(value, name, example):
+    if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__len__") or len(value) < 1:
+        raise WorkbookError(f"{name} = {value!r:.40} is not a list of (x, y) pairs; give e.g. {example}")
+    return tuple(require_pair(v, f"each of {name}", example=example) for v in value)
 
 
 @dataclasses.dataclass
@@ -209,7 +250,7 @@ class SimulatedImage:
         return path
 
 
-def make_image(truth, spec):
+def make_image(truth, spec, progress=None):
     """Render one image of a truth table.
 
     Parameters
@@ -217,10 +258,14 @@ def make_image(truth, spec):
     truth : `~astropy.table.Table`
         From :func:`make_truth`.
     spec : ImageSpec
+        With ``drizzled=True`` the image is made by the drizzled test bed and a
+        :class:`.drizzled.DrizzledProduct` is returned (same ``truth`` columns, ``writeto``).
+    progress : bool or None
+        tqdm bar over a drizzled spec's exposures (None: only on a terminal).
 
     Returns
     -------
-    image : SimulatedImage
+    image : SimulatedImage or DrizzledProduct
         ``image.truth`` has one row per source whose centre falls in the image: ``id, kind,
         ra, dec`` (true, at ``spec.epoch``, deg), ``x, y`` (0-based pixel where the source was
         rendered, systematic included), ``x_wcs, y_wcs`` (where the *header* WCS puts the true
@@ -235,6 +280,12 @@ def make_image(truth, spec):
     require_numeric_columns(truth, "truth", ("ra", "dec"), hint)
     if spec.center is None and "center" not in truth.meta:
         raise WorkbookError("truth has no meta['center'] and spec.center is None; give ImageSpec(center=(RA, Dec))")
+    if progress is not None and not isinstance(progress, (bool, np.bool_)):
+        raise WorkbookError(f"progress = {progress!r:.30} is not True/False/None; give a bool")
+    if spec.drizzled:  # one renderer of detector exposures: the drizzled test bed
+        from .mosaic import make_mosaic
+
+        return make_mosaic(truth, spec, progress=progress)
     if spec.instrument not in INSTRUMENTS:
         raise WorkbookError(f"unknown instrument {spec.instrument!r}; use one of {', '.join(INSTRUMENTS)}")
     inst = INSTRUMENTS[spec.instrument]
