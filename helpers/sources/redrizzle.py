@@ -257,6 +257,7 @@ def drizzle_position_floor(psf_native, params, fwhm, window_sigma=None, oversamp
     floor : dict
         ``psf_pix`` and ``windowed_pix`` (rms over both axes, mean removed), ``n_stars``, ``params``.
     """
+    from .epsf import EPSF_FLOOR_FWHM
     from .psf import _PRF
 
     if not isinstance(params, dict) or not {"pixfrac", "kernel", "scale_ratio", "n_inputs"} <= set(params):
@@ -291,13 +292,16 @@ def drizzle_position_floor(psf_native, params, fwhm, window_sigma=None, oversamp
         return float(np.sqrt(np.mean(d**2))) if d.size else 0.0
 
     def excess(total, base):
-        # the estimator's own systematic (phase bias of a window, ePSF construction) is in both and is
-        # already in the extraction's floors (WINDOWED_FLOOR_FWHM, EPSF_FLOOR_FWHM, the bootstrap)
-        return float(np.sqrt(max(total**2 - base**2, 0.0)))
+        # only the part of the estimator's own systematic the extraction already carries is removed:
+        # EPSF_FLOOR_FWHM x FWHM (the bootstrap sees noise only). The direct field's whole error is not
+        # it: on an output grid coarser than the input (ACS drc 0.06"/px from 0.05", scale ratio 1.2)
+        # the ePSF's phase error on the undersampled product is 0.004 px, 3x EPSF_FLOOR_FWHM x FWHM, and
+        # removing it left the PSF pulls at 1.26 (the bed's noise-free truth: 0.0075 px, the total 0.006)
+        return float(np.sqrt(max(total**2 - min(base, EPSF_FLOOR_FWHM * fwhm) ** 2, 0.0)))
 
     # The drizzle shifts the star's image, so both estimators see the same error (their totals agree to
-    # a few %): the PSF fit's excess over the direct field is the part windowed-minus-PSF differences
-    # (the windowed floor of the full path) cannot see. The windowed centroid's total on the drizzled
+    # a few %): the PSF fit's total less the extraction's own ePSF floor is the part windowed-minus-PSF
+    # differences (the windowed floor of the full path) cannot see. The windowed centroid's total on the drizzled
     # field is its floor where no PSF fit measures its own phase bias (the fast path).
     result = {"psf_pix": excess(rms(d_psf), rms(b_psf)), "windowed_pix": rms(d_win),
               "psf_total_pix": rms(d_psf), "psf_direct_pix": rms(b_psf), "n_stars": n_stars,
