@@ -513,7 +513,19 @@ def _headers(exposures, params, notes, suffix, name):
         sci["RESWHT"] = ("ivm", "resample weight type")
         sci["PXSCLRT"] = (params["out_scale"] / det["native_scale"], "output/input pixel scale ratio")
         sci["KERNEL"] = (params["kernel"], "resample kernel")
-    return h, sci
+    return _fit_comments(h), _fit_comments(sci)
+
+
+def _fit_comments(header):
+    """Shorten comments that would not fit their 80-character card (long product names in D00nOUDA
+    etc.), as the pipelines' headers do, instead of letting astropy truncate them with a warning."""
+    for card in header.cards:
+        if card.keyword in ("HISTORY", "COMMENT", ""):
+            continue
+        room = 80 - len(fits.Card(card.keyword, card.value).image.rstrip()) - 3
+        if len(card.comment) > room:
+            header.comments[card.keyword] = card.comment[:max(room, 0)]
+    return header
 
 
 def make_drizzled(truth, detector_name="ACS/WFC", filter="F814W", shape=(1024, 1024), dither=BOX4, exptime=500.0,

@@ -125,7 +125,8 @@ def _cr_against_locus(sharpness, minor_sigma, snr, locus, n_sigma=4.0, sharpness
     # 40 % (sharpness) / 25 % (width) of the locus: the pixel phase of an undersampled PSF moves
     # both by ~20 % and a clean image must give no artifacts (tested on simulations).
     # the propagated noise underestimates at low SNR (the peak pixel is chosen by the noise): >= 2 s0/SNR
-    s_noise = 2.0 * s0 * rel if sharpness_err is None else np.maximum(sharpness_err, 2.0 * s0 * rel)
+    # (float64: a float32 error near its largest value, e.g. a zero-flux peak, overflows the margins)
+    s_noise = 2.0 * s0 * rel if sharpness_err is None else np.maximum(np.asarray(sharpness_err, float), 2.0 * s0 * rel)
     s_margin = np.maximum(n_sigma * np.hypot(locus["sharpness_scatter"], s_noise), 0.4 * s0)
     # the 5x5 second moment of a faint source is noisy: ~3/SNR relative (measured on simulations)
     m_margin = np.maximum(n_sigma * np.hypot(locus["minor_sigma_scatter"], 3.0 * m0 * rel), 0.25 * m0)

@@ -614,7 +614,7 @@ def _star_shaped(sharpness, minor_sigma, snr, sharpness_err, locus, n_sigma=3.0)
         return np.zeros(len(sharpness), bool)
     rel = 1.0 / np.clip(np.nan_to_num(snr), 1.0, None)
     s0, m0 = locus["sharpness"], locus["minor_sigma"]
-    s_noise = np.maximum(np.nan_to_num(sharpness_err, posinf=1.0), 2.0 * s0 * rel)
+    s_noise = np.maximum(np.nan_to_num(np.asarray(sharpness_err, float), posinf=1.0), 2.0 * s0 * rel)
     s_margin = np.maximum(n_sigma * np.hypot(locus["sharpness_scatter"], s_noise), 0.25 * s0)
     m_margin = np.maximum(n_sigma * np.hypot(locus["minor_sigma_scatter"], 3.0 * m0 * rel), 0.15 * m0)
     # two-sided: a cosmic-ray track a little too sharp for the CR test is not a star either
