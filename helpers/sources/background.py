@@ -164,3 +164,9 @@ def _measure_tile_noise(det, det_err, bad, window=512):
     out["crowded_fraction"] = round(fraction, 3)
     out["scale_applied"] = False
     return out
+
+
+def _crowded_sky(prep):
+    """Whether a tile's sky is crowded: more than :data:`CROWDED_SKY_FRACTION` of its pixels in
+    sources, so that its "sky" fluctuates by confusion (``confusion_scale`` > 1, set above)."""
+    return prep["sky_noise"].get("confusion_scale", 1.0) > 1.0

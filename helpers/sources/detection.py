@@ -4,6 +4,7 @@ aperture fluxes, the stellar locus, nearest neighbours, saturated cores."""
 import numpy as np
 
 from ..errors import WorkbookError
+from .background import _crowded_sky
 from .centroids import MAX_WINDOW_SIGMA, WINDOWED_FLOOR_FWHM, _windowed_errors
 from .stamps import _stamp_index
 
@@ -97,8 +98,7 @@ def _fast_tile(prep, opts):
     # Only on a crowded sky (more than half its pixels in sources, ``confusion_scale`` > 1): in an
     # uncrowded deep field a galaxy's window legitimately leaves its detection's core (HDF-S: the
     # tighter rule kept 16 galaxy clumps more and moved the planner's targets' matches).
-    crowded = (prep.get("sky_noise") or {}).get("confusion_scale", 1.0) > 1.0
-    reach = np.minimum(2 * r50, 2 * cat["a"]) if crowded else 2 * r50
+    reach = np.minimum(2 * r50, 2 * cat["a"]) if _crowded_sky(prep) else 2 * r50
     fail = ~np.isfinite(xw) | ~np.isfinite(yw) | (moved > np.maximum(2.0, reach))
     xw = np.where(fail, x, xw)
     yw = np.where(fail, y, yw)

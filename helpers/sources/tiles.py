@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 
-from .background import _Noise, _prepare_tile
+from .background import _crowded_sky, _Noise, _prepare_tile
 from .catalog import FLAG_BLENDED, FLAG_COSMIC_RAY, FLAG_EDGE, FLAG_MASKED, FLAG_PSF_FAILED, FLAG_SATURATED, SourceExtractionWarning
 from .cosmics import _cr_against_locus, _cr_locus, _physically_sharp, _shape_measures
 from .centroids import WINDOWED_FLOOR_FWHM, _windowed_errors
@@ -322,8 +322,7 @@ def _process_tile(reader, region, core, opts, state):
     # within 6 a, r50 2.6x the locus (1.8x within the fixed radius), and 89 % of them a star's 3x3/5x5
     # shape. There the shape decides for every source the PSF did not judge; an uncrowded sky keeps
     # the size test (its compact galaxies can be as peaked as a star within 5x5).
-    crowded_sky = prep["sky_noise"].get("confusion_scale", 1.0) > 1.0
-    shape_judged = unfitted_crowded | (crowded_sky & (np.isnan(chi2nu) | fit_unusable))
+    shape_judged = unfitted_crowded | (_crowded_sky(prep) & (np.isnan(chi2nu) | fit_unusable))
     compact_kind = compact | (crowded & (local_ratio < opts["extended_size_ratio"])) | (
         shape_judged & _star_shaped(sharpness, minor_sigma, snr_ap, sharpness_err, state["cr_locus"]))
     compact_kind &= ~cr_like
@@ -526,7 +525,7 @@ def _add_crowding_errors(prep, cat, state, opts=None):
     correlation); the term itself measures the correlation through the window's kernel.
     """
     n = len(cat["x_win"])
-    if prep["sky_noise"].get("confusion_scale", 1.0) <= 1.0 or n == 0:
+    if not _crowded_sky(prep) or n == 0:
         return np.zeros(n)
     fwhm = state.get("fwhm") or state["size_ref"] / 1.35
     if state.get("crowding_autocorrelation") is None:
