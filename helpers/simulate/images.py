@@ -21,7 +21,7 @@ from ._checks import require_numeric_columns, require_pair, require_table
 from .geometry import _build_wcs, _sip_coefficients, _systematic_offsets
 from .presets import ARCSEC_PER_RAD, FILTERS, INSTRUMENTS
 from .psf import make_psf
-from .render import _PRF, _add_block, _flux_for_snr, _galaxy_stamps, _scatter_add, _stamp_offsets
+from .render import _PRF, _add_block, _flux_for_snr, _galaxy_stamps, _scatter_add, _stamp_offsets, _star_stamp_radius
 from .truth import _propagate, decimal_year_to_mjd
 
 
@@ -344,7 +344,7 @@ def make_image(truth, spec, progress=None):
     # Stars: larger stamps for brighter stars so the wings are rendered where they matter.
     idx_point = np.nonzero(point)[0]
     peak_e = flux[idx_point] * t * prf.sample(np.zeros(1), np.zeros(1))[0]
-    radius_for = np.select([peak_e < 2e3, peak_e < 5e4, peak_e < 1e6], [10, 16, 24], prf.half_pix - 1)
+    radius_for = _star_stamp_radius(peak_e, prf)
     for radius in np.unique(radius_for):
         sel = idx_point[radius_for == radius]
         px, py, ox, oy = _stamp_offsets(x_r[sel], y_r[sel], int(radius))

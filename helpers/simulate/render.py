@@ -37,6 +37,13 @@ def _stamp_offsets(x, y, radius):
     return px, py, px - x[:, None, None], py - y[:, None, None]
 
 
+def _star_stamp_radius(peak_e, prf):
+    """Stamp half-size (pixels) per star from its peak-pixel charge ``peak_e`` (e-): larger stamps for
+    brighter stars, so that their wings are rendered where they stand above the noise (10, 16, 24 px,
+    then the whole PSF model for peaks of 10⁶ e- and more)."""
+    return np.select([peak_e < 2e3, peak_e < 5e4, peak_e < 1e6], [10, 16, 24], prf.half_pix - 1)
+
+
 def _scatter_add(image, px, py, values):
     """Add stamp values into ``image`` at integer pixels (px, py), dropping those off the edge."""
     ny, nx = image.shape
