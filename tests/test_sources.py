@@ -1,5 +1,13 @@
-"""helpers.sources on simulated images with known truth: precision against the Cramér–Rao bound,
-pull calibration, flags, point/extended, tiling, FITS input and bad input."""
+"""helpers.sources on simulated images with known truth.
+
+Every accuracy claim (precision against the Cramér–Rao bound, pull calibration, bias, point/extended,
+the bound drawn in notebook 02) is made on the drizzled test bed (issue #13: exposures drizzled by
+STScI's ``drizzle`` into drc / i2d products, ``tests/conftest.py``'s ``bed_*`` fixtures), against the
+exposures' Cramér–Rao bound: the information drizzling cannot add. The direct renderer
+(``simulate.make_image`` without ``drizzled=True``: white noise, the true PSF supplied) stays for what
+it is good at: the estimator itself under ideal conditions (said in each test's docstring), and the
+schema, flags, tiling, FITS input and bad input.
+"""
 
 
 import numpy as np
@@ -77,6 +85,8 @@ def test_schema_units_and_meta(cat_psf):
 
 
 def test_psf_fit_precision_reaches_cramer_rao(cat_psf, sim):
+    """The PSF fit itself under ideal conditions (white noise, the true PSF supplied): it reaches the
+    bound in every SNR bin. On real-like products: test_bed_psf_fit_reaches_the_exposures_bound."""
     c, t = _isolated_stars(cat_psf, sim)
     assert np.mean(c["method"] == "psf") > 0.6
     for (lo, hi), s in zip(SNR_BINS, _stats(c, t)):
@@ -85,12 +95,15 @@ def test_psf_fit_precision_reaches_cramer_rao(cat_psf, sim):
 
 
 def test_pulls_calibrated_per_snr_bin(cat_psf, sim):
+    """The PSF fit's error model itself, ideal conditions (white noise, true PSF). On real-like
+    products: test_bed_pulls_calibrated_per_snr_bin."""
     c, t = _isolated_stars(cat_psf, sim)
     for (lo, hi), s in zip(SNR_BINS, _stats(c, t)):
         assert 0.88 <= s["pull"] <= 1.12, (lo, hi, s)
 
 
 def test_bias_isolated_stars(cat_psf, sim):
+    """The PSF fit itself, ideal conditions (the true PSF). On real-like products: test_bed_bias_isolated_stars."""
     c, t = _isolated_stars(cat_psf, sim)
     bright = np.asarray(t["snr"]) > 20
     assert abs(np.mean(c["x"][bright] - t["x"][bright])) <= 0.01
@@ -98,6 +111,8 @@ def test_bias_isolated_stars(cat_psf, sim):
 
 
 def test_windowed_fast_path_errors_are_calibrated(cat_fast, sim):
+    """The windowed centroid's error formula itself on white noise. On real-like products:
+    test_bed_pulls_calibrated_per_snr_bin[*-fast-*]."""
     assert set(np.unique(cat_fast["method"])) == {"windowed"}
     c, t = _isolated_stars(cat_fast, sim)
     for (lo, hi), s in zip(SNR_BINS, _stats(c, t)):
@@ -140,6 +155,7 @@ def test_flags_saturated_pairs_edge_and_mask(sim, cat_psf):
 
 
 def test_point_and_extended(cat_psf, sim):
+    """The classifier with the true PSF, ideal conditions. On real-like products: test_bed_point_and_extended."""
     truth = sim.truth
     m, j = _match(cat_psf, truth, radius=1.5)
     kind = np.asarray(truth["kind"]).astype(str)
@@ -172,6 +188,8 @@ def test_huge_image_is_tiled_automatically(sim):
 
 
 def test_empirical_psf_path(sim):
+    """The ePSF builder itself from a white-noise image (the bed's products use it by default:
+    test_bed_pulls_calibrated_per_snr_bin)."""
     cat = sources.extract_sources(sim.data, sim.wcs, error=sim.error, weight=sim.weight)
     assert cat.meta["psf_model"].startswith("ePSF")
     c, t = _isolated_stars(cat, sim)
@@ -273,6 +291,8 @@ def test_missing_fits_file(tmp_path):
 
 
 def test_crb_curve_matches_simulation(sim):
+    """crb_curve computes the bound the simulator computes (same PSF, white noise): the formula
+    itself. On real-like products: test_bed_precision_figure_bound_line."""
     t = sim.truth
     stars = (np.asarray(t["kind"]).astype(str) == "star") & (np.asarray(t["snr"]) < 30)
     predicted = sources.crb_curve(sim.psf, np.asarray(t["snr"])[stars])
@@ -331,8 +351,9 @@ def test_inputs_are_not_modified(small):
 
 
 def test_empirical_psf_errors_calibrated_at_high_snr_undersampled():
-    """Bright stars on an undersampled image (ACS/WFC F606W at 0.06"/px, FWHM ~1.6 px) fitted with the
-    image's own ePSF: the ePSF's position error must be in the reported errors (pull std ≤ 1.15;
+    """Ideal conditions (white noise; on real-like products:
+    test_bed_epsf_errors_calibrated_at_high_snr_undersampled). Bright stars on an undersampled image
+    (ACS/WFC F606W at 0.06"/px, FWHM ~1.6 px) fitted with the image's own ePSF: the ePSF's position error must be in the reported errors (pull std ≤ 1.15;
     it was 1.16 with the split-half estimate alone on this simulation) without inflating
     them (≥ 0.85)."""
     truth = simulate.make_truth(center=CENTER, size_arcsec=1024 * 0.06, n_stars=500, n_galaxies=30, n_pairs=0,
@@ -361,3 +382,180 @@ def test_flag_summary_counts_each_flag():
     row = sources.flag_summary({"img": cat})[0]
     assert (row["sources"], row["point"], row["unflagged"]) == (6, 4, 2)
     assert (row["saturated"], row["edge"], row["blended"], row["masked"], row["psf failed"]) == (2, 0, 2, 0, 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Accuracy on the drizzled test bed (issue #13): products made as real ones are, extracted with
+# defaults, against the exposures' Cramér–Rao bound (fixtures in tests/conftest.py)
+# ---------------------------------------------------------------------------------------------
+BED_SNR_BINS = ((10.0, 30.0), (30.0, 100.0), (100.0, 300.0))
+
+
+def _bed_pooled(fields, which="cat", edge_pix=15.0):
+    """One catalog and one truth of a case's fields (each field's x offset by 10^5 px, so that one
+    match and one binning see them all), edge stars left out."""
+    from astropy.table import vstack
+
+    cats, truths = [], []
+    for k, f in enumerate(fields):
+        ny, nx = f["shape"]
+        t = f["truth"]
+        t = t[(t["x"] > edge_pix) & (t["y"] > edge_pix) & (t["x"] < nx - 1 - edge_pix) & (t["y"] < ny - 1 - edge_pix)]
+        c, t = f[which].copy(), t.copy()
+        for col in ("x", "x_win"):
+            c[col] = c[col] + 1e5 * k
+        t["x"] = t["x"] + 1e5 * k
+        c.meta, t.meta = {}, {}
+        cats.append(c)
+        truths.append(t)
+    return vstack(cats, metadata_conflicts="silent"), vstack(truths, metadata_conflicts="silent")
+
+
+#: Positions and 1σ columns of each estimator the tests score: the full path's PSF fits (stars it kept
+#: the fit for) and windowed centroids, the catalog's chosen positions (PSF or windowed per star, what
+#: notebook 02 hands on), and the fast path's (use_psf_fit=False) windowed centroids.
+BED_PATHS = {"psf": ("cat", "x", "y", "x_err", "y_err"), "windowed": ("cat", "x_win", "y_win", "x_win_err", "y_win_err"),
+             "catalog": ("cat", "x", "y", "x_err", "y_err"), "fast": ("fast", "x", "y", "x_err", "y_err")}
+
+
+def _bed_rows(fields, path="catalog", bins=BED_SNR_BINS):
+    """Per true-SNR bin, for isolated unflagged point stars seen by every exposure (matched within
+    1 px, as ``helpers.simulate.limits.score_catalog``): ``n``, the rms error over both axes
+    (``rms_pix``), the exposures' bound (``crb_rms_pix``), their ratio and the pull std."""
+    which, xc, yc, exc, eyc = BED_PATHS[path]
+    c, t = _bed_matched(fields, which)
+    good = ((np.asarray(t["kind"]).astype(str) == "star") & (np.asarray(t["n_exp"]) == np.max(t["n_exp"]))
+            & (np.asarray(c["flags"]) == 0) & (np.asarray(c["kind"]).astype(str) == "point"))
+    if path == "psf":
+        good &= np.asarray(c["method"]).astype(str) == "psf"
+    snr = np.asarray(t["snr"], float)
+    rows = []
+    for lo, hi in bins:
+        b = good & (snr >= lo) & (snr < hi)
+        err = np.r_[np.asarray(c[xc] - t["x"])[b], np.asarray(c[yc] - t["y"])[b]]
+        sig = np.r_[np.asarray(c[exc])[b], np.asarray(c[eyc])[b]]
+        crb = np.r_[np.asarray(t["crb_x"])[b], np.asarray(t["crb_y"])[b]]
+        row = {"path": path, "snr": (lo, hi), "n": int(b.sum()), "rms_pix": float(np.sqrt(np.mean(err**2))),
+               "crb_rms_pix": float(np.sqrt(np.mean(crb**2))), "pull": float(np.std(err / sig))}
+        row["over_crb"] = row["rms_pix"] / row["crb_rms_pix"]
+        rows.append(row)
+    return rows
+
+
+def _bed_matched(fields, which="cat", radius=1.0):
+    """Truth rows (inside the edge cut) and the catalog rows matched to them within ``radius`` px."""
+    cat, truth = _bed_pooled(fields, which)
+    m, j = _match(cat, truth, radius)
+    return cat[j[m]], truth[m]
+
+
+@pytest.mark.parametrize("case", ["bed_acs", "bed_nircam"])
+def test_bed_psf_fit_reaches_the_exposures_bound(case, request):
+    """Position scatter on drizzled products (ACS/WFC F814W pixfrac 1.0, NIRCam F200W pixfrac 0.8)
+    against the bound of the exposures' own pixels. The PSF fit meets #13's target at SNR 10-30
+    (≤ 1.15× the bound; measured 1.08 / 1.10). Above, the excess is the drizzle's own position error,
+    which no fit of one mean PSF to the product removes (test_drizzled's strict xfail holds #13's target
+    there): the scatter stays within 1.15× (SNR 30-100, PSF fit; measured 1.06 / 1.06) and 1.3× (SNR
+    100-300, the catalog's chosen positions; measured ACS 1.24, NIRCam 1.10) of the bound and the drizzle
+    floor the extraction measured without the truth (``meta['drizzle_floor']``) added in quadrature."""
+    fields = request.getfixturevalue(case)
+    floor = fields[0]["cat"].meta["drizzle_floor"]["psf_pix"]
+    faint, mid, _ = _bed_rows(fields, "psf")
+    bright = _bed_rows(fields, "catalog")[2]
+    for row, limit in ((faint, 1.15), (mid, 1.15), (bright, 1.3)):
+        assert row["n"] >= 150, row
+        assert row["rms_pix"] <= limit * np.hypot(row["crb_rms_pix"], floor), (row, floor)
+    assert faint["over_crb"] <= 1.15, faint
+
+
+#: Where the bed misses #13's pull target (0.9-1.1), with what it measures (2 fields, 290-380 stars per
+#: bin): strict, so that a fix shows up as an XPASS to update.
+_PULL_MISSES = {
+    ("bed_acs", "catalog", 2): "the catalog's errors are 1.20x too small at SNR 100-300 (ACS pixfrac 1; its windowed "
+                               "centroids, kept for 59 % of these stars)",
+    ("bed_acs", "windowed", 2): "the full path's windowed errors are 1.20x too small at SNR 100-300 (ACS pixfrac 1)",
+    ("bed_acs", "fast", 2): "the fast path's windowed errors are 1.32x too small at SNR 100-300 (ACS pixfrac 1)",
+}
+
+
+def _pull_params(bins):
+    out = []
+    for case in ("bed_acs", "bed_nircam"):
+        for path in ("catalog", "psf", "windowed", "fast"):
+            for k in bins:
+                if path == "psf" and k == 2:
+                    continue  # the PSF fit is kept for 17-41 % of them there: too few (bright F606W test below)
+                reason = _PULL_MISSES.get((case, path, k))
+                marks = [pytest.mark.xfail(strict=True, reason=f"#13 target missed on the bed: {reason}")] if reason else []
+                out.append(pytest.param(case, path, k, marks=marks, id=f"{case}-{path}-{BED_SNR_BINS[k][0]:.0f}"))
+    return out
+
+
+@pytest.mark.parametrize("case, path, k", _pull_params((0, 1, 2)))
+def test_bed_pulls_calibrated_per_snr_bin(case, path, k, request):
+    """#13's pull target (std of error/σ 0.9-1.1) on drizzled products, per true-SNR bin, for the
+    catalog's positions, the full path's PSF fits and windowed centroids, and the fast path: the
+    drizzle's noise correlation (measured on the image) and the drizzle floor are in the errors
+    (pulls were 1.3-1.8 before #13's noise work). ≥ 150 stars per bin (±6 % on a pull std)."""
+    row = _bed_rows(request.getfixturevalue(case), path)[k]
+    assert row["n"] >= 150, row
+    assert 0.9 <= row["pull"] <= 1.1, row
+
+
+@pytest.mark.parametrize("case", ["bed_acs", "bed_nircam"])
+@pytest.mark.parametrize("which", ["cat", "fast"])
+def test_bed_bias_isolated_stars(case, which, request):
+    """No position bias on drizzled products (SNR > 20, unflagged point stars): |mean error| ≤ 0.01 px
+    (0.3-0.5 mas) per axis, for the full and the fast path."""
+    c, t = _bed_matched(request.getfixturevalue(case), which)
+    good = ((np.asarray(t["kind"]).astype(str) == "star") & (np.asarray(t["snr"]) > 20)
+            & (np.asarray(c["flags"]) == 0) & (np.asarray(c["kind"]).astype(str) == "point"))
+    assert good.sum() >= 500
+    assert abs(np.mean(c["x"][good] - t["x"][good])) <= 0.01
+    assert abs(np.mean(c["y"][good] - t["y"][good])) <= 0.01
+
+
+@pytest.mark.parametrize("case", ["bed_acs", "bed_nircam"])
+@pytest.mark.parametrize("which", ["cat", "fast"])
+def test_bed_point_and_extended(case, which, request):
+    """Stars (SNR > 20) are classed point and Sérsic galaxies extended on drizzled products, whose
+    stellar locus comes from a PSF broadened by the drizzle and cosmic-ray residues."""
+    c, t = _bed_matched(request.getfixturevalue(case), which, radius=1.5)
+    kind = np.asarray(t["kind"]).astype(str)
+    stars = (kind == "star") & (np.asarray(t["snr"]) > 20)
+    gal = kind == "galaxy"
+    assert stars.sum() >= 500 and gal.sum() >= 50
+    assert np.mean(np.asarray(c["kind"][stars]).astype(str) == "point") > 0.95
+    assert np.mean(np.asarray(c["kind"][gal]).astype(str) == "extended") > 0.8
+
+
+@pytest.mark.parametrize("case", ["bed_acs", "bed_nircam"])
+def test_bed_precision_figure_bound_line(case, request):
+    """The Cramér–Rao line of notebook 02's precision figure (``meta['crb_coef']`` / the catalog's SNR,
+    the background-limited bound of the product's own ePSF in white noise) against the exposures' bound
+    of the same faint stars (SNR < 30, where the floor does not matter): it is never below it (drizzling
+    adds no information; a line below would make a calibrated fit look inefficient) and within 1.35×
+    (measured 1.25× ACS pixfrac 1, 1.16× NIRCam pixfrac 0.8: the drizzle broadens the product's PSF;
+    the PSF fit's scatter there is 1.05-1.08× the exposures' bound, so it sits just below the line)."""
+    fields = request.getfixturevalue(case)
+    c, t = _bed_matched(fields)
+    faint = ((np.asarray(t["kind"]).astype(str) == "star") & (np.asarray(t["snr"]) < 30)
+             & (np.asarray(c["flags"]) == 0) & (np.asarray(c["kind"]).astype(str) == "point"))
+    assert faint.sum() >= 150
+    line = fields[0]["cat"].meta["crb_coef"] / np.asarray(c["snr"][faint], float)
+    ratio = np.median(line / np.asarray(t["crb_x"][faint]))
+    assert 1.0 <= ratio <= 1.35, ratio
+
+
+@pytest.mark.parametrize("path", ["psf", pytest.param("fast", marks=pytest.mark.xfail(
+    strict=True, reason="#13 target missed on the bed: the fast path's windowed errors are 1.6x too small at "
+    "SNR 300-1000 on an undersampled drc (its windowed drizzle floor is 0.0086 px, its scatter 0.0146 px)"))])
+def test_bed_epsf_errors_calibrated_at_high_snr_undersampled(path, bed_acs_f606w_bright):
+    """Bright stars (true SNR 300-1000) on the demo's undersampled layout (ACS/WFC F606W drc at 0.06"/px
+    from 0.05" exposures, FWHM ~1.7 px), fitted with the image's own ePSF: the ePSF's position error and
+    the drizzle floor are in the reported errors (pull std 0.85-1.15; measured 1.07 for the PSF fit,
+    whose scatter, 0.007 px, is 4x the exposures' bound: the floor regime)."""
+    assert str(bed_acs_f606w_bright[0]["cat"].meta["psf_model"]).startswith("ePSF")
+    row = _bed_rows(bed_acs_f606w_bright, path, bins=((300.0, 1000.0),))[0]
+    assert row["n"] >= 200, row
+    assert 0.85 <= row["pull"] <= 1.15, row
