@@ -559,3 +559,31 @@ def test_bed_epsf_errors_calibrated_at_high_snr_undersampled(path, bed_acs_f606w
     row = _bed_rows(bed_acs_f606w_bright, path, bins=((300.0, 1000.0),))[0]
     assert row["n"] >= 200, row
     assert 0.85 <= row["pull"] <= 1.15, row
+
+
+def test_cutout_panels_are_legible(sim, cat_psf):
+    """Notebook 02's cut-out figure: on every panel the tick labels of each axis are a character's
+    height apart (four-digit positions at half-pixel steps ran into each other: 0.3 display pixels), and the panel is the cut-out (a
+    magnified error ellipse larger than it is clipped, it does not widen the axes)."""
+    import matplotlib.pyplot as plt
+
+    from helpers.plotting.sources import pick_cutout_sources, plot_sources_cutouts
+
+    far = (cat_psf["x"] > 1000) & (cat_psf["y"] > 1000)  # four-digit pixel positions, the crowded labels
+    rows = np.nonzero(far)[0][pick_cutout_sources(cat_psf[far])]
+    for scale in (None, 1000.0):  # the default magnification (the demo's figure), and ellipses past the panel
+        fig = plot_sources_cutouts(sim.data, cat_psf, rows=rows, size=21, ellipse_scale=scale)
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        assert len(fig.axes) == len(rows) >= 6
+        for ax, r in zip(fig.axes, rows):
+            for axis, gap in ((ax.xaxis, lambda a, b: b.x0 - a.x1), (ax.yaxis, lambda a, b: b.y0 - a.y1)):
+                boxes = [t.get_window_extent(renderer) for t in axis.get_ticklabels() if t.get_visible() and t.get_text()]
+                assert len(boxes) >= 2
+                for a, b in zip(boxes, boxes[1:]):
+                    # at least a character's height of space between neighbours (it was 0.3 display pixels)
+                    assert gap(a, b) >= a.height, [t.get_text() for t in axis.get_ticklabels()]
+            ix, iy = int(round(float(cat_psf["x"][r]))), int(round(float(cat_psf["y"][r])))
+            assert ax.get_xlim() == pytest.approx((ix - 10.5, ix + 10.5))
+            assert ax.get_ylim() == pytest.approx((iy - 10.5, iy + 10.5))
+        plt.close(fig)
