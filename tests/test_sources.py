@@ -391,6 +391,12 @@ def test_flag_summary_counts_each_flag():
 BED_SNR_BINS = ((10.0, 30.0), (30.0, 100.0), (100.0, 300.0))
 
 
+def _bed_cases(*cases):
+    """The bed cases as parameters, each in its own xdist group (``make test`` runs ``--dist loadgroup``),
+    so that one worker makes and extracts a case's fields once."""
+    return [pytest.param(case, id=case, marks=pytest.mark.xdist_group(case)) for case in cases]
+
+
 def _bed_pooled(fields, which="cat", edge_pix=15.0):
     """One catalog and one truth of a case's fields (each field's x offset by 10^5 px, so that one
     match and one binning see them all), edge stars left out."""
@@ -449,7 +455,7 @@ def _bed_matched(fields, which="cat", radius=1.0):
     return cat[j[m]], truth[m]
 
 
-@pytest.mark.parametrize("case", ["bed_acs", "bed_nircam"])
+@pytest.mark.parametrize("case", _bed_cases("bed_acs", "bed_nircam"))
 def test_bed_psf_fit_reaches_the_exposures_bound(case, request):
     """Position scatter on drizzled products (ACS/WFC F814W pixfrac 1.0, NIRCam F200W pixfrac 0.8)
     against the bound of the exposures' own pixels. The PSF fit meets #13's target at SNR 10-30
@@ -487,6 +493,7 @@ def _pull_params(bins):
                     continue  # the PSF fit is kept for 17-41 % of them there: too few (bright F606W test below)
                 reason = _PULL_MISSES.get((case, path, k))
                 marks = [pytest.mark.xfail(strict=True, reason=f"#13 target missed on the bed: {reason}")] if reason else []
+                marks.append(pytest.mark.xdist_group(case))
                 out.append(pytest.param(case, path, k, marks=marks, id=f"{case}-{path}-{BED_SNR_BINS[k][0]:.0f}"))
     return out
 
@@ -502,7 +509,7 @@ def test_bed_pulls_calibrated_per_snr_bin(case, path, k, request):
     assert 0.9 <= row["pull"] <= 1.1, row
 
 
-@pytest.mark.parametrize("case", ["bed_acs", "bed_nircam"])
+@pytest.mark.parametrize("case", _bed_cases("bed_acs", "bed_nircam"))
 @pytest.mark.parametrize("which", ["cat", "fast"])
 def test_bed_bias_isolated_stars(case, which, request):
     """No position bias on drizzled products (SNR > 20, unflagged point stars): |mean error| ≤ 0.01 px
@@ -515,7 +522,7 @@ def test_bed_bias_isolated_stars(case, which, request):
     assert abs(np.mean(c["y"][good] - t["y"][good])) <= 0.01
 
 
-@pytest.mark.parametrize("case", ["bed_acs", "bed_nircam"])
+@pytest.mark.parametrize("case", _bed_cases("bed_acs", "bed_nircam"))
 @pytest.mark.parametrize("which", ["cat", "fast"])
 def test_bed_point_and_extended(case, which, request):
     """Stars (SNR > 20) are classed point and Sérsic galaxies extended on drizzled products, whose
@@ -529,7 +536,7 @@ def test_bed_point_and_extended(case, which, request):
     assert np.mean(np.asarray(c["kind"][gal]).astype(str) == "extended") > 0.8
 
 
-@pytest.mark.parametrize("case", ["bed_acs", "bed_nircam"])
+@pytest.mark.parametrize("case", _bed_cases("bed_acs", "bed_nircam"))
 def test_bed_precision_figure_bound_line(case, request):
     """The Cramér–Rao line of notebook 02's precision figure (``meta['crb_coef']`` / the catalog's SNR,
     the background-limited bound of the product's own ePSF in white noise) against the exposures' bound
@@ -547,6 +554,7 @@ def test_bed_precision_figure_bound_line(case, request):
     assert 1.0 <= ratio <= 1.35, ratio
 
 
+@pytest.mark.xdist_group("bed_acs_f606w_bright")
 @pytest.mark.parametrize("path", ["psf", pytest.param("fast", marks=pytest.mark.xfail(
     strict=True, reason="#13 target missed on the bed: the fast path's windowed errors are 1.6x too small at "
     "SNR 300-1000 on an undersampled drc (its windowed drizzle floor is 0.0086 px, its scatter 0.0146 px)"))])
