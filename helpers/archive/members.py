@@ -158,8 +158,10 @@ def find_members(products, manifest=None, live=None):
     recorded = {}
     if manifest is not None:
         require_instance(manifest, Table, "manifest", "pass the Table download returned")
+        if not {"product_id", "path"} <= set(manifest.colnames):
+            raise WorkbookError("manifest lacks column(s) product_id/path; pass the Table download returned")
         for row in manifest:
-            if "path" in manifest.colnames and Path(str(row["path"])).is_file():
+            if Path(str(row["path"])).is_file():
                 recorded[str(row["product_id"])] = recorded_inputs(row["path"])
     live = products.meta.get("live", True) if live is None else live
     coord = (products.meta.get("center_ra"), products.meta.get("center_dec"))
@@ -288,6 +290,11 @@ def check_member_filters(paths, product_filter):
     lines : list of str
         One per dropped file, naming it and its filter.
     """
+    if isinstance(paths, (str, bytes, Path)) or not isinstance(paths, (list, tuple)) or not all(
+            isinstance(p, (str, Path)) for p in paths):
+        raise WorkbookError(f"paths = {paths!r:.40} is not a list of file paths; give e.g. ['j8xi01a1q_flc.fits']")
+    if product_filter is not None and not isinstance(product_filter, str):
+        raise WorkbookError(f"product_filter = {product_filter!r:.30} is not a filter name; give e.g. 'F814W' or ''")
     kept, lines = [], []
     want = str(product_filter or "").upper()
     for p in paths:

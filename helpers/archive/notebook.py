@@ -162,6 +162,10 @@ def exposures_for_config(cfg, products=None, manifest=None, own=None, download_e
     require_instance(cfg, FieldConfig, "cfg", "load it with helpers.config.load_field(field, workspace_root)")
     if not isinstance(download_exposures, (bool, np.bool_)):
         raise WorkbookError(f"download_exposures = {download_exposures!r:.30} is not True/False; give a bool")
+    if own is not None and (not isinstance(own, (list, tuple)) or not all(
+            isinstance(r, dict) and "product_id" in r and "path" in r for r in own)):
+        raise WorkbookError("own must be the list of {product_id, path, ...} records own_imaging returned; "
+                            "pass its first result, or None")
     lines, mapping, members = [], {}, None
     if products is not None and len(products):
         members = find_members(products, manifest)
