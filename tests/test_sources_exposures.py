@@ -8,6 +8,7 @@ result. ``benchmarks/bench_exposures.py`` runs the full figures (both instrument
 """
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -317,3 +318,41 @@ def test_notebook_refines_the_products_given_exposures_and_says_which_estimator(
         with pytest.raises(WorkbookError) as exc:
             refine_field_on_exposures(cfg, images, {"xsmall": catalog.copy()}, bad)
         _one_line(exc, words)
+
+
+def test_notebook_02_takes_the_exposures_notebook_01_found(small, tmp_path, capsys):
+    """Notebook 01 finds a local product's members by its D00nDATA names and records them; notebook 02 (its
+    ``exposure_files`` left None) refines on them, says so, uses the rest when one is gone, and keeps the
+    product's positions, with a line, when the joint fit refuses the recorded files."""
+    import shutil
+
+    from helpers import archive
+
+    product, path, paths, catalog = small
+    own = tmp_path / "own"
+    own.mkdir()
+    shutil.copy(path, own / path.name)
+    copies = [Path(shutil.copy(p, own / p.name)) for p in paths]
+    cfg = config.create_field("exposures-nb1", ra=CENTER[0], dec=CENTER[1], workspace_root=tmp_path / "ws")
+    _, mapping, _ = archive.exposures_for_config(cfg, own=[{"product_id": "xsmall", "path": str(own / path.name)}])
+    assert mapping == {"xsmall": [str(c.resolve()) for c in copies]}
+    cfg = config.load_field("exposures-nb1", tmp_path / "ws")
+    images = [{"product_id": "xsmall", "path": str(own / path.name)}]
+    copies[1].unlink()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        catalogs, lines = refine_field_on_exposures(cfg, images, {"xsmall": catalog.copy()})
+    assert lines[0] == "exposure_files from notebook 01 (field.json, extra['exposure_files']): xsmall (3 exposures)"
+    assert lines[1] == f"xsmall: 1 exposure(s) notebook 01 recorded are gone ({copies[1].name}); the fit uses the rest"
+    assert "joint PSF fit on 3 exposures" in lines[2] and lines[2] in capsys.readouterr().out
+    assert catalogs["xsmall"].meta["exposures"]["files"] == [copies[k].name for k in (0, 2, 3)]
+    # exposures the fit refuses (no DQ): the product keeps its own positions, said in one line
+    with fits.open(copies[0], mode="update") as hdul:
+        del hdul["DQ", 1]
+    catalogs, lines = refine_field_on_exposures(cfg, images, {"xsmall": catalog.copy()})
+    assert lines[-1].startswith("xsmall: not refined on notebook 01's exposures (") and "no DQ extension" in lines[-1]
+    assert "x_exp" not in catalogs["xsmall"].colnames
+    # given by hand, the same files stop the notebook with the one line
+    with pytest.raises(WorkbookError, match="no DQ extension"):
+        refine_field_on_exposures(cfg, images, {"xsmall": catalog.copy()}, {"xsmall": [str(c) for c in copies
+                                                                                        if c.exists()]})
