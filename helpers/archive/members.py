@@ -261,8 +261,11 @@ def members_summary(members):
         names=("product_id", "n_exposures", "size_mb", "kinds"), dtype=(str, int, float, str))
     summary["size_mb"].unit = "MB"
     summary["size_mb"].format = ".1f"
-    size = f"{total / 1e9:.2f} GB" + (f" (+ {unknown} file(s) of unknown size)" if unknown else "")
-    line = f"{len(members)} member exposure(s), {size} in all, for {len(rows)} product(s)"
+    if unknown and not total:
+        size = "size not given by the archive"
+    else:
+        size = f"{total / 1e9:.2f} GB" + (f" (+ {unknown} file(s) of unknown size)" if unknown else "")
+    line = f"{len(members)} member exposure(s), {size}{'' if size.startswith('size') else ' in all'}, for {len(rows)} product(s)"
     return summary, line
 
 
