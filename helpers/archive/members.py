@@ -189,15 +189,18 @@ def find_members(products, manifest=None, live=None):
             keep = list({index[names[i]]: i for i in keep}.values())
             line = (f"{pid}: {len(keep)} of the {len(inputs)} exposures its {source} records are in MAST")
             if gone:
-                line += f"; missing from MAST: {', '.join(gone[:5])}{' ...' if len(gone) > 5 else ''} (the fit uses the rest)"
+                more = " ..." if len(gone) > 5 else ""
+                line += f"; missing from MAST: {', '.join(gone[:5])}{more} (the fit uses the rest)"
                 missing[pid] = gone
             if extra:
-                line += f"; {extra} other exposure(s) of the observation are not inputs of this product and were left out"
+                line += (f"; {extra} other exposure(s) of the observation are not inputs of this product and were "
+                         "left out")
         else:
             keep = list(np.flatnonzero(mine & np.isin(kinds, _kinds_for(prod))))
             what = "/".join(_kinds_for(prod))
-            line = (f"{pid}: the product records no inputs ({'not downloaded' if source == 'not read' else 'no D00nDATA, HDRTAB or ASN'}); "
-                    f"taking MAST's {len(keep)} {what} file(s) of its observation")
+            why = "not downloaded" if source == "not read" else "no D00nDATA, HDRTAB or ASN"
+            line = (f"{pid}: the product records no inputs ({why}); taking MAST's {len(keep)} {what} file(s) of its "
+                    "observation")
         if not keep:
             line += " - no member exposures: the joint fit on the exposures is skipped for it"
         lines.append(line)
@@ -265,7 +268,8 @@ def members_summary(members):
         size = "size not given by the archive"
     else:
         size = f"{total / 1e9:.2f} GB" + (f" (+ {unknown} file(s) of unknown size)" if unknown else "")
-    line = f"{len(members)} member exposure(s), {size}{'' if size.startswith('size') else ' in all'}, for {len(rows)} product(s)"
+    in_all = "" if size.startswith("size") else " in all"
+    line = f"{len(members)} member exposure(s), {size}{in_all}, for {len(rows)} product(s)"
     return summary, line
 
 
@@ -349,7 +353,8 @@ def local_members(product_path, search=None, product_filter=None):
     if product_filter is None:
         product_filter = _header_filter(product_path)
     kept, dropped = check_member_filters(found, product_filter)
-    line = f"{name}: {len(kept)} of the {len(inputs)} exposures its {source} records found in {', '.join(map(str, dirs))}"
+    where = ", ".join(map(str, dirs))
+    line = f"{name}: {len(kept)} of the {len(inputs)} exposures its {source} records found in {where}"
     if gone:
         line += f"; missing: {', '.join(gone[:5])}{' ...' if len(gone) > 5 else ''}"
         line += " (the fit uses the rest)" if len(kept) >= 2 else ""

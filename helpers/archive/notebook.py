@@ -199,7 +199,8 @@ def exposures_for_config(cfg, products=None, manifest=None, own=None, download_e
     cfg.update(extra={"exposure_files": {pid: [str(p) for p in paths] for pid, paths in mapping.items()}})
     if mapping:
         lines.append(f"exposure_files for {len(mapping)} product(s) ({', '.join(mapping)}) written to "
-                     f"{cfg.config_file} (extra['exposure_files']): notebook 02 refines their positions on the exposures")
+                     f"{cfg.config_file} (extra['exposure_files']): notebook 02 refines their positions on the "
+                     "exposures")
     else:
         lines.append("no product has 2 or more member exposures on disk: notebook 02 measures on the products only")
     for line in lines:
