@@ -343,8 +343,9 @@ def refine_field_on_exposures(cfg, images, catalogs, exposure_files=None, overwr
             continue
         if pid not in exposure_files:
             how = "PSF fits" if np.any(np.asarray(cat["method"]) == "psf") else "windowed centroids"
-            lines.append(f"{pid}: positions from the drizzled product ({how}); no exposures given (exposure_files) "
-                         "- at high SNR a product with pixfrac < 1 leaves a floor the flt/flc/cal exposures do not")
+            lines.append(f"{pid}: positions from the drizzled product ({how}); no exposures given (exposure_files, "
+                         "or notebook 01's download_exposures = True) - at high SNR a product with pixfrac < 1 leaves "
+                         "a floor the flt/flc/cal exposures do not")
             continue
         paths = _exposure_paths(exposure_files[pid], pid)
         try:
