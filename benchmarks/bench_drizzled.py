@@ -184,10 +184,12 @@ def truth_floor(which, pixfrac, workdir, n_fields=3, boost=10.0):
 
 def main():
     t0 = time.perf_counter()
+    from _args import values, words
+
     args = sys.argv[1:]
-    which = [a for a in args if a in CASES] or [c for c in CASES if c not in EXTRA_CASES]
-    pixfracs = [float(args[i + 1]) for i, a in enumerate(args) if a == "--pixfrac" and i + 1 < len(args)] or PIXFRACS
-    n_fields = ([int(args[i + 1]) for i, a in enumerate(args) if a == "--fields" and i + 1 < len(args)] or [N_FIELDS])[0]
+    which = words(args, CASES, [c for c in CASES if c not in EXTRA_CASES])
+    pixfracs = values(args, "--pixfrac", float, PIXFRACS)
+    n_fields = values(args, "--fields", int, [N_FIELDS])[0]
     print("Drizzled test bed (issue #13): extraction with defaults against the exposures' Cramér-Rao bound")
     with tempfile.TemporaryDirectory() as workdir:
         if "truth" in args:

@@ -16,7 +16,8 @@ extraction of the product in the same run. Exits 1 when a target is missed.
 Run: ``.venv/bin/python benchmarks/bench_exposures.py`` (about 5-10 minutes on 2 cores under load);
 ``acs`` or ``nircam`` for one instrument, ``--pixfrac 1.0`` (repeatable), ``--seeds N`` (default 6 for ACS,
 8 for NIRCam, whose field holds fewer SNR 10-30 stars the joint fit improves on),
-``--cr none`` to leave the cosmic rays unflagged in the flc files (the clip must find them).
+``--cr none`` to leave the cosmic rays unflagged in the flc files (the clip must find them),
+``--exptimes 150,450,900,1500`` for exposures of unequal depth (one value per dither position).
 """
 
 import sys
@@ -36,12 +37,15 @@ CASES = {
     "nircam": ("NIRCAM/SW", "F200W", 0.031, 14.5, 0.2, 5, 3),
 }
 PIXFRACS = (1.0, 0.8, 0.6)
+#: Seconds per exposure; ``--exptimes 150,450,900,1500`` gives each of the 4 dither positions its own
+#: (unequal depths, as a product of several visits has: the Poisson gain is read per exposure).
+EXPTIME = 500.0
 BINS = ((10.0, 30.0), (30.0, 100.0), (100.0, 300.0))
 MIN_STARS = 150
 FAILURES = []
 
 
-def _product(which, pixfrac, k, cr_rejection):
+def _product(which, pixfrac, k, cr_rejection, exptime=None):
     from helpers.simulate import make_truth
     from helpers.simulate.drizzled import isolated, make_drizzled
 
@@ -49,7 +53,9 @@ def _product(which, pixfrac, k, cr_rejection):
     truth = make_truth(center=CENTER, size_arcsec=side, n_stars=180, n_galaxies=0, n_pairs=0, n_saturated=0,
                        star_snr=(10, 300), seed=seed_truth + 100 * k)
     truth = isolated(truth, 12 * native)
-    return make_drizzled(truth, det, filt, shape=(512, 512), out_scale=native, pixfrac=pixfrac, exptime=500.0,
+    exptime = EXPTIME if exptime is None else exptime
+    return make_drizzled(truth, det, filt, shape=(512, 512), out_scale=native, pixfrac=pixfrac,
+                         exptime=list(exptime) if isinstance(exptime, tuple) else exptime,
                          sky=sky, seed=seed + 100 * k, name=f"bx{which}{int(pixfrac * 10)}s{k}",
                          cr_rejection=cr_rejection)
 
@@ -93,7 +99,7 @@ def _check(ok, text):
         FAILURES.append(text)
 
 
-def run(which, pixfrac, n_seeds, cr_rejection, workdir):
+def run(which, pixfrac, n_seeds, cr_rejection, workdir, exptime=None):
     from helpers.sources import extract_sources_fits, refine_on_exposures
 
     ours, theirs = [], []
@@ -101,7 +107,7 @@ def run(which, pixfrac, n_seeds, cr_rejection, workdir):
     n_refined = n_point = n_clipped = 0
     psf = set()
     for k in range(n_seeds):
-        product = _product(which, pixfrac, k, cr_rejection)
+        product = _product(which, pixfrac, k, cr_rejection, exptime)
         d = Path(workdir) / f"{which}_{pixfrac:.1f}_{k}"
         d.mkdir()
         path = product.writeto(d / f"prod_{product.suffix}.fits")
@@ -125,7 +131,8 @@ def run(which, pixfrac, n_seeds, cr_rejection, workdir):
         theirs.append(_residuals(cat, product.truth, shape, "psf"))
     ours, theirs = np.concatenate(ours), np.concatenate(theirs)
     det, filt = CASES[which][:2]
-    print(f"  {det} {filt} pixfrac {pixfrac:.1f}, {n_seeds} seeds, CR rejection {cr_rejection!r}: "
+    depth = "/".join(f"{t:g}" for t in exptime) if isinstance(exptime, tuple) else f"{exptime or EXPTIME:g}"
+    print(f"  {det} {filt} pixfrac {pixfrac:.1f}, {n_seeds} seeds, CR rejection {cr_rejection!r}, exptime {depth} s: "
           f"{n_refined} of {n_point} point sources refined, PSF {'/'.join(sorted(psf))}, {n_clipped} pixels clipped; "
           f"time refine / extract = {t_refine / t_extract:.2f} ({t_refine:.1f} s / {t_extract:.1f} s, under load)")
     print("    SNR bin     n_exp  exp/CRB  pull_exp |  n_prod  prod/CRB  pull_prod")
@@ -142,16 +149,19 @@ def run(which, pixfrac, n_seeds, cr_rejection, workdir):
 
 def main():
     t0 = time.perf_counter()
+    from _args import values, words
+
     args = sys.argv[1:]
-    which = [a for a in args if a in CASES] or list(CASES)
-    pixfracs = [float(args[i + 1]) for i, a in enumerate(args) if a == "--pixfrac" and i + 1 < len(args)] or PIXFRACS
-    seeds = [int(args[i + 1]) for i, a in enumerate(args) if a == "--seeds" and i + 1 < len(args)]
-    cr = [args[i + 1] for i, a in enumerate(args) if a == "--cr" and i + 1 < len(args)] or ["truth"]
+    which = words(args, CASES, CASES)
+    pixfracs = values(args, "--pixfrac", float, PIXFRACS)
+    seeds = values(args, "--seeds", int)
+    cr = values(args, "--cr", str, ["truth"])
+    exptimes = values(args, "--exptimes", lambda v: tuple(float(t) for t in v.split(",")), [EXPTIME])[0]
     print("Joint fit on the exposures (issue #13): positions against the exposures' Cramér-Rao bound")
     with tempfile.TemporaryDirectory() as workdir:
         for w in which:
             for pf in pixfracs:
-                run(w, pf, seeds[0] if seeds else SEEDS[w], cr[0], workdir)
+                run(w, pf, seeds[0] if seeds else SEEDS[w], cr[0], workdir, exptimes)
     print(f"bench_exposures: {len(FAILURES)} target(s) missed; {time.perf_counter() - t0:.0f} s")
     for f in FAILURES:
         print(f"  MISSED: {f}")

@@ -724,6 +724,15 @@ spec("archive.on_image")(lambda fx: Call(archive.on_image, fx.fits_path, fx.ra, 
 spec("archive.image_center")(lambda fx: Call(archive.image_center, fx.fits_path))
 spec("archive.require_imaging")(lambda fx: Call(archive.require_imaging, fx.cfg, [{"path": str(fx.fits_path)}]))
 spec("archive.save_table")(lambda fx: Call(archive.save_table, fx.gaia, fx.sandbox / "t.ecsv"))
+spec("archive.recorded_inputs")(lambda fx: Call(archive.recorded_inputs, fx.fits_path))
+spec("archive.local_members")(lambda fx: Call(archive.local_members, fx.fits_path, search=[fx.sandbox]))
+spec("archive.check_member_filters")(lambda fx: Call(archive.check_member_filters, [fx.fits_path], "F814W"))
+spec("archive.find_members", 1)(lambda fx: Call(archive.find_members, archive.select_products(
+    _ranked_recorded(fx), max_products=1, live=False), live=False))
+spec("archive.members_summary")(lambda fx: Call(archive.members_summary, archive.find_members(
+    archive.select_products(_ranked_recorded(fx), max_products=1, live=False), live=False)))
+spec("archive.exposures_for_config", 2)(lambda fx: Call(archive.exposures_for_config, _fresh_cfg(fx),
+                                                        own=[{"product_id": "sim", "path": str(fx.fits_path)}]))
 
 
 # --- export -----------------------------------------------------------------------------

@@ -8,6 +8,7 @@ result. ``benchmarks/bench_exposures.py`` runs the full figures (both instrument
 """
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,12 +25,12 @@ CENTER = (53.1625, -27.791417)
 
 
 def _bed(tmp, name, detector="ACS/WFC", filt="F814W", native=0.05, side=23.0, sky=0.08, size=512, pixfrac=0.8,
-         truth_seed=4, seed=2, cr_rejection="truth", n_stars=180):
+         truth_seed=4, seed=2, cr_rejection="truth", n_stars=180, exptime=500.0):
     """Product and exposures written to ``tmp``; the product's catalog (extracted with defaults)."""
     truth = make_truth(center=CENTER, size_arcsec=side, n_stars=n_stars, n_galaxies=0, n_pairs=0, n_saturated=0,
                        star_snr=(10, 300), seed=truth_seed)
     product = make_drizzled(isolated(truth, 12 * native), detector, filt, shape=(size, size), out_scale=native,
-                            pixfrac=pixfrac, exptime=500.0, sky=sky, seed=seed, name=name, cr_rejection=cr_rejection)
+                            pixfrac=pixfrac, exptime=exptime, sky=sky, seed=seed, name=name, cr_rejection=cr_rejection)
     d = tmp / name
     d.mkdir()
     path = product.writeto(d / f"{name}_{product.suffix}.fits")
@@ -317,3 +318,78 @@ def test_notebook_refines_the_products_given_exposures_and_says_which_estimator(
         with pytest.raises(WorkbookError) as exc:
             refine_field_on_exposures(cfg, images, {"xsmall": catalog.copy()}, bad)
         _one_line(exc, words)
+
+
+def test_notebook_02_takes_the_exposures_notebook_01_found(small, tmp_path, capsys):
+    """Notebook 01 finds a local product's members by its D00nDATA names and records them; notebook 02 (its
+    ``exposure_files`` left None) refines on them, says so, uses the rest when one is gone, and keeps the
+    product's positions, with a line, when the joint fit refuses the recorded files."""
+    import shutil
+
+    from helpers import archive
+
+    product, path, paths, catalog = small
+    own = tmp_path / "own"
+    own.mkdir()
+    shutil.copy(path, own / path.name)
+    copies = [Path(shutil.copy(p, own / p.name)) for p in paths]
+    cfg = config.create_field("exposures-nb1", ra=CENTER[0], dec=CENTER[1], workspace_root=tmp_path / "ws")
+    _, mapping, _ = archive.exposures_for_config(cfg, own=[{"product_id": "xsmall", "path": str(own / path.name)}])
+    assert mapping == {"xsmall": [str(c.resolve()) for c in copies]}
+    cfg = config.load_field("exposures-nb1", tmp_path / "ws")
+    images = [{"product_id": "xsmall", "path": str(own / path.name)}]
+    copies[1].unlink()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        catalogs, lines = refine_field_on_exposures(cfg, images, {"xsmall": catalog.copy()})
+    assert lines[0] == "exposure_files from notebook 01 (field.json, extra['exposure_files']): xsmall (3 exposures)"
+    assert lines[1] == f"xsmall: 1 exposure(s) notebook 01 recorded are gone ({copies[1].name}); the fit uses the rest"
+    assert "joint PSF fit on 3 exposures" in lines[2] and lines[2] in capsys.readouterr().out
+    assert catalogs["xsmall"].meta["exposures"]["files"] == [copies[k].name for k in (0, 2, 3)]
+    # exposures the fit refuses (no DQ): the product keeps its own positions, said in one line
+    with fits.open(copies[0], mode="update") as hdul:
+        del hdul["DQ", 1]
+    catalogs, lines = refine_field_on_exposures(cfg, images, {"xsmall": catalog.copy()})
+    assert lines[-1].startswith("xsmall: not refined on notebook 01's exposures (") and "no DQ extension" in lines[-1]
+    assert "x_exp" not in catalogs["xsmall"].colnames
+    # given by hand, the same files stop the notebook with the one line
+    with pytest.raises(WorkbookError, match="no DQ extension"):
+        refine_field_on_exposures(cfg, images, {"xsmall": catalog.copy()}, {"xsmall": [str(c) for c in copies
+                                                                                        if c.exists()]})
+
+
+#: Unequal depths, as a product of several visits has (one exposure time per dither position, s).
+UNEQUAL = (150.0, 450.0, 900.0, 1500.0)
+
+
+def test_unequal_exposure_times_each_exposure_its_own_poisson_gain(tmp_path):
+    """A product of exposures 10x apart in depth (WHT of type EXP): each exposure's Poisson term is its own.
+
+    WFC3/IR flt files are in e-/s, so the variance per unit of signal is 1/EXPTIME of that exposure, not of
+    the product (whose EXPTIME is their sum); the gain read from each file's ERR must be the truth's 1/t."""
+    product, path, paths, catalog = _bed(tmp_path, "xir", "WFC3/IR", "F160W", native=0.13, side=30.0, sky=0.5,
+                                         size=256, pixfrac=1.0, n_stars=60, exptime=list(UNEQUAL))
+    with fits.open(path) as hdul:
+        assert [hdul[0].header[f"D{k:03d}DEXP"] for k in range(1, 5)] == list(UNEQUAL)
+        assert hdul[0].header["EXPTIME"] == sum(UNEQUAL)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        refined = refine_on_exposures(catalog, paths, path)
+    gains = refined.meta["exposures"]["poisson_gain"]
+    assert np.allclose(gains, [1.0 / t for t in UNEQUAL], rtol=0.02), gains
+    with pytest.raises(WorkbookError, match="exptime has 3 values for 4 dither positions"):
+        _bed(tmp_path, "xbad", exptime=[100.0, 200.0, 300.0])
+
+
+def test_unequal_exposure_times_reach_the_bound_with_calibrated_errors(tmp_path):
+    """ACS/WFC F814W, pixfrac 0.8, exposures of 150/450/900/1500 s: the joint fit weights each exposure by its
+    own noise (scatter/bound and pull std at SNR 10-30, 30-100, 100-300, 12 fields as bench_exposures.py
+    --exptimes 150,450,900,1500 --seeds 12 makes them: 1.01/1.01, 1.04/1.03, 1.01/1.03)."""
+    product, path, paths, catalog = _bed(tmp_path, "xune", exptime=list(UNEQUAL))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        refined = refine_on_exposures(catalog, paths, path)
+    gains = refined.meta["exposures"]["poisson_gain"]
+    assert len(gains) == 4 and np.allclose(gains, 1.0, rtol=0.02), gains  # flc in electrons: 1 whatever the depth
+    n, ratio, pull = _ratio_pull(_scores(refined, product.truth, product.sci.shape, "exposures"))
+    assert n >= 100 and ratio <= 1.15 and 0.85 <= pull <= 1.15, (n, ratio, pull)

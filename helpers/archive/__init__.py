@@ -42,8 +42,13 @@ Submodule -> concern -> notebook (every name of ``__all__`` is importable from h
     ``decode_wcsname``, ``wcs_provenance``, ``provenance_table`` -> 01.
 ``references``
     Reference catalogs ``query_gaia``, ``query_hsc``; ``save_table`` -> 01 (read by 03).
+``members``
+    A product's member exposures (flt/flc/c0m/cal): ``recorded_inputs`` (D00nDATA, HDRTAB, ASN),
+    ``find_members`` (MAST's list matched to them), ``local_members`` (on disk), ``members_summary``,
+    ``check_member_filters`` -> 01 (read by 02's joint fit).
 ``notebook``
-    Notebook 01's hand-over: ``images_for_config`` (``extra["images"]``) -> 01 (read by 02).
+    Notebook 01's hand-over: ``images_for_config`` (``extra["images"]``), ``exposures_for_config``
+    (``extra["exposure_files"]``) -> 01 (read by 02).
 ``replay``
     Offline replays of MAST at astroquery's HTTP layer (``RecordedReplay`` for the tests,
     ``DemoReplay`` for the demo field) -> 01 offline; imported on demand
@@ -63,7 +68,8 @@ from .footprints import (
 )
 from .local import cutout_image, expand_image_paths, image_center, local_images, on_image, require_imaging
 from .mast import RETRY_DELAYS_S, ArchiveWarning, find_imaging, query_observations, select_products
-from .notebook import images_for_config, own_imaging
+from .members import MEMBER_KINDS, check_member_filters, find_members, local_members, members_summary, recorded_inputs
+from .notebook import exposures_for_config, images_for_config, own_imaging
 from .provenance import decode_wcsname, provenance_table, wcs_provenance
 from .ranking import (
     PIXEL_SCALE_ARCSEC,
@@ -109,6 +115,13 @@ __all__ = [
     "image_center",
     "require_imaging",
     "save_table",
+    "recorded_inputs",
+    "find_members",
+    "members_summary",
+    "local_members",
+    "check_member_filters",
+    "exposures_for_config",
+    "MEMBER_KINDS",
     # public constants that were module attributes of the single-file archive
     "MSA_ANY_APA_RADIUS_ARCMIN",
     "PIXEL_SCALE_ARCSEC",

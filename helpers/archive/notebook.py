@@ -5,6 +5,7 @@ that notebook 02 reads.
 """
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 
@@ -13,7 +14,7 @@ from .local import local_images, require_imaging
 from .mast import ArchiveWarning
 from ..validate import require_instance
 
-__all__ = ["images_for_config", "own_imaging"]
+__all__ = ["images_for_config", "own_imaging", "exposures_for_config"]
 
 
 # ----------------------------------------------------------------------------------------
@@ -113,3 +114,102 @@ def own_imaging(cfg, images=None):
         print(f"{len(own)} own image(s): " + ", ".join(f"{r['product_id']} ({r['instrument']} {r['filter']})" for r in own)
               + ("; MAST is searched as well (live)" if use_mast else "; offline: MAST is not searched"))
     return own, use_mast
+
+
+# ----------------------------------------------------------------------------------------
+# the member exposures, for notebook 02's joint fit
+# ----------------------------------------------------------------------------------------
+
+def exposures_for_config(cfg, products=None, manifest=None, own=None, download_exposures=False, progress=True):
+    """Find each chosen product's member exposures, fetch them if asked, and record ``exposure_files``.
+
+    MAST products (:func:`helpers.archive.find_members`: MAST's list matched to the inputs the downloaded
+    product records) are listed with their count and total size first; they are downloaded only when
+    ``download_exposures`` (they are large: ~170 MB per ACS/WFC flc). The planner's own products
+    (``own``) get their recorded inputs looked up beside them on disk
+    (:func:`helpers.archive.local_members`). Files of another filter are left out, a member that cannot
+    be had is named and the fit uses the rest; a product left with fewer than 2 is not refined. The
+    result goes into ``cfg.extra["exposure_files"]`` (``{product_id: [paths]}``), where notebook 02 picks
+    it up, and a line says so.
+
+    Parameters
+    ----------
+    cfg : `helpers.config.FieldConfig`
+    products, manifest : `~astropy.table.Table`, optional
+        From :func:`select_products` and :func:`download` (MAST's products).
+    own : list of dict, optional
+        The planner's own images (:func:`own_imaging`).
+    download_exposures : bool
+        Fetch the MAST members into ``archive/`` (default False: list them only).
+    progress : bool
+        tqdm bar over the downloads.
+
+    Returns
+    -------
+    members : `~astropy.table.Table` or None
+        :func:`find_members` (None without MAST products).
+    exposure_files : dict
+        ``{product_id: [absolute paths]}`` of the products that have ≥ 2 usable exposures.
+    lines : list of str
+        What was printed.
+    """
+    from tqdm.auto import tqdm
+
+    from ..config import FieldConfig
+    from .downloads import download
+    from .members import check_member_filters, find_members, local_members, members_summary
+
+    require_instance(cfg, FieldConfig, "cfg", "load it with helpers.config.load_field(field, workspace_root)")
+    if not isinstance(download_exposures, (bool, np.bool_)):
+        raise WorkbookError(f"download_exposures = {download_exposures!r:.30} is not True/False; give a bool")
+    if own is not None and (not isinstance(own, (list, tuple)) or not all(
+            isinstance(r, dict) and "product_id" in r and "path" in r for r in own)):
+        raise WorkbookError("own must be the list of {product_id, path, ...} records own_imaging returned; "
+                            "pass its first result, or None")
+    lines, mapping, members = [], {}, None
+    if products is not None and len(products):
+        members = find_members(products, manifest)
+        lines += members.meta["lines"]
+        _, total = members_summary(members)
+        if not download_exposures:
+            lines.append(f"{total}; not downloaded (download_exposures = False): set it True to fetch them for "
+                         "notebook 02's joint fit on the exposures")
+        else:
+            lines.append(f"{total}; downloading into {cfg.subdir('archive')}")
+            got = {}
+            for i in tqdm(range(len(members)), desc="member exposures", unit="file",
+                          disable=None if progress else True):
+                one = members[i:i + 1]
+                try:
+                    row = download(one, cfg, progress=False)[0]
+                except WorkbookError as exc:  # one member that cannot be had must not stop the others
+                    lines.append(f"{one['product_id'][0]}: {one['productFilename'][0]} could not be downloaded "
+                                 f"({exc}); the fit uses the rest")
+                    continue
+                got.setdefault(str(one["product_id"][0]), []).append((row["path"], str(one["product_filter"][0])))
+            for pid, files in got.items():
+                kept, dropped = check_member_filters([p for p, _ in files], files[0][1])
+                lines += [f"{pid}: {d}" for d in dropped]
+                _keep(mapping, lines, pid, kept)
+    for rec in own or []:
+        source = rec.get("source_file") or rec["path"]
+        kept, found = local_members(source, product_filter=rec.get("filter") or None)
+        lines += found
+        _keep(mapping, lines, str(rec["product_id"]), kept)
+    cfg.update(extra={"exposure_files": {pid: [str(p) for p in paths] for pid, paths in mapping.items()}})
+    if mapping:
+        lines.append(f"exposure_files for {len(mapping)} product(s) ({', '.join(mapping)}) written to "
+                     f"{cfg.config_file} (extra['exposure_files']): notebook 02 refines their positions on the "
+                     "exposures")
+    else:
+        lines.append("no product has 2 or more member exposures on disk: notebook 02 measures on the products only")
+    for line in lines:
+        print(line)
+    return members, mapping, lines
+
+
+def _keep(mapping, lines, pid, paths):
+    if len(paths) >= 2:
+        mapping[pid] = [str(Path(p).resolve()) for p in paths]
+    elif paths:
+        lines.append(f"{pid}: only {len(paths)} usable exposure: the joint fit needs 2, it is skipped for this product")

@@ -545,8 +545,9 @@ def make_drizzled(truth, detector_name="ACS/WFC", filter="F814W", shape=(1024, 1
         Sub-array of each exposure, detector pixels.
     dither : sequence of (float, float)
         Offsets of the exposures, native pixels (default :data:`BOX4`).
-    exptime : float
-        Per exposure, s.
+    exptime : float or sequence of float
+        Per exposure, s: one value for all, or one per dither position (unequal depths, as a mosaic of
+        several visits has; the product's WHT (EXP) and ``D00nDEXP`` then differ between inputs).
     sky : float
         e-/s per native pixel.
     out_scale : float, optional
@@ -587,7 +588,14 @@ def make_drizzled(truth, detector_name="ACS/WFC", filter="F814W", shape=(1024, 1
         raise WorkbookError("the dither has no position; give at least one (dx, dy) offset")
     dither = [require_pair(d, "each dither offset", example="(2.5, 1.0) native pixels") for d in dither]
     shape = require_pair(shape, "shape", integer=True, minimum=8, example="(1024, 1024)")
-    exptime = require_number(exptime, "exptime", minimum=1e-3, example="500.0")
+    if isinstance(exptime, (list, tuple, np.ndarray)):
+        if len(exptime) != len(dither):
+            raise WorkbookError(f"exptime has {len(exptime)} values for {len(dither)} dither positions; give one "
+                                "per exposure, or one number for all")
+        exptimes = [require_number(t, "each exptime", minimum=1e-3, example="500.0") for t in exptime]
+    else:
+        exptimes = [require_number(exptime, "exptime", minimum=1e-3, example="500.0")] * len(dither)
+    exptime = float(np.mean(exptimes))  # the scene's fluxes: snr_target is met at the mean depth
     sky = require_number(sky, "sky", minimum=0.0, example="0.08")
     roll = require_number(roll, "roll", example="0.0")
     epoch = require_number(epoch, "epoch", minimum=1900.0, maximum=2200.0, example="2004.8")
@@ -623,7 +631,7 @@ def make_drizzled(truth, detector_name="ACS/WFC", filter="F814W", shape=(1024, 1
         ref = base.wcs.crpix - 1.0 - np.array([dx, dy])
         crval = base.all_pix2world([ref], 0)[0]
         spec = ExposureSpec(detector=detector_name, filter=filter, shape=(ny, nx), origin=origin,
-                            crval=(float(crval[0]), float(crval[1])), roll=roll, exptime=exptime, sky=sky,
+                            crval=(float(crval[0]), float(crval[1])), roll=roll, exptime=exptimes[k], sky=sky,
                             epoch=epoch + k * mjd_step / 365.25, seed=int(seed) * 100 + k, name=f"{name}{k + 1:02d}",
                             cosmic_rays=cosmic_rays, hot_pixels=hot_pixels, saturation=saturation)
         exposures.append(make_exposure(scene, spec))
@@ -635,6 +643,7 @@ def make_drizzled(truth, detector_name="ACS/WFC", filter="F814W", shape=(1024, 1
     params = {"pixfrac": float(pixfrac), "kernel": kernel, "out_scale": out_scale, "native_scale": det["native_scale"],
               "wht_type": "IVM" if det["telescope"] == "JWST" else str(wht_type).upper(),
               "cr_rejection": cr_rejection, "n_exposures": len(exposures), "exptime": float(exptime),
+              "exptimes": [float(t) for t in exptimes],
               "cr_rejected_pixels": notes["cr_rejected_pixels"], "layout": layout, "mvm_layer": layer,
               "skycell": skycell}
     suffix = "i2d" if det["telescope"] == "JWST" else ("drc" if det["suffix"] == "flc" else "drz")

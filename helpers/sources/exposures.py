@@ -79,6 +79,9 @@ MODEL_ERROR_FRACTION = 0.03
 #: (the true PSF: 1.07x): each node of a 4x grid is measured from a quarter of the phases.
 EPSF_OVERSAMPLING = 2
 EPSF_FINE_GRID_FWHM = 1.5
+#: The SNR at which `build_epsf` caps a star's weight in the ePSF (its own constant); applied per star across
+#: its exposures (`_stamp_variance_scale`).
+EPSF_STAR_SNR_CAP = 100.0
 #: Radius of the fit, in FWHM (detector pixels).
 FIT_RADIUS_FWHM = 2.5
 #: Neighbours fainter than this fraction of a star do not make it unfit for the ePSF.
@@ -477,16 +480,41 @@ def _epsf_from_observations(obs, fit, stars, fwhm, radius, oversampling, initial
     bad = np.ones(mosaic.shape, bool)
     xd, yd, _ = obs.detector(fit["x"], fit["y"])
     xs, ys = np.zeros(sel.size), np.zeros(sel.size)
+    scale = _stamp_variance_scale(obs, sel, fit, xd, yd, radius)
     for i, j in enumerate(sel):
         r, c = divmod(i, n_cols)
         block = (slice(r * s, (r + 1) * s), slice(c * s, (c + 1) * s))
         mosaic[block] = np.nan_to_num(obs.data[j] - fit["bkg"][j])
-        variance[block] = np.where(obs.var[j] > 0, obs.var[j], 1.0)
+        variance[block] = np.where(obs.var[j] > 0, obs.var[j], 1.0) * scale[i]
         bad[block] = obs.bad[j] | obs.clipped[j]
         xs[i], ys[i] = c * s + xd[j], r * s + yd[j]
     epsf = build_epsf(mosaic, xs, ys, variance=variance, bad=bad, fwhm=fwhm, oversampling=oversampling,
                       radius=radius, initial=initial, n_iter=16 if initial is None else 8)
     return _symmetric_centre(epsf, fwhm)
+
+
+def _stamp_variance_scale(obs, sel, fit, xd, yd, radius):
+    """Per stamp of ``sel``, a factor on its variance so that `build_epsf`'s cap acts on stars, not stamps.
+
+    `build_epsf` weights each star's samples by inverse variance but caps a star at SNR
+    `EPSF_STAR_SNR_CAP` (one star samples one phase in a single image). Here every stamp is one exposure
+    of a star: capped stamp by stamp, a bright star's 1500 s exposure would weigh as much as its 150 s one,
+    though it holds 10x the information (on the NIRCam bed with 150/450/900/1500 s exposures the ePSF then
+    left pulls of 1.14 at SNR 100-300; the true PSF 1.06). All stamps of one star get one factor, which
+    brings its best exposure to the cap: its exposures keep their inverse-variance weights relative to
+    each other, and no star counts more than the cap.
+    """
+    r = np.hypot(obs.gx[None] - xd[sel, None, None], obs.gy[None] - yd[sel, None, None])
+    use = (r <= radius) & ~obs.bad[sel] & ~obs.clipped[sel] & (obs.var[sel] > 0)
+    signal = np.where(use, obs.data[sel] - fit["bkg"][sel, None, None], 0.0)
+    # the optimal (PSF-weighted) SNR^2, as build_epsf's cap reads it: sum of signal^2 / variance, less the
+    # noise's own expectation (one per pixel)
+    chi2 = np.sum(np.where(use, signal**2 / np.where(use, obs.var[sel], 1.0), 0.0), axis=(1, 2))
+    snr2 = np.maximum(chi2 - use.sum(axis=(1, 2)), 0.0)
+    star = obs.star[sel]
+    best = np.zeros(int(star.max()) + 1 if star.size else 0)
+    np.maximum.at(best, star, snr2)
+    return np.maximum(1.0, best[star] / EPSF_STAR_SNR_CAP**2)
 
 
 def _symmetric_centre(epsf, fwhm):

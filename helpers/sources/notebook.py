@@ -252,6 +252,32 @@ def _exposure_paths(spec, product_id):
     return [Path(p).expanduser() for p in spec]
 
 
+def _recorded_exposure_files(cfg, images):
+    """Notebook 01's ``extra["exposure_files"]`` for this run's images, and the lines saying what was taken."""
+    recorded = cfg.extra.get("exposure_files") or {}
+    if not isinstance(recorded, dict):
+        raise WorkbookError(f"field.json's extra['exposure_files'] is a {type(recorded).__name__}, not a dict; re-run "
+                            "notebook 01 (01_find_imaging) or give exposure_files here")
+    ids = {im["product_id"] for im in images}
+    taken, lines = {}, []
+    for pid, paths in recorded.items():
+        if pid not in ids:
+            continue  # a product this run does not process (max_images)
+        paths = [str(p) for p in (paths if isinstance(paths, (list, tuple)) else [paths])]
+        here = [p for p in paths if Path(p).is_file()]
+        if len(here) < len(paths):
+            gone = [Path(p).name for p in paths if p not in here]
+            lines.append(f"{pid}: {len(gone)} exposure(s) notebook 01 recorded are gone ({', '.join(gone[:3])}"
+                         f"{' ...' if len(gone) > 3 else ''}); " + ("the fit uses the rest" if len(here) >= 2 else
+                                                                     "fewer than 2 left: not refined"))
+        if len(here) >= 2:
+            taken[pid] = here
+    if taken:
+        lines.insert(0, f"exposure_files from notebook 01 ({cfg.config_file.name}, extra['exposure_files']): "
+                        + ", ".join(f"{pid} ({len(p)} exposures)" for pid, p in taken.items()))
+    return taken, lines
+
+
 def refine_field_on_exposures(cfg, images, catalogs, exposure_files=None, overwrite=True):
     """Refine each product's catalog on its input exposures where they are given (notebook 02).
 
@@ -267,8 +293,11 @@ def refine_field_on_exposures(cfg, images, catalogs, exposure_files=None, overwr
     catalogs : dict
         ``{product_id: catalog}`` from :func:`extract_field_images`.
     exposure_files : dict, optional
-        ``{product_id: [paths] or "glob"}``: the flt/flc/cal members of each product. Empty or None:
-        nothing is refined (the line says so).
+        ``{product_id: [paths] or "glob"}``: the flt/flc/cal members of each product; ``{}``: nothing is
+        refined (the line says so). None: those notebook 01 found and downloaded
+        (``cfg.extra["exposure_files"]``, `helpers.archive.exposures_for_config`), said in a line; a recorded
+        file since deleted is named and the rest used, and exposures the joint fit refuses leave that product
+        unrefined with a line (given by hand, they raise).
     overwrite : bool
         Replace ``catalogs/sources_<product_id>.ecsv`` with the refined catalog.
 
@@ -296,7 +325,10 @@ def refine_field_on_exposures(cfg, images, catalogs, exposure_files=None, overwr
     if not isinstance(catalogs, dict):
         raise WorkbookError(f"catalogs is a {type(catalogs).__name__}, not a dict {{product_id: catalog}}; pass what "
                             "extract_field_images returned")
-    exposure_files = {} if exposure_files is None else exposure_files
+    lines = []
+    recorded = exposure_files is None
+    if recorded:
+        exposure_files, lines = _recorded_exposure_files(cfg, images)
     if not isinstance(exposure_files, dict):
         raise WorkbookError(f"exposure_files is a {type(exposure_files).__name__}, not a dict; give "
                             "{product_id: [flt/flc/cal paths] or 'glob'}, or {} for none")
@@ -305,18 +337,25 @@ def refine_field_on_exposures(cfg, images, catalogs, exposure_files=None, overwr
     if unknown:
         raise WorkbookError(f"exposure_files names product {unknown[0]!r}, which is not one of this field's images "
                             f"({', '.join(map(str, by_id)) or 'none'}); use their product_id as the key")
-    lines = []
     for pid, im in by_id.items():
         cat = catalogs.get(pid)
         if cat is None:
             continue
         if pid not in exposure_files:
             how = "PSF fits" if np.any(np.asarray(cat["method"]) == "psf") else "windowed centroids"
-            lines.append(f"{pid}: positions from the drizzled product ({how}); no exposures given (exposure_files) "
-                         "- at high SNR a product with pixfrac < 1 leaves a floor the flt/flc/cal exposures do not")
+            lines.append(f"{pid}: positions from the drizzled product ({how}); no exposures given (exposure_files, "
+                         "or notebook 01's download_exposures = True) - at high SNR a product with pixfrac < 1 leaves "
+                         "a floor the flt/flc/cal exposures do not")
             continue
         paths = _exposure_paths(exposure_files[pid], pid)
-        refined = refine_on_exposures(cat, paths, im["path"])
+        try:
+            refined = refine_on_exposures(cat, paths, im["path"])
+        except WorkbookError as exc:
+            if not recorded:  # the planner's own list: what is wrong with it must be fixed
+                raise
+            # notebook 01's list (e.g. WFPC2 c0m files without DQ): this product keeps its positions, said
+            lines.append(f"{pid}: not refined on notebook 01's exposures ({exc}); positions from the drizzled product")
+            continue
         write_catalog(refined, cfg.subdir("catalogs") / f"sources_{pid}.ecsv", overwrite=overwrite)
         catalogs[pid] = refined
         lines.append(f"{pid}: {refined.meta['exposures']['sentence']}")
