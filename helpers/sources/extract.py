@@ -295,6 +295,9 @@ def _extract(reader, wcs, opts_in, meta):
         "threshold_sigma": float(opts["threshold"]),
         "windowed_floor_pix": float(np.max(state.get("win_floor_pix", [0.0]) or [0.0])),
         "epsf_error_pix": state.get("epsf_error_pix"),
+        # windowed positions put on the PSF fits' frame (the windowed centroid of an asymmetric PSF
+        # sits off the model's centre; x_win/y_win keep the raw windowed centroids)
+        "windowed_offset_pix": state.get("windowed_offset_pix"),
         # the drizzle's own position error added to each estimator's (helpers.sources.redrizzle)
         "drizzle_floor": state.get("drizzle_floor"),
         "crb_coef": _crb_coef(state["prf"]) if state.get("prf") is not None else None,
