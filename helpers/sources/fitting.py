@@ -189,10 +189,11 @@ def _separate_groups(x, y, min_sep):
     return [np.nonzero(group == g)[0] for g in range(group.max() + 1)]
 
 
-def _core_deficit(prep, x, y, flux, bkg, prf):
-    """(data − model)/σ at the brightest pixel of the 3x3 core of each fitted source."""
+def _core_deficit(prep, x, y, flux, bkg, prf, with_fraction=False):
+    """(data − model)/σ at the brightest pixel of the 3x3 core of each fitted source (and, with
+    ``with_fraction``, (data − model)/model there: how much of the model's peak is missing)."""
     if len(x) == 0:
-        return np.zeros(0)
+        return (np.zeros(0), np.zeros(0)) if with_fraction else np.zeros(0)
     px, py, inside = _stamp_index(x, y, 1, prep["sub"].shape)
     data = np.where(inside, prep["sub"][py, px], -np.inf)
     k = np.argmax(data.reshape(len(x), -1), axis=1)
@@ -200,7 +201,11 @@ def _core_deficit(prep, x, y, flux, bkg, prf):
     pyk = py.reshape(len(x), -1)[np.arange(len(x)), k]
     model = flux * prf.sample(pxk - x, pyk - y) + bkg
     var = prep["noise"].var(pyk, pxk, model)
-    return (prep["sub"][pyk, pxk] - model) / np.sqrt(np.where(var > 0, var, np.inf))
+    deficit = (prep["sub"][pyk, pxk] - model) / np.sqrt(np.where(var > 0, var, np.inf))
+    if with_fraction:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return deficit, (prep["sub"][pyk, pxk] - model) / np.where(model > 0, model, np.nan)
+    return deficit
 
 
 def _mask_cores(prep, x, y, frac, radius=3):
