@@ -266,3 +266,17 @@ def test_real_47tuc_injected_stars_recovered_and_their_errors_calibrated():
                 off[m] = np.median(np.asarray(cat["x"])[j[s]] - px[s]), np.median(np.asarray(cat["y"])[j[s]] - py[s])
             assert np.hypot(*np.subtract(off["psf"], off["windowed"])) < 0.015, off
             assert np.hypot(*cat.meta["windowed_offset_pix"]) > 0.02  # the HRC PSF's asymmetry, measured
+            # blends the catalog sees (windowed and PSF-fit positions > 3σ apart): a few % of the point
+            # sources, counted by flag_summary, their errors at least the disagreement's size
+            from helpers.sources import FLAG_BLEND_OFFSET, flag_summary
+
+            point = np.asarray(cat["kind"]) == "point"
+            seen = (np.asarray(cat["flags"]) & FLAG_BLEND_OFFSET) > 0
+            assert 0.003 <= np.mean(seen[point]) <= 0.10, np.mean(seen[point])
+            assert flag_summary({"tuc": cat})["blend offset"][0] == seen.sum()
+            x_w = np.asarray(cat["x_win"]) - cat.meta["windowed_offset_pix"][0]
+            y_w = np.asarray(cat["y_win"]) - cat.meta["windowed_offset_pix"][1]
+            fitted = seen & (np.asarray(cat["method"]) == "psf")
+            assert fitted.any()
+            assert np.all(np.hypot(np.asarray(cat["x_err"]), np.asarray(cat["y_err"]))[fitted]
+                          >= 0.99 * np.hypot(x_w - np.asarray(cat["x"]), y_w - np.asarray(cat["y"]))[fitted])
