@@ -262,9 +262,10 @@ def _process_tile(reader, region, core, opts, state):
         if crowded_tile:
             # On a crowded sky the χ² excess is the unmodelled light (stars below the detection limit,
             # neighbours' model residuals), smooth on the PSF scale: scaling the white-noise covariance
-            # by χ²_ν mis-sizes it (47 Tuc flt injection: PSF-fit errors 1.9x too small at SNR 100-200
-            # and 1.3x too large at SNR < 50). The fits' own position estimators read it from the
-            # residual image instead (_psf_confusion_variance), added to the pixel-noise covariance.
+            # by χ²_ν mis-sizes it (47 Tuc flt injection: the fits' errors had 4-7x the variance of their
+            # pixel-noise covariance, and the fits' linear estimators applied to the unmodelled light
+            # predicted each star's error with a correlation of 0.96 along y). Those estimators read it
+            # from the residual image instead (_psf_confusion_variance), added to the pixel-noise covariance.
             everything = _render_models(prep["sub"].shape, fit["x"][ok], fit["y"][ok], fit["flux"][ok], prf, radius + 2)
             conf_psf = _psf_confusion_variance(prep["noise"], prep["bad"], prep["sub"] - everything, fit["x"], fit["y"],
                                                fit["flux"], prf, radius, CONFUSION_RING_FWHM * fwhm)
