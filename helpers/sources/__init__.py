@@ -35,6 +35,7 @@ The method (windowed centroids, PSF fits, their error models, tiling) is describ
 """
 
 from .catalog import (  # noqa: F401
+    FLAG_BLEND_OFFSET,
     FLAG_BLENDED,
     FLAG_COSMIC_RAY,
     FLAG_EDGE,
@@ -64,6 +65,7 @@ __all__ = [
     "FLAG_MASKED",
     "FLAG_PSF_FAILED",
     "FLAG_COSMIC_RAY",
+    "FLAG_BLEND_OFFSET",
     "SCHEMA",
     "extract_sources",
     "extract_sources_fits",

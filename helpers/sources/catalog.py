@@ -19,10 +19,14 @@ FLAG_BLENDED = 4
 FLAG_MASKED = 8
 FLAG_PSF_FAILED = 16
 FLAG_COSMIC_RAY = 32
+#: A blend the catalog sees on the PSF path of a crowded sky: the windowed and PSF-fit positions
+#: disagree beyond their errors; the position errors carry the measured difference.
+FLAG_BLEND_OFFSET = 64
 
 #: Flag bits and the names used in summaries, in bit order.
 FLAG_NAMES = ((FLAG_SATURATED, "saturated"), (FLAG_EDGE, "edge"), (FLAG_BLENDED, "blended"),
-              (FLAG_MASKED, "masked"), (FLAG_PSF_FAILED, "psf failed"), (FLAG_COSMIC_RAY, "cosmic ray"))
+              (FLAG_MASKED, "masked"), (FLAG_PSF_FAILED, "psf failed"), (FLAG_COSMIC_RAY, "cosmic ray"),
+              (FLAG_BLEND_OFFSET, "blend offset"))
 
 
 def flag_summary(catalogs):

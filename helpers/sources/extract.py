@@ -177,7 +177,8 @@ def extract_sources(image, wcs, error=None, mask=None, *, weight=None, threshold
         else circular aperture of radius max(2.5 r50, 1.5 FWHM)), ``snr`` (flux/flux_err),
         ``fwhm`` (pix, 2·r50, equal to the FWHM for a Gaussian), ``kind`` (``point``/``extended``),
         ``flags`` (1 saturated, 2 edge / zero-weight within 1.5 FWHM, 4 neighbour within 1.5 FWHM or
-        deblended with one within 3 FWHM, 8 masked pixels within 1.5 FWHM, 16 PSF fit failed),
+        deblended with one within 3 FWHM, 8 masked pixels within 1.5 FWHM, 16 PSF fit failed, 32 cosmic
+        ray, 64 blend offset: windowed and PSF-fit positions disagree, errors include the difference),
         ``method`` (``psf``/``windowed``). Extra columns: ``xy_cov`` (pix², x–y covariance),
         ``x_win, y_win, x_win_err, y_win_err`` (windowed centroid and its error, pix),
         ``flux_aper, flux_aper_err``, ``r50`` (pix), ``npix``, ``peak``, ``chi2nu`` (PSF fit),
@@ -295,13 +296,17 @@ def _extract(reader, wcs, opts_in, meta):
         "threshold_sigma": float(opts["threshold"]),
         "windowed_floor_pix": float(np.max(state.get("win_floor_pix", [0.0]) or [0.0])),
         "epsf_error_pix": state.get("epsf_error_pix"),
+        # windowed positions put on the PSF fits' frame (the windowed centroid of an asymmetric PSF
+        # sits off the model's centre; x_win/y_win keep the raw windowed centroids)
+        "windowed_offset_pix": state.get("windowed_offset_pix"),
         # the drizzle's own position error added to each estimator's (helpers.sources.redrizzle)
         "drizzle_floor": state.get("drizzle_floor"),
         "crb_coef": _crb_coef(state["prf"]) if state.get("prf") is not None else None,
         "chi2_trend": state.get("chi2_trend"),
         "timing_s": {"total": round(time.perf_counter() - t_start, 3), "psf_fit": round(state.get("t_psf", 0.0), 3)},
         "flags": "1 saturated, 2 edge, 4 neighbour within 1.5 FWHM, 8 masked, 16 PSF fit failed, "
-                 "32 cosmic ray (kind 'artifact')",
+                 "32 cosmic ray (kind 'artifact'), 64 blend offset (windowed and PSF-fit positions disagree; "
+                 "errors include the difference)",
         "cosmic_rays": {"n_rejected": int(np.sum(np.asarray(cat["kind"]) == "artifact")) if len(cat) else 0,
                         "locus": state.get("cr_locus"),
                         "method": "sharper than the image's stellar locus (peak/3x3, minor-axis width; "
