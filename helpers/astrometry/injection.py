@@ -12,14 +12,63 @@ import numpy as np
 
 from ..errors import WorkbookError
 from .stats import MAD_TO_SIGMA, _bootstrap_order_stats, _ci, _mixture_sigma, robust_sigma
-from .inputs import _col_values, _require_record
+from .inputs import _col_values, _require_record, _require_table
 from ..validate import require_instance, require_number
 
 __all__ = [
+    "drizzle_floor_mas",
     "injection_recovery",
     "injection_sigma_model",
     "predicted_catalog_sigma",
 ]
+
+
+# --------------------------------------------------------------------------- the drizzle floor of a catalog
+def drizzle_floor_mas(cat, pixel_scale_mas=None):
+    """Per-source drizzle floor (mas, per axis) that a catalog's reported errors carry.
+
+    :mod:`helpers.sources.redrizzle` measures the drizzle's own position error (each star's phases on the
+    input grids, which a mean PSF cannot follow) and the extraction adds it in quadrature, per estimator,
+    after the noise (``meta['drizzle_floor']``): ``psf_pix`` for PSF-fitted sources, the windowed floor the
+    extraction applied (``windowed_applied_pix``; catalogs written before it was recorded give
+    ``windowed_pix``) for windowed centroids, nothing for the joint fit on the exposures (``method =
+    "exposures"``), which sees every input grid.
+
+    Parameters
+    ----------
+    cat : `~astropy.table.Table`
+        A catalog from :mod:`helpers.sources` (``method`` column; ``meta['drizzle_floor']``,
+        ``meta['pixel_scale']`` in arcsec).
+    pixel_scale_mas : float, optional
+        Pixel scale (mas) when the meta has none.
+
+    Returns
+    -------
+    floor : ndarray
+        One value per row, mas; zeros when the catalog carries no drizzle floor.
+    """
+    _require_table(cat, "cat")
+    meta = getattr(cat, "meta", {}) or {}
+    floor = meta.get("drizzle_floor")
+    if not isinstance(floor, dict):
+        return np.zeros(len(cat))
+    scale = require_number(pixel_scale_mas, "pixel_scale_mas", minimum=1e-6, allow_none=True, example=50.0)
+    if scale is None and meta.get("pixel_scale"):
+        scale = float(meta["pixel_scale"]) * 1000.0
+    if not scale:
+        raise WorkbookError("the catalog has a drizzle floor but no meta['pixel_scale'] (arcsec); pass "
+                            "pixel_scale_mas or write the catalog with helpers.sources")
+    win = float(floor.get("windowed_applied_pix", floor.get("windowed_pix", 0.0)) or 0.0)
+    psf = float(floor.get("psf_pix", 0.0) or 0.0)
+    method = (np.char.lower(np.asarray(cat["method"]).astype(str)) if "method" in cat.colnames
+              else np.full(len(cat), "windowed"))
+    pix = np.where(method == "psf", psf, np.where(method == "exposures", 0.0, win))
+    return pix * float(scale)
+
+
+def _noise_part(err, floor):
+    """Reported errors less their drizzle floor (quadrature): the part injected stars can calibrate."""
+    return np.sqrt(np.maximum(np.asarray(err, float) ** 2 - np.asarray(floor, float) ** 2, 0.0))
 
 
 # --------------------------------------------------------------------------- method 5: injection-recovery
@@ -70,10 +119,14 @@ def injection_recovery(image, wcs, psf, extract=None, error=None, n_inject=300, 
     -------
     result : dict
         ``stars`` (Table: ``x_true, y_true, snr_inj, flux, recovered, x, y, dx_mas, dy_mas,
-        err_x_mas, err_y_mas``), ``n_injected``, ``n_recovered``, ``pixel_scale_mas``,
+        err_x_mas, err_y_mas, floor_mas``), ``n_injected``, ``n_recovered``, ``pixel_scale_mas``,
         ``sigma`` (E, N: robust sigma of measured - true, mas) with ``sigma_ci``,
         ``sigma_1d``/``sigma_1d_ci``, ``pull`` (robust sigma of (measured-true)/reported error, per
-        axis; 1 = calibrated errors) with ``pull_ci``, ``by_snr`` (Table).
+        axis; 1 = calibrated errors) with ``pull_ci``, ``by_snr`` (Table). When the extractor's catalog
+        carries a drizzle floor (:func:`drizzle_floor_mas`: a drizzled product's extraction), ``pull`` is
+        against the errors' noise part (floor taken out in quadrature: injected stars are not re-drizzled,
+        so they carry none of the drizzle's phase error), ``pull_total`` against the whole reported
+        errors, and ``drizzle_floor_mas`` is the injected stars' median floor.
 
     Raises
     ------
@@ -195,6 +248,11 @@ def injection_recovery(image, wcs, psf, extract=None, error=None, n_inject=300, 
         ex = ey = None
     stars["err_x_mas"] = np.where(rec, ex[jj], np.nan) if ex is not None else np.full(X.size, np.nan)
     stars["err_y_mas"] = np.where(rec, ey[jj], np.nan) if ey is not None else np.full(X.size, np.nan)
+    # The drizzle floor in the reported errors (a drizzled product's extraction adds it): injected stars
+    # are smooth PSFs added to the product, not re-drizzled, so they carry none of the drizzle's phase
+    # error and their pulls calibrate only the noise part of the errors (floor taken out in quadrature).
+    floor = drizzle_floor_mas(found, scale_mas) if ex is not None else np.zeros(len(found))
+    stars["floor_mas"] = np.where(rec, floor[jj], np.nan)
     n_rec = int(rec.sum())
     if n_rec < 3:
         raise WorkbookError(f"only {n_rec} of {X.size} injected stars were recovered; check the extractor's "
@@ -205,7 +263,12 @@ def injection_recovery(image, wcs, psf, extract=None, error=None, n_inject=300, 
     qs = [0.5, 0.5]
     have_err = np.isfinite(stars["err_x_mas"][rec]).all() if ex is not None else False
     if have_err:
-        px, py = ddx / np.asarray(stars["err_x_mas"])[rec], ddy / np.asarray(stars["err_y_mas"])[rec]
+        fl = np.asarray(stars["floor_mas"])[rec]
+        nx_, ny_ = _noise_part(stars["err_x_mas"][rec], fl), _noise_part(stars["err_y_mas"][rec], fl)
+        usable = (nx_ > 0) & (ny_ > 0)
+        px, py = ddx[usable] / nx_[usable], ddy[usable] / ny_[usable]
+        tx = ddx / np.asarray(stars["err_x_mas"])[rec]
+        ty = ddy / np.asarray(stars["err_y_mas"])[rec]
         arrays += [np.abs(px - np.median(px)), np.abs(py - np.median(py))]
         qs += [0.5, 0.5]
     point = np.array([np.median(a) for a in arrays]) * MAD_TO_SIGMA
@@ -230,6 +293,10 @@ def injection_recovery(image, wcs, psf, extract=None, error=None, n_inject=300, 
         out["pull"] = (float(point[2]), float(point[3]))
         out["pull_ci"] = (_ci(boot[2]), _ci(boot[3]))
         out["pull_boot"] = (boot[2], boot[3])
+        # against the whole reported error, floor included (below 1 on a drizzled product where the floor
+        # dominates: the injected stars do not carry it)
+        out["pull_total"] = (float(robust_sigma(tx)), float(robust_sigma(ty)))
+        out["drizzle_floor_mas"] = float(np.median(fl)) if fl.size else 0.0
     return out
 
 

@@ -425,6 +425,12 @@ def injection_on_image(cat, image_info, n_inject=300, snr_range=(5.0, 1000.0), m
     require_number(n_inject, "n_inject", minimum=1, integer=True, example=300)
     require_number(n_boot, "n_boot", minimum=0, integer=True, example=200)
     data, error, wcs, _, (x0, y0) = read_image(image_info["path"], max_size=max_size)
+    if extract is None:
+        # notebook 02's extraction on a copy of the product (its cut-out): the same noise planes, gain,
+        # saturation, DQ and drizzle keywords, so injected stars get the errors real ones get (drizzle
+        # floor included, which pull_estimate then separates)
+        extract = _ProductCutout(image_info["path"], (x0, y0), data.shape)
+        error = extract.sci_error()
     psf, psf_what = injection_psf(cat.meta)
     existing = None
     if "x" in cat.colnames and "y" in cat.colnames:
@@ -451,32 +457,124 @@ def injection_on_image(cat, image_info, n_inject=300, snr_range=(5.0, 1000.0), m
     return out
 
 
+class _ProductCutout:
+    """An extractor for :func:`injection_recovery`: the injected science array written into a cut-out copy
+    of the product (every plane of the science shape sliced, the WCS reference pixel moved, the headers
+    kept) and extracted by :func:`helpers.sources.extract_sources_fits`, as notebook 02 extracts the file."""
+
+    def __init__(self, path, origin, shape):
+        self.path, self.origin, self.shape = path, (int(origin[0]), int(origin[1])), tuple(shape)
+
+    def sci_error(self):
+        """The per-pixel error to size the injected stars by: the ERR plane when the product has one, else
+        None (the image's robust sky sigma; a WHT of exposure time is no error)."""
+        from ..sources import read_image as open_product
+
+        info = open_product(self.path)
+        with info["hdul"]:
+            if info["err"] is None:
+                return None
+            (x0, y0), (ny, nx) = self.origin, self.shape
+            err = np.array(info["err"].data[y0:y0 + ny, x0:x0 + nx], dtype=float)
+        if info.get("raw_hdul") is not None:
+            info["raw_hdul"].close()
+        return np.where(np.isfinite(err) & (err > 0), err, np.nan)
+
+    def __call__(self, image, wcs, error=None, **options):
+        import tempfile
+        from pathlib import Path
+
+        from astropy.io import fits
+
+        from ..sources import extract_sources_fits
+
+        (x0, y0), (ny, nx) = self.origin, self.shape
+        with fits.open(self.path) as hdul, tempfile.TemporaryDirectory(prefix="injection_") as tmp:
+            full = next(h.data.shape for h in hdul if h.is_image and getattr(h.data, "ndim", 0) == 2)
+            sci = next((i for i, h in enumerate(hdul) if h.name == "SCI"), None)
+            out = fits.HDUList()
+            for i, hdu in enumerate(hdul):
+                if hdu.is_image and getattr(hdu.data, "shape", None) == full:
+                    data = np.array(hdu.data[y0:y0 + ny, x0:x0 + nx])
+                    if i == sci or (sci is None and not out):
+                        data = np.asarray(image, dtype=np.float32 if data.dtype.kind == "f" else float)
+                    header = hdu.header.copy()
+                    for key, shift in (("CRPIX1", x0), ("CRPIX2", y0)):
+                        if key in header:
+                            header[key] = float(header[key]) - shift
+                    cls = fits.PrimaryHDU if i == 0 else fits.ImageHDU
+                    out.append(cls(data, header) if i == 0 else cls(data, header, name=hdu.name))
+                else:
+                    out.append(hdu.copy())
+            path = Path(tmp) / Path(str(self.path)).name
+            out.writeto(path)
+            return extract_sources_fits(path, progress=False, **options)
+
+
 def pull_estimate(inj, sources, error_floor_mas=0.0):
-    """Method 5's estimate for a set of sources: their error budget times the pulls of the injected stars.
+    """Method 5's estimate for a set of sources: their error budget with the noise part of every error
+    scaled by the pulls of the injected stars.
+
+    A drizzled product's errors carry the drizzle floor (:func:`helpers.astrometry.drizzle_floor_mas`, the
+    drizzle's own position error measured by re-drizzling the instrument's PSF), which injected stars,
+    added to the product rather than re-drizzled, cannot test; their pull calibrates only the noise part,
+    so each source's sigma is sqrt((k noise_i)^2 + floor_i^2) with noise_i = sqrt(err_i^2 - floor_i^2), and
+    the estimate is the budget (the Gaussian-equivalent sigma of their mixture, :func:`error_budget`) of
+    those. Without a floor it is k times the error budget.
 
     Parameters
     ----------
     inj : dict
         :func:`injection_recovery` result with ``pull`` and ``pull_boot``.
     sources : `~astropy.table.Table`
-        The sources the verdict is about (with ``ra_err``, ``dec_err``).
+        The sources the verdict is about (with ``ra_err``, ``dec_err`` in mas; ``method`` and
+        ``meta['drizzle_floor']`` as :mod:`helpers.sources` writes them).
     error_floor_mas : float
+        Systematic floor added to the reported errors (scaled with them, as in :func:`error_budget`).
 
     Returns
     -------
     estimate : dict
     """
+    import astropy.units as u
+
+    from .injection import _noise_part, drizzle_floor_mas
+
     _require_record(inj, "inj", ("pull", "pull_boot", "n_recovered"), "injection_recovery")
-    _require_table(sources, "sources")
-    budget = error_budget(sources, n_boot=0, error_floor_mas=error_floor_mas)
-    (bx, by), (kx, ky) = budget["sigma"], inj["pull"]
-    est = math.sqrt(0.5 * ((kx * bx) ** 2 + (ky * by) ** 2))
-    boot = np.sqrt(0.5 * ((inj["pull_boot"][0] * bx) ** 2 + (inj["pull_boot"][1] * by) ** 2))
+    _require_table(sources, "sources", ("ra_err", "dec_err"))
+    error_floor_mas = require_number(error_floor_mas, "error_floor_mas", minimum=0.0, example=0.0)
+    floor = drizzle_floor_mas(sources)
+    ex, ey = _col_values(sources, "ra_err", u.mas), _col_values(sources, "dec_err", u.mas)
+    ok = np.isfinite(ex) & np.isfinite(ey) & (ex > 0) & (ey > 0)
+    if not ok.any():
+        raise WorkbookError("no source has finite positive ra_err/dec_err; check the extraction step")
+    floor, ex, ey = floor[ok], ex[ok], ey[ok]
+    nx_ = np.hypot(_noise_part(ex, floor), error_floor_mas)
+    ny_ = np.hypot(_noise_part(ey, floor), error_floor_mas)
+    sub = np.arange(floor.size) if floor.size <= 5000 else np.random.default_rng(0).choice(floor.size, 5000, False)
+    nx_, ny_, floor = nx_[sub], ny_[sub], floor[sub]
+
+    def budget(kx, ky):
+        kx, ky = np.atleast_1d(kx)[:, None], np.atleast_1d(ky)[:, None]
+        bx = _mixture_sigma(np.sqrt((kx * nx_[None, :]) ** 2 + floor[None, :] ** 2))
+        by = _mixture_sigma(np.sqrt((ky * ny_[None, :]) ** 2 + floor[None, :] ** 2))
+        return np.sqrt(0.5 * (np.asarray(bx) ** 2 + np.asarray(by) ** 2))
+
+    (kx, ky) = inj["pull"]
+    est = float(budget(kx, ky)[0])
+    boot = budget(np.asarray(inj["pull_boot"][0]), np.asarray(inj["pull_boot"][1]))
+    has_floor = bool(np.any(floor > 0))
+    what = ("error budget with its noise part x pull of injected stars, drizzle floor kept" if has_floor
+            else "error budget x pull of injected stars (measured/reported errors)")
+    measured = f"pulls (measured/reported error) {kx:.2f} / {ky:.2f} of {inj['n_recovered']} injected stars"
+    assumption = ("the catalog's reported errors are off by the same factor as the injected stars' "
+                  "(galaxies included)")
+    if has_floor:
+        measured += " against the noise part of their errors"
+        assumption += (f"; the drizzle floor (median {float(np.median(floor)):.2f} mas, re-drizzled PSF) is right: "
+                       "injected stars, not re-drizzled, cannot test it")
     return {"sigma": est, "ci": _ci(boot), "n": inj["n_recovered"], "raw_sigma": est, "raw_ci": _ci(boot),
-            "factor": 1.0, "what": "error budget x pull of injected stars (measured/reported errors)",
-            "measured": f"pulls (measured/reported error) {kx:.2f} / {ky:.2f} of {inj['n_recovered']} injected stars",
-            "assumption": "the catalog's reported errors are off by the same factor as the injected stars' "
-                          "(galaxies included)"}
+            "factor": 1.0, "what": what, "measured": measured, "assumption": assumption}
 
 
 def pick_comparison(comparisons, combined=None):

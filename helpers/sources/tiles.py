@@ -366,6 +366,12 @@ def _process_tile(reader, region, core, opts, state):
             cols[name] = np.asarray(cols[name]) * corr_pos
         cols["xy_cov"] = np.asarray(cols["xy_cov"]) * corr_pos**2
         cols["snr"] = np.asarray(cols["snr"]) / corr
+    if state.get("drizzle_floor"):
+        # the windowed floor this tile applied (not meta's windowed_pix on the full path: the part
+        # windowed-minus-PSF differences already carry is left out): what a reader of the catalog must
+        # take out of x_win_err / windowed x_err to recover the noise part (helpers.astrometry.injection)
+        floor = state["drizzle_floor"]
+        floor["windowed_applied_pix"] = max(float(floor.get("windowed_applied_pix", 0.0)), float(s_win))
     if s_psf or s_win:  # systematic, so after the noise's correlation factor
         floor2 = np.where(method == "psf", s_psf**2, s_win**2)
         for name in ("x_err", "y_err"):
