@@ -52,10 +52,10 @@ def test_pull_estimate_scales_only_the_noise_part():
 
 
 def test_method_5_on_a_pixfrac_08_product_is_within_25_percent_of_the_truth(tmp_path):
-    """The demo's F814W product at pixfrac 0.8 (1000 px): the drizzle floor is ~0.9 mas, half or more of a
+    """The demo's F814W product at pixfrac 0.8 (1500 px, as test_astrometry_glue): the drizzle floor is ~0.9 mas, half or more of a
     bright star's error. Injected stars do not carry it (pull against their whole errors ~0.5); taking it out
     of their errors and keeping it in the catalog's is what puts method 5 on the truth."""
-    truth, specs = simulate.demo_field(size_pix=1000)
+    truth, specs = simulate.demo_field(size_pix=1500)
     spec = dataclasses.replace(specs[0], pixfrac=0.8)
     img = simulate.make_image(truth, spec)
     path = tmp_path / f"{spec.name}.fits"
@@ -79,6 +79,6 @@ def test_method_5_on_a_pixfrac_08_product_is_within_25_percent_of_the_truth(tmp_
     got = inj["estimate"]["sigma"]
     print(f"method 5 {got:.2f} mas vs truth {true:.2f} mas ({len(pairs)} sources); pulls {found['pull']}, "
           f"whole errors {found['pull_total']}")
-    assert len(pairs) >= 150
+    assert len(pairs) >= 300
     assert abs(got - true) <= 0.25 * true, (got, true)
 

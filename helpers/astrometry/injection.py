@@ -80,7 +80,7 @@ def _default_extract(*args, **kwargs):
 
 def injection_recovery(image, wcs, psf, extract=None, error=None, n_inject=300, snr_range=(5.0, 300.0),
                        existing=None, avoid_pix=None, edge_pix=None, match_pix=1.5, seed=0, extract_kwargs=None,
-                       n_boot=200):
+                       n_boot=200, gain=None, photon_variance_ratio=1.0):
     """Method 5: inject PSF stars at known positions into the real image, re-extract, measure.
 
     Stars are placed on a jittered grid (so they do not blend with each other), away from the
@@ -114,6 +114,13 @@ def injection_recovery(image, wcs, psf, extract=None, error=None, n_inject=300, 
     seed : int
     extract_kwargs : dict, optional
     n_boot : int
+    gain : float, optional
+        Electrons per image unit (a drc in e-/s: its exposure time). When given, the injected stars get their
+        own photon noise, Gaussian of variance ``photon_variance_ratio`` x model / gain per pixel, as real
+        stars have it (the extraction's errors include it); otherwise none (background-limited stars).
+    photon_variance_ratio : float
+        Per-pixel variance of that photon noise relative to model / gain (a drizzled product's is smaller,
+        ``meta['noise_poisson_variance_ratio']``).
 
     Returns
     -------
@@ -201,13 +208,20 @@ def injection_recovery(image, wcs, psf, extract=None, error=None, n_inject=300, 
         raise WorkbookError(f"only {X.size} free positions to inject stars; lower avoid_pix or n_inject")
     snr = np.exp(rng.uniform(math.log(snr_range[0]), math.log(snr_range[1]), X.size))
     flux = snr * sigma_pix / math.sqrt(sum_p2)
+    gain = require_number(gain, "gain", minimum=1e-12, allow_none=True, example=12000.0)
+    photon_variance_ratio = require_number(photon_variance_ratio, "photon_variance_ratio", minimum=0.0, example=1.0)
     injected = image.copy()
+    noise_rng = np.random.default_rng(None if seed is None else seed + 1)
     for x0, y0, f in zip(X, Y, flux):
         ix, iy = int(round(x0)), int(round(y0))
         ys, xs = slice(max(iy - half, 0), min(iy + half + 1, ny)), slice(max(ix - half, 0), min(ix + half + 1, nx))
         yy, xx = np.mgrid[ys, xs].astype(float)
         m.x_0, m.y_0, m.flux = x0, y0, f
-        injected[ys, xs] += m(xx, yy)
+        model = m(xx, yy)
+        injected[ys, xs] += model
+        if gain:
+            injected[ys, xs] += noise_rng.normal(0.0, 1.0, model.shape) * np.sqrt(
+                np.clip(model, 0.0, None) * photon_variance_ratio / gain)
     try:
         found = extract(injected, wcs, error=error, **(extract_kwargs or {}))
     except WorkbookError:

@@ -400,7 +400,8 @@ def method_line(name, estimate):
 
 
 def injection_on_image(cat, image_info, n_inject=300, snr_range=(5.0, 1000.0), max_size=1500, extract=None,
-                       select=None, n_boot=200, seed=0, extract_kwargs=None, error_floor_mas=0.0, match_pix=1.5):
+                       select=None, n_boot=200, seed=0, extract_kwargs=None, error_floor_mas=0.0, match_pix=1.5,
+                       photon_noise=True):
     """Method 5 on the catalog's own image: read it (central ``max_size`` pixels), inject PSF
     stars (:func:`injection_psf`), re-extract (default ``helpers.sources.extract_sources``) and
     calibrate the catalog's per-source error model with them (REFERENCE: "per-source error model,
@@ -412,6 +413,20 @@ def injection_on_image(cat, image_info, n_inject=300, snr_range=(5.0, 1000.0), m
     (:func:`injection_sigma_model`) and the point-source scatter it predicts for the catalog's
     SNRs are returned as diagnostics. When the extractor reports no errors, the sigma(SNR) model
     is the estimate.
+
+    By default the injected cut-out is written as a copy of the product (same headers and planes) and
+    extracted with :func:`helpers.sources.extract_sources_fits`, as notebook 02 extracted the catalog, so the
+    injected stars' errors are made the same way (noise planes, gain, DQ, the drizzle floor); the injected
+    stars get their photon noise when the gain is known (``photon_noise``). On a drizzled product the pull
+    calibrates the errors' noise part and the drizzle floor is kept (:func:`pull_estimate`): stars added to
+    the product are not re-drizzled, so they cannot test it (``benchmarks/bench_astrometry.py demo``: the
+    demo's verdict against its truth at pixfrac 1.0, 0.8 and 0.6).
+
+    Parameters
+    ----------
+    photon_noise : bool
+        Give the injected stars their photon noise (gain from the product's exposure time, e-/s without
+        ERR; the drizzled per-pixel ratio ``meta['noise_poisson_variance_ratio']``). Default True.
 
     Returns
     -------
@@ -431,6 +446,9 @@ def injection_on_image(cat, image_info, n_inject=300, snr_range=(5.0, 1000.0), m
         # floor included, which pull_estimate then separates)
         extract = _ProductCutout(image_info["path"], (x0, y0), data.shape)
         error = extract.sci_error()
+        photon = extract.photon_noise(cat.meta) if photon_noise else {}
+    else:
+        photon = {}
     psf, psf_what = injection_psf(cat.meta)
     existing = None
     if "x" in cat.colnames and "y" in cat.colnames:
@@ -439,7 +457,7 @@ def injection_on_image(cat, image_info, n_inject=300, snr_range=(5.0, 1000.0), m
         existing = Table({"x": _col_values(cat, "x") - x0, "y": _col_values(cat, "y") - y0})
     inj = injection_recovery(data, wcs, psf, extract=extract, error=error, n_inject=n_inject, snr_range=snr_range,
                              existing=existing, seed=seed, n_boot=n_boot, extract_kwargs=extract_kwargs,
-                             match_pix=match_pix)
+                             match_pix=match_pix, **photon)
     model = injection_sigma_model(inj, n_boot=min(n_boot, 100), seed=seed)
     snr = _col_values(cat, "snr") if "snr" in cat.colnames else None
     if snr is None:
@@ -479,6 +497,25 @@ class _ProductCutout:
         if info.get("raw_hdul") is not None:
             info["raw_hdul"].close()
         return np.where(np.isfinite(err) & (err > 0), err, np.nan)
+
+    def photon_noise(self, meta):
+        """``gain`` and ``photon_variance_ratio`` for :func:`injection_recovery`, as the extraction reads them:
+        a product in e-/s without ERR has a gain of its exposure time, and a drizzled one a per-pixel photon
+        variance reduced by the measured ratio; {} when the gain is unknown (an ERR plane, other units)."""
+        from ..sources import read_image as open_product
+
+        info = open_product(self.path)
+        try:
+            units = str(info["meta"].get("bunit", "")).upper()
+            exptime = float(info["header"].get("EXPTIME", 0) or 0)
+            if info["err"] is not None or not units.startswith("ELECTRONS/S") or exptime <= 0:
+                return {}
+        finally:
+            info["hdul"].close()
+            if info.get("raw_hdul") is not None:
+                info["raw_hdul"].close()
+        ratio = float(meta.get("noise_poisson_variance_ratio") or 1.0)
+        return {"gain": exptime, "photon_variance_ratio": ratio}
 
     def __call__(self, image, wcs, error=None, **options):
         import tempfile
