@@ -82,3 +82,33 @@ def test_method_5_on_a_pixfrac_08_product_is_within_25_percent_of_the_truth(tmp_
     assert len(pairs) >= 300
     assert abs(got - true) <= 0.25 * true, (got, true)
 
+
+
+@pytest.mark.parametrize("layout", ["SCI", "DATA"])
+def test_the_injected_cut_out_is_a_copy_of_the_product(tmp_path, layout):
+    """Every plane of the science shape is cut, the science one replaced by the injected array, the WCS moved
+    with the cut (an HST drc's SCI/WHT, or a file with one DATA extension such as the HDF-S mosaic)."""
+    from astropy.io import fits
+    from astropy.wcs import WCS
+
+    from helpers.astrometry.notebook import _ProductCutout
+
+    w = WCS(naxis=2)
+    w.wcs.ctype, w.wcs.crval, w.wcs.crpix = ["RA---TAN", "DEC--TAN"], [53.1, -27.8], [60.0, 50.0]
+    w.wcs.cdelt = [-0.06 / 3600, 0.06 / 3600]
+    sci = np.arange(100 * 120, dtype=np.float32).reshape(100, 120)
+    hdus = [fits.PrimaryHDU(header=fits.Header({"EXPTIME": 100.0, "D001PIXF": 0.8})),
+            fits.ImageHDU(sci, w.to_header(), name=layout)]
+    if layout == "SCI":
+        hdus.append(fits.ImageHDU(np.full_like(sci, 7.0), w.to_header(), name="WHT"))
+    src = tmp_path / f"p_{layout}.fits"
+    fits.HDUList(hdus).writeto(src)
+    injected = np.full((40, 50), -1.0)
+    out = _ProductCutout(src, (30, 20), injected.shape).write(injected, tmp_path / "cut.fits")
+    with fits.open(out) as hdul:
+        assert hdul[0].header["D001PIXF"] == 0.8
+        assert np.all(hdul[layout].data == -1.0) and hdul[layout].data.shape == (40, 50)
+        if layout == "SCI":
+            assert hdul["WHT"].data.shape == (40, 50) and np.all(hdul["WHT"].data == 7.0)
+        ra, dec = WCS(hdul[layout].header).pixel_to_world_values(0.0, 0.0)
+    assert np.allclose((ra, dec), w.pixel_to_world_values(30.0, 20.0), atol=1e-10)

@@ -517,34 +517,40 @@ class _ProductCutout:
         ratio = float(meta.get("noise_poisson_variance_ratio") or 1.0)
         return {"gain": exptime, "photon_variance_ratio": ratio}
 
-    def __call__(self, image, wcs, error=None, **options):
-        import tempfile
-        from pathlib import Path
-
+    def write(self, image, path):
+        """Write the cut-out copy of the product with ``image`` as its science array (the SCI extension, or
+        the first 2-D image of a file without one, e.g. a single DATA extension)."""
         from astropy.io import fits
 
-        from ..sources import extract_sources_fits
-
         (x0, y0), (ny, nx) = self.origin, self.shape
-        with fits.open(self.path) as hdul, tempfile.TemporaryDirectory(prefix="injection_") as tmp:
-            full = next(h.data.shape for h in hdul if h.is_image and getattr(h.data, "ndim", 0) == 2)
-            sci = next((i for i, h in enumerate(hdul) if h.name == "SCI"), None)
+        with fits.open(self.path) as hdul:
+            planes = [i for i, h in enumerate(hdul) if h.is_image and getattr(h.data, "ndim", 0) == 2]
+            full = hdul[planes[0]].data.shape
+            sci = next((i for i in planes if hdul[i].name == "SCI"), planes[0])
             out = fits.HDUList()
             for i, hdu in enumerate(hdul):
-                if hdu.is_image and getattr(hdu.data, "shape", None) == full:
+                if i in planes and hdu.data.shape == full:
                     data = np.array(hdu.data[y0:y0 + ny, x0:x0 + nx])
-                    if i == sci or (sci is None and not out):
+                    if i == sci:
                         data = np.asarray(image, dtype=np.float32 if data.dtype.kind == "f" else float)
                     header = hdu.header.copy()
                     for key, shift in (("CRPIX1", x0), ("CRPIX2", y0)):
                         if key in header:
                             header[key] = float(header[key]) - shift
-                    cls = fits.PrimaryHDU if i == 0 else fits.ImageHDU
-                    out.append(cls(data, header) if i == 0 else cls(data, header, name=hdu.name))
+                    out.append(fits.PrimaryHDU(data, header) if i == 0 else fits.ImageHDU(data, header, name=hdu.name))
                 else:
                     out.append(hdu.copy())
-            path = Path(tmp) / Path(str(self.path)).name
             out.writeto(path)
+        return path
+
+    def __call__(self, image, wcs, error=None, **options):
+        import tempfile
+        from pathlib import Path
+
+        from ..sources import extract_sources_fits
+
+        with tempfile.TemporaryDirectory(prefix="injection_") as tmp:
+            path = self.write(image, Path(tmp) / Path(str(self.path)).name)
             return extract_sources_fits(path, progress=False, **options)
 
 
