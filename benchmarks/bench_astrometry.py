@@ -109,8 +109,9 @@ def _demo_truth_sigma(cat, truth, center):
 def redrizzled_injection(truth, spec, product, workdir, n_inject=300, seed=0):
     """Bed only: stars injected into the *exposures* (added to the truth, the product made again by the bed,
     so they are drizzled with the product's own dithers and carry its phase errors) and extracted as notebook
-    02 does; returns their pulls (measured - true) / reported error per axis, floor included, and the number
-    recovered. A check of the floor, not a method: real products' exposures are not re-rendered."""
+    02 does; returns their pulls (measured - true) / reported error per axis, floor included, the number
+    recovered, and the pulls by the catalog's SNR (``{bin: (n, x, y)}``). A check of the floor, not a method:
+    real products' exposures are not re-rendered."""
     from astropy.table import Table, vstack
     from scipy.spatial import cKDTree
 
@@ -146,7 +147,13 @@ def redrizzled_injection(truth, spec, product, workdir, n_inject=300, seed=0):
     f = found[j[ok]]
     px = (np.asarray(f["x"]) - np.asarray(tt["x"])[ok]) / np.asarray(f["x_err"])
     py = (np.asarray(f["y"]) - np.asarray(tt["y"])[ok]) / np.asarray(f["y_err"])
-    return (float(ast.robust_sigma(px)), float(ast.robust_sigma(py))), int(ok.sum())
+    snr = np.asarray(f["snr"], float)
+    bins = {}
+    for lo, hi in ((5, 30), (30, 100), (100, 300), (300, np.inf)):
+        m = (snr >= lo) & (snr < hi)
+        if m.sum() >= 10:
+            bins[f"{lo}-{hi:g}"] = (int(m.sum()), float(ast.robust_sigma(px[m])), float(ast.robust_sigma(py[m])))
+    return (float(ast.robust_sigma(px)), float(ast.robust_sigma(py))), int(ok.sum()), bins
 
 
 def demo_run(size, pixfrac, seed, workdir, redrizzled=False):
@@ -188,8 +195,8 @@ def demo_run(size, pixfrac, seed, workdir, redrizzled=False):
         unseparated = math.sqrt(0.5 * ((kx * bx) ** 2 + (ky * by) ** 2))
         if redrizzled:
             spec0 = dataclasses.replace(specs[0], pixfrac=pixfrac, seed=specs[0].seed + 100 * seed)
-            k_re, n_re = redrizzled_injection(truth, spec0, products[main], workdir, seed=seed)
-            redrizzled = (math.sqrt(0.5 * ((k_re[0] * bx) ** 2 + (k_re[1] * by) ** 2)), k_re, n_re)
+            k_re, n_re, bins = redrizzled_injection(truth, spec0, products[main], workdir, seed=seed)
+            redrizzled = (math.sqrt(0.5 * ((k_re[0] * bx) ** 2 + (k_re[1] * by) ** 2)), k_re, n_re, bins)
     true, n_true = _demo_truth_sigma(cats[main][select], truths[main], center)
     row = {"pixfrac": pixfrac, "seed": seed, "truth": true, "n": n_true, "verdict": out["combined"]["sigma"],
            "agreeing": out["combined"]["agreeing"], "pull": i5["pull"], "pull_total": i5["pull_total"],
@@ -228,9 +235,11 @@ def demo(args):
                       f"{r['pull_total'][1]:.2f} (floor {r['floor_mas']:.2f} mas); method 5 unseparated "
                       f"{r['unseparated'] / r['truth']:.2f}x", flush=True)
                 if r["redrizzled"]:
-                    est, k, n = r["redrizzled"]
-                    print(f"      stars injected into the exposures (bed only): {n} recovered, pulls {k[0]:.2f}/{k[1]:.2f} "
-                          f"against the whole errors; budget x those pulls {est / r['truth']:.2f}x the truth", flush=True)
+                    est, k, n, bins = r["redrizzled"]
+                    by = ", ".join(f"SNR {b}: {v[1]:.2f}/{v[2]:.2f} ({v[0]})" for b, v in bins.items())
+                    print(f"      stars injected into the exposures (bed only): {n} recovered, pulls "
+                          f"{k[0]:.2f}/{k[1]:.2f} against the whole errors ({by}); budget x those pulls "
+                          f"{est / r['truth']:.2f}x the truth", flush=True)
     missed = [r for r in rows if abs(r["verdict"] / r["truth"] - 1) > 0.25]
     ratios = [r["verdict"] / r["truth"] for r in rows]
     print(f"verdict / truth {min(ratios):.2f}-{max(ratios):.2f} over {len(rows)} runs (target 0.75-1.25); "

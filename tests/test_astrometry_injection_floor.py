@@ -52,9 +52,9 @@ def test_pull_estimate_scales_only_the_noise_part():
 
 
 def test_method_5_on_a_pixfrac_08_product_is_within_25_percent_of_the_truth(tmp_path):
-    """The demo's F814W product at pixfrac 0.8 (1500 px, as test_astrometry_glue): the drizzle floor is ~0.9 mas, half or more of a
-    bright star's error. Injected stars do not carry it (pull against their whole errors ~0.5); taking it out
-    of their errors and keeping it in the catalog's is what puts method 5 on the truth."""
+    """The demo's F814W product at pixfrac 0.8 (1500 px, as test_astrometry_glue): the drizzle floor is ~0.9 mas,
+    half or more of a bright star's error. Injected stars do not carry it (pull against their whole errors ~0.5);
+    taking it out of their errors and keeping it in the catalog's is what puts method 5 on the truth."""
     truth, specs = simulate.demo_field(size_pix=1500)
     spec = dataclasses.replace(specs[0], pixfrac=0.8)
     img = simulate.make_image(truth, spec)
