@@ -449,6 +449,7 @@ for _name in ("jwst_like_psf", "slit_throughput_grid", "centering_constraints", 
 spec("astrometry.write_summary")(lambda fx: Call(_A.write_summary, {"sigma_mas": 3.0}, fx.sandbox / "s.json"))
 spec("astrometry.load_inputs")(lambda fx: Call(_A.load_inputs, fx.cfg))
 spec("astrometry.usable_sources")(lambda fx: Call(_A.usable_sources, fx.cat))
+spec("astrometry.drizzle_floor_mas")(lambda fx: Call(_A.drizzle_floor_mas, fx.cat, pixel_scale_mas=50.0))
 spec("astrometry.as_estimate")(lambda fx: Call(_A.as_estimate, _comparison(fx), label="gaia"))
 spec("astrometry.read_image")(lambda fx: Call(_A.read_image, fx.fits_path, max_size=200))
 spec("astrometry.repeatability", 3)(lambda fx: Call(_A.repeatability, {"a": fx.cat, "b": simulate.perturb_catalog(

@@ -19,7 +19,7 @@ submodule -> concern -> notebook 03 section:
                  :func:`hsc_reference`                                                -> 3 Gaia, 4 HSC
 ``threecorner``  :func:`three_cornered_hat` of three catalogs                         -> 2 repeatability
 ``budget``       :func:`error_budget`, :func:`catalog_equivalent`                     -> 1 error budget
-``injection``    :func:`injection_recovery`, sigma(SNR) model                         -> 5 injection-recovery
+``injection``    :func:`injection_recovery`, sigma(SNR) model, :func:`drizzle_floor_mas`  -> 5 injection-recovery
 ``patches``      :func:`patch_map` of mean offsets in ~30" patches                    -> 6 patch map
 ``tail``         per-source sigma distribution, fractions <= 5/10/15 mas, failing targets -> verdict
 ``verdicts``     :data:`VERDICT_BANDS`, :func:`verdict`, :func:`combine_methods`      -> verdict
@@ -46,7 +46,7 @@ from .assess import (assess_catalog, confirmed_sources, gaia_method, hsc_method,
 from .budget import catalog_equivalent, error_budget
 from .compare import ComparisonResult, compare_catalogs
 from .inputs import tangent_plane_mas
-from .injection import injection_recovery, injection_sigma_model, predicted_catalog_sigma
+from .injection import drizzle_floor_mas, injection_recovery, injection_sigma_model, predicted_catalog_sigma
 from .matching import coarse_offset, match
 from .mixture import MixtureFit, fit_scatter_mixture
 from .notebook import (as_estimate, injection_on_image, injection_psf, load_inputs, method_line, pick_comparison,
@@ -84,6 +84,7 @@ __all__ = [
     "three_cornered_hat",
     "error_budget",
     "injection_recovery",
+    "drizzle_floor_mas",
     "injection_sigma_model",
     "predicted_catalog_sigma",
     "catalog_equivalent",

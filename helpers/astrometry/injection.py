@@ -12,14 +12,63 @@ import numpy as np
 
 from ..errors import WorkbookError
 from .stats import MAD_TO_SIGMA, _bootstrap_order_stats, _ci, _mixture_sigma, robust_sigma
-from .inputs import _col_values, _require_record
+from .inputs import _col_values, _require_record, _require_table
 from ..validate import require_instance, require_number
 
 __all__ = [
+    "drizzle_floor_mas",
     "injection_recovery",
     "injection_sigma_model",
     "predicted_catalog_sigma",
 ]
+
+
+# --------------------------------------------------------------------------- the drizzle floor of a catalog
+def drizzle_floor_mas(cat, pixel_scale_mas=None):
+    """Per-source drizzle floor (mas, per axis) that a catalog's reported errors carry.
+
+    :mod:`helpers.sources.redrizzle` measures the drizzle's own position error (each star's phases on the
+    input grids, which a mean PSF cannot follow) and the extraction adds it in quadrature, per estimator,
+    after the noise (``meta['drizzle_floor']``): ``psf_pix`` for PSF-fitted sources, the windowed floor the
+    extraction applied (``windowed_applied_pix``; catalogs written before it was recorded give
+    ``windowed_pix``) for windowed centroids, nothing for the joint fit on the exposures (``method =
+    "exposures"``), which sees every input grid.
+
+    Parameters
+    ----------
+    cat : `~astropy.table.Table`
+        A catalog from :mod:`helpers.sources` (``method`` column; ``meta['drizzle_floor']``,
+        ``meta['pixel_scale']`` in arcsec).
+    pixel_scale_mas : float, optional
+        Pixel scale (mas) when the meta has none.
+
+    Returns
+    -------
+    floor : ndarray
+        One value per row, mas; zeros when the catalog carries no drizzle floor.
+    """
+    _require_table(cat, "cat")
+    meta = getattr(cat, "meta", {}) or {}
+    floor = meta.get("drizzle_floor")
+    if not isinstance(floor, dict):
+        return np.zeros(len(cat))
+    scale = require_number(pixel_scale_mas, "pixel_scale_mas", minimum=1e-6, allow_none=True, example=50.0)
+    if scale is None and meta.get("pixel_scale"):
+        scale = float(meta["pixel_scale"]) * 1000.0
+    if not scale:
+        raise WorkbookError("the catalog has a drizzle floor but no meta['pixel_scale'] (arcsec); pass "
+                            "pixel_scale_mas or write the catalog with helpers.sources")
+    win = float(floor.get("windowed_applied_pix", floor.get("windowed_pix", 0.0)) or 0.0)
+    psf = float(floor.get("psf_pix", 0.0) or 0.0)
+    method = (np.char.lower(np.asarray(cat["method"]).astype(str)) if "method" in cat.colnames
+              else np.full(len(cat), "windowed"))
+    pix = np.where(method == "psf", psf, np.where(method == "exposures", 0.0, win))
+    return pix * float(scale)
+
+
+def _noise_part(err, floor):
+    """Reported errors less their drizzle floor (quadrature): the part injected stars can calibrate."""
+    return np.sqrt(np.maximum(np.asarray(err, float) ** 2 - np.asarray(floor, float) ** 2, 0.0))
 
 
 # --------------------------------------------------------------------------- method 5: injection-recovery
@@ -31,7 +80,7 @@ def _default_extract(*args, **kwargs):
 
 def injection_recovery(image, wcs, psf, extract=None, error=None, n_inject=300, snr_range=(5.0, 300.0),
                        existing=None, avoid_pix=None, edge_pix=None, match_pix=1.5, seed=0, extract_kwargs=None,
-                       n_boot=200):
+                       n_boot=200, gain=None, photon_variance_ratio=1.0):
     """Method 5: inject PSF stars at known positions into the real image, re-extract, measure.
 
     Stars are placed on a jittered grid (so they do not blend with each other), away from the
@@ -65,15 +114,26 @@ def injection_recovery(image, wcs, psf, extract=None, error=None, n_inject=300, 
     seed : int
     extract_kwargs : dict, optional
     n_boot : int
+    gain : float, optional
+        Electrons per image unit (a drc in e-/s: its exposure time). When given, the injected stars get their
+        own photon noise, Gaussian of variance ``photon_variance_ratio`` x model / gain per pixel, as real
+        stars have it (the extraction's errors include it); otherwise none (background-limited stars).
+    photon_variance_ratio : float
+        Per-pixel variance of that photon noise relative to model / gain (a drizzled product's is smaller,
+        ``meta['noise_poisson_variance_ratio']``).
 
     Returns
     -------
     result : dict
         ``stars`` (Table: ``x_true, y_true, snr_inj, flux, recovered, x, y, dx_mas, dy_mas,
-        err_x_mas, err_y_mas``), ``n_injected``, ``n_recovered``, ``pixel_scale_mas``,
+        err_x_mas, err_y_mas, floor_mas``), ``n_injected``, ``n_recovered``, ``pixel_scale_mas``,
         ``sigma`` (E, N: robust sigma of measured - true, mas) with ``sigma_ci``,
         ``sigma_1d``/``sigma_1d_ci``, ``pull`` (robust sigma of (measured-true)/reported error, per
-        axis; 1 = calibrated errors) with ``pull_ci``, ``by_snr`` (Table).
+        axis; 1 = calibrated errors) with ``pull_ci``, ``by_snr`` (Table). When the extractor's catalog
+        carries a drizzle floor (:func:`drizzle_floor_mas`: a drizzled product's extraction), ``pull`` is
+        against the errors' noise part (floor taken out in quadrature: injected stars are not re-drizzled,
+        so they carry none of the drizzle's phase error), ``pull_total`` against the whole reported
+        errors, and ``drizzle_floor_mas`` is the injected stars' median floor.
 
     Raises
     ------
@@ -148,13 +208,20 @@ def injection_recovery(image, wcs, psf, extract=None, error=None, n_inject=300, 
         raise WorkbookError(f"only {X.size} free positions to inject stars; lower avoid_pix or n_inject")
     snr = np.exp(rng.uniform(math.log(snr_range[0]), math.log(snr_range[1]), X.size))
     flux = snr * sigma_pix / math.sqrt(sum_p2)
+    gain = require_number(gain, "gain", minimum=1e-12, allow_none=True, example=12000.0)
+    photon_variance_ratio = require_number(photon_variance_ratio, "photon_variance_ratio", minimum=0.0, example=1.0)
     injected = image.copy()
+    noise_rng = np.random.default_rng(None if seed is None else seed + 1)
     for x0, y0, f in zip(X, Y, flux):
         ix, iy = int(round(x0)), int(round(y0))
         ys, xs = slice(max(iy - half, 0), min(iy + half + 1, ny)), slice(max(ix - half, 0), min(ix + half + 1, nx))
         yy, xx = np.mgrid[ys, xs].astype(float)
         m.x_0, m.y_0, m.flux = x0, y0, f
-        injected[ys, xs] += m(xx, yy)
+        model = m(xx, yy)
+        injected[ys, xs] += model
+        if gain:
+            injected[ys, xs] += noise_rng.normal(0.0, 1.0, model.shape) * np.sqrt(
+                np.clip(model, 0.0, None) * photon_variance_ratio / gain)
     try:
         found = extract(injected, wcs, error=error, **(extract_kwargs or {}))
     except WorkbookError:
@@ -195,6 +262,11 @@ def injection_recovery(image, wcs, psf, extract=None, error=None, n_inject=300, 
         ex = ey = None
     stars["err_x_mas"] = np.where(rec, ex[jj], np.nan) if ex is not None else np.full(X.size, np.nan)
     stars["err_y_mas"] = np.where(rec, ey[jj], np.nan) if ey is not None else np.full(X.size, np.nan)
+    # The drizzle floor in the reported errors (a drizzled product's extraction adds it): injected stars
+    # are smooth PSFs added to the product, not re-drizzled, so they carry none of the drizzle's phase
+    # error and their pulls calibrate only the noise part of the errors (floor taken out in quadrature).
+    floor = drizzle_floor_mas(found, scale_mas) if ex is not None else np.zeros(len(found))
+    stars["floor_mas"] = np.where(rec, floor[jj], np.nan)
     n_rec = int(rec.sum())
     if n_rec < 3:
         raise WorkbookError(f"only {n_rec} of {X.size} injected stars were recovered; check the extractor's "
@@ -205,7 +277,12 @@ def injection_recovery(image, wcs, psf, extract=None, error=None, n_inject=300, 
     qs = [0.5, 0.5]
     have_err = np.isfinite(stars["err_x_mas"][rec]).all() if ex is not None else False
     if have_err:
-        px, py = ddx / np.asarray(stars["err_x_mas"])[rec], ddy / np.asarray(stars["err_y_mas"])[rec]
+        fl = np.asarray(stars["floor_mas"])[rec]
+        nx_, ny_ = _noise_part(stars["err_x_mas"][rec], fl), _noise_part(stars["err_y_mas"][rec], fl)
+        usable = (nx_ > 0) & (ny_ > 0)
+        px, py = ddx[usable] / nx_[usable], ddy[usable] / ny_[usable]
+        tx = ddx / np.asarray(stars["err_x_mas"])[rec]
+        ty = ddy / np.asarray(stars["err_y_mas"])[rec]
         arrays += [np.abs(px - np.median(px)), np.abs(py - np.median(py))]
         qs += [0.5, 0.5]
     point = np.array([np.median(a) for a in arrays]) * MAD_TO_SIGMA
@@ -230,6 +307,10 @@ def injection_recovery(image, wcs, psf, extract=None, error=None, n_inject=300, 
         out["pull"] = (float(point[2]), float(point[3]))
         out["pull_ci"] = (_ci(boot[2]), _ci(boot[3]))
         out["pull_boot"] = (boot[2], boot[3])
+        # against the whole reported error, floor included (below 1 on a drizzled product where the floor
+        # dominates: the injected stars do not carry it)
+        out["pull_total"] = (float(robust_sigma(tx)), float(robust_sigma(ty)))
+        out["drizzle_floor_mas"] = float(np.median(fl)) if fl.size else 0.0
     return out
 
 

@@ -20,9 +20,10 @@ def demo_field(size_pix=3000):
       WHT, VAR_*).
 
     All three use pixfrac 1.0, the default of AstroDrizzle's ``final_pixfrac`` and of the jwst
-    ``resample`` step. (At pixfrac 0.8 the drizzled PSF depends more on each star's sub-pixel
-    phase, which the extraction's errors and the injected stars do not capture yet: on the 1500-px
-    demo notebook 03's verdict then reads 24-40 % below the truth, against 3-22 % at 1.0; issue 13.)
+    ``resample`` step. (At pixfrac 0.8 and 0.6 the drizzled PSF depends more on each star's sub-pixel
+    phase; the extraction's errors carry it as the drizzle floor, which method 5 keeps rather than
+    rescales: on the 1500-px demo notebook 03's verdict reads 0.76-0.86x the truth at 1.0, 0.87-0.96x
+    at 0.8 and 1.03-1.15x at 0.6 over three seeds, ``benchmarks/bench_astrometry.py demo``; issue 13.)
 
     Each header WCS carries a known error (``wcs_shift_mas``, ``wcs_rotation_arcsec``). Star density
     is boosted well above the real HUDF's so that every astrometric method has hundreds of pairs —

@@ -419,6 +419,12 @@ def _process_tile(reader, region, core, opts, state):
     if blend_dx2.any() or blend_dy2.any():  # systematic too: after the correlation factor
         cols["x_err"] = np.sqrt(np.asarray(cols["x_err"]) ** 2 + blend_dx2)
         cols["y_err"] = np.sqrt(np.asarray(cols["y_err"]) ** 2 + blend_dy2)
+    if state.get("drizzle_floor"):
+        # the windowed floor this tile applied (not meta's windowed_pix on the full path: the part
+        # windowed-minus-PSF differences already carry is left out): what a reader of the catalog must
+        # take out of x_win_err / windowed x_err to recover the noise part (helpers.astrometry.injection)
+        floor = state["drizzle_floor"]
+        floor["windowed_applied_pix"] = max(float(floor.get("windowed_applied_pix", 0.0)), float(s_win))
     if s_psf or s_win:  # systematic, so after the noise's correlation factor
         floor2 = np.where(method == "psf", s_psf**2, s_win**2)
         for name in ("x_err", "y_err"):
