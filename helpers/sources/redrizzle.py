@@ -14,7 +14,8 @@ image's detector-scale PSF (the drizzlepac library or the instrument model, :mod
 rendered on ``n_inputs`` synthetic input exposures with random sub-pixel dithers, a small random
 rotation and a mild quadratic distortion (so the phases vary across the field, as on a real chip),
 combined by STScI's ``drizzle.resample.Drizzle`` with the product's own ``pixfrac``, kernel and
-output/input scale (read from its headers by :func:`drizzle_parameters`), and measured by the same
+output/input scale and, for inputs of unequal depth, its per-input weights (exposure times,
+``D00nDEXP``) (read from its headers by :func:`drizzle_parameters`), and measured by the same
 estimators the extraction uses (an ePSF built from the re-drizzled stars and the vectorised PSF
 fit; SExtractor windowed centroids with the extraction's window). The rms of the estimated minus the
 true positions (per axis, its mean removed) is the floor each estimator's error gets in quadrature.
@@ -72,7 +73,10 @@ def drizzle_parameters(header, sci_header=None, native_scale=None):
     -------
     params : dict or None
         ``pixfrac`` (median over the inputs), ``kernel``, ``scale_ratio`` (output / input pixel size),
-        ``n_inputs``, ``source`` (which keywords), ``orientation_deg`` where the headers give it.
+        ``n_inputs``, ``source`` (which keywords), ``orientation_deg`` where the headers give it,
+        ``input_weights`` (each input's share of the weight, sum 1) when AstroDrizzle's ``D00nDEXP``
+        exposure times differ (a product of unequal depths; the floor is re-drizzled with them), or
+        ``input_weights_note`` when they cannot be read.
     """
     sci_header = sci_header if sci_header is not None else {}
     if "D001PIXF" in header:
@@ -90,6 +94,11 @@ def drizzle_parameters(header, sci_header=None, native_scale=None):
             ratio = float(np.median([float(header.get(f"{p}SCAL", 1.0)) for p in keys]))
         params = {"pixfrac": pixfrac, "kernel": str(header.get("D001KERN", "square")).strip() or "square",
                   "scale_ratio": ratio, "n_inputs": int(n), "source": "D00n* keywords"}
+        weights = _input_weights(header, keys)
+        if isinstance(weights, str):
+            params["input_weights_note"] = weights
+        elif weights is not None:
+            params["input_weights"] = weights
         rotations = [float(header[f"{p}ROT"]) for p in keys if f"{p}ROT" in header]
         if rotations:
             # IRAF drizzle records each input's rotation: the grids' angle modulo a right angle
@@ -103,6 +112,58 @@ def drizzle_parameters(header, sci_header=None, native_scale=None):
                     "scale_ratio": float(h.get("PXSCLRT", 1.0)), "n_inputs": n,
                     "source": "PIXFRAC/KERNEL/PXSCLRT (jwst resample)"}
     return None
+
+
+def _input_weights(header, keys):
+    """Relative weights of the inputs (sum 1) when their exposure times differ, else None.
+
+    AstroDrizzle records each input's exposure time (``D00nDEXP``) and its weight scaling
+    (``D00nWTSC``); with ``final_wht_type`` EXP (its default, and HAP's) an input's drops carry weight
+    ``EXPTIME × WTSC``, and with IVM the sky-limited inverse variance is proportional to the exposure
+    time too. A product of unequal depths (several visits) is then dominated by its deepest inputs:
+    fewer effective phases fill the pixel and the drizzle's position error is larger than for equal
+    weights (150/450/900/1500 s: 2.7 effective inputs of 4).
+
+    Returns the weights (a list), None for equal times or no ``D00nDEXP`` at all, or a one-line note
+    (a str) when some are missing or not positive numbers: equal weights are then assumed, and said.
+    """
+    present = [f"{p}DEXP" in header for p in keys]
+    if not any(present):
+        return None
+    unusable = (f"D00nDEXP of {sum(present)} of {len(keys)} inputs readable: the inputs are taken as equal "
+                "weights (the floor is then too small if their depths differ)")
+    if not all(present):
+        return unusable
+    try:
+        w = np.array([float(header[f"{p}DEXP"]) * float(header.get(f"{p}WTSC", 1.0)) for p in keys])
+    except (TypeError, ValueError):
+        return unusable
+    if not np.all(np.isfinite(w)) or np.any(w <= 0):
+        return unusable
+    if np.ptp(w) <= 1e-6 * np.max(w):
+        return None
+    return [round(float(v), 6) for v in w / w.sum()]
+
+
+def _effective_weights(params, n_inputs):
+    """The ``n_inputs`` weights to re-drizzle with: the product's own (``input_weights``), or, when more
+    inputs than :data:`MAX_INPUTS` were combined, the same spread at quantiles; equal weights otherwise."""
+    w = params.get("input_weights")
+    if w is None:
+        return np.ones(n_inputs)
+    w = np.asarray(w, float)
+    if w.size != n_inputs:
+        w = np.quantile(np.sort(w), (np.arange(n_inputs) + 0.5) / n_inputs)
+    return w / w.mean()
+
+
+def _depth_text(params):
+    """`` weighted by their exposure times (2.7 effective of 4)`` for inputs of unequal depth, else ''."""
+    w = params.get("input_weights")
+    if w is None:
+        return f" ({params['input_weights_note']})" if params.get("input_weights_note") else ""
+    w = np.asarray(w, float)
+    return f" weighted by their exposure times ({w.sum() ** 2 / np.sum(w**2):.2g} effective of {w.size})"
 
 
 def _dither_phases(n_inputs, rng):
@@ -188,9 +249,12 @@ def _redrizzled_field(prf_native, params, fwhm_out, rng, random_phases=False, or
     phases = rng.uniform(0.0, 1.0, (n_inputs, 2)) if random_phases else None
     xo, yo, images, pixmaps, side = _synthetic_inputs(prf_native, n_inputs, params["scale_ratio"],
                                                       fwhm_out, rng, phases, orientation_deg)
+    weights = _effective_weights(params, n_inputs)
     driz = Drizzle(kernel=params["kernel"], out_shape=(side, side), fillval="0", disable_ctx=True)
-    for img, pm in zip(images, pixmaps):
-        driz.add_image(img, exptime=1.0, pixmap=pm, weight_map=np.ones_like(img), pixfrac=float(params["pixfrac"]),
+    for img, pm, w in zip(images, pixmaps, weights):
+        # each input weighted as the product weighted it (exposure time): unequal depths leave fewer
+        # effective phases in the output pixel
+        driz.add_image(img, exptime=1.0, pixmap=pm, weight_map=np.full_like(img, w), pixfrac=float(params["pixfrac"]),
                        in_units="cps", iscale=params["scale_ratio"] ** -2)
     return np.asarray(driz.out_img, float), xo, yo
 
@@ -242,7 +306,8 @@ def drizzle_position_floor(psf_native, params, fwhm, window_sigma=None, oversamp
         The instrument's PSF at the detector's pixel scale (pixel-integrated, oversampled), e.g.
         ``library_psf(instrument, filter, native_scale, drizzled=False)``.
     params : dict
-        From :func:`drizzle_parameters` (``pixfrac``, ``kernel``, ``scale_ratio``, ``n_inputs``).
+        From :func:`drizzle_parameters` (``pixfrac``, ``kernel``, ``scale_ratio``, ``n_inputs``; optional
+        ``input_weights``, each input's share of the weight: unequal shares raise the floor).
     fwhm : float
         The product's FWHM, output pixels (sets the ePSF radius and the fit stamp, as in the extraction).
     window_sigma : float, optional
@@ -266,7 +331,8 @@ def drizzle_position_floor(psf_native, params, fwhm, window_sigma=None, oversamp
     fwhm = require_number(fwhm, "fwhm", minimum=0.5, maximum=50.0, example="2.2")
     key = (id(psf_native), round(float(params["pixfrac"]), 4), params["kernel"], round(float(params["scale_ratio"]), 4),
            int(params["n_inputs"]), round(fwhm, 2), None if window_sigma is None else round(float(window_sigma), 3),
-           int(oversampling), int(seed), bool(random_phases), round(float(orientation_deg), 2))
+           int(oversampling), int(seed), bool(random_phases), round(float(orientation_deg), 2),
+           None if params.get("input_weights") is None else tuple(np.round(params["input_weights"], 6)))
     if key in _CACHE:
         return _CACHE[key]
     prf_native = _PRF(psf_native)
@@ -305,7 +371,8 @@ def drizzle_position_floor(psf_native, params, fwhm, window_sigma=None, oversamp
     # field is its floor where no PSF fit measures its own phase bias (the fast path).
     result = {"psf_pix": excess(rms(d_psf), rms(b_psf)), "windowed_pix": rms(d_win),
               "psf_total_pix": rms(d_psf), "psf_direct_pix": rms(b_psf), "n_stars": n_stars,
-              "params": {k: params[k] for k in ("pixfrac", "kernel", "scale_ratio", "n_inputs")}}
+              "params": {k: params[k] for k in ("pixfrac", "kernel", "scale_ratio", "n_inputs", "input_weights")
+                         if k in params}}
     _CACHE[key] = result
     return result
 
@@ -352,7 +419,7 @@ def _extraction_floor(state, fwhm, window_sigma, oversampling):
     floor["note"] = (f"drizzle floor: {floor['psf_pix']:.4f} px (PSF fit), {floor['windowed_pix']:.4f} px (windowed), "
                      f"from {floor['n_stars']} noise-free {floor['psf_model']}-PSF stars re-drizzled by drizzle with this "
                      f"product's pixfrac {params['pixfrac']:g}, {params['kernel']} kernel, scale ratio "
-                     f"{params['scale_ratio']:.3g} and {params['n_inputs']} inputs ({params['source']}); input grids at "
+                     f"{params['scale_ratio']:.3g} and {params['n_inputs']} inputs{_depth_text(params)} ({params['source']}); input grids at "
                      f"{orientation:.3g} deg to the output's" + ("" if known else " (assumed: not in the headers; the worst "
                                                                     "case, a rotated dither has a 3-7x smaller floor)"))
     state["drizzle_floor"] = floor
