@@ -12,8 +12,8 @@ from .catalog import FLAG_BLENDED, FLAG_COSMIC_RAY, FLAG_EDGE, FLAG_MASKED, FLAG
 from .cosmics import _cr_against_locus, _cr_locus, _physically_sharp, _shape_measures
 from .centroids import WINDOWED_FLOOR_FWHM, _windowed_errors
 from .detection import _aperture_flux, _fast_tile, _merge_converged, _neighbour_distance, _saturated, _stellar_size
-from .epsf import EPSF_FLOOR_FWHM, _epsf_model_error, _image_fwhm, _make_prf
-from .fitting import _core_deficit, _fit_psf, _mask_cores, _psf_error_floor, _refit_minus_neighbours, _render_models
+from .epsf import _attribute_excess, _epsf_error_variance, _epsf_model_error, _image_fwhm, _make_prf
+from .fitting import _core_deficit, _fit_psf, _mask_cores, _refit_minus_neighbours, _render_models
 from .noise import correlation_factor, position_correlation_factor
 from .psf import _PRF, _psf_size
 from .redrizzle import _extraction_floor
@@ -200,6 +200,8 @@ def _process_tile(reader, region, core, opts, state):
     crowded_fit = (((nn < np.clip(6.0 * cat["a"], 3.0, 60.0)) | (local_ratio < opts["extended_size_ratio"] * 1.3))
                    & ~cr_like & star_peaked)
     win_floor = 0.0
+    # the PSF fit of every point-like fitted source, whichever estimator gave x, y (scored on the test bed)
+    x_psf, y_psf, x_psf_err, y_psf_err = (np.full(n, np.nan) for _ in range(4))
     if prf is not None:
         t0 = time.perf_counter()
         # Candidates: compact, unsaturated sources. Extended ones are kept windowed.
@@ -265,7 +267,7 @@ def _process_tile(reader, region, core, opts, state):
         good_fit = fit["chi2nu"] < chi2_limit[idx]
         point = ok & ((compact[idx] & (good_fit | (size_ratio[idx] < 1.1))) | (crowded_fit[idx] & good_fit))
         # PSF-model error floor, from the consistency of the fits with the windowed centroids.
-        # Empirical PSF: add its own position error (split-half estimate).
+        # Empirical PSF: add its own position error (cross-validated between halves of its stars).
         sx_fit, sy_fit, epsf_err2 = sx, sy, 0.0
         if opts["psf"] is None:
             if state.get("epsf_error_pix") is None:
@@ -273,14 +275,17 @@ def _process_tile(reader, region, core, opts, state):
                 top = np.nonzero(bright)[0][:300]
                 state["epsf_error_pix"] = _epsf_model_error(prep, fit["x"][top], fit["y"][top], fit["flux"][top],
                                                             radius, state.get("prf_replicates"))
-            epsf_err2 = state["epsf_error_pix"] ** 2 + (EPSF_FLOOR_FWHM * fwhm) ** 2
-            sx = np.sqrt(sx**2 + epsf_err2)
-            sy = np.sqrt(sy**2 + epsf_err2)
+            epsf_err2 = _epsf_error_variance(state, prep, fwhm)
         # Windowed centroids of undersampled PSFs carry a sub-pixel-phase bias; its size in this
         # image is measured against the PSF fits of bright point sources and added to the windowed
-        # errors (the PSF fits are unbiased: the ePSF is anchored on centres of mass, see _make_prf).
-        win_floor = _psf_error_floor(x[idx] - fit["x"], y[idx] - fit["y"], sx_fit, sy_fit, x_err_pix[idx],
-                                     y_err_pix[idx], point & (snr_ap[idx] > 30) & (flags[idx] == 0), model_var=epsf_err2)
+        # errors (the PSF fits are unbiased: the ePSF is anchored on centres of mass, see _make_prf);
+        # with a re-drizzled forward model of it, the differences' excess is the ePSF's (epsf._attribute_excess).
+        win_floor, epsf_err2 = _attribute_excess(prep, fwhm, x[idx] - fit["x"], y[idx] - fit["y"], sx_fit, sy_fit,
+                                                 x_err_pix[idx], y_err_pix[idx],
+                                                 point & (snr_ap[idx] > 30) & (flags[idx] == 0), epsf_err2,
+                                                 s_win_total if opts["psf"] is None else 0.0)
+        sx = np.sqrt(sx_fit**2 + epsf_err2)
+        sy = np.sqrt(sy_fit**2 + epsf_err2)
         state.setdefault("win_floor_pix", []).append(win_floor)
         # ... at least what the re-drizzled PSF shows (an undersampled drc: ACS/WFC at 0.06"/px from
         # 0.05" exposures, windowed pulls 1.19-1.40 at SNR 100-300 with the measured floor alone)
@@ -291,6 +296,8 @@ def _process_tile(reader, region, core, opts, state):
         # Point-like by the fit whichever estimator gives the position (the class is the PSF's verdict).
         fit_point[idx] = point & ~cr_like[idx]
         fit_unusable[idx] = ~ok
+        x_psf[idx[point]], y_psf[idx[point]] = fit["x"][point] + x0, fit["y"][point] + y0
+        x_psf_err[idx[point]], y_psf_err[idx[point]] = sx[point], sy[point]
         point &= (sx**2 + sy**2 + 2 * s_psf**2) <= (x_err_pix[idx] ** 2 + y_err_pix[idx] ** 2 + 2 * win_floor**2
                                                     + 2 * s_win**2)
         use = idx[point]
@@ -350,7 +357,8 @@ def _process_tile(reader, region, core, opts, state):
             "x_win": cat["x_win"] + x0, "y_win": cat["y_win"] + y0,
             "x_win_err": np.sqrt(cat["x_win_err"] ** 2 + win_floor**2),
             "y_win_err": np.sqrt(cat["y_win_err"] ** 2 + win_floor**2), "flux_aper": flux_ap, "flux_aper_err": flux_ap_err, "r50": cat["r50"],
-            "npix": cat["npix"], "peak": cat["peak"], "chi2nu": chi2nu, "nn_dist": nn}
+            "npix": cat["npix"], "peak": cat["peak"], "chi2nu": chi2nu, "nn_dist": nn,
+            "x_psf": x_psf, "y_psf": y_psf, "x_psf_err": x_psf_err, "y_psf_err": y_psf_err}
     # Correlated (drizzled) noise: every error at the PSF scale grows by the measured block-sum ratio
     scale_fwhm = state.get("fwhm") or 2 * np.median(cat["r50"])
     corr = correlation_factor(prep["sky_noise"]["correlation"], scale_fwhm)
@@ -362,7 +370,7 @@ def _process_tile(reader, region, core, opts, state):
     if corr != 1.0:
         for name in ("flux_err", "flux_aper_err"):
             cols[name] = np.asarray(cols[name]) * corr
-        for name in ("x_err", "y_err", "x_win_err", "y_win_err"):
+        for name in ("x_err", "y_err", "x_win_err", "y_win_err", "x_psf_err", "y_psf_err"):
             cols[name] = np.asarray(cols[name]) * corr_pos
         cols["xy_cov"] = np.asarray(cols["xy_cov"]) * corr_pos**2
         cols["snr"] = np.asarray(cols["snr"]) / corr
@@ -372,6 +380,8 @@ def _process_tile(reader, region, core, opts, state):
             cols[name] = np.sqrt(np.asarray(cols[name]) ** 2 + floor2)
         for name in ("x_win_err", "y_win_err"):
             cols[name] = np.sqrt(np.asarray(cols[name]) ** 2 + s_win**2)
+        for name in ("x_psf_err", "y_psf_err"):
+            cols[name] = np.sqrt(np.asarray(cols[name]) ** 2 + s_psf**2)
     return {k: np.asarray(v)[keep] for k, v in cols.items()}
 
 
