@@ -341,8 +341,8 @@ def test_errors_are_calibrated_on_a_pixfrac_08_drc(acs_wide):
     _, cat, rows = acs_wide
     assert cat.meta["drizzle"]["pixfrac"] == 0.8
     for row in rows:
-        assert row["n"] >= 150 and row["n_psf"] >= 80, row
-        assert 0.9 <= row["pull_psf"] <= 1.1, row
+        assert row["n"] >= 150 and row["n_fit"] >= 0.9 * row["n"], row
+        assert 0.9 <= row["pull_fit"] <= 1.1, row  # the PSF path on every fitted star
         assert 0.9 <= row["pull_windowed"] <= 1.1, row
 
 
@@ -359,23 +359,24 @@ def test_the_drizzle_floor_is_the_scatter_a_mean_psf_cannot_remove(acs_wide):
 
 
 @pytest.mark.xfail(strict=True, reason="issue #13's scatter target is not reachable by a mean-PSF estimator on "
-                   "a pixfrac < 1 product: PSF-fit scatter 1.35 / 2.85x the exposures' bound at SNR 30-100 / 100-300 "
-                   "(ACS pixfrac 0.8; 1.33 / 2.22x at 0.6; NIRCam 1.48 / 3.57x at 0.8, 1.32 / 3.27x at 0.6), which "
-                   "the re-drizzled PSF measures as the drizzle's own 0.017-0.020 px (helpers.sources.redrizzle); at "
-                   "pixfrac 1 ACS is 1.22 / 1.51x (PSF fit kept for 74 / 23 of 209 / 184 stars), NIRCam's ePSF "
-                   "1.25 / 3.19x with PSF pulls 1.51 and windowed 0.73 at SNR 100-300 (its ePSF error exceeds its "
-                   "bootstrap estimate); NIRCam pixfrac 0.8 PSF pulls 1.15 / 1.17; ACS pixfrac 0.8 / 0.6 keeps the "
-                   "PSF fit for 1 / 96 of 185 stars at SNR 100-300 (PSF pulls 1.06 / 0.88, windowed 1.01 / 0.91); "
-                   "ACS drc at 0.06\"/px from 0.05\" PSF pulls 1.17 / 1.20 at SNR 100-300 (pixfrac 1 / 0.8: heavy "
-                   "tails, robust pull 0.81) (benchmarks/bench_drizzled.py, 5 fields per case)")
+                   "the product alone: PSF-fit scatter (every fitted star) 1.37 / 2.74x the exposures' bound at SNR "
+                   "30-100 / 100-300 (ACS pixfrac 0.8; 1.30 / 2.43x at 0.6; NIRCam 1.47 / 3.71x at 0.8, 1.33 / 3.26x "
+                   "at 0.6), which the re-drizzled PSF measures as the drizzle's own 0.017-0.020 px "
+                   "(helpers.sources.redrizzle): physics, the drizzle's phase error; at pixfrac 1 ACS is 1.15 / "
+                   "1.41x, and NIRCam 1.20 / 2.74x, where the ePSF's own (cross-validated) error is 0.013-0.020 px "
+                   "from 40-60 stars, so the catalog keeps the windowed centroid (1.26x at SNR 100-300). Pulls "
+                   "now: PSF path 0.86-1.10 and windowed 0.91-1.14 in every bin of ACS, NIRCam, the ACS drc at "
+                   "0.06\"/px from 0.05\" and NIRCam LW at pixfrac 1 / 0.8 / 0.6; outside 0.9-1.1: ACS pixfrac 1 "
+                   "windowed 1.14 and ACS 0.06\"/px pixfrac 1 PSF 0.88 at SNR 100-300, ACS pixfrac 0.6 PSF 0.86 "
+                   "(benchmarks/bench_drizzled.py, 5 fields per case)")
 @pytest.mark.parametrize("which", ["acs_wide", "nircam"])
 def test_issue_13_target_on_the_drizzled_products(which, request, tmp_path):
     """#13: PSF-fit scatter ≤ 1.15× the exposures' bound at SNR 10–300, pulls 0.9–1.1 in every bin."""
     fixture = request.getfixturevalue(which)
     rows = fixture[2] if which == "acs_wide" else _scores(fixture, tmp_path)[1]
     for row in rows:
-        assert row["psf_over_crb"] <= 1.15, row
-        assert 0.9 <= row["pull_psf"] <= 1.1 and 0.9 <= row["pull_windowed"] <= 1.1, row
+        assert row["fit_over_crb"] <= 1.15, row
+        assert 0.9 <= row["pull_fit"] <= 1.1 and 0.9 <= row["pull_windowed"] <= 1.1, row
 
 
 def test_unsigned_dq_stored_with_bzero_is_read_tile_by_tile(nircam, tmp_path):
