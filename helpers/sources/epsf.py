@@ -25,8 +25,13 @@ from .stamps import _stamp_any, _stamp_index
 #: statistical term by ~0.0010-0.0017 px, i.e. ~0.0007 FWHM, giving pulls 1.15-1.45 without it (with
 #: the true positions as anchors the excess is 10-40% smaller: the anchoring is part of it).
 EPSF_FLOOR_FWHM = 0.0007
-#: No star weighs more in the ePSF than a star of this SNR (each star samples one sub-pixel phase).
-EPSF_WEIGHT_CAP_SNR = 100.0
+#: No star weighs more in the ePSF than a star of this SNR (each star samples one sub-pixel phase, and
+#: a few very bright stars must not decide the whole model). At 100 the model threw away most of its
+#: bright stars' information: on the drizzled test bed (pixfrac 1, 40-60 stars, benchmarks/bench_drizzled.py)
+#: the ePSF's truth error was 0.013-0.016 px on NIRCam F200W, PSF-fit scatter 1.20 / 2.74x the exposures'
+#: bound at SNR 30-100 / 100-300 (NIRCam LW 1.24 / 2.76x); at 300 1.06 / 1.99x (LW 1.13 / 2.02x, ACS/WFC
+#: F814W 1.15 / 1.41x -> 1.12 / 1.37x), pulls unchanged within their errors; 1000 gave the same.
+EPSF_WEIGHT_CAP_SNR = 300.0
 
 
 def build_epsf(data, x, y, variance=None, bad=None, fwhm=2.5, oversampling=4, radius=None, n_iter=16,
@@ -147,8 +152,7 @@ def build_epsf(data, x, y, variance=None, bad=None, fwhm=2.5, oversampling=4, ra
         val = (img - bkg[:, None, None]) / np.where(flux > 0, flux, 1.0)[:, None, None]
         resid = val - (p_model if prf is not None else 0.0)  # the model sampled above, same stamps
         w = np.where(use & keep[:, None, None], flux[:, None, None] ** 2 / np.where(use, var, 1.0), 0.0)
-        # Inverse-variance weights, but no star counts more than one at SNR 100: each star samples
-        # one sub-pixel phase, and a few very bright stars must not decide the whole model.
+        # Inverse-variance weights, but no star counts more than one at SNR EPSF_WEIGHT_CAP_SNR.
         snr2 = np.sum(w * np.where(use, val, 0.0) ** 2, axis=(1, 2))
         w = w * np.minimum(1.0, EPSF_WEIGHT_CAP_SNR**2 / np.maximum(snr2, 1e-30))[:, None, None]
         gx = c + dx * os_
