@@ -19,7 +19,7 @@ from n values is ~1/sqrt(2n), so a bin of 40 stars alone is +-11 %, the size of 
 Run: ``.venv/bin/python benchmarks/bench_drizzled.py`` (about 2-3 minutes on 2 cores);
 ``acs`` or ``nircam`` for one instrument, ``--pixfrac 1.0`` (repeatable) for some pixfracs,
 ``--fields N`` for another number of fields; ``acs06`` (ACS/WFC drc at 0.06"/px from 0.05" exposures)
-and ``lw`` (NIRCam LW F444W i2d), the demo's products, run only when named; ``truth`` (e.g.
+and ``lw`` (NIRCam LW F444W i2d), the demo's products, and ``acs04`` (ACS/WFC at HAP's 0.04"/px), run only when named; ``truth`` (e.g.
 ``truth acs06 --pixfrac 1.0``) compares the drizzle floor with the bed's truth on fields of 10x brighter
 stars (:func:`truth_floor`).
 """
@@ -42,6 +42,8 @@ CASES = {
 EXTRA_CASES = {
     "acs06": ("ACS/WFC", "F814W", 0.06, 27.5, 0.08, 6, 4),
     "lw": ("NIRCAM/LW", "F444W", 0.063, 29.5, 0.5, 7, 5),
+    # HAP's SkyCell scale: an ACS/WFC drc at 0.04"/px from 0.05" exposures
+    "acs04": ("ACS/WFC", "F814W", 0.04, 20.5, 0.08, 8, 6),
 }
 CASES.update(EXTRA_CASES)
 PIXFRACS = (1.0, 0.8, 0.6)
