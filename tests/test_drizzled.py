@@ -243,22 +243,83 @@ def _scores(product, tmp_path):
 
 @pytest.mark.parametrize("which", ["acs_native", "nircam"])
 def test_extraction_on_the_drizzled_products_is_calibrated_where_measured(which, request, tmp_path):
-    """A regression guard on what helpers.sources already does on the drizzled test bed (pixfrac 1,
-    native scale): the drizzle correlation is measured and applied, errors are right within 20 % in
-    every SNR bin of the PSF path and below SNR 100 for the windowed one (pulls 1.3-1.8 before #13's
-    noise work; at SNR 100-300 the windowed errors are ~1.4x too large on NIRCam), and the PSF fit
-    stays within 1.3x the exposures' bound below SNR 100 (NIRCam SNR 30-100: 1.84x with the ePSF on a
-    4x grid from 54 stars, 1.24x on the 2x grid). The issue's own target is the strict xfail below."""
+    """A regression guard on one field of each (pixfrac 1, native scale; the pooled figures are
+    test_the_epsf_error_is_cross_validated_and_the_pulls_follow below and benchmarks/bench_drizzled.py):
+    the drizzle correlation is measured and applied, and below SNR 100 both paths' errors are right
+    within 20-25 % (pulls 1.3-1.8 before #13's noise work). The PSF path is scored on every fitted star
+    (``x_psf``: on NIRCam the windowed centroid is kept at SNR > 30, its ePSF being the worse estimator),
+    and the PSF fit stays within 1.3x the exposures' bound at SNR 10-30 (NIRCam SNR 30-100: 1.84x with the
+    ePSF on a 4x grid from 54 stars, 1.24x on the 2x grid). One field's 30-60 stars a bin give a pull std
+    to +-10-13 %, and its ePSF error estimate (two halves of 40-55 stars) to ~+-30 %, so SNR 100-300,
+    where that term dominates, is checked pooled. The issue's own target is the strict xfail below."""
     product = request.getfixturevalue(which)
     cat, rows = _scores(product, tmp_path)
     assert cat.meta["noise_correlation_factor"] > 1.05  # the correlation was seen and applied
     for row in rows:
-        assert row["n"] >= 15, row
-        if row["n_psf"] >= 15:
-            assert 0.8 < row["pull_psf"] < 1.2, row
-        if row["snr_hi"] <= 100 and row["n_psf"] >= 15:
-            assert row["psf_over_crb"] < 1.3, row
+        assert row["n"] >= 15 and row["n_fit"] >= 0.8 * row["n"], row
+        if row["snr_hi"] <= 100:
+            assert 0.75 < row["pull_fit"] < 1.25, row
             assert 0.8 < row["pull_windowed"] < 1.2, row
+    assert rows[0]["fit_over_crb"] < 1.3, rows[0]
+
+
+def _bench_like_field(det, scale, side, sky, seed_truth, seed, field):
+    """One of benchmarks/bench_drizzled.py's fields (512², 180 stars drawn, isolated, pixfrac 1)."""
+    truth = _truth(side, scale, 180, seed_truth + 100 * field)
+    return make_drizzled(truth, det, "F200W", shape=(512, 512), out_scale=scale, pixfrac=1.0, exptime=500.0, sky=sky,
+                         seed=seed + 100 * field, name=f"cv_{field}")
+
+
+def test_the_epsf_error_is_cross_validated_and_the_pulls_follow(tmp_path):
+    """The ePSF's own position error, cross-validated between halves of its stars, is its error against
+    the truth, and with it both paths' pulls are right at SNR 100-300 (NIRCam F200W i2d, pixfrac 1, three
+    of the bench's fields pooled, ~110 stars). Before: a parametric bootstrap (white noise added to the
+    stars' stamps) read 0.0078 px where the truth shows 0.013-0.016 px, and the windowed-minus-PSF
+    excess it left was given to the windowed centroids: PSF pulls 1.51, windowed 0.76."""
+    from astropy.table import vstack
+    from scipy.spatial import cKDTree
+
+    cats, truths, estimates, excess2 = [], [], [], []
+    for field in range(3):
+        product = _bench_like_field("NIRCAM/SW", 0.031, 14.5, 0.2, 5, 3, field)
+        (tmp_path / str(field)).mkdir()
+        cat = _extract(product, tmp_path / str(field))
+        assert cat.meta["psf_source"] == "epsf"
+        estimates.append(cat.meta["epsf_error_pix"])
+        ny, nx = product.sci.shape
+        t = product.truth
+        t = t[(np.asarray(t["kind"]).astype(str) == "star") & (t["x"] > 15) & (t["y"] > 15) & (t["x"] < nx - 16)
+              & (t["y"] < ny - 16)]
+        d, i = cKDTree(np.c_[cat["x"], cat["y"]]).query(np.c_[t["x"], t["y"]])
+        c, tm = cat[i[d < 1]], t[d < 1]
+        bright = ((np.asarray(tm["snr"]) > 100) & (np.asarray(c["flags"]) == 0)
+                  & np.isfinite(np.asarray(c["x_psf"], float)))
+        e = np.r_[c["x_psf"][bright] - tm["x"][bright], c["y_psf"][bright] - tm["y"][bright]]
+        # the truth's excess of the PSF fit over its noise (the exposures' bound times the product's
+        # position correlation factor, ~1.3) and the drizzle's floor: the ePSF's own error
+        noise2 = (np.r_[tm["crb_x"][bright], tm["crb_y"][bright]] * 1.3) ** 2
+        excess2.append(np.mean(e**2) - np.mean(noise2) - cat.meta["drizzle_floor"]["psf_pix"] ** 2)
+        cat = cat.copy()
+        for col in ("x", "x_win", "x_psf"):
+            cat[col] = cat[col] + 1e5 * field
+        t = t.copy()
+        t["x"] = t["x"] + 1e5 * field
+        cat.meta, t.meta = {}, {}
+        cats.append(cat)
+        truths.append(t)
+    estimate = float(np.sqrt(np.mean(np.square(estimates))))
+    truth_excess = float(np.sqrt(max(np.mean(excess2), 0.0)))
+    assert 0.7 * truth_excess < estimate < 1.4 * truth_excess, (estimates, truth_excess)
+    rows = score_catalog(vstack(cats, metadata_conflicts="silent"), vstack(truths, metadata_conflicts="silent"))
+    bright = rows[-1]
+    assert bright["n"] >= 90 and bright["n_fit"] >= 90, bright
+    # PSF path: 0.80 on these three fields (the ePSF error, with the windowed-minus-PSF excess the
+    # windowed centroids' forward model does not explain, is conservative in field 1: 0.013 px against the
+    # truth's 0.009), 1.04 on the bench's five; the old bootstrap gave 1.51
+    assert 0.75 <= bright["pull_fit"] <= 1.15, bright
+    assert 0.85 <= bright["pull_windowed"] <= 1.15, bright
+    # the catalog keeps the better estimator: here the windowed centroid (1.3x the bound, the ePSF 2.7x)
+    assert bright["catalog_over_crb"] < 0.7 * bright["fit_over_crb"], bright
 
 
 @pytest.fixture(scope="module")
@@ -280,8 +341,8 @@ def test_errors_are_calibrated_on_a_pixfrac_08_drc(acs_wide):
     _, cat, rows = acs_wide
     assert cat.meta["drizzle"]["pixfrac"] == 0.8
     for row in rows:
-        assert row["n"] >= 150 and row["n_psf"] >= 80, row
-        assert 0.9 <= row["pull_psf"] <= 1.1, row
+        assert row["n"] >= 150 and row["n_fit"] >= 0.9 * row["n"], row
+        assert 0.9 <= row["pull_fit"] <= 1.1, row  # the PSF path on every fitted star
         assert 0.9 <= row["pull_windowed"] <= 1.1, row
 
 
@@ -298,23 +359,24 @@ def test_the_drizzle_floor_is_the_scatter_a_mean_psf_cannot_remove(acs_wide):
 
 
 @pytest.mark.xfail(strict=True, reason="issue #13's scatter target is not reachable by a mean-PSF estimator on "
-                   "a pixfrac < 1 product: PSF-fit scatter 1.35 / 2.85x the exposures' bound at SNR 30-100 / 100-300 "
-                   "(ACS pixfrac 0.8; 1.33 / 2.22x at 0.6; NIRCam 1.48 / 3.57x at 0.8, 1.32 / 3.27x at 0.6), which "
-                   "the re-drizzled PSF measures as the drizzle's own 0.017-0.020 px (helpers.sources.redrizzle); at "
-                   "pixfrac 1 ACS is 1.22 / 1.51x (PSF fit kept for 74 / 23 of 209 / 184 stars), NIRCam's ePSF "
-                   "1.25 / 3.19x with PSF pulls 1.51 and windowed 0.73 at SNR 100-300 (its ePSF error exceeds its "
-                   "bootstrap estimate); NIRCam pixfrac 0.8 PSF pulls 1.15 / 1.17; ACS pixfrac 0.8 / 0.6 keeps the "
-                   "PSF fit for 1 / 96 of 185 stars at SNR 100-300 (PSF pulls 1.06 / 0.88, windowed 1.01 / 0.91); "
-                   "ACS drc at 0.06\"/px from 0.05\" PSF pulls 1.17 / 1.20 at SNR 100-300 (pixfrac 1 / 0.8: heavy "
-                   "tails, robust pull 0.81) (benchmarks/bench_drizzled.py, 5 fields per case)")
+                   "the product alone: PSF-fit scatter (every fitted star) 1.36 / 2.79x the exposures' bound at SNR "
+                   "30-100 / 100-300 (ACS pixfrac 0.8; 1.30 / 2.48x at 0.6; NIRCam 1.37 / 3.38x at 0.8, 1.24 / 2.99x "
+                   "at 0.6), which the re-drizzled PSF measures as the drizzle's own 0.017-0.020 px "
+                   "(helpers.sources.redrizzle): physics, the drizzle's phase error; at pixfrac 1 ACS is 1.12 / "
+                   "1.37x and NIRCam 1.06 / 1.99x, where the ePSF's own (cross-validated) error is 0.009-0.012 px "
+                   "from 40-60 stars, so the catalog keeps the windowed centroid (1.26x at SNR 100-300). Pulls: "
+                   "PSF path 0.86-1.15 and windowed 0.90-1.15 in every bin of ACS, NIRCam, the ACS drc at 0.06\"/px "
+                   "from 0.05\" and NIRCam LW at pixfrac 1 / 0.8 / 0.6; outside 0.9-1.1, all at SNR 100-300: ACS "
+                   "pixfrac 1 windowed 1.15, NIRCam pixfrac 1 PSF 1.15 and windowed 1.11, ACS pixfrac 0.6 PSF 0.88, "
+                   "ACS 0.06\"/px pixfrac 1 PSF 0.86 (benchmarks/bench_drizzled.py, 5 fields per case)")
 @pytest.mark.parametrize("which", ["acs_wide", "nircam"])
 def test_issue_13_target_on_the_drizzled_products(which, request, tmp_path):
     """#13: PSF-fit scatter ≤ 1.15× the exposures' bound at SNR 10–300, pulls 0.9–1.1 in every bin."""
     fixture = request.getfixturevalue(which)
     rows = fixture[2] if which == "acs_wide" else _scores(fixture, tmp_path)[1]
     for row in rows:
-        assert row["psf_over_crb"] <= 1.15, row
-        assert 0.9 <= row["pull_psf"] <= 1.1 and 0.9 <= row["pull_windowed"] <= 1.1, row
+        assert row["fit_over_crb"] <= 1.15, row
+        assert 0.9 <= row["pull_fit"] <= 1.1 and 0.9 <= row["pull_windowed"] <= 1.1, row
 
 
 def test_unsigned_dq_stored_with_bzero_is_read_tile_by_tile(nircam, tmp_path):

@@ -153,7 +153,10 @@ def score_catalog(catalog, truth, bins=SNR_BINS, match_pix=1.0, edge_pix=15.0, s
         Per bin: ``snr_lo, snr_hi``, ``n`` (matched, unflagged point stars), ``n_psf`` (of them
         with method ``psf``), ``psf_rms_pix`` and ``crb_rms_pix`` (quadratic means over both axes),
         ``psf_over_crb``, ``pull_psf``, ``pull_windowed`` (std of error/σ over both axes),
-        ``windowed_over_crb``; NaN where a bin is empty.
+        ``windowed_over_crb``; with the catalog's ``x_psf, y_psf, x_psf_err, y_psf_err`` (the PSF fit of
+        every fitted point source, whichever estimator gave x, y) also ``n_fit`` (stars with a PSF fit),
+        ``fit_over_crb`` and ``pull_fit`` (the PSF path on all of them) and ``catalog_over_crb`` (the
+        catalog's own x, y: the estimator each star kept); NaN where a bin is empty.
     """
     from scipy.spatial import cKDTree
 
@@ -204,5 +207,17 @@ def score_catalog(catalog, truth, bins=SNR_BINS, match_pix=1.0, edge_pix=15.0, s
                                     if s.any() else np.nan)
         row["pull_windowed"] = (float(np.std(np.r_[wx[s] / c["x_win_err"][s], wy[s] / c["y_win_err"][s]]))
                                 if s.any() else np.nan)
+        row["catalog_over_crb"] = (float(np.sqrt(np.mean(np.r_[dx[s] ** 2, dy[s] ** 2]) / np.mean(crb2)))
+                                   if s.any() else np.nan)
+        if {"x_psf", "y_psf", "x_psf_err", "y_psf_err"} <= set(c.colnames):
+            fx = np.asarray(c["x_psf"] - t["x"], float)
+            fy = np.asarray(c["y_psf"] - t["y"], float)
+            f = s & np.isfinite(fx) & np.isfinite(fy) & np.isfinite(np.asarray(c["x_psf_err"], float))
+            row["n_fit"] = int(f.sum())
+            crb2_f = np.r_[t["crb_x"][f] ** 2, t["crb_y"][f] ** 2]
+            row["fit_over_crb"] = (float(np.sqrt(np.mean(np.r_[fx[f] ** 2, fy[f] ** 2]) / np.mean(crb2_f)))
+                                   if f.any() else np.nan)
+            row["pull_fit"] = (float(np.std(np.r_[fx[f] / c["x_psf_err"][f], fy[f] / c["y_psf_err"][f]]))
+                               if f.any() else np.nan)
         rows.append(row)
     return rows

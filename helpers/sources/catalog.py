@@ -97,13 +97,14 @@ def _sky_columns(wcs, x, y, x_err, y_err, xy_cov):
 def _assemble(parts, wcs):
     units = {"x": "pix", "y": "pix", "x_err": "pix", "y_err": "pix", "ra": "deg", "dec": "deg", "ra_err": "mas",
              "dec_err": "mas", "fwhm": "pix", "xy_cov": "pix2", "x_win": "pix", "y_win": "pix", "x_win_err": "pix",
-             "y_win_err": "pix", "r50": "pix", "nn_dist": "pix"}
+             "y_win_err": "pix", "r50": "pix", "nn_dist": "pix", "x_psf": "pix", "y_psf": "pix", "x_psf_err": "pix",
+             "y_psf_err": "pix"}
     if parts:
         cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     else:
         cols = {k: np.zeros(0) for k in ("x", "y", "x_err", "y_err", "xy_cov", "flux", "flux_err", "snr", "fwhm",
                                          "x_win", "y_win", "x_win_err", "y_win_err", "flux_aper", "flux_aper_err",
-                                         "r50", "peak", "chi2nu", "nn_dist")}
+                                         "r50", "peak", "chi2nu", "nn_dist", "x_psf", "y_psf", "x_psf_err", "y_psf_err")}
         cols.update(kind=np.zeros(0, "<U8"), flags=np.zeros(0, np.int32), method=np.zeros(0, "<U8"),
                     npix=np.zeros(0, np.int64))
     n = len(cols["x"])
@@ -123,8 +124,8 @@ def _assemble(parts, wcs):
     t["flags"] = np.asarray(cols["flags"], dtype=np.int32)
     t["method"] = np.asarray(cols["method"], dtype="<U8")
     for k in ("xy_cov", "x_win", "y_win", "x_win_err", "y_win_err", "flux_aper", "flux_aper_err", "r50", "npix",
-              "peak", "chi2nu", "nn_dist"):
-        t[k] = cols[k]
+              "peak", "chi2nu", "nn_dist", "x_psf", "y_psf", "x_psf_err", "y_psf_err"):
+        t[k] = cols[k] if k in cols else np.full(n, np.nan)
     for k, u in units.items():
         t[k].unit = u
     return t

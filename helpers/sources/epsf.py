@@ -19,12 +19,19 @@ from .stamps import _stamp_any, _stamp_index
 #: (with the per-image statistical term ``meta['epsf_error_pix']``) to ePSF-fit errors. The ePSF's
 #: shape and the stars' sub-pixel positions are degenerate in one image; the construction (anchors
 #: on tapered centres of mass, an oversampled grid filled from finitely many phases) leaves a small
-#: phase-dependent error that every bootstrap replicate shares, so no resampling of the image's own
+#: phase-dependent error that both cross-validation halves share, so no resampling of the image's own
 #: noise can reveal it. Measured on undersampled simulations (ACS/WFC F606W and F814W at 0.06"/px,
 #: FWHM 1.6-1.7 px, stars at SNR 300-5000): the bright-star scatter exceeds the fit error plus the
 #: statistical term by ~0.0010-0.0017 px, i.e. ~0.0007 FWHM, giving pulls 1.15-1.45 without it (with
 #: the true positions as anchors the excess is 10-40% smaller: the anchoring is part of it).
 EPSF_FLOOR_FWHM = 0.0007
+#: No star weighs more in the ePSF than a star of this SNR (each star samples one sub-pixel phase, and
+#: a few very bright stars must not decide the whole model). At 100 the model threw away most of its
+#: bright stars' information: on the drizzled test bed (pixfrac 1, 40-60 stars, benchmarks/bench_drizzled.py)
+#: the ePSF's truth error was 0.013-0.016 px on NIRCam F200W, PSF-fit scatter 1.20 / 2.74x the exposures'
+#: bound at SNR 30-100 / 100-300 (NIRCam LW 1.24 / 2.76x); at 300 1.06 / 1.99x (LW 1.13 / 2.02x, ACS/WFC
+#: F814W 1.15 / 1.41x -> 1.12 / 1.37x), pulls unchanged within their errors; 1000 gave the same.
+EPSF_WEIGHT_CAP_SNR = 300.0
 
 
 def build_epsf(data, x, y, variance=None, bad=None, fwhm=2.5, oversampling=4, radius=None, n_iter=16,
@@ -145,10 +152,9 @@ def build_epsf(data, x, y, variance=None, bad=None, fwhm=2.5, oversampling=4, ra
         val = (img - bkg[:, None, None]) / np.where(flux > 0, flux, 1.0)[:, None, None]
         resid = val - (p_model if prf is not None else 0.0)  # the model sampled above, same stamps
         w = np.where(use & keep[:, None, None], flux[:, None, None] ** 2 / np.where(use, var, 1.0), 0.0)
-        # Inverse-variance weights, but no star counts more than one at SNR 100: each star samples
-        # one sub-pixel phase, and a few very bright stars must not decide the whole model.
+        # Inverse-variance weights, but no star counts more than one at SNR EPSF_WEIGHT_CAP_SNR.
         snr2 = np.sum(w * np.where(use, val, 0.0) ** 2, axis=(1, 2))
-        w = w * np.minimum(1.0, 100.0**2 / np.maximum(snr2, 1e-30))[:, None, None]
+        w = w * np.minimum(1.0, EPSF_WEIGHT_CAP_SNR**2 / np.maximum(snr2, 1e-30))[:, None, None]
         gx = c + dx * os_
         gy = c + dy * os_
         ok = (gx >= 0) & (gx < n_nodes - 1) & (gy >= 0) & (gy < n_nodes - 1) & (w > 0)
@@ -190,12 +196,13 @@ def build_epsf(data, x, y, variance=None, bad=None, fwhm=2.5, oversampling=4, ra
 
 
 #: Fewest bright isolated stars for an image-built ePSF. With fewer the model is noisy and its own
-#: error cannot be measured (the bootstrap replicates need as many): on the HDF-S mosaic an ePSF of 16
+#: error cannot be measured (each cross-validation half needs half as many): on the HDF-S mosaic an ePSF of 16
 #: injected stars gave PSF-fit pulls of 6.4 (scatter 0.13 px, errors 0.03 px). Below this a library
 #: PSF or the instrument's model is used (`helpers.sources.library`).
 EPSF_MIN_STARS = 30
-#: Corrections of each bootstrap replicate, warm-started from the image's ePSF.
-REPLICATE_ITERATIONS = 6
+#: Corrections of each half-sample ePSF (cross-validation of the model's error), built from scratch: a
+#: start from the full model would carry the other half's stars into it.
+HALF_ITERATIONS = 16
 
 
 #: The ePSF grid is oversampled 4x only when the image is undersampled (FWHM below this, pixels) or
@@ -324,48 +331,41 @@ def _make_prf(prep, cat, snr_ap, nn, sat, size_ratio, fwhm, opts, state):
     epsf = build_epsf(prep["sub"], xc, yc, bad=prep["bad"], fwhm=fwhm, radius=R, _noise=prep["noise"],
                       oversampling=os_)
     state["psf_used"], state["psf_source"] = epsf, "epsf"
-    # Replicate models (parametric bootstrap of the whole ePSF construction): the same stars with an
-    # independent noise realisation added to their stamps, centres of mass re-measured on it, ePSF
-    # rebuilt. Each replicate's error is the full model's error plus an independent one of the same
-    # size, so the fits of bright stars with two replicates differ by √2 × the full model's position
-    # error (see _epsf_model_error).
-    reps = []
-    for k in (0, 1):
-        pert = _perturbed_stamps(prep, x[idx], y[idx], half + int(math.ceil(com_radius)), seed=1729 + k)
-        xr, yr = _com_positions(pert, x[idx], y[idx], com_radius)
-        # Warm-started from the image's ePSF (the iterations' fixed point does not depend on the start):
-        # 6 corrections instead of 16 (the full path's time on a dense field, #13)
-        reps.append(_PRF(build_epsf(pert, xr, yr, bad=prep["bad"], fwhm=fwhm, radius=R, _noise=prep["noise"],
-                                    initial=epsf, n_iter=REPLICATE_ITERATIONS, oversampling=os_)))
-    state["prf_replicates"] = reps
+    # Cross-validation models: the same construction on two disjoint halves of the stars (alternate
+    # ranks in brightness, so each half holds half the weight). Their fits of the same bright stars
+    # differ by the two half-models' independent errors, whatever made them (the image's correlated
+    # noise, the anchors' noise, the sub-pixel phases the stars happen to cover), and each half-model's
+    # error is √2 x the full model's (see _epsf_model_error).
+    halves = []
+    for part in (idx[0::2], idx[1::2]):
+        if part.size < 5:
+            halves = None
+            break
+        half_model = build_epsf(prep["sub"], xc[np.isin(idx, part)], yc[np.isin(idx, part)], bad=prep["bad"], fwhm=fwhm,
+                                radius=R, _noise=prep["noise"], oversampling=os_, n_iter=HALF_ITERATIONS)
+        halves.append(_PRF(half_model))
+    state["prf_replicates"] = halves
     return _PRF(epsf)
 
 
-def _perturbed_stamps(prep, x, y, radius, seed):
-    """A copy of the tile with independent Gaussian noise (the pixels' own variance) added in the stamps
-    of the given stars (radius ``radius``); fixed ``seed``, so an extraction is reproducible."""
-    rng = np.random.default_rng(seed)
-    px, py, inside = _stamp_index(x, y, radius, prep["sub"].shape)
-    px, py = px[inside], py[inside]
-    var = prep["noise"].var(py, px, np.maximum(prep["sub"][py, px], 0.0))
-    sig = np.sqrt(np.where(np.isfinite(var) & (var > 0), var, 0.0))
-    pert = prep["sub"].copy()
-    pert[py, px] = prep["sub"][py, px] + (rng.standard_normal(px.size) * sig).astype(pert.dtype)
-    return pert
-
-
 def _epsf_model_error(prep, x, y, flux, radius, replicates):
-    """ePSF position error (pixels, per axis) from two bootstrap replicates: rms(x_A − x_B) / √2.
+    """The ePSF's own position error (pixels, per axis), cross-validated between halves of its stars.
 
-    Each replicate is built (``_make_prf``) from the same stars after adding an independent noise
-    realisation to their pixels and re-measuring their anchors, so its error is the full model's
-    error plus an independent one of the same size; two replicates differ by √2 × the model's error
-    (the image noise is the same in both fits and cancels). Split halves of the stars were used
-    before: at 100 stars a half-model is not in the 1/√N regime (sparse sub-pixel coverage of the
-    oversampled grid), and the estimate scattered 0.4–3× the model's actual error between
-    simulations, leaving bright-star pulls of 0.55–1.45.
+    ``replicates`` are two ePSFs built (``_make_prf``) by the same construction from disjoint halves
+    of the stars. Both fit the same bright stars; the image's noise is the same in both fits and
+    cancels, so x_A − x_B is the difference of the two half-models' errors at each star's sub-pixel
+    phase. Those are independent, and a model built from half the weight has twice the variance
+    of the full one: σ_full = rms(x_A − x_B) / 2. The differences are not re-centred: the offset
+    between the two models' centres is part of each model's error.
+
+    This replaces a parametric bootstrap (independent white noise added to the stars' stamps): the
+    bootstrap saw only the noise it added, not the drizzled image's correlated noise nor how the
+    stars' phases cover the grid, and on the drizzled test bed it read half the ePSF's actual error
+    (NIRCam F200W i2d, pixfrac 1: 0.0078 px against 0.013-0.016 px from the truth, PSF-fit pulls 1.51
+    at SNR 100-300); these halves read 0.0135 px. Split halves had been dropped once for a 4x grid,
+    whose half-models leave sub-pixel phases empty; a drizzled product's ePSF is on a 2x grid.
     """
-    if replicates is None or len(x) < 10:
+    if replicates is None or len(replicates) != 2 or len(x) < 10:
         return 0.0
     fa = _fit_psf(prep["sub"], prep["noise"], prep["bad"], x, y, flux, replicates[0], radius, n_iter=4)
     fb = _fit_psf(prep["sub"], prep["noise"], prep["bad"], x, y, flux, replicates[1], radius, n_iter=4)
@@ -373,9 +373,63 @@ def _epsf_model_error(prep, x, y, flux, radius, replicates):
     if ok.sum() < 10:
         return 0.0
     d = np.concatenate([fa["x"][ok] - fb["x"][ok], fa["y"][ok] - fb["y"][ok]])
-    d = d - np.median(d)
     # RMS, not a robust std: the model's error depends on sub-pixel phase, its distribution has wide
     # tails and the pulls' std sees all of it; only gross failures (> 10 MADs) are dropped.
-    mad = 1.4826 * np.median(np.abs(d))
-    d = d[np.abs(d) <= 10 * mad] if mad > 0 else d
-    return float(np.sqrt(np.mean(d**2)) / math.sqrt(2.0))
+    med = np.median(d)
+    mad = 1.4826 * np.median(np.abs(d - med))
+    d = d[np.abs(d - med) <= 10 * mad] if mad > 0 else d
+    return float(np.sqrt(np.mean(d**2)) / 2.0)
+
+
+def _position_correlation(prep, fwhm):
+    """The factor ``tiles._process_tile`` multiplies every position error by for the image's correlated
+    noise (the same computation: block-sum factor, bounded by the derivative kernel's own factor)."""
+    from .noise import correlation_factor, position_correlation_factor
+
+    sky = prep.get("sky_noise") or {}
+    corr = correlation_factor(sky.get("correlation") or {}, fwhm)
+    corr_pos = position_correlation_factor(sky.get("autocorrelation"), fwhm) if corr != 1.0 else None
+    return corr if corr_pos is None else float(np.clip(corr_pos, 1.0, corr))
+
+
+def _epsf_error_variance(state, prep, fwhm):
+    """The ePSF's position variance (pix²) for the fits' errors, in the units the tile's errors carry
+    before the noise correlation factor is applied (``tiles._process_tile`` multiplies every position
+    error by it afterwards): the cross-validated error (``state['epsf_error_pix']``, measured on the
+    image itself, its correlated noise included) divided by that factor, plus the construction's
+    systematic floor ``EPSF_FLOOR_FWHM`` x FWHM."""
+    return (float(state.get("epsf_error_pix") or 0.0) / _position_correlation(prep, fwhm)) ** 2 \
+        + (EPSF_FLOOR_FWHM * fwhm) ** 2
+
+
+def _attribute_excess(prep, fwhm, dx, dy, sx, sy, wx, wy, sel, epsf_var, windowed_forward_pix):
+    """Split what windowed − PSF-fit differences show beyond the noise between the two estimators.
+
+    Those differences hold the ePSF's own error and the windowed centroids' sub-pixel-phase bias,
+    which one image cannot tell apart (`fitting._psf_error_floor`). Where the windowed centroids'
+    systematic error is known from a forward model (``windowed_forward_pix``: the instrument's PSF
+    re-drizzled with the product's keywords and measured by the same windowed centroid,
+    `helpers.sources.redrizzle`), the windowed floor is that model's, and whatever the differences
+    show beyond it and the cross-validated ePSF error is the ePSF's (on the NIRCam F200W and F444W
+    i2d of the test bed, pixfrac 1, the differences read 0.02-0.025 px in fields where the ePSF's
+    truth error was 0.02 px, and the windowed centroids' 0.002 px; given to the windowed
+    centroids that excess made their pulls 0.76-0.81 and kept the PSF fit where it was worse).
+    Without a forward model the windowed floor is measured from the differences, given the ePSF's
+    cross-validated error, as before. The noise parts are compared in the image's units (the white
+    errors times the position correlation factor).
+
+    Returns
+    -------
+    win_floor : float
+        Windowed systematic floor (pixels, white-noise units as the tile's errors before correlation).
+    epsf_var : float
+        The ePSF's position variance (pix², same units), at least ``epsf_var``.
+    """
+    from .fitting import _psf_error_floor
+
+    corr = _position_correlation(prep, fwhm)
+    if not windowed_forward_pix:
+        return _psf_error_floor(dx, dy, sx, sy, wx, wy, sel, model_var=epsf_var), epsf_var
+    extra = _psf_error_floor(dx, dy, sx * corr, sy * corr, wx * corr, wy * corr, sel,
+                             model_var=epsf_var * corr**2 + windowed_forward_pix**2)
+    return 0.0, epsf_var + (extra / corr) ** 2

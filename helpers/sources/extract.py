@@ -30,13 +30,17 @@ The catalog this module writes is the input of every later step, so its position
   the stars' sub-pixel positions are degenerate: a model built on windowed centroids inherits
   their phase bias. The ePSF is therefore anchored on tapered centres of mass, which are free of
   phase bias for PSFs band-limited below 1 cycle/pixel (HST and JWST at drizzled scales). The
-  ePSF's own position error is added in quadrature to ePSF-fit errors in two parts: a statistical
-  one measured per image by refitting bright stars with two bootstrap replicates of the ePSF (same
-  stars, an independent noise realisation added to their pixels, anchors re-measured;
-  ``meta['epsf_error_pix']`` = rms(x_A − x_B)/√2), and the construction's systematic floor
-  ``EPSF_FLOOR_FWHM`` × FWHM (a phase-dependent construction error shared by every replicate, so
-  no resampling of one image can see it; measured on undersampled simulations, where without it
-  bright-star pulls were 1.15–1.45 at FWHM 1.6–1.7 px). photutils' ``EPSFBuilder`` was tried
+  ePSF's own position error is added in quadrature to ePSF-fit errors in two parts: one
+  cross-validated per image by refitting bright stars with two ePSFs built from disjoint halves of
+  the stars (``meta['epsf_error_pix']`` = rms(x_A − x_B)/2, measured on the image's own, correlated,
+  noise; a parametric bootstrap with white noise read half the truth's error on drizzled products),
+  and the construction's systematic floor ``EPSF_FLOOR_FWHM`` × FWHM (a phase-dependent
+  construction error shared by both halves, so no resampling of one image can see it; measured on
+  undersampled simulations, where without it bright-star pulls were 1.15–1.45 at FWHM 1.6–1.7 px).
+  On a drizzled product, what windowed − PSF-fit differences show beyond those and the windowed
+  centroids' re-drizzled forward model is added to the ePSF's error (``epsf._attribute_excess``).
+  The PSF fit of every fitted point source is kept in ``x_psf, y_psf, x_psf_err, y_psf_err``
+  whichever estimator gave ``x, y``. photutils' ``EPSFBuilder`` was tried
   first: ~10 s for 60 stars and 5× the bound at SNR 300 on the HST-like simulations (its
   smoothing and recentring leave pixel-phase errors).
   Pixels are weighted by 1/variance; the variance is the ``ERR`` array squared when given (it
@@ -182,7 +186,9 @@ def extract_sources(image, wcs, error=None, mask=None, *, weight=None, threshold
         ``method`` (``psf``/``windowed``). Extra columns: ``xy_cov`` (pix², x–y covariance),
         ``x_win, y_win, x_win_err, y_win_err`` (windowed centroid and its error, pix),
         ``flux_aper, flux_aper_err``, ``r50`` (pix), ``npix``, ``peak``, ``chi2nu`` (PSF fit),
-        ``nn_dist`` (pix, nearest other detection). ``meta`` has ``fwhm_pix`` (the same on the fast
+        ``nn_dist`` (pix, nearest other detection), ``x_psf, y_psf, x_psf_err, y_psf_err`` (pix: the
+        PSF fit of every fitted point-like source, with its calibrated error, whichever estimator gave
+        ``x, y``; NaN where there was none). ``meta`` has ``fwhm_pix`` (the same on the fast
         and the full path) and ``fwhm_source``, ``n_tiles``, ``psf_model``, ``psf_source`` (``epsf``,
         ``library`` (drizzlepac), ``model`` (instrument), ``supplied``, ``none``), ``noise_planes``,
         ``chi2_trend``, ``noise_poisson_variance_ratio``, ``pixel_convention``, ``timing_s`` and what ``meta`` gave (its ``instrument``,

@@ -14,8 +14,8 @@ from .cosmics import _cr_against_locus, _cr_locus, _physically_sharp, _shape_mea
 from .centroids import WINDOWED_FLOOR_FWHM, _windowed_errors
 from .detection import (_aperture_flux, _fast_tile, _merge_converged, _neighbour_distance, _saturated,
                         _saturated_fragments, _stellar_size)
-from .epsf import EPSF_FLOOR_FWHM, _epsf_model_error, _image_fwhm, _make_prf
-from .fitting import (CHI2_1_MEDIAN, _core_deficit, _fit_psf, _mask_cores, _psf_confusion_variance, _psf_error_floor,
+from .epsf import _attribute_excess, _epsf_error_variance, _epsf_model_error, _image_fwhm, _make_prf
+from .fitting import (CHI2_1_MEDIAN, _core_deficit, _fit_psf, _mask_cores, _psf_confusion_variance,
                       _refit_minus_neighbours, _render_models)
 from .noise import correlation_factor, position_correlation_factor
 from .psf import _PRF, _psf_size
@@ -202,6 +202,8 @@ def _process_tile(reader, region, core, opts, state):
     win_floor = 0.0
     crowded_tile = _crowded_sky(prep)
     blend_dx2, blend_dy2 = np.zeros(n), np.zeros(n)  # pix²: the measured blend offsets (PSF path)
+    # the PSF fit of every point-like fitted source, whichever estimator gave x, y (scored on the test bed)
+    x_psf, y_psf, x_psf_err, y_psf_err = (np.full(n, np.nan) for _ in range(4))
     if prf is not None:
         t0 = time.perf_counter()
         # Candidates: compact, unsaturated sources. Extended ones are kept windowed.
@@ -285,7 +287,7 @@ def _process_tile(reader, region, core, opts, state):
         good_fit = fit["chi2nu"] < chi2_limit[idx]
         point = ok & ((compact[idx] & (good_fit | (size_ratio[idx] < 1.1))) | (crowded_fit[idx] & good_fit))
         # PSF-model error floor, from the consistency of the fits with the windowed centroids.
-        # Empirical PSF: add its own position error (split-half estimate).
+        # Empirical PSF: add its own position error (cross-validated between halves of its stars).
         sx_fit, sy_fit, epsf_err2 = sx, sy, 0.0
         if opts["psf"] is None:
             if state.get("epsf_error_pix") is None:
@@ -293,12 +295,11 @@ def _process_tile(reader, region, core, opts, state):
                 top = np.nonzero(bright)[0][:300]
                 state["epsf_error_pix"] = _epsf_model_error(prep, fit["x"][top], fit["y"][top], fit["flux"][top],
                                                             radius, state.get("prf_replicates"))
-            epsf_err2 = state["epsf_error_pix"] ** 2 + (EPSF_FLOOR_FWHM * fwhm) ** 2
-            sx = np.sqrt(sx**2 + epsf_err2)
-            sy = np.sqrt(sy**2 + epsf_err2)
+            epsf_err2 = _epsf_error_variance(state, prep, fwhm)
         # Windowed centroids of undersampled PSFs carry a sub-pixel-phase bias; its size in this
         # image is measured against the PSF fits of bright point sources and added to the windowed
-        # errors (the PSF fits are unbiased: the ePSF is anchored on centres of mass, see _make_prf).
+        # errors (the PSF fits are unbiased: the ePSF is anchored on centres of mass, see _make_prf);
+        # with a re-drizzled forward model of it, the differences' excess is the ePSF's (epsf._attribute_excess).
         # The windowed centroid of an asymmetric PSF measures its light's centre, not the model's: on
         # the 47 Tuc ACS/HRC flt with the drizzlepac HRC PSF (+0.015, -0.036) px off the PSF fits, the
         # same for every star. Measured once on bright point sources, it is removed from the windowed
@@ -311,8 +312,11 @@ def _process_tile(reader, region, core, opts, state):
         # Both estimators' errors in full (the windowed ones with their crowding term, the fit's with
         # its own confusion): the crowding term left out here was counted twice, once by itself and
         # once in the floor (47 Tuc flt: floor 0.045 px, windowed pulls in the PSF path robust 0.60).
-        win_floor = _psf_error_floor(x[idx] - wox - fit["x"], y[idx] - woy - fit["y"], sx_fit, sy_fit, x_err[idx],
-                                     y_err[idx], floor_sel, model_var=epsf_err2)
+        win_floor, epsf_err2 = _attribute_excess(prep, fwhm, x[idx] - wox - fit["x"], y[idx] - woy - fit["y"], sx_fit,
+                                                 sy_fit, x_err[idx], y_err[idx], floor_sel, epsf_err2,
+                                                 s_win_total if opts["psf"] is None else 0.0)
+        sx = np.sqrt(sx_fit**2 + epsf_err2)
+        sy = np.sqrt(sy_fit**2 + epsf_err2)
         state.setdefault("win_floor_pix", []).append(win_floor)
         # A blend the catalog can see: the windowed centroid (a Gaussian window, the neighbours' light
         # in it) and the PSF fit (their models subtracted, the PSF's shape) of one star disagree beyond
@@ -339,6 +343,8 @@ def _process_tile(reader, region, core, opts, state):
         # Point-like by the fit whichever estimator gives the position (the class is the PSF's verdict).
         fit_point[idx] = point & ~cr_like[idx]
         fit_unusable[idx] = ~ok
+        x_psf[idx[point]], y_psf[idx[point]] = fit["x"][point] + x0, fit["y"][point] + y0
+        x_psf_err[idx[point]], y_psf_err[idx[point]] = sx[point], sy[point]
         point &= (sx**2 + sy**2 + 2 * s_psf**2) <= (x_err[idx] ** 2 + y_err[idx] ** 2 + 2 * s_win**2)
         use = idx[point]
         x[use], y[use] = fit["x"][point], fit["y"][point]
@@ -400,7 +406,8 @@ def _process_tile(reader, region, core, opts, state):
             "x_win": cat["x_win"] + x0, "y_win": cat["y_win"] + y0,
             "x_win_err": np.sqrt(cat["x_win_err"] ** 2 + win_floor**2),
             "y_win_err": np.sqrt(cat["y_win_err"] ** 2 + win_floor**2), "flux_aper": flux_ap, "flux_aper_err": flux_ap_err, "r50": cat["r50"],
-            "npix": cat["npix"], "peak": cat["peak"], "chi2nu": chi2nu, "nn_dist": nn}
+            "npix": cat["npix"], "peak": cat["peak"], "chi2nu": chi2nu, "nn_dist": nn,
+            "x_psf": x_psf, "y_psf": y_psf, "x_psf_err": x_psf_err, "y_psf_err": y_psf_err}
     # Correlated (drizzled) noise: every error at the PSF scale grows by the measured block-sum ratio
     scale_fwhm = state.get("fwhm") or 2 * np.median(cat["r50"])
     corr = correlation_factor(prep["sky_noise"]["correlation"], scale_fwhm)
@@ -412,7 +419,7 @@ def _process_tile(reader, region, core, opts, state):
     if corr != 1.0:
         for name in ("flux_err", "flux_aper_err"):
             cols[name] = np.asarray(cols[name]) * corr
-        for name in ("x_err", "y_err", "x_win_err", "y_win_err"):
+        for name in ("x_err", "y_err", "x_win_err", "y_win_err", "x_psf_err", "y_psf_err"):
             cols[name] = np.asarray(cols[name]) * corr_pos
         cols["xy_cov"] = np.asarray(cols["xy_cov"]) * corr_pos**2
         cols["snr"] = np.asarray(cols["snr"]) / corr
@@ -431,6 +438,8 @@ def _process_tile(reader, region, core, opts, state):
             cols[name] = np.sqrt(np.asarray(cols[name]) ** 2 + floor2)
         for name in ("x_win_err", "y_win_err"):
             cols[name] = np.sqrt(np.asarray(cols[name]) ** 2 + s_win**2)
+        for name in ("x_psf_err", "y_psf_err"):
+            cols[name] = np.sqrt(np.asarray(cols[name]) ** 2 + s_psf**2)
     return {k: np.asarray(v)[keep] for k, v in cols.items()}
 
 
