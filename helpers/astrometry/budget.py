@@ -65,7 +65,7 @@ def error_budget(cat, snr_bins=(3, 10, 30, 100, 300, 1000, 1e9), calibration=1.0
     5.0
     """
     _require_table(cat, "cat")
-    n_boot = require_number(n_boot, "n_boot", minimum=0, integer=True, example=200)
+    n_boot = require_number(n_boot, "n_boot", minimum=0, maximum=100_000, integer=True, example=200)
     require_number(seed, "seed", minimum=0, integer=True, allow_none=True, example=0)
     error_floor_mas = require_number(error_floor_mas, "error_floor_mas", minimum=0.0, example=0.0)
     import astropy.units as u
