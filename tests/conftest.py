@@ -1,10 +1,11 @@
 """Shared test set-up: no network, no display, and every test writes into its own workspace."""
 
-import importlib.util
 import os
 from pathlib import Path
 
 import pytest
+
+from ._real_files import package_file  # noqa: F401  (one copy; tests import it from here too)
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
@@ -25,15 +26,6 @@ def workspace_root(_isolated_workspace):
 def leftover_files(directory):
     """Every file below ``directory`` (used to prove that failures leave nothing behind)."""
     return sorted(p for p in directory.rglob("*") if p.is_file()) if directory.exists() else []
-
-
-def package_file(package, *parts):
-    """A data file shipped inside an installed package (real HST files in PyPI wheels), or None."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(list(spec.submodule_search_locations)[0]).joinpath(*parts)
-    return path if path.exists() else None
 
 
 def flt_47tuc():
