@@ -12,7 +12,7 @@ from helpers import simulate
 from helpers.errors import WorkbookError
 from helpers.sources.background import _Noise
 from helpers.sources.centroids import _windowed_errors
-from helpers.sources.tiles import _add_crowding_errors, _gaussian_psf, _local_confusion_centroid_variance
+from helpers.sources.confusion import _add_crowding_errors, _gaussian_psf, _local_confusion_centroid_variance
 from helpers.sources.psf import _PRF
 from .conftest import flt_47tuc
 
@@ -144,7 +144,7 @@ def test_correlated_confusion_is_measured_and_calibrates_pulls():
     image = (image + 20.0 * smooth / smooth.std()).astype(np.float32)
     scale = float(np.hypot(5.0, 20.0) / 5.0)
     prep, cat = _windowed(image, xs, ys, 5.0, scale)
-    from helpers.sources.tiles import _confusion_autocorrelation
+    from helpers.sources.confusion import _confusion_autocorrelation
 
     rho = _confusion_autocorrelation(prep)
     assert rho[8, 9] > 0.5  # a Gaussian of σ 1.2 px smoothing white noise: ρ(1 px) = exp(-1/4σ²) = 0.84
