@@ -29,7 +29,7 @@ CONFUSION_RING_POINTS = 12
 OWN_LIGHT_CORE_FWHM = 1.5
 
 
-def _local_confusion_centroid_variance(prep, x, y, sig_win, fwhm, wings=None):
+def _local_confusion_centroid_variance(prep, x, y, sig_win, fwhm, wings=None, models=None):
     """Per-source confusion variance (image units², per axis, shape (N, 2)) as a windowed centroid of
     window σ ``sig_win`` (pixels) feels it.
 
@@ -62,6 +62,11 @@ def _local_confusion_centroid_variance(prep, x, y, sig_win, fwhm, wings=None):
         Image FWHM (pixels).
     wings : _PRF or None
         The PSF model of the sources' own light (None: nothing removed).
+    models : (ndarray, array, int) or None
+        ``(image, flux, radius)``: the models of every detected source (:func:`_detected_models`), removed
+        first, each source's own model put back (then fitted and removed as above); the term is then
+        the light no detected source explains (unresolved stars, the models' residuals). The detected
+        neighbours' light is :func:`_neighbour_shift`'s, so it is not counted twice.
     """
     n = len(x)
     out = np.zeros((n, 2))
@@ -83,6 +88,10 @@ def _local_confusion_centroid_variance(prep, x, y, sig_win, fwhm, wings=None):
             r = np.hypot(k[None, None, :] + (np.rint(x[sel]) - x[sel])[:, None, None],
                          k[None, :, None] + (np.rint(y[sel]) - y[sel])[:, None, None])
             planes = _prf_on_stamps(wings, x[sel], y[sel], radius, grad=True)
+            if models is not None:
+                image, flux, r_model = models
+                box = (np.abs(k)[None, :, None] <= r_model) & (np.abs(k)[None, None, :] <= r_model)
+                data = data - image[py, px] + np.where(box, planes[0] * flux[sel, None, None], 0.0)
             data = data - _own_light_model(data, planes, good & (r < OWN_LIGHT_CORE_FWHM * fwhm))
         data = np.where(good, data, 0.0)
         kk = np.arange(-rk, rk + 1, dtype=float)
@@ -170,8 +179,10 @@ def _add_crowding_errors(prep, cat, state, opts=None):
     fwhm = state.get("fwhm") or state["size_ref"] / 1.35
     if state.get("crowding_autocorrelation") is None:
         state["crowding_autocorrelation"] = _confusion_autocorrelation(prep)
-    conf = _local_confusion_centroid_variance(prep, cat["x_win"], cat["y_win"], cat["sig_win"], fwhm,
-                                              wings=_wings_model(state, opts, fwhm))
+    wings = _wings_model(state, opts, fwhm)
+    models = _detected_models(prep, cat["x_win"], cat["y_win"], wings, fwhm)
+    conf = _local_confusion_centroid_variance(prep, cat["x_win"], cat["y_win"], cat["sig_win"], fwhm, wings=wings,
+                                              models=models)
     vx, vy = conf[:, 0], conf[:, 1]
     ex1, ey1, cxy1 = _windowed_errors(prep["sub"], _Noise(scalar_rms=1.0), prep["bad"], cat["x_win"], cat["y_win"],
                                       cat["sig_win"])
@@ -180,6 +191,12 @@ def _add_crowding_errors(prep, cat, state, opts=None):
     cat["x_win_err"] = np.where(ok, np.sqrt(cat["x_win_err"] ** 2 + vx * ex1**2), cat["x_win_err"])
     cat["y_win_err"] = np.where(ok, np.sqrt(cat["y_win_err"] ** 2 + vy * ey1**2), cat["y_win_err"])
     cat["cov_xy_win"] = np.where(ok & np.isfinite(cxy1), cat["cov_xy_win"] + np.sqrt(vx * vy) * cxy1, cat["cov_xy_win"])
+    phase = _window_phase_variance(wings, cat["sig_win"], state.setdefault("window_phase_cache", {}))
+    cat["x_win_err"] = np.sqrt(cat["x_win_err"] ** 2 + phase[:, 0])
+    cat["y_win_err"] = np.sqrt(cat["y_win_err"] ** 2 + phase[:, 1])
+    shift = _neighbour_shift(prep, cat["x_win"], cat["y_win"], cat["sig_win"], models, wings)
+    cat["x_win_err"] = np.sqrt(cat["x_win_err"] ** 2 + shift[:, 0] ** 2)
+    cat["y_win_err"] = np.sqrt(cat["y_win_err"] ** 2 + shift[:, 1] ** 2)
     var = 0.5 * (vx + vy)
     state["crowding_sigma_median"] = float(np.median(np.sqrt(var)))
     state["crowding_correlation_factor"] = float(np.sqrt(np.median(ratio)))
@@ -241,4 +258,115 @@ def _correlated_centroid_factor(rho, sig_win):
             kernel = rho if r >= lag else rho[lag - r:lag + r + 1, lag - r:lag + r + 1]
             conv = fftconvolve(g, kernel[::-1, ::-1], mode="same")
             out[sel, axis] = max(float(np.sum(g * conv) / np.sum(g * g)), 0.0)
+    return out
+
+
+#: Pixel phases per axis at which the window-phase bias is sampled (n² noise-free stars per window σ).
+PHASE_SAMPLES = 8
+
+
+def _window_phase_variance(prf, sig_win, cache=None):
+    """Variance (pix², per axis, shape (N, 2)) of a windowed centroid's pixel-phase bias for window
+    σ ``sig_win`` (pixels) on the PSF model ``prf`` (a :class:`~helpers.sources.psf._PRF`).
+
+    A Gaussian window on an undersampled PSF measures a reference point that moves with the star's
+    sub-pixel phase; the more so the smaller the window against the PSF. Noise-free stars of the model
+    at :data:`PHASE_SAMPLES`² phases are centroided (``sep.winpos`` from the true position, as the
+    extraction does) and the variance of the offsets about their mean (a frame offset, common to every
+    star and removed by any comparison) is the term. On the 47 Tuc ACS/HRC flt with the drizzlepac HRC
+    F606W PSF (FWHM 2.15 px) it is 0.006 px rms at σ_w = 1.0 px (a star's window) but 0.03 px at 0.7 and
+    0.06 px at 0.6: a crowded sky shrinks some stars' r50, hence their windows (10 % of the injected
+    stars below 0.79 px), and their centroids were the tail of the windowed pulls (pulls of 4-10 at
+    SNR 50-180 with no neighbour within 8 px). ``cache`` (a dict) keeps the values per σ_w rounded
+    to 0.02 px.
+    """
+    import sep
+
+    sig_win = np.asarray(sig_win, float)
+    out = np.zeros((sig_win.size, 2))
+    cache = {} if cache is None else cache
+    key = np.round(sig_win / 0.02).astype(int)
+    for k in np.unique(key[np.isfinite(sig_win)]):
+        if k not in cache:
+            sw = max(k * 0.02, 0.05)
+            half = int(np.clip(np.ceil(4 * sw) + 3, 5, 45))
+            step = 2 * half + 1
+            ph = (np.arange(PHASE_SAMPLES) + 0.5) / PHASE_SAMPLES - 0.5
+            gx, gy = np.meshgrid(ph, ph)
+            cx = half + step * np.arange(PHASE_SAMPLES)
+            tx = (cx[None, :] + gx).ravel()
+            ty = (cx[:, None] + gy).ravel()
+            canvas = np.zeros((step * PHASE_SAMPLES, step * PHASE_SAMPLES))
+            stamps = _prf_on_stamps(prf, tx, ty, half)
+            for s, x0, y0 in zip(stamps, np.rint(tx).astype(int) - half, np.rint(ty).astype(int) - half):
+                canvas[y0:y0 + step, x0:x0 + step] += s
+            wx, wy, _ = sep.winpos(canvas, tx, ty, np.full(tx.size, sw), subpix=1)
+            bx, by = wx - tx, wy - ty
+            ok = np.isfinite(bx) & np.isfinite(by)
+            cache[k] = (float(np.var(bx[ok])), float(np.var(by[ok]))) if ok.sum() > 3 else (0.0, 0.0)
+        out[key == k] = cache[k]
+    return out
+
+
+#: Radius (pixels) out to which each detected source's PSF model is rendered for the others: the
+#: HRC/WFC3 library PSFs hold ~2 % of their light beyond 14 px; at most the model's own half-size.
+MODEL_RADIUS_PIX = 14
+
+
+def _detected_models(prep, x, y, prf, fwhm):
+    """Every detected source as its PSF model: the flux of each (image units, ≥ 0; the one-step
+    linearised PSF fit of :func:`_own_light_model` over its core, :data:`OWN_LIGHT_CORE_FWHM`) and
+    the image of all of them (flux · P within :data:`MODEL_RADIUS_PIX`); returns
+    ``(image, flux, radius)``. A galaxy or a saturated star is modelled by its core's PSF amplitude
+    only: what its extended light does to a neighbour stays in the residual."""
+    from .fitting import _render_models
+
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    radius = int(np.clip(min(MODEL_RADIUS_PIX, prf.half_pix - 2), 3, None))
+    rc = int(np.ceil(OWN_LIGHT_CORE_FWHM * fwhm)) + 1
+    px, py, inside = _stamp_index(x, y, rc, prep["sub"].shape)
+    good = inside & ~prep["bad"][py, px]
+    data = prep["sub"][py, px].astype(float)
+    k = np.arange(-rc, rc + 1, dtype=float)
+    r = np.hypot(k[None, None, :] + (np.rint(x) - x)[:, None, None], k[None, :, None] + (np.rint(y) - y)[:, None, None])
+    planes = _prf_on_stamps(prf, x, y, rc, grad=True)
+    core = good & (r < OWN_LIGHT_CORE_FWHM * fwhm)
+    basis = np.stack(list(planes) + [np.ones_like(planes[0])], axis=1)
+    wb = basis * core[:, None]
+    coef = np.einsum("nij,nj->ni", np.linalg.pinv(np.einsum("nimk,njmk->nij", wb, basis)),
+                     np.einsum("nimk,nmk->ni", wb, np.where(core, data, 0.0)))
+    flux = np.clip(np.nan_to_num(coef[:, 0], nan=0.0, posinf=0.0, neginf=0.0), 0.0, None)
+    return _render_models(prep["sub"].shape, x, y, flux, prf, radius), flux, radius
+
+
+def _neighbour_shift(prep, x, y, sig_win, models, prf):
+    """Shift (pixels, per axis, (N, 2)) of each windowed centroid by its detected neighbours' light:
+    the first moment of the neighbours' models (``models`` of :func:`_detected_models` minus the
+    source's own) in the source's window, over the window's Jacobian on the source's own model,
+    δ = Σ w·d·N / Σ w·F·P·(1 − d²/σ_w²) (the linear response of SExtractor's windowed iteration).
+
+    A neighbour whose wings cross the window (or a window widened by them: a crowded star's r50 holds
+    its neighbours' light) drags the centroid toward it by δ; no per-pixel noise term sees that. It
+    enters the error in quadrature rather than being subtracted: the library PSF's far wings are a few
+    % off real stars, so δ is a size, not a correction."""
+    x, y, sig_win = np.asarray(x, float), np.asarray(y, float), np.asarray(sig_win, float)
+    out = np.zeros((x.size, 2))
+    image, flux, r_model = models
+    for sw in np.unique(np.round(sig_win, 2)):
+        sel = np.nonzero(np.round(sig_win, 2) == sw)[0]
+        sw = max(float(sw), 0.05)
+        rk = int(np.clip(np.ceil(4 * sw), 2, 40))
+        px, py, inside = _stamp_index(x[sel], y[sel], rk, prep["sub"].shape)
+        use = inside & ~prep["bad"][py, px]
+        k = np.arange(-rk, rk + 1, dtype=float)
+        box = (np.abs(k)[None, :, None] <= r_model) & (np.abs(k)[None, None, :] <= r_model)
+        own = np.where(box & use, _prf_on_stamps(prf, x[sel], y[sel], rk) * flux[sel, None, None], 0.0)
+        nb = np.where(use, image[py, px], 0.0) - own
+        dx, dy = px - x[sel, None, None], py - y[sel, None, None]
+        w = np.where(use & (dx**2 + dy**2 <= 16 * sw * sw), np.exp(-(dx**2 + dy**2) / (2 * sw * sw)), 0.0)
+        tot = np.sum(w * own, axis=(1, 2))
+        for axis, d in enumerate((dx, dy)):
+            jac = np.maximum(tot - np.sum(w * own * d**2, axis=(1, 2)) / sw**2, 0.25 * tot)  # as _windowed_errors
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out[sel, axis] = np.where(jac > 0, np.sum(w * d * nb, axis=(1, 2)) / jac, 0.0)
     return out
