@@ -289,35 +289,43 @@ def _window_phase_variance(prf, sig_win, cache=None):
     F606W PSF (FWHM 2.15 px) it is 0.006 px rms at σ_w = 1.0 px (a star's window) but 0.03 px at 0.7 and
     0.06 px at 0.6: a crowded sky shrinks some stars' r50, hence their windows (10 % of the injected
     stars below 0.79 px), and their centroids were the tail of the windowed pulls (pulls of 4-10 at
-    SNR 50-180 with no neighbour within 8 px). ``cache`` (a dict) keeps the values per σ_w rounded
-    to 0.02 px.
+    SNR 50-180 with no neighbour within 8 px). Sampled on :data:`PHASE_WINDOWS` (geometric) and
+    interpolated in log σ_w, log variance; ``cache`` (a dict) keeps the table for the next tiles.
     """
+    sig_win = np.asarray(sig_win, float)
+    cache = {} if cache is None else cache
+    if "table" not in cache:
+        cache["table"] = np.array([_phase_bias_variance(prf, sw) for sw in PHASE_WINDOWS])
+    logv = np.log(cache["table"] + 1e-12)
+    ls = np.log(np.clip(np.nan_to_num(sig_win, nan=PHASE_WINDOWS[-1]), PHASE_WINDOWS[0], PHASE_WINDOWS[-1]))
+    lw = np.log(PHASE_WINDOWS)
+    out = np.stack([np.exp(np.interp(ls, lw, logv[:, a])) - 1e-12 for a in (0, 1)], axis=1)
+    return np.clip(out, 0.0, None)
+
+
+#: Window σ (pixels) at which :func:`_window_phase_variance` samples the bias: 5 % apart from the
+#: smallest window the detection gives (2/2.35 · 0.5 px) to the largest (MAX_WINDOW_SIGMA, 4 px).
+PHASE_WINDOWS = np.geomspace(0.4, 4.0, 48)
+
+
+def _phase_bias_variance(prf, sw):
+    """(var_x, var_y), pix²: the phase bias of a window σ ``sw`` on ``prf`` over the phase grid."""
     import sep
 
-    sig_win = np.asarray(sig_win, float)
-    out = np.zeros((sig_win.size, 2))
-    cache = {} if cache is None else cache
-    key = np.round(sig_win / 0.02).astype(int)
-    for k in np.unique(key[np.isfinite(sig_win)]):
-        if k not in cache:
-            sw = max(k * 0.02, 0.05)
-            half = int(np.clip(np.ceil(4 * sw) + 3, 5, 45))
-            step = 2 * half + 1
-            ph = (np.arange(PHASE_SAMPLES) + 0.5) / PHASE_SAMPLES - 0.5
-            gx, gy = np.meshgrid(ph, ph)
-            cx = half + step * np.arange(PHASE_SAMPLES)
-            tx = (cx[None, :] + gx).ravel()
-            ty = (cx[:, None] + gy).ravel()
-            canvas = np.zeros((step * PHASE_SAMPLES, step * PHASE_SAMPLES))
-            stamps = _prf_on_stamps(prf, tx, ty, half)
-            for s, x0, y0 in zip(stamps, np.rint(tx).astype(int) - half, np.rint(ty).astype(int) - half):
-                canvas[y0:y0 + step, x0:x0 + step] += s
-            wx, wy, _ = sep.winpos(canvas, tx, ty, np.full(tx.size, sw), subpix=1)
-            bx, by = wx - tx, wy - ty
-            ok = np.isfinite(bx) & np.isfinite(by)
-            cache[k] = (float(np.var(bx[ok])), float(np.var(by[ok]))) if ok.sum() > 3 else (0.0, 0.0)
-        out[key == k] = cache[k]
-    return out
+    half = int(np.clip(np.ceil(4 * sw) + 3, 5, 45))
+    step = 2 * half + 1
+    ph = (np.arange(PHASE_SAMPLES) + 0.5) / PHASE_SAMPLES - 0.5
+    gx, gy = np.meshgrid(ph, ph)
+    cx = half + step * np.arange(PHASE_SAMPLES)
+    tx, ty = (cx[None, :] + gx).ravel(), (cx[:, None] + gy).ravel()
+    canvas = np.zeros((step * PHASE_SAMPLES, step * PHASE_SAMPLES))
+    for s, x0, y0 in zip(_prf_on_stamps(prf, tx, ty, half), np.rint(tx).astype(int) - half,
+                         np.rint(ty).astype(int) - half):
+        canvas[y0:y0 + step, x0:x0 + step] += s
+    wx, wy, _ = sep.winpos(canvas, tx, ty, np.full(tx.size, sw), subpix=1)
+    bx, by = wx - tx, wy - ty
+    ok = np.isfinite(bx) & np.isfinite(by)
+    return (float(np.var(bx[ok])), float(np.var(by[ok]))) if ok.sum() > 3 else (0.0, 0.0)
 
 
 #: Radius (pixels) out to which each detected source's PSF model is rendered for the others: the
