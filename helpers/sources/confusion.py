@@ -344,19 +344,25 @@ def _detected_models(prep, x, y, prf, fwhm):
     x, y = np.asarray(x, float), np.asarray(y, float)
     radius = int(np.clip(min(MODEL_RADIUS_PIX, prf.half_pix - 2), 3, None))
     rc = int(np.ceil(OWN_LIGHT_CORE_FWHM * fwhm)) + 1
-    px, py, inside = _stamp_index(x, y, rc, prep["sub"].shape)
-    good = inside & ~prep["bad"][py, px]
-    data = prep["sub"][py, px].astype(float)
     k = np.arange(-rc, rc + 1, dtype=float)
-    r = np.hypot(k[None, None, :] + (np.rint(x) - x)[:, None, None], k[None, :, None] + (np.rint(y) - y)[:, None, None])
-    planes = _prf_on_stamps(prf, x, y, rc, grad=True)
-    core = good & (r < OWN_LIGHT_CORE_FWHM * fwhm)
-    basis = np.stack(list(planes) + [np.ones_like(planes[0])], axis=1)
-    wb = basis * core[:, None]
-    coef = np.einsum("nij,nj->ni", np.linalg.pinv(np.einsum("nimk,njmk->nij", wb, basis)),
-                     np.einsum("nimk,nmk->ni", wb, np.where(core, data, 0.0)))
-    flux = np.clip(np.nan_to_num(coef[:, 0], nan=0.0, posinf=0.0, neginf=0.0), 0.0, None)
-    return _render_models(prep["sub"].shape, x, y, flux, prf, radius), flux, radius
+    flux = np.zeros(x.size)
+    image = np.zeros(prep["sub"].shape)
+    # a few thousand sources at a time: the stamp stacks of a 50,000-source tile would hold ~1 GB
+    for c in np.array_split(np.arange(x.size), max(1, x.size // 4000)):
+        px, py, inside = _stamp_index(x[c], y[c], rc, prep["sub"].shape)
+        good = inside & ~prep["bad"][py, px]
+        data = prep["sub"][py, px].astype(float)
+        r = np.hypot(k[None, None, :] + (np.rint(x[c]) - x[c])[:, None, None],
+                     k[None, :, None] + (np.rint(y[c]) - y[c])[:, None, None])
+        planes = _prf_on_stamps(prf, x[c], y[c], rc, grad=True)
+        core = good & (r < OWN_LIGHT_CORE_FWHM * fwhm)
+        basis = np.stack(list(planes) + [np.ones_like(planes[0])], axis=1)
+        wb = basis * core[:, None]
+        coef = np.einsum("nij,nj->ni", np.linalg.pinv(np.einsum("nimk,njmk->nij", wb, basis)),
+                         np.einsum("nimk,nmk->ni", wb, np.where(core, data, 0.0)))
+        flux[c] = np.clip(np.nan_to_num(coef[:, 0], nan=0.0, posinf=0.0, neginf=0.0), 0.0, None)
+        image += _render_models(prep["sub"].shape, x[c], y[c], flux[c], prf, radius)
+    return image, flux, radius
 
 
 def _neighbour_shift(prep, x, y, sig_win, models, prf):
