@@ -169,6 +169,9 @@ def test_real_47tuc_fast_path_classes_the_cluster_stars_point_and_reports_crowdi
     # the windowed errors carry the measured confusion (smooth on the PSF scale: factor > 1)
     assert cat.meta["crowding_sigma_median"] > 0
     assert cat.meta["crowding_correlation_factor"] > 1.5
+    # ... and what the neighbours' drag and the window-phase bias amount to (pixels, medians)
+    assert 0 < cat.meta["crowding_drag_median_pix"] < 0.05
+    assert 0 < cat.meta["crowding_phase_median_pix"] < 0.05
 
 
 def test_unresolved_pair_is_elongated_and_a_single_star_is_not():

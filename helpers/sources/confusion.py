@@ -212,6 +212,9 @@ def _add_crowding_errors(prep, cat, state, opts=None):
     var = 0.5 * (vx + vy)
     state["crowding_sigma_median"] = float(np.median(np.sqrt(var)))
     state["crowding_correlation_factor"] = float(np.sqrt(np.median(ratio)))
+    # what the other two terms amount to (pixels, median over the tile's sources; catalog meta)
+    state["crowding_drag_median_pix"] = float(np.median(np.hypot(shift[:, 0], shift[:, 1])))
+    state["crowding_phase_median_pix"] = float(np.median(np.sqrt(phase.sum(axis=1))))
     return var
 
 
