@@ -12,7 +12,7 @@ from helpers import simulate
 from helpers.errors import WorkbookError
 from helpers.sources.background import _Noise
 from helpers.sources.centroids import _windowed_errors
-from helpers.sources.tiles import _add_crowding_errors, _gaussian_psf, _local_confusion_centroid_variance
+from helpers.sources.confusion import _add_crowding_errors, _gaussian_psf, _local_confusion_centroid_variance
 from helpers.sources.psf import _PRF
 from .conftest import flt_47tuc
 
@@ -144,7 +144,7 @@ def test_correlated_confusion_is_measured_and_calibrates_pulls():
     image = (image + 20.0 * smooth / smooth.std()).astype(np.float32)
     scale = float(np.hypot(5.0, 20.0) / 5.0)
     prep, cat = _windowed(image, xs, ys, 5.0, scale)
-    from helpers.sources.tiles import _confusion_autocorrelation
+    from helpers.sources.confusion import _confusion_autocorrelation
 
     rho = _confusion_autocorrelation(prep)
     assert rho[8, 9] > 0.5  # a Gaussian of σ 1.2 px smoothing white noise: ρ(1 px) = exp(-1/4σ²) = 0.84
@@ -169,6 +169,9 @@ def test_real_47tuc_fast_path_classes_the_cluster_stars_point_and_reports_crowdi
     # the windowed errors carry the measured confusion (smooth on the PSF scale: factor > 1)
     assert cat.meta["crowding_sigma_median"] > 0
     assert cat.meta["crowding_correlation_factor"] > 1.5
+    # ... and what the neighbours' drag and the window-phase bias amount to (pixels, medians)
+    assert 0 < cat.meta["crowding_drag_median_pix"] < 0.05
+    assert 0 < cat.meta["crowding_phase_median_pix"] < 0.05
 
 
 def test_unresolved_pair_is_elongated_and_a_single_star_is_not():
@@ -231,7 +234,38 @@ def test_psf_fit_confusion_measured_from_the_residuals():
             assert np.all(ratio < 0.25), ratio
 
 
-def test_real_47tuc_injected_stars_recovered_and_their_errors_calibrated():
+@pytest.fixture(scope="module")
+def tuc47_bed():
+    """The injection set-up on the real 47 Tuc flt (its own catalog measured once); skips without the file."""
+    from ._real_files import Tuc47Injection, tuc47_path
+
+    return Tuc47Injection(tuc47_path() or flt_47tuc())  # flt_47tuc skips the test without the file
+
+
+def test_real_47tuc_windowed_pulls_calibrated_over_seeds(tuc47_bed):
+    """The windowed (fast) path's errors on a crowded sky, over the benchmark's five injection seeds
+    (benchmarks/bench_sources.py real): the unflagged injected stars' pull std was 0.95, 1.25, 1.16,
+    1.83, 1.33 (a tail of pulls 4-20: windows shrunk below a star's, whose pixel-phase bias is
+    0.02-0.06 px, and blends), robust 0.90-1.01. With the window-phase term, the detected neighbours'
+    drag and the ring term read on the residual of all detected models (helpers.sources.confusion) it
+    is 0.88, 1.03, 1.01, 0.99, 0.92, robust 0.92-0.96; on five fresh seeds (5-9) 0.98, 0.99, 0.98,
+    1.16, 0.94 (was 1.20, 1.35, 1.15, 1.39, 1.09), robust 0.88-1.02. ~130 stars a seed: a pull std
+    good to ±4-6 %, so the target (0.85-1.15) is asked of 4 seeds of 5, the robust one of all."""
+    from ._real_files import injected_pulls, robust_std
+
+    stds, robusts = [], []
+    for seed in (47, 1, 2, 3, 4):
+        img, px, py = tuc47_bed.inject(seed)
+        pulls, _ = injected_pulls(tuc47_bed.extract(img, use_psf_fit=False), px, py, flags_off=~0)
+        assert len(pulls) // 2 >= 100
+        stds.append(float(np.std(pulls)))
+        robusts.append(robust_std(pulls))
+    assert sum(0.85 <= s <= 1.15 for s in stds) >= 4, stds
+    assert all(0.85 <= r <= 1.15 for r in robusts), robusts
+    assert max(stds) < 1.3, stds  # no seed with the old tail (1.83)
+
+
+def test_real_47tuc_injected_stars_recovered_and_their_errors_calibrated(tuc47_bed):
     """Stars injected into the real 47 Tuc flt (sky not subtracted) where the flt's own sources put
     < 20 % of the injected peak: recovery of every one of them is reported, not only of survivors.
     Windowed centroids used to converge onto bright neighbours (window sized by an r50 holding the
@@ -243,10 +277,9 @@ def test_real_47tuc_injected_stars_recovered_and_their_errors_calibrated():
     disagreed by that offset), and its errors carry the confusion the fits' own estimators read on the
     residual image (the χ²-inflated covariance and a windowed floor that counted the crowding twice
     gave a robust pull of 0.77)."""
-    from ._real_files import Tuc47Injection, injected_pulls, match_injected, robust_std, tuc47_path
+    from ._real_files import injected_pulls, match_injected, robust_std
 
-    path = tuc47_path() or flt_47tuc()  # flt_47tuc skips the test without the file
-    bed = Tuc47Injection(path)
+    bed = tuc47_bed
     img, px, py = bed.inject(47)
     assert len(px) > 300
     for use_psf in (False, True):
@@ -283,3 +316,104 @@ def test_real_47tuc_injected_stars_recovered_and_their_errors_calibrated():
             assert fitted.any()
             assert np.all(np.hypot(np.asarray(cat["x_err"]), np.asarray(cat["y_err"]))[fitted]
                           >= 0.99 * np.hypot(x_w - np.asarray(cat["x"]), y_w - np.asarray(cat["y"]))[fitted])
+
+
+def test_window_phase_term_matches_stars_at_random_phases():
+    """The window-phase term (sampled on a regular grid of phases of the PSF model) against noise-free
+    stars at random phases centroided as the extraction does: their scatter about the mean is the
+    term's square root to 15 % (400 stars: the scatter good to ±4 %), and it falls steeply with the
+    window (a crowded sky's shrunken windows, σ_w 0.6-0.8 px, were the 47 Tuc tail)."""
+    from helpers.sources.confusion import _window_phase_variance
+
+    prf = _PRF(_gaussian_psf(2.15))
+    rng = np.random.default_rng(31)
+    n_side, step = 20, 16
+    tx = (step // 2 + step * np.arange(n_side))[None, :] + rng.uniform(-0.5, 0.5, (n_side, n_side))
+    ty = (step // 2 + step * np.arange(n_side))[:, None] + rng.uniform(-0.5, 0.5, (n_side, n_side))
+    tx, ty = tx.ravel(), ty.ravel()
+    yy, xx = np.mgrid[:n_side * step, :n_side * step]
+    s = 2.15 / 2.3548
+    image = np.zeros(xx.shape)
+    for x, y in zip(tx, ty):  # pixel-integrated enough: the model is sampled at pixel centres too
+        image += np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * s * s))
+    terms = []
+    for sw in (0.6, 0.8, 1.0):
+        wx, wy, _ = sep.winpos(image, tx, ty, np.full(tx.size, sw), subpix=1)
+        term = np.sqrt(_window_phase_variance(prf, [sw])[0])
+        measured = np.array([np.std(wx - tx), np.std(wy - ty)])
+        np.testing.assert_allclose(term, measured, rtol=0.15)
+        terms.append(term[0])
+    assert terms[0] > 5 * terms[2]
+    assert not np.any(_window_phase_variance(prf, [4.0]) > 1e-6)  # a galaxy's wide window: nothing
+
+
+def _moffat_prf(fwhm=FWHM, beta=2.5, half=20, oversampling=4):
+    """A Moffat PSF (wings like a telescope's, unlike a Gaussian's) as a _PRF, 2·half px across."""
+    from types import SimpleNamespace
+
+    k = np.arange(-half * oversampling, half * oversampling + 1) / oversampling
+    alpha = fwhm / (2 * np.sqrt(2 ** (1 / beta) - 1))
+    data = (1 + (k[None, :] ** 2 + k[:, None] ** 2) / alpha**2) ** -beta
+    return _PRF(SimpleNamespace(data=data, oversampling=oversampling))
+
+
+def test_neighbour_shift_predicts_the_drag_of_a_detected_neighbour():
+    """A star with a neighbour 5-8 px away (1-4x its flux, random angle; noise-free, Moffat wings): the
+    windowed centroid's actual shift (with the neighbour minus without) against the drag predicted
+    from the fluxes the models read off the image. Predicted to 25 % and correlated > 0.95; a lone
+    star reads no drag."""
+    from helpers.sources.confusion import _detected_models, _neighbour_shift
+    from helpers.sources.fitting import _render_models
+
+    prf = _moffat_prf()
+    rng = np.random.default_rng(32)
+    n_side, step = 10, 48
+    n = n_side * step
+    gx, gy = np.meshgrid(step // 2 + step * np.arange(n_side), step // 2 + step * np.arange(n_side))
+    tx, ty = gx.ravel() + rng.uniform(-0.5, 0.5, gx.size), gy.ravel() + rng.uniform(-0.5, 0.5, gx.size)
+    ang, dist, ratio = rng.uniform(0, 2 * np.pi, tx.size), rng.uniform(5, 8, tx.size), rng.uniform(1, 4, tx.size)
+    nx_, ny_ = tx + dist * np.cos(ang), ty + dist * np.sin(ang)
+    alone = _render_models((n, n), tx, ty, np.full(tx.size, 3000.0), prf, 19)
+    both = alone + _render_models((n, n), nx_, ny_, 3000.0 * ratio, prf, 19)
+    sig = np.full(tx.size, SIG)
+    x0, y0, _ = sep.winpos(alone, tx, ty, sig, subpix=1)
+    x1, y1, _ = sep.winpos(both, tx, ty, sig, subpix=1)
+    actual = np.concatenate([x1 - x0, y1 - y0])
+    bad = np.zeros((n, n), bool)
+    prep = {"sub": both, "bad": bad}
+    xs, ys = np.concatenate([x1, nx_]), np.concatenate([y1, ny_])
+    models = _detected_models(prep, xs, ys, prf, FWHM)
+    shift = _neighbour_shift(prep, xs, ys, np.full(xs.size, SIG), models, prf)[:tx.size]
+    predicted = np.concatenate([shift[:, 0], shift[:, 1]])
+    assert np.median(np.abs(actual)) > 0.005, np.median(np.abs(actual))  # a drag worth predicting
+    assert np.corrcoef(actual, predicted)[0, 1] > 0.95, np.corrcoef(actual, predicted)[0, 1]
+    big = np.abs(actual) > 0.005
+    assert np.median(predicted[big] / actual[big]) == pytest.approx(1.0, abs=0.25), np.median(predicted[big] / actual[big])
+    lone = {"sub": alone, "bad": bad}
+    assert np.max(np.abs(_neighbour_shift(lone, x0, y0, sig, _detected_models(lone, x0, y0, prf, FWHM), prf))) < 1e-3
+
+
+def test_ring_term_leaves_the_detected_neighbours_to_the_drag_term():
+    """With every detected source's model removed first, the ring term reads only what no detected
+    source explains: bright detected neighbours 7 px from each star (noise otherwise white and
+    claimed) add < 20 % of the pixel variance, where read on the image itself they swamp it."""
+    from helpers.sources.confusion import _detected_models
+
+    rng = np.random.default_rng(33)
+    image, xs, ys = _star_grid(rng, pixel_sigma=0.0, confusion_sigma=0.0, n_side=10, step=40)
+    yy, xx = np.mgrid[:image.shape[0], :image.shape[1]]
+    # four neighbours per star, 90 degrees apart (the ring's median is meant to ignore one)
+    ang = (rng.uniform(0, 2 * np.pi, xs.size)[:, None] + np.pi / 2 * np.arange(4)).ravel()
+    nx_, ny_ = np.repeat(xs, 4) + 7 * np.cos(ang), np.repeat(ys, 4) + 7 * np.sin(ang)
+    for x, y in zip(nx_, ny_):
+        image = image + 9000.0 / (2 * np.pi * SIG**2) * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * SIG**2))
+    image = (image + rng.normal(0, 5.0, image.shape)).astype(np.float32)
+    prep, cat = _windowed(image, xs, ys, 5.0, 2.0)
+    wings = _PRF(_gaussian_psf(FWHM))
+    ax, ay = np.concatenate([xs, nx_]), np.concatenate([ys, ny_])
+    models = _detected_models(prep, ax, ay, wings, FWHM)
+    sig = np.full(ax.size, SIG)
+    resid = _local_confusion_centroid_variance(prep, ax, ay, sig, FWHM, wings=wings, models=models)[:xs.size]
+    raw = _local_confusion_centroid_variance(prep, ax, ay, sig, FWHM, wings=wings)[:xs.size]
+    assert np.median(resid) < 0.2 * 25.0, np.median(resid)
+    assert np.median(raw) > 4 * 25.0, np.median(raw)

@@ -334,7 +334,9 @@ def _extract(reader, wcs, opts_in, meta):
     if sky and not sky["correlation"] and sky.get("crowded_fraction", 0) > 0.5:
         warnings.warn(f"sources cover {sky['crowded_fraction']:.0%} of the pixels: the sky noise cannot be measured; "
                       "the errors take the noise as ERR/WHT/background rms claim it, with no correlation, plus each "
-                      "source's local confusion noise (annulus of 1.5-3.5 FWHM, windowed centroids); detection "
+                      "source's local confusion noise (windowed centroids: the light no detected source "
+                      "explains, the detected neighbours' drag and the window's pixel-phase bias, "
+                      "helpers.sources.confusion); detection "
                       f"is above {opts['threshold']:g}x the confusion noise ({sky.get('confusion_scale', 1.0):.1f}x the "
                       "pixel noise)", SourceExtractionWarning, stacklevel=3)
         cat.meta["confusion_scale"] = float(sky.get("confusion_scale", 1.0))
@@ -342,6 +344,8 @@ def _extract(reader, wcs, opts_in, meta):
         if state.get("crowding_sigma_median") is not None:
             cat.meta["crowding_sigma_median"] = state["crowding_sigma_median"]
             cat.meta["crowding_correlation_factor"] = state.get("crowding_correlation_factor", 1.0)
+            cat.meta["crowding_drag_median_pix"] = state.get("crowding_drag_median_pix")
+            cat.meta["crowding_phase_median_pix"] = state.get("crowding_phase_median_pix")
     if sky:
         # what the sky showed (first tile): σ relative to the claimed ERR/WHT/rms and its correlation
         cat.meta.update({

@@ -7,20 +7,21 @@ import warnings
 
 import numpy as np
 
-from .background import _crowded_sky, _Noise, _prepare_tile
+from .background import _crowded_sky, _prepare_tile
 from .catalog import (FLAG_BLEND_OFFSET, FLAG_BLENDED, FLAG_COSMIC_RAY, FLAG_EDGE, FLAG_MASKED, FLAG_PSF_FAILED,
                       FLAG_SATURATED, SourceExtractionWarning)
+from .confusion import CONFUSION_RING_FWHM, _add_crowding_errors
 from .cosmics import _cr_against_locus, _cr_locus, _physically_sharp, _shape_measures
 from .centroids import WINDOWED_FLOOR_FWHM, _windowed_errors
 from .detection import (_aperture_flux, _fast_tile, _merge_converged, _neighbour_distance, _saturated,
                         _saturated_fragments, _stellar_size)
 from .epsf import _attribute_excess, _epsf_error_variance, _epsf_model_error, _image_fwhm, _make_prf
-from .fitting import (CHI2_1_MEDIAN, _core_deficit, _fit_psf, _mask_cores, _psf_confusion_variance,
+from .fitting import (_core_deficit, _fit_psf, _mask_cores, _psf_confusion_variance,
                       _refit_minus_neighbours, _render_models)
 from .noise import correlation_factor, position_correlation_factor
-from .psf import _PRF, _psf_size
+from .psf import _psf_size
 from .redrizzle import _extraction_floor
-from .stamps import _prf_on_stamps, _stamp_any, _stamp_index
+from .stamps import _stamp_any
 
 
 def _process_tile(reader, region, core, opts, state):
@@ -459,232 +460,6 @@ CLIPPED_PEAK_FRACTION = 0.2
 
 #: Bright point sources needed to measure the windowed centroids' offset from the PSF fits' frame.
 WINDOWED_OFFSET_MIN_STARS = 20
-
-#: Where the confusion's pull on a windowed centroid is sampled: the window's first-moment kernels
-#: (reach 4 σ_w ≈ 1.7 FWHM) centred on :data:`CONFUSION_RING_POINTS` points of a ring of this radius
-#: (FWHM) around the source, so that each kernel covers the pixels the source's own window covers.
-#: On the 47 Tuc ACS/HRC flt a ring of 3 FWHM (kernels reaching 1.3-4.7 FWHM, where bright
-#: neighbours sit but do not reach the source's window) made the errors 2-5x too large.
-CONFUSION_RING_FWHM = 1.5
-CONFUSION_RING_POINTS = 12
-#: Radius (FWHM) of the core over which a source's own PSF model is fitted before it is removed.
-OWN_LIGHT_CORE_FWHM = 1.5
-
-
-def _local_confusion_centroid_variance(prep, x, y, sig_win, fwhm, wings=None):
-    """Per-source confusion variance (image units², per axis, shape (N, 2)) as a windowed centroid of
-    window σ ``sig_win`` (pixels) feels it.
-
-    The window's first-moment kernel along each axis, g = w·d (w = exp(−r²/2σ_w²) within 4 σ_w, d the
-    offset along the axis), is applied to the pixels around the source with its own light removed, at
-    :data:`CONFUSION_RING_POINTS` points of a ring of :data:`CONFUSION_RING_FWHM`; the variance is
-    median((Σ g·c)²) / (:data:`CHI2_1_MEDIAN` · Σ g²) minus the pixel-noise variance (median ERR²,
-    1/WHT), never below 0. On white noise of variance σ² this is σ², so times the unit-noise windowed
-    error it is the centroid's error from that noise; on the light of neighbours and unresolved stars
-    it holds what a per-pixel ring variance misses (their correlation over the window, their gradients
-    across it), and the median keeps a bright neighbour that only one or two ring points' kernels reach
-    (not the source's window) from setting it.
-
-    The source's own light is the least-squares fit of ``wings`` (a :class:`~helpers.sources.psf._PRF`),
-    its two gradients and a constant over the pixels within :data:`OWN_LIGHT_CORE_FWHM` (see
-    :func:`_own_light_model`). Left in, a source's wings read as confusion growing with its flux: on the
-    47 Tuc ACS/HRC flt the annulus-variance term gave injected stars errors of 0.055 px at SNR > 200
-    against a scatter of 0.032 px (``benchmarks/bench_sources.py real``); a MAD of the annulus with the
-    wings removed instead made them 1.3-1.6x too small.
-
-    Parameters
-    ----------
-    prep : dict
-        The tile (``sub`` background-subtracted image, ``bad`` mask, ``noise`` per-pixel noise model).
-    x, y : array
-        Windowed positions (0-based pixels).
-    sig_win : array
-        Window σ per source (pixels).
-    fwhm : float
-        Image FWHM (pixels).
-    wings : _PRF or None
-        The PSF model of the sources' own light (None: nothing removed).
-    """
-    n = len(x)
-    out = np.zeros((n, 2))
-    if n == 0:
-        return out
-    x, y, sig_win = np.asarray(x, float), np.asarray(y, float), np.asarray(sig_win, float)
-    ring = CONFUSION_RING_FWHM * fwhm
-    ang = 2 * np.pi * np.arange(CONFUSION_RING_POINTS) / CONFUSION_RING_POINTS
-    offs = np.stack([np.rint(ring * np.cos(ang)), np.rint(ring * np.sin(ang))], axis=1).astype(int)
-    for sw in np.unique(np.round(sig_win, 1)):
-        sel = np.nonzero(np.round(sig_win, 1) == sw)[0]
-        rk = int(np.clip(np.ceil(4 * sw), 2, 40))
-        radius = int(np.ceil(ring)) + rk + 1
-        px, py, inside = _stamp_index(x[sel], y[sel], radius, prep["sub"].shape)
-        good = inside & ~prep["bad"][py, px]
-        data = prep["sub"][py, px].astype(float)
-        if wings is not None:
-            k = np.arange(-radius, radius + 1, dtype=float)
-            r = np.hypot(k[None, None, :] + (np.rint(x[sel]) - x[sel])[:, None, None],
-                         k[None, :, None] + (np.rint(y[sel]) - y[sel])[:, None, None])
-            planes = _prf_on_stamps(wings, x[sel], y[sel], radius, grad=True)
-            data = data - _own_light_model(data, planes, good & (r < OWN_LIGHT_CORE_FWHM * fwhm))
-        data = np.where(good, data, 0.0)
-        kk = np.arange(-rk, rk + 1, dtype=float)
-        dxk, dyk = np.meshgrid(kk, kk)
-        w = np.where(dxk**2 + dyk**2 <= 16 * sw * sw, np.exp(-(dxk**2 + dyk**2) / (2 * sw * sw)), 0.0)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # a stamp all masked: NaN, then 0 below
-            pix_var = np.nanmedian(np.where(good, prep["noise"].var(py, px), np.nan).reshape(sel.size, -1), axis=1)
-        for axis, d in enumerate((dxk, dyk)):
-            g = w * d
-            samples = np.full((sel.size, len(offs)), np.nan)
-            for j, (ox, oy) in enumerate(offs):
-                cy, cx = radius + oy, radius + ox
-                patch = data[:, cy - rk:cy + rk + 1, cx - rk:cx + rk + 1]
-                # a kernel that falls off the image or on masked pixels says nothing
-                ok = np.all(good[:, cy - rk:cy + rk + 1, cx - rk:cx + rk + 1] | (g == 0), axis=(1, 2))
-                samples[ok, j] = (patch[ok] * g).sum(axis=(1, 2)) ** 2
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # no usable ring point: NaN, then 0
-                v = np.nanmedian(samples, axis=1) / (CHI2_1_MEDIAN * np.sum(g * g)) - pix_var
-            out[sel, axis] = np.where(np.isfinite(v) & (v > 0), v, 0.0)
-    return out
-
-
-def _own_light_model(data, planes, core):
-    """Each source's own light in its stamp (N, m, m): the least-squares combination of its PSF model
-    and the model's x and y gradients (``planes``, from ``_prf_on_stamps(..., grad=True)``) plus a
-    constant over the ``core`` pixels (a one-step linearised PSF fit; the constant takes the crowded
-    sky's local level), returned without the constant; the amplitude is never negative."""
-    basis = np.stack(list(planes) + [np.ones_like(planes[0])], axis=1)  # (N, 4, m, m)
-    wb = basis * core[:, None]
-    a = np.einsum("nimk,njmk->nij", wb, basis)
-    b = np.einsum("nimk,nmk->ni", wb, np.where(core, data, 0.0))
-    coef = np.einsum("nij,nj->ni", np.linalg.pinv(a), b)  # pinv: a core all masked is singular
-    coef = np.where(np.isfinite(coef), coef, 0.0)
-    coef[:, 0] = np.clip(coef[:, 0], 0.0, None)
-    return np.einsum("ni,nimk->nmk", coef[:, :3], basis[:, :3])
-
-
-def _wings_model(state, opts, fwhm):
-    """The PSF model of a source's own light, removed before its confusion is measured: the supplied
-    PSF, else the image's library PSF / instrument model (`fallback_psf`), else a Gaussian of the image
-    FWHM (``fwhm``, pixels). Cached in ``state`` (``wings_source`` says which)."""
-    if state.get("wings_prf") is None:
-        from .epsf import fallback_psf
-
-        supplied = (opts or {}).get("psf")
-        psf = supplied if supplied is not None else fallback_psf(state.get("image_meta"))
-        if psf is None:
-            psf, state["wings_source"] = _gaussian_psf(fwhm), "gaussian"
-        else:
-            state["wings_source"] = "supplied" if supplied is not None else psf.meta.get("psf_source", "library")
-        state["wings_prf"] = _PRF(psf)
-    return state["wings_prf"]
-
-
-def _gaussian_psf(fwhm, oversampling=4):
-    """A circular Gaussian of FWHM ``fwhm`` (pixels) as an oversampled array model (``data``,
-    ``oversampling``) that :class:`~helpers.sources.psf._PRF` takes."""
-    from types import SimpleNamespace
-
-    half = int(math.ceil(4 * fwhm)) * oversampling
-    k = np.arange(-half, half + 1) / oversampling
-    sig = fwhm / 2.3548
-    return SimpleNamespace(data=np.exp(-0.5 * (k[None, :] ** 2 + k[:, None] ** 2) / sig**2), oversampling=oversampling)
-
-
-def _add_crowding_errors(prep, cat, state, opts=None):
-    """Fold the local confusion noise into the windowed errors (``x_win_err``, ``y_win_err``,
-    ``cov_xy_win`` of ``cat``, in place) on a crowded tile; return the per-source confusion variance
-    (image units², the mean of the two axes'; zeros elsewhere).
-
-    On a crowded sky (more than half the pixels in sources: the tile's ``confusion_scale`` > 1) the
-    windowed centroid sees its neighbours' light as well as the pixel noise: injected stars in the
-    47 Tuc flt read pulls of 5.8 with the pixel noise alone. The term is the confusion variance as the
-    window feels it (:func:`_local_confusion_centroid_variance`, per axis) times the squared error of
-    the same windowed centroid on unit white noise; an uncrowded tile is left unchanged. The
-    confusion's autocorrelation (:func:`_confusion_autocorrelation`) is measured for the catalog meta
-    (``crowding_correlation_factor``: how much a windowed centroid's variance grows from its
-    correlation); the term itself measures the correlation through the window's kernel.
-    """
-    n = len(cat["x_win"])
-    if not _crowded_sky(prep) or n == 0:
-        return np.zeros(n)
-    fwhm = state.get("fwhm") or state["size_ref"] / 1.35
-    if state.get("crowding_autocorrelation") is None:
-        state["crowding_autocorrelation"] = _confusion_autocorrelation(prep)
-    conf = _local_confusion_centroid_variance(prep, cat["x_win"], cat["y_win"], cat["sig_win"], fwhm,
-                                              wings=_wings_model(state, opts, fwhm))
-    vx, vy = conf[:, 0], conf[:, 1]
-    ex1, ey1, cxy1 = _windowed_errors(prep["sub"], _Noise(scalar_rms=1.0), prep["bad"], cat["x_win"], cat["y_win"],
-                                      cat["sig_win"])
-    ratio = _correlated_centroid_factor(state["crowding_autocorrelation"], np.asarray(cat["sig_win"], float))
-    ok = np.isfinite(ex1) & np.isfinite(ey1)
-    cat["x_win_err"] = np.where(ok, np.sqrt(cat["x_win_err"] ** 2 + vx * ex1**2), cat["x_win_err"])
-    cat["y_win_err"] = np.where(ok, np.sqrt(cat["y_win_err"] ** 2 + vy * ey1**2), cat["y_win_err"])
-    cat["cov_xy_win"] = np.where(ok & np.isfinite(cxy1), cat["cov_xy_win"] + np.sqrt(vx * vy) * cxy1, cat["cov_xy_win"])
-    var = 0.5 * (vx + vy)
-    state["crowding_sigma_median"] = float(np.median(np.sqrt(var)))
-    state["crowding_correlation_factor"] = float(np.sqrt(np.median(ratio)))
-    return var
-
-
-def _confusion_autocorrelation(prep, window=512, max_lag=8):
-    """Normalised autocorrelation ρ(Δy, Δx) of the confusion noise alone, lags up to ``max_lag`` px,
-    from the tile's central window (a (2L+1)² array, 1 at zero lag).
-
-    The confusion (unresolved stars, neighbours' wings) is smooth on the PSF scale, so it moves a
-    centroid as correlated noise does. The autocorrelation of the whole "sky" (detection image,
-    pixels within 3 robust σ: pixel noise, white on a detector-frame exposure, plus confusion) is
-    split with the measured confusion scale ``s`` (sky σ / pixel σ): ρ_conf = (ρ s² − δ) / (s² − 1).
-    """
-    from scipy.signal import fftconvolve
-
-    s = float(prep["sky_noise"].get("confusion_scale", 1.0))
-    size = 2 * max_lag + 1
-    delta = np.zeros((size, size))
-    delta[max_lag, max_lag] = 1.0
-    if s <= 1.0:
-        return delta
-    det = prep["det"]
-    ny, nx = det.shape
-    y0, x0 = max(0, (ny - window) // 2), max(0, (nx - window) // 2)
-    img = np.asarray(det[y0:y0 + window, x0:x0 + window], float)
-    good = np.isfinite(img) & ~prep["bad"][y0:y0 + window, x0:x0 + window]
-    med = np.median(img[good])
-    sig = 1.4826 * np.median(np.abs(img[good] - med))
-    good &= np.abs(img - med) < 3 * sig
-    v = np.where(good, img - np.mean(img[good]), 0.0)
-    m = good.astype(float)
-    num = fftconvolve(v, v[::-1, ::-1], mode="full")
-    den = fftconvolve(m, m[::-1, ::-1], mode="full")
-    cy, cx = v.shape[0] - 1, v.shape[1] - 1
-    sl = (slice(cy - max_lag, cy + max_lag + 1), slice(cx - max_lag, cx + max_lag + 1))
-    acov = num[sl] / np.maximum(den[sl], 1.0)
-    rho = acov / acov[max_lag, max_lag]
-    return (rho * s * s - delta) / (s * s - 1.0)
-
-
-def _correlated_centroid_factor(rho, sig_win):
-    """Variance ratio (x, y) of a windowed centroid on noise of autocorrelation ``rho`` vs white
-    noise of the same per-pixel σ: Σ_ij g_i g_j ρ(i−j) / Σ_i g_i² with g = w·d, the window's
-    first-moment weights (d = offset along the axis, w = exp(−r²/2σ_w²) within 4 σ_w)."""
-    from scipy.signal import fftconvolve
-
-    out = np.ones((len(sig_win), 2))
-    lag = rho.shape[0] // 2
-    for sw in np.unique(np.round(sig_win, 2)):
-        r = int(np.clip(np.ceil(4 * sw), 2, 40))
-        k = np.arange(-r, r + 1, dtype=float)
-        dx, dy = np.meshgrid(k, k)
-        w = np.where(dx**2 + dy**2 <= 16 * sw * sw, np.exp(-(dx**2 + dy**2) / (2 * sw * sw)), 0.0)
-        sel = np.round(sig_win, 2) == sw
-        for axis, d in enumerate((dx, dy)):
-            g = w * d
-            kernel = rho if r >= lag else rho[lag - r:lag + r + 1, lag - r:lag + r + 1]
-            conv = fftconvolve(g, kernel[::-1, ::-1], mode="same")
-            out[sel, axis] = max(float(np.sum(g * conv) / np.sum(g * g)), 0.0)
-    return out
-
 
 def _star_shaped(sharpness, minor_sigma, snr, sharpness_err, locus, n_sigma=3.0):
     """As peaked and as narrow as the stellar locus within the noise (the 3x3 and 5x5 measures of
