@@ -116,11 +116,11 @@ def _local_confusion_centroid_variance(prep, x, y, sig_win, fwhm, wings=None, mo
     return out
 
 
-def _own_light_model(data, planes, core):
-    """Each source's own light in its stamp (N, m, m): the least-squares combination of its PSF model
-    and the model's x and y gradients (``planes``, from ``_prf_on_stamps(..., grad=True)``) plus a
-    constant over the ``core`` pixels (a one-step linearised PSF fit; the constant takes the crowded
-    sky's local level), returned without the constant; the amplitude is never negative."""
+def _own_light_coefficients(data, planes, core):
+    """The one-step linearised PSF fit of each source over its ``core`` pixels: coefficients (N, 4) of
+    its PSF model, the model's x and y gradients (``planes``, from ``_prf_on_stamps(..., grad=True)``)
+    and a constant (the crowded sky's local level), with ``basis`` (N, 4, m, m); a coefficient that is
+    not finite is 0 and the amplitude is never negative."""
     basis = np.stack(list(planes) + [np.ones_like(planes[0])], axis=1)  # (N, 4, m, m)
     wb = basis * core[:, None]
     a = np.einsum("nimk,njmk->nij", wb, basis)
@@ -128,6 +128,13 @@ def _own_light_model(data, planes, core):
     coef = np.einsum("nij,nj->ni", np.linalg.pinv(a), b)  # pinv: a core all masked is singular
     coef = np.where(np.isfinite(coef), coef, 0.0)
     coef[:, 0] = np.clip(coef[:, 0], 0.0, None)
+    return coef, basis
+
+
+def _own_light_model(data, planes, core):
+    """Each source's own light in its stamp (N, m, m): :func:`_own_light_coefficients`' PSF model and
+    gradients, without the constant."""
+    coef, basis = _own_light_coefficients(data, planes, core)
     return np.einsum("ni,nimk->nmk", coef[:, :3], basis[:, :3])
 
 
@@ -359,11 +366,7 @@ def _detected_models(prep, x, y, prf, fwhm):
                      k[None, :, None] + (np.rint(y[c]) - y[c])[:, None, None])
         planes = _prf_on_stamps(prf, x[c], y[c], rc, grad=True)
         core = good & (r < OWN_LIGHT_CORE_FWHM * fwhm)
-        basis = np.stack(list(planes) + [np.ones_like(planes[0])], axis=1)
-        wb = basis * core[:, None]
-        coef = np.einsum("nij,nj->ni", np.linalg.pinv(np.einsum("nimk,njmk->nij", wb, basis)),
-                         np.einsum("nimk,nmk->ni", wb, np.where(core, data, 0.0)))
-        flux[c] = np.clip(np.nan_to_num(coef[:, 0], nan=0.0, posinf=0.0, neginf=0.0), 0.0, None)
+        flux[c] = _own_light_coefficients(data, planes, core)[0][:, 0]
         image += _render_models(prep["sub"].shape, x[c], y[c], flux[c], prf, radius)
     return image, flux, radius
 
