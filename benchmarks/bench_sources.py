@@ -601,7 +601,8 @@ def main():
     args = sys.argv[1:]
     # ``--section N`` (1-4, repeatable) is the same as naming the section: ``--section 4`` == ``demo``.
     which = [a for a in args if a in names]
-    which += [names[int(args[i + 1]) - 1] for i, a in enumerate(args) if a == "--section" and i + 1 < len(args)]
+    which += [names[int(args[i + 1]) - 1] if args[i + 1].isdigit() else args[i + 1]
+              for i, a in enumerate(args) if a == "--section" and i + 1 < len(args)]
     which = which or names
     if "precision" in which:
         precision()
