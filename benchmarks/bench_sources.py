@@ -9,8 +9,10 @@ Prints ratios measured in this run and exits non-zero if a target is missed:
    windowed centroids (our fast path) and photutils' ``x_centroid_win``.
 2. Throughput on a 4096² field with ~5000 sources: our fast path (background, detection,
    windowed positions and errors) vs photutils (Background2D + detect_sources + SourceCatalog +
-   windowed centroids; target ≥ 2×) and vs SEP (Background + extract + flux_radius + winpos;
-   target ≥ 0.7×), all on the same image in this run; full path (PSF refinement) time / fast path
+   windowed centroids; target ≥ 2×) and vs SEP (Background + extract + flux_radius + winpos,
+   detecting as deep as the fast path: 4σ of the filtered image; target ≥ 0.7×; SEP at its
+   customary 3 pixel-σ, which finds ~20 % fewer sources, is printed beside it), all on the same
+   image in this run; full path (PSF refinement) time / fast path
    time (aim ≤ 3×).
 3. A 20,000² mosaic FITS (noise everywhere, sources in patches), extracted tile by tile in a
    child process: its peak RSS (target ≤ 3 GB) and wall time.
@@ -83,15 +85,20 @@ def photutils_pipeline(data, mask=None):
     return np.asarray(cat.x_centroid_win), np.asarray(cat.y_centroid_win)
 
 
-def sep_pipeline(data, mask=None):
-    """SEP doing extract + winpos (with flux_radius for the window, as SExtractor does)."""
+def sep_pipeline(data, mask=None, pixel_sigma=3.0):
+    """SEP doing extract + winpos (with flux_radius for the window, as SExtractor does).
+
+    ``pixel_sigma`` is sep's threshold in units of the pixel noise (sep compares the filtered image
+    with ``pixel_sigma`` x err). The customary 3 is 8σ of the 3x3-filtered image; the workbook's
+    default 4σ of the filtered image is ``4 * _KERNEL_NOISE`` = 1.5 pixel σ.
+    """
     import sep
 
     d = np.ascontiguousarray(data, dtype=np.float32)
     bkg = sep.Background(d, mask=mask, bw=64, bh=64, fw=3, fh=3)
     sub = d - bkg
     sep.set_extract_pixstack(max(300_000, d.size // 8))
-    objs = sep.extract(sub, 3.0, err=bkg.globalrms, mask=mask, minarea=5, clean=False)
+    objs = sep.extract(sub, pixel_sigma, err=bkg.globalrms, mask=mask, minarea=5, clean=False)
     r50, _ = sep.flux_radius(sub, objs["x"], objs["y"], np.clip(6 * objs["a"], 3, 60), 0.5,
                              normflux=np.maximum(objs["flux"], 1e-30), subpix=5)
     sig = 2.0 / 2.35 * np.clip(np.nan_to_num(r50, nan=1.0), 0.3, None)
@@ -199,15 +206,21 @@ def throughput():
         t_fast, cat = best_time(lambda: sources.extract_sources(data, img.wcs, error=err, weight=wht,
                                                                 use_psf_fit=False))
         t_full, cat_full = best_time(lambda: sources.extract_sources(data, img.wcs, error=err, weight=wht))
-    t_sep, (xs, _) = best_time(lambda: sep_pipeline(data, mask=mask))
+    # SEP at the fast path's detection depth (4σ of the filtered image; see sep_pipeline) and at 3 pixel-σ
+    from helpers.sources.detection import _KERNEL_NOISE
+
+    t_sep, (xs, _) = best_time(lambda: sep_pipeline(data, mask=mask, pixel_sigma=4.0 * _KERNEL_NOISE))
+    t_sep3, (xs3, _) = best_time(lambda: sep_pipeline(data, mask=mask))
     t_phot, (xp, _) = best_time(lambda: photutils_pipeline(data, mask=mask), repeat=1)
     print(f"    ours fast path : {t_fast:6.2f} s  {mpix / t_fast:6.1f} Mpix/s  ({len(cat)} sources)")
     print(f"    ours full path : {t_full:6.2f} s  {mpix / t_full:6.1f} Mpix/s  ({np.sum(cat_full['method'] == 'psf')} PSF fits,"
           f" {cat_full.meta['psf_model']})")
-    print(f"    SEP            : {t_sep:6.2f} s  {mpix / t_sep:6.1f} Mpix/s  ({len(xs)} sources)")
+    print(f"    SEP, same depth: {t_sep:6.2f} s  {mpix / t_sep:6.1f} Mpix/s  ({len(xs)} sources)")
+    print(f"    SEP, 3 pixel-σ : {t_sep3:6.2f} s  {mpix / t_sep3:6.1f} Mpix/s  ({len(xs3)} sources; fast path vs it "
+          f"{t_sep3 / t_fast:.2f}x)")
     print(f"    photutils      : {t_phot:6.2f} s  {mpix / t_phot:6.1f} Mpix/s  ({len(xp)} sources)")
     check(t_phot / t_fast >= 2.0, f"fast path vs photutils: {t_phot / t_fast:.2f}x >= 2x")
-    check(t_sep / t_fast >= 0.7, f"fast path vs SEP: {t_sep / t_fast:.2f}x >= 0.7x")
+    check(t_sep / t_fast >= 0.7, f"fast path vs SEP at the same depth: {t_sep / t_fast:.2f}x >= 0.7x")
     check(t_full / t_fast <= 3.0, f"full path / fast path time: {t_full / t_fast:.2f} <= 3 (aim)")
     return dict(fast=t_fast, full=t_full, sep=t_sep, phot=t_phot)
 
@@ -226,9 +239,16 @@ def dense_field():
         t_fast, c_fast, cat = best_times(lambda: sources.extract_sources(data, img.wcs, error=err, weight=wht,
                                                                          use_psf_fit=False))
         t_full, c_full, cat_full = best_times(lambda: sources.extract_sources(data, img.wcs, error=err, weight=wht))
-    t_sep, (xs, _) = best_time(lambda: sep_pipeline(data))
+    # SEP at the fast path's own detection depth (the same job: 4σ of the filtered image, default
+    # deblending), and at its customary 3 pixel-σ (8σ filtered: fewer, brighter detections)
+    from helpers.sources.detection import _KERNEL_NOISE
+
+    t_sep, (xs, _) = best_time(lambda: sep_pipeline(data, pixel_sigma=4.0 * _KERNEL_NOISE))
+    t_sep3, (xs3, _) = best_time(lambda: sep_pipeline(data))
     print(f"    {n_stars} stars; fast {t_fast:.2f} s ({len(cat)} sources), full {t_full:.2f} s "
-          f"({np.sum(cat_full['method'] == 'psf')} PSF fits, PSF {cat_full.meta['psf_source']}), SEP {t_sep:.2f} s; "
+          f"({np.sum(cat_full['method'] == 'psf')} PSF fits, PSF {cat_full.meta['psf_source']}); "
+          f"SEP at the same depth {t_sep:.2f} s ({len(xs)} sources), at 3 pixel-σ {t_sep3:.2f} s ({len(xs3)}: "
+          f"fast path vs it {t_sep3 / t_fast:.2f}x); "
           f"load average {os.getloadavg()[0]:.1f}; CPU time full / fast {c_full / c_fast:.2f} "
           f"({c_full:.2f} / {c_fast:.2f} s)")
     # the PSF fits' hot loop: the model on every stamp, once per source vs per pixel (same values)
@@ -251,7 +271,7 @@ def dense_field():
           f"per stamp {t_stamp * 1e3:.0f} ms ({t_pix / t_stamp:.1f}x), largest difference {worst:.1e} of the peak")
     check(worst < 1e-12, f"dense field: the per-stamp PSF sampling equals the per-pixel one ({worst:.1e})")
     check(t_full / t_fast <= 3.0, f"dense field: full path / fast path time {t_full / t_fast:.2f} <= 3")
-    check(t_sep / t_fast >= 0.7, f"dense field: fast path vs SEP {t_sep / t_fast:.2f}x >= 0.7x")
+    check(t_sep / t_fast >= 0.7, f"dense field: fast path vs SEP at the same depth {t_sep / t_fast:.2f}x >= 0.7x")
 
 
 MOSAIC_CHILD = r"""

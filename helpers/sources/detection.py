@@ -213,8 +213,8 @@ def _saturated(raw, sub, x, y, saturation, noise, hole=None):
     flat = np.sum(np.abs(core - peak[:, None]) <= 1e-5 * np.abs(peak[:, None]), axis=1) >= 3
     sat |= bright & flat
     if hole is not None and hole.any():
-        labels = _saturation_holes(hole)
-        empty = (labels[py, px] > 0) & inside
+        labels, keep = _saturation_holes(hole)
+        empty = keep[labels[py, px]] & inside
         n_hole = empty.sum(axis=(1, 2))
         cand = (n_hole >= SATURATED_HOLE_PIXELS) & np.all(inside, axis=(1, 2))
         if cand.any():
@@ -232,9 +232,10 @@ def _saturated_fragments(hole, x, y, sat):
     out = np.zeros(len(x), bool)
     if hole is None or not hole.any() or not np.any(sat):
         return out
-    labels = _saturation_holes(hole)
+    labels, keep = _saturation_holes(hole)
     px, py, inside = _stamp_index(x, y, 2, hole.shape)
-    lab = np.where(inside, labels[py, px], 0)
+    lab = labels[py, px]
+    lab = np.where(inside & keep[lab], lab, 0)
     star_holes = np.unique(lab[sat])
     star_holes = star_holes[star_holes > 0]
     return np.isin(lab, star_holes).any(axis=(1, 2)) & ~np.asarray(sat, bool)
@@ -246,16 +247,27 @@ SATURATED_HOLE_MAX_PIXELS = 5000
 
 
 def _saturation_holes(hole):
-    """Labels (0 = none) of the zero-weight regions that can be a saturated star's emptied core:
-    8-connected, at most :data:`SATURATED_HOLE_MAX_PIXELS`, not touching the tile's border."""
+    """The zero-weight regions that can be a saturated star's emptied core: 8-connected, at most
+    :data:`SATURATED_HOLE_MAX_PIXELS`, not touching the tile's border.
+
+    Returns
+    -------
+    labels : 2-D int array
+        Region labels (0 = none) of all zero-weight regions.
+    keep : 1-D bool array
+        ``keep[label]``: the region can be a saturated core (``keep[0]`` is False). Looked up at the
+        stamps only: masking the whole labelled tile cost more than the rest of the test (47 ms of a
+        2048² dense field's 0.83 s fast path).
+    """
     from scipy import ndimage
 
     labels, n = ndimage.label(hole, structure=np.ones((3, 3), int))
+    keep = np.zeros(n + 1, bool)
     if n == 0:
-        return labels
-    size = np.bincount(labels.ravel(), minlength=n + 1)
+        return labels, keep
+    size = np.bincount(labels[hole], minlength=n + 1)  # the hole's pixels only, not the whole tile
     keep = size <= SATURATED_HOLE_MAX_PIXELS
     border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
     keep[border] = False
     keep[0] = False
-    return np.where(keep[labels], labels, 0)
+    return labels, keep

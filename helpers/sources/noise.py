@@ -85,11 +85,11 @@ def _sky_autocorrelation(z, sky, max_lag=ACF_MAX_LAG):
     for dy in range(-L, L + 1):
         for dx in range(-L, L + 1):
             shifted = (slice(L + dy, ny - L + dy), slice(L + dx, nx - L + dx))
-            pair = ma & sky[shifted]
-            n = int(pair.sum())
+            n = int(np.count_nonzero(ma & sky[shifted]))
             if n < 1000:
                 return None
-            acf[dy + L, dx + L] = float(np.sum(a * zz[shifted] * pair) / n)
+            # zz is 0 off the sky, so the product already vanishes unless both pixels are sky
+            acf[dy + L, dx + L] = float(np.sum(a * zz[shifted]) / n)
     return acf / acf[L, L]
 
 
