@@ -119,3 +119,55 @@ def test_an_output_grid_coarser_than_the_input_keeps_the_epsf_phase_error(acs_li
     expected = np.sqrt(f["psf_total_pix"] ** 2 - (EPSF_FLOOR_FWHM * fwhm) ** 2)
     assert f["psf_pix"] == pytest.approx(expected, rel=1e-9)
     assert f["psf_pix"] > 0.9 * f["psf_total_pix"] and f["psf_pix"] > 0.005
+
+
+def test_rejection_strength_reads_a_stars_weight_deficit():
+    """S is 0 under uniform weight, linear in the deficit (one input of four missing = 1/4 of a hole),
+    largest on the PSF's flanks (where the gradient is), and ~0 for a patch a few FWHM away."""
+    from helpers.sources.redrizzle import rejection_strength
+
+    w = np.full((64, 64), 400.0)
+    x, y, fwhm = np.array([32.2]), np.array([31.7]), 2.2
+    assert rejection_strength(w, x, y, fwhm)[0] == 0.0
+    strengths = {}
+    for label, (dy, dx), depth in (("flank", (0, 2), 0.0), ("flank quarter", (0, 2), 300.0), ("core", (0, 0), 0.0),
+                                   ("far", (0, 9), 0.0)):
+        hole = w.copy()
+        hole[32 + dy - 1:32 + dy + 2, 32 + dx - 1:32 + dx + 2] = depth
+        strengths[label] = rejection_strength(hole, x, y, fwhm)[0]
+    assert strengths["flank"] > 0.05
+    assert strengths["flank quarter"] == pytest.approx(strengths["flank"] / 4, rel=1e-6)
+    assert strengths["far"] < 0.01 * strengths["flank"]
+    # shapes and NaN positions
+    assert rejection_strength(w, np.array([]), np.array([]), fwhm).shape == (0,)
+    assert rejection_strength(w, np.array([np.nan]), np.array([3.0]), fwhm)[0] == 0.0
+
+
+def test_the_rejection_term_predicts_which_stars_the_rejected_pixels_moved(acs_library):
+    """Re-drizzled synthetic stars with 2 % of their inputs' pixels rejected (3x3 patches): the stars
+    with the strongest deficits moved most, and α · S_eff sizes their shifts (rms of shift / predicted
+    0.7-1.4 in the upper half of S); α is the bed's ~0.25 px at pixfrac 1 (ACS/WFC F814W: stars 10x
+    brighter than the bench's, cosmic rays rejected vs none, moved 0.006 / 0.011 / 0.019 px at S ~
+    0.02 / 0.045 / 0.08)."""
+    from helpers.sources import redrizzle as rd
+    from helpers.sources.psf import _PRF
+
+    params = {"pixfrac": 1.0, "kernel": "square", "scale_ratio": 1.0, "n_inputs": 4}
+    coeff = rd.rejection_coefficients(acs_library, params, 2.2)
+    assert 0.15 <= coeff["alpha_windowed_pix"] <= 0.35 and 0.15 <= coeff["alpha_psf_pix"] <= 0.35
+    # an independent field (another seed) than the calibration's
+    rng = np.random.default_rng(77)
+    prf = _PRF(acs_library)
+    whole, xo, yo, _, inputs = rd._redrizzled_field(prf, params, 2.2, rng, orientation_deg=20.0)
+    cut, _, _, wht, _ = rd._redrizzled_field(prf, params, 2.2, rng, inputs=inputs,
+                                             rejected=rd._rejected_pixels(inputs[2], rng))
+    import sep
+
+    sig = 2.2 / 2.3548
+    xw0, yw0, _ = sep.winpos(np.ascontiguousarray(whole), xo, yo, np.full(xo.size, sig), subpix=1)
+    xw1, yw1, _ = sep.winpos(np.ascontiguousarray(cut), xo, yo, np.full(xo.size, sig), subpix=1)
+    shift = np.hypot(xw1 - xw0, yw1 - yw0) / np.sqrt(2)
+    _, predicted = rd.rejection_error(coeff, wht, xo, yo, 2.2)
+    upper = predicted > np.median(predicted)
+    assert np.sqrt(np.mean(shift[upper] ** 2)) > 2 * np.sqrt(np.mean(shift[~upper] ** 2))
+    assert 0.7 <= np.sqrt(np.mean(shift[upper] ** 2) / np.mean(predicted[upper] ** 2)) <= 1.4

@@ -242,21 +242,31 @@ def _synthetic_inputs(prf_native, n_inputs, scale_ratio, fwhm_out, rng, phases=N
     return xo, yo, images, pixmaps, side_out
 
 
-def _redrizzled_field(prf_native, params, fwhm_out, rng, random_phases=False, orientation_deg=0.0):
+def _redrizzled_field(prf_native, params, fwhm_out, rng, random_phases=False, orientation_deg=0.0, inputs=None,
+                      rejected=None):
+    """One synthetic field re-drizzled: (output image, true x, true y, output weight, the inputs).
+
+    ``inputs`` re-uses the synthetic exposures of an earlier call (same stars, same dithers);
+    ``rejected`` (one bool array per input) gives the input pixels a pipeline rejected (weight 0).
+    """
     from drizzle.resample import Drizzle
 
     n_inputs = int(min(params["n_inputs"], MAX_INPUTS))
-    phases = rng.uniform(0.0, 1.0, (n_inputs, 2)) if random_phases else None
-    xo, yo, images, pixmaps, side = _synthetic_inputs(prf_native, n_inputs, params["scale_ratio"],
-                                                      fwhm_out, rng, phases, orientation_deg)
+    if inputs is None:
+        phases = rng.uniform(0.0, 1.0, (n_inputs, 2)) if random_phases else None
+        inputs = _synthetic_inputs(prf_native, n_inputs, params["scale_ratio"], fwhm_out, rng, phases, orientation_deg)
+    xo, yo, images, pixmaps, side = inputs
     weights = _effective_weights(params, n_inputs)
     driz = Drizzle(kernel=params["kernel"], out_shape=(side, side), fillval="0", disable_ctx=True)
-    for img, pm, w in zip(images, pixmaps, weights):
+    for i, (img, pm, w) in enumerate(zip(images, pixmaps, weights)):
         # each input weighted as the product weighted it (exposure time): unequal depths leave fewer
         # effective phases in the output pixel
-        driz.add_image(img, exptime=1.0, pixmap=pm, weight_map=np.full_like(img, w), pixfrac=float(params["pixfrac"]),
+        weight_map = np.full_like(img, w)
+        if rejected is not None:
+            weight_map[rejected[i]] = 0.0
+        driz.add_image(img, exptime=1.0, pixmap=pm, weight_map=weight_map, pixfrac=float(params["pixfrac"]),
                        in_units="cps", iscale=params["scale_ratio"] ** -2)
-    return np.asarray(driz.out_img, float), xo, yo
+    return np.asarray(driz.out_img, float), xo, yo, np.asarray(driz.out_wht, float), inputs
 
 
 def _direct_field(prf_native, scale_ratio, xo, yo, shape, fwhm_out):
@@ -342,7 +352,7 @@ def drizzle_position_floor(psf_native, params, fwhm, window_sigma=None, oversamp
     radius = int(max(4, math.ceil(2.5 * fwhm)))
     d_psf, d_win, b_psf, b_win, n_stars = [], [], [], [], 0
     for _ in range(N_REALISATIONS):
-        out, xo, yo = _redrizzled_field(prf_native, params, fwhm, rng, random_phases, orientation_deg)
+        out, xo, yo, _, _ = _redrizzled_field(prf_native, params, fwhm, rng, random_phases, orientation_deg)
         # the same stars rendered straight onto the output grid: what the estimators do without drizzle
         direct = _direct_field(prf_native, params["scale_ratio"], xo, yo, out.shape, fwhm)
         for image, dp, dw in ((out, d_psf, d_win), (direct, b_psf, b_win)):
@@ -375,6 +385,167 @@ def drizzle_position_floor(psf_native, params, fwhm, window_sigma=None, oversamp
                          if k in params}}
     _CACHE[key] = result
     return result
+
+
+#: Fraction of each synthetic input's pixels rejected when the rejection term is calibrated (a pipeline's
+#: cosmic-ray and bad-pixel rejection: the drizzled bed's 500 s ACS/WFC inputs lose ~1.5 % to cosmic rays
+#: and their drc's weight is 2.3 % short of full depth on average).
+REJECTED_FRACTION = 0.02
+#: Margin (output pixels) of the box, beyond the star's stamp, whose 90th-percentile weight is taken
+#: as the full depth around a star.
+REFERENCE_MARGIN = 8
+_REJECTION_CACHE = {}
+
+
+def rejection_strength(weight, x, y, fwhm):
+    """How much of a star's position information its inputs' rejected pixels took (dimensionless).
+
+    A drizzled pixel is the weighted mean of the drops that overlap it; when one input's pixel was
+    rejected (a cosmic ray, a hot pixel: weight 0 in the pipeline's mask) the pixel is the mean of
+    the others, whose sub-pixel phases differ, so the pixel's value moves by about the PSF's gradient
+    times the missing drop's phase offset. Those changes enter a position estimate through its linear
+    weights G = (∂P/∂x) / Σ(∂P/∂x)²: the shift has variance α² S², with
+
+        S² = ½ Σ_j (G_x,j² + G_y,j²) d_j² |∇P_j|²,
+
+    d_j = 1 − WHT_j / (the full depth around the star, the 90th percentile of the weight in a box
+    :data:`REFERENCE_MARGIN` px wider) the pixel's weight deficit, P a Gaussian of the image FWHM, and
+    α (pixels) the drop's phase offset, calibrated by :func:`rejection_coefficients` on re-drizzled
+    synthetic inputs. On the drizzled test bed (ACS/WFC F814W, pixfrac 1, cosmic rays rejected)
+    the stars 10x brighter than the bench's moved by 0.004 px rms at S < 0.008 and 0.02 px at S ~ 0.08
+    against their clean twins.
+
+    Parameters
+    ----------
+    weight : 2-D array
+        The product's weight map (``WHT``, any units: only ratios enter).
+    x, y : array-like
+        Source positions, pixels (0-based) of ``weight``.
+    fwhm : float
+        Image FWHM, pixels.
+
+    Returns
+    -------
+    strength : ndarray
+        S per source (0 for none; off-image pixels count as no deficit: such stars are edge-flagged).
+    """
+    from .stamps import _stamp_index
+
+    x = np.atleast_1d(np.asarray(x, float))
+    y = np.atleast_1d(np.asarray(y, float))
+    n = x.size
+    if n == 0:
+        return np.zeros(0)
+    weight = np.asarray(weight)
+    half = int(math.ceil(1.5 * fwhm)) + 1
+    good = np.isfinite(x) & np.isfinite(y)
+    xs, ys = np.where(good, x, 0.0), np.where(good, y, 0.0)
+    bx, by, _ = _stamp_index(xs, ys, half + REFERENCE_MARGIN, weight.shape)
+    ref = np.percentile(weight[by, bx].reshape(n, -1), 90, axis=1)
+    px, py, inside = _stamp_index(xs, ys, half, weight.shape)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = np.clip(1.0 - weight[py, px] / ref[:, None, None], 0.0, 1.0)
+    d = np.where(inside & np.isfinite(d), d, 0.0)
+    sig = float(fwhm) / 2.3548
+    dx, dy = px - xs[:, None, None], py - ys[:, None, None]
+    prof = np.exp(-(dx**2 + dy**2) / (2 * sig**2))
+    prof /= prof.sum(axis=(1, 2), keepdims=True)
+    gx, gy = -dx / sig**2 * prof, -dy / sig**2 * prof
+    grad2 = gx**2 + gy**2
+    s2 = 0.5 * (np.sum((gx / np.sum(gx**2, axis=(1, 2), keepdims=True)) ** 2 * d**2 * grad2, axis=(1, 2))
+                + np.sum((gy / np.sum(gy**2, axis=(1, 2), keepdims=True)) ** 2 * d**2 * grad2, axis=(1, 2)))
+    return np.where(good, np.sqrt(s2), 0.0)
+
+
+def _rejected_pixels(images, rng):
+    """The input pixels a pipeline rejected, for the calibration: :data:`REJECTED_FRACTION` of each, in
+    3x3 patches (AstroDrizzle's ``driz_cr_grow`` = 1 grows each cosmic-ray pixel so; a cosmic ray's own
+    track is a few pixels too).
+
+    The morphology matters: the drop's phase error of adjacent rejected pixels partly cancels in a
+    position estimate, so α from isolated rejected pixels is 1.7x that from 2x2 or 3x3 patches (0.43 vs
+    0.26 / 0.25 px, ACS/WFC F814W, pixfrac 1; 5-pixel lines 0.37)."""
+    from scipy import ndimage
+
+    patch = np.ones((3, 3), bool)
+    return [ndimage.binary_dilation(rng.random(img.shape) < REJECTED_FRACTION / patch.sum(), patch) for img in images]
+
+
+def rejection_coefficients(psf_native, params, fwhm, window_sigma=None, oversampling=2, seed=2025, orientation_deg=0.0):
+    """Calibrate the rejected-pixel term of :func:`rejection_strength` by re-drizzling.
+
+    The synthetic fields of :func:`drizzle_position_floor` are drizzled twice, once whole and once with
+    :data:`REJECTED_FRACTION` of every input's pixels rejected (weight 0), and measured by the
+    extraction's estimators; each star's shift between the two, against its strength S in the
+    rejected field's weight, gives α (pixels) per estimator: σ_rejection = α · S_eff, with
+    S_eff² = S² − ⟨S²⟩ of the whole fields (the weight pattern the drop geometry alone leaves at
+    pixfrac < 1, which the floor already covers). The fields' input grids are turned over 0-45 deg (the
+    orientation-averaged α; the floor alone takes the aligned worst case).
+
+    Returns
+    -------
+    coefficients : dict
+        ``alpha_psf_pix``, ``alpha_windowed_pix`` (pixels), ``s0_sq`` (⟨S²⟩ of the whole fields,
+        dimensionless), ``n_stars``, ``rejected_fraction``.
+    """
+    from .psf import _PRF
+
+    fwhm = require_number(fwhm, "fwhm", minimum=0.5, maximum=50.0, example="2.2")
+    key = (id(psf_native), round(float(params["pixfrac"]), 4), params["kernel"], round(float(params["scale_ratio"]), 4),
+           int(params["n_inputs"]), round(fwhm, 2), None if window_sigma is None else round(float(window_sigma), 3),
+           int(oversampling), int(seed), round(float(orientation_deg), 2),
+           None if params.get("input_weights") is None else tuple(np.round(params["input_weights"], 6)))
+    if key in _REJECTION_CACHE:
+        return _REJECTION_CACHE[key]
+    prf_native = _PRF(psf_native)
+    rng = np.random.default_rng(seed)
+    sig = float(window_sigma or fwhm / 2.3548)
+    R = int(max(6, math.ceil(4 * fwhm)))
+    radius = int(max(4, math.ceil(2.5 * fwhm)))
+    d_psf, d_win, s_whole, s_cut = [], [], [], []
+    for k in range(N_REALISATIONS):
+        # over the orientations of the input grids (0-45 deg), not at the floor's aligned worst case: at
+        # pixfrac 0.6 aligned grids give alpha 0.40 px, rotated by 15 / 30 deg 0.28 / 0.22, at pixfrac 1
+        # 0.22-0.24 whatever the angle; the bed (aligned, SIP-distorted) shows ~0.25 at both, and the
+        # floor's worst case already over-sizes its pixfrac-0.6 errors (PSF pulls 0.88 at SNR 100-300)
+        turn = orientation_deg + 45.0 * (k + 0.5) / N_REALISATIONS
+        whole, xo, yo, wht_whole, inputs = _redrizzled_field(prf_native, params, fwhm, rng, orientation_deg=turn)
+        rejected = _rejected_pixels(inputs[2], rng)
+        cut, _, _, wht_cut, _ = _redrizzled_field(prf_native, params, fwhm, rng, inputs=inputs, rejected=rejected)
+        fit0, xw0, yw0 = _measure(whole, xo, yo, fwhm, sig, R, radius, int(oversampling))
+        fit1, xw1, yw1 = _measure(cut, xo, yo, fwhm, sig, R, radius, int(oversampling))
+        ok = fit0["ok"] & fit1["ok"]
+        dp = np.c_[fit1["x"] - fit0["x"], fit1["y"] - fit0["y"]]
+        dw = np.c_[xw1 - xw0, yw1 - yw0]
+        # a common shift (the re-built ePSF's centring) is not a star's error
+        d_psf.append(np.where(ok[:, None], dp - np.median(dp[ok], axis=0), np.nan))
+        d_win.append(dw - np.median(dw, axis=0))
+        s_whole.append(rejection_strength(wht_whole, xo, yo, fwhm))
+        s_cut.append(rejection_strength(wht_cut, xo, yo, fwhm))
+    s0_sq = float(np.mean(np.concatenate(s_whole) ** 2))
+    eff = np.maximum(np.concatenate(s_cut) ** 2 - s0_sq, 0.0)
+
+    def alpha(parts):
+        d = np.concatenate(parts)
+        use = np.all(np.isfinite(d), axis=1)
+        den = float(np.sum(eff[use]))
+        return float(np.sqrt(np.sum(d[use] ** 2) / 2.0 / den)) if den > 0 else 0.0
+
+    result = {"alpha_psf_pix": alpha(d_psf), "alpha_windowed_pix": alpha(d_win), "s0_sq": s0_sq,
+              "n_stars": int(eff.size), "rejected_fraction": REJECTED_FRACTION}
+    _REJECTION_CACHE[key] = result
+    return result
+
+
+def rejection_error(coefficients, weight, x, y, fwhm):
+    """Per-source rejected-pixel position error (pixels per axis) of the PSF fit and the windowed
+    centroid: α · S_eff (see :func:`rejection_coefficients`); zeros without a weight map."""
+    x = np.atleast_1d(np.asarray(x, float))
+    if weight is None or not coefficients or x.size == 0:
+        return np.zeros(x.size), np.zeros(x.size)
+    strength = rejection_strength(weight, x, y, fwhm)
+    eff = np.sqrt(np.maximum(strength**2 - coefficients["s0_sq"], 0.0))
+    return coefficients["alpha_psf_pix"] * eff, coefficients["alpha_windowed_pix"] * eff
 
 
 def _extraction_floor(state, fwhm, window_sigma, oversampling):
@@ -416,11 +587,16 @@ def _extraction_floor(state, fwhm, window_sigma, oversampling):
                                         orientation_deg=orientation))
     floor["psf_model"] = psf.meta.get("psf_source", "model")
     floor["orientation_deg"] = orientation
+    # stars whose inputs lost pixels (cosmic rays, bad pixels rejected) get their own term on top
+    floor["rejection"] = dict(rejection_coefficients(psf, params, fwhm, window_sigma=window_sigma,
+                                                     oversampling=oversampling, orientation_deg=orientation))
     floor["note"] = (f"drizzle floor: {floor['psf_pix']:.4f} px (PSF fit), {floor['windowed_pix']:.4f} px (windowed), "
                      f"from {floor['n_stars']} noise-free {floor['psf_model']}-PSF stars re-drizzled by drizzle with this "
                      f"product's pixfrac {params['pixfrac']:g}, {params['kernel']} kernel, scale ratio "
                      f"{params['scale_ratio']:.3g} and {params['n_inputs']} inputs{_depth_text(params)} ({params['source']}); input grids at "
                      f"{orientation:.3g} deg to the output's" + ("" if known else " (assumed: not in the headers; the worst "
-                                                                    "case, a rotated dither has a 3-7x smaller floor)"))
+                                                                    "case, a rotated dither has a 3-7x smaller floor)")
+                     + f"; a windowed centroid on pixels its inputs rejected adds {floor['rejection']['alpha_windowed_pix']:.2f} "
+                       f"px x the strength of its weight deficit (rejection_strength)")
     state["drizzle_floor"] = floor
     return floor
