@@ -345,7 +345,7 @@ def wcs_provenance(path):
         has_wcs, pix = False, np.nan
         if sci is not None:
             try:
-                w = celestial_wcs(sci, path.name)
+                w = celestial_wcs(sci, path.name, fobj=hdul)  # the flt's D2IM/NPOL look-up arrays
                 has_wcs = bool(w.has_celestial)
                 if has_wcs:
                     pix = float(np.mean(proj_plane_pixel_scales(w.celestial)) * 3600.0)
