@@ -107,3 +107,87 @@ def test_flt_with_its_lookup_tables_uses_sip_d2im_npol_in_reader_and_provenance(
     # the provenance read the WCS without the file's look-up arrays and called it "no celestial WCS"
     assert prov["has_celestial_wcs"]
     assert prov["pixel_scale"] == pytest.approx(0.050, abs=0.001)
+# ----------------------------------------------------------------------------------------------------
+# NIRCam (jwst 3.0.0 wheel, jw01075001001_03105_00009_nrca2_uncal.fits)
+# ----------------------------------------------------------------------------------------------------
+
+def test_nircam_exposure_filter_pupil_scale_and_exposure_count(tmp_path):
+    path = minimal_image(tmp_path / "jw01075001001_03105_00009_nrca2_cal.fits",
+                         real_header("jw01075001001_nrca2_primary"), real_header("jw01075001001_nrca2_sci"))
+    meta, _ = _read(path)
+    assert meta["filter"] == "F210M"                    # FILTER = 'F210M', PUPIL = 'MASKRND' (a mask)
+    assert meta["instrument"] == "NIRCAM"
+    # CDELT1 = 8.48358611111111E-06, CDELT2 = 8.56869444444444E-06 deg (PC orthonormal): 0.030694"/px
+    assert meta["pixel_scale"] == pytest.approx(0.030694, abs=2e-6)
+    prov = wcs_provenance(path)
+    # NEXPOSUR = 12 is the "Total number of planned exposures in visit": this file is one of them
+    assert prov["n_exposures"] == 1
+    assert prov["telescope"] == "JWST"
+
+
+# ----------------------------------------------------------------------------------------------------
+# Exposures vs chips (WFPC2 HDF-S mosaic, mpdaf 3.6 wheel; AstroDrizzle's per-chip D00n records)
+# ----------------------------------------------------------------------------------------------------
+
+def test_hdfs_mosaic_combines_48_exposures_of_4_chips(tmp_path):
+    from helpers.archive.provenance import exposure_count
+    from helpers.sources.redrizzle import drizzle_parameters
+
+    drizzle = real_header("hdfs_wfpc2_drizzle")
+    # D001DATA = '050b_1_scl.hhh' ... D004DATA = '050b_4_scl.hhh', D005DATA = '0602_1_scl.hhh', ...:
+    # 192 chip files, 4 per exposure; NDRIZIM = 192
+    assert exposure_count(drizzle) == (48, "D00nDATA (WFPC2 chips grouped)")
+    params = drizzle_parameters(drizzle)
+    assert params["n_inputs"] == 192                    # the noise floor's phases: every chip
+    assert params["n_exposures"] == 48
+    # D00nPIXF: 144 WF chips at 0.5, 48 PC chips at 0.6; D00nSCAL: WF 0.3999-0.4001, PC 0.8748
+    assert params["pixfrac"] == 0.5
+    assert params["scale_ratio"] == pytest.approx(0.4, abs=1e-3)
+    primary = real_header("hdfs_wfpc2_primary")
+    primary.update(drizzle)
+    path = minimal_image(tmp_path / "hdfs_drz.fits", primary, real_header("hdfs_wfpc2_data"))
+    prov = wcs_provenance(path)
+    assert prov["n_exposures"] == 48                    # was NDRIZIM = 192 (chips)
+    assert prov["filter"] == "F606W"                    # FILTNAM1 = 'F606W' (FILTER1 = 28 is a wheel code)
+
+
+def test_acs_wfc_drc_counts_exposures_not_chips():
+    """AstroDrizzle writes one D00n record per chip, ``<rootname>_flc.fits[sci,1]`` and ``[sci,2]``, and
+    drizzlepac's own NUMEXP is the number of distinct files (processing_utils.refine_product_headers:
+    "Compute numexp as number of exposures NOT chips")."""
+    from helpers.archive.provenance import exposure_count
+    from helpers.sources.redrizzle import drizzle_parameters
+
+    header = fits.Header({"INSTRUME": "ACS", "DETECTOR": "WFC", "NDRIZIM": 4})
+    for n, (root, chip) in enumerate([("j94f05bgq", 1), ("j94f05bgq", 2), ("j94f05bhq", 1), ("j94f05bhq", 2)], 1):
+        header[f"D{n:03d}DATA"] = f"{root}_flc.fits[sci,{chip}]"
+        header[f"D{n:03d}PIXF"] = 0.8
+        header[f"D{n:03d}SCAL"] = 0.05
+        header[f"D{n:03d}ISCL"] = 0.05
+    assert exposure_count(header) == (2, "D00nDATA")
+    params = drizzle_parameters(header)
+    assert (params["n_inputs"], params["n_exposures"]) == (4, 2)
+    header["NUMEXP"] = 2                                # a HAP product says it itself
+    assert exposure_count(header) == (2, "NUMEXP")
+
+
+# ----------------------------------------------------------------------------------------------------
+# JWST i2d resample keywords (stdatamodels 6.0.0 core.schema meta.resample: NDRIZ, RESWHT, PIXFRAC,
+# PXSCLRT in the primary header; no KERNEL keyword)
+# ----------------------------------------------------------------------------------------------------
+
+def test_jwst_i2d_resample_keywords_and_missing_kernel_warns():
+    from helpers.sources.redrizzle import drizzle_parameters
+
+    primary = real_header("jw01075001001_nrca2_primary")
+    primary.update({"NDRIZ": 9, "RESWHT": "ivm", "PIXFRAC": 1.0, "PXSCLRT": 1.0, "S_RESAMP": "COMPLETE"})
+    with pytest.warns(UserWarning, match="no KERNEL keyword .*square assumed"):
+        params = drizzle_parameters(primary, fits.Header())
+    assert params["kernel"] == "square" and "kernel_note" in params
+    assert params["n_inputs"] == 9 and params["n_exposures"] == 9   # NDRIZ, not the default 4
+    assert params["weight_type"] == "ivm"
+    assert params["pixfrac"] == 1.0 and params["scale_ratio"] == 1.0
+    from helpers.archive.provenance import exposure_count
+
+    # NEXPOSUR = 12 (planned in the visit) beside NDRIZ = 9 (combined here)
+    assert exposure_count(primary) == (9, "NDRIZ")

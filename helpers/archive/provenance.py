@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["decode_wcsname", "wcs_provenance", "provenance_table", "filter_from_header", "hap_product",
-           "exposure_weighted_epoch"]
+           "exposure_weighted_epoch", "exposure_count"]
 
 
 # ----------------------------------------------------------------------------------------
@@ -196,6 +196,82 @@ def hap_product(*headers, filename=""):
     if level in (1, 2, 3) or _SVM_NAME.match(name):
         return "SVM"
     return ""
+
+
+_D00N_DATA = re.compile(r"^D(\d{3})DATA$")
+#: A WFPC2 chip file (chips 1-4): ``<exposure>_<chip>[_<suffix>].<ext>``
+_WFPC2_CHIP_FILE = re.compile(r"^(.+)_[1-4](_[^.]*)?\.\w+$")
+
+
+def exposure_count(*headers):
+    """How many exposures a product combines, and the keyword that says it.
+
+    - HAP products: ``NUMEXP``, which drizzlepac computes as the number of exposures, not chips
+      (``processing_utils.refine_product_headers``);
+    - AstroDrizzle/IRAF drizzle products: the distinct file names of the ``D00nDATA`` keywords: there is
+      one ``D00n`` per drizzled *chip* (``j8xi01a1q_flc.fits[sci,1]`` and ``[sci,2]`` for ACS/WFC and
+      WFC3/UVIS), so ``NDRIZIM`` (and the ``D00n`` count the drizzle noise floor keeps) is twice the
+      exposure count there; WFPC2 chips drizzled from one file each (``050b_1_scl.hhh`` ...
+      ``050b_4_scl.hhh``) are grouped by exposure;
+    - JWST: ``NDRIZ`` of an i2d (stdatamodels ``meta.resample.pointings``); a level-2 exposure (no
+      resample keywords) is one exposure: its ``NEXPOSUR`` is the number of exposures *planned in the
+      visit*, not combined here;
+    - else ``NCOMBINE`` (HST exposures combined by CR-rejection; 1 for an flt), then ``NDRIZIM``.
+
+    Parameters
+    ----------
+    *headers : `~astropy.io.fits.Header` or dict or None
+        Searched in order (e.g. science header, then primary).
+
+    Returns
+    -------
+    n : int
+        Number of exposures; -1 when no keyword says it.
+    source : str
+        The keyword(s) read, ``""`` when none.
+
+    Examples
+    --------
+    >>> exposure_count({"NDRIZIM": 4, "D001DATA": "a_flc.fits[sci,1]", "D002DATA": "a_flc.fits[sci,2]",
+    ...                 "D003DATA": "b_flc.fits[sci,1]", "D004DATA": "b_flc.fits[sci,2]"})
+    (2, 'D00nDATA')
+    """
+    headers = [h for h in headers if h is not None]
+    numexp = _header_value(headers, "NUMEXP")
+    if numexp is not None:
+        try:
+            return int(numexp), "NUMEXP"
+        except (TypeError, ValueError):
+            pass
+    files = set()
+    for h in headers:
+        for key, value in h.items():
+            if _D00N_DATA.match(str(key)) and str(value).strip():
+                files.add(str(value).split("[", 1)[0].strip().lower())
+    if files:
+        instrument = str(_header_value(headers, "INSTRUME") or "").strip().upper()
+        chips = [_WFPC2_CHIP_FILE.match(name) for name in files]
+        if instrument == "WFPC2" and all(chips):
+            # WFPC2 mosaics drizzled with IRAF drizzle name one file per chip ('050b_1_scl.hhh' ...
+            # '050b_4_scl.hhh' in the HDF-S mosaic): one exposure is the group of its chips
+            return len({(m.group(1), m.group(2) or "") for m in chips}), "D00nDATA (WFPC2 chips grouped)"
+        return len(files), "D00nDATA"
+    if str(_header_value(headers, "TELESCOP") or "").strip().upper() == "JWST":
+        ndriz = _header_value(headers, "NDRIZ")
+        if ndriz is not None:
+            return int(ndriz), "NDRIZ"
+        if _header_value(headers, "PIXFRAC", "PXSCLRT", "RESWHT") is None and \
+                str(_header_value(headers, "S_RESAMP") or "").strip().upper() != "COMPLETE":
+            return 1, "one JWST exposure (not resampled)"
+        return -1, ""
+    for key in ("NCOMBINE", "NDRIZIM"):
+        value = _header_value(headers, key)
+        if value is not None:
+            try:
+                return int(value), key
+            except (TypeError, ValueError):
+                continue
+    return -1, ""
 
 
 def exposure_weighted_epoch(hdul):
@@ -397,12 +473,12 @@ def wcs_provenance(path):
         words.append("SIMULATED REPLAY, not a real MAST file")
     if not has_wcs:
         words = [f"no celestial WCS: cannot be used for astrometry{' (' + wcs_problem + ')' if wcs_problem else ''}"]
-    ncomb = _header_value(headers, "NUMEXP", "NDRIZIM", "NCOMBINE", "NEXPOSUR", "NEXPOSURES")
+    n_exposures, _ = exposure_count(*headers)
     return {
         "file": path.name, "path": str(path.resolve()), "telescope": str(telescope),
         "instrument": f"{inst}/{det}" if det and det.upper() not in inst.upper() and inst.upper() != "NIRCAM" else inst,
         "filter": str(filt or ""), "epoch": epoch, "exptime": float(_header_value(headers, "EXPTIME", "XPOSURE", "EFFEXPTM") or np.nan),
-        "n_exposures": int(ncomb) if ncomb is not None else -1, "pixel_scale": pix,
+        "n_exposures": n_exposures, "pixel_scale": pix,
         "wcsname": str(wcsname or ""), "wcstype": str(_header_value(headers, "WCSTYPE") or ""),
         "aligned_to": decoded["aligned_to"] if has_wcs else "", "gaia": bool(decoded["gaia"] and has_wcs),
         "method": method, "hap": hap, "rms_ra_mas": _float(rms_ra), "rms_dec_mas": _float(rms_dec),
