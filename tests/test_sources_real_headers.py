@@ -191,3 +191,29 @@ def test_jwst_i2d_resample_keywords_and_missing_kernel_warns():
 
     # NEXPOSUR = 12 (planned in the visit) beside NDRIZ = 9 (combined here)
     assert exposure_count(primary) == (9, "NDRIZ")
+
+
+# ----------------------------------------------------------------------------------------------------
+# WCS names as the pipelines write them (drizzlepac 3.11.0 haputils/align_utils.py,
+# mvm_quality_analysis.py wcs_pref_list; runastrodriz.py wcs_preference; jwst 3.0.0 tweakreg_step.py)
+# ----------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("wcsname, aligned_to, method_has, gaia", [
+    ("IDC_0461802ej-FIT_REL_GAIAeDR3", "Gaia DR3", "relative fit of the exposures, then to the catalog", True),
+    ("IDC_0461802ej-FIT_SVM_GAIAeDR3", "Gaia DR3", "single visit (HAP SVM)", True),
+    ("FIT_SVM_GAIAEDR3", "Gaia DR3", "single visit (HAP SVM)", True),
+    ("IDC_0461802ej-FIT_IMG_GAIADR2", "Gaia DR2", "each exposure to the catalog", True),
+    # a fit to the GSC 2.4.2 catalog is a-posteriori (it was decoded as the a-priori GSC240 correction)
+    ("FIT_SVM_GSC242", "GSC 2.4.2", "a-posteriori fit of the single visit", False),
+    ("IDC_4bb1536oj-FIT_IMG_GSC242", "GSC 2.4.2", "a-posteriori fit of each exposure", False),
+    ("IDC_4bb1536oj-GSC240", "GSC 2.4 (Gaia-corrected guide stars, a priori)", "a-priori correction", False),
+    # drizzlepac's catalog 'NONE': aligned to each other only (it said "then to the catalog")
+    ("IDC_0461802ej-FIT_REL_NONE", "guide stars only", "relative fit of the exposures only", False),
+    ("IDC_qbu1641sj", "guide stars only", "pipeline default", False),   # j94f05bgq_flt.fits
+    ("FIT-LVL3-GAIADR3", "Gaia DR3", "JWST tweakreg", True),
+])
+def test_wcsnames_decoded_to_their_alignment(wcsname, aligned_to, method_has, gaia):
+    decoded = decode_wcsname(wcsname)
+    assert decoded["aligned_to"] == aligned_to
+    assert method_has in decoded["method"]
+    assert decoded["gaia"] is gaia

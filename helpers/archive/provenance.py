@@ -23,6 +23,9 @@ _CATALOGS = [
     (re.compile(r"GAIA_?DR1"), "Gaia DR1", 30.0, "~20-50 mas (no proper motions)"),
     (re.compile(r"GAIA"), "Gaia", 15.0, "~10-30 mas"),
     (re.compile(r"HSC"), "Hubble Source Catalog", 30.0, "~20-50 mas"),
+    # GSC242 is a reference catalog of drizzlepac's a-posteriori fits (astrometric_utils, FIT_*_GSC242);
+    # GSC240 names the a-priori correction of the guide-star positions (runastrodriz 'IDC_…-GSC240')
+    (re.compile(r"GSC_?242"), "GSC 2.4.2", 150.0, "~0.1-0.3 arcsec"),
     (re.compile(r"GSC2?4|GSC240"), "GSC 2.4 (Gaia-corrected guide stars, a priori)", 150.0, "~0.1-0.3 arcsec"),
     (re.compile(r"2MASS"), "2MASS", 100.0, "~0.1 arcsec"),
     (re.compile(r"SDSS"), "SDSS", 60.0, "~50-100 mas"),
@@ -339,6 +342,8 @@ def decode_wcsname(wcsname, telescope=None):
     'Gaia DR3'
     >>> decode_wcsname("IDC_4bb1536oj")["aligned_to"]
     'guide stars only'
+    >>> decode_wcsname("FIT_SVM_GSC242")["method"]
+    'a-posteriori fit of the single visit (HAP SVM)'
     """
     from ..validate import require_text
 
@@ -354,13 +359,21 @@ def decode_wcsname(wcsname, telescope=None):
         method = "a-posteriori relative fit of the exposures, then to the catalog"
     elif "FIT_IMG" in up:
         method = "a-posteriori fit of each exposure to the catalog"
+    elif re.search(r"FIT[-_]LVL3", up):
+        # jwst tweakreg names the gWCS of an absolute fit 'FIT-LVL3-<abs_refcat>' (tweakreg_step.py)
+        method = "a-posteriori fit of the exposures to the catalog (JWST tweakreg abs_refcat)"
     elif "FIT" in up or "TWEAK" in up:
         method = "a-posteriori fit"
     elif re.search(r"-(GSC|HSC|GAIA)", up):
         method = "a-priori correction of the guide-star positions"
+    fitted = re.search(r"FIT_(SVM|MVM|REL|IMG|EVM)_", up) is not None
+    if re.search(r"FIT_(SVM|MVM|REL|IMG|EVM)_NONE\b", up):
+        # drizzlepac's fit without a reference catalog (align_utils: catalog 'NONE'): the exposures are
+        # aligned to each other only, the absolute frame is still the guide stars'
+        method = "a-posteriori relative fit of the exposures only (no reference catalog)"
     for pattern, catalog, mas, text in _CATALOGS:
         if pattern.search(up.replace("-", "_")) or pattern.search(up):
-            if catalog.startswith("GSC"):
+            if catalog.startswith("GSC 2.4 (") and not fitted:
                 method = "a-priori correction of the guide-star positions"
             return {"aligned_to": catalog, "method": method, "expected_abs_mas": mas,
                     "expected_accuracy": text, "gaia": catalog.startswith("Gaia")}
