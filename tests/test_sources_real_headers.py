@@ -217,3 +217,43 @@ def test_wcsnames_decoded_to_their_alignment(wcsname, aligned_to, method_has, ga
     assert decoded["aligned_to"] == aligned_to
     assert method_has in decoded["method"]
     assert decoded["gaia"] is gaia
+
+
+# ----------------------------------------------------------------------------------------------------
+# JWST WCS name from the ASDF extension (jwst 3.0.0: tweakreg names the gWCS 'FIT-LVL3-<abs_refcat>';
+# the gWCS is jwst's tweakreg test mosaic_long_i2d_gwcs.asdf, the headers the NIRCam exposure's)
+# ----------------------------------------------------------------------------------------------------
+
+def _asdf_extension(tree):
+    """An ``ASDF`` BinTable extension as stdatamodels writes it: the ASDF file's bytes in one
+    ``ASDF_METADATA`` cell (the NIRCam uncal's extension is such a 1R x 1C table)."""
+    import io
+
+    import asdf
+
+    buffer = io.BytesIO()
+    asdf.AsdfFile(tree).write_to(buffer)
+    blob = np.frombuffer(buffer.getvalue(), dtype=np.uint8)
+    column = fits.Column(name="ASDF_METADATA", format=f"{blob.size}B", array=blob[None, :])
+    return fits.BinTableHDU.from_columns([column], name="ASDF")
+
+
+def test_jwst_wcs_name_comes_from_the_asdf_gwcs(tmp_path):
+    asdf = pytest.importorskip("asdf")
+    pytest.importorskip("gwcs")
+    with asdf.open(HEADERS / "mosaic_long_i2d_gwcs.asdf", lazy_load=False, memmap=False) as af:
+        gwcs = af.tree["wcs"]
+    gwcs.name = "FIT-LVL3-GAIADR3"                      # as tweakreg_step.py names an absolute fit
+    primary, sci = real_header("jw01075001001_nrca2_primary"), real_header("jw01075001001_nrca2_sci")
+    assert "WCSNAME" not in primary and "WCSNAME" not in sci
+    path = minimal_image(tmp_path / "jw01075-o001_t001_nircam_f210m_i2d.fits", primary, sci,
+                         extra=[_asdf_extension({"meta": {"wcs": gwcs}})])
+    prov = wcs_provenance(path)
+    assert prov["wcsname"] == "FIT-LVL3-GAIADR3"
+    assert prov["aligned_to"] == "Gaia DR3" and prov["gaia"]
+    meta, _ = _read(path)
+    assert meta["wcsname"] == "FIT-LVL3-GAIADR3"
+    # the real exposure's own ASDF tree has no gWCS (an uncal): no name, as before
+    plain = minimal_image(tmp_path / "jw01075001001_03105_00009_nrca2_rate.fits", primary, sci,
+                          extra=[_asdf_extension({"meta": {"filename": "x"}})])
+    assert wcs_provenance(plain)["aligned_to"] == "guide stars only"

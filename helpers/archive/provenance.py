@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["decode_wcsname", "wcs_provenance", "provenance_table", "filter_from_header", "hap_product",
-           "exposure_weighted_epoch", "exposure_count"]
+           "exposure_weighted_epoch", "exposure_count", "asdf_wcs_name"]
 
 
 # ----------------------------------------------------------------------------------------
@@ -277,6 +277,37 @@ def exposure_count(*headers):
     return -1, ""
 
 
+def asdf_wcs_name(hdul):
+    """The name of a JWST product's gWCS, from its ``ASDF`` extension, or ``""``.
+
+    JWST cal/i2d files carry their WCS as a gWCS in the ASDF extension (``meta.wcs``, stdatamodels);
+    the ``tweakreg`` step records an absolute fit only there, as the gWCS name
+    ``FIT-LVL3-<abs_refcat>`` (jwst ``tweakreg_step.py``), and writes no FITS ``WCSNAME``.
+
+    Parameters
+    ----------
+    hdul : `~astropy.io.fits.HDUList`
+
+    Returns
+    -------
+    name : str
+        ``""`` when there is no ASDF extension, no gWCS in it, or asdf/gwcs cannot read it.
+    """
+    import io
+
+    if "ASDF" not in [h.name.upper() for h in hdul]:
+        return ""
+    try:
+        import asdf
+
+        blob = np.asarray(hdul["ASDF"].data["ASDF_METADATA"][0]).tobytes()
+        with asdf.open(io.BytesIO(blob), lazy_load=False, memmap=False) as af:
+            wcs = (af.tree.get("meta") or {}).get("wcs")
+            return str(getattr(wcs, "name", "") or "").strip()
+    except Exception:  # noqa: BLE001 - asdf/gwcs absent or an unreadable tree: no name, as without ASDF
+        return ""
+
+
 def exposure_weighted_epoch(hdul):
     """Exposure-time weighted mean epoch of a mosaic's inputs, from its HDRTAB (HAP / AstroDrizzle).
 
@@ -431,6 +462,8 @@ def wcs_provenance(path):
         headers = [sci, primary]
         hap = hap_product(sci, primary, filename=path.name)
         weighted = exposure_weighted_epoch(hdul) if hap == "MVM" else None
+        # JWST writes its WCS name (a tweakreg fit's 'FIT-LVL3-<refcat>') in the ASDF gWCS only
+        gwcs_name = "" if _header_value(headers, "WCSNAME") else asdf_wcs_name(hdul)
         has_wcs, pix = False, np.nan
         if sci is not None:
             try:
@@ -442,7 +475,7 @@ def wcs_provenance(path):
                 # reported in the provenance words: an RA axis without Dec is not "no WCS"
                 has_wcs, wcs_problem = False, str(exc).split("; it needs")[0]
     telescope = _header_value(headers, "TELESCOP") or ""
-    wcsname = _header_value(headers, "WCSNAME")
+    wcsname = _header_value(headers, "WCSNAME") or gwcs_name or None
     refcat = _header_value(headers, "ABSREFCT", "TWKREFCT", "REFCAT", "ABS_REFC")
     decoded = decode_wcsname(f"{wcsname or ''} {refcat or ''}".strip(), telescope)
     inst = str(_header_value(headers, "INSTRUME") or "")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..archive.provenance import exposure_weighted_epoch, filter_from_header, hap_product
+from ..archive.provenance import asdf_wcs_name, exposure_weighted_epoch, filter_from_header, hap_product
 from ..errors import WorkbookError
 from ..validate import celestial_wcs, require_path
 
@@ -61,8 +61,9 @@ def read_image(path):
         close it too), ``sci``, ``err``, ``wht`` (HDUs or None; a scaled plane is a read-only stand-in
         with ``header``, ``data``, ``section``), ``wcs``, ``header`` (primary + science keywords),
         ``dq`` (HDU or None), ``meta`` (``image, epoch`` (decimal year; for a HAP multi-visit mosaic the
-        exposure-weighted mean of its HDRTAB, said in a note), ``instrument, filter, pixel_scale, wcsname,
-        bunit, distortion`` (the distortion model the WCS carries, or what it ignores), ``image_frame``
+        exposure-weighted mean of its HDRTAB, said in a note), ``instrument, filter, pixel_scale, wcsname``
+        (``WCSNAME``, else a JWST product's gWCS name from its ASDF extension), ``bunit, distortion``
+        (the distortion model the WCS carries, or what it ignores), ``image_frame``
         (``detector`` for flt/flc/cal, else ``rectified``), ``pixfrac`` (``D001PIXF``, when present),
         ``hap`` (``SVM``, ``MVM`` or ``""``: a Hubble Advanced Product), ``wht_type`` (``EXP``/``IVM``/``ERR``
         when the header says which, ``""`` when it does not or there is no WHT: the extraction judges the
@@ -123,6 +124,9 @@ def read_image(path):
                 header[key] = value
         wcs = celestial_wcs(sci.header, where=path.name, fobj=hdul)
         meta = _meta_from_header(header, wcs, path)
+        if not meta["wcsname"]:
+            # a JWST product names its WCS in the ASDF gWCS only (tweakreg 'FIT-LVL3-<refcat>')
+            meta["wcsname"] = asdf_wcs_name(hdul)
         meta["distortion"] = _distortion_note(header, wcs, path, shape)
         # what a library PSF needs to be resampled to this image (helpers.sources.library)
         meta["image_frame"] = "detector" if _on_detector(header, path) else "rectified"
