@@ -257,3 +257,40 @@ def test_jwst_wcs_name_comes_from_the_asdf_gwcs(tmp_path):
     plain = minimal_image(tmp_path / "jw01075001001_03105_00009_nrca2_rate.fits", primary, sci,
                           extra=[_asdf_extension({"meta": {"filename": "x"}})])
     assert wcs_provenance(plain)["aligned_to"] == "guide stars only"
+
+
+# ----------------------------------------------------------------------------------------------------
+# Recorded inputs of a HAP product (drizzlepac 3.11.0: ExposureProduct.copy_exposure sets the renamed
+# copy's FILENAME to its HAP name; the *_header_hap.rules put ROOTNAME, EXTNAME, EXTVER, FILENAME,
+# WCSNAME in HDRTAB, one row per input chip)
+# ----------------------------------------------------------------------------------------------------
+
+def _hap_svm_product(path, hdrtab_rows):
+    primary = real_header("j94f05bgq_flt_primary")
+    hap = ["hst_10368_05_acs_wfc_f606w_j94f05bg_flc.fits", "hst_10368_05_acs_wfc_f606w_j94f05bh_flc.fits"]
+    primary.update({"HAPLEVEL": 2, "NUMEXP": 2, "FILTER": "F606W",
+                    "ROOTNAME": "hst_10368_05_acs_wfc_f606w_j94f05bg",
+                    "FILENAME": "hst_10368_05_acs_wfc_f606w_j94f05bg_drc.fits"})
+    for n, (name, chip) in enumerate([(hap[0], 1), (hap[0], 2), (hap[1], 1), (hap[1], 2)], 1):
+        primary[f"D{n:03d}DATA"] = f"{name}[sci,{chip}]"
+    from astropy.table import Table
+
+    table = fits.BinTableHDU(Table(rows=hdrtab_rows, names=("ROOTNAME", "EXTNAME", "EXTVER", "FILENAME", "WCSNAME")),
+                             name="HDRTAB")
+    return minimal_image(path, primary, real_header("j94f05bgq_flt_sci1"), extra=[table]), hap
+
+
+def test_hap_inputs_are_named_by_their_rootname_not_the_renamed_copy(tmp_path):
+    from helpers.archive import recorded_inputs
+
+    rows = [("j94f05bgq", "SCI", 1, "hst_10368_05_acs_wfc_f606w_j94f05bg_flc.fits", "IDC_qbu1641sj-FIT_SVM_GAIAeDR3"),
+            ("j94f05bgq", "SCI", 2, "hst_10368_05_acs_wfc_f606w_j94f05bg_flc.fits", "IDC_qbu1641sj-FIT_SVM_GAIAeDR3"),
+            ("j94f05bhq", "SCI", 1, "hst_10368_05_acs_wfc_f606w_j94f05bh_flc.fits", "IDC_qbu1641sj-FIT_SVM_GAIAeDR3"),
+            ("j94f05bhq", "SCI", 2, "hst_10368_05_acs_wfc_f606w_j94f05bh_flc.fits", "IDC_qbu1641sj-FIT_SVM_GAIAeDR3")]
+    path, hap = _hap_svm_product(tmp_path / "hst_10368_05_acs_wfc_f606w_j94f05bg_drc.fits", rows)
+    inputs, source = recorded_inputs(path)
+    # the archive's files are <ROOTNAME>_flc.fits; FILENAME holds the HAP copy's name, like D00nDATA
+    assert inputs == [(hap[0], "j94f05bgq_flc.fits"), (hap[1], "j94f05bhq_flc.fits")]
+    assert source == "D00nDATA+HDRTAB"
+    prov = wcs_provenance(path)
+    assert prov["n_exposures"] == 2                     # NUMEXP = 2 (4 chips)
