@@ -294,3 +294,48 @@ def test_hap_inputs_are_named_by_their_rootname_not_the_renamed_copy(tmp_path):
     assert source == "D00nDATA+HDRTAB"
     prov = wcs_provenance(path)
     assert prov["n_exposures"] == 2                     # NUMEXP = 2 (4 chips)
+
+
+# ----------------------------------------------------------------------------------------------------
+# HAP MVM: the alignment is the input exposures', read from HDRTAB (rows per chip)
+# ----------------------------------------------------------------------------------------------------
+
+def _hap_mvm_product(path, rows, sci_wcsname=None):
+    from astropy.table import Table
+
+    primary = real_header("j94f05bgq_flt_primary")
+    primary.update({"HAPLEVEL": 4, "SCELLID": "p0121x10y15", "FILTER": "F606W",
+                    "FILENAME": "hst_skycell-p0121x10y15_acs_wfc_f606w_all_drc.fits"})
+    sci = real_header("j94f05bgq_flt_sci1")
+    if sci_wcsname is None:
+        sci.remove("WCSNAME")
+    else:
+        sci["WCSNAME"] = sci_wcsname
+    table = fits.BinTableHDU(Table(rows=rows, names=("ROOTNAME", "EXTVER", "WCSNAME", "EXPSTART", "EXPTIME")),
+                             name="HDRTAB")
+    return minimal_image(path, primary, sci, extra=[table])
+
+
+def test_mvm_alignment_comes_from_its_inputs_in_hdrtab(tmp_path):
+    gaia, gsc = "IDC_qbu1641sj-FIT_SVM_GAIAeDR3", "IDC_qbu1641sj-FIT_SVM_GSC242"
+    rows = [("j94f05bgq", 1, gaia, 53436.2857, 400.0), ("j94f05bgq", 2, gaia, 53436.2857, 400.0),
+            ("jc8m10syq", 1, gsc, 55000.0, 400.0), ("jc8m10syq", 2, gsc, 55000.0, 400.0)]
+    name = "hst_skycell-p0121x10y15_acs_wfc_f606w_all_drc.fits"
+    prov = wcs_provenance(_hap_mvm_product(tmp_path / name, rows))
+    assert prov["hap"] == "MVM"
+    # one exposure on Gaia DR3, one on GSC 2.4.2: the mosaic is as good as its worst input
+    assert prov["aligned_to"] == "GSC 2.4.2" and not prov["gaia"]
+    assert "Gaia DR3 1, GSC 2.4.2 1 of 2" in prov["provenance"]
+    assert gaia in prov["wcsname"] and gsc in prov["wcsname"]
+    # 2 exposures (4 chip rows); epoch the exposure-weighted mean of 53436.29 and 55000.00 (+200 s)
+    assert "2 exposures" in prov["provenance"]
+    assert prov["epoch"] == pytest.approx(2000.0 + (0.5 * (53436.2857 + 55000.0) + 200.0 / 86400 - 51544.5) / 365.25,
+                                          abs=0.01)
+    meta, _ = _read(tmp_path / name)
+    assert meta["wcsname"] == f"{gaia}; {gsc}"
+    # all inputs on Gaia: the SCI WCSNAME a template left does not decide
+    rows = [(r[0], r[1], gaia, r[3], r[4]) for r in rows]
+    (tmp_path / "b").mkdir()
+    prov = wcs_provenance(_hap_mvm_product(tmp_path / "b" / name, rows, sci_wcsname="IDC_qbu1641sj"))
+    assert prov["aligned_to"] == "Gaia DR3" and prov["gaia"]
+    assert "all 2 input exposures: Gaia DR3" in prov["provenance"]

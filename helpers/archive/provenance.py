@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["decode_wcsname", "wcs_provenance", "provenance_table", "filter_from_header", "hap_product",
-           "exposure_weighted_epoch", "exposure_count", "asdf_wcs_name"]
+           "exposure_weighted_epoch", "exposure_count", "asdf_wcs_name", "hdrtab_wcsnames"]
 
 
 # ----------------------------------------------------------------------------------------
@@ -308,6 +308,54 @@ def asdf_wcs_name(hdul):
         return ""
 
 
+def _hdrtab_rows(hdul):
+    """The HDRTAB data and its upper-case column names, one row per input *exposure* (drizzlepac's
+    fitsblender rules record a row per input chip: ``ROOTNAME, EXTNAME, EXTVER``; the chips of one
+    exposure share its ``ROOTNAME``), or ``(None, [])``."""
+    if "HDRTAB" not in [h.name.upper() for h in hdul]:
+        return None, []
+    data = hdul["HDRTAB"].data
+    if data is None or len(data) == 0:
+        return None, []
+    cols = [c.upper() for c in data.columns.names]
+    if "ROOTNAME" in cols:
+        roots = [str(r).strip().lower() for r in data["ROOTNAME"]]
+        first = [k for k, r in enumerate(roots) if r not in roots[:k]]
+        data = data[np.asarray(first, int)]
+    return data, cols
+
+
+def hdrtab_wcsnames(hdul):
+    """The WCS names of a mosaic's input exposures, from its HDRTAB, with how many exposures carry each.
+
+    A HAP MVM layer drizzles exposures aligned visit by visit (their own ``WCSNAME``,
+    ``FIT_SVM_GAIAeDR3``, ``FIT_REL_GSC242`` ...: drizzlepac ``mvm_quality_analysis.wcs_pref_list``),
+    and drizzlepac's header rules move ``WCSNAME`` into HDRTAB (``*_header_hap.rules``): what the mosaic
+    is aligned to is what its inputs are.
+
+    Parameters
+    ----------
+    hdul : `~astropy.io.fits.HDUList`
+
+    Returns
+    -------
+    names : dict
+        ``{wcsname: number of exposures}``, in the table's order; empty without HDRTAB or its ``WCSNAME``.
+    """
+    try:
+        data, cols = _hdrtab_rows(hdul)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return {}
+    if data is None or "WCSNAME" not in cols:
+        return {}
+    names = {}
+    for value in data["WCSNAME"]:
+        name = str(value).strip()
+        if name:
+            names[name] = names.get(name, 0) + 1
+    return names
+
+
 def exposure_weighted_epoch(hdul):
     """Exposure-time weighted mean epoch of a mosaic's inputs, from its HDRTAB (HAP / AstroDrizzle).
 
@@ -324,13 +372,9 @@ def exposure_weighted_epoch(hdul):
         ``epoch`` (decimal year), ``first``, ``last`` (decimal years of the earliest start and latest
         end), ``n`` (input exposures); None when there is no HDRTAB with ``EXPSTART`` and ``EXPTIME``.
     """
-    names = [h.name.upper() for h in hdul]
-    if "HDRTAB" not in names:
-        return None
     try:
-        data = hdul["HDRTAB"].data
-        cols = [c.upper() for c in data.columns.names]
-        if data is None or len(data) == 0 or "EXPSTART" not in cols or "EXPTIME" not in cols:
+        data, cols = _hdrtab_rows(hdul)  # one row per exposure, not per chip
+        if data is None or "EXPSTART" not in cols or "EXPTIME" not in cols:
             return None
         start = np.asarray(data["EXPSTART"], float)
         exptime = np.asarray(data["EXPTIME"], float)
@@ -417,6 +461,27 @@ def decode_wcsname(wcsname, telescope=None):
             "expected_accuracy": "~0.1-1 arcsec (guide-star catalog)", "gaia": False}
 
 
+def _inputs_alignment(names):
+    """One decoded provenance for the input exposures' WCS names (``{wcsname: count}``): theirs when they
+    agree; when they differ, the least accurate one's (a mosaic is only as aligned as its worst input),
+    ``gaia`` only if every input is, and a phrase saying how many exposures are aligned to what."""
+    decoded = {n: decode_wcsname(n) for n in names}
+    worst = max(decoded.values(), key=lambda d: d["expected_abs_mas"])
+    by_catalog = {}
+    for n, d in decoded.items():
+        by_catalog[d["aligned_to"]] = by_catalog.get(d["aligned_to"], 0) + names[n]
+    out = dict(worst)
+    out["gaia"] = all(d["gaia"] for d in decoded.values())
+    total = sum(names.values())
+    if len(by_catalog) == 1:
+        said = f"all {total} input exposures: {worst['aligned_to']} (HDRTAB WCSNAME)"
+    else:
+        parts = ", ".join(f"{k} {c}" for k, c in by_catalog.items())
+        said = (f"input exposures aligned differently (HDRTAB WCSNAME: {parts} of {total}): taken as the least "
+                f"accurate, {worst['aligned_to']}")
+    return out, said
+
+
 def wcs_provenance(path):
     """Decode the WCS provenance of one image file.
 
@@ -464,6 +529,7 @@ def wcs_provenance(path):
         weighted = exposure_weighted_epoch(hdul) if hap == "MVM" else None
         # JWST writes its WCS name (a tweakreg fit's 'FIT-LVL3-<refcat>') in the ASDF gWCS only
         gwcs_name = "" if _header_value(headers, "WCSNAME") else asdf_wcs_name(hdul)
+        input_wcsnames = hdrtab_wcsnames(hdul) if hap else {}
         has_wcs, pix = False, np.nan
         if sci is not None:
             try:
@@ -478,6 +544,12 @@ def wcs_provenance(path):
     wcsname = _header_value(headers, "WCSNAME") or gwcs_name or None
     refcat = _header_value(headers, "ABSREFCT", "TWKREFCT", "REFCAT", "ABS_REFC")
     decoded = decode_wcsname(f"{wcsname or ''} {refcat or ''}".strip(), telescope)
+    inputs_said = ""
+    if input_wcsnames and (hap == "MVM" or not wcsname):
+        # the mosaic is aligned as its input exposures are (HDRTAB), whatever its SCI header says
+        decoded, inputs_said = _inputs_alignment(input_wcsnames)
+        if not wcsname or hap == "MVM":
+            wcsname = "; ".join(input_wcsnames)
     inst = str(_header_value(headers, "INSTRUME") or "")
     det = str(_header_value(headers, "DETECTOR") or "")
     filt = filter_from_header(*headers, source=path.name)
@@ -505,6 +577,8 @@ def wcs_provenance(path):
                   f"by one ({decoded['method']})")
     elif hap == "SVM" and "HAP SVM" not in method:
         method = f"HAP single-visit mosaic; {method}"
+    if inputs_said:
+        method = f"{method}; {inputs_said}"
     words = [f"aligned to {decoded['aligned_to']}" if decoded["aligned_to"] != "guide stars only"
              else "guide stars only", method]
     if weighted is not None:

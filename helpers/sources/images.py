@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..archive.provenance import asdf_wcs_name, exposure_weighted_epoch, filter_from_header, hap_product
+from ..archive.provenance import (asdf_wcs_name, exposure_weighted_epoch, filter_from_header, hap_product,
+                                  hdrtab_wcsnames)
 from ..errors import WorkbookError
 from ..validate import celestial_wcs, require_path
 
@@ -133,6 +134,9 @@ def read_image(path):
         if "D001PIXF" in header:
             meta["pixfrac"] = float(header["D001PIXF"])
         meta["hap"] = hap_product(header, filename=path.name)
+        if meta["hap"] and (meta["hap"] == "MVM" or not meta["wcsname"]):
+            # a mosaic is aligned as its input exposures are: their WCSNAMEs are in HDRTAB
+            meta["wcsname"] = "; ".join(hdrtab_wcsnames(hdul)) or meta["wcsname"]
         meta["wht_type"] = _wht_type(header, meta["hap"]) if wht is not None else ""
         if meta["hap"] == "MVM":
             weighted = exposure_weighted_epoch(hdul)
