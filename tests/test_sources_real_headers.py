@@ -339,3 +339,26 @@ def test_mvm_alignment_comes_from_its_inputs_in_hdrtab(tmp_path):
     prov = wcs_provenance(_hap_mvm_product(tmp_path / "b" / name, rows, sci_wcsname="IDC_qbu1641sj"))
     assert prov["aligned_to"] == "Gaia DR3" and prov["gaia"]
     assert "all 2 input exposures: Gaia DR3" in prov["provenance"]
+
+
+# ----------------------------------------------------------------------------------------------------
+# WFC3/IR flt SCI header (printed in spacetelescope/stak's images.imutil notebook, record_doc_headers.py)
+# ----------------------------------------------------------------------------------------------------
+
+def test_wfc3_ir_flt_sip_and_its_rectangular_pixels(tmp_path):
+    # the notebook prints the SCI header only: the primary's instrument keywords are what its IDCTAB
+    # (iref$w3m18525i_idc.fits, a WFC3 reference file) and 1014 x 1014 format say
+    primary = fits.Header({"TELESCOP": "HST", "INSTRUME": "WFC3", "DETECTOR": "IR"})
+    path = minimal_image(tmp_path / "iczgs3ygq_flt.fits", primary, real_header("iczgs3ygq_flt_sci1"),
+                         shape=(1014, 1014))
+    meta, said = _read(path)
+    assert meta["instrument"] == "WFC3/IR"
+    # CD1_1 = -3.1758778512629E-05, CD2_1 = -2.0157648752092E-05 -> 0.13542"/px along x;
+    # CD1_2 = -1.8099259044494E-05, CD2_2 = 2.83052387051731E-05 -> 0.12095"/px along y; mean 0.12818
+    assert meta["pixel_scale"] == pytest.approx(0.12818, abs=2e-5)
+    assert meta["distortion"].startswith("SIP")         # CTYPE1 = 'RA---TAN-SIP', A_ORDER = 4
+    assert meta["bunit"] == "ELECTRONS/S" and meta["image_frame"] == "detector"
+    assert not [s for s in said if "TAN-only" in s]
+    prov = wcs_provenance(path)
+    assert prov["wcsname"] == "IDC_w3m18525i" and prov["aligned_to"] == "guide stars only"
+    assert prov["n_exposures"] == 1                     # NCOMBINE = 1
