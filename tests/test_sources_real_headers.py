@@ -59,6 +59,9 @@ def test_acs_wfc_flt_with_sip(tmp_path):
     # CD1_2 = 5.95309123310338E-06, CD2_2 = -1.2644774105568E-05 -> 0.05031"/px along y; mean 0.05008
     assert meta["pixel_scale"] == pytest.approx(0.05008, abs=2e-5)
     assert meta["distortion"].startswith("SIP")         # CTYPE1 = 'RA---TAN-SIP', A_ORDER = 4
+    # DGEOFILE = 'jref$qbu16424j_dxy.fits': the residual distortion image the SIP-only WCS does not hold
+    assert "ignored: DGEOFILE = jref$qbu16424j_dxy.fits" in meta["distortion"]
+    assert [s for s in said if "DGEOFILE = jref$qbu16424j_dxy.fits" in s and "stwcs.updatewcs" in s]
     assert meta["image_frame"] == "detector"            # an flt: one exposure on the detector
     assert meta["wcsname"] == "IDC_qbu1641sj"
     # EXPSTART = 5.343628571938E+04 (MJD) = 2005-03-04
