@@ -266,6 +266,11 @@ def celestial_wcs(header, where="the image", fobj=None):
 
     from astropy.wcs import WCS, FITSFixedWarning
 
+    missing = _missing_lookup_tables(header, fobj) if hasattr(header, "get") else None
+    if missing:
+        raise WorkbookError(f"{where}: its WCS names {missing}, which this file does not hold; download the "
+                            "whole flt/flc again from MAST (the look-up arrays travel in it), or rebuild them with "
+                            "stwcs.updatewcs and the reference files from CRDS (jref$/iref$)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FITSFixedWarning)
@@ -274,6 +279,39 @@ def celestial_wcs(header, where="the image", fobj=None):
         ctypes = [str(header.get(f"CTYPE{i}", "")) for i in (1, 2)] if hasattr(header, "get") else []
         raise WorkbookError(f"the WCS of {where} is unusable ({exc.__class__.__name__}; CTYPE1/2 = {ctypes}); "
                             "it needs a matching RA---/DEC-- axis pair: use a calibrated drz/drc/i2d product") from None
+
+
+def _missing_lookup_tables(header, fobj):
+    """What distortion look-up tables a header names that ``fobj`` lacks, in words, or ``""``.
+
+    An HST flt/flc carries its detector-to-image (D2IM, ``D2IMDISj = 'Lookup'``, array in ``D2IMARR``)
+    and non-polynomial (NPOL, ``CPDISj = 'Lookup'``, arrays in ``WCSDVARR``) corrections as extensions
+    whose version the record-valued ``D2IMj.EXTVER`` / ``DPj.EXTVER`` give; ``D2IMEXT`` / ``NPOLEXT``
+    name the reference file they were copied from. A SCI header saved alone (or a file cut down to its
+    SCI extension) names arrays that are absent, and astropy then fails deep in its look-up code.
+    """
+    missing = []
+    for kind, dis, rec, ext, ref in (("D2IM", "D2IMDIS", "D2IM", "D2IMARR", "D2IMEXT"),
+                                     ("NPOL", "CPDIS", "DP", "WCSDVARR", "NPOLEXT")):
+        for j in (1, 2):
+            if str(header.get(f"{dis}{j}", "")).strip().upper() != "LOOKUP":
+                continue
+            try:
+                extver = int(float(header.get(f"{rec}{j}.EXTVER", 1)))
+            except (TypeError, ValueError):
+                extver = 1
+            present = False
+            if fobj is not None:
+                try:
+                    fobj[(ext, extver)]
+                    present = True
+                except (KeyError, IndexError):
+                    present = False
+            if not present:
+                named = str(header.get(ref, "") or "").strip()
+                missing.append(f"the {kind} look-up table {ext},{extver}" + (f" (from {named})" if named else ""))
+                break
+    return " and ".join(missing)
 
 
 def read_text_file(path, what="file"):

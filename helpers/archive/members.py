@@ -70,8 +70,10 @@ def recorded_inputs(path):
     -------
     inputs : list of tuple of str
         One entry per input exposure: the file names it goes by (lower case), first the one the
-        product's ``D00nDATA`` keyword gives (HAP: the renamed copy), then its ``HDRTAB`` ``FILENAME``
-        (the archive's name), when both exist. Empty when the product records none.
+        product's ``D00nDATA`` keyword gives (HAP: the renamed copy), then the archive's name when it
+        differs: for a HAP product its ``HDRTAB`` ``ROOTNAME`` with the file's suffix (HAP's
+        ``FILENAME`` column holds the renamed copy too), else the ``HDRTAB`` ``FILENAME``. Empty when
+        the product records none.
     source : str
         Where they were read: ``"D00nDATA"``, ``"HDRTAB"``, ``"D00nDATA+HDRTAB"``, ``"ASN <file>"`` or
         ``"none"``.
@@ -87,13 +89,18 @@ def recorded_inputs(path):
         d00n = sorted(((int(_D00N_DATA.match(k).group(1)), _file_name(v)) for k, v in primary.items()
                        if _D00N_DATA.match(k) and str(v).strip()), key=lambda kv: kv[0])
         d00n = list(dict.fromkeys(name for _, name in d00n))  # one name per input, in drizzle order
-        table = []
+        table, rootnames = [], []
         if "HDRTAB" in hdul:
             data = hdul["HDRTAB"].data
             names = [c.upper() for c in (data.columns.names if data is not None else [])]
             if "FILENAME" in names:
                 table = list(dict.fromkeys(_file_name(v) for v in data["FILENAME"] if str(v).strip()))
+            if "ROOTNAME" in names:
+                rootnames = list(dict.fromkeys(str(v).strip().lower() for v in data["ROOTNAME"] if str(v).strip()))
         asn_name = str(primary.get("ASNTABLE", "") or "").strip()
+    hap = _hap_archive_names(d00n or table, rootnames)
+    if hap is not None:
+        return hap, "D00nDATA+HDRTAB" if d00n else "HDRTAB"
     if d00n and table and len(table) == len(d00n):
         # drizzlepac writes HDRTAB in the order of its inputs (one row per D00n): the two names of one file
         return [(a, b) if a != b else (a,) for a, b in zip(d00n, table)], "D00nDATA+HDRTAB"
@@ -114,6 +121,33 @@ def recorded_inputs(path):
             if names:
                 return [(n,) for n in dict.fromkeys(names)], f"ASN {asn.name}"
     return [], "none"
+
+
+#: A HAP input exposure: ``hst_<prop>_<visit>_<inst>_<det>_<filter>_<ipppssoo>_flc.fits`` (SVM) or
+#: ``hst_skycell-…_<filter>_all-<ipppssoo>_flc.fits`` (MVM) (drizzlepac ``haputils/product.py``).
+_HAP_INPUT = re.compile(r"^hst_.*[_-]([0-9a-z]{8})_([0-9a-z]{3})\.fits$")
+
+
+def _hap_archive_names(names, rootnames):
+    """``[(hap_name, archive_name), ...]`` for the renamed inputs of a HAP product, or None.
+
+    drizzlepac copies each exposure to its HAP name and sets the copy's ``FILENAME`` to it
+    (``ExposureProduct.copy_exposure``), so both ``D00nDATA`` and ``HDRTAB``'s ``FILENAME`` column hold the
+    HAP names; the archive's own name is the ``ROOTNAME`` (ipppssoot, an ``HDRTAB`` column, one row per
+    chip) with the file's suffix. Each HAP name is matched to the rootname whose first 8 characters are
+    its ipppssoo, else (names that do not carry it) to the rootnames in drizzle order when they are as many.
+    """
+    hap = [_HAP_INPUT.match(n) for n in names]
+    if not names or not rootnames or not all(hap):
+        return None
+    by_visit = {r[:8]: r for r in rootnames}
+    if all(m.group(1) in by_visit for m in hap):
+        roots = [by_visit[m.group(1)] for m in hap]
+    elif len(rootnames) == len(names):
+        roots = rootnames
+    else:
+        return None
+    return [(n, f"{r}_{m.group(2)}.fits") for n, m, r in zip(names, hap, roots)]
 
 
 def _alias_index(inputs):

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["decode_wcsname", "wcs_provenance", "provenance_table", "filter_from_header", "hap_product",
-           "exposure_weighted_epoch"]
+           "exposure_weighted_epoch", "exposure_count", "asdf_wcs_name", "hdrtab_wcsnames"]
 
 
 # ----------------------------------------------------------------------------------------
@@ -23,6 +23,9 @@ _CATALOGS = [
     (re.compile(r"GAIA_?DR1"), "Gaia DR1", 30.0, "~20-50 mas (no proper motions)"),
     (re.compile(r"GAIA"), "Gaia", 15.0, "~10-30 mas"),
     (re.compile(r"HSC"), "Hubble Source Catalog", 30.0, "~20-50 mas"),
+    # GSC242 is a reference catalog of drizzlepac's a-posteriori fits (astrometric_utils, FIT_*_GSC242);
+    # GSC240 names the a-priori correction of the guide-star positions (runastrodriz 'IDC_…-GSC240')
+    (re.compile(r"GSC_?242"), "GSC 2.4.2", 150.0, "~0.1-0.3 arcsec"),
     (re.compile(r"GSC2?4|GSC240"), "GSC 2.4 (Gaia-corrected guide stars, a priori)", 150.0, "~0.1-0.3 arcsec"),
     (re.compile(r"2MASS"), "2MASS", 100.0, "~0.1 arcsec"),
     (re.compile(r"SDSS"), "SDSS", 60.0, "~50-100 mas"),
@@ -198,6 +201,161 @@ def hap_product(*headers, filename=""):
     return ""
 
 
+_D00N_DATA = re.compile(r"^D(\d{3})DATA$")
+#: A WFPC2 chip file (chips 1-4): ``<exposure>_<chip>[_<suffix>].<ext>``
+_WFPC2_CHIP_FILE = re.compile(r"^(.+)_[1-4](_[^.]*)?\.\w+$")
+
+
+def exposure_count(*headers):
+    """How many exposures a product combines, and the keyword that says it.
+
+    - HAP products: ``NUMEXP``, which drizzlepac computes as the number of exposures, not chips
+      (``processing_utils.refine_product_headers``);
+    - AstroDrizzle/IRAF drizzle products: the distinct file names of the ``D00nDATA`` keywords: there is
+      one ``D00n`` per drizzled *chip* (``j8xi01a1q_flc.fits[sci,1]`` and ``[sci,2]`` for ACS/WFC and
+      WFC3/UVIS), so ``NDRIZIM`` (and the ``D00n`` count the drizzle noise floor keeps) is twice the
+      exposure count there; WFPC2 chips drizzled from one file each (``050b_1_scl.hhh`` ...
+      ``050b_4_scl.hhh``) are grouped by exposure;
+    - JWST: ``NDRIZ`` of an i2d (stdatamodels ``meta.resample.pointings``); a level-2 exposure (no
+      resample keywords) is one exposure: its ``NEXPOSUR`` is the number of exposures *planned in the
+      visit*, not combined here;
+    - else ``NCOMBINE`` (HST exposures combined by CR-rejection; 1 for an flt), then ``NDRIZIM``.
+
+    Parameters
+    ----------
+    *headers : `~astropy.io.fits.Header` or dict or None
+        Searched in order (e.g. science header, then primary).
+
+    Returns
+    -------
+    n : int
+        Number of exposures; -1 when no keyword says it.
+    source : str
+        The keyword(s) read, ``""`` when none.
+
+    Examples
+    --------
+    >>> exposure_count({"NDRIZIM": 4, "D001DATA": "a_flc.fits[sci,1]", "D002DATA": "a_flc.fits[sci,2]",
+    ...                 "D003DATA": "b_flc.fits[sci,1]", "D004DATA": "b_flc.fits[sci,2]"})
+    (2, 'D00nDATA')
+    """
+    headers = [h for h in headers if h is not None]
+    numexp = _header_value(headers, "NUMEXP")
+    if numexp is not None:
+        try:
+            return int(numexp), "NUMEXP"
+        except (TypeError, ValueError):
+            pass
+    files = set()
+    for h in headers:
+        for key, value in h.items():
+            if _D00N_DATA.match(str(key)) and str(value).strip():
+                files.add(str(value).split("[", 1)[0].strip().lower())
+    if files:
+        instrument = str(_header_value(headers, "INSTRUME") or "").strip().upper()
+        chips = [_WFPC2_CHIP_FILE.match(name) for name in files]
+        if instrument == "WFPC2" and all(chips):
+            # WFPC2 mosaics drizzled with IRAF drizzle name one file per chip ('050b_1_scl.hhh' ...
+            # '050b_4_scl.hhh' in the HDF-S mosaic): one exposure is the group of its chips
+            return len({(m.group(1), m.group(2) or "") for m in chips}), "D00nDATA (WFPC2 chips grouped)"
+        return len(files), "D00nDATA"
+    if str(_header_value(headers, "TELESCOP") or "").strip().upper() == "JWST":
+        ndriz = _header_value(headers, "NDRIZ")
+        if ndriz is not None:
+            return int(ndriz), "NDRIZ"
+        if _header_value(headers, "PIXFRAC", "PXSCLRT", "RESWHT") is None and \
+                str(_header_value(headers, "S_RESAMP") or "").strip().upper() != "COMPLETE":
+            return 1, "one JWST exposure (not resampled)"
+        return -1, ""
+    for key in ("NCOMBINE", "NDRIZIM"):
+        value = _header_value(headers, key)
+        if value is not None:
+            try:
+                return int(value), key
+            except (TypeError, ValueError):
+                continue
+    return -1, ""
+
+
+def asdf_wcs_name(hdul):
+    """The name of a JWST product's gWCS, from its ``ASDF`` extension, or ``""``.
+
+    JWST cal/i2d files carry their WCS as a gWCS in the ASDF extension (``meta.wcs``, stdatamodels);
+    the ``tweakreg`` step records an absolute fit only there, as the gWCS name
+    ``FIT-LVL3-<abs_refcat>`` (jwst ``tweakreg_step.py``), and writes no FITS ``WCSNAME``.
+
+    Parameters
+    ----------
+    hdul : `~astropy.io.fits.HDUList`
+
+    Returns
+    -------
+    name : str
+        ``""`` when there is no ASDF extension, no gWCS in it, or asdf/gwcs cannot read it.
+    """
+    import io
+
+    if "ASDF" not in [h.name.upper() for h in hdul]:
+        return ""
+    try:
+        import asdf
+
+        blob = np.asarray(hdul["ASDF"].data["ASDF_METADATA"][0]).tobytes()
+        with asdf.open(io.BytesIO(blob), lazy_load=False, memmap=False) as af:
+            wcs = (af.tree.get("meta") or {}).get("wcs")
+            return str(getattr(wcs, "name", "") or "").strip()
+    except Exception:  # noqa: BLE001 - asdf/gwcs absent or an unreadable tree: no name, as without ASDF
+        return ""
+
+
+def _hdrtab_rows(hdul):
+    """The HDRTAB data and its upper-case column names, one row per input *exposure* (drizzlepac's
+    fitsblender rules record a row per input chip: ``ROOTNAME, EXTNAME, EXTVER``; the chips of one
+    exposure share its ``ROOTNAME``), or ``(None, [])``."""
+    if "HDRTAB" not in [h.name.upper() for h in hdul]:
+        return None, []
+    data = hdul["HDRTAB"].data
+    if data is None or len(data) == 0:
+        return None, []
+    cols = [c.upper() for c in data.columns.names]
+    if "ROOTNAME" in cols:
+        roots = [str(r).strip().lower() for r in data["ROOTNAME"]]
+        first = [k for k, r in enumerate(roots) if r not in roots[:k]]
+        data = data[np.asarray(first, int)]
+    return data, cols
+
+
+def hdrtab_wcsnames(hdul):
+    """The WCS names of a mosaic's input exposures, from its HDRTAB, with how many exposures carry each.
+
+    A HAP MVM layer drizzles exposures aligned visit by visit (their own ``WCSNAME``,
+    ``FIT_SVM_GAIAeDR3``, ``FIT_REL_GSC242`` ...: drizzlepac ``mvm_quality_analysis.wcs_pref_list``),
+    and drizzlepac's header rules move ``WCSNAME`` into HDRTAB (``*_header_hap.rules``): what the mosaic
+    is aligned to is what its inputs are.
+
+    Parameters
+    ----------
+    hdul : `~astropy.io.fits.HDUList`
+
+    Returns
+    -------
+    names : dict
+        ``{wcsname: number of exposures}``, in the table's order; empty without HDRTAB or its ``WCSNAME``.
+    """
+    try:
+        data, cols = _hdrtab_rows(hdul)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return {}
+    if data is None or "WCSNAME" not in cols:
+        return {}
+    names = {}
+    for value in data["WCSNAME"]:
+        name = str(value).strip()
+        if name:
+            names[name] = names.get(name, 0) + 1
+    return names
+
+
 def exposure_weighted_epoch(hdul):
     """Exposure-time weighted mean epoch of a mosaic's inputs, from its HDRTAB (HAP / AstroDrizzle).
 
@@ -214,13 +372,9 @@ def exposure_weighted_epoch(hdul):
         ``epoch`` (decimal year), ``first``, ``last`` (decimal years of the earliest start and latest
         end), ``n`` (input exposures); None when there is no HDRTAB with ``EXPSTART`` and ``EXPTIME``.
     """
-    names = [h.name.upper() for h in hdul]
-    if "HDRTAB" not in names:
-        return None
     try:
-        data = hdul["HDRTAB"].data
-        cols = [c.upper() for c in data.columns.names]
-        if data is None or len(data) == 0 or "EXPSTART" not in cols or "EXPTIME" not in cols:
+        data, cols = _hdrtab_rows(hdul)  # one row per exposure, not per chip
+        if data is None or "EXPSTART" not in cols or "EXPTIME" not in cols:
             return None
         start = np.asarray(data["EXPSTART"], float)
         exptime = np.asarray(data["EXPTIME"], float)
@@ -263,6 +417,8 @@ def decode_wcsname(wcsname, telescope=None):
     'Gaia DR3'
     >>> decode_wcsname("IDC_4bb1536oj")["aligned_to"]
     'guide stars only'
+    >>> decode_wcsname("FIT_SVM_GSC242")["method"]
+    'a-posteriori fit of the single visit (HAP SVM)'
     """
     from ..validate import require_text
 
@@ -278,13 +434,21 @@ def decode_wcsname(wcsname, telescope=None):
         method = "a-posteriori relative fit of the exposures, then to the catalog"
     elif "FIT_IMG" in up:
         method = "a-posteriori fit of each exposure to the catalog"
+    elif re.search(r"FIT[-_]LVL3", up):
+        # jwst tweakreg names the gWCS of an absolute fit 'FIT-LVL3-<abs_refcat>' (tweakreg_step.py)
+        method = "a-posteriori fit of the exposures to the catalog (JWST tweakreg abs_refcat)"
     elif "FIT" in up or "TWEAK" in up:
         method = "a-posteriori fit"
     elif re.search(r"-(GSC|HSC|GAIA)", up):
         method = "a-priori correction of the guide-star positions"
+    fitted = re.search(r"FIT_(SVM|MVM|REL|IMG|EVM)_", up) is not None
+    if re.search(r"FIT_(SVM|MVM|REL|IMG|EVM)_NONE\b", up):
+        # drizzlepac's fit without a reference catalog (align_utils: catalog 'NONE'): the exposures are
+        # aligned to each other only, the absolute frame is still the guide stars'
+        method = "a-posteriori relative fit of the exposures only (no reference catalog)"
     for pattern, catalog, mas, text in _CATALOGS:
         if pattern.search(up.replace("-", "_")) or pattern.search(up):
-            if catalog.startswith("GSC"):
+            if catalog.startswith("GSC 2.4 (") and not fitted:
                 method = "a-priori correction of the guide-star positions"
             return {"aligned_to": catalog, "method": method, "expected_abs_mas": mas,
                     "expected_accuracy": text, "gaia": catalog.startswith("Gaia")}
@@ -295,6 +459,27 @@ def decode_wcsname(wcsname, telescope=None):
         method = "no WCSNAME in the header"
     return {"aligned_to": "guide stars only", "method": method, "expected_abs_mas": 300.0,
             "expected_accuracy": "~0.1-1 arcsec (guide-star catalog)", "gaia": False}
+
+
+def _inputs_alignment(names):
+    """One decoded provenance for the input exposures' WCS names (``{wcsname: count}``): theirs when they
+    agree; when they differ, the least accurate one's (a mosaic is only as aligned as its worst input),
+    ``gaia`` only if every input is, and a phrase saying how many exposures are aligned to what."""
+    decoded = {n: decode_wcsname(n) for n in names}
+    worst = max(decoded.values(), key=lambda d: d["expected_abs_mas"])
+    by_catalog = {}
+    for n, d in decoded.items():
+        by_catalog[d["aligned_to"]] = by_catalog.get(d["aligned_to"], 0) + names[n]
+    out = dict(worst)
+    out["gaia"] = all(d["gaia"] for d in decoded.values())
+    total = sum(names.values())
+    if len(by_catalog) == 1:
+        said = f"all {total} input exposures: {worst['aligned_to']} (HDRTAB WCSNAME)"
+    else:
+        parts = ", ".join(f"{k} {c}" for k, c in by_catalog.items())
+        said = (f"input exposures aligned differently (HDRTAB WCSNAME: {parts} of {total}): taken as the least "
+                f"accurate, {worst['aligned_to']}")
+    return out, said
 
 
 def wcs_provenance(path):
@@ -342,10 +527,13 @@ def wcs_provenance(path):
         headers = [sci, primary]
         hap = hap_product(sci, primary, filename=path.name)
         weighted = exposure_weighted_epoch(hdul) if hap == "MVM" else None
+        # JWST writes its WCS name (a tweakreg fit's 'FIT-LVL3-<refcat>') in the ASDF gWCS only
+        gwcs_name = "" if _header_value(headers, "WCSNAME") else asdf_wcs_name(hdul)
+        input_wcsnames = hdrtab_wcsnames(hdul) if hap else {}
         has_wcs, pix = False, np.nan
         if sci is not None:
             try:
-                w = celestial_wcs(sci, path.name)
+                w = celestial_wcs(sci, path.name, fobj=hdul)  # the flt's D2IM/NPOL look-up arrays
                 has_wcs = bool(w.has_celestial)
                 if has_wcs:
                     pix = float(np.mean(proj_plane_pixel_scales(w.celestial)) * 3600.0)
@@ -353,9 +541,15 @@ def wcs_provenance(path):
                 # reported in the provenance words: an RA axis without Dec is not "no WCS"
                 has_wcs, wcs_problem = False, str(exc).split("; it needs")[0]
     telescope = _header_value(headers, "TELESCOP") or ""
-    wcsname = _header_value(headers, "WCSNAME")
+    wcsname = _header_value(headers, "WCSNAME") or gwcs_name or None
     refcat = _header_value(headers, "ABSREFCT", "TWKREFCT", "REFCAT", "ABS_REFC")
     decoded = decode_wcsname(f"{wcsname or ''} {refcat or ''}".strip(), telescope)
+    inputs_said = ""
+    if input_wcsnames and (hap == "MVM" or not wcsname):
+        # the mosaic is aligned as its input exposures are (HDRTAB), whatever its SCI header says
+        decoded, inputs_said = _inputs_alignment(input_wcsnames)
+        if not wcsname or hap == "MVM":
+            wcsname = "; ".join(input_wcsnames)
     inst = str(_header_value(headers, "INSTRUME") or "")
     det = str(_header_value(headers, "DETECTOR") or "")
     filt = filter_from_header(*headers, source=path.name)
@@ -383,6 +577,8 @@ def wcs_provenance(path):
                   f"by one ({decoded['method']})")
     elif hap == "SVM" and "HAP SVM" not in method:
         method = f"HAP single-visit mosaic; {method}"
+    if inputs_said:
+        method = f"{method}; {inputs_said}"
     words = [f"aligned to {decoded['aligned_to']}" if decoded["aligned_to"] != "guide stars only"
              else "guide stars only", method]
     if weighted is not None:
@@ -397,12 +593,12 @@ def wcs_provenance(path):
         words.append("SIMULATED REPLAY, not a real MAST file")
     if not has_wcs:
         words = [f"no celestial WCS: cannot be used for astrometry{' (' + wcs_problem + ')' if wcs_problem else ''}"]
-    ncomb = _header_value(headers, "NUMEXP", "NDRIZIM", "NCOMBINE", "NEXPOSUR", "NEXPOSURES")
+    n_exposures, _ = exposure_count(*headers)
     return {
         "file": path.name, "path": str(path.resolve()), "telescope": str(telescope),
         "instrument": f"{inst}/{det}" if det and det.upper() not in inst.upper() and inst.upper() != "NIRCAM" else inst,
         "filter": str(filt or ""), "epoch": epoch, "exptime": float(_header_value(headers, "EXPTIME", "XPOSURE", "EFFEXPTM") or np.nan),
-        "n_exposures": int(ncomb) if ncomb is not None else -1, "pixel_scale": pix,
+        "n_exposures": n_exposures, "pixel_scale": pix,
         "wcsname": str(wcsname or ""), "wcstype": str(_header_value(headers, "WCSTYPE") or ""),
         "aligned_to": decoded["aligned_to"] if has_wcs else "", "gaia": bool(decoded["gaia"] and has_wcs),
         "method": method, "hap": hap, "rms_ra_mas": _float(rms_ra), "rms_dec_mas": _float(rms_dec),

@@ -505,6 +505,8 @@ def _headers(exposures, params, notes, suffix, name):
         pixar = (params["out_scale"] / ARCSEC_PER_RAD) ** 2
         h["EFFEXPTM"] = (t_total, "effective exposure time (s)")
         h["S_RESAMP"] = ("COMPLETE", "resample step")
+        # stdatamodels meta.resample.pointings: the exposures (pointings) combined
+        h["NDRIZ"] = (len(exposures), "number of groups/pointings resampled")
         sci["BUNIT"] = ("MJy/sr", "units of the science array")
         sci["PHOTMJSR"] = (first["PHOTMJSR"], first.comments["PHOTMJSR"])
         sci["PIXAR_SR"] = (pixar, "nominal pixel area (sr)")

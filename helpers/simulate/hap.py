@@ -36,7 +36,9 @@ SkyCell layer per instrument/detector/filter). What this module reproduces, and 
   alignment, ``svm_processing.rst``; MVM layers drizzle SVM-aligned exposures, so they carry the
   same name: drizzlepac defines no ``FIT_MVM`` WCS name) and ``WCSTYPE`` as
   ``updatehdr.interpret_wcsname_type`` words it; extensions PRIMARY, SCI, WHT, CTX, HDRTAB (one row
-  per input exposure, with the ``HAPEXPNAME`` column).
+  per input exposure, with the ``HAPEXPNAME`` column; ``FILENAME`` is the renamed copy's HAP name, as
+  ``product.ExposureProduct.copy_exposure`` sets it, the archive name is ``ROOTNAME``'s; the inputs'
+  ``WCSNAME``/``WCSTYPE`` as the ``*_header_hap.rules`` move them there).
 
 Not reproduced: the real projection-cell table (``allsky_cells.fits``): the projection cell here is
 a tangent point on a whole-degree RA/Dec grid and its SkyCell numbers follow drizzlepac's format
@@ -251,10 +253,14 @@ def hap_headers(layout, primary, sci, exposures, extensions, inputs, root, filen
     sci["WCSTYPE"] = (wcstype(sci["WCSNAME"]), "")
     primary.add_history(f"HAP {layout[4:].upper()} layout (drizzlepac run{'single' if layout == 'hap-svm' else 'multi'}"
                         "hap): final_wht_type = EXP, final_kernel = square")
-    rows = [(e.header["ROOTNAME"], e.header["FILENAME"], hap_input.rsplit("_", 1)[0], SIM_PROPOSAL,
-             float(e.header["EXPSTART"]), float(e.header["EXPEND"]), float(e.spec.exptime))
+    # HDRTAB as drizzlepac writes it: FILENAME is the renamed copy's (copy_exposure sets it to the HAP
+    # name), the archive name is ROOTNAME's; the inputs' WCSNAME/WCSTYPE move there (*_header_hap.rules)
+    rows = [(e.header["ROOTNAME"], hap_input, hap_input.rsplit("_", 1)[0], SIM_PROPOSAL,
+             float(e.header["EXPSTART"]), float(e.header["EXPEND"]), float(e.spec.exptime), sci["WCSNAME"],
+             sci["WCSTYPE"])
             for e, hap_input in zip(exposures, inputs)]
-    table = Table(rows=rows, names=("ROOTNAME", "FILENAME", "HAPEXPNAME", "PROPOSID", "EXPSTART", "EXPEND", "EXPTIME"))
+    table = Table(rows=rows, names=("ROOTNAME", "FILENAME", "HAPEXPNAME", "PROPOSID", "EXPSTART", "EXPEND", "EXPTIME",
+                                    "WCSNAME", "WCSTYPE"))
     _fit(primary)
     _fit(sci)
     return table

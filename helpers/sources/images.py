@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..archive.provenance import exposure_weighted_epoch, filter_from_header, hap_product
+from ..archive.provenance import (asdf_wcs_name, exposure_weighted_epoch, filter_from_header, hap_product,
+                                  hdrtab_wcsnames)
 from ..errors import WorkbookError
 from ..validate import celestial_wcs, require_path
 
@@ -61,8 +62,9 @@ def read_image(path):
         close it too), ``sci``, ``err``, ``wht`` (HDUs or None; a scaled plane is a read-only stand-in
         with ``header``, ``data``, ``section``), ``wcs``, ``header`` (primary + science keywords),
         ``dq`` (HDU or None), ``meta`` (``image, epoch`` (decimal year; for a HAP multi-visit mosaic the
-        exposure-weighted mean of its HDRTAB, said in a note), ``instrument, filter, pixel_scale, wcsname,
-        bunit, distortion`` (the distortion model the WCS carries, or what it ignores), ``image_frame``
+        exposure-weighted mean of its HDRTAB, said in a note), ``instrument, filter, pixel_scale, wcsname``
+        (``WCSNAME``, else a JWST product's gWCS name from its ASDF extension), ``bunit, distortion``
+        (the distortion model the WCS carries, or what it ignores), ``image_frame``
         (``detector`` for flt/flc/cal, else ``rectified``), ``pixfrac`` (``D001PIXF``, when present),
         ``hap`` (``SVM``, ``MVM`` or ``""``: a Hubble Advanced Product), ``wht_type`` (``EXP``/``IVM``/``ERR``
         when the header says which, ``""`` when it does not or there is no WHT: the extraction judges the
@@ -71,8 +73,9 @@ def read_image(path):
         warning by `extract_sources_fits`)).
 
     Warns (one line each) when a plane of another shape is ignored, when the science image is not
-    named SCI, and when a detector-frame exposure (flt/flc/cal) has a TAN-only WCS (with the size of
-    the distortion it ignores).
+    named SCI, when a detector-frame exposure (flt/flc/cal) has a TAN-only WCS (with the size of
+    the distortion it ignores), and when its header names a distortion reference file
+    (``NPOLFILE``, ``D2IMFILE``, ``DGEOFILE``) whose correction its WCS does not carry.
 
     Raises
     ------
@@ -123,12 +126,18 @@ def read_image(path):
                 header[key] = value
         wcs = celestial_wcs(sci.header, where=path.name, fobj=hdul)
         meta = _meta_from_header(header, wcs, path)
+        if not meta["wcsname"]:
+            # a JWST product names its WCS in the ASDF gWCS only (tweakreg 'FIT-LVL3-<refcat>')
+            meta["wcsname"] = asdf_wcs_name(hdul)
         meta["distortion"] = _distortion_note(header, wcs, path, shape)
         # what a library PSF needs to be resampled to this image (helpers.sources.library)
         meta["image_frame"] = "detector" if _on_detector(header, path) else "rectified"
         if "D001PIXF" in header:
             meta["pixfrac"] = float(header["D001PIXF"])
         meta["hap"] = hap_product(header, filename=path.name)
+        if meta["hap"] and (meta["hap"] == "MVM" or not meta["wcsname"]):
+            # a mosaic is aligned as its input exposures are: their WCSNAMEs are in HDRTAB
+            meta["wcsname"] = "; ".join(hdrtab_wcsnames(hdul)) or meta["wcsname"]
         meta["wht_type"] = _wht_type(header, meta["hap"]) if wht is not None else ""
         if meta["hap"] == "MVM":
             weighted = exposure_weighted_epoch(hdul)
@@ -374,7 +383,15 @@ def _distortion_note(header, wcs, path, shape):
     if ctype.endswith(("-TPV", "-TPD")) or "PV1_1" in header:
         parts.append(ctype[-3:] if ctype.endswith(("-TPV", "-TPD")) else "PV")
     if parts:
-        return "+".join(parts) + " (full astropy WCS)"
+        said = "+".join(parts) + " (full astropy WCS)"
+        missing = _named_corrections_absent(header, parts) if _on_detector(header, path) else []
+        if missing:
+            warnings.warn(f"{Path(path).name}: its header names {', '.join(missing)}, which its WCS does not "
+                          f"carry ({'+'.join(parts)} only): that fine-scale correction is ignored; update the WCS "
+                          "with stwcs.updatewcs (it adds the D2IM/NPOL look-up tables) or download the flt/flc "
+                          "again from MAST", stacklevel=3)
+            said += f"; ignored: {', '.join(missing)}"
+        return said
     if not _on_detector(header, path):
         return "none needed (rectified product)"
     size = distortion_ignored_pix(header, shape)
@@ -383,6 +400,21 @@ def _distortion_note(header, wcs, path, shape):
                   f"({said}, pysiaf SIAF) is ignored; use the drizzled product or update the WCS with "
                   "stwcs/drizzlepac (SIP)", stacklevel=3)
     return f"ignored: TAN only on a distorted detector ({said})"
+
+
+def _named_corrections_absent(header, carried):
+    """Distortion reference files an HST exposure's header names whose correction its WCS lacks.
+
+    ``NPOLFILE`` (non-polynomial residuals) and ``D2IMFILE`` (detector-to-image column correction) are
+    applied as look-up tables (``CPDIS``/``D2IMDIS``) by stwcs; ``DGEOFILE`` is the pre-NPOL residual
+    distortion image (ACS flt of 2007: ``DGEOFILE = 'jref$qbu16424j_dxy.fits'`` beside a SIP-only WCS).
+    ``carried`` are the parts the WCS holds (``SIP``, ``D2IM``, ``NPOL``)."""
+    missing = []
+    for key, part in (("NPOLFILE", "NPOL"), ("D2IMFILE", "D2IM"), ("DGEOFILE", "NPOL")):
+        value = str(header.get(key, "") or "").strip()
+        if value and value.upper() not in ("N/A", "NONE", "") and part not in carried:
+            missing.append(f"{key} = {value}")
+    return missing
 
 
 def _meta_from_header(header, wcs, path):

@@ -26,6 +26,7 @@ import math
 
 import numpy as np
 
+from ..archive.provenance import exposure_count
 from ..errors import WorkbookError
 from ..validate import require_number
 
@@ -55,10 +56,11 @@ def drizzle_parameters(header, sci_header=None, native_scale=None):
 
     HST drz/drc (AstroDrizzle): ``D00nPIXF`` (drop size), ``D00nKERN`` (kernel), ``D00nSCAL``
     (output scale, arcsec), ``D00nISCL`` (input scale), one ``D00nDATA`` per input. JWST i2d (the
-    ``resample`` step): ``PIXFRAC``, ``KERNEL``, ``PXSCLRT`` (output/input pixel scale ratio) in the
-    SCI header, the number of inputs from ``NDRIZIM`` or the primary header's ``NINPUTS``
-    (default 4 when absent). IRAF drizzle's ``D00nROT`` (each input's rotation) gives the angle of the
-    input grids on the output grid (``orientation_deg``, modulo 90°); AstroDrizzle and jwst record none.
+    ``resample`` step): ``PIXFRAC``, ``PXSCLRT`` (output/input pixel scale ratio), ``NDRIZ`` (pointings
+    combined), ``RESWHT`` in the primary header (stdatamodels ``core.schema`` ``meta.resample``); jwst
+    writes no ``KERNEL`` keyword: ``square`` (the step's default) is then assumed and warned. IRAF
+    drizzle's ``D00nROT`` (each input's rotation) gives the angle of the input grids on the output grid
+    (``orientation_deg``, modulo 90°); AstroDrizzle and jwst record none.
 
     Parameters
     ----------
@@ -73,7 +75,11 @@ def drizzle_parameters(header, sci_header=None, native_scale=None):
     -------
     params : dict or None
         ``pixfrac`` (median over the inputs), ``kernel``, ``scale_ratio`` (output / input pixel size),
-        ``n_inputs``, ``source`` (which keywords), ``orientation_deg`` where the headers give it,
+        ``n_inputs`` (drizzled inputs: one per chip for AstroDrizzle, the pointings ``NDRIZ`` for jwst),
+        ``n_exposures`` and ``n_exposures_source`` (exposures combined, `helpers.archive.exposure_count`:
+        half the ``D00n`` count for two-chip ACS/WFC and WFC3/UVIS products), ``source`` (which keywords),
+        ``weight_type`` (JWST ``RESWHT``), ``kernel_note`` / ``n_inputs_note`` (what was assumed for a
+        missing JWST keyword, also warned), ``orientation_deg`` where the headers give it,
         ``input_weights`` (each input's share of the weight, sum 1) when AstroDrizzle's ``D00nDEXP``
         exposure times differ (a product of unequal depths; the floor is re-drizzled with them), or
         ``input_weights_note`` when they cannot be read.
@@ -94,6 +100,9 @@ def drizzle_parameters(header, sci_header=None, native_scale=None):
             ratio = float(np.median([float(header.get(f"{p}SCAL", 1.0)) for p in keys]))
         params = {"pixfrac": pixfrac, "kernel": str(header.get("D001KERN", "square")).strip() or "square",
                   "scale_ratio": ratio, "n_inputs": int(n), "source": "D00n* keywords"}
+        # n_inputs counts drizzled chips (the noise floor's phases); the exposures are fewer for a
+        # two-chip detector (ACS/WFC, WFC3/UVIS: one D00n per chip)
+        params["n_exposures"], params["n_exposures_source"] = exposure_count(header, sci_header)
         weights = _input_weights(header, keys)
         if isinstance(weights, str):
             params["input_weights_note"] = weights
@@ -107,11 +116,46 @@ def drizzle_parameters(header, sci_header=None, native_scale=None):
         return params
     for h in (sci_header, header):
         if "PIXFRAC" in h:
-            n = int(header.get("NDRIZIM") or header.get("NINPUTS") or 4)
-            return {"pixfrac": float(h["PIXFRAC"]), "kernel": str(h.get("KERNEL", "square")).strip(),
-                    "scale_ratio": float(h.get("PXSCLRT", 1.0)), "n_inputs": n,
-                    "source": "PIXFRAC/KERNEL/PXSCLRT (jwst resample)"}
+            return _jwst_parameters(h, header, sci_header)
     return None
+
+
+def _jwst_parameters(h, header, sci_header):
+    """The resample parameters of a JWST i2d: ``PIXFRAC``, ``PXSCLRT``, ``NDRIZ`` (the pointings
+    combined), ``RESWHT`` (weight type) are FITS keywords of ``meta.resample`` (stdatamodels
+    ``core.schema``); the kernel has none (it lives in the ASDF extension only), so a missing ``KERNEL``
+    is taken as ``square``, the ``resample`` step's default, and said in a warning."""
+    import warnings
+
+    def value(key):
+        for hh in (h, sci_header, header):
+            if key in hh and str(hh[key]).strip() not in ("", "None"):
+                return hh[key]
+        return None
+
+    params = {"pixfrac": float(h["PIXFRAC"]), "scale_ratio": float(value("PXSCLRT") or 1.0),
+              "source": "PIXFRAC/PXSCLRT/NDRIZ (jwst resample)"}
+    for key in ("NDRIZ", "NDRIZIM", "NINPUTS"):
+        if value(key) is not None:
+            params["n_inputs"] = int(value(key))
+            params["n_exposures"], params["n_exposures_source"] = params["n_inputs"], key
+            break
+    else:
+        params["n_inputs"] = 4
+        params["n_exposures"], params["n_exposures_source"] = -1, ""
+        params["n_inputs_note"] = "no NDRIZ keyword: 4 inputs assumed for the drizzle noise floor"
+        warnings.warn(f"i2d: {params['n_inputs_note']}", stacklevel=3)
+    if value("RESWHT") is not None:
+        params["weight_type"] = str(value("RESWHT")).strip()
+    kernel = value("KERNEL")
+    if kernel is None:
+        params["kernel"] = "square"
+        params["kernel_note"] = ("no KERNEL keyword (jwst writes the kernel in the ASDF extension only): square "
+                                 "assumed, the resample step's default")
+        warnings.warn(f"i2d: {params['kernel_note']}", stacklevel=3)
+    else:
+        params["kernel"] = str(kernel).strip()
+    return params
 
 
 def _input_weights(header, keys):

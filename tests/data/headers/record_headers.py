@@ -4,9 +4,12 @@
     cd /tmp/mpdaf && unzip -o mpdaf-3.6-*.whl 'mpdaf/data/obj/HST-HDFS.fits'
     PYTHONPATH=. .venv/bin/python tests/data/headers/record_headers.py /tmp/mpdaf/mpdaf/data/obj/HST-HDFS.fits
 
-Writes ``hdfs_wfpc2_<hdu>.hdr`` (astropy ``Header.tofile(sep='\\n')``) next to this script.
+Writes ``hdfs_wfpc2_<hdu>.hdr`` (astropy ``Header.tofile(sep='\\n')``) next to this script, and
+``hdfs_wfpc2_drizzle.hdr``: the primary header's per-input drizzle records ``D001``-``D192``
+(``DATA, PIXF, SCAL, ROT, WTSC``: one per WFPC2 chip of 48 exposures) with ``INSTRUME, NDRIZIM, EXPTIME``.
 """
 
+import re
 import sys
 from pathlib import Path
 
@@ -27,6 +30,14 @@ def main(path):
                 if key in hdul[index].header:
                     header[key] = hdul[index].header[key]
             header.tofile(out / f"hdfs_wfpc2_{name}.hdr", sep="\n", endcard=False, padding=False, overwrite=True)
+        primary = hdul[0].header
+        header = fits.Header()
+        for key in ("INSTRUME", "NDRIZIM", "EXPTIME"):
+            header[key] = primary[key]
+        for key in primary:
+            if re.match(r"^D\d{3}(DATA|PIXF|SCAL|ROT|WTSC)$", key):
+                header[key] = primary[key]
+        header.tofile(out / "hdfs_wfpc2_drizzle.hdr", sep="\n", endcard=False, padding=False, overwrite=True)
 
 
 if __name__ == "__main__":
