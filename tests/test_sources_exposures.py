@@ -223,6 +223,29 @@ def _one_line(excinfo, *words):
         assert w in text, text
 
 
+def test_nan_pixels_in_a_stars_box_are_left_out_not_spread(small, tmp_path):
+    """JWST cal files put NaN in SCI at DO_NOT_USE pixels (saturated cores, hot pixels): a NaN beside a star
+    is one rejected pixel, not a NaN flux that makes the star's normal matrix (and the fit) fail."""
+    product, path, paths, catalog = small
+    e = product.exposures[0]
+    stars = e.truth[(np.asarray(e.truth["kind"]) == "star") & (e.truth["x"] > 20) & (e.truth["y"] > 20)
+                    & (e.truth["x"] < e.data.shape[1] - 20) & (e.truth["y"] < e.data.shape[0] - 20)][:10]
+
+    def holes(hdul):
+        for x, y in zip(stars["x"], stars["y"]):
+            hdul["SCI", 1].data[int(round(y)) + 1, int(round(x)) + 2] = np.nan  # inside the fit radius
+        return hdul
+
+    nan_paths = _copy_with(paths, tmp_path, holes)
+    clean = refine_on_exposures(catalog, paths, path)
+    refined = refine_on_exposures(catalog, nan_paths, path)
+    fitted = np.isfinite(clean["x_exp"])
+    assert fitted.sum() > 20 and np.array_equal(np.isfinite(refined["x_exp"]), fitted)
+    # one pixel of one exposure out of ~100 x 4: the positions move by a fraction of their error
+    shift = np.hypot(refined["x_exp"] - clean["x_exp"], refined["y_exp"] - clean["y_exp"])[fitted]
+    assert np.all(shift < np.hypot(clean["x_exp_err"], clean["y_exp_err"])[fitted])
+
+
 def test_bad_exposures_are_one_line_errors(small, tmp_path):
     product, path, paths, catalog = small
 

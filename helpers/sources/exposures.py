@@ -388,9 +388,11 @@ def _joint_fit(obs, prf, xo, yo, radius, iterations=8, clip=True, clip_sigma=CLI
         p, gx, gy = prf.sample(dx, dy, grad=True)
         use = (np.hypot(dx, dy) <= radius + 0.5) & ~rejected & ~clipped & np.isfinite(data)
         if it == 0:  # linear start for flux and background: flux from the PSF-weighted sum
+            # where() rather than a zero weight: JWST cal files put NaN in SCI at DO_NOT_USE pixels, and 0 x NaN
+            # would make the star's flux, then its whole normal matrix, NaN
             w0 = np.where(use, p, 0.0)
-            flux = np.sum(w0 * (data - bkg[:, None, None]), axis=(1, 2)) / np.maximum(np.sum(w0 * p, axis=(1, 2)),
-                                                                                           1e-30)
+            flux = np.sum(np.where(use, w0 * (data - bkg[:, None, None]), 0.0), axis=(1, 2)) / np.maximum(
+                np.sum(w0 * p, axis=(1, 2)), 1e-30)
         model_star = flux[:, None, None] * p
         var = sky_var[:, None, None] + gain[:, None, None] * np.clip(model_star, 0, None)
         w = np.where(use, 1.0 / np.where(use & (var > 0), var, np.inf), 0.0)
