@@ -98,6 +98,13 @@ def test_joint_fit_reaches_the_exposures_bound(acs):
     assert np.allclose(ra, refined["ra"][taken], atol=1e-10) and np.allclose(dec, refined["dec"][taken], atol=1e-10)
     assert np.all(refined["x"][~taken] == catalog["x"][~taken])
     assert np.all(refined["ra_err"][taken] > 0) and np.all(np.isfinite(refined["x_exp_err"][taken]))
+    # snr_exp is the optimal SNR on the exposures, what the truth's bound is written for (the summed Fisher
+    # information); the product's own snr of the same stars is not (its flux error has other terms)
+    t = product.truth[(product.truth["kind"] == "star") & (product.truth["n_exp"] == product.truth["n_exp"].max())]
+    d, i = cKDTree(np.c_[refined["x"], refined["y"]]).query(np.c_[t["x"], t["y"]])
+    sel = (d < 0.5) & taken[i]
+    ratio = np.asarray(refined["snr_exp"])[i[sel]] / np.asarray(t["snr"])[sel]
+    assert sel.sum() >= 100 and 0.9 < np.median(ratio) < 1.1 and np.percentile(ratio, 90) < 1.3, np.median(ratio)
 
 
 def test_a_misaligned_exposure_header_is_fitted(acs, tmp_path):
