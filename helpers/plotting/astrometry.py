@@ -44,6 +44,17 @@ def _band_edges():
             zip(edges[:-1], edges[1:], [b[1] for b in VERDICT_BANDS], BAND_COLOURS)]
 
 
+def _mas_ticks(axis):
+    """Plain-number ticks at 1-2-5 steps on a log axis in mas (0.5, 1, 2, 5, 10, 20, 50 ...): the verdict bands'
+    edges (5, 10, 20, 50 mas) get a label, where matplotlib's default log axis labels only the decades (10^0,
+    10^1) and a sub-mas range can show no label at all."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    axis.set_major_locator(FixedLocator([m * 10.0**e for e in range(-3, 5) for m in (1, 2, 5)]))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
 def _shade_bands(ax, orientation="vertical", upper=None, symmetric=False, alpha=0.18, labels=True):
     """Shade the verdict bands along x (vertical spans) or y (horizontal spans)."""
     for lo, hi, lab, col in _band_edges():
@@ -155,6 +166,7 @@ def plot_astrometry_error_budget(cat, budget=None, ax=None):
     ok = np.isfinite(err) & (err > 0)
     if ok.any():
         ax.set_ylim(max(0.1, np.nanmin(err[ok]) / 1.5), max(200.0, np.nanmax(err[ok]) * 1.5))
+    _mas_ticks(ax.yaxis)
     ax.set_xlabel("signal-to-noise ratio")
     ax.set_ylabel("1-sigma position error per axis (mas)")
     ax.set_title("Per-source error budget reported by the extraction", fontsize=10)
@@ -268,6 +280,7 @@ def plot_astrometry_methods(estimates, combined=None, ax=None):
     ax.invert_yaxis()
     ax.set_xscale("log")
     ax.set_xlim(max(0.5, 0.5 * min(vals)) if vals else 0.5, upper)
+    _mas_ticks(ax.xaxis)
     ax.set_xlabel("per-catalog 1-sigma per axis (mas)")
     title = "Independent estimates of the catalog's scatter"
     if combined is not None:
@@ -311,8 +324,9 @@ def plot_astrometry_injection(result, ax=None):
             color="C3", label="robust sigma per SNR bin")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    _mas_ticks(ax.yaxis)
     ax.set_xlabel("injected SNR")
-    ax.set_ylabel("mas")
+    ax.set_ylabel("position offset or error per axis (mas)")
     miss = result["n_injected"] - result["n_recovered"]
     ax.set_title(f"Injection-recovery: {result['n_recovered']} of {result['n_injected']} recovered "
                  f"({miss} missed)", fontsize=10)
