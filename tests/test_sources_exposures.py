@@ -105,6 +105,26 @@ def test_joint_fit_reaches_the_exposures_bound(acs):
     sel = (d < 0.5) & taken[i]
     ratio = np.asarray(refined["snr_exp"])[i[sel]] / np.asarray(t["snr"])[sel]
     assert sel.sum() >= 100 and 0.9 < np.median(ratio) < 1.1 and np.percentile(ratio, 90) < 1.3, np.median(ratio)
+    # notebooks 02 and 03 draw the joint fit's errors at that SNR (at the product's they fell under the bound)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from helpers.plotting.astrometry import plot_astrometry_error_budget
+    from helpers.plotting.sources import plot_sources_precision
+
+    clean = taken & (np.asarray(refined["flags"]) == 0)
+    for fig in (plot_sources_precision(refined), plot_astrometry_error_budget(refined)):
+        ax = fig.axes[0]
+        xs = np.concatenate([c.get_offsets()[:, 0] for c in ax.collections if len(c.get_offsets())])
+        assert np.isin(np.asarray(refined["snr_exp"])[clean], xs).mean() > 0.99
+        plt.close(fig)
+    fig = plot_astrometry_error_budget(refined)
+    fig.canvas.draw()
+    labels = {t.get_text() for t in fig.axes[0].get_yticklabels() if t.get_visible()}
+    assert {"1", "5", "10", "20", "50"} <= labels, labels  # the band edges, as plain mas
+    plt.close(fig)
 
 
 def test_a_misaligned_exposure_header_is_fitted(acs, tmp_path):

@@ -138,7 +138,8 @@ def plot_astrometry_error_budget(cat, budget=None, ax=None):
     Parameters
     ----------
     cat : `~astropy.table.Table`
-        ``ra_err``, ``dec_err`` (mas), ``snr``, optional ``kind``.
+        ``ra_err``, ``dec_err`` (mas), ``snr``, optional ``kind``; where ``method`` is ``"exposures"`` the
+        source is drawn at its ``snr_exp`` (the joint fit's SNR on the exposures), when present.
     budget : dict, optional
         From :func:`helpers.astrometry.error_budget` (its scatter is drawn as a line).
     ax : `matplotlib.axes.Axes`, optional
@@ -151,7 +152,12 @@ def plot_astrometry_error_budget(cat, budget=None, ax=None):
                   hint="give the source catalog helpers.sources.extract_sources returned")
     fig, ax = _new_axes(ax)
     err = np.sqrt(0.5 * (np.asarray(cat["ra_err"], float) ** 2 + np.asarray(cat["dec_err"], float) ** 2))
-    snr = np.asarray(cat["snr"], float)
+    snr = np.asarray(cat["snr"], float).copy()
+    if {"method", "snr_exp"} <= set(cat.colnames):
+        # positions from the joint fit on the exposures: their SNR there (a bright star's product snr can be
+        # several times lower, which drew the joint fit's errors plunging under the others at SNR 100-300)
+        joint = (np.asarray(cat["method"]).astype(str) == "exposures") & np.isfinite(np.asarray(cat["snr_exp"], float))
+        snr[joint] = np.asarray(cat["snr_exp"], float)[joint]
     _shade_bands(ax, "horizontal", upper=max(200.0, np.nanmax(err) * 1.5))
     kind = np.asarray(cat["kind"]).astype(str) if "kind" in cat.colnames else np.full(len(cat), "point")
     for k, m in (("point", "o"), ("extended", "s")):
@@ -165,7 +171,8 @@ def plot_astrometry_error_budget(cat, budget=None, ax=None):
     ax.set_yscale("log")
     ok = np.isfinite(err) & (err > 0)
     if ok.any():
-        ax.set_ylim(max(0.1, np.nanmin(err[ok]) / 1.5), max(200.0, np.nanmax(err[ok]) * 1.5))
+        # down to 0.01 mas: the joint fit on the exposures puts bright stars at a few hundredths
+        ax.set_ylim(max(0.01, np.nanmin(err[ok]) / 1.5), max(200.0, np.nanmax(err[ok]) * 1.5))
     _mas_ticks(ax.yaxis)
     ax.set_xlabel("signal-to-noise ratio")
     ax.set_ylabel("1-sigma position error per axis (mas)")
@@ -392,6 +399,7 @@ def plot_astrometry_consequence(consequence, measured_sigma=None, sdss_sigma=50.
     ax2.set_title("Centering-constraint zones (planned at the centre)", fontsize=10)
     for ax in axes:
         ax.set_xscale("log")
+        _mas_ticks(ax.xaxis)
         ax.set_xlabel("catalog 1-sigma per axis (mas)")
         for lo, hi, lab, col in _band_edges():
             ax.axvspan(max(lo, sig[0]), min(hi, sig[-1]), color=col, alpha=0.12, lw=0)
