@@ -273,6 +273,34 @@ def test_nan_pixels_in_a_stars_box_are_left_out_not_spread(small, tmp_path):
     assert np.all(shift < np.hypot(clean["x_exp_err"], clean["y_exp_err"])[fitted])
 
 
+def test_cutouts_magnify_each_ellipse_to_a_visible_size(small):
+    """Notebook 02's cut-outs span errors from ~0.1 px (faint) to ~0.001 px (the joint fit's bright stars): one
+    magnification for all drew the faint ellipse past its panel and the bright one as a dot; each panel now
+    has its own 1-2-5 factor (in its title) bringing the ellipse to ~2 px."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Ellipse
+
+    from helpers.plotting.sources import pick_cutout_sources, plot_sources_cutouts
+
+    product, path, paths, catalog = small
+    rows = pick_cutout_sources(catalog)
+    fig = plot_sources_cutouts(product.sci, catalog, rows=rows)
+    errors = np.hypot(catalog["x_err"][rows], catalog["y_err"][rows]) / np.sqrt(2)
+    assert errors.max() / errors.min() > 10  # the panels span more than a decade of errors
+    for ax, r in zip(fig.axes, rows):
+        ellipse = next(p for p in ax.patches if isinstance(p, Ellipse))
+        radius = np.sqrt(ellipse.width * ellipse.height) / 2  # 1 sigma, magnified, in pixels
+        if ax.get_title().endswith("ellipse ×1"):  # an error beyond ~2 px is drawn true to size, never shrunk
+            assert radius >= 1.2, (radius, ax.get_title())
+        else:
+            assert 1.2 < radius < 3.5, (radius, ax.get_title())
+        assert "ellipse ×" in ax.get_title()
+    plt.close(fig)
+
+
 def test_bad_exposures_are_one_line_errors(small, tmp_path):
     product, path, paths, catalog = small
 
