@@ -24,9 +24,18 @@ from .config import DEMO_FIELD, _validate_name, default_workspace_root
 from .errors import WorkbookError
 from ._io import atomic_path, ensure_writable_dir
 
-__all__ = ["NOTEBOOK_DIR", "list_notebooks", "run_chain", "strip_outputs", "cli_message", "main"]
+__all__ = ["NOTEBOOK_DIR", "DEMO_EXPOSURES", "DEMO_NOTEBOOK_PARAMETERS", "list_notebooks", "run_chain",
+           "strip_outputs", "cli_message", "main"]
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+
+#: The demo fetches its products' member exposures (the replay serves the flc/cal files the drizzled bed
+#: made each product from), so notebook 02 refines the positions by the joint fit on the exposures, the
+#: estimator that reaches the Cramér–Rao bound (issue 13) where a fit on the product cannot.
+DEMO_EXPOSURES = True
+#: Parameters the demo gives notebooks after 00 (two-digit prefix -> papermill parameters), as a person
+#: would set them in the notebook's parameters cell.
+DEMO_NOTEBOOK_PARAMETERS = {"01": {"download_exposures": DEMO_EXPOSURES}}
 
 
 def list_notebooks(directory=NOTEBOOK_DIR):
@@ -80,7 +89,7 @@ def _ipc_kernel_manager_class():
 
 
 def run_chain(field_parameters, workspace_root=None, only=None, kernel="python3", notebook_dir=NOTEBOOK_DIR,
-              log=print):
+              log=print, notebook_parameters=None):
     """Execute notebooks 00→05 headless on one field.
 
     Parameters
@@ -97,6 +106,9 @@ def run_chain(field_parameters, workspace_root=None, only=None, kernel="python3"
     notebook_dir : `~pathlib.Path`
     log : callable
         Where progress lines go.
+    notebook_parameters : dict, optional
+        Two-digit prefix -> extra parameters of that notebook (after 00), e.g.
+        ``{"01": {"download_exposures": True}}`` (:data:`DEMO_NOTEBOOK_PARAMETERS` for the demo).
 
     Returns
     -------
@@ -117,6 +129,7 @@ def run_chain(field_parameters, workspace_root=None, only=None, kernel="python3"
     # '../escaped' must not leave '<root>/../escaped/executed/' behind when it is refused.
     _validate_name(field)
     _check_setup_numbers(field_parameters)
+    extra = _check_notebook_parameters(notebook_parameters)
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -127,7 +140,7 @@ def run_chain(field_parameters, workspace_root=None, only=None, kernel="python3"
     if only:
         notebooks = [nb for nb in notebooks if nb.name[:2] in set(only)]
     for nb in notebooks:
-        params = dict(field_parameters) if nb.name.startswith("00") else {"field": field}
+        params = dict(field_parameters) if nb.name.startswith("00") else {**extra.get(nb.name[:2], {}), "field": field}
         params["workspace_root"] = str(root)
         out = executed_dir / nb.name
         log(f"[chain] {nb.name} ...")
@@ -145,6 +158,20 @@ def run_chain(field_parameters, workspace_root=None, only=None, kernel="python3"
         log(f"[chain] {nb.name} done in {timings[nb.name]:.1f} s")
     log(f"[chain] total {sum(timings.values()):.1f} s; executed notebooks in {executed_dir}")
     return timings
+
+
+def _check_notebook_parameters(notebook_parameters):
+    """``{prefix: {name: value}}`` checked before anything runs (notebook 00 takes field_parameters)."""
+    if notebook_parameters is None:
+        return {}
+    if not isinstance(notebook_parameters, dict) or not all(
+            isinstance(k, str) and len(k) == 2 and k.isdigit() and isinstance(v, dict)
+            for k, v in notebook_parameters.items()):
+        raise WorkbookError(f"notebook_parameters = {notebook_parameters!r:.60} is not {{'NN': {{name: value}}}}; give "
+                            "e.g. {'01': {'download_exposures': True}}")
+    if "00" in notebook_parameters:
+        raise WorkbookError("notebook 00's parameters are field_parameters; give them there, not in notebook_parameters")
+    return notebook_parameters
 
 
 def _check_setup_numbers(params):
@@ -316,7 +343,8 @@ def main(argv=None):
                       "targets": str(Path(args.targets).expanduser().absolute()) if args.targets else None}
             if args.epoch is not None:  # --epoch 0 is checked (and refused), not ignored
                 params["epoch"] = args.epoch
-        timings = run_chain(params, workspace_root=args.workspace_root, only=args.only)
+        timings = run_chain(params, workspace_root=args.workspace_root, only=args.only,
+                            notebook_parameters=DEMO_NOTEBOOK_PARAMETERS if args.demo else None)
         print(json.dumps({k: round(v, 1) for k, v in timings.items()}))
         if params.get("targets"):  # the planner's answer, where they will look: the end of the output
             from .config import load_field

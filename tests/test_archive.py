@@ -567,6 +567,73 @@ def test_demo_reference_catalogs(demo, tmp_path):
     assert simulate  # the replay is built on helpers.simulate
 
 
+def test_demo_replay_serves_the_members_the_product_was_drizzled_from(demo, tmp_path):
+    """The demo's member exposures are the drizzled bed's own (one render per product makes the product and
+    them), marked as a simulated replay, and carry the product header's known WCS error, so a star's true
+    pixel in the product maps through both headers onto the detector pixel it was rendered at."""
+    from helpers import simulate
+    from helpers.simulate.mosaic import member_names
+
+    ranked = archive.find_imaging(DEMO, 2.5, epoch=2027.5, live=False, min_coverage=0.0)
+    products = archive.select_products(ranked, max_products=3)
+    manifest = archive.download(products, tmp_path)
+    members = archive.find_members(products, manifest)
+    truth, specs = demo.field
+    by_name = {s.name: s for s in specs}
+    for pid in products["product_id"]:
+        spec = by_name[str(pid)]
+        kind = "cal" if spec.instrument == "NIRCAM" else "flc"
+        mine = members[np.asarray(members["product_id"]).astype(str) == str(pid)]
+        assert list(mine["productFilename"]) == [f"{root}_{kind}.fits" for root in member_names(spec)]
+    assert all(str(d).startswith("SIMULATED REPLAY member exposure (rendered") for d in members["description"])
+    got = archive.download(members, tmp_path)
+    assert set(got["status"]) == {"downloaded"} and set(got["checksum"]) == {"verified"}
+    assert sorted(demo.renders) == sorted(s.name for s in specs)  # once each, product and members together
+    for spec in (specs[0], specs[2]):  # ACS/WFC (two chips per flc) and NIRCam (cal)
+        bed = simulate.make_image(truth, spec)  # an independent render: the same pixels (deterministic)
+        with fits.open(tmp_path / f"{spec.name}_{'i2d' if spec.instrument == 'NIRCAM' else 'drc'}.fits") as h:
+            assert np.array_equal(h["SCI"].data, bed.sci, equal_nan=True)
+            header_wcs = WCS(h["SCI"].header)
+        pts = bed.truth[np.asarray(bed.truth["kind"]).astype(str) != "galaxy"]
+        ra, dec = header_wcs.wcs_pix2world(pts["x"], pts["y"], 0)  # the header's sky of each true pixel
+        chips = 0
+        for e in bed.exposures:
+            with fits.open(tmp_path / f"{e.spec.name}_{'cal' if spec.instrument == 'NIRCAM' else 'flc'}.fits") as h:
+                assert h[0].header["REPLAY"].startswith("SIMULATED REPLAY") and h[0].header["SIMULATE"]
+                assert h[0].header["EXPTIME"] == pytest.approx(e.spec.exptime)
+                sci = [x for x in h if x.name == "SCI" and x.header.get("CCDCHIP", 1) == e.header.get("CCDCHIP", 1)]
+                assert len(sci) == 1 and sci[0].data.shape == tuple(e.spec.shape)
+                if spec.instrument != "NIRCAM":  # real flc layout: chip 2 in SCI,1, chip 1 in SCI,2
+                    assert sci[0].ver == (1 if e.header["CCDCHIP"] == 2 else 2)
+                wcs = WCS(sci[0].header, h)
+            where = {int(i): k for k, i in enumerate(e.truth["id"])}
+            rows = np.flatnonzero(np.isin(pts["id"], e.truth["id"]))
+            at = np.array([where[int(i)] for i in pts["id"][rows]], int)
+            assert rows.size >= 3
+            x, y = wcs.all_world2pix(ra[rows], dec[rows], 0, tolerance=1e-10, maxiter=50)
+            assert np.max(np.hypot(x - e.truth["x"][at], y - e.truth["y"][at])) < 1e-4
+            # and not by chance: the true detector WCS puts the header's sky off by the known error
+            xt, yt = e.wcs.all_world2pix(ra[rows], dec[rows], 0, tolerance=1e-10, maxiter=50)
+            assert np.median(np.hypot(xt - e.truth["x"][at], yt - e.truth["y"][at])) > 0.02
+            chips += 1
+        assert chips == len(bed.exposures) == (1 if spec.instrument == "NIRCAM" else 2) * len(member_names(spec))
+
+
+def test_demo_replay_never_serves_another_field(small_demo, tmp_path, sleeps):
+    """Simulated files reach the demo field only: another field offline is refused before any request, and
+    a file the demo does not list is a 404, not a simulation."""
+    with pytest.raises(WorkbookError, match=r"only the demo field near the HUDF \(.*\) is replayed"):
+        archive_replay.replay_for((150.1, 2.2))
+    products = Table({"obsID": ["1"], "product_id": ["j8xi01010"], "productFilename": ["j8xi01010_drc.fits"],
+                      "filter": ["F814W"]}, meta={"live": False, "center_ra": 150.1, "center_dec": 2.2})
+    with pytest.raises(WorkbookError, match=r"only the demo field near the HUDF \(.*\) is replayed"):
+        archive.find_members(products)
+    renders = list(small_demo.renders)
+    with pytest.raises(requests.exceptions.HTTPError, match="404 Not Found: j8xi01a1q_flc.fits .not part of the demo"):
+        small_demo.write_file("j8xi01a1q_flc.fits", tmp_path / "j8xi01a1q_flc.fits")
+    assert small_demo.renders == renders and not (tmp_path / "j8xi01a1q_flc.fits").exists()
+
+
 def test_coverage_plot(demo):
     import matplotlib
 

@@ -38,3 +38,34 @@ def test_chain_kernel_is_quiet_and_keeps_the_whole_cause(tmp_path, capfd):
     noise = captured.err + captured.out
     assert "without encryption" not in noise and "KeyboardInterrupt" not in noise, noise[-1500:]
     assert not list(nb_dir.glob("kernel-*")), "IPC socket files left next to the notebooks"
+
+
+def test_notebook_parameters_reach_their_notebook_and_the_demo_fetches_the_members(tmp_path, monkeypatch):
+    """--demo gives notebook 01 download_exposures = DEMO_EXPOSURES (the replay serves the members, so notebook
+    02 runs the joint fit); a notebook's parameters reach that notebook only; malformed ones are refused first."""
+    pytest.importorskip("papermill")
+    nb_dir = tmp_path / "nbs"
+    nb_dir.mkdir()
+    for name in ("00_a", "01_b"):
+        nb = new_notebook(cells=[
+            new_code_cell("field = None\nworkspace_root = None\ndownload_exposures = False",
+                          metadata={"tags": ["parameters"]}),
+            new_code_cell(f"import pathlib\npathlib.Path(workspace_root, '{name}.txt').write_text(str(download_exposures))")])
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+        nbformat.write(nb, nb_dir / f"{name}.ipynb")
+    ws = tmp_path / "ws"
+    chain.run_chain({"field": "p"}, workspace_root=ws, notebook_dir=nb_dir, log=lambda *a: None,
+                    notebook_parameters={"01": {"download_exposures": True}})
+    assert (ws / "00_a.txt").read_text() == "False" and (ws / "01_b.txt").read_text() == "True"
+    for bad, words in (({"1": {}}, "is not {'NN'"), ({"01": True}, "is not {'NN'"), ({"00": {"x": 1}}, "field_parameters")):
+        with pytest.raises(WorkbookError, match=words):
+            chain.run_chain({"field": "q"}, workspace_root=tmp_path / "ws2", notebook_dir=nb_dir, log=lambda *a: None,
+                            notebook_parameters=bad)
+    assert not (tmp_path / "ws2").exists()  # refused before anything was created
+    seen = {}
+    monkeypatch.setattr(chain, "run_chain", lambda params, **kw: seen.update(kw) or {})
+    assert chain.main(["--demo", "--workspace-root", str(tmp_path / "ws3")]) == 0
+    assert chain.DEMO_EXPOSURES is True
+    assert seen["notebook_parameters"] == {"01": {"download_exposures": True}}
+    assert chain.main(["--field", "f", "--ra", "150.1", "--dec", "2.2", "--workspace-root", str(tmp_path / "w4")]) == 0
+    assert seen["notebook_parameters"] is None  # another field downloads its members only when asked

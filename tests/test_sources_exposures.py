@@ -98,6 +98,33 @@ def test_joint_fit_reaches_the_exposures_bound(acs):
     assert np.allclose(ra, refined["ra"][taken], atol=1e-10) and np.allclose(dec, refined["dec"][taken], atol=1e-10)
     assert np.all(refined["x"][~taken] == catalog["x"][~taken])
     assert np.all(refined["ra_err"][taken] > 0) and np.all(np.isfinite(refined["x_exp_err"][taken]))
+    # snr_exp is the optimal SNR on the exposures, what the truth's bound is written for (the summed Fisher
+    # information); the product's own snr of the same stars is not (its flux error has other terms)
+    t = product.truth[(product.truth["kind"] == "star") & (product.truth["n_exp"] == product.truth["n_exp"].max())]
+    d, i = cKDTree(np.c_[refined["x"], refined["y"]]).query(np.c_[t["x"], t["y"]])
+    sel = (d < 0.5) & taken[i]
+    ratio = np.asarray(refined["snr_exp"])[i[sel]] / np.asarray(t["snr"])[sel]
+    assert sel.sum() >= 100 and 0.9 < np.median(ratio) < 1.1 and np.percentile(ratio, 90) < 1.3, np.median(ratio)
+    # notebooks 02 and 03 draw the joint fit's errors at that SNR (at the product's they fell under the bound)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from helpers.plotting.astrometry import plot_astrometry_error_budget
+    from helpers.plotting.sources import plot_sources_precision
+
+    clean = taken & (np.asarray(refined["flags"]) == 0)
+    for fig in (plot_sources_precision(refined), plot_astrometry_error_budget(refined)):
+        ax = fig.axes[0]
+        xs = np.concatenate([c.get_offsets()[:, 0] for c in ax.collections if len(c.get_offsets())])
+        assert np.isin(np.asarray(refined["snr_exp"])[clean], xs).mean() > 0.99
+        plt.close(fig)
+    fig = plot_astrometry_error_budget(refined)
+    fig.canvas.draw()
+    labels = {t.get_text() for t in fig.axes[0].get_yticklabels() if t.get_visible()}
+    assert {"1", "5", "10", "20", "50"} <= labels, labels  # the band edges, as plain mas
+    plt.close(fig)
 
 
 def test_a_misaligned_exposure_header_is_fitted(acs, tmp_path):
@@ -221,6 +248,57 @@ def _one_line(excinfo, *words):
     assert "\n" not in text and ";" in text
     for w in words:
         assert w in text, text
+
+
+def test_nan_pixels_in_a_stars_box_are_left_out_not_spread(small, tmp_path):
+    """JWST cal files put NaN in SCI at DO_NOT_USE pixels (saturated cores, hot pixels): a NaN beside a star
+    is one rejected pixel, not a NaN flux that makes the star's normal matrix (and the fit) fail."""
+    product, path, paths, catalog = small
+    e = product.exposures[0]
+    stars = e.truth[(np.asarray(e.truth["kind"]) == "star") & (e.truth["x"] > 20) & (e.truth["y"] > 20)
+                    & (e.truth["x"] < e.data.shape[1] - 20) & (e.truth["y"] < e.data.shape[0] - 20)][:10]
+
+    def holes(hdul):
+        for x, y in zip(stars["x"], stars["y"]):
+            hdul["SCI", 1].data[int(round(y)) + 1, int(round(x)) + 2] = np.nan  # inside the fit radius
+        return hdul
+
+    nan_paths = _copy_with(paths, tmp_path, holes)
+    clean = refine_on_exposures(catalog, paths, path)
+    refined = refine_on_exposures(catalog, nan_paths, path)
+    fitted = np.isfinite(clean["x_exp"])
+    assert fitted.sum() > 20 and np.array_equal(np.isfinite(refined["x_exp"]), fitted)
+    # one pixel of one exposure out of ~100 x 4: the positions move by a fraction of their error
+    shift = np.hypot(refined["x_exp"] - clean["x_exp"], refined["y_exp"] - clean["y_exp"])[fitted]
+    assert np.all(shift < np.hypot(clean["x_exp_err"], clean["y_exp_err"])[fitted])
+
+
+def test_cutouts_magnify_each_ellipse_to_a_visible_size(small):
+    """Notebook 02's cut-outs span errors from ~0.1 px (faint) to ~0.001 px (the joint fit's bright stars): one
+    magnification for all drew the faint ellipse past its panel and the bright one as a dot; each panel now
+    has its own 1-2-5 factor (in its title) bringing the ellipse to ~2 px."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Ellipse
+
+    from helpers.plotting.sources import pick_cutout_sources, plot_sources_cutouts
+
+    product, path, paths, catalog = small
+    rows = pick_cutout_sources(catalog)
+    fig = plot_sources_cutouts(product.sci, catalog, rows=rows)
+    errors = np.hypot(catalog["x_err"][rows], catalog["y_err"][rows]) / np.sqrt(2)
+    assert errors.max() / errors.min() > 10  # the panels span more than a decade of errors
+    for ax, r in zip(fig.axes, rows):
+        ellipse = next(p for p in ax.patches if isinstance(p, Ellipse))
+        radius = np.sqrt(ellipse.width * ellipse.height) / 2  # 1 sigma, magnified, in pixels
+        if ax.get_title().endswith("ellipse ×1"):  # an error beyond ~2 px is drawn true to size, never shrunk
+            assert radius >= 1.2, (radius, ax.get_title())
+        else:
+            assert 1.2 < radius < 3.5, (radius, ax.get_title())
+        assert "ellipse ×" in ax.get_title()
+    plt.close(fig)
 
 
 def test_bad_exposures_are_one_line_errors(small, tmp_path):

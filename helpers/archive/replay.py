@@ -18,10 +18,12 @@ Two replays:
 :class:`DemoReplay`
     The offline demo field (HUDF): CAOM rows, product lists and files that describe
     and *are* the simulated images of :func:`helpers.simulate.demo_field`, generated
-    deterministically on "download"; Gaia from :func:`helpers.simulate.gaia_like_catalog`
+    deterministically on "download": each drizzled product and its member exposures
+    (``_flc``/``_cal``, the very exposures the drizzled test bed drizzled into it), rendered
+    once per replay; Gaia from :func:`helpers.simulate.gaia_like_catalog`
     and an HSC-v3-like catalog built from the same truth. Every row, file and table is
-    labelled as a simulated replay (``obs_title``, ``project``, ``SIMULATE`` header,
-    ``meta['source']``).
+    labelled as a simulated replay (``obs_title``, ``project``, ``description``, ``SIMULATE``
+    and, on member exposures, ``REPLAY`` headers, ``meta['source']``).
 """
 
 import contextlib
@@ -29,6 +31,9 @@ import json
 import math
 import os
 import re
+import shutil
+import tempfile
+import weakref
 from pathlib import Path
 from unittest import mock
 from urllib.parse import unquote
@@ -41,6 +46,8 @@ from ..skyplane import tangent_to_sky
 __all__ = ["MastReplay", "RecordedReplay", "DemoReplay", "replay_for", "astroquery_test_data"]
 
 DEMO_LABEL = "REPLAY: simulated demo data (helpers.simulate), not real MAST answers"
+#: Primary-header card of every member exposure the demo replay serves (a product says SIMULATE/ORIGIN).
+DEMO_MEMBER_CARD = ("REPLAY", "SIMULATED REPLAY (demo field, helpers.simulate)", "not a real file")
 
 
 def astroquery_test_data(name=None):
@@ -204,6 +211,59 @@ class DemoReplay(MastReplay):
         super().__init__()
         self.size_pix = size_pix
         self._field = None
+        self._served = {}  # file name -> path in the replay's cache, filled by _render
+        self._cache = None
+        self.renders = []  # product names rendered (once each), for tests
+
+    def _cache_dir(self):
+        """Private directory of the rendered files, removed when the replay goes (or the process ends)."""
+        if self._cache is None:
+            self._cache = Path(tempfile.mkdtemp(prefix="wb-demo-replay-"))
+            weakref.finalize(self, shutil.rmtree, str(self._cache), True)
+        return self._cache
+
+    def _render(self, spec):
+        """Render a drizzled spec once through the bed: the product and every member exposure it drizzled.
+
+        The members are the bed's own exposures (same truth, seeds, dithers, cosmic rays; DQ with the
+        cosmic-ray bit and MDRIZSKY the drizzle wrote back, as AstroDrizzle does to its inputs; the WCS
+        with the product header's known error, :func:`helpers.simulate.mosaic.with_header_error`), one
+        flc/cal file per rootname (both ACS/WFC chips in one flc), taken as each is drizzled so memory
+        stays one exposure deep. Rendering is the expensive part (the product's whole dither), so it
+        happens once per replay and product; files are served from the replay's cache.
+        """
+        from .. import simulate
+        from ..simulate.exposures import chip_hdus, exposure_file
+        from ..simulate.mosaic import make_mosaic, product_frames, with_header_error
+
+        truth, _ = self.field
+        cache = self._cache_dir()
+        pending = []  # the chips of the exposure being drizzled
+
+        def flush():
+            if pending:
+                hdul = exposure_file(pending, cards=[DEMO_MEMBER_CARD])
+                name = str(hdul[0].header["FILENAME"])
+                hdul.writeto(cache / name, overwrite=True, checksum=True)
+                self._served[name] = cache / name
+                pending.clear()
+
+        # the members carry the product header's known error, as real inputs share their product's alignment
+        frame, header_wcs = product_frames(truth, spec) if spec.drizzled else (None, None)
+
+        def keep(exposure):
+            if pending and pending[0][0]["ROOTNAME"] != exposure.header["ROOTNAME"]:
+                flush()
+            pending.append((exposure.header.copy(),
+                            chip_hdus(exposure, with_header_error(exposure.wcs, frame, header_wcs))))
+
+        image = make_mosaic(truth, spec, on_exposure=keep) if spec.drizzled else simulate.make_image(
+            truth, spec)
+        flush()
+        name = self._spec_info(spec)["filename"]
+        image.writeto(cache / name, overwrite=True)
+        self._served[name] = cache / name
+        self.renders.append(spec.name)
 
     @property
     def field(self):
@@ -281,9 +341,12 @@ class DemoReplay(MastReplay):
             # the members' rootnames are those the product's D00nDATA keywords name (the drizzled bed's)
             roots = (member_names(spec) if spec.drizzled
                      else [f"{spec.name}_e{k + 1:02d}" for k in range(int(spec.n_exposures))])
+            served = bool(spec.drizzled)  # the direct renderer has no exposures to serve
             for root in roots:
                 fn = f"{root}_{member}.fits"
-                rows.append({**common, "description": "SIMULATED REPLAY member exposure (not served)",
+                what = ("SIMULATED REPLAY member exposure (rendered by the drizzled bed that made the product)"
+                        if served else "SIMULATED REPLAY member exposure (not served)")
+                rows.append({**common, "description": what,
                              "type": "S", "dataURI": f"mast:REPLAY/product/{fn}", "productType": "SCIENCE",
                              "productGroupDescription": None, "productSubGroupDescription": member.upper(),
                              "productFilename": fn, "size": None})
@@ -323,14 +386,31 @@ class DemoReplay(MastReplay):
 
     # -- files ----------------------------------------------------------------------------
     def write_file(self, filename, local_path):
-        from .. import simulate
+        """Serve a demo product or one of its member exposures (rendered once, then copied); 404 otherwise.
+
+        Only the names this replay lists are answered, so nothing simulated can reach another field.
+        """
+        from ..simulate.mosaic import member_names
 
         truth, specs = self.field
-        for spec in specs:
-            if self._spec_info(spec)["filename"] == filename:
-                image = simulate.make_image(truth, spec)
-                image.writeto(local_path, overwrite=True)
-                return
+        if filename not in self._served:
+            for spec in specs:
+                info = self._spec_info(spec)
+                kind = "cal" if info["telescope"] == "JWST" else "flc"
+                names = {info["filename"]}
+                if spec.drizzled:
+                    names |= {f"{root}_{kind}.fits" for root in member_names(spec)}
+                if filename in names and spec.name not in self.renders:
+                    self._render(spec)
+                    break
+        if filename in self._served:
+            # a hard link where the cache and the download share a file system (no copy of ~100 MB files)
+            Path(local_path).unlink(missing_ok=True)
+            try:
+                os.link(self._served[filename], local_path)
+            except OSError:
+                shutil.copyfile(self._served[filename], local_path)
+            return
         import requests
 
         response = requests.Response()

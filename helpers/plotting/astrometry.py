@@ -44,6 +44,17 @@ def _band_edges():
             zip(edges[:-1], edges[1:], [b[1] for b in VERDICT_BANDS], BAND_COLOURS)]
 
 
+def _mas_ticks(axis):
+    """Plain-number ticks at 1-2-5 steps on a log axis in mas (0.5, 1, 2, 5, 10, 20, 50 ...): the verdict bands'
+    edges (5, 10, 20, 50 mas) get a label, where matplotlib's default log axis labels only the decades (10^0,
+    10^1) and a sub-mas range can show no label at all."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    axis.set_major_locator(FixedLocator([m * 10.0**e for e in range(-3, 5) for m in (1, 2, 5)]))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
 def _shade_bands(ax, orientation="vertical", upper=None, symmetric=False, alpha=0.18, labels=True):
     """Shade the verdict bands along x (vertical spans) or y (horizontal spans)."""
     for lo, hi, lab, col in _band_edges():
@@ -127,7 +138,8 @@ def plot_astrometry_error_budget(cat, budget=None, ax=None):
     Parameters
     ----------
     cat : `~astropy.table.Table`
-        ``ra_err``, ``dec_err`` (mas), ``snr``, optional ``kind``.
+        ``ra_err``, ``dec_err`` (mas), ``snr``, optional ``kind``; where ``method`` is ``"exposures"`` the
+        source is drawn at its ``snr_exp`` (the joint fit's SNR on the exposures), when present.
     budget : dict, optional
         From :func:`helpers.astrometry.error_budget` (its scatter is drawn as a line).
     ax : `matplotlib.axes.Axes`, optional
@@ -140,7 +152,12 @@ def plot_astrometry_error_budget(cat, budget=None, ax=None):
                   hint="give the source catalog helpers.sources.extract_sources returned")
     fig, ax = _new_axes(ax)
     err = np.sqrt(0.5 * (np.asarray(cat["ra_err"], float) ** 2 + np.asarray(cat["dec_err"], float) ** 2))
-    snr = np.asarray(cat["snr"], float)
+    snr = np.asarray(cat["snr"], float).copy()
+    if {"method", "snr_exp"} <= set(cat.colnames):
+        # positions from the joint fit on the exposures: their SNR there (a bright star's product snr can be
+        # several times lower, which drew the joint fit's errors plunging under the others at SNR 100-300)
+        joint = (np.asarray(cat["method"]).astype(str) == "exposures") & np.isfinite(np.asarray(cat["snr_exp"], float))
+        snr[joint] = np.asarray(cat["snr_exp"], float)[joint]
     _shade_bands(ax, "horizontal", upper=max(200.0, np.nanmax(err) * 1.5))
     kind = np.asarray(cat["kind"]).astype(str) if "kind" in cat.colnames else np.full(len(cat), "point")
     for k, m in (("point", "o"), ("extended", "s")):
@@ -154,7 +171,9 @@ def plot_astrometry_error_budget(cat, budget=None, ax=None):
     ax.set_yscale("log")
     ok = np.isfinite(err) & (err > 0)
     if ok.any():
-        ax.set_ylim(max(0.1, np.nanmin(err[ok]) / 1.5), max(200.0, np.nanmax(err[ok]) * 1.5))
+        # down to 0.01 mas: the joint fit on the exposures puts bright stars at a few hundredths
+        ax.set_ylim(max(0.01, np.nanmin(err[ok]) / 1.5), max(200.0, np.nanmax(err[ok]) * 1.5))
+    _mas_ticks(ax.yaxis)
     ax.set_xlabel("signal-to-noise ratio")
     ax.set_ylabel("1-sigma position error per axis (mas)")
     ax.set_title("Per-source error budget reported by the extraction", fontsize=10)
@@ -268,6 +287,7 @@ def plot_astrometry_methods(estimates, combined=None, ax=None):
     ax.invert_yaxis()
     ax.set_xscale("log")
     ax.set_xlim(max(0.5, 0.5 * min(vals)) if vals else 0.5, upper)
+    _mas_ticks(ax.xaxis)
     ax.set_xlabel("per-catalog 1-sigma per axis (mas)")
     title = "Independent estimates of the catalog's scatter"
     if combined is not None:
@@ -311,8 +331,9 @@ def plot_astrometry_injection(result, ax=None):
             color="C3", label="robust sigma per SNR bin")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    _mas_ticks(ax.yaxis)
     ax.set_xlabel("injected SNR")
-    ax.set_ylabel("mas")
+    ax.set_ylabel("position offset or error per axis (mas)")
     miss = result["n_injected"] - result["n_recovered"]
     ax.set_title(f"Injection-recovery: {result['n_recovered']} of {result['n_injected']} recovered "
                  f"({miss} missed)", fontsize=10)
@@ -378,6 +399,7 @@ def plot_astrometry_consequence(consequence, measured_sigma=None, sdss_sigma=50.
     ax2.set_title("Centering-constraint zones (planned at the centre)", fontsize=10)
     for ax in axes:
         ax.set_xscale("log")
+        _mas_ticks(ax.xaxis)
         ax.set_xlabel("catalog 1-sigma per axis (mas)")
         for lo, hi, lab, col in _band_edges():
             ax.axvspan(max(lo, sig[0]), min(hi, sig[-1]), color=col, alpha=0.12, lw=0)

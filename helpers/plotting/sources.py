@@ -3,6 +3,8 @@ per-source position error against the Cramér–Rao bound. One function per figu
 optional ``fig``/``ax`` and returns the figure (save it with :func:`helpers.plotting.save_figure`).
 """
 
+import math
+
 import numpy as np
 
 from ..errors import WorkbookError
@@ -62,6 +64,25 @@ def pick_cutout_sources(catalog, n=8):
     return np.asarray(idx[:n], int)
 
 
+def _mpx(err_pix):
+    """An error in milli-pixels for a panel title: whole numbers from 10, one decimal below (the joint fit's 1-2)."""
+    v = float(err_pix) * 1000.0
+    return f"{v:.0f}" if not np.isfinite(v) or v >= 10 else f"{v:.1f}"
+
+
+def _ellipse_magnification(x_err, y_err, radius_pix=2.0):
+    """The 1-2-5 magnification (at least 1) nearest to bringing a 1σ error ellipse of ``(x_err, y_err)`` px to
+    ``radius_pix``."""
+    sigma = float(np.hypot(x_err, y_err) / math.sqrt(2.0))
+    if not np.isfinite(sigma) or sigma <= 0:
+        return 1.0
+    want = radius_pix / sigma
+    exp = math.floor(math.log10(want))
+    steps = [m * 10.0**e for e in (exp - 1, exp, exp + 1) for m in (1, 2, 5)]
+    # never shrunk: an error larger than the cut-out is drawn true to size (and clipped by the panel)
+    return max(1.0, float(min(steps, key=lambda v: abs(math.log(v / want)))))
+
+
 def plot_sources_cutouts(data, catalog, rows=None, size=21, ellipse_scale=None, ncols=4, fig=None):
     """Cut-outs around sources with their measured position and 1σ error ellipse.
 
@@ -76,8 +97,10 @@ def plot_sources_cutouts(data, catalog, rows=None, size=21, ellipse_scale=None, 
     size : int
         Cut-out side, pixels.
     ellipse_scale : float, optional
-        Magnification of the error ellipses (they are far smaller than a pixel for bright stars);
-        default chosen so the median ellipse is ~1.5 px, and printed in the title.
+        Magnification of every error ellipse (they are far smaller than a pixel for bright stars),
+        printed in the title. Default: each panel its own 1-2-5 magnification bringing its ellipse to
+        ~2 px, printed in the panel's title (the errors span 2-3 decades between the faintest and
+        brightest panels: one factor drew the faint ellipse past the cut-out and the bright one as a dot).
     ncols : int
     fig : `matplotlib.figure.Figure`, optional
 
@@ -103,9 +126,7 @@ def plot_sources_cutouts(data, catalog, rows=None, size=21, ellipse_scale=None, 
     nrows = int(np.ceil(n / ncols))
     if fig is None:
         fig = plt.figure(figsize=(3.0 * min(n, ncols), 3.1 * nrows))
-    if ellipse_scale is None:
-        med = np.nanmedian(np.hypot(catalog["x_err"][rows], catalog["y_err"][rows])) if len(rows) else 0.1
-        ellipse_scale = float(10 ** np.round(np.log10(1.5 / max(med, 1e-4))))
+    per_panel = ellipse_scale is None
     half = size // 2
     ny, nx = data.shape
     for k, r in enumerate(rows):
@@ -121,13 +142,14 @@ def plot_sources_cutouts(data, catalog, rows=None, size=21, ellipse_scale=None, 
                   extent=(x0 - 0.5, x1 - 0.5, y0 - 0.5, y1 - 0.5))
         ax.plot(x, y, "+", color="tab:red", ms=10, mew=1.2)
         cxy = float(catalog["xy_cov"][r]) if "xy_cov" in catalog.colnames and np.isfinite(catalog["xy_cov"][r]) else 0.0
-        _ellipse(ax, x, y, float(catalog["x_err"][r]), float(catalog["y_err"][r]), cxy, ellipse_scale,
+        scale = _ellipse_magnification(catalog["x_err"][r], catalog["y_err"][r]) if per_panel else ellipse_scale
+        _ellipse(ax, x, y, float(catalog["x_err"][r]), float(catalog["y_err"][r]), cxy, scale,
                  color="tab:orange", lw=1.5)
         if "x_win" in catalog.colnames and catalog["method"][r] in ("psf", "exposures"):
             ax.plot(catalog["x_win"][r], catalog["y_win"][r], "x", color="tab:cyan", ms=6)
         ax.set_title(f"#{catalog['id'][r]} {catalog['kind'][r]} SNR {catalog['snr'][r]:.0f}\n"
-                     f"σ=({catalog['x_err'][r] * 1000:.0f}, {catalog['y_err'][r] * 1000:.0f}) mpx, {catalog['method'][r]}",
-                     fontsize=8)
+                     f"σ=({_mpx(catalog['x_err'][r])}, {_mpx(catalog['y_err'][r])}) mpx, {catalog['method'][r]}"
+                     + (f", ellipse ×{scale:g}" if per_panel else ""), fontsize=8)
         # The panel is the cut-out: an error ellipse magnified past it is clipped, not allowed to widen
         # the axes. Three whole-pixel ticks per axis: four-digit positions at half-pixel steps ran
         # into each other on a 3-inch panel.
@@ -141,8 +163,9 @@ def plot_sources_cutouts(data, catalog, rows=None, size=21, ellipse_scale=None, 
             ax.set_xlabel("x (pix)", fontsize=7, labelpad=1)
         if k % ncols == 0:
             ax.set_ylabel("y (pix)", fontsize=7, labelpad=1)
-    fig.suptitle(f"Positions (+, red) and 1σ error ellipses ×{ellipse_scale:g} (orange); "
-                 "windowed centroid (x, cyan) where the PSF fit is used", fontsize=9)
+    magnified = "magnified as each panel says" if per_panel else f"×{ellipse_scale:g}"
+    fig.suptitle(f"Positions (+, red) and 1σ error ellipses {magnified} (orange); "
+                 "windowed centroid (x, cyan) where a PSF fit (product or exposures) is used", fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -228,13 +251,23 @@ def plot_sources_precision(catalog, crb_coef=None, fwhm=None, ax=None, title=Non
     windowed_point = (method == "windowed") & (kind == "point") & clean
     factor, n_ratio = _aperture_to_fit_snr(catalog)
     x = snr.copy()
+    # the joint fit's points at their SNR on the exposures (the product's snr of a bright star can be several
+    # times lower: on the demo 150-350 for stars the exposures measure at thousands, which put them 5x under
+    # the bound line)
+    joint = (method == "exposures") & clean
+    if "snr_exp" in catalog.colnames:
+        snr_exp = np.asarray(catalog["snr_exp"], float)
+        x[joint & np.isfinite(snr_exp) & (snr_exp > 0)] = snr_exp[joint & np.isfinite(snr_exp) & (snr_exp > 0)]
+        joint_label = "joint fit on the exposures ({n}):\n  their SNR; their bound is below the line"
+    else:
+        joint_label = "joint fit on the exposures ({n}), product SNR"
     if factor is not None:
         x[windowed_point] = snr[windowed_point] * factor
         windowed_label = "windowed, point ({n}):\n  aperture SNR × " f"{factor:.2f} (PSF-fit/aperture SNR, {n_ratio} stars)"
     else:
         windowed_label = "windowed, point ({n}):\n  aperture SNR, left of the bound's"
     for sel, label, color in (((method == "psf") & clean, "PSF fit ({n})", "tab:blue"),
-                              ((method == "exposures") & clean, "joint fit on the exposures ({n})", "tab:purple"),
+                              (joint, joint_label, "tab:purple"),
                               (windowed_point, windowed_label, "tab:green"),
                               ((kind == "extended") & clean, "windowed, extended ({n}), aperture SNR", "tab:gray")):
         if sel.any():
@@ -255,7 +288,8 @@ def plot_sources_precision(catalog, crb_coef=None, fwhm=None, ax=None, title=Non
         sec = ax.secondary_yaxis("right", functions=(lambda p: p * scale * 1000, lambda m: m / (scale * 1000)))
         sec.set_ylabel("mas")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="lower left")
+    # below the axes: inside, any corner covers points (low-SNR fits lower left, the floor lower right)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
     ax.set_title(title or str(catalog.meta.get("image", "")), fontsize=9)
     return fig
 

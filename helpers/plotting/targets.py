@@ -17,6 +17,19 @@ def _nice(value):
     return float(next(m * exp for m in (1, 2, 5, 10) if m * exp >= value))
 
 
+def _target_spacing(x, y, longest):
+    """Median distance to the nearest other point (same units as x, y), at most ``longest``; ``longest``
+    for fewer than 2 finite points."""
+    from scipy.spatial import cKDTree
+
+    ok = np.isfinite(x) & np.isfinite(y)
+    if ok.sum() < 2:
+        return float(longest)
+    d, _ = cKDTree(np.c_[x[ok], y[ok]]).query(np.c_[x[ok], y[ok]], k=2)
+    spacing = float(np.median(d[:, 1]))
+    return float(min(spacing, longest)) if spacing > 0 else float(longest)
+
+
 def _require_judgement(judgement, name="judgement"):
     from ..targets import TargetJudgement
 
@@ -30,8 +43,10 @@ def plot_targets_quiver(judgement, arrow_scale_mas=None, max_arrows=3000, ax=Non
     ----------
     judgement : `helpers.targets.TargetJudgement`
     arrow_scale_mas : float, optional
-        The residual drawn as the key arrow, one eighth of the field across (default: the 1-2-5
-        number above twice the residuals' per-axis sigma), mas.
+        The residual drawn as the key arrow (default: the 1-2-5 number above twice the residuals'
+        per-axis sigma), mas. The key arrow is 1.2x the median distance between neighbouring matched
+        targets (that distance at most an eighth of the field), so a typical arrow reaches about
+        half-way to its neighbour instead of across a dense list.
     max_arrows : int
     ax : matplotlib Axes, optional
 
@@ -53,9 +68,12 @@ def plot_targets_quiver(judgement, arrow_scale_mas=None, max_arrows=3000, ax=Non
         arrow_scale_mas = _nice(2.0 * float(np.mean(judgement.sigma_diff_mas)))
     good = np.isfinite(x) & np.isfinite(y)
     extent = max(float(np.ptp(x[good])), float(np.ptp(y[good])), 1e-3) if good.any() else 1.0
-    k = extent / 8.0 / arrow_scale_mas  # arcsec drawn per mas of residual
-    q = ax.quiver(x[idx], y[idx], dx[idx] * k, dy[idx] * k, angles="xy", scale_units="xy", scale=1.0, width=0.003,
-                  color="#0072B2", label=f"matched ({int(ok.sum())})")
+    # arcsec drawn per mas of residual: the key arrow 1.2x the targets' spacing (a 1-sigma arrow ~half of it)
+    k = 1.2 * _target_spacing(x[idx], y[idx], extent / 8.0) / arrow_scale_mas
+    # thin shafts and small heads: short arrows would otherwise be all head
+    q = ax.quiver(x[idx], y[idx], dx[idx] * k, dy[idx] * k, angles="xy", scale_units="xy", scale=1.0, width=0.0022,
+                  headwidth=3.5, headlength=3.5, headaxislength=3.0, color="#0072B2",
+                  label=f"matched ({int(ok.sum())})")
     for name, marker, colour in (("ambiguous", "s", "#E69F00"), ("unmatched", "x", "#D55E00")):
         sel = st == name
         if not sel.any():

@@ -509,3 +509,96 @@ def make_exposure(scene, spec):
     exposure.fisher = fisher
     exposure.psf = psf
     return exposure
+
+
+#: Chip-specific primary keywords of the bed's exposures that a multi-chip flt/flc keeps per SCI extension.
+_CHIP_KEYS = ("CCDCHIP", "IDCTAB")
+
+
+def _sci_extver(exposure):
+    """EXTVER of a chip in its flt/flc: ACS/WFC and WFC3/UVIS files put chip 2 (``CCDCHIP = 2``) in SCI,1 and
+    chip 1 in SCI,2 (ACS and WFC3 data handbooks); one-chip detectors and JWST cal files have SCI,1 only."""
+    if exposure.header.get("TELESCOP") == "HST" and exposure.spec.detector in ("ACS/WFC", "WFC3/UVIS"):
+        return 1 if int(exposure.header.get("CCDCHIP", 1)) == 2 else 2
+    return 1
+
+
+def chip_hdus(exposure, wcs=None):
+    """The SCI/ERR/DQ (and, for JWST, AREA/VAR_*) extensions of one chip, as its flt/flc/cal file holds them.
+
+    The arrays are copied (float32 / uint16 / uint32), so the caller may drop the exposure's pixels.
+    A sub-array chip (the bed renders only the part of a chip its product covers) says so in
+    ``LTV1, LTV2`` (minus the sub-array's 0-based origin on the chip, the HST convention) and the
+    WCS keeps the whole chip's reference pixel and SIP.
+
+    Parameters
+    ----------
+    exposure : Exposure
+    wcs : `~astropy.wcs.WCS`, optional
+        The WCS to write (default the exposure's true one; e.g. :func:`.mosaic.with_header_error`'s, which
+        carries its product's known header error).
+
+    Returns
+    -------
+    extver : int
+        The chip's EXTVER (:func:`_sci_extver`).
+    hdus : list of `~astropy.io.fits.ImageHDU`
+    """
+    require_instance(exposure, Exposure, "exposure", "give an Exposure from make_exposure")
+    if exposure.data is None:
+        raise WorkbookError(f"exposure {exposure.spec.name} has no pixels left (dropped after drizzling); take its "
+                            "chip_hdus before make_mosaic drops them (make_mosaic's on_exposure)")
+    extver = _sci_extver(exposure)
+    hdus = (exposure if wcs is None else dataclasses.replace(exposure, wcs=wcs)).to_hdulist()[1:]
+    x0, y0 = exposure.spec.origin if exposure.spec.origin is not None else (0, 0)
+    sci = hdus[0].header
+    for key in _CHIP_KEYS:
+        if key in exposure.header:
+            sci[key] = (exposure.header[key], exposure.header.comments[key])
+    if "MDRIZSKY" in exposure.header:
+        sci["MDRIZSKY"] = (exposure.header["MDRIZSKY"], exposure.header.comments["MDRIZSKY"])
+    sci["LTV1"] = (-float(x0), "offset in X to sub-array start (chip pixels)")
+    sci["LTV2"] = (-float(y0), "offset in Y to sub-array start (chip pixels)")
+    for h in hdus:
+        h.header["EXTVER"] = extver
+    return extver, list(hdus)
+
+
+def exposure_file(chips, cards=()):
+    """One calibrated exposure file (flt/flc with every chip, or cal) from the chips of one exposure.
+
+    Parameters
+    ----------
+    chips : list of (Exposure header, (extver, hdus))
+        Each chip's primary header (:attr:`Exposure.header`) and what :func:`chip_hdus` returned for it;
+        all of one exposure (one rootname).
+    cards : sequence of (keyword, value, comment)
+        Extra primary keywords (e.g. a replay's marker).
+
+    Returns
+    -------
+    hdul : `~astropy.io.fits.HDUList`
+        PRIMARY (the exposure's header without the chip-specific keywords, which sit in each SCI) and the
+        chips' extensions in EXTVER order (SCI,1 ERR,1 DQ,1 SCI,2 ...), as the pipelines write them.
+    """
+    if not chips:
+        raise WorkbookError("exposure_file needs the chips of one exposure; got none")
+    names = {str(h.get("ROOTNAME")) for h, _ in chips}
+    if len(names) != 1:
+        raise WorkbookError(f"chips of different exposures ({', '.join(sorted(names))}) cannot share one file; give "
+                            "the chips of one rootname")
+    extvers = [ext for _, (ext, _) in chips]
+    if len(set(extvers)) != len(extvers):
+        raise WorkbookError(f"two chips with the same EXTVER {extvers} for {names.pop()}; give each chip once")
+    primary = chips[0][0].copy()
+    for key in _CHIP_KEYS:
+        primary.remove(key, ignore_missing=True)
+    if len(chips) > 1 and "IDCTAB" in chips[0][0]:
+        primary["IDCTAB"] = ("pysiaf", "distortion: SIAF polynomials, SIP in each SCI")
+    primary["NEXTEND"] = (sum(len(h) for _, (_, h) in chips), "number of extensions")
+    for key, value, comment in cards:
+        primary[key] = (value, comment)
+    hdus = [fits.PrimaryHDU(header=primary)]
+    for _, (_, chip) in sorted(chips, key=lambda c: c[1][0]):
+        hdus.extend(chip)
+    return fits.HDUList(hdus)

@@ -211,7 +211,65 @@ def spec_scale(spec):
     return float(spec.pixel_scale or INSTRUMENTS[spec.instrument]["pixel_scale"])
 
 
-def make_mosaic(truth, spec, progress=None):
+def product_frames(truth, spec):
+    """The true output frame of a drizzled spec and the WCS its file is written with (the spec's known error).
+
+    Returns
+    -------
+    frame, header_wcs : `~astropy.wcs.WCS`
+        TAN; ``header_wcs`` adds ``wcs_shift_mas``, ``wcs_rotation_arcsec``, ``wcs_scale_ppm``.
+    """
+    from .geometry import _build_wcs
+
+    center = tuple(spec.center) if spec.center is not None else tuple(truth.meta["center"])
+    scale = spec_scale(spec)
+    return (_build_wcs(spec, center, scale),
+            _build_wcs(spec, center, scale, None, spec.wcs_shift_mas, spec.wcs_rotation_arcsec, spec.wcs_scale_ppm))
+
+
+def with_header_error(wcs, frame, header_wcs, step_arcsec=30.0):
+    """An exposure's WCS carrying the same known error as its product's header.
+
+    A drizzled product's WCS is made from its inputs' (the a-posteriori alignment is fitted on the
+    exposures and written into them, then the product is drizzled from them), so the real flc/cal
+    headers share the product's error. The bed's exposures have the true geometry; this gives them
+    ``T = header_wcs ∘ frame⁻¹`` (sky to sky: the spec's shift, rotation about the product's centre and
+    scale): the reference value moves to ``T(CRVAL)`` and the CD matrix takes T's Jacobian in the local
+    tangent plane; the SIP is unchanged. T is affine to far below a micro-arcsecond over a few arcmin
+    (its shift and rotation are mas and sub-arcsec), so every pixel lands on ``T`` of its true sky.
+
+    Parameters
+    ----------
+    wcs : `~astropy.wcs.WCS`
+        The exposure's true (TAN or TAN-SIP) WCS.
+    frame, header_wcs : `~astropy.wcs.WCS`
+        :func:`product_frames`.
+    step_arcsec : float
+        Finite-difference step of the Jacobian, arcsec.
+
+    Returns
+    -------
+    wcs : `~astropy.wcs.WCS`
+        A copy with the error.
+    """
+    from ..skyplane import sky_to_tangent, tangent_to_sky
+
+    ra0, dec0 = (float(v) for v in wcs.wcs.crval)
+    ra, dec = tangent_to_sky(np.array([0.0, step_arcsec, 0.0]), np.array([0.0, 0.0, step_arcsec]), ra0, dec0)
+    tra, tdec = header_wcs.wcs_pix2world(*frame.wcs_world2pix(ra, dec, 0), 0)
+    xi, eta = sky_to_tangent(tra, tdec, float(tra[0]), float(tdec[0]))
+    jac = np.array([[xi[1] - xi[0], xi[2] - xi[0]], [eta[1] - eta[0], eta[2] - eta[0]]]) / step_arcsec
+    out = wcs.deepcopy()
+    out.wcs.crval = [float(tra[0]) % 360.0, float(tdec[0])]
+    # the CD matrix maps to (East, North) intermediate coordinates, the frame the Jacobian is written in
+    if not wcs.wcs.has_cd():
+        raise WorkbookError("with_header_error takes a CD-matrix WCS (the bed's exposure_wcs); this one has PC/CDELT")
+    out.wcs.cd = jac @ wcs.wcs.cd
+    out.wcs.set()
+    return out
+
+
+def make_mosaic(truth, spec, progress=None, on_exposure=None):
     """Render an ``ImageSpec(drizzled=True)`` through the drizzled test bed (see the module docstring).
 
     Parameters
@@ -223,6 +281,11 @@ def make_mosaic(truth, spec, progress=None):
         ``sky`` e-/s per output pixel.
     progress : bool or None
         tqdm bar over the exposures (None: only on a terminal).
+    on_exposure : callable, optional
+        Called with each :class:`.exposures.Exposure` (one chip of one exposure, pixels and DQ with the
+        cosmic-ray bit the drizzle rejected) right after it was drizzled and before its pixels are
+        dropped: how a caller keeps the member exposures (e.g. writes them as flc/cal files, as the demo
+        replay does) without holding them all in memory. Chips of one exposure come one after the other.
 
     Returns
     -------
@@ -237,7 +300,6 @@ def make_mosaic(truth, spec, progress=None):
 
     from .drizzled import (DrizzledProduct, _add_exposure, _extensions, _FisherInOutput, _headers, _pixmap, _scene,
                            _sky_level)
-    from .geometry import _build_wcs
     from .presets import FILTERS
     from .psf import make_psf
 
@@ -246,9 +308,7 @@ def make_mosaic(truth, spec, progress=None):
     det = detector(name)
     jwst = det["telescope"] == "JWST"
     scale = spec_scale(spec)
-    frame = _build_wcs(spec, center, scale)
-    header_wcs = _build_wcs(spec, center, scale, None, spec.wcs_shift_mas, spec.wcs_rotation_arcsec,
-                            spec.wcs_scale_ppm)
+    frame, header_wcs = product_frames(truth, spec)
     exptime = float(spec.exptime) / int(spec.n_exposures)
     plan = _plan(spec, name, center, frame, exptime)
     if not plan:
@@ -270,6 +330,8 @@ def make_mosaic(truth, spec, progress=None):
         _add_exposure(driz, e, _pixmap(e, frame), good & ~cr, sky, "EXP", iscale, spec.pixfrac, scale)
         fisher.add(e)
         e.header["MDRIZSKY"] = (sky, "sky subtracted before drizzling (image units)")
+        if on_exposure is not None:  # AstroDrizzle writes MDRIZSKY and the CR bit back into its inputs
+            on_exposure(e)
         skies.append(sky)
         rejected.append(int(cr.sum()))
         # keep what headers and the truth need, drop the pixels (memory stays one chip deep)

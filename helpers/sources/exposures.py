@@ -388,9 +388,11 @@ def _joint_fit(obs, prf, xo, yo, radius, iterations=8, clip=True, clip_sigma=CLI
         p, gx, gy = prf.sample(dx, dy, grad=True)
         use = (np.hypot(dx, dy) <= radius + 0.5) & ~rejected & ~clipped & np.isfinite(data)
         if it == 0:  # linear start for flux and background: flux from the PSF-weighted sum
+            # where() rather than a zero weight: JWST cal files put NaN in SCI at DO_NOT_USE pixels, and 0 x NaN
+            # would make the star's flux, then its whole normal matrix, NaN
             w0 = np.where(use, p, 0.0)
-            flux = np.sum(w0 * (data - bkg[:, None, None]), axis=(1, 2)) / np.maximum(np.sum(w0 * p, axis=(1, 2)),
-                                                                                           1e-30)
+            flux = np.sum(np.where(use, w0 * (data - bkg[:, None, None]), 0.0), axis=(1, 2)) / np.maximum(
+                np.sum(w0 * p, axis=(1, 2)), 1e-30)
         model_star = flux[:, None, None] * p
         var = sky_var[:, None, None] + gain[:, None, None] * np.clip(model_star, 0, None)
         w = np.where(use, 1.0 / np.where(use & (var > 0), var, np.inf), 0.0)
@@ -457,8 +459,12 @@ def _joint_fit(obs, prf, xo, yo, radius, iterations=8, clip=True, clip_sigma=CLI
     dof = np.maximum(n_pix - 2 - 2 * n_obs_star, 1)
     n_clipped = np.bincount(obs.star, weights=obs.clipped.sum(axis=(1, 2)), minlength=n).astype(int)
     good = ok & np.isfinite(xo) & np.isfinite(yo) & (cov[:, 0, 0] > 0) & (cov[:, 1, 1] > 0)
+    # each star's SNR on the exposures: its flux information (position held, background free) summed over them
+    info_flux = np.where(np.isfinite(Cinv[:, 0, 0]) & (Cinv[:, 0, 0] > 0) & (n_pix_obs > 8),
+                         flux**2 / np.where(Cinv[:, 0, 0] > 0, Cinv[:, 0, 0], 1.0), 0.0)
+    snr = np.sqrt(np.bincount(obs.star, weights=info_flux, minlength=n))
     return {"x": xo, "y": yo, "cov": cov, "chi2nu": chi2 / dof, "dof": dof, "n_obs": used, "n_pix": n_pix.astype(int),
-            "n_clipped": n_clipped, "ok": good, "flux": flux, "bkg": bkg}
+            "n_clipped": n_clipped, "ok": good, "flux": flux, "bkg": bkg, "snr": snr}
 
 
 
@@ -640,7 +646,9 @@ def refine_on_exposures(catalog, exposure_paths, product, *, psf=None, epsf_iter
         A copy of ``catalog``: where the joint fit beats the product's own error, ``x, y, x_err,
         y_err, xy_cov, ra, dec, ra_err, dec_err`` are the joint fit's and ``method`` is
         ``"exposures"``. Added columns: ``x_exp, y_exp, x_exp_err, y_exp_err`` (the joint fit for
-        every fitted point source, product pixels, NaN where none), ``n_exposures`` (exposures
+        every fitted point source, product pixels, NaN where none), ``snr_exp`` (the star's optimal SNR on
+        the exposures: its flux information summed over them, what the exposures' Cramér–Rao bound is
+        written for; a product's ``snr`` can read far lower for a bright star), ``n_exposures`` (exposures
         fitted), ``n_clipped`` (pixels clipped), ``chi2nu_exp``. Meta ``exposures``: files used,
         ``psf_source`` (``epsf`` / ``library`` / ``model`` / ``supplied``), PSF description, pixels
         rejected by DQ and clipped, stars refined, ``wcs_offsets_pix`` and their errors (per chip, the
@@ -755,11 +763,11 @@ def _refined_table(catalog, point, fit, obs, product_wcs, exposures, source, mod
     cov[bad_fit] *= fit["chi2nu"][bad_fit, None, None]
     sx, sy = np.sqrt(cov[:, 0, 0]), np.sqrt(cov[:, 1, 1])
     cols = {"x_exp": np.full(n, np.nan), "y_exp": np.full(n, np.nan), "x_exp_err": np.full(n, np.nan),
-            "y_exp_err": np.full(n, np.nan), "chi2nu_exp": np.full(n, np.nan)}
+            "y_exp_err": np.full(n, np.nan), "chi2nu_exp": np.full(n, np.nan), "snr_exp": np.full(n, np.nan)}
     fitted = fit["ok"] & (fit["n_obs"] >= 1)
     rows = point[fitted]
     for name, values in (("x_exp", fit["x"]), ("y_exp", fit["y"]), ("x_exp_err", sx), ("y_exp_err", sy),
-                         ("chi2nu_exp", fit["chi2nu"])):
+                         ("chi2nu_exp", fit["chi2nu"]), ("snr_exp", fit["snr"])):
         cols[name][rows] = values[fitted]
     n_exp = np.zeros(n, int)
     n_exp[point] = fit["n_obs"]
@@ -781,7 +789,7 @@ def _refined_table(catalog, point, fit, obs, product_wcs, exposures, source, mod
         out["method"][take] = "exposures"
     for name, values in cols.items():
         out[name] = values
-        out[name].unit = None if name == "chi2nu_exp" else "pix"
+        out[name].unit = None if name in ("chi2nu_exp", "snr_exp") else "pix"
     out["n_exposures"] = n_exp
     out["n_clipped"] = n_clip
     # the frame: the joint fit's positions hold the mean of the exposures' WCSs; their offset from the
