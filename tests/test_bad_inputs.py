@@ -186,7 +186,7 @@ def test_chain_refuses_before_creating_anything(argv, words, tmp_path, capsys):
 def test_chain_falsy_values_reach_notebook_00(tmp_path, monkeypatch):
     seen = {}
 
-    def fake_run(params, workspace_root=None, only=None):
+    def fake_run(params, workspace_root=None, only=None, notebook_parameters=None):
         seen.update(params)
         return {}
 
