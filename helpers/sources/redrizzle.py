@@ -349,6 +349,24 @@ def _measure(image, xo, yo, fwhm, sig, R, radius, oversampling):
     return fit, xw, yw
 
 
+def _calibration_key(psf_native, params, fwhm, window_sigma, oversampling, seed, orientation_deg, random_phases=False):
+    """The checked FWHM and the cache key of a re-drizzling measurement (everything its result depends on)."""
+    fwhm = require_number(fwhm, "fwhm", minimum=0.5, maximum=50.0, example="2.2")
+    key = (id(psf_native), round(float(params["pixfrac"]), 4), params["kernel"], round(float(params["scale_ratio"]), 4),
+           int(params["n_inputs"]), round(fwhm, 2), None if window_sigma is None else round(float(window_sigma), 3),
+           int(oversampling), int(seed), bool(random_phases), round(float(orientation_deg), 2),
+           None if params.get("input_weights") is None else tuple(np.round(params["input_weights"], 6)))
+    return fwhm, key
+
+
+def _calibration_setup(psf_native, fwhm, window_sigma, seed):
+    """The sampled PSF, the generator and the extraction's window σ, ePSF radius and fit stamp radius."""
+    from .psf import _PRF
+
+    return (_PRF(psf_native), np.random.default_rng(seed), float(window_sigma or fwhm / 2.3548),
+            int(max(6, math.ceil(4 * fwhm))), int(max(4, math.ceil(2.5 * fwhm))))
+
+
 def drizzle_position_floor(psf_native, params, fwhm, window_sigma=None, oversampling=2, seed=2024, random_phases=False,
                            orientation_deg=0.0):
     """Rms systematic position error (pixels, per axis) of the PSF fit and of windowed centroids on a
@@ -377,23 +395,15 @@ def drizzle_position_floor(psf_native, params, fwhm, window_sigma=None, oversamp
         ``psf_pix`` and ``windowed_pix`` (rms over both axes, mean removed), ``n_stars``, ``params``.
     """
     from .epsf import EPSF_FLOOR_FWHM
-    from .psf import _PRF
 
     if not isinstance(params, dict) or not {"pixfrac", "kernel", "scale_ratio", "n_inputs"} <= set(params):
         raise WorkbookError("params must be the dict drizzle_parameters returns (pixfrac, kernel, scale_ratio, "
                             "n_inputs); read it from the product's headers")
-    fwhm = require_number(fwhm, "fwhm", minimum=0.5, maximum=50.0, example="2.2")
-    key = (id(psf_native), round(float(params["pixfrac"]), 4), params["kernel"], round(float(params["scale_ratio"]), 4),
-           int(params["n_inputs"]), round(fwhm, 2), None if window_sigma is None else round(float(window_sigma), 3),
-           int(oversampling), int(seed), bool(random_phases), round(float(orientation_deg), 2),
-           None if params.get("input_weights") is None else tuple(np.round(params["input_weights"], 6)))
+    fwhm, key = _calibration_key(psf_native, params, fwhm, window_sigma, oversampling, seed, orientation_deg,
+                                 random_phases)
     if key in _CACHE:
         return _CACHE[key]
-    prf_native = _PRF(psf_native)
-    rng = np.random.default_rng(seed)
-    sig = float(window_sigma or fwhm / 2.3548)
-    R = int(max(6, math.ceil(4 * fwhm)))
-    radius = int(max(4, math.ceil(2.5 * fwhm)))
+    prf_native, rng, sig, R, radius = _calibration_setup(psf_native, fwhm, window_sigma, seed)
     d_psf, d_win, b_psf, b_win, n_stars = [], [], [], [], 0
     for _ in range(N_REALISATIONS):
         out, xo, yo, _, _ = _redrizzled_field(prf_native, params, fwhm, rng, random_phases, orientation_deg)
@@ -532,20 +542,10 @@ def rejection_coefficients(psf_native, params, fwhm, window_sigma=None, oversamp
         ``alpha_psf_pix``, ``alpha_windowed_pix`` (pixels), ``s0_sq`` (⟨S²⟩ of the whole fields,
         dimensionless), ``n_stars``, ``rejected_fraction``.
     """
-    from .psf import _PRF
-
-    fwhm = require_number(fwhm, "fwhm", minimum=0.5, maximum=50.0, example="2.2")
-    key = (id(psf_native), round(float(params["pixfrac"]), 4), params["kernel"], round(float(params["scale_ratio"]), 4),
-           int(params["n_inputs"]), round(fwhm, 2), None if window_sigma is None else round(float(window_sigma), 3),
-           int(oversampling), int(seed), round(float(orientation_deg), 2),
-           None if params.get("input_weights") is None else tuple(np.round(params["input_weights"], 6)))
+    fwhm, key = _calibration_key(psf_native, params, fwhm, window_sigma, oversampling, seed, orientation_deg)
     if key in _REJECTION_CACHE:
         return _REJECTION_CACHE[key]
-    prf_native = _PRF(psf_native)
-    rng = np.random.default_rng(seed)
-    sig = float(window_sigma or fwhm / 2.3548)
-    R = int(max(6, math.ceil(4 * fwhm)))
-    radius = int(max(4, math.ceil(2.5 * fwhm)))
+    prf_native, rng, sig, R, radius = _calibration_setup(psf_native, fwhm, window_sigma, seed)
     d_psf, d_win, s_whole, s_cut = [], [], [], []
     for k in range(N_REALISATIONS):
         # over the orientations of the input grids (0-45 deg), not at the floor's aligned worst case: at
