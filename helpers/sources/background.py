@@ -11,7 +11,9 @@ class _Noise:
     variance image is ever made.
 
     Total variance = ERR² when an error array is given (HST/JWST ERR include the source's Poisson
-    noise); otherwise background variance (1/WHT, or the background RMS²) plus ``model/gain``.
+    noise); otherwise background variance (1/WHT, or the background RMS²) plus ``model/gain``, where
+    ``gain`` is a number or a per-pixel map of the tile's shape (a drizzled product's local depth,
+    see :func:`poisson_depth_reference`).
     """
 
     def __init__(self, error=None, weight=None, scalar_rms=None, gain=None):
@@ -19,7 +21,12 @@ class _Noise:
         self.error = None if error is None else np.ascontiguousarray(error)
         self.weight = None if weight is None else np.ascontiguousarray(weight)
         self.scalar_rms = scalar_rms
-        self.gain = gain
+        self.gain = gain if gain is None or np.ndim(gain) == 0 else np.ascontiguousarray(gain)
+
+    @property
+    def has_poisson(self):
+        """Whether a source Poisson term ``model / gain`` is added (no ERR plane, gain known)."""
+        return self.gain is not None and (np.ndim(self.gain) > 0 or bool(self.gain))
 
     def var(self, py, px, model=None):
         """Per-pixel variance at integer pixels (py, px); see :meth:`var_flat`."""
@@ -42,8 +49,9 @@ class _Noise:
             v = np.where(w > 0, 1.0 / np.where(w > 0, w, 1.0), np.inf)
         else:
             v = np.full(np.shape(flat), float(self.scalar_rms) ** 2)
-        if self.gain and model is not None:
-            v = v + np.maximum(model, 0.0) / self.gain
+        if self.has_poisson and model is not None:
+            gain = self.gain if np.ndim(self.gain) == 0 else self.gain.ravel().take(flat)
+            v = v + np.maximum(model, 0.0) / gain
         return v
 
     def err_image(self, sub):
@@ -55,8 +63,8 @@ class _Noise:
                 var = np.where(self.weight > 0, 1.0 / np.where(self.weight > 0, self.weight, 1), 0).astype(np.float32)
         else:
             var = np.full(sub.shape, np.float32(self.scalar_rms) ** 2)
-        if self.gain:
-            var += np.maximum(sub, 0) / np.float32(self.gain)
+        if self.has_poisson:
+            var += np.maximum(sub, 0) / (np.float32(self.gain) if np.ndim(self.gain) == 0 else self.gain)
         return np.sqrt(var)
 
 
@@ -105,6 +113,7 @@ def _prepare_tile(data, error, weight, mask, opts):
     # field is one connected island and deblending returns a few hundred pieces (47 Tuc flt: 885
     # sources at 4 ERR-σ, 3,015 at 4 confusion-σ = 5.2 ERR-σ). Errors keep the pixel noise.
     det_err = det_err * sky_noise.get("confusion_scale", 1.0)
+    depth_weight = weight  # before any rescaling: the product's own WHT, the local depth
     if (error is not None or weight is not None) and np.isfinite(scale) and abs(scale - 1.0) > SCALE_APPLY_TOLERANCE:
         # e.g. a WHT in exposure-time units (EXP), not inverse variance: σ follows the sky
         det_err = float(scale)
@@ -117,13 +126,78 @@ def _prepare_tile(data, error, weight, mask, opts):
     if gain and error is None:
         # the source's Poisson term in a drizzled pixel is spread into its correlated neighbours like
         # the sky's (see resampled_variance_ratio); gain is counts per image unit of the exposures
-        gain = gain / resampled_variance_ratio(sky_noise["correlation"])
-        sky_noise["poisson_variance_ratio"] = round(float(opts["gain"] / gain), 3)
+        ratio = resampled_variance_ratio(sky_noise["correlation"])
+        reference = opts.get("gain_reference_weight")
+        if reference and depth_weight is not None:
+            # a mosaic's depth varies: the gain follows the WHT (1-exposure zones of a 4-exposure
+            # product count a quarter of the electrons per e-/s)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                gain = np.where(depth_weight > 0, np.float32(gain / (reference * ratio)) * depth_weight,
+                                np.float32(np.inf)).astype(np.float32)
+        else:
+            gain = gain / ratio
+        sky_noise["poisson_variance_ratio"] = round(float(ratio), 3)
     noise = _Noise(error=error, weight=weight, scalar_rms=float(bkg.globalrms) if bkg.globalrms > 0 else 1.0,
                    gain=gain)
     return {"sub": data, "det": det, "det_err": det_err, "bad": bad_or_masked, "edge_bad": bad,
             "user_mask": user_mask, "noise": noise, "any_bad": any_bad, "globalrms": float(bkg.globalrms),
             "sky_noise": sky_noise}
+
+
+#: WHT at and above this fraction of its 99th percentile counts as the product's full depth.
+FULL_DEPTH_FRACTION = 0.8
+
+
+def poisson_depth_reference(weight, exptime, wht_type="", scale_ratio=None, max_pixels=4_000_000):
+    """The WHT of a drizzled product's full depth, where its Poisson gain is EXPTIME.
+
+    A drizzled HST product in e-/s without ERR has the source's Poisson variance ``model / gain``
+    with the gain the exposure time behind the pixel. Its header's EXPTIME is the inputs' total; a
+    mosaic whose exposures do not all overlap (dither edges, several visits) has less depth in most
+    places, and the WHT says how much: with exposure-time weights (EXP, HAP's choice) the WHT is the
+    exposure time times the output/input pixel-area ratio; with inverse-variance weights (IVM) it is
+    proportional to the depth where the sky dominates the noise. The per-pixel gain is then
+    ``EXPTIME × WHT / reference``.
+
+    Parameters
+    ----------
+    weight : 2-D array or `~astropy.io.fits.Section`
+        The product's WHT (read in strided rows when large).
+    exptime : float
+        Header EXPTIME, s.
+    wht_type : {"EXP", "IVM", "ERR", ""}
+        What the WHT is, when the header says (`helpers.sources.images`).
+    scale_ratio : float, optional
+        Output / input pixel size (the drizzle keywords).
+    max_pixels : int
+        Pixels read to find the full-depth level.
+
+    Returns
+    -------
+    reference : float or None
+        The WHT of full depth (None when the WHT cannot say).
+    note : str
+        One line saying where the gain came from (``meta['poisson_source']``).
+    """
+    ny = int(weight.shape[0])
+    step = max(1, int(np.ceil(ny * int(weight.shape[1]) / max_pixels)))
+    sample = np.asarray(weight[::step] if step > 1 else weight[:, :], dtype=np.float64)
+    sample = sample[np.isfinite(sample) & (sample > 0)]
+    if sample.size < 100 or not exptime:
+        return None, f"EXPTIME {exptime:g} s everywhere (the WHT has too few positive pixels to give the depth)"
+    top = float(np.percentile(sample, 99.0))
+    reference = float(np.median(sample[sample >= FULL_DEPTH_FRACTION * top]))
+    full = float(np.mean(sample >= FULL_DEPTH_FRACTION * top))
+    if str(wht_type).upper() == "EXP" and scale_ratio:
+        expected = exptime * scale_ratio**2
+        if reference < FULL_DEPTH_FRACTION * expected:
+            # no pixel sees every input (a multi-visit mosaic): the WHT is the depth itself
+            return expected, (f"EXPTIME x WHT / {expected:.4g} per pixel (EXP weights, no pixel at the total "
+                              f"{exptime:g} s: the depth is the WHT over the pixel-area ratio {scale_ratio**2:.3g})")
+    kind = {"EXP": "EXP", "IVM": "IVM, proportional to depth where the sky dominates"}.get(str(wht_type).upper(),
+                                                                                        "type unknown")
+    return reference, (f"EXPTIME {exptime:g} s x WHT / {reference:.4g} per pixel (WHT {kind}; "
+                       f"{full:.0%} of the pixels at full depth)")
 
 
 #: Above this fraction of a tile's pixels in sources, its "sky" is unresolved starlight and wings:

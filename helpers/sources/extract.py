@@ -80,6 +80,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import WorkbookError
+from .background import poisson_depth_reference
 from .catalog import SourceExtractionWarning, _assemble
 from .images import _DQMask, _Image, _SectionArray, read_image
 from .psf import _crb_coef, psf_fwhm
@@ -101,7 +102,8 @@ def _check_wcs(wcs):
 
 def extract_sources(image, wcs, error=None, mask=None, *, weight=None, threshold=4.0, minarea=5,
                     deblend_nthresh=32, deblend_cont=0.005, back_size=64, back_filter_size=3, psf=None,
-                    use_psf_fit=True, fwhm=None, gain=None, saturation=None, psf_radius=None,
+                    use_psf_fit=True, fwhm=None, gain=None, gain_reference_weight=None, saturation=None,
+                    psf_radius=None,
                     psf_iterations=6, neighbour_passes=1, extended_size_ratio=1.35, extended_chi2=5.0,
                     epsf_min_snr=30.0, epsf_max_stars=200, tile_size=None, tile_overlap=None,
                     auto_tile_pixels=6144**2, progress=None, meta=None):
@@ -149,6 +151,11 @@ def extract_sources(image, wcs, error=None, mask=None, *, weight=None, threshold
         Image FWHM (pixels); default from ``psf`` or measured on the stellar locus.
     gain : float, optional
         Image units → counts (e.g. EXPTIME for e-/s) for the Poisson term when ``error`` is absent.
+    gain_reference_weight : float, optional
+        With ``weight``: the WHT at which ``gain`` holds; each pixel's gain is then
+        ``gain × weight / gain_reference_weight`` (a drizzled product's local depth: a mosaic's
+        1-exposure zone has a quarter of the gain of its 4-exposure zone). `extract_sources_fits` sets it
+        from the WHT (`helpers.sources.background.poisson_depth_reference`).
     saturation : float, optional
         Saturation level in image units (flat-topped cores are found without it).
     psf_radius : int, optional
@@ -215,6 +222,11 @@ def extract_sources(image, wcs, error=None, mask=None, *, weight=None, threshold
     >>> len(cat) >= 15
     True
     """
+    for name, value in (("gain", gain), ("gain_reference_weight", gain_reference_weight)):
+        if value is not None and not (isinstance(value, (int, float, np.floating, np.integer))
+                                      and not isinstance(value, bool) and np.isfinite(value) and value > 0):
+            raise WorkbookError(f"{name} = {value!r:.30} must be a positive number (e.g. EXPTIME in s for an "
+                                "image in e-/s) or None")
     reader = _as_reader(image, error, weight, mask)
     meta = dict(meta or {})
     meta.setdefault("noise_planes", "ERR" if error is not None else ("WHT" if weight is not None else "none"))
@@ -249,7 +261,7 @@ def _extract(reader, wcs, opts_in, meta):
     t_start = time.perf_counter()
     _check_wcs(wcs)
     opts = {k: opts_in[k] for k in ("threshold", "minarea", "deblend_nthresh", "deblend_cont", "back_size",
-                                    "back_filter_size", "psf", "use_psf_fit", "gain", "saturation", "psf_radius",
+                                    "back_filter_size", "psf", "use_psf_fit", "gain", "gain_reference_weight", "saturation", "psf_radius",
                                     "psf_iterations", "neighbour_passes", "extended_size_ratio", "extended_chi2",
                                     "epsf_min_snr", "epsf_max_stars")}
     if not (isinstance(opts["threshold"], (int, float)) and opts["threshold"] > 0):
@@ -417,14 +429,28 @@ def extract_sources_fits(path, *, mask=None, progress=None, meta=None, **options
                                                                  str(info["header"].get("TELESCOP", "HST")), user_mask)
             else:
                 mask = dq_bad
+        full_meta = dict(info["meta"])
+        driz = drizzle_parameters(info["header"])  # primary keys with the SCI extension's merged in
         if "gain" not in options and err is None and info["meta"].get("bunit", "").upper().startswith("ELECTRONS/S"):
             options["gain"] = float(info["header"].get("EXPTIME", 0)) or None
+            full_meta["poisson_source"] = (f"EXPTIME {options['gain']:g} s (header), the same everywhere" if options["gain"]
+                                           else "none: no ERR plane and no EXPTIME in the header (give gain= to add it)")
+            if options["gain"] and wht is not None and "gain_reference_weight" not in options:
+                reference, note = poisson_depth_reference(wht, options["gain"], info["meta"].get("wht_type", ""),
+                                                          (driz or {}).get("scale_ratio"))
+                options["gain_reference_weight"] = reference
+                full_meta["poisson_source"] = note
+        elif err is not None:
+            full_meta["poisson_source"] = "the ERR plane (it holds the source's Poisson noise)"
+        elif "gain" in options:
+            full_meta["poisson_source"] = f"gain {options['gain']} (given)"
+        else:
+            full_meta["poisson_source"] = (f"none: no ERR plane and BUNIT {info['meta'].get('bunit', '') or 'unknown'} is "
+                                           "not e-/s (give gain= in counts per image unit to add it)")
         if "saturation" not in options and "SATURATE" in info["header"]:
             options["saturation"] = float(info["header"]["SATURATE"])
         for note in filter(None, info["meta"].get("noise_notes", "").split("; ")):
             warnings.warn(f"{Path(path).name}: {note}", stacklevel=2)
-        full_meta = dict(info["meta"])
-        driz = drizzle_parameters(info["header"])  # primary keys with the SCI extension's merged in
         if driz is not None:
             full_meta["drizzle"] = driz
         full_meta["noise_planes"] = "ERR" if err is not None else ("WHT" if wht is not None else "none")

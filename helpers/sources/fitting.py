@@ -38,7 +38,7 @@ def _fit_psf(sub, noise, bad, x0, y0, f0, prf, radius, n_iter=6, others=None):
         if others is not None:
             img = img - others[py, px]
         use = inside & ~bad[py, px]
-        v_fixed = noise.var(py, px) if (noise.error is not None or not noise.gain) else None
+        v_fixed = noise.var(py, px) if (noise.error is not None or not noise.has_poisson) else None
         v0 = v_fixed if v_fixed is not None else noise.var(py, px)
         use &= np.isfinite(v0) & (v0 > 0)
         ok = np.ones(x.size, bool)

@@ -177,7 +177,9 @@ def image_reading_summary(catalogs):
         One row per image: ``filter``, ``distortion`` (model the WCS carries, or what it ignores),
         ``noise_from`` (what the noise was taken from and what the WHT turned out to be: ERR, WHT as
         inverse variance, WHT not inverse variance (e.g. exposure time) and rescaled to the sky, the
-        sky alone, or a crowded sky that could not be measured), ``noise_pixel_scale`` (sky σ /
+        sky alone, or a crowded sky that could not be measured), ``poisson_from`` (where the sources'
+        own Poisson noise came from: the ERR plane, EXPTIME scaled per pixel by the WHT's depth, a
+        given gain, or none), ``noise_pixel_scale`` (sky σ /
         claimed σ; 1 when ERR/WHT are right), ``scale_applied``, ``corr_2x2``, ``corr_8x8`` (block-sum
         noise / uncorrelated expectation), ``error_factor`` (applied to every position and flux
         error), ``psf_source`` (``epsf`` built from the image's stars, ``library`` (drizzlepac),
@@ -194,13 +196,14 @@ def image_reading_summary(catalogs):
         meta = cat.meta
         corr = meta.get("noise_correlation") or {}
         rows.append((pid, str(meta.get("filter", "")), str(meta.get("distortion", "")), _noise_from(meta),
+                     str(meta.get("poisson_source", "")) or "-",
                      float(meta.get("noise_pixel_scale", np.nan)), bool(meta.get("noise_scale_applied", False)),
                      float(corr.get("2x2", np.nan)), float(corr.get("8x8", np.nan)),
                      float(meta.get("noise_correlation_factor", 1.0)), str(meta.get("psf_source", "none")),
                      float(meta.get("fwhm_pix") or np.nan), str(meta.get("fwhm_source", "")),
                      int(meta.get("dq_masked_pixels", 0)), _drizzle_floor_text(meta),
                      str(meta.get("read_notes", "")) or "-"))
-    names = ("product_id", "filter", "distortion", "noise_from", "noise_pixel_scale", "scale_applied", "corr_2x2",
+    names = ("product_id", "filter", "distortion", "noise_from", "poisson_from", "noise_pixel_scale", "scale_applied", "corr_2x2",
              "corr_8x8", "error_factor", "psf_source", "fwhm_pix", "fwhm_source", "dq_masked", "drizzle_floor",
              "assumed")
     return Table(rows=rows, names=names) if rows else Table(names=names)
