@@ -476,11 +476,10 @@ def test_bed_psf_fit_reaches_the_exposures_bound(case, request):
 
 #: Where the bed misses #13's pull target (0.9-1.1), with what it measures (2 fields, 290-380 stars per
 #: bin): strict, so that a fix shows up as an XPASS to update.
-_PULL_MISSES = {
-    ("bed_acs", "catalog", 2): "the catalog's errors are 1.10x too small at SNR 100-300 (ACS pixfrac 1; pull 1.101; "
-                               "1.20 before the windowed centroids' rejected-pixel term: the PSF fits, kept for 41 % "
-                               "of these stars, do not take it)",
-}
+#: (case, path, SNR bin) -> why the bin misses #13's target (a strict xfail); none since the windowed
+#: centroids' rejected-pixel term and the per-pixel Poisson gain (bed_acs SNR 100-300: catalog 1.20, windowed
+#: 1.20, fast 1.32 before them)
+_PULL_MISSES = {}
 
 
 def _pull_params(bins):
