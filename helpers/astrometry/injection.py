@@ -133,7 +133,9 @@ def injection_recovery(image, wcs, psf, extract=None, error=None, n_inject=300, 
         carries a drizzle floor (:func:`drizzle_floor_mas`: a drizzled product's extraction), ``pull`` is
         against the errors' noise part (floor taken out in quadrature: injected stars are not re-drizzled,
         so they carry none of the drizzle's phase error), ``pull_total`` against the whole reported
-        errors, and ``drizzle_floor_mas`` is the injected stars' median floor.
+        errors, and ``drizzle_floor_mas`` is the injected stars' median floor. ``estimators``: the extraction's
+        ``method`` values of the recovered stars (sorted; None when its catalog has no ``method`` column), the
+        estimators these pulls calibrate (:func:`helpers.astrometry.pull_estimate` applies them to those only).
 
     Raises
     ------
@@ -267,6 +269,11 @@ def injection_recovery(image, wcs, psf, extract=None, error=None, n_inject=300, 
     # error and their pulls calibrate only the noise part of the errors (floor taken out in quadrature).
     floor = drizzle_floor_mas(found, scale_mas) if ex is not None else np.zeros(len(found))
     stars["floor_mas"] = np.where(rec, floor[jj], np.nan)
+    # the estimator(s) that measured the injected stars: their pulls calibrate those only (a product's
+    # extraction never measures the joint fit on the exposures, whose positions replace some of the catalog's)
+    has_method = "method" in found.colnames
+    fm = np.char.lower(np.asarray(found["method"]).astype(str)) if has_method else None
+    stars["method"] = np.where(rec, fm[jj], "") if has_method else np.full(X.size, "")
     n_rec = int(rec.sum())
     if n_rec < 3:
         raise WorkbookError(f"only {n_rec} of {X.size} injected stars were recovered; check the extractor's "
@@ -302,7 +309,8 @@ def injection_recovery(image, wcs, psf, extract=None, error=None, n_inject=300, 
            "bias_mas": (float(cx), float(cy)),
            "sigma": (float(point[0]), float(point[1])), "sigma_ci": (_ci(boot[0]), _ci(boot[1])),
            "sigma_1d": float(math.sqrt(0.5 * (point[0] ** 2 + point[1] ** 2))), "sigma_1d_ci": _ci(b1),
-           "pull": None, "pull_ci": None, "by_snr": by_snr, "boot": b1}
+           "pull": None, "pull_ci": None, "by_snr": by_snr, "boot": b1,
+           "estimators": sorted(set(fm[jj[rec]].tolist())) if has_method else None}
     if have_err:
         out["pull"] = (float(point[2]), float(point[3]))
         out["pull_ci"] = (_ci(boot[2]), _ci(boot[3]))
