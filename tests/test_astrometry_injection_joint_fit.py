@@ -3,12 +3,15 @@ measure the product-only estimators (windowed, PSF fit), so their pulls must not
 replaced by the joint fit on the exposures (``method = "exposures"``), whose errors they never tested (on the demo
 a product pull of ~1.9 applied to right joint-fit errors put the verdict at 1.43 mas against a truth of 0.91)."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from astropy.table import Table
 from astropy.wcs import WCS
 
 from helpers import astrometry as ast
+from helpers.errors import WorkbookError
 
 PRODUCT_PULL = 1.9  # the demo's product-only extraction on its injected stars
 
@@ -54,7 +57,13 @@ def test_mixed_catalog_scales_only_the_product_sources():
     assert est["sigma"] == pytest.approx(expected, rel=1e-3)
     assert (est["n_covered"], est["n_sources"]) == (100, 400)
     assert est["pairs"] is False
-    assert "100 of 400" in ast.method_line("5", est) and "checked, not counted" in ast.method_line("5", est)
+    assert "100 of the 400 sources" in ast.method_line("5", est) and "checked, not counted" in ast.method_line("5", est)
+    # with the joint fit's own injection (stars added to the exposures, pull 1.1), every source is measured by
+    # the injection of its own estimator: counted
+    both = ast.pull_estimate([_inj(2.0), _inj(1.1, estimators=["exposures"])], _sources(methods, err))
+    expected = float(ast._mixture_sigma(np.r_[np.full(300, 1.1), np.full(100, 6.0)]))
+    assert both["sigma"] == pytest.approx(expected, rel=1e-3) and both.get("pairs", True)
+    assert both["n_covered"] == 400 and "into the exposures (exposures: 300 of the 400 sources)" in both["measured"]
     # a product-only catalog: the whole budget times the pull, counted as before
     est = ast.pull_estimate(_inj(2.0), _sources(["windowed"] * 400, np.full(400, 3.0)))
     assert est["sigma"] == pytest.approx(6.0, rel=1e-3) and est.get("pairs", True) and est["n_covered"] == 400
@@ -64,6 +73,7 @@ def test_only_the_estimators_the_injected_stars_measured_are_covered():
     cat = _sources(["psf", "windowed", "exposures", "windowed"], np.ones(4))
     assert ast.injection_coverage(_inj(estimators=["windowed"]), cat).tolist() == [False, True, False, True]
     assert ast.injection_coverage(_inj(estimators=None), cat).tolist() == [True, True, False, True]
+    assert ast.injection_coverage(_inj(estimators=["exposures"]), cat).tolist() == [False, False, True, False]
     cat.remove_column("method")  # an outside catalog: one estimator, the extraction's
     assert ast.injection_coverage(_inj(), cat).all()
 
@@ -98,3 +108,31 @@ def test_injection_recovery_records_the_estimators_it_measured():
                                  error=np.ones_like(image), n_inject=100, snr_range=(50.0, 2000.0), seed=1, n_boot=20)
     assert out["estimators"] == ["psf", "windowed"]
     assert set(out["stars"]["method"][out["stars"]["recovered"]]) == {"psf", "windowed"}
+
+
+def test_stars_injected_into_the_exposures_measure_the_joint_fit(tmp_path):
+    """The bed's flc files (a product, its 4 exposures, the catalog refined on them as notebook 02 does): stars are
+    added to the exposures' own pixels through each exposure's WCS, with their photon noise, and the joint fit is
+    run again; its errors are right on the bed (tests/test_sources_exposures.py), so the pulls are ~1."""
+    import warnings
+
+    from helpers.sources import refine_on_exposures
+
+    from .test_sources_exposures import _bed
+
+    product, path, paths, catalog = _bed(tmp_path, "xinj", size=384, side=17.0, n_stars=100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        refined = refine_on_exposures(catalog, paths, path)
+        before = [Path(p).read_bytes() for p in paths]
+        out = ast.injection_on_exposures(refined, paths, path, n_inject=150, snr_range=(10.0, 300.0), n_boot=100)
+    assert out["estimators"] == ["exposures"] and out["n_recovered"] >= 60, out["n_recovered"]
+    assert all(0.8 <= k <= 1.25 for k in out["pull"]), out["pull"]
+    assert np.all(np.asarray(out["stars"]["n_exposures"])[out["stars"]["recovered"]] >= 2)
+    assert [Path(p).read_bytes() for p in paths] == before  # the stars went into copies, not the member files
+    # it calibrates the joint fit's sources, and only them
+    est = ast.pull_estimate(out, refined[ast.usable_sources(refined)])
+    method = np.asarray(refined[ast.usable_sources(refined)]["method"]).astype(str)
+    assert est["n_covered"] == int(np.sum(method == "exposures")) > 0
+    with pytest.raises(WorkbookError, match="2 or more"):
+        ast.injection_on_exposures(refined, paths[:1], path)
