@@ -584,7 +584,7 @@ def injection_on_exposures(cat, exposure_paths, product, n_inject=300, snr_range
                         np.clip(model, 0.0, None) * chip["gain"])
                 sci.data = data.astype(sci.data.dtype)
             target = out_dir / path.name
-            hdul.writeto(target, overwrite=True)
+            hdul.writeto(target, overwrite=True, checksum=True)  # the headers' CHECKSUM/DATASUM made true again
             paths.append(target)
         # the catalog with the injected stars: point sources, SNR 0 (out of the ePSF, which the real stars build),
         # a product error of 1 px (the joint fit always replaces it), started 0.1 px from the truth
