@@ -136,3 +136,18 @@ def test_stars_injected_into_the_exposures_measure_the_joint_fit(tmp_path):
     assert est["n_covered"] == int(np.sum(method == "exposures")) > 0
     with pytest.raises(WorkbookError, match="2 or more"):
         ast.injection_on_exposures(refined, paths[:1], path)
+
+
+def test_notebook_says_when_the_joint_fit_cannot_be_injected(tmp_path):
+    from helpers import config
+
+    cfg = config.create_field("inj", ra=53.16, dec=-27.78, workspace_root=tmp_path, live=False)
+    info = {"path": str(tmp_path / "p_drc.fits")}
+    res, msg = ast.exposure_injection(cfg, "p", _sources(["windowed"] * 3, np.ones(3)), info)
+    assert res is None and "no position from the joint fit" in msg
+    cat = _sources(["exposures"] * 3, np.ones(3))
+    res, msg = ast.exposure_injection(cfg, "p", cat, info)
+    assert res is None and "none recorded by notebook 01" in msg and "keep their own errors" in msg
+    cfg.update(extra={"exposure_files": {"p": [str(tmp_path / "gone_flc.fits"), str(tmp_path / "gone2_flc.fits")]}})
+    res, msg = ast.exposure_injection(cfg, "p", cat, info)
+    assert res is None and "0 of 2 recorded still on disk" in msg
