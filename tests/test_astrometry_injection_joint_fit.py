@@ -151,3 +151,7 @@ def test_notebook_says_when_the_joint_fit_cannot_be_injected(tmp_path):
     cfg.update(extra={"exposure_files": {"p": [str(tmp_path / "gone_flc.fits"), str(tmp_path / "gone2_flc.fits")]}})
     res, msg = ast.exposure_injection(cfg, "p", cat, info)
     assert res is None and "0 of 2 recorded still on disk" in msg
+    res, msg = ast.exposure_injection(cfg, "p", cat, info, run=False)
+    assert res is None and "disabled" in msg
+    # an injection that could not run is skipped: the product's alone, as without it
+    assert ast.pull_estimate([_inj(), None], cat)["sigma"] is None

@@ -494,7 +494,8 @@ def injection_on_image(cat, image_info, n_inject=300, snr_range=(5.0, 1000.0), m
     return out
 
 
-def exposure_injection(cfg, name, cat, image_info, n_inject=300, snr_range=(10.0, 1000.0), seed=0, n_boot=200):
+def exposure_injection(cfg, name, cat, image_info, n_inject=300, snr_range=(10.0, 1000.0), seed=0, n_boot=200,
+                       run=True):
     """Method 5 for the sources whose positions notebook 02 took from the joint fit on the exposures: stars
     injected into the member exposures notebook 01 recorded (``cfg.extra['exposure_files'][name]``) and the
     joint fit re-run (:func:`helpers.astrometry.injection_on_exposures`).
@@ -510,6 +511,8 @@ def exposure_injection(cfg, name, cat, image_info, n_inject=300, snr_range=(10.0
         The product's entry of the field's images (``path``).
     n_inject, snr_range, seed, n_boot
         As :func:`helpers.astrometry.injection_on_exposures`.
+    run : bool
+        False: nothing is injected (the line says the joint fit's positions keep their own errors).
 
     Returns
     -------
@@ -529,6 +532,9 @@ def exposure_injection(cfg, name, cat, image_info, n_inject=300, snr_range=(10.0
     n_joint = int(np.sum(method == JOINT_FIT_METHOD))
     if n_joint == 0:
         return None, f"{name}: no position from the joint fit on the exposures; the product's injection covers them"
+    if not run:
+        return None, (f"{name}: injection into the exposures disabled (run_exposure_injection = False): its {n_joint} "
+                      "positions from the joint fit keep their own errors, not tested by method 5")
     files = ((cfg.extra or {}).get("exposure_files") or {}).get(name) or []
     files = [files] if isinstance(files, (str, Path)) else list(files)
     here = [str(p) for p in files if Path(p).is_file()]
@@ -690,7 +696,8 @@ def pull_estimate(inj, sources, error_floor_mas=0.0):
     ----------
     inj : dict or list of dict
         :func:`injection_recovery` / :func:`helpers.astrometry.injection_on_exposures` result(s) with ``pull``
-        and ``pull_boot`` (``estimators`` when known); a source takes the first one that covers it.
+        and ``pull_boot`` (``estimators`` when known); a source takes the first one that covers it; None entries
+        (an injection that could not run) are skipped.
     sources : `~astropy.table.Table`
         The sources the verdict is about (with ``ra_err``, ``dec_err`` in mas; ``method`` and
         ``meta['drizzle_floor']`` as :mod:`helpers.sources` writes them).
@@ -708,7 +715,8 @@ def pull_estimate(inj, sources, error_floor_mas=0.0):
 
     from .injection import _noise_part, drizzle_floor_mas
 
-    injs = list(inj) if isinstance(inj, (list, tuple)) else [inj]
+    # None entries: injections that could not run (exposure_injection said why)
+    injs = [one for one in inj if one is not None] if isinstance(inj, (list, tuple)) else [inj]
     if not injs:
         raise WorkbookError("inj is an empty list; pass injection_recovery's result (and injection_on_exposures')")
     for i, one in enumerate(injs):
