@@ -46,12 +46,14 @@ from .assess import (assess_catalog, confirmed_sources, gaia_method, hsc_method,
 from .budget import catalog_equivalent, error_budget
 from .compare import ComparisonResult, compare_catalogs
 from .inputs import tangent_plane_mas
-from .injection import drizzle_floor_mas, injection_recovery, injection_sigma_model, predicted_catalog_sigma
+from .injection import (drizzle_floor_mas, injection_on_exposures, injection_recovery, injection_sigma_model,
+                        predicted_catalog_sigma)
 from .matching import coarse_offset, match
 from .mixture import MixtureFit, fit_scatter_mixture
-from .notebook import (as_estimate, injection_on_image, injection_psf, load_inputs, method_line, pick_comparison,
-                       pull_estimate, read_image, reference_share, repeatability, repeatability_estimate, same_visit,
-                       summary_record, usable_sources, write_summary)
+from .notebook import (INJECTION_MIN_COVERAGE, JOINT_FIT_METHOD, as_estimate, exposure_injection, injection_coverage,
+                       injection_on_image, injection_psf, load_inputs, method_line, pick_comparison, pull_estimate,
+                       read_image, reference_share, repeatability, repeatability_estimate, same_visit, summary_record,
+                       usable_sources, write_summary)
 from .patches import patch_map
 from .references import hsc_reference, propagate_reference, select_gaia
 from .stats import MAD_TO_SIGMA, robust_sigma
@@ -117,6 +119,11 @@ __all__ = [
     "same_visit",
     "method_line",
     "pull_estimate",
+    "injection_coverage",
+    "injection_on_exposures",
+    "exposure_injection",
+    "INJECTION_MIN_COVERAGE",
+    "JOINT_FIT_METHOD",
     "repeatability_estimate",
     "gaia_method",
     "hsc_method",

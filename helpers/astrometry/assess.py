@@ -71,7 +71,7 @@ def hsc_method(cat, hsc, fit="shift+rotation+scale", max_sep=0.3, n_boot=200, cl
 
 def assess_catalog(catalogs, name, gaia=None, hsc=None, fit="shift+rotation+scale", max_sep=0.3, n_boot=200,
                    clip_sigma=5.0, error_floor_mas=0.0, max_epoch_gap=1.0, gaia_max_ruwe=1.4, hsc_sigma_mas=None,
-                   injection=None):
+                   injection=None, injection_exposures=None):
     """Methods 1-4 of notebook 03 on ``catalogs[name]`` (usable sources only) and their combination.
 
     Parameters
@@ -86,6 +86,9 @@ def assess_catalog(catalogs, name, gaia=None, hsc=None, fit="shift+rotation+scal
     injection : dict, optional
         Method 5 already run: :func:`helpers.astrometry.injection_on_image`'s result (its pulls are then applied
         to the same sources as the other methods) or an estimate dict.
+    injection_exposures : dict, optional
+        :func:`helpers.astrometry.injection_on_exposures`' result: the pulls of the joint fit on the exposures,
+        applied to the sources whose positions it gave (without it those keep their own errors).
 
     Returns
     -------
@@ -124,9 +127,9 @@ def assess_catalog(catalogs, name, gaia=None, hsc=None, fit="shift+rotation+scal
         if label in comparisons:
             estimates[key] = as_estimate(comparisons[label], cat, select=select, error_floor_mas=error_floor_mas)
     if injection is not None and "estimate" in injection:  # injection_on_image's result: on the same sources
-        pulls = injection["injection"]
+        pulls = [injection["injection"]] + ([injection_exposures] if injection_exposures is not None else [])
         injection = (pull_estimate(pulls, cat if select is None else cat[select], error_floor_mas=error_floor_mas)
-                     if pulls.get("pull") is not None else injection["estimate"])
+                     if pulls[0].get("pull") is not None else injection["estimate"])
     if injection is not None:
         estimates["5 injection-recovery"] = injection
     combined = combine_methods(estimates)

@@ -18,6 +18,7 @@ from ..validate import require_instance, require_number
 __all__ = [
     "drizzle_floor_mas",
     "injection_recovery",
+    "injection_on_exposures",
     "injection_sigma_model",
     "predicted_catalog_sigma",
 ]
@@ -133,7 +134,9 @@ def injection_recovery(image, wcs, psf, extract=None, error=None, n_inject=300, 
         carries a drizzle floor (:func:`drizzle_floor_mas`: a drizzled product's extraction), ``pull`` is
         against the errors' noise part (floor taken out in quadrature: injected stars are not re-drizzled,
         so they carry none of the drizzle's phase error), ``pull_total`` against the whole reported
-        errors, and ``drizzle_floor_mas`` is the injected stars' median floor.
+        errors, and ``drizzle_floor_mas`` is the injected stars' median floor. ``estimators``: the extraction's
+        ``method`` values of the recovered stars (sorted; None when its catalog has no ``method`` column), the
+        estimators these pulls calibrate (:func:`helpers.astrometry.pull_estimate` applies them to those only).
 
     Raises
     ------
@@ -267,6 +270,11 @@ def injection_recovery(image, wcs, psf, extract=None, error=None, n_inject=300, 
     # error and their pulls calibrate only the noise part of the errors (floor taken out in quadrature).
     floor = drizzle_floor_mas(found, scale_mas) if ex is not None else np.zeros(len(found))
     stars["floor_mas"] = np.where(rec, floor[jj], np.nan)
+    # the estimator(s) that measured the injected stars: their pulls calibrate those only (a product's
+    # extraction never measures the joint fit on the exposures, whose positions replace some of the catalog's)
+    has_method = "method" in found.colnames
+    fm = np.char.lower(np.asarray(found["method"]).astype(str)) if has_method else None
+    stars["method"] = np.where(rec, fm[jj], "") if has_method else np.full(X.size, "")
     n_rec = int(rec.sum())
     if n_rec < 3:
         raise WorkbookError(f"only {n_rec} of {X.size} injected stars were recovered; check the extractor's "
@@ -302,7 +310,8 @@ def injection_recovery(image, wcs, psf, extract=None, error=None, n_inject=300, 
            "bias_mas": (float(cx), float(cy)),
            "sigma": (float(point[0]), float(point[1])), "sigma_ci": (_ci(boot[0]), _ci(boot[1])),
            "sigma_1d": float(math.sqrt(0.5 * (point[0] ** 2 + point[1] ** 2))), "sigma_1d_ci": _ci(b1),
-           "pull": None, "pull_ci": None, "by_snr": by_snr, "boot": b1}
+           "pull": None, "pull_ci": None, "by_snr": by_snr, "boot": b1,
+           "estimators": sorted(set(fm[jj[rec]].tolist())) if has_method else None}
     if have_err:
         out["pull"] = (float(point[2]), float(point[3]))
         out["pull_ci"] = (_ci(boot[2]), _ci(boot[3]))
@@ -402,3 +411,226 @@ def predicted_catalog_sigma(model, snr, select=None):
     sig = float(_mixture_sigma(np.hypot(model["a"] / sub, model["b"])))
     boot = _mixture_sigma(np.hypot(model["boot"][:, :1] / sub[None, :], model["boot"][:, 1:2]))
     return sig, _ci(boot)
+
+
+# --------------------------------------------------------------------------- method 5 for the joint fit
+def injection_on_exposures(cat, exposure_paths, product, n_inject=300, snr_range=(10.0, 1000.0), seed=0, n_boot=200,
+                           psf=None, workdir=None, refine_kwargs=None):
+    """Method 5 for positions from the joint fit on the exposures: PSF stars added to the pixels of the
+    member exposures, the joint fit re-run on them, their pulls measured.
+
+    Each star has one sky position, placed on every exposure through that exposure's own WCS (its
+    distortion included) plus the chip offset the catalog's joint fit measured from the real stars
+    (``cat.meta['exposures']['wcs_offsets_pix']``: the relative misalignment of the members' headers, which
+    real stars carry and stars placed by the headers alone would not), as the PSF of
+    the instrument and filter (the one method 5 injects into the product, :func:`helpers.astrometry.injection_psf`,
+    at the detector's pixel scale) with the photon noise of the
+    file's own gain (variance per unit of signal, read from its ERR/VAR planes as the fit reads it). The
+    pixels are the files' own: nothing is re-rendered. The joint fit (:func:`helpers.sources.refine_on_exposures`,
+    the ePSF built from the catalog's real stars: injected ones are given SNR 0 so they do not enter it) is run
+    on copies of the exposures with the injected stars added to the catalog, started 0.1 px from their truth;
+    pulls are (fitted - true) / reported error per product-pixel axis.
+
+    Parameters
+    ----------
+    cat : `~astropy.table.Table`
+        The product's catalog as notebook 02 refined it (``method``, ``x``, ``y`` in product pixels, meta
+        ``exposures``).
+    exposure_paths : sequence of str or `~pathlib.Path`
+        The flt/flc/cal members the catalog was refined on.
+    product : str or `~pathlib.Path`
+        The drizzled product (its WCS defines ``x, y``).
+    n_inject : int
+    snr_range : (float, float)
+        Total SNR over the exposures (log-uniform); each exposure gets ``snr / sqrt(n_exposures)`` against its
+        own sky noise.
+    seed : int
+    n_boot : int
+    psf : photutils PSF model, optional
+        Detector-sampled PSF to inject instead of the default (:func:`helpers.astrometry.injection_psf` at the
+        detector's scale).
+    workdir : str or `~pathlib.Path`, optional
+        Where the injected copies are written (default a temporary directory, removed after).
+    refine_kwargs : dict, optional
+        Passed to :func:`helpers.sources.refine_on_exposures`.
+
+    Returns
+    -------
+    result : dict
+        As :func:`injection_recovery`'s where it applies: ``stars`` (``x_true, y_true, snr_inj, recovered,
+        x, y, err_x_pix, err_y_pix``), ``n_injected``, ``n_recovered``, ``pull`` (per product-pixel axis; 1 =
+        calibrated) with ``pull_ci`` and ``pull_boot``, ``estimators`` (``["exposures"]``), ``psf``
+        (description), ``seconds``.
+
+    Raises
+    ------
+    WorkbookError
+        Too few free positions, no PSF for the instrument, or fewer than 10 injected stars fitted.
+    """
+    import tempfile
+    import time
+    from pathlib import Path
+
+    from astropy.io import fits
+    from astropy.table import vstack
+
+    from ..sources.exposures import _chips, _product_wcs, read_exposure, refine_on_exposures
+
+    t0 = time.perf_counter()
+    _require_table(cat, "cat", ("x", "y", "method", "kind", "flux", "snr", "flags", "x_err", "y_err"))
+    n_inject = require_number(n_inject, "n_inject", minimum=10, integer=True, example=300)
+    n_boot = require_number(n_boot, "n_boot", minimum=0, integer=True, example=200)
+    if isinstance(exposure_paths, (str, bytes, Path)) or len(exposure_paths) < 2:
+        raise WorkbookError("exposure_paths must list the 2 or more flt/flc/cal files the catalog was refined on")
+    meta = cat.meta
+    expect = {"instrument": meta.get("instrument"), "filter": meta.get("filter")}
+    exposures = [read_exposure(p, expect) for p in exposure_paths]
+    product_wcs = _product_wcs(product)
+    scale = float(np.median([c["scale"] for e in exposures for c in e["chips"]]))
+    if psf is None:
+        # the PSF method 5 injects into the product (helpers.astrometry.injection_psf), at the detector's sampling
+        from .notebook import injection_psf
+
+        psf, what = injection_psf({"instrument": exposures[0]["instrument"], "filter": exposures[0]["filter"],
+                                   "pixel_scale": scale, "fwhm_pix": float(meta.get("fwhm_pix") or 2.0)
+                                   * float(meta.get("pixel_scale") or scale) / scale})
+        what += f" at the detector's {scale:.4f}\"/px"
+    else:
+        what = str(getattr(psf, "meta", {}).get("model", "supplied PSF"))
+    offsets = (meta.get("exposures") or {}).get("wcs_offsets_pix")
+    n_chips = sum(len(e["chips"]) for e in exposures)
+    shifts = np.asarray(offsets, float) if offsets and len(offsets) == n_chips else np.zeros((n_chips, 2))
+    # positions: a jittered grid in the product's frame, clear of every catalogued source and of the edges
+    rng = np.random.default_rng(seed)
+    nx, ny = (int(v) for v in product_wcs.pixel_shape) if product_wcs.pixel_shape else (None, None)
+    if nx is None:
+        raise WorkbookError("the product's WCS has no image size (NAXIS1/2); give the product file")
+    product_scale = float(meta.get("pixel_scale") or scale)
+    fwhm = float(meta.get("fwhm_pix") or 2.0)
+    avoid, edge = 5.0 * fwhm, 30.0
+    spacing = 2.0 * avoid
+    gx, gy = np.meshgrid(np.arange(edge, nx - edge, spacing), np.arange(edge, ny - edge, spacing))
+    X = gx.ravel() + rng.uniform(-0.25, 0.25, gx.size) * spacing
+    Y = gy.ravel() + rng.uniform(-0.25, 0.25, gy.size) * spacing
+    from scipy.spatial import cKDTree
+
+    d, _ = cKDTree(np.column_stack([_col_values(cat, "x"), _col_values(cat, "y")])).query(np.column_stack([X, Y]))
+    ra, dec = product_wcs.all_pix2world(X, Y, 0)
+    # on >= 2 exposures, well inside a chip (the fit's stamps) and on good pixels
+    half = int(max(6, math.ceil(4 * fwhm * product_scale / scale))) + 4
+    seen = np.zeros(X.size, int)
+    placed = []  # per chip: (exposure, chip index in file, xd, yd)
+    for e, exp in enumerate(exposures):
+        on = np.zeros(X.size, bool)
+        for c, chip in enumerate(exp["chips"]):
+            xd, yd = chip["wcs"].all_world2pix(ra, dec, 0, tolerance=1e-8, maxiter=50, quiet=True)
+            k = sum(len(x["chips"]) for x in exposures[:e]) + c
+            xd, yd = xd + shifts[k, 0], yd + shifts[k, 1]
+            cny, cnx = chip["data"].shape
+            inside = np.isfinite(xd) & (xd > half) & (yd > half) & (xd < cnx - 1 - half) & (yd < cny - 1 - half)
+            ix, iy = np.clip(np.rint(xd).astype(int), 0, cnx - 1), np.clip(np.rint(yd).astype(int), 0, cny - 1)
+            inside &= ~chip["bad"][iy, ix]
+            on |= inside
+            placed.append((e, c, xd, yd, inside))
+        seen += on
+    keep = (d > avoid) & (seen >= 2)
+    if keep.sum() < 10:
+        raise WorkbookError(f"only {int(keep.sum())} free positions on 2 or more exposures to inject stars; the "
+                            "field is too crowded or the exposures overlap too little")
+    chosen = np.flatnonzero(keep)
+    if chosen.size > n_inject:
+        chosen = np.sort(rng.choice(chosen, n_inject, replace=False))
+    n = chosen.size
+    snr = np.exp(rng.uniform(math.log(snr_range[0]), math.log(snr_range[1]), n))
+    # the PSF's sum(P^2) at detector sampling: the optimal per-exposure SNR of a star of unit flux
+    stamp_half = 12
+    m = psf.copy()
+    yy, xx = np.mgrid[-stamp_half:stamp_half + 1, -stamp_half:stamp_half + 1].astype(float)
+    m.x_0, m.y_0, m.flux = 0.0, 0.0, 1.0
+    sum_p2 = float(np.sum(m(xx, yy) ** 2))
+    noise_rng = np.random.default_rng(seed + 1)
+    tmp = tempfile.TemporaryDirectory(prefix="injection_exposures_") if workdir is None else None
+    out_dir = Path(tmp.name if tmp is not None else workdir)
+    try:
+        paths = []
+        k = 0
+        for e, (path, exp) in enumerate(zip(exposure_paths, exposures)):
+            path = Path(path)
+            with fits.open(path) as hdul:
+                hdul = fits.HDUList([h.copy() for h in hdul])
+            sci_hdus = [h for h, *_ in _chips(hdul, path)]
+            for c, (chip, sci) in enumerate(zip(exp["chips"], sci_hdus)):
+                _, _, xd, yd, inside = placed[k]
+                k += 1
+                sel = chosen[inside[chosen]]
+                if not sel.size:
+                    continue
+                data = np.asarray(sci.data, dtype=np.float64).copy()
+                cny, cnx = data.shape
+                good = ~chip["bad"]
+                sky_sigma = float(np.sqrt(np.median(chip["var"][good])))
+                for i in sel:
+                    j = int(np.searchsorted(chosen, i))
+                    flux = snr[j] / math.sqrt(seen[i]) * sky_sigma / math.sqrt(sum_p2)
+                    ix, iy = int(round(xd[i])), int(round(yd[i]))
+                    ys = slice(max(iy - stamp_half, 0), min(iy + stamp_half + 1, cny))
+                    xs = slice(max(ix - stamp_half, 0), min(ix + stamp_half + 1, cnx))
+                    gy_, gx_ = np.mgrid[ys, xs].astype(float)
+                    m.x_0, m.y_0, m.flux = xd[i], yd[i], flux
+                    model = m(gx_, gy_)
+                    # the star's photon noise at the file's own gain (variance per unit signal); the ERR plane
+                    # is left as it is: the fit takes the sky's variance from it and the star's from its model
+                    data[ys, xs] += model + noise_rng.normal(0.0, 1.0, model.shape) * np.sqrt(
+                        np.clip(model, 0.0, None) * chip["gain"])
+                sci.data = data.astype(sci.data.dtype)
+            target = out_dir / path.name
+            hdul.writeto(target, overwrite=True, checksum=True)  # the headers' CHECKSUM/DATASUM made true again
+            paths.append(target)
+        # the catalog with the injected stars: point sources, SNR 0 (out of the ePSF, which the real stars build),
+        # a product error of 1 px (the joint fit always replaces it), started 0.1 px from the truth
+        template = cat[np.flatnonzero(np.asarray(cat["kind"]).astype(str) == "point")[:1]]
+        if not len(template):
+            raise WorkbookError("the catalog has no point source to take the injected stars' columns from")
+        added = vstack([template] * n, metadata_conflicts="silent")
+        x_true, y_true = X[chosen], Y[chosen]
+        added["x"] = x_true + rng.normal(0.0, 0.1, n)
+        added["y"] = y_true + rng.normal(0.0, 0.1, n)
+        ra_s, dec_s = product_wcs.all_pix2world(np.asarray(added["x"]), np.asarray(added["y"]), 0)
+        added["ra"], added["dec"] = ra_s, dec_s
+        added["x_err"], added["y_err"] = 1.0, 1.0
+        added["ra_err"], added["dec_err"] = product_scale * 1000.0, product_scale * 1000.0
+        added["snr"], added["flags"] = 0.0, 0
+        added["flux"] = float(np.median(np.abs(np.asarray(cat["flux"], float)[np.asarray(cat["kind"]).astype(str)
+                                                                              == "point"])))
+        added["method"] = "injected"
+        base = cat.copy(copy_data=True)
+        for col in [c for c in base.colnames if c not in added.colnames]:
+            base.remove_column(col)
+        aug = vstack([base, added[base.colnames]], metadata_conflicts="silent")
+        aug.meta = dict(cat.meta)
+        refined = refine_on_exposures(aug, paths, product, **(refine_kwargs or {}))
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    rows = np.arange(len(base), len(aug))
+    fx, fy = np.asarray(refined["x_exp"], float)[rows], np.asarray(refined["y_exp"], float)[rows]
+    ex, ey = np.asarray(refined["x_exp_err"], float)[rows], np.asarray(refined["y_exp_err"], float)[rows]
+    rec = np.isfinite(fx) & np.isfinite(fy) & (ex > 0) & (ey > 0) & (np.hypot(fx - x_true, fy - y_true) < 1.0)
+    from astropy.table import Table
+
+    stars = Table({"x_true": x_true, "y_true": y_true, "snr_inj": snr, "recovered": rec, "x": fx, "y": fy,
+                   "err_x_pix": ex, "err_y_pix": ey, "n_exposures": np.asarray(refined["n_exposures"])[rows]})
+    n_rec = int(rec.sum())
+    if n_rec < 10:
+        raise WorkbookError(f"only {n_rec} of {n} stars injected into the exposures were fitted; check the "
+                            "exposures and the PSF")
+    # the joint fit holds the mean of the exposures' frames: its common offset from the product's is not scatter
+    dx, dy = (fx - x_true)[rec], (fy - y_true)[rec]
+    px, py = dx / ex[rec], dy / ey[rec]
+    arrays = [np.abs(px - np.median(px)), np.abs(py - np.median(py))]
+    point = np.array([np.median(a) for a in arrays]) * MAD_TO_SIGMA
+    boot = _bootstrap_order_stats(arrays, [0.5, 0.5], n_boot, seed) * MAD_TO_SIGMA
+    return {"stars": stars, "n_injected": n, "n_recovered": n_rec, "pull": (float(point[0]), float(point[1])),
+            "pull_ci": (_ci(boot[0]), _ci(boot[1])), "pull_boot": (boot[0], boot[1]), "estimators": ["exposures"],
+            "psf": what, "offset_pix": (float(np.median(dx)), float(np.median(dy))),
+            "seconds": time.perf_counter() - t0}

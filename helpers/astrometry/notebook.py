@@ -36,7 +36,11 @@ __all__ = [
     "repeatability_estimate",
     "method_line",
     "injection_on_image",
+    "exposure_injection",
     "pull_estimate",
+    "injection_coverage",
+    "INJECTION_MIN_COVERAGE",
+    "JOINT_FIT_METHOD",
     "pick_comparison",
     "reference_share",
     "summary_record",
@@ -383,6 +387,8 @@ def method_line(name, estimate):
     """
     if not estimate:
         return f"{name}: did not run"
+    if estimate.get("sigma") is None and estimate.get("note"):
+        return f"{name}: {estimate['note']}"  # ran, but measured none of the sources the verdict is about
     _require_record(estimate, "estimate", ("sigma", "ci"), "as_estimate (a dict with sigma and ci)")
     lo, hi = estimate["ci"]
     line = f"{name}: measured {estimate.get('measured') or estimate.get('what', '')}"
@@ -411,8 +417,10 @@ def injection_on_image(cat, image_info, n_inject=300, snr_range=(5.0, 1000.0), m
     pull (robust sigma of (measured - injected) / reported error, per axis). Injected stars are
     point sources: the calibration of galaxies' errors is assumed the same. The sigma(SNR) fit
     (:func:`injection_sigma_model`) and the point-source scatter it predicts for the catalog's
-    SNRs are returned as diagnostics. When the extractor reports no errors, the sigma(SNR) model
-    is the estimate.
+    SNRs (those of the sources the product's extraction measured, :func:`injection_coverage`) are returned as
+    diagnostics. When the extractor reports no errors, the sigma(SNR) model is the estimate. The pulls
+    calibrate only the sources of the estimator(s) that measured the injected stars; positions from the joint
+    fit on the exposures keep their own errors (:func:`pull_estimate`).
 
     By default the injected cut-out is written as a copy of the product (same headers and planes) and
     extracted with :func:`helpers.sources.extract_sources_fits`, as notebook 02 extracted the catalog, so the
@@ -462,17 +470,84 @@ def injection_on_image(cat, image_info, n_inject=300, snr_range=(5.0, 1000.0), m
     snr = _col_values(cat, "snr") if "snr" in cat.colnames else None
     if snr is None:
         raise WorkbookError("the catalog has no 'snr' column; it must come from helpers.sources (notebook 02)")
-    sigma, ci = predicted_catalog_sigma(model, snr, select=select)
+    # the sigma(SNR) law is the product extraction's: applied to the SNRs of its own sources only (joint-fit
+    # positions on the exposures are another estimator, with another law)
+    covered = injection_coverage(inj, cat) & (np.ones(len(cat), bool) if select is None else np.asarray(select, bool))
+    if not covered.any():
+        covered = np.ones(len(cat), bool) if select is None else np.asarray(select, bool)  # diagnostic only
+    sigma, ci = predicted_catalog_sigma(model, snr, select=covered)
     out = {"injection": inj, "model": model, "psf": psf_what, "pull": inj["pull"], "point_source_sigma": (sigma, ci),
            "estimate": {"sigma": sigma, "ci": ci, "n": inj["n_recovered"], "raw_sigma": sigma, "raw_ci": ci,
                         "factor": 1.0, "what": "sigma(SNR) of injected stars applied to the catalog's SNRs",
                         "measured": f"offsets of {inj['n_recovered']} injected stars vs SNR "
                                     f"({model['snr_definition']} SNR)",
                         "assumption": "the catalog's sources scatter like point sources of the same SNR"}}
+    base = np.ones(len(cat), bool) if select is None else np.asarray(select, bool)
+    share = float((injection_coverage(inj, cat) & base).sum()) / max(int(base.sum()), 1)
+    if share < INJECTION_MIN_COVERAGE:  # the law is the product extraction's; most sources are another estimator's
+        out["estimate"]["pairs"] = False
+        out["estimate"]["assumption"] += (f"; only {share:.0%} of the sources are the product extraction's (the rest "
+                                          "are the joint fit on the exposures): a prediction, not counted")
     if inj["pull"] is not None and "ra_err" in cat.colnames:
         out["estimate"] = pull_estimate(inj, cat[np.asarray(select, bool)] if select is not None else cat,
                                         error_floor_mas=error_floor_mas)
     return out
+
+
+def exposure_injection(cfg, name, cat, image_info, n_inject=300, snr_range=(10.0, 1000.0), seed=0, n_boot=200,
+                       run=True):
+    """Method 5 for the sources whose positions notebook 02 took from the joint fit on the exposures: stars
+    injected into the member exposures notebook 01 recorded (``cfg.extra['exposure_files'][name]``) and the
+    joint fit re-run (:func:`helpers.astrometry.injection_on_exposures`).
+
+    Parameters
+    ----------
+    cfg : `helpers.config.FieldConfig`
+    name : str
+        The catalog's product id.
+    cat : `~astropy.table.Table`
+        Its whole catalog as notebook 02 wrote it.
+    image_info : dict
+        The product's entry of the field's images (``path``).
+    n_inject, snr_range, seed, n_boot
+        As :func:`helpers.astrometry.injection_on_exposures`.
+    run : bool
+        False: nothing is injected (the line says the joint fit's positions keep their own errors).
+
+    Returns
+    -------
+    result, message : dict or None, str
+        None and the reason when nothing is to be or can be measured (no joint-fit source; no exposures
+        recorded or fewer than 2 still on disk: those sources then keep their own errors, said).
+    """
+    from pathlib import Path
+
+    from ..config import FieldConfig
+    from .injection import injection_on_exposures
+
+    require_instance(cfg, FieldConfig, "cfg", "load it with helpers.config.load_field(field, workspace_root)")
+    _require_table(cat, "cat")
+    _require_record(image_info, "image_info", ("path",), "the field's image list (cfg.extra['images'] entries)")
+    method = np.char.lower(np.asarray(cat["method"]).astype(str)) if "method" in cat.colnames else np.array([])
+    n_joint = int(np.sum(method == JOINT_FIT_METHOD))
+    if n_joint == 0:
+        return None, f"{name}: no position from the joint fit on the exposures; the product's injection covers them"
+    if not run:
+        return None, (f"{name}: injection into the exposures disabled (run_exposure_injection = False): its {n_joint} "
+                      "positions from the joint fit keep their own errors, not tested by method 5")
+    files = ((cfg.extra or {}).get("exposure_files") or {}).get(name) or []
+    files = [files] if isinstance(files, (str, Path)) else list(files)
+    here = [str(p) for p in files if Path(p).is_file()]
+    if len(here) < 2:
+        why = "none recorded by notebook 01" if not files else f"{len(here)} of {len(files)} recorded still on disk"
+        return None, (f"{name}: {n_joint} positions from the joint fit on the exposures, but the exposures cannot be "
+                      f"injected ({why}): those sources keep their own errors, not tested by method 5")
+    res = injection_on_exposures(cat, here, image_info["path"], n_inject=n_inject, snr_range=snr_range, seed=seed,
+                                 n_boot=n_boot)
+    (kx, ky), ((lx, hx), (ly, hy)) = res["pull"], res["pull_ci"]
+    return res, (f"{name}: {res['n_recovered']} of {res['n_injected']} stars injected into its {len(here)} exposures "
+                 f"({res['psf']}) and fitted by the joint fit: pulls {kx:.2f} [{lx:.2f}, {hx:.2f}] / {ky:.2f} "
+                 f"[{ly:.2f}, {hy:.2f}] for its {n_joint} joint-fit positions ({res['seconds']:.0f} s)")
 
 
 class _ProductCutout:
@@ -554,9 +629,50 @@ class _ProductCutout:
             return extract_sources_fits(path, progress=False, **options)
 
 
+#: The joint fit on the exposures (``helpers.sources.exposures``): the ``method`` of the positions it replaced.
+JOINT_FIT_METHOD = "exposures"
+
+#: Method 5 enters the verdict as a measurement only when the sources of the estimator(s) its injected stars
+#: measured are at least this fraction of the verdict's sources; below, the others (at their own reported
+#: errors, which this method does not test) make its number mostly a prediction: checked, not counted.
+INJECTION_MIN_COVERAGE = 0.9
+
+
+def injection_coverage(inj, sources):
+    """Which of ``sources`` the injected stars' pulls calibrate: those of the estimator(s) that measured them.
+
+    Stars injected into a product and extracted from it measure the product-only estimators (windowed
+    centroid, PSF fit); a catalog whose positions notebook 02 replaced by the joint fit on the exposures
+    (``method = "exposures"``) has errors this injection never tested, so it must not calibrate them.
+
+    Parameters
+    ----------
+    inj : dict
+        :func:`injection_recovery` (or :func:`helpers.astrometry.injection_on_exposures`) result
+        (``estimators``: the recovered stars' ``method`` values, or None when the extraction writes none).
+    sources : `~astropy.table.Table`
+        The sources the verdict is about (``method`` column as :mod:`helpers.sources` writes it).
+
+    Returns
+    -------
+    covered : ndarray of bool
+        One per row. Without a ``method`` column every source counts as the extraction's (it is the only
+        estimator there is); without ``estimators``, every source but the joint fit's.
+    """
+    _require_table(sources, "sources")
+    measured = inj.get("estimators") if isinstance(inj, dict) else None
+    if "method" not in sources.colnames:
+        # one estimator, the extraction's; an injection into the exposures measured another
+        return np.full(len(sources), not (measured and JOINT_FIT_METHOD in measured))
+    method = np.char.lower(np.asarray(sources["method"]).astype(str))
+    if measured:
+        return np.isin(method, [str(m).lower() for m in measured])
+    return method != JOINT_FIT_METHOD
+
+
 def pull_estimate(inj, sources, error_floor_mas=0.0):
     """Method 5's estimate for a set of sources: their error budget with the noise part of every error
-    scaled by the pulls of the injected stars.
+    scaled by the pulls of the injected stars -- for the sources of the estimator that measured them.
 
     A drizzled product's errors carry the drizzle floor (:func:`helpers.astrometry.drizzle_floor_mas`, the
     drizzle's own position error measured by re-drizzling the instrument's PSF), which injected stars,
@@ -565,10 +681,23 @@ def pull_estimate(inj, sources, error_floor_mas=0.0):
     the estimate is the budget (the Gaussian-equivalent sigma of their mixture, :func:`error_budget`) of
     those. Without a floor it is k times the error budget.
 
+    Each injection calibrates only the sources whose positions came from the estimator(s) its stars were
+    measured with (:func:`injection_coverage`): stars injected into the product, the product's extraction
+    (windowed, PSF fit); stars injected into the member exposures
+    (:func:`helpers.astrometry.injection_on_exposures`), the joint fit (``method = "exposures"``). Sources no
+    injection measured keep their own reported errors (k = 1), which this method does not test (the joint
+    fit's calibration against the bed's truth: ``tests/test_sources_exposures.py``,
+    ``benchmarks/bench_exposures.py``). The line says how many sources the pulls covered; when they cover less
+    than :data:`INJECTION_MIN_COVERAGE` of them the estimate is mostly the others' reported errors, a
+    prediction (``pairs: False``: checked, not counted); when they cover none, ``sigma`` is None (the method
+    measured nothing about these sources and does not enter the verdict).
+
     Parameters
     ----------
-    inj : dict
-        :func:`injection_recovery` result with ``pull`` and ``pull_boot``.
+    inj : dict or list of dict
+        :func:`injection_recovery` / :func:`helpers.astrometry.injection_on_exposures` result(s) with ``pull``
+        and ``pull_boot`` (``estimators`` when known); a source takes the first one that covers it; None entries
+        (an injection that could not run) are skipped.
     sources : `~astropy.table.Table`
         The sources the verdict is about (with ``ra_err``, ``dec_err`` in mas; ``method`` and
         ``meta['drizzle_floor']`` as :mod:`helpers.sources` writes them).
@@ -578,46 +707,97 @@ def pull_estimate(inj, sources, error_floor_mas=0.0):
     Returns
     -------
     estimate : dict
+        ``sigma``, ``ci`` (mas), ``n``, ``what``, ``measured``, ``assumption``; ``n_covered`` / ``n_sources``
+        (sources the pulls calibrate / all), ``covered_fraction``, ``estimators``; ``pairs: False`` below the
+        coverage threshold.
     """
     import astropy.units as u
 
     from .injection import _noise_part, drizzle_floor_mas
 
-    _require_record(inj, "inj", ("pull", "pull_boot", "n_recovered"), "injection_recovery")
+    # None entries: injections that could not run (exposure_injection said why)
+    injs = [one for one in inj if one is not None] if isinstance(inj, (list, tuple)) else [inj]
+    if not injs:
+        raise WorkbookError("inj is an empty list; pass injection_recovery's result (and injection_on_exposures')")
+    for i, one in enumerate(injs):
+        _require_record(one, "inj" if len(injs) == 1 else f"inj[{i}]", ("pull", "pull_boot", "n_recovered"),
+                        "injection_recovery")
     _require_table(sources, "sources", ("ra_err", "dec_err"))
     error_floor_mas = require_number(error_floor_mas, "error_floor_mas", minimum=0.0, example=0.0)
     floor = drizzle_floor_mas(sources)
+    # which injection calibrates each source (-1: none; the first that covers it)
+    which = np.full(len(sources), -1)
+    for i, one in enumerate(injs):
+        which[(which < 0) & injection_coverage(one, sources)] = i
     ex, ey = _col_values(sources, "ra_err", u.mas), _col_values(sources, "dec_err", u.mas)
     ok = np.isfinite(ex) & np.isfinite(ey) & (ex > 0) & (ey > 0)
     if not ok.any():
         raise WorkbookError("no source has finite positive ra_err/dec_err; check the extraction step")
-    floor, ex, ey = floor[ok], ex[ok], ey[ok]
+    floor, ex, ey, which = floor[ok], ex[ok], ey[ok], which[ok]
+    n_sources, n_covered = int(ok.sum()), int((which >= 0).sum())
+    parts, used = [], []
+    for i, one in enumerate(injs):
+        (kx, ky), n_i = one["pull"], int((which == i).sum())
+        by = ", ".join(one.get("estimators") or []) or "the product's extraction"
+        parts.append(f"pulls (measured/reported error) {kx:.2f} / {ky:.2f} of {one['n_recovered']} stars injected "
+                     f"{'into the exposures' if JOINT_FIT_METHOD in (one.get('estimators') or []) else 'into the product'}"
+                     f" ({by}: {n_i} of the {n_sources} sources)")
+        if n_i:
+            used.append(i)
+    measured = "; ".join(parts)
+    n_rec = int(sum(injs[i]["n_recovered"] for i in used)) if used else int(injs[0]["n_recovered"])
+    if n_covered == 0:
+        return {"sigma": None, "ci": None, "n": n_rec, "n_covered": 0, "n_sources": n_sources,
+                "covered_fraction": 0.0, "estimators": sorted({m for o in injs for m in (o.get("estimators") or [])}),
+                "what": "pulls of injected stars", "measured": measured,
+                "note": (f"{measured}; none of the {n_sources} sources came from those estimators (their positions "
+                         "are the joint fit on the exposures, calibrated against the bed's truth in "
+                         "tests/test_sources_exposures.py; give injection_on_exposures' result to measure it here): "
+                         "not entered")}
     nx_ = np.hypot(_noise_part(ex, floor), error_floor_mas)
     ny_ = np.hypot(_noise_part(ey, floor), error_floor_mas)
     sub = np.arange(floor.size) if floor.size <= 5000 else np.random.default_rng(0).choice(floor.size, 5000, False)
-    nx_, ny_, floor = nx_[sub], ny_[sub], floor[sub]
+    nx_, ny_, floor, which = nx_[sub], ny_[sub], floor[sub], which[sub]
+    n_draws = min(min(len(np.atleast_1d(injs[i]["pull_boot"][0])), len(np.atleast_1d(injs[i]["pull_boot"][1])))
+                  for i in used)
 
-    def budget(kx, ky):
-        kx, ky = np.atleast_1d(kx)[:, None], np.atleast_1d(ky)[:, None]
+    def budget(k):
+        # k[i] = (kx, ky) arrays of draws per injection: each scales its own sources' noise, the rest keep k = 1
+        draws = np.atleast_1d(k[used[0]][0]).size
+        kx, ky = np.ones((draws, which.size)), np.ones((draws, which.size))
+        for i in used:
+            kx[:, which == i] = np.atleast_1d(k[i][0])[:draws, None]
+            ky[:, which == i] = np.atleast_1d(k[i][1])[:draws, None]
         bx = _mixture_sigma(np.sqrt((kx * nx_[None, :]) ** 2 + floor[None, :] ** 2))
         by = _mixture_sigma(np.sqrt((ky * ny_[None, :]) ** 2 + floor[None, :] ** 2))
         return np.sqrt(0.5 * (np.asarray(bx) ** 2 + np.asarray(by) ** 2))
 
-    (kx, ky) = inj["pull"]
-    est = float(budget(kx, ky)[0])
-    boot = budget(np.asarray(inj["pull_boot"][0]), np.asarray(inj["pull_boot"][1]))
-    has_floor = bool(np.any(floor > 0))
+    est = float(budget({i: injs[i]["pull"] for i in used})[0])
+    # independent injections: their bootstrap draws are paired by index
+    boot = budget({i: (np.asarray(injs[i]["pull_boot"][0])[:n_draws], np.asarray(injs[i]["pull_boot"][1])[:n_draws])
+                   for i in used})
+    cov = which >= 0
+    has_floor = bool(np.any(floor[cov] > 0))
     what = ("error budget with its noise part x pull of injected stars, drizzle floor kept" if has_floor
             else "error budget x pull of injected stars (measured/reported errors)")
-    measured = f"pulls (measured/reported error) {kx:.2f} / {ky:.2f} of {inj['n_recovered']} injected stars"
-    assumption = ("the catalog's reported errors are off by the same factor as the injected stars' "
-                  "(galaxies included)")
+    assumption = ("the reported errors of the sources each injection covers are off by the same factor as its "
+                  "injected stars' (galaxies included)")
     if has_floor:
-        measured += " against the noise part of their errors"
-        assumption += (f"; the drizzle floor (median {float(np.median(floor)):.2f} mas, re-drizzled PSF) is right: "
-                       "injected stars, not re-drizzled, cannot test it")
-    return {"sigma": est, "ci": _ci(boot), "n": inj["n_recovered"], "raw_sigma": est, "raw_ci": _ci(boot),
-            "factor": 1.0, "what": what, "measured": measured, "assumption": assumption}
+        measured += "; product pulls against the noise part of the errors"
+        assumption += (f"; the drizzle floor (median {float(np.median(floor[floor > 0])):.2f} mas, re-drizzled PSF) "
+                       "is right: stars injected into the product, not re-drizzled, cannot test it")
+    fraction = n_covered / n_sources
+    out = {"sigma": est, "ci": _ci(boot), "n": n_rec, "raw_sigma": est, "raw_ci": _ci(boot), "factor": 1.0,
+           "what": what, "measured": measured, "assumption": assumption, "n_covered": n_covered,
+           "n_sources": n_sources, "covered_fraction": fraction,
+           "estimators": sorted({m for i in used for m in (injs[i].get("estimators") or [])})}
+    if n_covered < n_sources:
+        out["assumption"] += (f"; the other {n_sources - n_covered} sources (another estimator: the joint fit on the "
+                              "exposures unless its injection is given) keep their own errors, not tested here "
+                              "(the joint fit's calibrated against the bed's truth in tests/test_sources_exposures.py)")
+        if fraction < INJECTION_MIN_COVERAGE:
+            out["pairs"] = False  # mostly the untested sources' reported errors: a prediction, like method 1
+    return out
 
 
 def pick_comparison(comparisons, combined=None):
@@ -684,11 +864,21 @@ def summary_record(catalog_name, combined, estimates, extra=None):
            "n_pairs": int(combined["n_pairs"]), "agree": bool(combined["agree"]),
            "backed": bool(combined.get("backed", False)), "agreeing": list(combined.get("agreeing", [])),
            "outliers": list(combined["outliers"]),
-           "methods": {k: {"sigma_mas": round(e["sigma"], 3), "ci": [round(c, 3) for c in e["ci"]], "n": e["n"],
-                           "what": e.get("what", "")} for k, e in estimates.items() if e}}
+           "methods": {k: _method_record(e) for k, e in estimates.items() if e}}
     if extra:
         rec.update(_jsonable(extra))
     return json.loads(json.dumps(rec))
+
+
+def _method_record(e):
+    """One method's entry in the summary: its number, or (it measured none of the sources) its note."""
+    if e["sigma"] is None:
+        return {"sigma_mas": None, "ci": None, "n": e["n"], "what": e.get("what", ""), "note": e.get("note", "")}
+    rec = {"sigma_mas": round(e["sigma"], 3), "ci": [round(c, 3) for c in e["ci"]], "n": e["n"],
+           "what": e.get("what", "")}
+    if "n_covered" in e:  # method 5: the sources its pulls calibrated
+        rec.update(n_covered=int(e["n_covered"]), n_sources=int(e["n_sources"]), counted=e.get("pairs", True))
+    return rec
 
 
 def read_image(path, max_size=None):
