@@ -471,6 +471,7 @@ spec("astrometry.method_line")(lambda fx: Call(_A.method_line, "3 Gaia DR3",
 spec("astrometry.precision_verdict", 3)(lambda fx: Call(_A.precision_verdict, _combined(fx), fx.cat,
                                                         _A.error_budget(fx.cat, n_boot=5), goal_mas=10.0))
 spec("astrometry.pull_estimate")(lambda fx: Call(_A.pull_estimate, _injection(fx), fx.cat))
+spec("astrometry.injection_coverage")(lambda fx: Call(_A.injection_coverage, _injection(fx), fx.cat))
 spec("astrometry.repeatability_estimate", 3)(lambda fx: Call(
     _A.repeatability_estimate, _A.repeatability(_two_catalogs(fx), "a", n_boot=5), _two_catalogs(fx), "a"))
 spec("astrometry.same_visit")(lambda fx: Call(_A.same_visit, fx.cat, _two_catalogs(fx)["b"], max_days=1.0))
@@ -869,6 +870,10 @@ EXEMPT = {
     "astrometry.centering_constraints": "re-export of nirspec.centering_constraints (swept)",
     "astrometry.zone_probabilities": "re-export of nirspec.zone_probabilities (swept)",
     "astrometry.slit_throughput_consequence": "re-export of nirspec.slit_throughput_consequence (swept)",
+    "astrometry.injection_on_exposures": "injects into and re-fits a product's member flc/cal files (30-100 s a call); "
+                                         "its bad inputs are tests/test_astrometry_injection_joint_fit.py's",
+    "astrometry.exposure_injection": "notebook-03 glue around injection_on_exposures (a field's member files); its "
+                                     "bad inputs are tests/test_astrometry_injection_joint_fit.py's",
 }
 
 spec("nirspec.jwst_like_psf", 4)(lambda fx: Call(nirspec.jwst_like_psf, 2.0, n_fft=128, n_pupil=32))

@@ -489,7 +489,7 @@ def injection_on_exposures(cat, exposure_paths, product, n_inject=300, snr_range
     scale = float(np.median([c["scale"] for e in exposures for c in e["chips"]]))
     if psf is None:
         # the PSF method 5 injects into the product (helpers.astrometry.injection_psf), at the detector's sampling
-        from .notebook import injection_psf
+        from .method5 import injection_psf
 
         psf, what = injection_psf({"instrument": exposures[0]["instrument"], "filter": exposures[0]["filter"],
                                    "pixel_scale": scale, "fwhm_pix": float(meta.get("fwhm_pix") or 2.0)
