@@ -452,13 +452,14 @@ def _process_tile(reader, region, core, opts, state):
         # ACS 1.15, NIRCam 1.11 with the floor alone, 0.99 / 1.07 with it). Not the PSF fit: its χ²
         # inflation already grows with the misfit a star's rejected pixels leave (ACS pixfrac 1 PSF
         # pull 1.00 without the term, 0.89 with it).
-        _, r_win = rejection_error(rejection, prep["noise"].weight, x, y, fwhm)
-        _, r_win_at_win = rejection_error(rejection, prep["noise"].weight, cat["x_win"], cat["y_win"], fwhm)
+        # once, at the windowed centroids: a windowed source's catalog position is the same one less the
+        # windowed-to-PSF frame offset (hundredths of a pixel; the strength is read on whole-pixel stamps)
+        _, r_win = rejection_error(rejection, prep["noise"].weight, cat["x_win"], cat["y_win"], fwhm)
         extra2 = np.where(method == "psf", 0.0, r_win**2)
         for name in ("x_err", "y_err"):
             cols[name] = np.sqrt(np.asarray(cols[name]) ** 2 + extra2)
         for name in ("x_win_err", "y_win_err"):
-            cols[name] = np.sqrt(np.asarray(cols[name]) ** 2 + r_win_at_win**2)
+            cols[name] = np.sqrt(np.asarray(cols[name]) ** 2 + r_win**2)
         applied = np.sqrt(extra2[keep])
         if applied.size:
             rejection["applied_p90_pix"] = max(float(rejection.get("applied_p90_pix", 0.0)),
