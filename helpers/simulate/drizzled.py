@@ -472,6 +472,8 @@ def _headers(exposures, params, notes, suffix, name):
     inst = INSTRUMENTS[PSF_INSTRUMENT[exposures[0].spec.detector]]
     sci = fits.Header()
     sci["WCSNAME"] = (inst["wcsname"] if det["telescope"] == "HST" else "FIT_REL_GAIADR3", "WCS alignment (simulated)")
+    # AstroDrizzle and jwst's resample keep the first input's pointing keywords in the SCI header
+    sci["PA_APER"] = (first["PA_APER"], first.comments["PA_APER"])
     if det["telescope"] == "HST":
         for k, e in enumerate(exposures, start=1):
             p = f"D{k:03d}"

@@ -350,6 +350,7 @@ def _header(spec, det, to_e_per_s):
     if det["telescope"] == "JWST":
         h["PUPIL"] = ("CLEAR", "pupil wheel")
     h["EXPTIME"] = (float(spec.exptime), "exposure time (s)")
+    h["PA_APER"] = (float(spec.roll), "position angle of the aperture's ideal +Y (deg E of N)")
     mjd = decimal_year_to_mjd(spec.epoch)
     h["EXPSTART"] = (mjd, "exposure start (MJD)")
     h["EXPEND"] = (mjd + spec.exptime / 86400.0, "exposure end (MJD)")

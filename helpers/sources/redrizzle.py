@@ -60,7 +60,9 @@ def drizzle_parameters(header, sci_header=None, native_scale=None):
     combined), ``RESWHT`` in the primary header (stdatamodels ``core.schema`` ``meta.resample``); jwst
     writes no ``KERNEL`` keyword: ``square`` (the step's default) is then assumed and warned. IRAF
     drizzle's ``D00nROT`` (each input's rotation) gives the angle of the input grids on the output grid
-    (``orientation_deg``, modulo 90°); AstroDrizzle and jwst record none.
+    (``orientation_deg``, modulo 90°); AstroDrizzle and jwst record no rotation, but keep the first
+    input's ``PA_APER`` (the position angle of its aperture's ideal +Y axis) in the SCI header: its
+    difference with the output's position angle (from the header's WCS) is then the angle.
 
     Parameters
     ----------
@@ -79,7 +81,8 @@ def drizzle_parameters(header, sci_header=None, native_scale=None):
         ``n_exposures`` and ``n_exposures_source`` (exposures combined, `helpers.archive.exposure_count`:
         half the ``D00n`` count for two-chip ACS/WFC and WFC3/UVIS products), ``source`` (which keywords),
         ``weight_type`` (JWST ``RESWHT``), ``kernel_note`` / ``n_inputs_note`` (what was assumed for a
-        missing JWST keyword, also warned), ``orientation_deg`` where the headers give it,
+        missing JWST keyword, also warned), ``orientation_deg`` and ``orientation_source`` where the headers
+        give it,
         ``input_weights`` (each input's share of the weight, sum 1) when AstroDrizzle's ``D00nDEXP``
         exposure times differ (a product of unequal depths; the floor is re-drizzled with them), or
         ``input_weights_note`` when they cannot be read.
@@ -113,11 +116,83 @@ def drizzle_parameters(header, sci_header=None, native_scale=None):
             # IRAF drizzle records each input's rotation: the grids' angle modulo a right angle
             folded = (np.asarray(rotations) + 45.0) % 90.0 - 45.0
             params["orientation_deg"] = float(np.median(folded))
+            params["orientation_source"] = "D00nROT"
+        else:
+            _aperture_orientation(params, header, sci_header)
         return params
     for h in (sci_header, header):
         if "PIXFRAC" in h:
-            return _jwst_parameters(h, header, sci_header)
+            return _aperture_orientation(_jwst_parameters(h, header, sci_header), header, sci_header)
     return None
+
+
+def _aperture_orientation(params, header, sci_header):
+    """Add ``orientation_deg`` (folded to ±45°: the output grid is the same turned by 90°) from the first
+    input's ``PA_APER`` and the output's position angle, when both are readable; ``params`` returned."""
+    import warnings
+
+    from astropy.wcs import WCS
+
+    pa_in = next((h["PA_APER"] for h in (sci_header, header) if "PA_APER" in h), None)
+    try:
+        pa_in = float(pa_in)
+    except (TypeError, ValueError):
+        return params
+    wcs_header = sci_header if any(k in sci_header for k in ("CD1_1", "PC1_1", "CDELT1")) else header
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            m = WCS(wcs_header, naxis=2, relax=True).pixel_scale_matrix
+    except Exception:  # noqa: BLE001 - any unreadable WCS: the angle stays unknown (assumed aligned)
+        return params
+    if not np.all(np.isfinite(m)) or not np.isfinite(pa_in) or abs(np.linalg.det(m)) == 0:
+        return params
+    # the output's +y axis on the sky: East (intermediate world x) and North components
+    pa_out = math.degrees(math.atan2(m[0, 1], m[1, 1]))
+    params["orientation_deg"] = float((pa_in - pa_out + 45.0) % 90.0 - 45.0)
+    params["orientation_source"] = f"PA_APER {pa_in:.2f} deg - the output's {pa_out:.2f} deg"
+    return params
+
+
+def detector_pixel_matrix(instrument, native_scale=None):
+    """The shape of a detector pixel on the sky, in nominal pixels: the SIAF linear distortion (pysiaf's
+    shipped science-to-ideal polynomial, ``helpers.simulate.detectors``) over the nominal scale.
+
+    Columns are the sky steps (ideal frame, nominal pixels) of one pixel in x and in y: ACS/WFC
+    ``[[0.981, 0], [0.088, 0.973]]`` (its x axis 5.1 degrees off perpendicular, its pixels 1.5-2.7 %
+    smaller than 0.05"), NIRCam SW ``[[1.004, 0], [0.001, 1.010]]``. The moiré of the input grids on the
+    output grid, hence the drizzle floor, follows this shape: an ACS/WFC drc at pixfrac 0.6 has a floor
+    of 0.0149 px with it, 0.0175 px with square pixels, against 0.015 px on the drizzled test bed.
+
+    Parameters
+    ----------
+    instrument : str
+        ``ACS/WFC``, ``WFC3/UVIS``, ``WFC3/IR``, ``NIRCAM`` (SW or LW by ``native_scale``), ``NIRCAM/SW``,
+        ``NIRCAM/LW`` (the catalog's ``instrument`` meta).
+    native_scale : float, optional
+        The inputs' pixel scale, arcsec (picks NIRCam's channel: SW below 0.045").
+
+    Returns
+    -------
+    matrix : ndarray (2, 2) or None
+        None for an instrument without a SIAF model here (WFPC2, ACS/HRC, a generic image: square
+        pixels are then assumed, and said by the caller).
+    """
+    import warnings
+
+    from ..simulate.detectors import DETECTORS, sip_from_siaf
+
+    name = str(instrument or "").strip().upper()
+    if name == "NIRCAM":
+        name = "NIRCAM/SW" if native_scale is not None and float(native_scale) < 0.045 else "NIRCAM/LW"
+        if native_scale is None:
+            return None
+    if name not in DETECTORS:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pysiaf's offline PRD-version warning
+        linear, _, _ = sip_from_siaf(name)
+    return np.asarray(linear, float) / float(DETECTORS[name]["native_scale"])
 
 
 def _jwst_parameters(h, header, sci_header):
@@ -224,14 +299,17 @@ def _dither_phases(n_inputs, rng):
     return (base + rng.uniform(0.0, 1.0, 2)) % 1.0
 
 
-def _synthetic_inputs(prf_native, n_inputs, scale_ratio, fwhm_out, rng, phases=None, orientation_deg=0.0):
+def _synthetic_inputs(prf_native, n_inputs, scale_ratio, fwhm_out, rng, phases=None, orientation_deg=0.0,
+                      pixel_matrix=None):
     """True output positions, input images and pixmaps of one synthetic dithered field.
 
-    One geometry for every exposure (a random orientation of the output grid on the detector and a
-    mild common quadratic distortion), each exposure offset by its dither (a few pixels plus its
-    sub-pixel phase) and turned by a tiny relative rotation: the relative phases of the inputs stay
-    close to the designed pattern while their phase with respect to the output grid changes across
-    the field, as on a real chip (the drizzled test bed's 4-point box over an ACS/WFC sub-array).
+    One geometry for every exposure (the input grid turned by ``orientation_deg`` ± a small jitter on
+    the output grid, its pixels of the detector's shape ``pixel_matrix`` (:func:`detector_pixel_matrix`:
+    ACS/WFC's x axis is 5 degrees off perpendicular, its pixels 1-3 % smaller than nominal), and a mild
+    common quadratic distortion), each exposure offset by its dither (a few pixels plus its sub-pixel
+    phase) and turned by a tiny relative rotation: the relative phases of the inputs stay close to the
+    designed pattern while their phase with respect to the output grid changes across the field, as on
+    a real chip (the drizzled test bed's 4-point box over an ACS/WFC sub-array).
     """
     spacing = max(12.0, SPACING_FWHM * fwhm_out)
     side_out = int(math.ceil((GRID_SIDE + 1) * spacing))
@@ -240,7 +318,9 @@ def _synthetic_inputs(prf_native, n_inputs, scale_ratio, fwhm_out, rng, phases=N
     xo = (xo + rng.uniform(-0.5, 0.5, xo.shape)).ravel()
     yo = (yo + rng.uniform(-0.5, 0.5, yo.shape)).ravel()
     margin = 8
-    n_in = int(math.ceil(side_out * scale_ratio * math.sqrt(2.0))) + 2 * margin
+    shape = np.eye(2) if pixel_matrix is None else np.asarray(pixel_matrix, float).reshape(2, 2)
+    # the input covers the output turned by any angle, in pixels of the detector's (smallest) size
+    n_in = int(math.ceil(side_out * scale_ratio * math.sqrt(2.0) / min(1.0, np.linalg.svd(shape)[1][-1]))) + 2 * margin
     half = int(min(prf_native.half_pix - 1, math.ceil(4 * fwhm_out * scale_ratio) + 2))
     k = np.arange(-half, half + 1)
     images, pixmaps = [], []
@@ -253,19 +333,22 @@ def _synthetic_inputs(prf_native, n_inputs, scale_ratio, fwhm_out, rng, phases=N
         theta = theta0 + math.radians(rng.uniform(-ROTATION_DEG, ROTATION_DEG))
         shift = phases[i] + rng.integers(-3, 4, 2)  # input pixels: the dither
         c, s = math.cos(theta), math.sin(theta)
+        m = np.array([[c, -s], [s, c]]) @ shape  # input pixel -> output pixel (before the scale ratio)
+        minv = np.linalg.inv(m)
 
         def to_out(xi, yi):
             u, v = xi - n_in / 2.0, yi - n_in / 2.0
             u, v = u + quad[0] * v**2, v + quad[1] * u**2  # the detector's (common) distortion
             u, v = u + shift[0], v + shift[1]
-            return centre_out + (c * u - s * v) / scale_ratio, centre_out + (s * u + c * v) / scale_ratio
+            return (centre_out + (m[0, 0] * u + m[0, 1] * v) / scale_ratio,
+                    centre_out + (m[1, 0] * u + m[1, 1] * v) / scale_ratio)
 
         ox, oy = to_out(xx, yy)
         pixmaps.append(np.dstack([ox, oy]).astype(np.float64))
         # each star's input position: invert the smooth map by Newton steps on its Jacobian
         du, dv = (xo - centre_out) * scale_ratio, (yo - centre_out) * scale_ratio
-        xi = c * du + s * dv - shift[0] + n_in / 2.0
-        yi = -s * du + c * dv - shift[1] + n_in / 2.0
+        xi = minv[0, 0] * du + minv[0, 1] * dv - shift[0] + n_in / 2.0
+        yi = minv[1, 0] * du + minv[1, 1] * dv - shift[1] + n_in / 2.0
         for _ in range(8):
             fx, fy = to_out(xi, yi)
             h = 1e-3
@@ -287,7 +370,7 @@ def _synthetic_inputs(prf_native, n_inputs, scale_ratio, fwhm_out, rng, phases=N
 
 
 def _redrizzled_field(prf_native, params, fwhm_out, rng, random_phases=False, orientation_deg=0.0, inputs=None,
-                      rejected=None):
+                      rejected=None, pixel_matrix=None):
     """One synthetic field re-drizzled: (output image, true x, true y, output weight, the inputs).
 
     ``inputs`` re-uses the synthetic exposures of an earlier call (same stars, same dithers);
@@ -298,7 +381,8 @@ def _redrizzled_field(prf_native, params, fwhm_out, rng, random_phases=False, or
     n_inputs = int(min(params["n_inputs"], MAX_INPUTS))
     if inputs is None:
         phases = rng.uniform(0.0, 1.0, (n_inputs, 2)) if random_phases else None
-        inputs = _synthetic_inputs(prf_native, n_inputs, params["scale_ratio"], fwhm_out, rng, phases, orientation_deg)
+        inputs = _synthetic_inputs(prf_native, n_inputs, params["scale_ratio"], fwhm_out, rng, phases, orientation_deg,
+                                   pixel_matrix)
     xo, yo, images, pixmaps, side = inputs
     weights = _effective_weights(params, n_inputs)
     driz = Drizzle(kernel=params["kernel"], out_shape=(side, side), fillval="0", disable_ctx=True)
@@ -349,13 +433,20 @@ def _measure(image, xo, yo, fwhm, sig, R, radius, oversampling):
     return fit, xw, yw
 
 
-def _calibration_key(psf_native, params, fwhm, window_sigma, oversampling, seed, orientation_deg, random_phases=False):
+def _calibration_key(psf_native, params, fwhm, window_sigma, oversampling, seed, orientation_deg, random_phases=False,
+                     pixel_matrix=None):
     """The checked FWHM and the cache key of a re-drizzling measurement (everything its result depends on)."""
     fwhm = require_number(fwhm, "fwhm", minimum=0.5, maximum=50.0, example="2.2")
+    if pixel_matrix is not None:
+        pixel_matrix = np.asarray(pixel_matrix, float)
+        if pixel_matrix.shape != (2, 2) or not np.all(np.isfinite(pixel_matrix)) or abs(np.linalg.det(pixel_matrix)) < 0.1:
+            raise WorkbookError("pixel_matrix must be the 2x2 shape of a detector pixel in nominal pixels "
+                                "(detector_pixel_matrix), e.g. [[0.98, 0], [0.09, 0.97]] for ACS/WFC")
     key = (id(psf_native), round(float(params["pixfrac"]), 4), params["kernel"], round(float(params["scale_ratio"]), 4),
            int(params["n_inputs"]), round(fwhm, 2), None if window_sigma is None else round(float(window_sigma), 3),
            int(oversampling), int(seed), bool(random_phases), round(float(orientation_deg), 2),
-           None if params.get("input_weights") is None else tuple(np.round(params["input_weights"], 6)))
+           None if params.get("input_weights") is None else tuple(np.round(params["input_weights"], 6)),
+           None if pixel_matrix is None else tuple(np.round(pixel_matrix, 5).ravel()))
     return fwhm, key
 
 
@@ -368,7 +459,7 @@ def _calibration_setup(psf_native, fwhm, window_sigma, seed):
 
 
 def drizzle_position_floor(psf_native, params, fwhm, window_sigma=None, oversampling=2, seed=2024, random_phases=False,
-                           orientation_deg=0.0):
+                           orientation_deg=0.0, pixel_matrix=None):
     """Rms systematic position error (pixels, per axis) of the PSF fit and of windowed centroids on a
     drizzled product, from noise-free stars of ``psf_native`` re-drizzled with ``params``.
 
@@ -388,6 +479,13 @@ def drizzle_position_floor(psf_native, params, fwhm, window_sigma=None, oversamp
         Oversampling of the ePSF built from the re-drizzled stars (the extraction's choice).
     seed : int
         Seed of the synthetic dithers (fixed: an extraction is reproducible).
+    random_phases : bool
+        Random sub-pixel dithers instead of a pattern designed to fill the pixel.
+    orientation_deg : float
+        Angle of the input grids on the output grid, degrees (:func:`drizzle_parameters` reads it from
+        ``PA_APER`` and the output's WCS; 0, aligned, when unknown).
+    pixel_matrix : (2, 2) array-like, optional
+        The detector pixel's shape in nominal pixels (:func:`detector_pixel_matrix`; default square).
 
     Returns
     -------
@@ -400,13 +498,14 @@ def drizzle_position_floor(psf_native, params, fwhm, window_sigma=None, oversamp
         raise WorkbookError("params must be the dict drizzle_parameters returns (pixfrac, kernel, scale_ratio, "
                             "n_inputs); read it from the product's headers")
     fwhm, key = _calibration_key(psf_native, params, fwhm, window_sigma, oversampling, seed, orientation_deg,
-                                 random_phases)
+                                 random_phases, pixel_matrix)
     if key in _CACHE:
         return _CACHE[key]
     prf_native, rng, sig, R, radius = _calibration_setup(psf_native, fwhm, window_sigma, seed)
     d_psf, d_win, b_psf, b_win, n_stars = [], [], [], [], 0
     for _ in range(N_REALISATIONS):
-        out, xo, yo, _, _ = _redrizzled_field(prf_native, params, fwhm, rng, random_phases, orientation_deg)
+        out, xo, yo, _, _ = _redrizzled_field(prf_native, params, fwhm, rng, random_phases, orientation_deg,
+                                              pixel_matrix=pixel_matrix)
         # the same stars rendered straight onto the output grid: what the estimators do without drizzle
         direct = _direct_field(prf_native, params["scale_ratio"], xo, yo, out.shape, fwhm)
         for image, dp, dw in ((out, d_psf, d_win), (direct, b_psf, b_win)):
@@ -525,7 +624,8 @@ def _rejected_pixels(images, rng):
     return [ndimage.binary_dilation(rng.random(img.shape) < REJECTED_FRACTION / patch.sum(), patch) for img in images]
 
 
-def rejection_coefficients(psf_native, params, fwhm, window_sigma=None, oversampling=2, seed=2025, orientation_deg=0.0):
+def rejection_coefficients(psf_native, params, fwhm, window_sigma=None, oversampling=2, seed=2025, orientation_deg=0.0,
+                           pixel_matrix=None):
     """Calibrate the rejected-pixel term of :func:`rejection_strength` by re-drizzling.
 
     The synthetic fields of :func:`drizzle_position_floor` are drizzled twice, once whole and once with
@@ -534,7 +634,7 @@ def rejection_coefficients(psf_native, params, fwhm, window_sigma=None, oversamp
     rejected field's weight, gives α (pixels) per estimator: σ_rejection = α · S_eff, with
     S_eff² = S² − ⟨S²⟩ of the whole fields (the weight pattern the drop geometry alone leaves at
     pixfrac < 1, which the floor already covers). The fields' input grids are turned over 0-45 deg (the
-    orientation-averaged α; the floor alone takes the aligned worst case).
+    orientation-averaged α; the floor alone takes the headers' angle, aligned when unknown).
 
     Returns
     -------
@@ -542,18 +642,19 @@ def rejection_coefficients(psf_native, params, fwhm, window_sigma=None, oversamp
         ``alpha_psf_pix``, ``alpha_windowed_pix`` (pixels), ``s0_sq`` (⟨S²⟩ of the whole fields,
         dimensionless), ``n_stars``, ``rejected_fraction``.
     """
-    fwhm, key = _calibration_key(psf_native, params, fwhm, window_sigma, oversampling, seed, orientation_deg)
+    fwhm, key = _calibration_key(psf_native, params, fwhm, window_sigma, oversampling, seed, orientation_deg,
+                                 pixel_matrix=pixel_matrix)
     if key in _REJECTION_CACHE:
         return _REJECTION_CACHE[key]
     prf_native, rng, sig, R, radius = _calibration_setup(psf_native, fwhm, window_sigma, seed)
     d_psf, d_win, s_whole, s_cut = [], [], [], []
     for k in range(N_REALISATIONS):
-        # over the orientations of the input grids (0-45 deg), not at the floor's aligned worst case: at
-        # pixfrac 0.6 aligned grids give alpha 0.40 px, rotated by 15 / 30 deg 0.28 / 0.22, at pixfrac 1
-        # 0.22-0.24 whatever the angle; the bed (aligned, SIP-distorted) shows ~0.25 at both, and the
-        # floor's worst case already over-sizes its pixfrac-0.6 errors (PSF pulls 0.88 at SNR 100-300)
+        # over the orientations of the input grids (0-45 deg), not at the floor's one angle: at pixfrac
+        # 0.6 aligned grids give alpha 0.40 px, rotated by 15 / 30 deg 0.28 / 0.22, at pixfrac 1 0.22-0.24
+        # whatever the angle; the bed (aligned, SIP-distorted) shows ~0.25 at both
         turn = orientation_deg + 45.0 * (k + 0.5) / N_REALISATIONS
-        whole, xo, yo, wht_whole, inputs = _redrizzled_field(prf_native, params, fwhm, rng, orientation_deg=turn)
+        whole, xo, yo, wht_whole, inputs = _redrizzled_field(prf_native, params, fwhm, rng, orientation_deg=turn,
+                                                             pixel_matrix=pixel_matrix)
         rejected = _rejected_pixels(inputs[2], rng)
         cut, _, _, wht_cut, _ = _redrizzled_field(prf_native, params, fwhm, rng, inputs=inputs, rejected=rejected)
         fit0, xw0, yw0 = _measure(whole, xo, yo, fwhm, sig, R, radius, int(oversampling))
@@ -596,12 +697,12 @@ def _extraction_floor(state, fwhm, window_sigma, oversampling):
     """The drizzle floor of this extraction (cached in ``state``), from the image meta's ``drizzle``
     parameters and the instrument's detector-scale PSF; None for an image that was not drizzled.
 
-    The orientation of the input grids on the output grid is not recorded in drz/drc/i2d headers;
-    they are taken as aligned (a North-up product of exposures at the same orientation, the test
-    bed's and most single-visit products' case), where the floor is largest: rotated by more than a
-    few degrees, the moiré averages over a star and the floor is 3-7x smaller (measured by this
-    module), so bright stars' errors are then conservative. ``meta['drizzle_orientation_deg']``
-    overrides it.
+    The input grids' angle on the output grid is the first input's ``PA_APER`` less the output's
+    position angle (:func:`drizzle_parameters`; IRAF drizzle's ``D00nROT``); without either they are
+    taken as aligned, where the floor is largest (rotated by more than a few degrees, the moiré
+    averages over a star and the floor is 3-7x smaller), so bright stars' errors are then
+    conservative. ``meta['drizzle_orientation_deg']`` overrides it. The input pixels have the
+    detector's SIAF shape (:func:`detector_pixel_matrix`) where one is known.
     """
     from .library import library_psf
 
@@ -627,19 +728,27 @@ def _extraction_floor(state, fwhm, window_sigma, oversampling):
         return state["drizzle_floor"]
     orientation = float(meta.get("drizzle_orientation_deg", params.get("orientation_deg", 0.0)))
     known = "drizzle_orientation_deg" in meta or "orientation_deg" in params
+    source = ("drizzle_orientation_deg (given)" if "drizzle_orientation_deg" in meta
+              else params.get("orientation_source", "D00nROT"))
+    shape = detector_pixel_matrix(meta.get("instrument"), native)
     floor = dict(drizzle_position_floor(psf, params, fwhm, window_sigma=window_sigma, oversampling=oversampling,
-                                        orientation_deg=orientation))
+                                        orientation_deg=orientation, pixel_matrix=shape))
     floor["psf_model"] = psf.meta.get("psf_source", "model")
     floor["orientation_deg"] = orientation
+    floor["pixel_matrix"] = None if shape is None else np.round(shape, 5).tolist()
     # stars whose inputs lost pixels (cosmic rays, bad pixels rejected) get their own term on top
     floor["rejection"] = dict(rejection_coefficients(psf, params, fwhm, window_sigma=window_sigma,
-                                                     oversampling=oversampling, orientation_deg=orientation))
+                                                     oversampling=oversampling, orientation_deg=orientation,
+                                                     pixel_matrix=shape))
     floor["note"] = (f"drizzle floor: {floor['psf_pix']:.4f} px (PSF fit), {floor['windowed_pix']:.4f} px (windowed), "
                      f"from {floor['n_stars']} noise-free {floor['psf_model']}-PSF stars re-drizzled by drizzle with this "
                      f"product's pixfrac {params['pixfrac']:g}, {params['kernel']} kernel, scale ratio "
                      f"{params['scale_ratio']:.3g} and {params['n_inputs']} inputs{_depth_text(params)} ({params['source']}); input grids at "
-                     f"{orientation:.3g} deg to the output's" + ("" if known else " (assumed: not in the headers; the worst "
-                                                                    "case, a rotated dither has a 3-7x smaller floor)")
+                     f"{orientation:.3g} deg to the output's" + (f" ({source})" if known else " (assumed: no PA_APER "
+                                                                    "nor D00nROT in the headers; the worst case, a rotated "
+                                                                    "dither has a 3-7x smaller floor)")
+                     + (f", pixels of the {meta.get('instrument')} SIAF shape" if shape is not None
+                        else ", square pixels (no SIAF model of this detector)")
                      + f"; a windowed centroid on pixels its inputs rejected adds {floor['rejection']['alpha_windowed_pix']:.2f} "
                        f"px x the strength of its weight deficit (rejection_strength)")
     state["drizzle_floor"] = floor
