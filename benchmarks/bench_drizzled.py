@@ -18,7 +18,8 @@ from n values is ~1/sqrt(2n), so a bin of 40 stars alone is +-11 %, the size of 
 
 Run: ``.venv/bin/python benchmarks/bench_drizzled.py`` (about 2-3 minutes on 2 cores);
 ``acs`` or ``nircam`` for one instrument, ``--pixfrac 1.0`` (repeatable) for some pixfracs,
-``--fields N`` for another number of fields; ``acs06`` (ACS/WFC drc at 0.06"/px from 0.05" exposures)
+``--fields N`` for another number of fields, ``--roll DEG`` for exposures at another position angle
+(the input grids then lie at that angle on the North-up product, read back from its ``PA_APER``); ``acs06`` (ACS/WFC drc at 0.06"/px from 0.05" exposures)
 and ``lw`` (NIRCam LW F444W i2d), the demo's products, and ``acs04`` (ACS/WFC at HAP's 0.04"/px), run only when named; ``truth`` (e.g.
 ``truth acs06 --pixfrac 1.0``) compares the drizzle floor with the bed's truth on fields of 10x brighter
 stars (:func:`truth_floor`).
@@ -48,6 +49,9 @@ EXTRA_CASES = {
 CASES.update(EXTRA_CASES)
 PIXFRACS = (1.0, 0.8, 0.6)
 FAILURES = []
+#: Position angle of the exposures' ideal +Y (degrees; ``--roll``): 0 puts their grids on the North-up
+#: product's, the drizzle floor's largest case.
+ROLL = [0.0]
 
 
 #: Independent fields (truth and noise seeds) per case: ~45 stars per SNR bin each, so that every bin
@@ -68,7 +72,8 @@ def _product(which, pixfrac, field=0):
                        star_snr=(10, 300), seed=seed_truth + 100 * field)
     truth = isolated(truth, 12 * max(native, scale))
     return make_drizzled(truth, det, filt, shape=(512, 512), out_scale=scale, pixfrac=pixfrac, exptime=500.0,
-                         sky=sky, seed=seed + 100 * field, name=f"bench_{which}_{int(pixfrac * 10)}_{field}")
+                         sky=sky, seed=seed + 100 * field, name=f"bench_{which}_{int(pixfrac * 10)}_{field}",
+                         roll=ROLL[0])
 
 
 def _pooled(catalogs, truths, shapes, edge_pix=15.0):
@@ -166,7 +171,7 @@ def truth_floor(which, pixfrac, workdir, n_fields=3, boost=10.0):
         truth["snr_target"] = truth["snr_target"] * boost
         product = make_drizzled(truth, det, filt, shape=(512, 512), out_scale=scale, pixfrac=pixfrac, exptime=500.0,
                                 sky=sky, seed=seed + 100 * field, cosmic_rays=False, hot_pixels=False, saturation=False,
-                                name=f"truth_{which}_{field}")
+                                name=f"truth_{which}_{field}", roll=ROLL[0])
         path = product.writeto(Path(workdir) / f"truth_{which}_{pixfrac:.1f}_{field}_{product.suffix}.fits")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -199,7 +204,9 @@ def main():
     which = words(args, CASES, [c for c in CASES if c not in EXTRA_CASES])
     pixfracs = values(args, "--pixfrac", float, PIXFRACS)
     n_fields = values(args, "--fields", int, [N_FIELDS])[0]
-    print("Drizzled test bed (issue #13): extraction with defaults against the exposures' Cramér-Rao bound")
+    ROLL[0] = values(args, "--roll", float, [0.0])[0]
+    print("Drizzled test bed (issue #13): extraction with defaults against the exposures' Cramér-Rao bound"
+          + (f"; exposures at roll {ROLL[0]:g} deg" if ROLL[0] else ""))
     with tempfile.TemporaryDirectory() as workdir:
         if "truth" in args:
             for w in which:

@@ -166,9 +166,10 @@ def test_real_47tuc_fast_path_classes_the_cluster_stars_point_and_reports_crowdi
     bright = np.asarray(cat["snr"]) > 20
     # issue #13: >= 70 % of the SNR > 20 sources of a globular cluster classed point (was 64.5 %)
     assert np.mean(np.asarray(cat["kind"])[bright] == "point") >= 0.70
-    # the windowed errors carry the measured confusion (smooth on the PSF scale: factor > 1)
+    # the windowed errors carry the measured confusion (smooth on the PSF scale: factor > 1; 1.31 since
+    # the stars whose window a neighbour had widened are centroided in a star's window, 1.6 before)
     assert cat.meta["crowding_sigma_median"] > 0
-    assert cat.meta["crowding_correlation_factor"] > 1.5
+    assert cat.meta["crowding_correlation_factor"] > 1.2
     # ... and what the neighbours' drag and the window-phase bias amount to (pixels, medians)
     assert 0 < cat.meta["crowding_drag_median_pix"] < 0.05
     assert 0 < cat.meta["crowding_phase_median_pix"] < 0.05
@@ -417,3 +418,35 @@ def test_ring_term_leaves_the_detected_neighbours_to_the_drag_term():
     raw = _local_confusion_centroid_variance(prep, ax, ay, sig, FWHM, wings=wings)[:xs.size]
     assert np.median(resid) < 0.2 * 25.0, np.median(resid)
     assert np.median(raw) > 4 * 25.0, np.median(raw)
+
+
+
+def test_a_neighbour_widened_window_is_narrowed_to_a_stars(tmp_path):
+    """SExtractor's window (2 r50 / 2.35, r50 within 6 a) of a star near a brighter one holds that
+    neighbour's wing, and the wide window pulled the windowed centroid toward it: on the drizzled test
+    bed (ACS/WFC F814W drc, pixfrac 1, exposures at roll 37 deg; bench_drizzled.py field 1) a SNR-110
+    star 10.6 px from a SNR-250 one was put 0.28 px off, 20x its error (windowed pulls at SNR 100-300
+    1.47 instead of 1.05). A compact source with a neighbour is centroided in a star's window."""
+    import warnings
+
+    from scipy.spatial import cKDTree
+
+    from helpers.simulate.drizzled import isolated, make_drizzled
+    from helpers.sources import extract_sources_fits
+
+    truth = simulate.make_truth(center=(53.1625, -27.791417), size_arcsec=23.0, n_stars=180, n_galaxies=0, n_pairs=0,
+                                n_saturated=0, star_snr=(10, 300), seed=104)
+    product = make_drizzled(isolated(truth, 0.6), "ACS/WFC", "F814W", shape=(512, 512), out_scale=0.05, pixfrac=1.0,
+                            exptime=500.0, sky=0.08, seed=102, name="nb", roll=37.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cat = extract_sources_fits(product.writeto(tmp_path / "nb_drc.fits"), progress=False)
+    t = product.truth
+    d, i = cKDTree(np.c_[cat["x"], cat["y"]]).query(np.c_[t["x"], t["y"]])
+    c, t = cat[i[d < 1.0]], t[d < 1.0]
+    point = (np.asarray(c["kind"]).astype(str) == "point") & (np.asarray(c["flags"]) == 0)
+    pull = np.hypot((np.asarray(c["x_win"]) - t["x"]) / c["x_win_err"], (np.asarray(c["y_win"]) - t["y"]) / c["y_win_err"])
+    assert point.sum() > 80
+    assert np.max(pull[point]) < 6.0, np.sort(pull[point])[-3:]
+    star = np.argmin(np.hypot(t["x"] - 410.4, t["y"] - 540.8))
+    assert np.hypot(c["x_win"][star] - t["x"][star], c["y_win"][star] - t["y"][star]) < 0.05
