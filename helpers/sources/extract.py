@@ -346,6 +346,8 @@ def _extract(reader, wcs, opts_in, meta):
             cat.meta["crowding_correlation_factor"] = state.get("crowding_correlation_factor", 1.0)
             cat.meta["crowding_drag_median_pix"] = state.get("crowding_drag_median_pix")
             cat.meta["crowding_phase_median_pix"] = state.get("crowding_phase_median_pix")
+    # compact sources whose window a neighbour had widened, centroided in a star's window (tiles)
+    cat.meta["windowed_narrowed"] = int(state.get("n_narrowed_windows", 0))
     if sky:
         # what the sky showed (first tile): σ relative to the claimed ERR/WHT/rms and its correlation
         cat.meta.update({
