@@ -149,7 +149,8 @@ def _aperture_orientation(params, header, sci_header):
         return params
     # the output's +y axis on the sky: East (intermediate world x) and North components
     pa_out = math.degrees(math.atan2(m[0, 1], m[1, 1]))
-    params["orientation_deg"] = float((pa_in - pa_out + 45.0) % 90.0 - 45.0)
+    # rounded: a product made at its inputs' angle reads 0, not a 1e-9 residue of the trigonometry
+    params["orientation_deg"] = round(float((pa_in - pa_out + 45.0) % 90.0 - 45.0), 4) + 0.0
     params["orientation_source"] = f"PA_APER {pa_in:.2f} deg - the output's {pa_out:.2f} deg"
     return params
 
@@ -744,7 +745,7 @@ def _extraction_floor(state, fwhm, window_sigma, oversampling):
                      f"from {floor['n_stars']} noise-free {floor['psf_model']}-PSF stars re-drizzled by drizzle with this "
                      f"product's pixfrac {params['pixfrac']:g}, {params['kernel']} kernel, scale ratio "
                      f"{params['scale_ratio']:.3g} and {params['n_inputs']} inputs{_depth_text(params)} ({params['source']}); input grids at "
-                     f"{orientation:.3g} deg to the output's" + (f" ({source})" if known else " (assumed: no PA_APER "
+                     f"{orientation:.2f} deg to the output's" + (f" ({source})" if known else " (assumed: no PA_APER "
                                                                     "nor D00nROT in the headers; the worst case, a rotated "
                                                                     "dither has a 3-7x smaller floor)")
                      + (f", pixels of the {meta.get('instrument')} SIAF shape" if shape is not None
