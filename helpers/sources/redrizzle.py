@@ -185,9 +185,9 @@ def detector_pixel_matrix(instrument, native_scale=None):
 
     name = str(instrument or "").strip().upper()
     if name == "NIRCAM":
-        name = "NIRCAM/SW" if native_scale is not None and float(native_scale) < 0.045 else "NIRCAM/LW"
         if native_scale is None:
-            return None
+            return None  # the channel is unknown
+        name = "NIRCAM/SW" if float(native_scale) < 0.045 else "NIRCAM/LW"
     if name not in DETECTORS:
         return None
     with warnings.catch_warnings():

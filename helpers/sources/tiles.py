@@ -81,19 +81,10 @@ def _process_tile(reader, region, core, opts, state):
     small = ((cat["sig_win"] < 0.6 * sig_star) & bool(state.get("size_ref_reliable"))) | drifted
     fragment = np.zeros(n, bool)
     if small.any():
-        import sep
-
-        xs, ys = cat["x_det"][small], cat["y_det"][small]
-        sig = np.full(xs.size, sig_star)
-        xw, yw, _ = sep.winpos(prep["sub"], xs, ys, sig, subpix=1)
-        bad_w = ~np.isfinite(xw) | ~np.isfinite(yw) | (np.hypot(xw - xs, yw - ys) > 2.0)
-        xw, yw = np.where(bad_w, xs, xw), np.where(bad_w, ys, yw)
-        ex, ey, cxy = _windowed_errors(prep["sub"], prep["noise"], prep["bad"], xw, yw, sig)
-        floor = WINDOWED_FLOOR_FWHM * state["size_window"] / 1.35
+        xw, yw, ex, ey, cxy, bad_w = _star_window(prep, cat["x_det"][small], cat["y_det"][small], sig_star, state)
         cat["x_win"][small], cat["y_win"][small] = xw, yw
-        cat["x_win_err"][small] = np.sqrt(ex**2 + floor**2)
-        cat["y_win_err"][small] = np.sqrt(ey**2 + floor**2)
-        cat["cov_xy_win"][small], cat["sig_win"][small] = cxy, sig
+        cat["x_win_err"][small], cat["y_win_err"][small] = ex, ey
+        cat["cov_xy_win"][small], cat["sig_win"][small] = cxy, sig_star
         cat["win_failed"][small] = bad_w
         # photometry and shape where a drifted source now is (it was measured at its detection)
         redo = np.nonzero(small)[0][drifted[small]]
@@ -564,6 +555,21 @@ def _locus_against_optics(size_ref, state):
     return size_ref
 
 
+def _star_window(prep, xs, ys, sig_star, state):
+    """Windowed centroids from (``xs``, ``ys``) in a point source's window ``sig_star`` (pixels), with
+    their errors (the windowed floor in quadrature) and covariance; ``failed`` where the centroid is not
+    finite or moved more than 2 px (such a source keeps its start, whose errors are then given)."""
+    import sep
+
+    sig = np.full(xs.size, float(sig_star))
+    xw, yw, _ = sep.winpos(prep["sub"], xs, ys, sig, subpix=1)
+    failed = ~np.isfinite(xw) | ~np.isfinite(yw) | (np.hypot(xw - xs, yw - ys) > 2.0)
+    xw, yw = np.where(failed, xs, xw), np.where(failed, ys, yw)
+    ex, ey, cxy = _windowed_errors(prep["sub"], prep["noise"], prep["bad"], xw, yw, sig)
+    floor = WINDOWED_FLOOR_FWHM * state["size_window"] / 1.35
+    return xw, yw, np.sqrt(ex**2 + floor**2), np.sqrt(ey**2 + floor**2), cxy, failed
+
+
 #: A compact source's window wider than this many times a point source's was widened by a neighbour.
 WIDE_WINDOW = 1.5
 
@@ -588,20 +594,14 @@ def _narrow_contaminated_windows(prep, cat, local_ratio, sig_star, state):
             & (nn < 4.0 * sig + 3.0 * sig_star) & ~np.asarray(cat["win_failed"], bool))
     if not wide.any():
         return 0
-    import sep
-
-    xs, ys = cat["x_win"][wide], cat["y_win"][wide]
-    sig_new = np.full(xs.size, float(sig_star))
-    xw, yw, _ = sep.winpos(prep["sub"], xs, ys, sig_new, subpix=1)
-    ok = np.isfinite(xw) & np.isfinite(yw) & (np.hypot(xw - xs, yw - ys) < 2.0)
+    xw, yw, ex, ey, cxy, failed = _star_window(prep, cat["x_win"][wide], cat["y_win"][wide], sig_star, state)
+    ok = ~failed  # a failed re-measurement keeps the source's own window
     idx = np.nonzero(wide)[0][ok]
     if idx.size == 0:
         return 0
-    ex, ey, cxy = _windowed_errors(prep["sub"], prep["noise"], prep["bad"], xw[ok], yw[ok], sig_new[ok])
-    floor = WINDOWED_FLOOR_FWHM * state["size_window"] / 1.35
     cat["x_win"][idx], cat["y_win"][idx] = xw[ok], yw[ok]
-    cat["x_win_err"][idx], cat["y_win_err"][idx] = np.sqrt(ex**2 + floor**2), np.sqrt(ey**2 + floor**2)
-    cat["cov_xy_win"][idx], cat["sig_win"][idx] = cxy, sig_new[ok]
+    cat["x_win_err"][idx], cat["y_win_err"][idx] = ex[ok], ey[ok]
+    cat["cov_xy_win"][idx], cat["sig_win"][idx] = cxy[ok], sig_star
     state["n_narrowed_windows"] = state.get("n_narrowed_windows", 0) + int(idx.size)
     return int(idx.size)
 
